@@ -1,0 +1,3 @@
+"""stock-gateway: takes in partners' stock files, applies them, pushes out available-to-sell."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,60 @@
+"""The one composition root: builds the store and the use cases from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from gateway import logs
+from gateway.domain import instant
+from gateway.domain.instant import Instant
+from gateway.service.commands import Commands
+from gateway.service.engine import Engine
+from gateway.service.ingest import Clock, Ingestor
+from gateway.settings import Settings
+from gateway.store.sql import SqlStore
+
+log = logs.get(__name__)
+
+
+def system_clock() -> Instant:
+    """Now, as an instant."""
+    return instant.from_datetime(datetime.now(UTC))
+
+
+@dataclass
+class App:
+    """Everything a command or the worker needs, built once."""
+
+    settings: Settings
+    store: SqlStore
+    clock: Clock
+    ingestor: Ingestor
+    commands: Commands
+
+    def close(self) -> None:
+        """Release the store."""
+        self.store.close()
+
+
+def sync_partners(store: SqlStore, settings: Settings, clock: Clock) -> None:
+    """Register every configured partner; a partner whose stock mode changed gets its allocations recomputed."""
+    for name, partner in settings.partners.items():
+        with store.write() as tx:
+            _, changed = tx.sync_partner(name, partner.policy, clock())
+            if changed:
+                fixed = Engine(tx, name, partner.policy, clock()).recompute()
+                log.warning("partner_policy_changed", partner=name, stock_mode=partner.stock_mode.value, skus=fixed)
+
+
+def build(settings: Settings, clock: Clock = system_clock) -> App:
+    """Open the store (migrating it in place) and wire the use cases."""
+    store = SqlStore.open(settings.store.url)
+    sync_partners(store, settings, clock)
+    return App(
+        settings=settings,
+        store=store,
+        clock=clock,
+        ingestor=Ingestor(store, settings, clock),
+        commands=Commands(store, settings, clock),
+    )

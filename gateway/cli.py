@@ -1,0 +1,353 @@
+"""The `gateway` command. Exit codes: 0 success, 1 refused or rejected, 2 usage or configuration error."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NoReturn, TextIO
+
+import click
+
+from gateway import bootstrap, logs, settings
+from gateway.domain import instant
+from gateway.domain.errors import Refusal
+from gateway.domain.orders import RequestedLine
+from gateway.domain.status import OrderStatus, parse_status
+from gateway.formats.rows import Kind
+from gateway.service import queries
+from gateway.service.engine import AtsChange
+from gateway.service.ingest import IngestResult
+from gateway.store.port import StoreError
+
+EXIT_REFUSED = 1
+EXIT_CONFIG = 2
+
+
+class State:
+    """What the top-level options chose; the app is built on first use, not for --help."""
+
+    def __init__(self, config: str | None, quiet: bool) -> None:
+        self.config = config
+        self.quiet = quiet
+        self._settings: settings.Settings | None = None
+
+    def settings(self) -> settings.Settings:
+        if self._settings is None:
+            try:
+                path = settings.config_path(self.config, os.environ)
+                self._settings = settings.load(path)
+            except settings.ConfigError as exc:
+                fail_config(exc)
+        return self._settings
+
+    @contextmanager
+    def app(self, partner: str | None = None) -> Iterator[bootstrap.App]:
+        config = self.settings()
+        if partner is not None:
+            try:
+                config.partner(partner)
+            except settings.ConfigError as exc:
+                fail_config(exc)
+        try:
+            built = bootstrap.build(config)
+        except StoreError as exc:
+            click.echo(f"gateway: cannot open the store: {exc}", err=True)
+            sys.exit(EXIT_CONFIG)
+        try:
+            yield built
+        finally:
+            built.close()
+
+
+def fail_config(exc: settings.ConfigError) -> NoReturn:
+    click.echo("gateway: the configuration has problems:", err=True)
+    for problem in exc.problems:
+        click.echo(f"  {problem}", err=True)
+    sys.exit(EXIT_CONFIG)
+
+
+def refuse(reason: str) -> NoReturn:
+    click.echo(f"gateway: refused: {reason}", err=True)
+    sys.exit(EXIT_REFUSED)
+
+
+def parse_instant(text: str | None, zone_of: str, state: State) -> int | None:
+    if text is None:
+        return None
+    try:
+        return instant.parse(text, state.settings().partner(zone_of).zone)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def print_changes(changes: Sequence[AtsChange], stream: TextIO | None = None) -> None:
+    for change in sorted(changes, key=lambda c: c.sku):
+        before = "-" if change.before is None else str(change.before)
+        click.echo(f"  ATS {change.sku}: {before} -> {change.after}", file=stream)
+
+
+class ProgressLine:
+    """Rows read and rows per second on one self-rewriting line of a terminal; silent elsewhere."""
+
+    def __init__(self, stream: TextIO, label: str, enabled: bool) -> None:
+        self.stream = stream
+        self.label = label
+        self.enabled = enabled and stream.isatty()
+        self.started = time.perf_counter()
+        self.drawn = False
+
+    def __call__(self, rows: int) -> None:
+        if not self.enabled:
+            return
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        self.stream.write(f"\r{self.label}: {rows:,} rows read, {rows / elapsed:,.0f} rows/s")
+        self.stream.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="Configuration file (or GATEWAY_CONFIG).")
+@click.option("--log-format", type=click.Choice(["json", "console"]), default="json", show_default=True)
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
+@click.option("--quiet", is_flag=True, help="No progress display.")
+@click.version_option(package_name="stock-gateway")
+@click.pass_context
+def cli(ctx: click.Context, config: str | None, log_format: str, log_level: str, quiet: bool) -> None:
+    """stock-gateway: take in partners' stock files, apply them, publish available-to-sell."""
+    logs.configure("console" if log_format == "console" else "json", sys.stderr, log_level)
+    ctx.obj = State(config, quiet)
+
+
+@cli.command("check-config")
+@click.pass_obj
+def check_config(state: State) -> None:
+    """Validate the configuration; list every problem by key (exit 2) or say it is fine."""
+    config = state.settings()
+    names = ", ".join(f"{n} ({p.stock_mode.value})" for n, p in sorted(config.partners.items())) or "none"
+    click.echo(f"configuration is valid: store {config.store.url}; partners: {names}")
+
+
+@cli.command()
+@click.option("--partner", required=True)
+@click.option("--kind", required=True, type=click.Choice([k.value for k in Kind]))
+@click.option("--dry-run", is_flag=True, help="Show the ATS changes the file would make; change nothing.")
+@click.option("--as-of", "as_of", help="The files' instant, for stock rows without an as_of column.")
+@click.option("--json", "as_json", is_flag=True, help="Print each file's report as JSON.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def ingest(
+    state: State,
+    partner: str,
+    kind: str,
+    dry_run: bool,
+    as_of: str | None,
+    as_json: bool,
+    files: tuple[Path, ...],
+) -> None:
+    """Apply flat files, each in one transaction (a duplicate of an applied file is a no-op)."""
+    file_as_of = parse_instant(as_of, partner, state)
+    worst = 0
+    with state.app(partner) as app:
+        for path in files:
+            progress = ProgressLine(sys.stderr, path.name, not state.quiet)
+            try:
+                result = app.ingestor.ingest(
+                    partner, Kind(kind), path, as_of=file_as_of, dry_run=dry_run, progress=progress
+                )
+            finally:
+                progress.close()
+            worst = max(worst, _report_ingest(result, as_json))
+    sys.exit(worst)
+
+
+def _report_ingest(result: IngestResult, as_json: bool) -> int:
+    if as_json:
+        body = result.report()
+        body["dry_run"] = result.dry_run
+        body["ats_changes"] = [
+            {"sku": c.sku, "before": c.before, "after": c.after} for c in sorted(result.changes, key=lambda c: c.sku)
+        ]
+        click.echo(json.dumps(body))
+    if result.outcome == "rejected":
+        click.echo(f"gateway: rejected: {result.summary()}", err=True)
+        for problem in result.problems:
+            click.echo(f"  {problem.describe()}", err=True)
+        if result.unlisted:
+            click.echo(f"  ... and {result.unlisted} more", err=True)
+        return EXIT_REFUSED
+    if not as_json:
+        click.echo(result.summary())
+        if result.dry_run:
+            print_changes(result.changes)
+    if result.refusals:
+        click.echo(f"gateway: refused {result.counts.refused} row(s) of {result.source}:", err=True)
+        for problem in result.refusals:
+            click.echo(f"  {problem.describe()}", err=True)
+        return EXIT_REFUSED
+    return 0
+
+
+@cli.command()
+@click.option("--partner", required=True)
+@click.option("--sku", "skus", multiple=True, help="Only these SKUs (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of {sku, stock, allocated, ats, as_of}.")
+@click.option("--explain", is_flag=True, help="For one --sku: the snapshot it stands on and every allocating line.")
+@click.pass_obj
+def ats(state: State, partner: str, skus: tuple[str, ...], as_json: bool, explain: bool) -> None:
+    """Show available-to-sell (published values: never negative)."""
+    if explain and len(skus) != 1:
+        raise click.UsageError("--explain needs exactly one --sku")
+    with state.app(partner) as app, app.store.read() as tx:
+        if explain:
+            _print_explanation(queries.explain(tx, partner, app.settings.partner(partner).policy, skus[0]), as_json)
+            return
+        views = queries.ats(tx, partner, list(skus))
+    if as_json:
+        body = [
+            {
+                "sku": v.sku,
+                "stock": v.stock,
+                "allocated": v.allocated,
+                "ats": v.ats,
+                "as_of": instant.to_iso(v.as_of),
+            }
+            for v in views
+        ]
+        click.echo(json.dumps(body))
+        return
+    click.echo(f"{'sku':<24} {'stock':>8} {'allocated':>10} {'ats':>8}  as_of")
+    for v in views:
+        click.echo(f"{v.sku:<24} {v.stock:>8} {v.allocated:>10} {v.ats:>8}  {instant.to_iso(v.as_of) or '-'}")
+
+
+def _print_explanation(explanation: queries.Explanation, as_json: bool) -> None:
+    view = explanation.view
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "sku": view.sku,
+                    "mode": explanation.mode,
+                    "stock": view.stock,
+                    "as_of": instant.to_iso(view.as_of),
+                    "set_by_ledger_id": explanation.set_by,
+                    "allocated": view.allocated,
+                    "ats": view.ats,
+                    "lines": [line.__dict__ for line in explanation.lines],
+                    "lines_not_allocating": explanation.non_allocating,
+                }
+            )
+        )
+        return
+    source = f"ledger entry {explanation.set_by}" if explanation.set_by is not None else "a command"
+    snapshot = (
+        f"stock {view.stock} as of {instant.to_iso(view.as_of)}, set by {source}"
+        if view.as_of is not None
+        else f"stock {view.stock}, never set by a snapshot"
+    )
+    click.echo(f"SKU {view.sku} ({explanation.mode} mode)")
+    click.echo(f"  {snapshot}")
+    click.echo(f"  allocated {view.allocated} by {len(explanation.lines)} line(s):")
+    for line in explanation.lines:
+        click.echo(
+            f"    order {line.order_id} ({line.status}, ordered {line.quantity}): {line.units} unit(s), {line.rule}"
+        )
+    if explanation.non_allocating:
+        click.echo(f"  {explanation.non_allocating} other open or closed line(s) allocate nothing")
+    raw = view.stock - view.allocated
+    click.echo(f"  ATS {view.ats} = max(0, {view.stock} - {view.allocated})" + (" (oversold)" if raw < 0 else ""))
+
+
+def _line(text: str) -> RequestedLine:
+    sku, sep, quantity = text.rpartition(":")
+    if not sep or not sku or not quantity.isdigit() or int(quantity) < 1:
+        raise click.BadParameter(f"{text!r}: expected SKU:QTY with QTY a whole number of at least 1")
+    return RequestedLine(sku.strip(), int(quantity))
+
+
+def _run_command(action: object) -> None:
+    try:
+        changes = action() if callable(action) else []
+    except Refusal as refusal:
+        refuse(str(refusal))
+    print_changes(changes)
+
+
+@cli.group()
+def order() -> None:
+    """Place orders, move their status, record confirmations."""
+
+
+@order.command("place")
+@click.option("--partner", required=True)
+@click.option("--order-id", required=True)
+@click.option("--line", "lines", multiple=True, required=True, help="SKU:QTY (repeatable).")
+@click.pass_obj
+def order_place(state: State, partner: str, order_id: str, lines: tuple[str, ...]) -> None:
+    """Place an order: every line fits its SKU's ATS, or nothing is placed."""
+    requested = [_line(text) for text in lines]
+    with state.app(partner) as app:
+        _run_command(lambda: app.commands.place(partner, order_id, requested))
+    click.echo(f"order {order_id} placed")
+
+
+@order.command("set-status")
+@click.option("--partner", required=True)
+@click.option("--order-id", required=True)
+@click.option("--status", required=True, type=click.Choice([s.value for s in OrderStatus]))
+@click.pass_obj
+def order_set_status(state: State, partner: str, order_id: str, status: str) -> None:
+    """Move an order forward (pending, confirmed, invoicing, closed) or cancel it."""
+    with state.app(partner) as app:
+        _run_command(lambda: app.commands.set_status(partner, order_id, parse_status(status)))
+    click.echo(f"order {order_id} is {status}")
+
+
+@order.command("confirm")
+@click.option("--partner", required=True)
+@click.option("--order-id", required=True)
+@click.option("--sku", required=True)
+@click.option("--quantity", required=True, type=click.IntRange(min=0))
+@click.option("--at", "at", required=True, help="The confirmation's instant (ISO 8601).")
+@click.pass_obj
+def order_confirm(state: State, partner: str, order_id: str, sku: str, quantity: int, at: str) -> None:
+    """Record the partner's confirmed quantity for one order line."""
+    moment = parse_instant(at, partner, state)
+    assert moment is not None
+    with state.app(partner) as app:
+        _run_command(lambda: app.commands.confirm(partner, order_id, sku, quantity, moment))
+    click.echo(f"order {order_id} SKU {sku} confirmed at {quantity}")
+
+
+@cli.group()
+def stock() -> None:
+    """Set stock levels by hand."""
+
+
+@stock.command("set")
+@click.option("--partner", required=True)
+@click.option("--sku", required=True)
+@click.option("--quantity", required=True, type=click.IntRange(min=0))
+@click.option("--as-of", "as_of", help="The level's instant (ISO 8601; default now).")
+@click.pass_obj
+def stock_set(state: State, partner: str, sku: str, quantity: int, as_of: str | None) -> None:
+    """Set one SKU's stock level, as a one-row snapshot."""
+    moment = parse_instant(as_of, partner, state)
+    with state.app(partner) as app:
+        _run_command(lambda: app.commands.set_stock(partner, sku, quantity, moment))
+    click.echo(f"SKU {sku} stock set to {quantity}")
+
+
+def main() -> None:
+    """Entry point of the `gateway` console script."""
+    cli(prog_name="gateway")

@@ -1,0 +1,1 @@
+"""Streaming readers of the partners' flat files."""

@@ -1,0 +1,186 @@
+"""The kinds of flat file and their rows: stock snapshots, order statuses, confirmations.
+
+Each reader turns a CsvTable's cells into typed rows, adding a Problem for every cell that is not what the
+kind requires. Rows with problems are not yielded: the caller refuses the file when problems exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import tzinfo
+from enum import StrEnum
+
+from gateway.domain import instant
+from gateway.domain.instant import Instant
+from gateway.domain.status import OrderStatus, parse_status
+from gateway.formats.csvfile import CsvTable
+from gateway.formats.problems import Problem, Problems
+
+MAX_ID_LENGTH = 128
+
+
+class Kind(StrEnum):
+    """The kinds of inbound flat file."""
+
+    STOCK = "stock"
+    ORDERS = "orders"
+    CONFIRMATIONS = "confirmations"
+
+
+COLUMNS: dict[Kind, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    Kind.STOCK: (("sku", "quantity"), ("as_of",)),
+    Kind.ORDERS: (("order_id", "sku", "quantity", "status"), ("assembly", "collection")),
+    Kind.CONFIRMATIONS: (("order_id", "sku", "confirmed_quantity", "confirmed_at"), ()),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StockRow:
+    """One SKU's stock level in a snapshot."""
+
+    line: int
+    sku: str
+    quantity: int
+    as_of: Instant | None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRow:
+    """One line of an order and the status its order is in or moves to."""
+
+    line: int
+    order_id: str
+    sku: str
+    quantity: int
+    status: OrderStatus
+    assembly: str | None = None
+    collection: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmationRow:
+    """The partner's confirmed quantity for one order line."""
+
+    line: int
+    order_id: str
+    sku: str
+    confirmed_quantity: int
+    confirmed_at: Instant
+
+
+class _Cells:
+    """Checks cells of one kind, remembering parsed timestamps (most files repeat one)."""
+
+    def __init__(self, problems: Problems, zone: tzinfo) -> None:
+        self.problems = problems
+        self.zone = zone
+        self._instants: dict[str, Instant] = {}
+
+    def identifier(self, line: int, column: str, text: str) -> str | None:
+        value = text.strip()
+        if not value:
+            self.problems.add(Problem(line, "must not be empty", column))
+            return None
+        if len(value) > MAX_ID_LENGTH:
+            self.problems.add(Problem(line, f"longer than {MAX_ID_LENGTH} characters", column))
+            return None
+        if not value.isprintable():
+            self.problems.add(Problem(line, "contains control characters", column))
+            return None
+        return value
+
+    def count(self, line: int, column: str, text: str, *, minimum: int = 0) -> int | None:
+        value = text.strip()
+        if not (value.isascii() and value.isdigit()):
+            shown = value if len(value) <= 40 else value[:40] + "..."
+            what = "a negative number" if value.startswith("-") else f"{shown!r}"
+            self.problems.add(Problem(line, f"must be a whole number of at least {minimum}, got {what}", column))
+            return None
+        number = int(value)
+        if number < minimum:
+            self.problems.add(Problem(line, f"must be at least {minimum}, got {number}", column))
+            return None
+        return number
+
+    def moment(self, line: int, column: str, text: str, *, required: bool) -> Instant | None:
+        value = text.strip()
+        if not value:
+            if required:
+                self.problems.add(Problem(line, "must not be empty", column))
+            return None
+        cached = self._instants.get(value)
+        if cached is not None:
+            return cached
+        try:
+            parsed = instant.parse(value, self.zone)
+        except (ValueError, OverflowError):
+            self.problems.add(Problem(line, f"{value[:40]!r} is not an ISO 8601 timestamp", column))
+            return None
+        if len(self._instants) > 10_000:
+            self._instants.clear()
+        self._instants[value] = parsed
+        return parsed
+
+    def status(self, line: int, column: str, text: str) -> OrderStatus | None:
+        try:
+            return parse_status(text)
+        except ValueError as exc:
+            self.problems.add(Problem(line, str(exc), column))
+            return None
+
+
+def read_stock(table: CsvTable, zone: tzinfo, seen: set[str] | None = None) -> Iterator[StockRow]:
+    """Stock rows of a snapshot; a SKU given twice is a problem (the snapshot would be ambiguous).
+
+    `seen` collects the SKUs read, for a snapshot that zeroes what it omits.
+    """
+    cells = _Cells(table.problems, zone)
+    i_sku, i_qty = table.index["sku"], table.index["quantity"]
+    i_as_of = table.index.get("as_of")
+    seen = set() if seen is None else seen
+    for line, row in table:
+        sku = cells.identifier(line, "sku", row[i_sku])
+        quantity = cells.count(line, "quantity", row[i_qty])
+        as_of = cells.moment(line, "as_of", row[i_as_of], required=False) if i_as_of is not None else None
+        if sku is not None and sku in seen:
+            table.problems.add(Problem(line, f"SKU {sku} appears more than once in this snapshot", "sku"))
+            continue
+        if sku is None or quantity is None or (as_of is None and i_as_of is not None and row[i_as_of].strip()):
+            continue
+        seen.add(sku)
+        yield StockRow(line, sku, quantity, as_of)
+
+
+def read_orders(table: CsvTable, zone: tzinfo) -> Iterator[OrderRow]:
+    """Order rows: one row per line of an order, each naming the order's status."""
+    cells = _Cells(table.problems, zone)
+    idx = table.index
+    i_assembly, i_collection = idx.get("assembly"), idx.get("collection")
+    for line, row in table:
+        order_id = cells.identifier(line, "order_id", row[idx["order_id"]])
+        sku = cells.identifier(line, "sku", row[idx["sku"]])
+        quantity = cells.count(line, "quantity", row[idx["quantity"]], minimum=1)
+        status = cells.status(line, "status", row[idx["status"]])
+        assembly = row[i_assembly].strip() or None if i_assembly is not None else None
+        collection = row[i_collection].strip() or None if i_collection is not None else None
+        if collection is not None and assembly is None:
+            table.problems.add(Problem(line, "a collection needs an assembly", "assembly"))
+            continue
+        if order_id is None or sku is None or quantity is None or status is None:
+            continue
+        yield OrderRow(line, order_id, sku, quantity, status, assembly, collection)
+
+
+def read_confirmations(table: CsvTable, zone: tzinfo) -> Iterator[ConfirmationRow]:
+    """Confirmation rows: the partner's confirmed quantity for an order line, with its instant."""
+    cells = _Cells(table.problems, zone)
+    idx = table.index
+    for line, row in table:
+        order_id = cells.identifier(line, "order_id", row[idx["order_id"]])
+        sku = cells.identifier(line, "sku", row[idx["sku"]])
+        quantity = cells.count(line, "confirmed_quantity", row[idx["confirmed_quantity"]])
+        at = cells.moment(line, "confirmed_at", row[idx["confirmed_at"]], required=True)
+        if order_id is None or sku is None or quantity is None or at is None:
+            continue
+        yield ConfirmationRow(line, order_id, sku, quantity, at)

@@ -1,0 +1,86 @@
+"""Commands from people and the platform: each one is one transaction through the engine, logged."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from gateway import logs
+from gateway.domain.errors import Refusal
+from gateway.domain.instant import Instant
+from gateway.domain.orders import RequestedLine
+from gateway.domain.status import OrderStatus
+from gateway.service.engine import AtsChange, Engine, StockInput
+from gateway.settings import Settings
+from gateway.store.port import Store
+
+log = logs.get(__name__)
+
+
+class Commands:
+    """Place and move orders, record confirmations, set stock levels."""
+
+    def __init__(self, store: Store, settings: Settings, clock: Callable[[], Instant]) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+
+    def _run(self, partner: str, event: str, action: Callable[[Engine], object], **context: object) -> list[AtsChange]:
+        policy = self.settings.partner(partner).policy
+        bound = log.bind(partner=partner, **context)
+        try:
+            with self.store.write() as tx:
+                engine = Engine(tx, partner, policy, self.clock())
+                action(engine)
+        except Refusal as refusal:
+            bound.warning("command_refused", command=event, code=refusal.code, reason=str(refusal))
+            raise
+        changes = list(engine.changes.values())
+        bound.info(event, ats_changes=len(changes))
+        return changes
+
+    def place(self, partner: str, order_id: str, lines: Sequence[RequestedLine]) -> list[AtsChange]:
+        """Place an order (all lines or none)."""
+        return self._run(partner, "order_placed", lambda e: e.place(order_id, lines), order_id=order_id)
+
+    def set_status(self, partner: str, order_id: str, status: OrderStatus) -> list[AtsChange]:
+        """Move an order to `status`."""
+        return self._run(
+            partner,
+            "order_status_set",
+            lambda e: e.set_status(order_id, status),
+            order_id=order_id,
+            status=status.value,
+        )
+
+    def confirm(self, partner: str, order_id: str, sku: str, quantity: int, at: Instant) -> list[AtsChange]:
+        """Record the partner's confirmed quantity for one line."""
+        return self._run(
+            partner,
+            "order_confirmed",
+            lambda e: e.confirm(order_id, sku, quantity, at),
+            order_id=order_id,
+            sku=sku,
+        )
+
+    def set_stock(self, partner: str, sku: str, quantity: int, as_of: Instant | None) -> list[AtsChange]:
+        """Set one SKU's stock level as a one-row snapshot (stale if older than its inventory timestamp)."""
+        moment = as_of if as_of is not None else self.clock()
+
+        def apply(engine: Engine) -> None:
+            if engine.apply_stock([StockInput(sku, quantity, moment)]).skipped:
+                raise StaleStock(sku)
+
+        return self._run(partner, "stock_set", apply, sku=sku)
+
+
+class StaleStock(Refusal):
+    """A stock level older than the SKU's inventory timestamp: not applied."""
+
+    code = "stale"
+
+    def __init__(self, sku: str) -> None:
+        super().__init__(sku)
+        self.sku = sku
+
+    def message(self) -> str:
+        return f"SKU {self.sku}: the level is older than the current inventory timestamp; not applied (stale)"

@@ -1,0 +1,279 @@
+"""The allocation engine on a store transaction.
+
+It keeps each SKU's cached allocation exact by applying the domain's per-line allocation before and after
+every change (a placement, a status move, a confirmation, a snapshot that moves the inventory timestamp),
+and queues the published ATS in the same transaction whenever it changes. Every method checks everything it
+will refuse before it writes anything, so a Refusal never leaves a half-applied command behind.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from gateway.domain import allocation as rules
+from gateway.domain import instant
+from gateway.domain.allocation import Line
+from gateway.domain.errors import OrderExists, UnknownLine, UnknownOrder
+from gateway.domain.instant import Instant
+from gateway.domain.modes import Policy
+from gateway.domain.orders import RequestedLine, merge_lines
+from gateway.domain.status import OrderStatus, check_transition
+from gateway.store.port import AtsMessage, LineRecord, OrderRecord, StockRecord, Transaction
+
+
+@dataclass(frozen=True)
+class AtsChange:
+    """A SKU's published ATS moved (before is None when it was never published)."""
+
+    sku: str
+    before: int | None
+    after: int
+
+
+@dataclass(frozen=True)
+class StockInput:
+    """One stock level to set: from a snapshot row or a command."""
+
+    sku: str
+    quantity: int
+    as_of: Instant
+
+
+@dataclass
+class SnapshotOutcome:
+    """What applying stock rows did."""
+
+    applied: int = 0
+    skipped: int = 0
+    written: int = 0
+    predates_movement: int = 0
+
+
+class Engine:
+    """Applies the rules of DOMAIN.md for one partner inside one store transaction."""
+
+    def __init__(
+        self,
+        tx: Transaction,
+        partner: str,
+        policy: Policy,
+        now: Instant,
+        ledger_id: int | None = None,
+    ) -> None:
+        self.tx = tx
+        self.partner = partner
+        self.partner_id = tx.partner_id(partner)
+        self.policy = policy
+        self.now = now
+        self.ledger_id = ledger_id
+        self.changes: dict[str, AtsChange] = {}
+        self.stale_skus: list[str] = []
+        self.predating_skus: list[str] = []
+
+    # placing orders and moving them
+
+    def place(
+        self,
+        order_id: str,
+        lines: Sequence[RequestedLine],
+        status: OrderStatus = OrderStatus.PENDING,
+    ) -> None:
+        """Place an order: every line fits its SKU's ATS, or nothing is placed. Then move it to `status`."""
+        if self.tx.order(self.partner_id, order_id) is not None:
+            raise OrderExists(order_id)
+        merged = merge_lines(order_id, lines)
+        stock = self._stock(list(merged))
+        ats = {sku: rules.available(rec.quantity, rec.allocated) for sku, rec in stock.items()}
+        rules.check_placement(order_id, {sku: line.quantity for sku, line in merged.items()}, ats)
+        records = [
+            LineRecord(sku=sku, quantity=line.quantity, assembly=line.assembly, collection=line.collection)
+            for sku, line in sorted(merged.items())
+        ]
+        self.tx.add_order(self.partner_id, order_id, OrderStatus.PENDING, records, self.now)
+        for record in records:
+            line = Line(order_id, record.sku, record.quantity, OrderStatus.PENDING)
+            current = stock[record.sku]
+            current.allocated += rules.line_allocation(self.policy, line, current.as_of).units
+        self._save(stock.values())
+        if status != OrderStatus.PENDING:
+            self.set_status(order_id, status)
+
+    def set_status(self, order_id: str, status: OrderStatus) -> bool:
+        """Move an order to `status`; return False when it already was there (nothing changes)."""
+        order = self._order(order_id)
+        check_transition(order_id, order.status, status)
+        if order.status == status:
+            return False
+        stock = self._stock([line.sku for line in order.lines])
+        for line in order.lines:
+            current = stock[line.sku]
+            before = order.domain_line(line)
+            after = order.domain_line(line, status)
+            current.allocated += (
+                rules.line_allocation(self.policy, after, current.as_of).units
+                - rules.line_allocation(self.policy, before, current.as_of).units
+            )
+            movement = rules.stock_movement(self.policy, order.status, status, line.quantity)
+            current.quantity += movement
+            if movement < 0:
+                current.last_moved_at = self.now
+        self.tx.set_order_status(self.partner_id, order_id, status, self.now)
+        self._save(stock.values())
+        self._queue_order_message(order, status)
+        return True
+
+    def confirm(self, order_id: str, sku: str, quantity: int, at: Instant) -> bool:
+        """Record the partner's confirmed quantity for a line; return whether it is now the one in force.
+
+        A confirmation stamped earlier than the one in force is kept but does not replace it.
+        """
+        order = self._order(order_id)
+        line = order.line(sku)
+        if line is None:
+            raise UnknownLine(order_id, sku)
+        in_force = line.confirmed_at is None or at >= line.confirmed_at
+        self.tx.add_confirmation(self.partner_id, order_id, sku, quantity, at, self.now, in_force=in_force)
+        if not in_force:
+            return False
+        current = self._stock([sku])[sku]
+        before = order.domain_line(line)
+        after = Line(order_id, sku, line.quantity, order.status, quantity, at)
+        current.allocated += (
+            rules.line_allocation(self.policy, after, current.as_of).units
+            - rules.line_allocation(self.policy, before, current.as_of).units
+        )
+        self._save([current])
+        return True
+
+    # stock levels
+
+    def apply_stock(self, rows: Sequence[StockInput], set_by: int | None = None) -> SnapshotOutcome:  # noqa: PLR0912 - the hot loop stays in one place
+        """Set stock levels; stale rows (older than the SKU's inventory timestamp) are skipped.
+
+        Only rows that change something are written, and only published ATS changes are queued.
+        """
+        outcome = SnapshotOutcome()
+        if not rows:
+            return outcome
+        skus = [row.sku for row in rows]
+        existing = self.tx.stock(self.partner_id, skus)
+        closed: dict[str, list[Line]] = defaultdict(list)
+        if self.policy.closed_may_allocate:
+            for line in self.tx.lines_of(self.partner_id, list(existing), [OrderStatus.CLOSED]):
+                closed[line.sku].append(line)
+        policy = self.policy
+        writes: list[StockRecord] = []
+        messages: list[AtsMessage] = []
+        for row in rows:
+            record = existing.get(row.sku)
+            if record is None:
+                record = StockRecord(sku=row.sku, quantity=0)
+                fresh = True
+            else:
+                fresh = False
+            if rules.is_stale(row.as_of, record.as_of):
+                outcome.skipped += 1
+                if len(self.stale_skus) < 20:
+                    self.stale_skus.append(row.sku)
+                continue
+            outcome.applied += 1
+            if rules.snapshot_predates_movement(policy, row.as_of, record.last_moved_at):
+                outcome.predates_movement += 1
+                if len(self.predating_skus) < 20:
+                    self.predating_skus.append(row.sku)
+            allocated = record.allocated
+            lines = closed.get(row.sku)
+            if lines:
+                allocated += rules.allocated(policy, lines, row.as_of) - rules.allocated(policy, lines, record.as_of)
+            if not fresh and record.quantity == row.quantity and record.as_of == row.as_of:
+                continue
+            record.quantity = row.quantity
+            record.as_of = row.as_of
+            record.allocated = allocated
+            record.set_by = set_by
+            value = rules.published(row.quantity - allocated)
+            if value != record.published:
+                self._note_change(row.sku, record.published, value)
+                record.published = value
+                messages.append(AtsMessage(row.sku, value, row.as_of))
+            writes.append(record)
+        outcome.written = len(writes)
+        self.tx.put_stock(self.partner_id, writes, self.now)
+        self.tx.queue_ats(self.partner_id, messages, self.ledger_id, self.now)
+        return outcome
+
+    def recompute(self) -> int:
+        """Recompute every SKU's allocation from its lines (after a change of stock mode); return SKUs fixed."""
+        lines: dict[str, list[Line]] = defaultdict(list)
+        for line in self.tx.all_lines(self.partner_id):
+            lines[line.sku].append(line)
+        fixed: list[StockRecord] = []
+        for record in self.tx.iter_stock(self.partner_id):
+            allocated = rules.allocated(self.policy, lines.pop(record.sku, []), record.as_of)
+            if allocated != record.allocated:
+                record.allocated = allocated
+                fixed.append(record)
+        for sku, orphan_lines in lines.items():
+            record = StockRecord(sku=sku, quantity=0)
+            record.allocated = rules.allocated(self.policy, orphan_lines, None)
+            fixed.append(record)
+        self._save(fixed)
+        return len(fixed)
+
+    # internals
+
+    def _order(self, order_id: str) -> OrderRecord:
+        order = self.tx.order(self.partner_id, order_id)
+        if order is None:
+            raise UnknownOrder(order_id)
+        return order
+
+    def _stock(self, skus: Sequence[str]) -> dict[str, StockRecord]:
+        found = self.tx.stock(self.partner_id, skus)
+        for sku in skus:
+            if sku not in found:
+                found[sku] = StockRecord(sku=sku, quantity=0)
+        return found
+
+    def _save(self, records: Iterable[StockRecord]) -> None:
+        """Write changed stock rows and queue their published ATS where it moved."""
+        writes = list(records)
+        messages: list[AtsMessage] = []
+        for record in writes:
+            value = rules.published(record.quantity - record.allocated)
+            if value != record.published:
+                self._note_change(record.sku, record.published, value)
+                record.published = value
+                messages.append(AtsMessage(record.sku, value, record.as_of))
+        self.tx.put_stock(self.partner_id, writes, self.now)
+        self.tx.queue_ats(self.partner_id, messages, self.ledger_id, self.now)
+
+    def _note_change(self, sku: str, before: int | None, after: int) -> None:
+        first = self.changes.get(sku)
+        self.changes[sku] = AtsChange(sku, first.before if first else before, after)
+
+    def _queue_order_message(self, order: OrderRecord, status: OrderStatus) -> None:
+        reached_invoicing = status == OrderStatus.INVOICING
+        if not (reached_invoicing or status == OrderStatus.CLOSED):
+            return
+        kind = "order_export" if reached_invoicing else "order_closed"
+        body = {
+            "order_id": order.order_id,
+            "status": status.value,
+            "updated_at": instant.to_iso(self.now),
+            "lines": [
+                {
+                    "sku": line.sku,
+                    "quantity": line.quantity,
+                    "confirmed_quantity": line.confirmed_quantity,
+                    "assembly": line.assembly,
+                    "collection": line.collection,
+                }
+                for line in order.lines
+            ],
+        }
+        payload = json.dumps(body, sort_keys=True)
+        self.tx.queue_message(self.partner_id, kind, order.order_id, payload, self.ledger_id, self.now)

@@ -1,0 +1,381 @@
+"""Ingest: one flat file = one inbound item = one transaction, recorded in the ledger.
+
+A file is hashed, checked against the ledger (the same content for the same partner and kind applies once),
+parsed as a stream and applied in one transaction with its ledger entry. A malformed file is refused whole:
+the transaction rolls back and a `rejected` entry records every problem with its line number. Rows the rules
+refuse (not enough ATS, an illegal status move, an unknown order) are refused alone and listed; the rest applies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+from structlog.typing import FilteringBoundLogger
+
+from gateway import logs
+from gateway.domain.errors import LineMismatch, Refusal, UnknownLine
+from gateway.domain.instant import Instant
+from gateway.domain.orders import RequestedLine, merge_lines
+from gateway.formats import rows as formats
+from gateway.formats.csvfile import CsvTable
+from gateway.formats.problems import Malformed, Problem, Problems
+from gateway.formats.rows import Kind, OrderRow
+from gateway.service.engine import AtsChange, Engine, StockInput
+from gateway.settings import PartnerSettings, Settings
+from gateway.store.port import Conflict, LedgerCounts, Store, Transaction
+
+log = logs.get(__name__)
+
+Clock = Callable[[], Instant]
+Progress = Callable[[int], None]
+
+_T = TypeVar("_T")
+
+_BATCH = 5000  # stock rows applied per engine call: bounded memory, few round trips
+_PROGRESS_EVERY = 20_000
+
+
+@dataclass
+class IngestResult:
+    """What became of one file."""
+
+    partner: str
+    kind: str
+    source: str
+    sha256: str
+    size: int
+    outcome: str  # applied | rejected | duplicate
+    ledger_id: int | None = None
+    duplicate_of: int | None = None
+    counts: LedgerCounts = field(default_factory=LedgerCounts)
+    problems: list[Problem] = field(default_factory=list)  # why a file was rejected
+    refusals: list[Problem] = field(default_factory=list)  # rows the rules refused
+    unlisted: int = 0
+    changes: list[AtsChange] = field(default_factory=list)
+    dry_run: bool = False
+    duration_ms: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """Applied with nothing refused, or a harmless duplicate."""
+        return self.outcome == "duplicate" or (self.outcome == "applied" and not self.counts.refused)
+
+    def summary(self) -> str:
+        """One readable line."""
+        if self.outcome == "duplicate":
+            return f"{self.source}: duplicate of ledger entry {self.duplicate_of}, nothing applied"
+        if self.outcome == "rejected":
+            first = self.problems[0].describe() if self.problems else "malformed"
+            more = len(self.problems) + self.unlisted - 1
+            extra = f" (and {more} more problem{'s' if more != 1 else ''})" if more > 0 else ""
+            return f"{self.source}: rejected, nothing applied: {first}{extra}"
+        verb = "would apply" if self.dry_run else "applied"
+        return (
+            f"{self.source}: {verb} {self.counts.applied} row(s), skipped {self.counts.skipped} stale, "
+            f"refused {self.counts.refused}; {len(self.changes)} ATS change(s)"
+        )
+
+    def report(self) -> dict[str, object]:
+        """The error report: JSON-ready, every problem with its line number."""
+        return {
+            "partner": self.partner,
+            "kind": self.kind,
+            "source": self.source,
+            "sha256": self.sha256,
+            "ledger_id": self.ledger_id,
+            "outcome": self.outcome,
+            "rows_applied": self.counts.applied,
+            "rows_skipped": self.counts.skipped,
+            "rows_refused": self.counts.refused,
+            "problems": [p.as_dict() for p in self.problems],
+            "refused": [p.as_dict() for p in self.refusals],
+            "unlisted_problems": self.unlisted,
+        }
+
+
+class _Rejected(Exception):
+    def __init__(self, problems: Problems) -> None:
+        super().__init__(problems.total)
+        self.problems = problems
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """The sha256 (hex) and size of a file, read in blocks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+class Ingestor:
+    """Applies flat files to the store for the configured partners."""
+
+    def __init__(self, store: Store, settings: Settings, clock: Clock) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+
+    def ingest(
+        self,
+        partner: str,
+        kind: Kind,
+        path: Path,
+        *,
+        source: str | None = None,
+        received_at: Instant | None = None,
+        as_of: Instant | None = None,
+        dry_run: bool = False,
+        progress: Progress | None = None,
+    ) -> IngestResult:
+        """Apply the file at `path` as one item; `as_of` is the file's instant for rows without their own."""
+        started = time.perf_counter()
+        partner_settings = self.settings.partner(partner)
+        source = source or str(path)
+        received_at = received_at if received_at is not None else self.clock()
+        sha256, size = file_digest(path)
+        result = IngestResult(partner, kind.value, source, sha256, size, outcome="applied", dry_run=dry_run)
+        bound = log.bind(partner=partner, kind=kind.value, source=source, sha256=sha256, dry_run=dry_run)
+        try:
+            with self.store.write(rollback=dry_run) as tx:
+                partner_id = tx.partner_id(partner)
+                earlier = tx.ledger_applied(partner_id, kind.value, sha256)
+                if earlier is not None:
+                    result.outcome, result.duplicate_of = "duplicate", earlier
+                else:
+                    result.ledger_id = tx.ledger_open(partner_id, kind.value, source, sha256, size, received_at)
+                    engine = Engine(tx, partner, partner_settings.policy, self.clock(), result.ledger_id)
+                    with path.open("rb") as stream:
+                        self._apply(engine, tx, kind, stream, partner_settings, result, received_at, as_of, progress)
+                    result.changes = list(engine.changes.values())
+                    self._log_snapshot_warnings(engine, bound)
+                    tx.ledger_close(
+                        result.ledger_id,
+                        "applied",
+                        result.counts,
+                        None,
+                        json.dumps(result.report()) if result.refusals else None,
+                        self.clock(),
+                    )
+        except _Rejected as rejected:
+            result.outcome = "rejected"
+            result.problems = rejected.problems.listed
+            result.unlisted = rejected.problems.unlisted
+            result.counts = LedgerCounts()
+            result.changes = []
+        except Conflict:
+            # another worker applied the same content between our look-up and our claim
+            result.outcome = "duplicate"
+            result.counts = LedgerCounts()
+            result.changes = []
+        if result.outcome != "applied" and not dry_run:
+            self._record(result, received_at)
+        result.duration_ms = int((time.perf_counter() - started) * 1000)
+        self._log(result, bound)
+        return result
+
+    # applying each kind
+
+    def _apply(
+        self,
+        engine: Engine,
+        tx: Transaction,
+        kind: Kind,
+        stream: BinaryIO,
+        partner: PartnerSettings,
+        result: IngestResult,
+        received_at: Instant,
+        as_of: Instant | None,
+        progress: Progress | None,
+    ) -> None:
+        problems = Problems()
+        required, optional = formats.COLUMNS[kind]
+        try:
+            table = CsvTable(stream, partner.files.csv_options(kind), required, optional, problems)
+        except Malformed as exc:
+            problems.add(exc.problem)
+            raise _Rejected(problems) from None
+        if kind == Kind.STOCK:
+            self._apply_stock(engine, table, partner, result, received_at, as_of, progress)
+        elif kind == Kind.ORDERS:
+            self._apply_orders(engine, tx, table, partner, result, progress)
+        else:
+            self._apply_confirmations(engine, table, partner, result, progress)
+
+    def _apply_stock(
+        self,
+        engine: Engine,
+        table: CsvTable,
+        partner: PartnerSettings,
+        result: IngestResult,
+        received_at: Instant,
+        as_of: Instant | None,
+        progress: Progress | None,
+    ) -> None:
+        default_as_of = as_of if as_of is not None else received_at
+        seen: set[str] = set()
+        latest: Instant | None = as_of
+        batch: list[StockInput] = []
+        counts = result.counts
+        for row in _counting(formats.read_stock(table, partner.zone, seen), progress):
+            if table.problems:
+                continue  # keep reading to list every problem, apply nothing more
+            row_as_of = default_as_of if row.as_of is None else row.as_of
+            if as_of is None and (latest is None or row_as_of > latest):
+                latest = row_as_of
+            batch.append(StockInput(row.sku, row.quantity, row_as_of))
+            if len(batch) >= _BATCH:
+                self._stock_batch(engine, batch, result)
+                batch = []
+        if table.problems:
+            raise _Rejected(table.problems)
+        self._stock_batch(engine, batch, result)
+        if partner.absent == "zero":
+            zero_at = latest if latest is not None else default_as_of
+            omitted = [
+                StockInput(record.sku, 0, zero_at)
+                for record in engine.tx.iter_stock(engine.partner_id)
+                if record.sku not in seen and (record.quantity != 0 or record.as_of != zero_at)
+            ]
+            outcome = engine.apply_stock(omitted, result.ledger_id)
+            counts.extra["zeroed"] = outcome.applied
+            counts.skipped += outcome.skipped
+
+    def _stock_batch(self, engine: Engine, batch: list[StockInput], result: IngestResult) -> None:
+        outcome = engine.apply_stock(batch, result.ledger_id)
+        result.counts.applied += outcome.applied
+        result.counts.skipped += outcome.skipped
+        result.counts.extra["predates_confirmation"] = (
+            result.counts.extra.get("predates_confirmation", 0) + outcome.predates_movement
+        )
+
+    def _apply_orders(
+        self,
+        engine: Engine,
+        tx: Transaction,
+        table: CsvTable,
+        partner: PartnerSettings,
+        result: IngestResult,
+        progress: Progress | None,
+    ) -> None:
+        # An order is one unit: all its rows in the file are placed (or moved) together, or refused together.
+        orders: dict[str, list[OrderRow]] = {}
+        for row in _counting(formats.read_orders(table, partner.zone), progress):
+            rows = orders.setdefault(row.order_id, [])
+            if rows and rows[0].status != row.status:
+                table.problems.add(
+                    Problem(
+                        row.line,
+                        f"order {row.order_id} is given status {row.status.value} here but "
+                        f"{rows[0].status.value} at line {rows[0].line}",
+                        "status",
+                    )
+                )
+            rows.append(row)
+        if table.problems:
+            raise _Rejected(table.problems)
+        for order_id, rows in orders.items():
+            try:
+                existing = tx.order(engine.partner_id, order_id)
+                if existing is None:
+                    lines = [RequestedLine(r.sku, r.quantity, r.assembly, r.collection) for r in rows]
+                    engine.place(order_id, lines, rows[0].status)
+                else:
+                    for sku, line in merge_lines(order_id, [RequestedLine(r.sku, r.quantity) for r in rows]).items():
+                        held = existing.line(sku)
+                        if held is None:
+                            raise UnknownLine(order_id, sku)
+                        if held.quantity != line.quantity:
+                            raise LineMismatch(order_id, sku, line.quantity, held.quantity)
+                    engine.set_status(order_id, rows[0].status)
+                result.counts.applied += len(rows)
+            except Refusal as refusal:
+                result.counts.refused += len(rows)
+                result.refusals.extend(Problem(r.line, str(refusal)) for r in rows)
+
+    def _apply_confirmations(
+        self,
+        engine: Engine,
+        table: CsvTable,
+        partner: PartnerSettings,
+        result: IngestResult,
+        progress: Progress | None,
+    ) -> None:
+        rows = list(_counting(formats.read_confirmations(table, partner.zone), progress))
+        if table.problems:
+            raise _Rejected(table.problems)
+        for row in rows:
+            try:
+                engine.confirm(row.order_id, row.sku, row.confirmed_quantity, row.confirmed_at)
+                result.counts.applied += 1
+            except Refusal as refusal:
+                result.counts.refused += 1
+                result.refusals.append(Problem(row.line, str(refusal)))
+
+    # recording and logging
+
+    def _record(self, result: IngestResult, received_at: Instant) -> None:
+        """A rejected or duplicate item gets its own ledger entry, in its own transaction."""
+        error = result.summary() if result.outcome == "rejected" else None
+        with self.store.write() as tx:
+            partner_id = tx.partner_id(result.partner)
+            entry = tx.ledger_open(
+                partner_id,
+                result.kind,
+                result.source,
+                result.sha256,
+                result.size,
+                received_at,
+                result.outcome,
+            )
+            result.ledger_id = entry
+            report = json.dumps(result.report()) if result.outcome == "rejected" else None
+            tx.ledger_close(entry, result.outcome, LedgerCounts(), error, report, self.clock())
+
+    @staticmethod
+    def _log_snapshot_warnings(engine: Engine, bound: FilteringBoundLogger) -> None:
+        if engine.stale_skus:
+            bound.info("stale_rows_skipped", sample_skus=engine.stale_skus)
+        if engine.predating_skus:
+            bound.warning(
+                "snapshot_predates_confirmation",
+                sample_skus=engine.predating_skus,
+                hint="the snapshot is older than confirmations the gateway applied; it may put sold units back",
+            )
+
+    @staticmethod
+    def _log(result: IngestResult, bound: FilteringBoundLogger) -> None:
+        context = {
+            "ledger_id": result.ledger_id,
+            "rows_applied": result.counts.applied,
+            "rows_skipped": result.counts.skipped,
+            "rows_refused": result.counts.refused,
+            "duration_ms": result.duration_ms,
+        }
+        if result.outcome == "rejected":
+            bound.warning("file_rejected", reason=result.summary(), problems=len(result.problems) + result.unlisted)
+        elif result.outcome == "duplicate":
+            bound.info("file_duplicate", duplicate_of=result.duplicate_of, ledger_id=result.ledger_id)
+        else:
+            bound.info("file_applied", ats_changes=len(result.changes), **context)
+
+
+def _counting(rows: Iterator[_T], progress: Progress | None) -> Iterator[_T]:
+    if progress is None:
+        yield from rows
+        return
+    count = 0
+    for row in rows:
+        count += 1
+        if count % _PROGRESS_EVERY == 0:
+            progress(count)
+        yield row
+    progress(count)

@@ -1,0 +1,92 @@
+"""Reading ATS: per SKU, and explained line by line."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gateway.domain import allocation as rules
+from gateway.domain.allocation import Line
+from gateway.domain.instant import Instant
+from gateway.domain.modes import Policy
+from gateway.domain.status import OrderStatus
+from gateway.store.port import StockRecord, Transaction
+
+
+@dataclass(frozen=True)
+class AtsView:
+    """One SKU's stock, allocation and published ATS."""
+
+    sku: str
+    stock: int
+    allocated: int
+    ats: int
+    as_of: Instant | None
+
+
+@dataclass(frozen=True)
+class AllocatingLine:
+    """A line that holds units of the SKU, and the rule that makes it count."""
+
+    order_id: str
+    status: str
+    quantity: int
+    confirmed_quantity: int | None
+    units: int
+    rule: str
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a SKU's ATS is what it is."""
+
+    view: AtsView
+    set_by: int | None
+    lines: tuple[AllocatingLine, ...]
+    non_allocating: int
+    mode: str
+
+
+def _view(record: StockRecord) -> AtsView:
+    return AtsView(
+        sku=record.sku,
+        stock=record.quantity,
+        allocated=record.allocated,
+        ats=rules.published(rules.available(record.quantity, record.allocated)),
+        as_of=record.as_of,
+    )
+
+
+def ats(tx: Transaction, partner: str, skus: Sequence[str] | None = None) -> list[AtsView]:
+    """ATS of the given SKUs (a SKU the store has never seen shows zeros), or of every SKU held."""
+    partner_id = tx.partner_id(partner)
+    if not skus:
+        return [_view(record) for record in tx.iter_stock(partner_id)]
+    found = tx.stock(partner_id, list(skus))
+    return [_view(found.get(sku) or StockRecord(sku=sku, quantity=0)) for sku in dict.fromkeys(skus)]
+
+
+def explain(tx: Transaction, partner: str, policy: Policy, sku: str) -> Explanation:
+    """The snapshot a SKU's ATS stands on and every line that allocates, recomputed from the lines."""
+    partner_id = tx.partner_id(partner)
+    record = tx.stock(partner_id, [sku]).get(sku) or StockRecord(sku=sku, quantity=0)
+    statuses = [s for s in OrderStatus if s != OrderStatus.CANCELLED]
+    lines: list[Line] = tx.lines_of(partner_id, [sku], statuses)
+    allocating: list[AllocatingLine] = []
+    idle = 0
+    for line in lines:
+        held = rules.line_allocation(policy, line, record.as_of)
+        if held.rule is None:
+            idle += 1
+            continue
+        allocating.append(
+            AllocatingLine(
+                order_id=line.order_id,
+                status=line.status.value,
+                quantity=line.quantity,
+                confirmed_quantity=line.confirmed_quantity,
+                units=held.units,
+                rule=held.rule,
+            )
+        )
+    return Explanation(_view(record), record.set_by, tuple(allocating), idle, policy.mode.value)

@@ -1,0 +1,219 @@
+"""Typed, validated configuration: a TOML file plus `GATEWAY_*` environment variables.
+
+Nothing here runs at import. `load()` reads the file named by `--config` or `GATEWAY_CONFIG`; a bad file
+raises ConfigError listing every problem by key. Secrets are never values in this file: later sources name
+an environment variable or a file that holds them.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gateway.domain.modes import Policy, StockMode
+from gateway.formats.csvfile import CsvOptions
+from gateway.formats.rows import Kind
+
+CONFIG_ENV = "GATEWAY_CONFIG"
+STORE_URL_ENV = "GATEWAY_STORE_URL"
+DEFAULT_STORE_URL = "sqlite:///var/gateway.db"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; `problems` lists each one as 'key: what is wrong'."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StockColumns(_Strict):
+    """Header names of a partner's stock files, where they differ from the defaults."""
+
+    sku: str = "sku"
+    quantity: str = "quantity"
+    as_of: str = "as_of"
+
+
+class OrderColumns(_Strict):
+    """Header names of a partner's order files."""
+
+    order_id: str = "order_id"
+    sku: str = "sku"
+    quantity: str = "quantity"
+    status: str = "status"
+    assembly: str = "assembly"
+    collection: str = "collection"
+
+
+class ConfirmationColumns(_Strict):
+    """Header names of a partner's confirmation files."""
+
+    order_id: str = "order_id"
+    sku: str = "sku"
+    confirmed_quantity: str = "confirmed_quantity"
+    confirmed_at: str = "confirmed_at"
+
+
+class _FileSettings(_Strict):
+    delimiter: Literal[",", ";", "\t"] | None = None
+    encoding: str = "utf-8"
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}") from None
+        return value
+
+    def csv_options(self) -> CsvOptions:
+        """These settings as the CSV reader's options."""
+        columns: BaseModel = getattr(self, "columns")  # noqa: B009 - every subclass declares it
+        return CsvOptions(delimiter=self.delimiter, encoding=self.encoding, columns=columns.model_dump())
+
+
+class StockFileSettings(_FileSettings):
+    """How a partner writes stock snapshots."""
+
+    columns: StockColumns = StockColumns()
+
+
+class OrderFileSettings(_FileSettings):
+    """How a partner writes order files."""
+
+    columns: OrderColumns = OrderColumns()
+
+
+class ConfirmationFileSettings(_FileSettings):
+    """How a partner writes confirmation files."""
+
+    columns: ConfirmationColumns = ConfirmationColumns()
+
+
+class PartnerFiles(_Strict):
+    """File options per kind."""
+
+    stock: StockFileSettings = StockFileSettings()
+    orders: OrderFileSettings = OrderFileSettings()
+    confirmations: ConfirmationFileSettings = ConfirmationFileSettings()
+
+    def csv_options(self, kind: Kind) -> CsvOptions:
+        """The CSV reader's options for one kind."""
+        settings: _FileSettings = getattr(self, kind.value)
+        return settings.csv_options()
+
+
+class PartnerSettings(_Strict):
+    """One partner: its stock mode, time zone, snapshot rule and file formats."""
+
+    stock_mode: StockMode
+    pending_allocation: bool = True
+    timezone: str = "UTC"
+    absent: Literal["keep", "zero"] = "keep"
+    files: PartnerFiles = PartnerFiles()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)") from None
+        return value
+
+    @property
+    def policy(self) -> Policy:
+        """The partner's stock policy."""
+        return Policy(self.stock_mode, self.pending_allocation)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The zone of timestamps given without an offset."""
+        return ZoneInfo(self.timezone)
+
+
+class StoreSettings(_Strict):
+    """Where the stock store lives."""
+
+    url: str = DEFAULT_STORE_URL
+
+
+class Settings(_Strict):
+    """The whole configuration."""
+
+    store: StoreSettings = StoreSettings()
+    partners: dict[str, PartnerSettings] = Field(default_factory=dict)
+
+    @field_validator("partners")
+    @classmethod
+    def _partner_names(cls, value: dict[str, PartnerSettings]) -> dict[str, PartnerSettings]:
+        for name in value:
+            if not name or not all(c.isalnum() or c in "-_" for c in name) or not name.isascii():
+                raise ValueError(f"partner name {name!r}: use letters, digits, '-' and '_'")
+        return value
+
+    def partner(self, name: str) -> PartnerSettings:
+        """The settings of partner `name`; ConfigError naming the known ones when there is none."""
+        try:
+            return self.partners[name]
+        except KeyError:
+            known = ", ".join(sorted(self.partners)) or "none"
+            raise ConfigError([f"partners.{name}: no such partner in the configuration (known: {known})"]) from None
+
+
+def _describe(error: Mapping[str, object]) -> str:
+    location = ".".join(str(part) for part in error.get("loc", ()) if part != "__root__")  # type: ignore[attr-defined]
+    message = str(error.get("msg", "invalid"))
+    message = message.removeprefix("Value error, ")
+    return f"{location}: {message}" if location else message
+
+
+def resolve_store_url(url: str, base: Path) -> str:
+    """A relative SQLite path is relative to the configuration file's folder."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/"):
+        relative = url[len(prefix) :]
+        if relative and not relative.startswith(":memory:"):
+            return prefix + str((base / relative).resolve())
+    return url
+
+
+def config_path(explicit: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Path:
+    """The configuration file to read: `--config`, else GATEWAY_CONFIG."""
+    chosen = explicit or environ.get(CONFIG_ENV)
+    if not chosen:
+        raise ConfigError([f"no configuration file: pass --config PATH or set {CONFIG_ENV}"])
+    return Path(chosen)
+
+
+def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the configuration at `path`; ConfigError lists every problem by key."""
+    environ = os.environ if environ is None else environ
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such configuration file"]) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from None
+    override = environ.get(STORE_URL_ENV)
+    if override:
+        raw.setdefault("store", {})["url"] = override
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError([_describe(error) for error in exc.errors()]) from None
+    url = resolve_store_url(settings.store.url, path.resolve().parent)
+    return settings.model_copy(update={"store": StoreSettings(url=url)})

@@ -1,0 +1,1 @@
+"""Alembic migrations: each release's schema change, applied in place by `Store.open`."""

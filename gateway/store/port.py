@@ -1,0 +1,261 @@
+"""The stock store port: what the use cases need from a store, whatever database is behind it.
+
+One `write()` block is one transaction: everything an inbound item or a command does commits together or not
+at all. Records here are plain data; the rules that compute them live in gateway.domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from gateway.domain.allocation import Line
+from gateway.domain.instant import Instant
+from gateway.domain.modes import Policy
+from gateway.domain.status import OrderStatus
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (unreachable, corrupt, locked beyond patience)."""
+
+
+class StoreBusy(StoreError):
+    """Another worker holds the store; the operation may succeed later."""
+
+
+class Conflict(StoreError):
+    """A uniqueness rule of the store was hit (for example the same file applied twice at once)."""
+
+
+@dataclass
+class StockRecord:
+    """A SKU's stock row: level, inventory timestamp and the cached allocation and published ATS."""
+
+    sku: str
+    quantity: int
+    as_of: Instant | None = None
+    allocated: int = 0
+    published: int | None = None
+    last_moved_at: Instant | None = None
+    set_by: int | None = None
+
+
+@dataclass(frozen=True)
+class LineRecord:
+    """One stored order line."""
+
+    sku: str
+    quantity: int
+    confirmed_quantity: int | None = None
+    confirmed_at: Instant | None = None
+    assembly: str | None = None
+    collection: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """One stored order with its lines."""
+
+    order_id: str
+    status: OrderStatus
+    lines: tuple[LineRecord, ...]
+    updated_at: Instant = 0
+
+    def line(self, sku: str) -> LineRecord | None:
+        """The order's line for `sku`, if it holds one."""
+        return next((line for line in self.lines if line.sku == sku), None)
+
+    def domain_line(self, line: LineRecord, status: OrderStatus | None = None) -> Line:
+        """`line` as the allocation rules see it, in this order's status or `status`."""
+        return Line(
+            order_id=self.order_id,
+            sku=line.sku,
+            quantity=line.quantity,
+            status=status or self.status,
+            confirmed_quantity=line.confirmed_quantity,
+            confirmed_at=line.confirmed_at,
+        )
+
+
+@dataclass(frozen=True)
+class LedgerRecord:
+    """One inbound item as the ledger remembers it."""
+
+    id: int
+    partner: str
+    kind: str
+    source: str
+    sha256: str
+    size: int
+    received_at: Instant
+    finished_at: Instant | None
+    outcome: str
+    rows_applied: int
+    rows_skipped: int
+    rows_refused: int
+    error: str | None
+    report: str | None
+
+
+@dataclass(frozen=True)
+class OutboxRecord:
+    """One message owed to a partner."""
+
+    id: int
+    partner: str
+    kind: str
+    key: str
+    value: int | None
+    as_of: Instant | None
+    payload: str | None
+    ledger_id: int | None
+    created_at: Instant
+    state: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class AtsMessage:
+    """A published ATS value to queue for a SKU."""
+
+    sku: str
+    value: int
+    as_of: Instant | None
+
+
+@dataclass
+class LedgerCounts:
+    """Rows applied, skipped (stale) and refused (by the rules) in one item."""
+
+    applied: int = 0
+    skipped: int = 0
+    refused: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+class Transaction(Protocol):
+    """The operations of one store transaction."""
+
+    def partner_id(self, name: str) -> int:
+        """The store id of partner `name` (registered by `sync_partner`)."""
+        ...
+
+    def sync_partner(self, name: str, policy: Policy, now: Instant) -> tuple[int, bool]:
+        """Register partner `name` with `policy`; return its id and whether its policy changed."""
+        ...
+
+    def stock(self, partner_id: int, skus: Sequence[str]) -> dict[str, StockRecord]:
+        """The stock rows of the given SKUs that exist."""
+        ...
+
+    def iter_stock(self, partner_id: int, skus: Sequence[str] | None = None) -> Iterator[StockRecord]:
+        """Stock rows in SKU order, all of them or the given SKUs."""
+        ...
+
+    def put_stock(self, partner_id: int, records: Sequence[StockRecord], now: Instant) -> None:
+        """Insert or replace these stock rows."""
+        ...
+
+    def order(self, partner_id: int, order_id: str) -> OrderRecord | None:
+        """The order and its lines, or None."""
+        ...
+
+    def add_order(
+        self, partner_id: int, order_id: str, status: OrderStatus, lines: Sequence[LineRecord], now: Instant
+    ) -> None:
+        """Store a new order with its lines."""
+        ...
+
+    def set_order_status(self, partner_id: int, order_id: str, status: OrderStatus, now: Instant) -> None:
+        """Record an order's new status."""
+        ...
+
+    def add_confirmation(
+        self,
+        partner_id: int,
+        order_id: str,
+        sku: str,
+        quantity: int,
+        at: Instant,
+        now: Instant,
+        *,
+        in_force: bool,
+    ) -> None:
+        """Keep a confirmation; when `in_force`, it becomes the line's confirmation."""
+        ...
+
+    def lines_of(self, partner_id: int, skus: Sequence[str], statuses: Sequence[OrderStatus]) -> list[Line]:
+        """Lines of the given SKUs whose order is in one of `statuses`."""
+        ...
+
+    def all_lines(self, partner_id: int) -> Iterator[Line]:
+        """Every line of the partner that is not cancelled."""
+        ...
+
+    def queue_ats(self, partner_id: int, messages: Sequence[AtsMessage], ledger_id: int | None, now: Instant) -> None:
+        """Queue published ATS values, replacing undelivered older values of the same SKU."""
+        ...
+
+    def queue_message(
+        self, partner_id: int, kind: str, key: str, payload: str, ledger_id: int | None, now: Instant
+    ) -> bool:
+        """Queue an order message once per (kind, key); return False when it was already queued."""
+        ...
+
+    def outbox(self, partner_id: int, state: str | None = "pending") -> list[OutboxRecord]:
+        """Messages of the partner in `state` (all states for None), oldest first."""
+        ...
+
+    def ledger_applied(self, partner_id: int, kind: str, sha256: str) -> int | None:
+        """The id of the entry that applied this content already, if any."""
+        ...
+
+    def ledger_open(
+        self,
+        partner_id: int,
+        kind: str,
+        source: str,
+        sha256: str,
+        size: int,
+        received_at: Instant,
+        outcome: str = "applied",
+    ) -> int:
+        """Start a ledger entry and return its id; an `applied` entry claims the content (Conflict if taken)."""
+        ...
+
+    def ledger_close(
+        self,
+        entry_id: int,
+        outcome: str,
+        counts: LedgerCounts,
+        error: str | None,
+        report: str | None,
+        now: Instant,
+    ) -> None:
+        """Record what became of an item."""
+        ...
+
+    def ledger(self, partner_id: int, limit: int = 100) -> list[LedgerRecord]:
+        """The latest ledger entries, newest first."""
+        ...
+
+
+class Store(Protocol):
+    """A stock store: transactions on demand."""
+
+    def write(self, *, rollback: bool = False) -> AbstractContextManager[Transaction]:
+        """A transaction that may write; committed when the block ends normally, rolled back otherwise.
+
+        With `rollback=True` it is a rehearsal (a dry run): rolled back whatever happens.
+        """
+        ...
+
+    def read(self) -> AbstractContextManager[Transaction]:
+        """A transaction that only reads."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,169 @@
+"""The store's tables, as SQLAlchemy Core metadata. Migrations under migrations/ build exactly this.
+
+Instants are BigInteger microseconds since the epoch, UTC (gateway.domain.instant): portable, compact, and
+compared as integers by the stale-snapshot and confirmation rules.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+metadata = MetaData()
+
+partners = Table(
+    "partners",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("stock_mode", String(20), nullable=False),
+    Column("pending_allocation", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+stock = Table(
+    "stock",
+    metadata,
+    Column("partner_id", Integer, nullable=False),
+    Column("sku", String(128), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    # the inventory timestamp: as_of of the snapshot row that last set the level (None: never snapshotted)
+    Column("as_of", BigInteger, nullable=True),
+    # units held by order lines under the partner's mode, kept up to date with every change
+    Column("allocated", BigInteger, nullable=False, server_default=text("0")),
+    # the last published ATS queued for the partner (None: never queued)
+    Column("published", BigInteger, nullable=True),
+    # simple mode: the latest instant the platform took stock for a confirmation
+    Column("last_moved_at", BigInteger, nullable=True),
+    # the ledger entry of the file that last set the level (None: set by a command)
+    Column("set_by", BigInteger, nullable=True),
+    Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("partner_id", "sku"),
+    ForeignKeyConstraint(["partner_id"], ["partners.id"]),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("partner_id", Integer, nullable=False),
+    Column("order_id", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("partner_id", "order_id"),
+    ForeignKeyConstraint(["partner_id"], ["partners.id"]),
+)
+
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("partner_id", Integer, nullable=False),
+    Column("order_id", String(128), nullable=False),
+    Column("sku", String(128), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    # the confirmation in force for the line (time_based mode allocates it instead of the ordered quantity)
+    Column("confirmed_quantity", BigInteger, nullable=True),
+    Column("confirmed_at", BigInteger, nullable=True),
+    Column("assembly", String(128), nullable=True),
+    Column("collection", String(128), nullable=True),
+    PrimaryKeyConstraint("partner_id", "order_id", "sku"),
+    ForeignKeyConstraint(["partner_id", "order_id"], ["orders.partner_id", "orders.order_id"]),
+    Index("ix_order_lines_partner_sku", "partner_id", "sku"),
+)
+
+confirmations = Table(
+    "confirmations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("partner_id", Integer, nullable=False),
+    Column("order_id", String(128), nullable=False),
+    Column("sku", String(128), nullable=False),
+    Column("confirmed_quantity", BigInteger, nullable=False),
+    Column("confirmed_at", BigInteger, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    # False when an earlier-stamped confirmation arrived after a later one: kept, not in force
+    Column("in_force", Boolean, nullable=False),
+    ForeignKeyConstraint(["partner_id", "order_id"], ["orders.partner_id", "orders.order_id"]),
+    Index("ix_confirmations_order", "partner_id", "order_id", "sku"),
+)
+
+ingest_ledger = Table(
+    "ingest_ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("partner_id", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("source", String(1000), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger, nullable=True),
+    # applied | rejected | duplicate
+    Column("outcome", String(16), nullable=False),
+    Column("rows_applied", BigInteger, nullable=False, server_default=text("0")),
+    Column("rows_skipped", BigInteger, nullable=False, server_default=text("0")),
+    Column("rows_refused", BigInteger, nullable=False, server_default=text("0")),
+    Column("error", Text, nullable=True),
+    # JSON: the problems found, each with its line number
+    Column("report", Text, nullable=True),
+    ForeignKeyConstraint(["partner_id"], ["partners.id"]),
+    # the same content is applied at most once per partner and kind, whatever races
+    Index(
+        "ux_ingest_ledger_applied",
+        "partner_id",
+        "kind",
+        "sha256",
+        unique=True,
+        sqlite_where=text("outcome = 'applied'"),
+        postgresql_where=text("outcome = 'applied'"),
+    ),
+    Index("ix_ingest_ledger_received", "partner_id", "received_at"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("partner_id", Integer, nullable=False),
+    # ats | order_closed | order_export
+    Column("kind", String(32), nullable=False),
+    # what coalesces: the SKU for ats, the order id for order messages
+    Column("key", String(400), nullable=False),
+    # ats: the published value and the inventory timestamp it stands on
+    Column("value", BigInteger, nullable=True),
+    Column("as_of", BigInteger, nullable=True),
+    # order messages: the JSON body
+    Column("payload", Text, nullable=True),
+    Column("ledger_id", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    # pending | delivered | dead
+    Column("state", String(16), nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("delivered_at", BigInteger, nullable=True),
+    ForeignKeyConstraint(["partner_id"], ["partners.id"]),
+    # one undelivered message per key: a newer value replaces the older
+    Index(
+        "ux_outbox_pending_key",
+        "partner_id",
+        "kind",
+        "key",
+        unique=True,
+        sqlite_where=text("state = 'pending'"),
+        postgresql_where=text("state = 'pending'"),
+    ),
+    Index("ix_outbox_due", "partner_id", "state", "next_attempt_at"),
+)

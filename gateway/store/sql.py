@@ -1,0 +1,631 @@
+"""The store on SQLAlchemy Core: SQLite (embedded default) today, the same SQL for PostgreSQL later.
+
+Driver errors are turned into the project's own at this edge. On SQLite, a write transaction starts with
+BEGIN IMMEDIATE so two writers queue on the lock instead of failing half-way when both try to upgrade.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    create_engine,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from gateway.domain.allocation import Line
+from gateway.domain.instant import Instant
+from gateway.domain.modes import Policy
+from gateway.domain.status import OrderStatus
+from gateway.store import schema
+from gateway.store.port import (
+    AtsMessage,
+    Conflict,
+    LedgerCounts,
+    LedgerRecord,
+    LineRecord,
+    OrderRecord,
+    OutboxRecord,
+    StockRecord,
+    StoreBusy,
+    StoreError,
+)
+
+_CHUNK = 500  # SKUs per IN (...) look-up: well under every driver's bound-parameter limit
+_BUSY_TIMEOUT_MS = 30_000
+
+_S = schema.stock
+_O = schema.orders
+_L = schema.order_lines
+_C = schema.confirmations
+_G = schema.ingest_ledger
+_X = schema.outbox
+_P = schema.partners
+
+
+def _migrations_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", "gateway.store:migrations")
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The schema revision this release writes."""
+    config = Config()
+    config.set_main_option("script_location", "gateway.store:migrations")
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # Transactions are begun by the "begin" listener below, not by the driver's own guesswork.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def _sqlite_on_begin(connection: Connection) -> None:
+    mode = connection.get_execution_options().get("gateway_begin", "IMMEDIATE")
+    connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+class SqlStore:
+    """A store on one SQLAlchemy engine. Build it with `SqlStore.open(url)`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._partner_ids: dict[str, int] = {}
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> SqlStore:
+        """Connect to the store at `url` and bring its schema to this release's head revision."""
+        engine = create_engine(url)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_on_connect)
+            event.listen(engine, "begin", _sqlite_on_begin)
+            database = engine.url.database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+        store = cls(engine)
+        if migrate:
+            store.migrate()
+        return store
+
+    def migrate(self, revision: str = "head") -> None:
+        """Upgrade the schema in place to `revision` (a store made by an older release keeps its data)."""
+        try:
+            with self.engine.begin() as connection:
+                command.upgrade(_migrations_config(connection), revision)
+        except sa_exc.OperationalError as exc:
+            raise _translate(exc) from exc
+
+    def revision(self) -> str | None:
+        """The schema revision the store is at (None for an empty database)."""
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    @contextmanager
+    def write(self, *, rollback: bool = False) -> Iterator[SqlTransaction]:
+        """One write transaction; `rollback=True` rehearses it (a dry run) and commits nothing."""
+        try:
+            with self.engine.connect() as connection:
+                transaction = connection.begin()
+                try:
+                    yield SqlTransaction(connection, self._partner_ids)
+                except BaseException:
+                    transaction.rollback()
+                    raise
+                if rollback:
+                    transaction.rollback()
+                else:
+                    transaction.commit()
+        except sa_exc.IntegrityError as exc:
+            raise Conflict(str(exc.orig)) from exc
+        except sa_exc.OperationalError as exc:
+            raise _translate(exc) from exc
+
+    @contextmanager
+    def read(self) -> Iterator[SqlTransaction]:
+        """One read-only transaction (a deferred BEGIN on SQLite: readers never wait for the writer)."""
+        try:
+            with (
+                self.engine.connect().execution_options(gateway_begin="DEFERRED") as connection,
+                connection.begin(),
+            ):
+                yield SqlTransaction(connection, self._partner_ids)
+        except sa_exc.OperationalError as exc:
+            raise _translate(exc) from exc
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self.engine.dispose()
+
+
+def _translate(exc: sa_exc.OperationalError) -> StoreError:
+    text = str(exc.orig)
+    if "locked" in text or "busy" in text:
+        return StoreBusy(f"the store is busy: {text}")
+    return StoreError(f"the store failed: {text}")
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+def _stock_record(row: Any) -> StockRecord:
+    return StockRecord(
+        sku=row.sku,
+        quantity=row.quantity,
+        as_of=row.as_of,
+        allocated=row.allocated,
+        published=row.published,
+        last_moved_at=row.last_moved_at,
+        set_by=row.set_by,
+    )
+
+
+_STOCK_COLUMNS = (
+    _S.c.sku,
+    _S.c.quantity,
+    _S.c.as_of,
+    _S.c.allocated,
+    _S.c.published,
+    _S.c.last_moved_at,
+    _S.c.set_by,
+)
+
+
+class SqlTransaction:
+    """The port's Transaction on one SQLAlchemy connection inside one database transaction."""
+
+    def __init__(self, connection: Connection, partner_ids: dict[str, int]) -> None:
+        self.connection = connection
+        self._dialect = connection.dialect.name
+        self._partner_ids = partner_ids
+
+    def _insert(self, table: Any) -> Any:
+        if self._dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    # partners
+
+    def partner_id(self, name: str) -> int:
+        """The store id of partner `name`."""
+        cached = self._partner_ids.get(name)
+        if cached is not None:
+            return cached
+        found = self.connection.execute(select(_P.c.id).where(_P.c.name == name)).scalar_one_or_none()
+        if found is None:
+            raise StoreError(f"partner {name!r} is not registered in the store")
+        self._partner_ids[name] = found
+        return int(found)
+
+    def sync_partner(self, name: str, policy: Policy, now: Instant) -> tuple[int, bool]:
+        """Register `name` with `policy`; return its id and whether the policy differs from the stored one."""
+        row = self.connection.execute(
+            select(_P.c.id, _P.c.stock_mode, _P.c.pending_allocation).where(_P.c.name == name)
+        ).one_or_none()
+        if row is None:
+            new_id = self.connection.execute(
+                _P.insert().values(
+                    name=name,
+                    stock_mode=policy.mode.value,
+                    pending_allocation=policy.pending_allocation,
+                    created_at=now,
+                )
+            ).inserted_primary_key
+            assert new_id is not None
+            self._partner_ids[name] = int(new_id[0])
+            return int(new_id[0]), False
+        changed = row.stock_mode != policy.mode.value or bool(row.pending_allocation) != policy.pending_allocation
+        if changed:
+            self.connection.execute(
+                update(_P)
+                .where(_P.c.id == row.id)
+                .values(stock_mode=policy.mode.value, pending_allocation=policy.pending_allocation)
+            )
+        self._partner_ids[name] = int(row.id)
+        return int(row.id), changed
+
+    # stock
+
+    def stock(self, partner_id: int, skus: Sequence[str]) -> dict[str, StockRecord]:
+        """The existing stock rows of `skus`."""
+        found: dict[str, StockRecord] = {}
+        for chunk in _chunks(skus):
+            rows = self.connection.execute(
+                select(*_STOCK_COLUMNS).where(_S.c.partner_id == partner_id, _S.c.sku.in_(chunk))
+            )
+            for row in rows:
+                found[row.sku] = _stock_record(row)
+        return found
+
+    def iter_stock(self, partner_id: int, skus: Sequence[str] | None = None) -> Iterator[StockRecord]:
+        """Stock rows in SKU order: all of the partner's, or those of `skus`."""
+        if skus is not None:
+            found = self.stock(partner_id, sorted(set(skus)))
+            yield from (found[sku] for sku in sorted(found))
+            return
+        query = select(*_STOCK_COLUMNS).where(_S.c.partner_id == partner_id).order_by(_S.c.sku)
+        for row in self.connection.execution_options(yield_per=5000).execute(query):
+            yield _stock_record(row)
+
+    def put_stock(self, partner_id: int, records: Sequence[StockRecord], now: Instant) -> None:
+        """Insert or replace these stock rows in one statement batch."""
+        if not records:
+            return
+        insert = self._insert(_S)
+        statement = insert.on_conflict_do_update(
+            index_elements=[_S.c.partner_id, _S.c.sku],
+            set_={
+                "quantity": insert.excluded.quantity,
+                "as_of": insert.excluded.as_of,
+                "allocated": insert.excluded.allocated,
+                "published": insert.excluded.published,
+                "last_moved_at": insert.excluded.last_moved_at,
+                "set_by": insert.excluded.set_by,
+                "updated_at": insert.excluded.updated_at,
+            },
+        )
+        self.connection.execute(
+            statement,
+            [
+                {
+                    "partner_id": partner_id,
+                    "sku": r.sku,
+                    "quantity": r.quantity,
+                    "as_of": r.as_of,
+                    "allocated": r.allocated,
+                    "published": r.published,
+                    "last_moved_at": r.last_moved_at,
+                    "set_by": r.set_by,
+                    "updated_at": now,
+                }
+                for r in records
+            ],
+        )
+
+    # orders
+
+    def order(self, partner_id: int, order_id: str) -> OrderRecord | None:
+        """The order `order_id` with its lines, or None."""
+        head = self.connection.execute(
+            select(_O.c.status, _O.c.updated_at).where(_O.c.partner_id == partner_id, _O.c.order_id == order_id)
+        ).one_or_none()
+        if head is None:
+            return None
+        lines = self.connection.execute(
+            select(
+                _L.c.sku,
+                _L.c.quantity,
+                _L.c.confirmed_quantity,
+                _L.c.confirmed_at,
+                _L.c.assembly,
+                _L.c.collection,
+            )
+            .where(_L.c.partner_id == partner_id, _L.c.order_id == order_id)
+            .order_by(_L.c.sku)
+        )
+        return OrderRecord(
+            order_id=order_id,
+            status=OrderStatus(head.status),
+            lines=tuple(
+                LineRecord(
+                    sku=row.sku,
+                    quantity=row.quantity,
+                    confirmed_quantity=row.confirmed_quantity,
+                    confirmed_at=row.confirmed_at,
+                    assembly=row.assembly,
+                    collection=row.collection,
+                )
+                for row in lines
+            ),
+            updated_at=head.updated_at,
+        )
+
+    def add_order(
+        self, partner_id: int, order_id: str, status: OrderStatus, lines: Sequence[LineRecord], now: Instant
+    ) -> None:
+        """Store a new order and its lines."""
+        self.connection.execute(
+            _O.insert().values(
+                partner_id=partner_id, order_id=order_id, status=status.value, created_at=now, updated_at=now
+            )
+        )
+        self.connection.execute(
+            _L.insert(),
+            [
+                {
+                    "partner_id": partner_id,
+                    "order_id": order_id,
+                    "sku": line.sku,
+                    "quantity": line.quantity,
+                    "assembly": line.assembly,
+                    "collection": line.collection,
+                }
+                for line in lines
+            ],
+        )
+
+    def set_order_status(self, partner_id: int, order_id: str, status: OrderStatus, now: Instant) -> None:
+        """Record the order's new status."""
+        self.connection.execute(
+            update(_O)
+            .where(_O.c.partner_id == partner_id, _O.c.order_id == order_id)
+            .values(status=status.value, updated_at=now)
+        )
+
+    def add_confirmation(
+        self,
+        partner_id: int,
+        order_id: str,
+        sku: str,
+        quantity: int,
+        at: Instant,
+        now: Instant,
+        *,
+        in_force: bool,
+    ) -> None:
+        """Keep the confirmation; when in force, make it the line's."""
+        self.connection.execute(
+            _C.insert().values(
+                partner_id=partner_id,
+                order_id=order_id,
+                sku=sku,
+                confirmed_quantity=quantity,
+                confirmed_at=at,
+                received_at=now,
+                in_force=in_force,
+            )
+        )
+        if in_force:
+            self.connection.execute(
+                update(_L)
+                .where(_L.c.partner_id == partner_id, _L.c.order_id == order_id, _L.c.sku == sku)
+                .values(confirmed_quantity=quantity, confirmed_at=at)
+            )
+
+    def _lines_query(self, partner_id: int) -> Any:
+        return (
+            select(
+                _L.c.order_id,
+                _L.c.sku,
+                _L.c.quantity,
+                _O.c.status,
+                _L.c.confirmed_quantity,
+                _L.c.confirmed_at,
+            )
+            .select_from(_L.join(_O, and_(_O.c.partner_id == _L.c.partner_id, _O.c.order_id == _L.c.order_id)))
+            .where(_L.c.partner_id == partner_id)
+        )
+
+    @staticmethod
+    def _line(row: Any) -> Line:
+        return Line(
+            order_id=row.order_id,
+            sku=row.sku,
+            quantity=row.quantity,
+            status=OrderStatus(row.status),
+            confirmed_quantity=row.confirmed_quantity,
+            confirmed_at=row.confirmed_at,
+        )
+
+    def lines_of(self, partner_id: int, skus: Sequence[str], statuses: Sequence[OrderStatus]) -> list[Line]:
+        """Lines of `skus` whose order is in one of `statuses`, by SKU then order id."""
+        found: list[Line] = []
+        wanted = [s.value for s in statuses]
+        for chunk in _chunks(sorted(set(skus))):
+            query = self._lines_query(partner_id).where(_L.c.sku.in_(chunk), _O.c.status.in_(wanted))
+            found.extend(self._line(row) for row in self.connection.execute(query))
+        found.sort(key=lambda line: (line.sku, line.order_id))
+        return found
+
+    def all_lines(self, partner_id: int) -> Iterator[Line]:
+        """Every line of the partner whose order is not cancelled."""
+        query = self._lines_query(partner_id).where(_O.c.status != OrderStatus.CANCELLED.value)
+        for row in self.connection.execution_options(yield_per=5000).execute(query):
+            yield self._line(row)
+
+    # outbox
+
+    def queue_ats(self, partner_id: int, messages: Sequence[AtsMessage], ledger_id: int | None, now: Instant) -> None:
+        """Queue ATS values; an undelivered older value of the same SKU is replaced."""
+        if not messages:
+            return
+        insert = self._insert(_X)
+        statement = insert.on_conflict_do_update(
+            index_elements=[_X.c.partner_id, _X.c.kind, _X.c.key],
+            index_where=_X.c.state == "pending",
+            set_={
+                "value": insert.excluded.value,
+                "as_of": insert.excluded.as_of,
+                "ledger_id": insert.excluded.ledger_id,
+                "created_at": insert.excluded.created_at,
+            },
+        )
+        self.connection.execute(
+            statement,
+            [
+                {
+                    "partner_id": partner_id,
+                    "kind": "ats",
+                    "key": m.sku,
+                    "value": m.value,
+                    "as_of": m.as_of,
+                    "ledger_id": ledger_id,
+                    "created_at": now,
+                    "state": "pending",
+                }
+                for m in messages
+            ],
+        )
+
+    def queue_message(
+        self, partner_id: int, kind: str, key: str, payload: str, ledger_id: int | None, now: Instant
+    ) -> bool:
+        """Queue an order message once per (kind, key), whatever its delivery state."""
+        already = self.connection.execute(
+            select(func.count())
+            .select_from(_X)
+            .where(_X.c.partner_id == partner_id, _X.c.kind == kind, _X.c.key == key)
+        ).scalar_one()
+        if already:
+            return False
+        self.connection.execute(
+            _X.insert().values(
+                partner_id=partner_id,
+                kind=kind,
+                key=key,
+                payload=payload,
+                ledger_id=ledger_id,
+                created_at=now,
+                state="pending",
+            )
+        )
+        return True
+
+    def outbox(self, partner_id: int, state: str | None = "pending") -> list[OutboxRecord]:
+        """The partner's messages in `state` (every state for None), oldest first."""
+        query = (
+            select(_X, _P.c.name)
+            .select_from(_X.join(_P, _P.c.id == _X.c.partner_id))
+            .where(_X.c.partner_id == partner_id)
+        )
+        if state is not None:
+            query = query.where(_X.c.state == state)
+        return [
+            OutboxRecord(
+                id=row.id,
+                partner=row.name,
+                kind=row.kind,
+                key=row.key,
+                value=row.value,
+                as_of=row.as_of,
+                payload=row.payload,
+                ledger_id=row.ledger_id,
+                created_at=row.created_at,
+                state=row.state,
+                attempts=row.attempts,
+            )
+            for row in self.connection.execute(query.order_by(_X.c.id))
+        ]
+
+    # ledger
+
+    def ledger_applied(self, partner_id: int, kind: str, sha256: str) -> int | None:
+        """The entry that already applied this content for this partner and kind, if any."""
+        found = self.connection.execute(
+            select(_G.c.id).where(
+                _G.c.partner_id == partner_id,
+                _G.c.kind == kind,
+                _G.c.sha256 == sha256,
+                _G.c.outcome == "applied",
+            )
+        ).scalar_one_or_none()
+        return None if found is None else int(found)
+
+    def ledger_open(
+        self,
+        partner_id: int,
+        kind: str,
+        source: str,
+        sha256: str,
+        size: int,
+        received_at: Instant,
+        outcome: str = "applied",
+    ) -> int:
+        """Start an entry; an `applied` one claims the content, so the same content cannot apply twice."""
+        try:
+            key = self.connection.execute(
+                _G.insert().values(
+                    partner_id=partner_id,
+                    kind=kind,
+                    source=source,
+                    sha256=sha256,
+                    size=size,
+                    received_at=received_at,
+                    outcome=outcome,
+                )
+            ).inserted_primary_key
+        except sa_exc.IntegrityError as exc:
+            raise Conflict(f"{kind} content {sha256} was applied already") from exc
+        assert key is not None
+        return int(key[0])
+
+    def ledger_close(
+        self,
+        entry_id: int,
+        outcome: str,
+        counts: LedgerCounts,
+        error: str | None,
+        report: str | None,
+        now: Instant,
+    ) -> None:
+        """Record the item's outcome and counts."""
+        self.connection.execute(
+            update(_G)
+            .where(_G.c.id == entry_id)
+            .values(
+                outcome=outcome,
+                rows_applied=counts.applied,
+                rows_skipped=counts.skipped,
+                rows_refused=counts.refused,
+                error=error,
+                report=report,
+                finished_at=now,
+            )
+        )
+
+    def ledger(self, partner_id: int, limit: int = 100) -> list[LedgerRecord]:
+        """The latest entries of the partner, newest first."""
+        query = (
+            select(_G, _P.c.name)
+            .select_from(_G.join(_P, _P.c.id == _G.c.partner_id))
+            .where(_G.c.partner_id == partner_id)
+            .order_by(_G.c.id.desc())
+            .limit(limit)
+        )
+        return [
+            LedgerRecord(
+                id=row.id,
+                partner=row.name,
+                kind=row.kind,
+                source=row.source,
+                sha256=row.sha256,
+                size=row.size,
+                received_at=row.received_at,
+                finished_at=row.finished_at,
+                outcome=row.outcome,
+                rows_applied=row.rows_applied,
+                rows_skipped=row.rows_skipped,
+                rows_refused=row.rows_refused,
+                error=row.error,
+                report=row.report,
+            )
+            for row in self.connection.execute(query)
+        ]
