@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,22 +59,35 @@ class CsvTable:
         if encoding == "utf-8":
             encoding = "utf-8-sig"  # a byte-order mark, when present, is not part of the first column name
         self._encoding_name = options.encoding
-        self._text = io.TextIOWrapper(stream, encoding=encoding, errors="strict", newline="")
+        self._physical_line = 0
+        lines = self._decoded(stream, encoding)
         try:
-            first = self._text.readline()
+            first = next(lines, "")
         except UnicodeDecodeError as exc:
             raise Malformed(Problem(1, _describe_decode_error(exc, options.encoding))) from None
         if not first.strip():
             raise Malformed(Problem(1, "the file is empty or has no header row"))
         self.delimiter = options.delimiter or detect_delimiter(first.rstrip("\r\n"))
-        self._reader = csv.reader(itertools.chain([first], self._text), delimiter=self.delimiter, strict=True)
+        self._reader = csv.reader(itertools.chain([first], lines), delimiter=self.delimiter, strict=True)
         try:
             header = next(self._reader)
         except csv.Error as exc:
             raise Malformed(Problem(1, f"the header row cannot be read: {exc}")) from None
+        except UnicodeDecodeError as exc:
+            raise Malformed(Problem(self._physical_line, _describe_decode_error(exc, options.encoding))) from None
         self.header = [cell.strip() for cell in header]
         self.width = len(self.header)
         self.index = self._resolve(required, optional, options.columns)
+
+    def _decoded(self, stream: BinaryIO, encoding: str) -> Iterator[str]:
+        """Decode line by line, so an undecodable byte is reported on its own line."""
+        decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+        for raw in stream:
+            self._physical_line += 1
+            yield decoder.decode(raw)
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            yield tail
 
     def _resolve(self, required: Sequence[str], optional: Sequence[str], names: Mapping[str, str]) -> dict[str, int]:
         positions: dict[str, int] = {}
@@ -113,7 +125,7 @@ class CsvTable:
             except StopIteration:
                 return
             except UnicodeDecodeError as exc:
-                self.problems.add(Problem(reader.line_num + 1, _describe_decode_error(exc, self._encoding_name)))
+                self.problems.add(Problem(self._physical_line, _describe_decode_error(exc, self._encoding_name)))
                 return
             except csv.Error as exc:
                 self.problems.add(Problem(reader.line_num, f"the row cannot be read as CSV: {exc}"))

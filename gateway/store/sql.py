@@ -23,6 +23,7 @@ from sqlalchemy import (
     event,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy import exc as sa_exc
@@ -460,7 +461,7 @@ class SqlTransaction:
         insert = self._insert(_X)
         statement = insert.on_conflict_do_update(
             index_elements=[_X.c.partner_id, _X.c.kind, _X.c.key],
-            index_where=_X.c.state == "pending",
+            index_where=text("state = 'pending'"),  # a literal: bound parameters break executemany
             set_={
                 "value": insert.excluded.value,
                 "as_of": insert.excluded.as_of,
