@@ -162,7 +162,12 @@ def ingest(
             progress = ProgressLine(sys.stderr, path.name, not state.quiet)
             try:
                 result = app.ingestor.ingest(
-                    partner, Kind(kind), path, as_of=file_as_of, dry_run=dry_run, progress=progress
+                    partner,
+                    Kind(kind),
+                    path,
+                    as_of=file_as_of,
+                    dry_run=dry_run,
+                    progress=progress if progress.enabled else None,
                 )
             finally:
                 progress.close()
@@ -317,7 +322,7 @@ def order_set_status(state: State, partner: str, order_id: str, status: str) -> 
 @click.option("--partner", required=True)
 @click.option("--order-id", required=True)
 @click.option("--sku", required=True)
-@click.option("--quantity", required=True, type=click.IntRange(min=0))
+@click.option("--quantity", required=True, type=click.IntRange(min=0, max=999_999_999_999))
 @click.option("--at", "at", required=True, help="The confirmation's instant (ISO 8601).")
 @click.pass_obj
 def order_confirm(state: State, partner: str, order_id: str, sku: str, quantity: int, at: str) -> None:
@@ -337,7 +342,7 @@ def stock() -> None:
 @stock.command("set")
 @click.option("--partner", required=True)
 @click.option("--sku", required=True)
-@click.option("--quantity", required=True, type=click.IntRange(min=0))
+@click.option("--quantity", required=True, type=click.IntRange(min=0, max=999_999_999_999))
 @click.option("--as-of", "as_of", help="The level's instant (ISO 8601; default now).")
 @click.pass_obj
 def stock_set(state: State, partner: str, sku: str, quantity: int, as_of: str | None) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import io
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,9 +34,8 @@ def detect_delimiter(header: str) -> str:
     return best if counts[best] else ","
 
 
-def _describe_decode_error(exc: UnicodeDecodeError, encoding: str) -> str:
-    bad = exc.object[exc.start : exc.start + 1].hex()
-    return f"not valid {encoding} text (byte 0x{bad}); declare the file's encoding in the partner's settings"
+def _line_breaks(text: str) -> int:
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
 
 
 class CsvTable:
@@ -58,36 +58,67 @@ class CsvTable:
         encoding = codecs.lookup(options.encoding).name
         if encoding == "utf-8":
             encoding = "utf-8-sig"  # a byte-order mark, when present, is not part of the first column name
+        self._encoding = encoding
         self._encoding_name = options.encoding
-        self._physical_line = 0
-        lines = self._decoded(stream, encoding)
+        self._stream = stream
+        self._text = io.TextIOWrapper(stream, encoding=encoding, errors="strict", newline="")
         try:
-            first = next(lines, "")
+            self._open(options, required, optional)
+        except Malformed:
+            self._release()
+            raise
+
+    def _open(self, options: CsvOptions, required: Sequence[str], optional: Sequence[str]) -> None:
+        try:
+            first = self._text.readline()
         except UnicodeDecodeError as exc:
-            raise Malformed(Problem(1, _describe_decode_error(exc, options.encoding))) from None
+            raise Malformed(Problem(self._locate_decode_error(1), self._decode_message(exc))) from None
         if not first.strip():
             raise Malformed(Problem(1, "the file is empty or has no header row"))
         self.delimiter = options.delimiter or detect_delimiter(first.rstrip("\r\n"))
-        self._reader = csv.reader(itertools.chain([first], lines), delimiter=self.delimiter, strict=True)
+        self._reader = csv.reader(itertools.chain([first], self._text), delimiter=self.delimiter, strict=True)
         try:
             header = next(self._reader)
         except csv.Error as exc:
             raise Malformed(Problem(1, f"the header row cannot be read: {exc}")) from None
         except UnicodeDecodeError as exc:
-            raise Malformed(Problem(self._physical_line, _describe_decode_error(exc, options.encoding))) from None
+            raise Malformed(Problem(self._locate_decode_error(1), self._decode_message(exc))) from None
         self.header = [cell.strip() for cell in header]
         self.width = len(self.header)
         self.index = self._resolve(required, optional, options.columns)
 
-    def _decoded(self, stream: BinaryIO, encoding: str) -> Iterator[str]:
-        """Decode line by line, so an undecodable byte is reported on its own line."""
-        decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-        for raw in stream:
-            self._physical_line += 1
-            yield decoder.decode(raw)
-        tail = decoder.decode(b"", final=True)
-        if tail:
-            yield tail
+    def _decode_message(self, exc: UnicodeDecodeError) -> str:
+        bad = exc.object[exc.start : exc.start + 1].hex()
+        return (
+            f"not valid {self._encoding_name} text (byte 0x{bad}); "
+            "declare the file's encoding in the partner's settings"
+        )
+
+    def _locate_decode_error(self, fallback: int) -> int:
+        """The line of the first undecodable byte: text is decoded in blocks, so find it again from the start.
+
+        Lines end at \\n, \\r\\n or a lone \\r, as the csv module reads them.
+        """
+        if not self._stream.seekable():
+            return fallback
+        self._stream.seek(0)
+        decoder = codecs.getincrementaldecoder(self._encoding)(errors="strict")
+        breaks = 0
+        while block := self._stream.read(1 << 16):
+            try:
+                text = decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                good = bytes(exc.object[: exc.start]).decode(self._encoding, errors="replace")
+                return breaks + _line_breaks(good) + 1
+            breaks += _line_breaks(text)
+        return fallback
+
+    def _release(self) -> None:
+        """Let go of the byte stream without closing it: its owner closes it."""
+        try:
+            self._text.detach()
+        except ValueError:
+            pass  # detached already
 
     def _resolve(self, required: Sequence[str], optional: Sequence[str], names: Mapping[str, str]) -> dict[str, int]:
         positions: dict[str, int] = {}
@@ -117,24 +148,23 @@ class CsvTable:
         return index
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        try:
+            yield from self._rows()
+        finally:
+            self._release()
+
+    def _rows(self) -> Iterator[tuple[int, list[str]]]:
         reader = self._reader
         width = self.width
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except UnicodeDecodeError as exc:
-                self.problems.add(Problem(self._physical_line, _describe_decode_error(exc, self._encoding_name)))
-                return
-            except csv.Error as exc:
-                self.problems.add(Problem(reader.line_num, f"the row cannot be read as CSV: {exc}"))
-                return
-            if len(cells) != width:
-                if not cells or (len(cells) == 1 and not cells[0].strip()):
-                    continue  # a blank line
-                self.problems.add(
-                    Problem(reader.line_num, f"expected {width} cells as in the header, found {len(cells)}")
-                )
-                continue
-            yield reader.line_num, cells
+        begins = reader.line_num + 1  # where the next row starts: a quoted cell may span lines
+        try:
+            for cells in reader:
+                if len(cells) == width:
+                    yield begins, cells
+                elif cells and (len(cells) > 1 or cells[0].strip()):  # blank lines are skipped
+                    self.problems.add(Problem(begins, f"expected {width} cells as in the header, found {len(cells)}"))
+                begins = reader.line_num + 1
+        except UnicodeDecodeError as exc:
+            self.problems.add(Problem(self._locate_decode_error(begins), self._decode_message(exc)))
+        except csv.Error as exc:
+            self.problems.add(Problem(begins, f"the row cannot be read as CSV: {exc}"))

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import tzinfo
 from enum import StrEnum
+from typing import NamedTuple
 
 from gateway.domain import instant
 from gateway.domain.instant import Instant
@@ -18,6 +19,7 @@ from gateway.formats.csvfile import CsvTable
 from gateway.formats.problems import Problem, Problems
 
 MAX_ID_LENGTH = 128
+MAX_QUANTITY_DIGITS = 12  # up to 999,999,999,999 units: far beyond any stock, well inside a 64-bit column
 
 
 class Kind(StrEnum):
@@ -35,8 +37,7 @@ COLUMNS: dict[Kind, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class StockRow:
+class StockRow(NamedTuple):
     """One SKU's stock level in a snapshot."""
 
     line: int
@@ -75,7 +76,7 @@ class _Cells:
     def __init__(self, problems: Problems, zone: tzinfo) -> None:
         self.problems = problems
         self.zone = zone
-        self._instants: dict[str, Instant] = {}
+        self.instants: dict[str, Instant] = {}
 
     def identifier(self, line: int, column: str, text: str) -> str | None:
         value = text.strip()
@@ -97,6 +98,9 @@ class _Cells:
             what = "a negative number" if value.startswith("-") else f"{shown!r}"
             self.problems.add(Problem(line, f"must be a whole number of at least {minimum}, got {what}", column))
             return None
+        if len(value) > MAX_QUANTITY_DIGITS:
+            self.problems.add(Problem(line, f"must have at most {MAX_QUANTITY_DIGITS} digits", column))
+            return None
         number = int(value)
         if number < minimum:
             self.problems.add(Problem(line, f"must be at least {minimum}, got {number}", column))
@@ -109,7 +113,7 @@ class _Cells:
             if required:
                 self.problems.add(Problem(line, "must not be empty", column))
             return None
-        cached = self._instants.get(value)
+        cached = self.instants.get(value)
         if cached is not None:
             return cached
         try:
@@ -117,9 +121,9 @@ class _Cells:
         except (ValueError, OverflowError):
             self.problems.add(Problem(line, f"{value[:40]!r} is not an ISO 8601 timestamp", column))
             return None
-        if len(self._instants) > 10_000:
-            self._instants.clear()
-        self._instants[value] = parsed
+        if len(self.instants) > 10_000:
+            self.instants.clear()
+        self.instants[value] = parsed
         return parsed
 
     def status(self, line: int, column: str, text: str) -> OrderStatus | None:
@@ -133,23 +137,42 @@ class _Cells:
 def read_stock(table: CsvTable, zone: tzinfo, seen: set[str] | None = None) -> Iterator[StockRow]:
     """Stock rows of a snapshot; a SKU given twice is a problem (the snapshot would be ambiguous).
 
-    `seen` collects the SKUs read, for a snapshot that zeroes what it omits.
+    `seen` collects the SKUs read, for a snapshot that zeroes what it omits. Rows are checked by a fast path
+    that only accepts what is plainly valid; anything else goes through the full checks, which say what is wrong.
     """
     cells = _Cells(table.problems, zone)
     i_sku, i_qty = table.index["sku"], table.index["quantity"]
     i_as_of = table.index.get("as_of")
     seen = set() if seen is None else seen
+    instants = cells.instants
     for line, row in table:
-        sku = cells.identifier(line, "sku", row[i_sku])
+        sku = row[i_sku].strip()
+        text = row[i_qty].strip()
+        stamp = row[i_as_of].strip() if i_as_of is not None else ""
+        as_of = instants.get(stamp) if stamp else None
+        if (
+            sku
+            and len(sku) <= MAX_ID_LENGTH
+            and sku not in seen
+            and text.isdigit()
+            and text.isascii()
+            and len(text) <= MAX_QUANTITY_DIGITS
+            and sku.isprintable()
+            and (as_of is not None or not stamp)
+        ):
+            seen.add(sku)
+            yield StockRow(line, sku, int(text), as_of)
+            continue
+        checked_sku = cells.identifier(line, "sku", row[i_sku])
         quantity = cells.count(line, "quantity", row[i_qty])
-        as_of = cells.moment(line, "as_of", row[i_as_of], required=False) if i_as_of is not None else None
-        if sku is not None and sku in seen:
-            table.problems.add(Problem(line, f"SKU {sku} appears more than once in this snapshot", "sku"))
+        as_of = cells.moment(line, "as_of", stamp, required=False) if stamp else None
+        if checked_sku is not None and checked_sku in seen:
+            table.problems.add(Problem(line, f"SKU {checked_sku} appears more than once in this snapshot", "sku"))
             continue
-        if sku is None or quantity is None or (as_of is None and i_as_of is not None and row[i_as_of].strip()):
+        if checked_sku is None or quantity is None or (as_of is None and stamp):
             continue
-        seen.add(sku)
-        yield StockRow(line, sku, quantity, as_of)
+        seen.add(checked_sku)
+        yield StockRow(line, checked_sku, quantity, as_of)
 
 
 def read_orders(table: CsvTable, zone: tzinfo) -> Iterator[OrderRow]:

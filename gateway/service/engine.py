@@ -12,6 +12,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from gateway.domain import allocation as rules
 from gateway.domain import instant
@@ -33,8 +34,10 @@ class AtsChange:
     after: int
 
 
-@dataclass(frozen=True)
-class StockInput:
+StockLevel = tuple[str, int, Instant]  # sku, quantity, as_of
+
+
+class StockInput(NamedTuple):
     """One stock level to set: from a snapshot row or a command."""
 
     sku: str
@@ -50,6 +53,10 @@ class SnapshotOutcome:
     skipped: int = 0
     written: int = 0
     predates_movement: int = 0
+
+
+SAMPLE = 20  # SKUs named in a warning about many rows
+MAX_TRACKED_CHANGES = 10_000
 
 
 class Engine:
@@ -69,7 +76,9 @@ class Engine:
         self.policy = policy
         self.now = now
         self.ledger_id = ledger_id
+        # the first MAX_TRACKED_CHANGES SKUs whose published ATS moved (for dry runs and replies), and a count
         self.changes: dict[str, AtsChange] = {}
+        self.changed = 0
         self.stale_skus: list[str] = []
         self.predating_skus: list[str] = []
 
@@ -150,56 +159,72 @@ class Engine:
 
     # stock levels
 
-    def apply_stock(self, rows: Sequence[StockInput], set_by: int | None = None) -> SnapshotOutcome:  # noqa: PLR0912 - the hot loop stays in one place
+    def apply_stock(
+        self, rows: Sequence[StockLevel], set_by: int | None = None, *, all_new: bool = False
+    ) -> SnapshotOutcome:
         """Set stock levels; stale rows (older than the SKU's inventory timestamp) are skipped.
 
-        Only rows that change something are written, and only published ATS changes are queued.
+        Only rows that change something are written, and only published ATS changes are queued. This is the
+        hot loop of a million-row snapshot: rules are applied through local names, objects made only for writes.
+        `all_new` says the caller knows none of these SKUs has a stock row (a partner's first snapshot).
         """
         outcome = SnapshotOutcome()
         if not rows:
             return outcome
-        skus = [row.sku for row in rows]
-        existing = self.tx.stock(self.partner_id, skus)
-        closed: dict[str, list[Line]] = defaultdict(list)
-        if self.policy.closed_may_allocate:
-            for line in self.tx.lines_of(self.partner_id, list(existing), [OrderStatus.CLOSED]):
-                closed[line.sku].append(line)
         policy = self.policy
+        is_stale, published = rules.is_stale, rules.published
+        # First pass on (quantity, as_of) alone: most rows of a routine snapshot change nothing.
+        versions = {} if all_new else self.tx.stock_versions(self.partner_id, [row[0] for row in rows])
+        fresh: list[StockLevel] = list(rows) if all_new else []
+        changed: list[StockLevel] = []
+        for row in () if all_new else rows:
+            held = versions.get(row[0])
+            if held is None:
+                fresh.append(row)
+            elif is_stale(row[2], held[1]):
+                outcome.skipped += 1
+                if len(self.stale_skus) < SAMPLE:
+                    self.stale_skus.append(row[0])
+            elif held[0] != row[1] or held[1] != row[2]:
+                changed.append(row)
         writes: list[StockRecord] = []
         messages: list[AtsMessage] = []
-        for row in rows:
-            record = existing.get(row.sku)
-            if record is None:
-                record = StockRecord(sku=row.sku, quantity=0)
-                fresh = True
+        tracked = len(self.changes)
+        for sku, quantity, as_of in fresh:
+            value = published(quantity)
+            writes.append(StockRecord(sku, quantity, as_of, 0, value, None, set_by))
+            messages.append(AtsMessage(sku, value, as_of))
+            if tracked < MAX_TRACKED_CHANGES:
+                self._note_change(sku, None, value)
+                tracked += 1
             else:
-                fresh = False
-            if rules.is_stale(row.as_of, record.as_of):
-                outcome.skipped += 1
-                if len(self.stale_skus) < 20:
-                    self.stale_skus.append(row.sku)
-                continue
-            outcome.applied += 1
-            if rules.snapshot_predates_movement(policy, row.as_of, record.last_moved_at):
-                outcome.predates_movement += 1
-                if len(self.predating_skus) < 20:
-                    self.predating_skus.append(row.sku)
-            allocated = record.allocated
-            lines = closed.get(row.sku)
-            if lines:
-                allocated += rules.allocated(policy, lines, row.as_of) - rules.allocated(policy, lines, record.as_of)
-            if not fresh and record.quantity == row.quantity and record.as_of == row.as_of:
-                continue
-            record.quantity = row.quantity
-            record.as_of = row.as_of
-            record.allocated = allocated
-            record.set_by = set_by
-            value = rules.published(row.quantity - allocated)
-            if value != record.published:
-                self._note_change(row.sku, record.published, value)
-                record.published = value
-                messages.append(AtsMessage(row.sku, value, row.as_of))
-            writes.append(record)
+                self.changed += 1
+        if changed:
+            skus = [row[0] for row in changed]
+            existing = self.tx.stock(self.partner_id, skus)
+            closed: dict[str, list[Line]] = defaultdict(list)
+            if policy.closed_may_allocate:
+                for line in self.tx.lines_of(self.partner_id, skus, [OrderStatus.CLOSED]):
+                    closed[line.sku].append(line)
+            for sku, quantity, as_of in changed:
+                record = existing[sku]
+                if rules.snapshot_predates_movement(policy, as_of, record.last_moved_at):
+                    outcome.predates_movement += 1
+                    if len(self.predating_skus) < SAMPLE:
+                        self.predating_skus.append(sku)
+                lines = closed.get(sku)
+                if lines:
+                    record.allocated += rules.allocated(policy, lines, as_of) - rules.allocated(
+                        policy, lines, record.as_of
+                    )
+                record.quantity, record.as_of, record.set_by = quantity, as_of, set_by
+                value = published(quantity - record.allocated)
+                if value != record.published:
+                    self._note_change(sku, record.published, value)
+                    record.published = value
+                    messages.append(AtsMessage(sku, value, as_of))
+                writes.append(record)
+        outcome.applied = len(rows) - outcome.skipped
         outcome.written = len(writes)
         self.tx.put_stock(self.partner_id, writes, self.now)
         self.tx.queue_ats(self.partner_id, messages, self.ledger_id, self.now)
@@ -252,8 +277,12 @@ class Engine:
         self.tx.queue_ats(self.partner_id, messages, self.ledger_id, self.now)
 
     def _note_change(self, sku: str, before: int | None, after: int) -> None:
+        self.changed += 1
         first = self.changes.get(sku)
-        self.changes[sku] = AtsChange(sku, first.before if first else before, after)
+        if first is not None:
+            self.changes[sku] = AtsChange(sku, first.before, after)
+        elif len(self.changes) < MAX_TRACKED_CHANGES:
+            self.changes[sku] = AtsChange(sku, before, after)
 
     def _queue_order_message(self, order: OrderRecord, status: OrderStatus) -> None:
         reached_invoicing = status == OrderStatus.INVOICING

@@ -8,10 +8,12 @@ refuse (not enough ATS, an illegal status move, an unknown order) are refused al
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TypeVar
@@ -26,7 +28,7 @@ from gateway.formats import rows as formats
 from gateway.formats.csvfile import CsvTable
 from gateway.formats.problems import Malformed, Problem, Problems
 from gateway.formats.rows import Kind, OrderRow
-from gateway.service.engine import AtsChange, Engine, StockInput
+from gateway.service.engine import AtsChange, Engine, StockInput, StockLevel
 from gateway.settings import PartnerSettings, Settings
 from gateway.store.port import Conflict, LedgerCounts, Store, Transaction
 
@@ -57,7 +59,8 @@ class IngestResult:
     problems: list[Problem] = field(default_factory=list)  # why a file was rejected
     refusals: list[Problem] = field(default_factory=list)  # rows the rules refused
     unlisted: int = 0
-    changes: list[AtsChange] = field(default_factory=list)
+    changes: list[AtsChange] = field(default_factory=list)  # the first ones, for dry runs
+    ats_changes: int = 0  # published ATS values queued (or that would be)
     dry_run: bool = False
     duration_ms: int = 0
 
@@ -78,7 +81,7 @@ class IngestResult:
         verb = "would apply" if self.dry_run else "applied"
         return (
             f"{self.source}: {verb} {self.counts.applied} row(s), skipped {self.counts.skipped} stale, "
-            f"refused {self.counts.refused}; {len(self.changes)} ATS change(s)"
+            f"refused {self.counts.refused}; {self.ats_changes} ATS change(s)"
         )
 
     def report(self) -> dict[str, object]:
@@ -103,6 +106,23 @@ class _Rejected(Exception):
     def __init__(self, problems: Problems) -> None:
         super().__init__(problems.total)
         self.problems = problems
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a file is applied.
+
+    A snapshot allocates millions of short-lived, acyclic objects (rows, records, messages); the collector's
+    generation scans over them cost a fifth of the ingest time and reclaim nothing that reference counting
+    does not. It is restored as it was, whatever happens.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def file_digest(path: Path) -> tuple[str, int]:
@@ -153,9 +173,10 @@ class Ingestor:
                 else:
                     result.ledger_id = tx.ledger_open(partner_id, kind.value, source, sha256, size, received_at)
                     engine = Engine(tx, partner, partner_settings.policy, self.clock(), result.ledger_id)
-                    with path.open("rb") as stream:
+                    with path.open("rb") as stream, _collector_paused():
                         self._apply(engine, tx, kind, stream, partner_settings, result, received_at, as_of, progress)
                     result.changes = list(engine.changes.values())
+                    result.ats_changes = engine.changed
                     self._log_snapshot_warnings(engine, bound)
                     tx.ledger_close(
                         result.ledger_id,
@@ -170,12 +191,12 @@ class Ingestor:
             result.problems = rejected.problems.listed
             result.unlisted = rejected.problems.unlisted
             result.counts = LedgerCounts()
-            result.changes = []
+            result.changes, result.ats_changes = [], 0
         except Conflict:
             # another worker applied the same content between our look-up and our claim
             result.outcome = "duplicate"
             result.counts = LedgerCounts()
-            result.changes = []
+            result.changes, result.ats_changes = [], 0
         if result.outcome != "applied" and not dry_run:
             self._record(result, received_at)
         result.duration_ms = int((time.perf_counter() - started) * 1000)
@@ -222,24 +243,28 @@ class Ingestor:
     ) -> None:
         default_as_of = as_of if as_of is not None else received_at
         seen: set[str] = set()
-        latest: Instant | None = as_of
-        batch: list[StockInput] = []
+        latest: Instant = default_as_of if as_of is not None else 0
+        batch: list[StockLevel] = []
         counts = result.counts
-        for row in _counting(formats.read_stock(table, partner.zone, seen), progress):
-            if table.problems:
+        problems = table.problems
+        # A partner's first snapshot needs no look-ups: its SKUs are unique (checked) and none is stored yet.
+        first_load = not engine.tx.holds_stock(engine.partner_id)
+        for _line, sku, quantity, row_as_of in _counting(formats.read_stock(table, partner.zone, seen), progress):
+            if problems.total:
                 continue  # keep reading to list every problem, apply nothing more
-            row_as_of = default_as_of if row.as_of is None else row.as_of
-            if as_of is None and (latest is None or row_as_of > latest):
+            if row_as_of is None:
+                row_as_of = default_as_of
+            elif row_as_of > latest and as_of is None:
                 latest = row_as_of
-            batch.append(StockInput(row.sku, row.quantity, row_as_of))
+            batch.append((sku, quantity, row_as_of))
             if len(batch) >= _BATCH:
-                self._stock_batch(engine, batch, result)
+                self._stock_batch(engine, batch, result, all_new=first_load)
                 batch = []
-        if table.problems:
+        if problems.total:
             raise _Rejected(table.problems)
-        self._stock_batch(engine, batch, result)
+        self._stock_batch(engine, batch, result, all_new=first_load)
         if partner.absent == "zero":
-            zero_at = latest if latest is not None else default_as_of
+            zero_at = latest or default_as_of
             omitted = [
                 StockInput(record.sku, 0, zero_at)
                 for record in engine.tx.iter_stock(engine.partner_id)
@@ -249,8 +274,8 @@ class Ingestor:
             counts.extra["zeroed"] = outcome.applied
             counts.skipped += outcome.skipped
 
-    def _stock_batch(self, engine: Engine, batch: list[StockInput], result: IngestResult) -> None:
-        outcome = engine.apply_stock(batch, result.ledger_id)
+    def _stock_batch(self, engine: Engine, batch: list[StockLevel], result: IngestResult, *, all_new: bool) -> None:
+        outcome = engine.apply_stock(batch, result.ledger_id, all_new=all_new)
         result.counts.applied += outcome.applied
         result.counts.skipped += outcome.skipped
         result.counts.extra["predates_confirmation"] = (
@@ -365,7 +390,7 @@ class Ingestor:
         elif result.outcome == "duplicate":
             bound.info("file_duplicate", duplicate_of=result.duplicate_of, ledger_id=result.ledger_id)
         else:
-            bound.info("file_applied", ats_changes=len(result.changes), **context)
+            bound.info("file_applied", ats_changes=result.ats_changes, **context)
 
 
 def _counting(rows: Iterator[_T], progress: Progress | None) -> Iterator[_T]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from gateway.domain.allocation import Line
 from gateway.domain.instant import Instant
@@ -116,8 +116,7 @@ class OutboxRecord:
     attempts: int
 
 
-@dataclass(frozen=True)
-class AtsMessage:
+class AtsMessage(NamedTuple):
     """A published ATS value to queue for a SKU."""
 
     sku: str
@@ -148,6 +147,14 @@ class Transaction(Protocol):
 
     def stock(self, partner_id: int, skus: Sequence[str]) -> dict[str, StockRecord]:
         """The stock rows of the given SKUs that exist."""
+        ...
+
+    def stock_versions(self, partner_id: int, skus: Sequence[str]) -> dict[str, tuple[int, Instant | None]]:
+        """(quantity, as_of) of the existing stock rows of the given SKUs."""
+        ...
+
+    def holds_stock(self, partner_id: int) -> bool:
+        """Whether the partner has any stock row at all."""
         ...
 
     def iter_stock(self, partner_id: int, skus: Sequence[str] | None = None) -> Iterator[StockRecord]:

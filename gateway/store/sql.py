@@ -19,6 +19,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    bindparam,
     create_engine,
     event,
     func,
@@ -200,6 +201,49 @@ _STOCK_COLUMNS = (
 )
 
 
+class _Compiled:
+    """A Core statement compiled once per dialect and run through the driver with plain tuples.
+
+    Bulk paths (a million-row snapshot) spend most of their time binding parameters; compiling once and
+    handing tuples to the driver's executemany keeps SQLAlchemy's portable SQL without its per-row cost.
+    """
+
+    def __init__(self, statement: Any, dialect: Any, keys: Sequence[str]) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+        self.sql = str(compiled)
+        self.keys = list(keys)
+        positions = compiled.positiontup
+        self.order: list[int] | None = None
+        self.named = positions is None
+        if positions is not None and list(positions) != self.keys:
+            self.order = [self.keys.index(name) for name in positions]
+
+    def params(self, rows: Sequence[tuple[Any, ...]]) -> Any:
+        if self.named:
+            return [dict(zip(self.keys, row, strict=True)) for row in rows]
+        if self.order is not None:
+            order = self.order
+            return [tuple(row[i] for i in order) for row in rows]
+        return rows
+
+
+_COMPILED: dict[tuple[str, str], _Compiled] = {}
+
+_STOCK_KEYS = (
+    "partner_id",
+    "sku",
+    "quantity",
+    "as_of",
+    "allocated",
+    "published",
+    "last_moved_at",
+    "set_by",
+    "updated_at",
+)
+_ATS_KEYS = ("partner_id", "kind", "key", "value", "as_of", "ledger_id", "created_at", "state")
+_LOOKUP_KEYS = ("partner_id", *(f"sku_{i}" for i in range(_CHUNK)))
+
+
 class SqlTransaction:
     """The port's Transaction on one SQLAlchemy connection inside one database transaction."""
 
@@ -212,6 +256,63 @@ class SqlTransaction:
         if self._dialect == "postgresql":
             return postgresql.insert(table)
         return sqlite.insert(table)
+
+    def _compiled(self, name: str) -> _Compiled:
+        key = (self._dialect, name)
+        found = _COMPILED.get(key)
+        if found is None:
+            statement, keys = getattr(self, f"_statement_{name}")()
+            found = _COMPILED[key] = _Compiled(statement, self.connection.dialect, keys)
+        return found
+
+    def _run_many(self, name: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        if rows:
+            compiled = self._compiled(name)
+            self.connection.exec_driver_sql(compiled.sql, compiled.params(rows))
+
+    def _statement_put_stock(self) -> tuple[Any, Sequence[str]]:
+        insert = self._insert(_S)
+        statement = insert.on_conflict_do_update(
+            index_elements=[_S.c.partner_id, _S.c.sku],
+            set_={
+                "quantity": insert.excluded.quantity,
+                "as_of": insert.excluded.as_of,
+                "allocated": insert.excluded.allocated,
+                "published": insert.excluded.published,
+                "last_moved_at": insert.excluded.last_moved_at,
+                "set_by": insert.excluded.set_by,
+                "updated_at": insert.excluded.updated_at,
+            },
+        )
+        return statement, _STOCK_KEYS
+
+    def _statement_queue_ats(self) -> tuple[Any, Sequence[str]]:
+        insert = self._insert(_X)
+        statement = insert.on_conflict_do_update(
+            index_elements=[_X.c.partner_id, _X.c.kind, _X.c.key],
+            index_where=text("state = 'pending'"),
+            set_={
+                "value": insert.excluded.value,
+                "as_of": insert.excluded.as_of,
+                "ledger_id": insert.excluded.ledger_id,
+                "created_at": insert.excluded.created_at,
+            },
+        )
+        return statement, _ATS_KEYS
+
+    def _statement_versions(self) -> tuple[Any, Sequence[str]]:
+        statement = select(_S.c.sku, _S.c.quantity, _S.c.as_of).where(
+            _S.c.partner_id == bindparam("partner_id"),
+            _S.c.sku.in_([bindparam(key) for key in _LOOKUP_KEYS[1:]]),
+        )
+        return statement, _LOOKUP_KEYS
+
+    def _statement_lookup(self) -> tuple[Any, Sequence[str]]:
+        statement = select(*_STOCK_COLUMNS).where(
+            _S.c.partner_id == bindparam("partner_id"),
+            _S.c.sku.in_([bindparam(key) for key in _LOOKUP_KEYS[1:]]),
+        )
+        return statement, _LOOKUP_KEYS
 
     # partners
 
@@ -258,13 +359,39 @@ class SqlTransaction:
     def stock(self, partner_id: int, skus: Sequence[str]) -> dict[str, StockRecord]:
         """The existing stock rows of `skus`."""
         found: dict[str, StockRecord] = {}
-        for chunk in _chunks(skus):
-            rows = self.connection.execute(
-                select(*_STOCK_COLUMNS).where(_S.c.partner_id == partner_id, _S.c.sku.in_(chunk))
-            )
-            for row in rows:
-                found[row.sku] = _stock_record(row)
+        compiled = self._compiled("lookup")
+        # the driver's own cursor: a snapshot looks up every SKU it holds, and row objects would double the cost
+        cursor = self.connection.connection.cursor()
+        try:
+            for chunk in _chunks(skus):
+                padded = (partner_id, *chunk, *([chunk[-1]] * (_CHUNK - len(chunk))))
+                [params] = compiled.params([padded])
+                cursor.execute(compiled.sql, params)
+                for sku, quantity, as_of, allocated, published, last_moved_at, set_by in cursor.fetchall():
+                    found[sku] = StockRecord(sku, quantity, as_of, allocated, published, last_moved_at, set_by)
+        finally:
+            cursor.close()
         return found
+
+    def stock_versions(self, partner_id: int, skus: Sequence[str]) -> dict[str, tuple[int, Instant | None]]:
+        """(quantity, as_of) of the existing stock rows of `skus`: enough to tell what a snapshot changes."""
+        found: dict[str, tuple[int, Instant | None]] = {}
+        compiled = self._compiled("versions")
+        cursor = self.connection.connection.cursor()
+        try:
+            for chunk in _chunks(skus):
+                padded = (partner_id, *chunk, *([chunk[-1]] * (_CHUNK - len(chunk))))
+                [params] = compiled.params([padded])
+                cursor.execute(compiled.sql, params)
+                found.update({sku: (quantity, as_of) for sku, quantity, as_of in cursor.fetchall()})
+        finally:
+            cursor.close()
+        return found
+
+    def holds_stock(self, partner_id: int) -> bool:
+        """Whether the partner has any stock row at all."""
+        query = select(_S.c.sku).where(_S.c.partner_id == partner_id).limit(1)
+        return self.connection.execute(query).first() is not None
 
     def iter_stock(self, partner_id: int, skus: Sequence[str] | None = None) -> Iterator[StockRecord]:
         """Stock rows in SKU order: all of the partner's, or those of `skus`."""
@@ -278,35 +405,10 @@ class SqlTransaction:
 
     def put_stock(self, partner_id: int, records: Sequence[StockRecord], now: Instant) -> None:
         """Insert or replace these stock rows in one statement batch."""
-        if not records:
-            return
-        insert = self._insert(_S)
-        statement = insert.on_conflict_do_update(
-            index_elements=[_S.c.partner_id, _S.c.sku],
-            set_={
-                "quantity": insert.excluded.quantity,
-                "as_of": insert.excluded.as_of,
-                "allocated": insert.excluded.allocated,
-                "published": insert.excluded.published,
-                "last_moved_at": insert.excluded.last_moved_at,
-                "set_by": insert.excluded.set_by,
-                "updated_at": insert.excluded.updated_at,
-            },
-        )
-        self.connection.execute(
-            statement,
+        self._run_many(
+            "put_stock",
             [
-                {
-                    "partner_id": partner_id,
-                    "sku": r.sku,
-                    "quantity": r.quantity,
-                    "as_of": r.as_of,
-                    "allocated": r.allocated,
-                    "published": r.published,
-                    "last_moved_at": r.last_moved_at,
-                    "set_by": r.set_by,
-                    "updated_at": now,
-                }
+                (partner_id, r.sku, r.quantity, r.as_of, r.allocated, r.published, r.last_moved_at, r.set_by, now)
                 for r in records
             ],
         )
@@ -456,34 +558,9 @@ class SqlTransaction:
 
     def queue_ats(self, partner_id: int, messages: Sequence[AtsMessage], ledger_id: int | None, now: Instant) -> None:
         """Queue ATS values; an undelivered older value of the same SKU is replaced."""
-        if not messages:
-            return
-        insert = self._insert(_X)
-        statement = insert.on_conflict_do_update(
-            index_elements=[_X.c.partner_id, _X.c.kind, _X.c.key],
-            index_where=text("state = 'pending'"),  # a literal: bound parameters break executemany
-            set_={
-                "value": insert.excluded.value,
-                "as_of": insert.excluded.as_of,
-                "ledger_id": insert.excluded.ledger_id,
-                "created_at": insert.excluded.created_at,
-            },
-        )
-        self.connection.execute(
-            statement,
-            [
-                {
-                    "partner_id": partner_id,
-                    "kind": "ats",
-                    "key": m.sku,
-                    "value": m.value,
-                    "as_of": m.as_of,
-                    "ledger_id": ledger_id,
-                    "created_at": now,
-                    "state": "pending",
-                }
-                for m in messages
-            ],
+        self._run_many(
+            "queue_ats",
+            [(partner_id, "ats", sku, value, as_of, ledger_id, now, "pending") for sku, value, as_of in messages],
         )
 
     def queue_message(

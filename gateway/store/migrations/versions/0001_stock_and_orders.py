@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint("partner_id", "sku"),
         sa.ForeignKeyConstraint(["partner_id"], ["partners.id"]),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "orders",

@@ -65,4 +65,3 @@ def upgrade() -> None:
         sqlite_where=sa.text("state = 'pending'"),
         postgresql_where=sa.text("state = 'pending'"),
     )
-    op.create_index("ix_outbox_due", "outbox", ["partner_id", "state", "next_attempt_at"])
