@@ -6,6 +6,7 @@ Rows are read one at a time from the open file: memory does not grow with the fi
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import itertools
@@ -115,10 +116,8 @@ class CsvTable:
 
     def _release(self) -> None:
         """Let go of the byte stream without closing it: its owner closes it."""
-        try:
+        with contextlib.suppress(ValueError):  # detached already
             self._text.detach()
-        except ValueError:
-            pass  # detached already
 
     def _resolve(self, required: Sequence[str], optional: Sequence[str], names: Mapping[str, str]) -> dict[str, int]:
         positions: dict[str, int] = {}

@@ -171,24 +171,10 @@ class Engine:
         outcome = SnapshotOutcome()
         if not rows:
             return outcome
-        policy = self.policy
-        is_stale, published = rules.is_stale, rules.published
-        # First pass on (quantity, as_of) alone: most rows of a routine snapshot change nothing.
-        versions = {} if all_new else self.tx.stock_versions(self.partner_id, [row[0] for row in rows])
-        fresh: list[StockLevel] = list(rows) if all_new else []
-        changed: list[StockLevel] = []
-        for row in () if all_new else rows:
-            held = versions.get(row[0])
-            if held is None:
-                fresh.append(row)
-            elif is_stale(row[2], held[1]):
-                outcome.skipped += 1
-                if len(self.stale_skus) < SAMPLE:
-                    self.stale_skus.append(row[0])
-            elif held[0] != row[1] or held[1] != row[2]:
-                changed.append(row)
+        fresh, changed = (list(rows), []) if all_new else self._classify(rows, outcome)
         writes: list[StockRecord] = []
         messages: list[AtsMessage] = []
+        published = rules.published
         tracked = len(self.changes)
         for sku, quantity, as_of in fresh:
             value = published(quantity)
@@ -200,35 +186,68 @@ class Engine:
             else:
                 self.changed += 1
         if changed:
-            skus = [row[0] for row in changed]
-            existing = self.tx.stock(self.partner_id, skus)
-            closed: dict[str, list[Line]] = defaultdict(list)
-            if policy.closed_may_allocate:
-                for line in self.tx.lines_of(self.partner_id, skus, [OrderStatus.CLOSED]):
-                    closed[line.sku].append(line)
-            for sku, quantity, as_of in changed:
-                record = existing[sku]
-                if rules.snapshot_predates_movement(policy, as_of, record.last_moved_at):
-                    outcome.predates_movement += 1
-                    if len(self.predating_skus) < SAMPLE:
-                        self.predating_skus.append(sku)
-                lines = closed.get(sku)
-                if lines:
-                    record.allocated += rules.allocated(policy, lines, as_of) - rules.allocated(
-                        policy, lines, record.as_of
-                    )
-                record.quantity, record.as_of, record.set_by = quantity, as_of, set_by
-                value = published(quantity - record.allocated)
-                if value != record.published:
-                    self._note_change(sku, record.published, value)
-                    record.published = value
-                    messages.append(AtsMessage(sku, value, as_of))
-                writes.append(record)
+            self._apply_changed(changed, set_by, outcome, writes, messages)
         outcome.applied = len(rows) - outcome.skipped
         outcome.written = len(writes)
         self.tx.put_stock(self.partner_id, writes, self.now)
         self.tx.queue_ats(self.partner_id, messages, self.ledger_id, self.now)
         return outcome
+
+    def _classify(
+        self, rows: Sequence[StockLevel], outcome: SnapshotOutcome
+    ) -> tuple[list[StockLevel], list[StockLevel]]:
+        """Split rows into new SKUs and changed ones by (quantity, as_of) alone; count and drop stale rows.
+
+        Most rows of a routine snapshot change nothing, and this look-up is all they cost.
+        """
+        versions = self.tx.stock_versions(self.partner_id, [row[0] for row in rows])
+        is_stale = rules.is_stale
+        fresh: list[StockLevel] = []
+        changed: list[StockLevel] = []
+        for row in rows:
+            held = versions.get(row[0])
+            if held is None:
+                fresh.append(row)
+            elif is_stale(row[2], held[1]):
+                outcome.skipped += 1
+                if len(self.stale_skus) < SAMPLE:
+                    self.stale_skus.append(row[0])
+            elif held[0] != row[1] or held[1] != row[2]:
+                changed.append(row)
+        return fresh, changed
+
+    def _apply_changed(
+        self,
+        changed: Sequence[StockLevel],
+        set_by: int | None,
+        outcome: SnapshotOutcome,
+        writes: list[StockRecord],
+        messages: list[AtsMessage],
+    ) -> None:
+        """New levels for SKUs already held: time_based closed lines follow the inventory timestamp."""
+        policy = self.policy
+        skus = [row[0] for row in changed]
+        existing = self.tx.stock(self.partner_id, skus)
+        closed: dict[str, list[Line]] = defaultdict(list)
+        if policy.closed_may_allocate:
+            for line in self.tx.lines_of(self.partner_id, skus, [OrderStatus.CLOSED]):
+                closed[line.sku].append(line)
+        for sku, quantity, as_of in changed:
+            record = existing[sku]
+            if rules.snapshot_predates_movement(policy, as_of, record.last_moved_at):
+                outcome.predates_movement += 1
+                if len(self.predating_skus) < SAMPLE:
+                    self.predating_skus.append(sku)
+            lines = closed.get(sku)
+            if lines:
+                record.allocated += rules.allocated(policy, lines, as_of) - rules.allocated(policy, lines, record.as_of)
+            record.quantity, record.as_of, record.set_by = quantity, as_of, set_by
+            value = rules.published(quantity - record.allocated)
+            if value != record.published:
+                self._note_change(sku, record.published, value)
+                record.published = value
+                messages.append(AtsMessage(sku, value, as_of))
+            writes.append(record)
 
     def recompute(self) -> int:
         """Recompute every SKU's allocation from its lines (after a change of stock mode); return SKUs fixed."""

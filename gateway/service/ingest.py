@@ -249,14 +249,15 @@ class Ingestor:
         problems = table.problems
         # A partner's first snapshot needs no look-ups: its SKUs are unique (checked) and none is stored yet.
         first_load = not engine.tx.holds_stock(engine.partner_id)
-        for _line, sku, quantity, row_as_of in _counting(formats.read_stock(table, partner.zone, seen), progress):
+        for _line, sku, quantity, given in _counting(formats.read_stock(table, partner.zone, seen), progress):
             if problems.total:
                 continue  # keep reading to list every problem, apply nothing more
-            if row_as_of is None:
-                row_as_of = default_as_of
-            elif row_as_of > latest and as_of is None:
-                latest = row_as_of
-            batch.append((sku, quantity, row_as_of))
+            if given is None:
+                batch.append((sku, quantity, default_as_of))
+                continue
+            if given > latest and as_of is None:
+                latest = given
+            batch.append((sku, quantity, given))
             if len(batch) >= _BATCH:
                 self._stock_batch(engine, batch, result, all_new=first_load)
                 batch = []
