@@ -105,13 +105,16 @@ class CsvTable:
         self._stream.seek(0)
         decoder = codecs.getincrementaldecoder(self._encoding)(errors="strict")
         breaks = 0
+        after_cr = False  # a \r\n split across two blocks is one line end, not two
         while block := self._stream.read(1 << 16):
             try:
                 text = decoder.decode(block)
             except UnicodeDecodeError as exc:
-                good = bytes(exc.object[: exc.start]).decode(self._encoding, errors="replace")
-                return breaks + _line_breaks(good) + 1
-            breaks += _line_breaks(text)
+                text = bytes(exc.object[: exc.start]).decode(self._encoding, errors="replace")
+                return breaks + _line_breaks(text) - (after_cr and text.startswith("\n")) + 1
+            breaks += _line_breaks(text) - (after_cr and text.startswith("\n"))
+            if text:
+                after_cr = text.endswith("\r")
         return fallback
 
     def _release(self) -> None:

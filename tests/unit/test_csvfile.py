@@ -1,0 +1,436 @@
+"""The streaming CSV table: delimiters, encodings, the header, row shapes, undecodable bytes, quoting, streaming."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from gateway.formats.csvfile import CsvOptions, CsvTable, detect_delimiter
+from gateway.formats.problems import Malformed, Problem, Problems
+
+STOCK = ("sku", "quantity")
+
+
+def table(
+    data: bytes,
+    required: Sequence[str] = STOCK,
+    optional: Sequence[str] = (),
+    **options: Any,
+) -> CsvTable:
+    return CsvTable(io.BytesIO(data), CsvOptions(**options), required, optional)
+
+
+def rows(data: bytes, **options: Any) -> list[tuple[int, list[str]]]:
+    return list(table(data, **options))
+
+
+def refusal(data: bytes, required: Sequence[str] = STOCK, **options: Any) -> Problem:
+    with pytest.raises(Malformed) as info:
+        table(data, required, **options)
+    return info.value.problem
+
+
+def all_problems(data: bytes, **options: Any) -> tuple[list[tuple[int, list[str]]], list[Problem]]:
+    """Rows and problems, whether the file is refused at the header or while rows are read."""
+    try:
+        opened = table(data, **options)
+    except Malformed as exc:
+        return [], [exc.problem]
+    read = list(opened)
+    return read, opened.problems.listed
+
+
+def numbered(count: int, prefix: str = "s") -> bytes:
+    return "".join(f"{prefix}{i},{i % 50}\n" for i in range(count)).encode()
+
+
+class CountingRaw(io.RawIOBase):
+    """A byte source that counts how many bytes were taken from it."""
+
+    def __init__(self, data: bytes) -> None:
+        self._inner = io.BytesIO(data)
+        self.consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = self._inner.readinto(buffer)
+        self.consumed += count
+        return count
+
+
+class Unseekable(io.BytesIO):
+    """A byte stream that cannot seek, like a pipe."""
+
+    def seekable(self) -> bool:
+        return False
+
+
+# delimiters
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_the_delimiter_is_detected_from_the_header(delimiter: str) -> None:
+    """Comma, semicolon and tab are each recognised from the header row alone."""
+    data = f"sku{delimiter}quantity\nA{delimiter}1\n".encode()
+    opened = table(data)
+    assert opened.delimiter == delimiter
+    assert list(opened) == [(2, ["A", "1"])]
+
+
+def test_a_header_without_any_candidate_delimiter_is_read_as_comma_separated() -> None:
+    """No comma, semicolon or tab in the header: a comma is assumed."""
+    assert detect_delimiter("sku") == ","
+
+
+def test_the_most_frequent_candidate_wins_detection() -> None:
+    """A semicolon file whose header names contain a comma is still semicolon-separated."""
+    assert detect_delimiter("sku;quantity;note, free") == ";"
+
+
+def test_a_configured_delimiter_is_honoured_over_detection() -> None:
+    """With ';' configured, commas inside cells are plain text."""
+    data = b"sku;quantity;note\nA;1;red, large\n"
+    assert rows(data, delimiter=";") == [(2, ["A", "1", "red, large"])]
+
+
+def test_a_configured_delimiter_that_the_file_does_not_use_names_the_header_it_saw() -> None:
+    """Configured ',' on a ';' file: the missing columns are reported with the header as read."""
+    problem = refusal(b"sku;quantity\nA;1\n", delimiter=",")
+    assert problem.line == 1
+    assert "missing required column(s) sku, quantity" in problem.message
+    assert "sku;quantity" in problem.message
+    assert "delimiter ','" in problem.message
+
+
+# encodings and byte-order marks
+
+
+def test_utf8_without_a_byte_order_mark_is_read() -> None:
+    """Plain UTF-8 with accented SKUs."""
+    assert rows("sku,quantity\nCafé-Crème,4\n".encode()) == [(2, ["Café-Crème", "4"])]
+
+
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_column_name() -> None:
+    """The BOM is dropped, so 'sku' is found."""
+    opened = table(b"\xef\xbb\xbfsku,quantity\nA,1\n")
+    assert opened.header == ["sku", "quantity"]
+    assert opened.index == {"sku": 0, "quantity": 1}
+    assert list(opened) == [(2, ["A", "1"])]
+
+
+@pytest.mark.parametrize("name", ["UTF-8", "utf8", "utf_8"])
+def test_a_byte_order_mark_is_dropped_whatever_spelling_of_utf8_is_configured(name: str) -> None:
+    """Every alias of UTF-8 gets the BOM handling."""
+    assert table(b"\xef\xbb\xbfsku,quantity\n", encoding=name).header == ["sku", "quantity"]
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252"])
+def test_a_configured_single_byte_encoding_is_used(encoding: str) -> None:
+    """Latin-1 / Windows-1252 bytes decode to the right characters."""
+    data = "sku;quantity\nCafé-Crème;4\n".encode(encoding)
+    assert rows(data, encoding=encoding) == [(2, ["Café-Crème", "4"])]
+
+
+def test_cp1252_specific_characters_are_decoded() -> None:
+    """The euro sign and curly quotes live in 0x80-0x9f in cp1252."""
+    data = "sku,quantity\n€-“x”,4\n".encode("cp1252")
+    assert rows(data, encoding="cp1252") == [(2, ["€-“x”", "4"])]
+
+
+def test_latin1_bytes_read_as_utf8_are_refused_naming_the_line_and_the_byte() -> None:
+    """The fixture bad_encoding.csv: an é (0xe9) on line 3."""
+    read, problems = all_problems(b"sku,quantity\n3700000000011,10\nCaf\xe9-Cr\xe8me,4\n")
+    assert not [row for row in read if row[0] >= 3]
+    assert len(problems) == 1
+    assert problems[0].line == 3
+    assert "not valid utf-8 text (byte 0xe9)" in problems[0].message
+    assert "encoding" in problems[0].message
+
+
+def test_an_undecodable_header_is_refused_at_line_one() -> None:
+    """A bad byte in the header itself."""
+    problem = refusal(b"sk\xffu,quantity\nA,1\n")
+    assert problem.line == 1
+    assert "byte 0xff" in problem.message
+
+
+def test_an_undecodable_byte_deep_in_a_large_file_is_a_problem_naming_its_line() -> None:
+    """Past the first block of text: the rows before it are read, then the problem stops the reading."""
+    data = b"sku,quantity\n" + numbered(3000) + b"bad\xff,1\n" + numbered(100, "t")
+    opened = table(data)
+    read = list(opened)
+    assert read
+    assert all(line < 3002 for line, _ in read)
+    assert [(p.line, p.message[:34]) for p in opened.problems.listed] == [(3002, "not valid utf-8 text (byte 0xff); ")]
+
+
+def test_a_truncated_multibyte_character_at_the_end_is_a_problem_on_the_last_line() -> None:
+    """The file stops in the middle of a UTF-8 sequence."""
+    read, problems = all_problems(b"sku,quantity\nA,1\nB\xc3")
+    assert read == [(2, ["A", "1"])]
+    assert [p.line for p in problems] == [3]
+    assert "byte 0xc3" in problems[0].message
+
+
+def test_an_undecodable_byte_in_a_file_with_carriage_return_line_ends_names_its_line() -> None:
+    """Old Mac line ends ('\\r' only) count lines the same way for rows and for undecodable bytes."""
+    data = b"sku,quantity\r" + numbered(3000).replace(b"\n", b"\r") + b"bad\xff,1\r"
+    _, problems = all_problems(data)
+    assert [p.line for p in problems] == [3002]
+
+
+@pytest.mark.parametrize("boundary", [4096, 8192, 16384, 32768, 65536])
+def test_a_crlf_split_across_a_read_block_does_not_shift_the_line_of_an_undecodable_byte(boundary: int) -> None:
+    """Blocks of a power-of-two size: a \r\n straddling one is still one line end."""
+    lines = [b"sku,quantity\r\n"]
+    size = len(lines[0])
+    number = 0
+    while size + 32 < boundary:
+        line = b"s%d,1\r\n" % number
+        lines.append(line)
+        size += len(line)
+        number += 1
+    lines.append(b"p" * (boundary - size - len(b",1\r")) + b",1\r\n")  # its \r is the block's last byte
+    data = b"".join(lines)
+    assert data[boundary - 1 : boundary + 1] == b"\r\n"
+    bad_line = len(lines) + 2
+    data += b"ok,1\r\nbad\xff,1\r\n" + numbered(10).replace(b"\n", b"\r\n")
+    read, problems = all_problems(data)
+    assert [p.line for p in problems] == [bad_line]
+    assert all(line < bad_line for line, _ in read)
+
+
+# the header
+
+
+def test_an_empty_file_is_refused() -> None:
+    """No bytes at all: no header."""
+    problem = refusal(b"")
+    assert problem.line == 1
+    assert "empty or has no header row" in problem.message
+
+
+def test_a_file_of_blank_space_is_refused() -> None:
+    """Whitespace and line ends only."""
+    assert "no header row" in refusal(b"  \r\n\n").message
+
+
+def test_a_bom_only_file_is_refused_as_empty() -> None:
+    """The byte-order mark alone is not a header."""
+    assert "no header row" in refusal(b"\xef\xbb\xbf").message
+
+
+def test_a_header_only_file_yields_no_rows_and_no_problems() -> None:
+    """A snapshot with no lines is valid and empty."""
+    opened = table(b"sku,quantity\n")
+    assert list(opened) == []
+    assert not opened.problems
+
+
+def test_a_header_without_a_final_line_end_is_read() -> None:
+    """The header is the whole file."""
+    assert table(b"sku,quantity").header == ["sku", "quantity"]
+
+
+def test_a_missing_required_column_is_named_with_what_the_header_has() -> None:
+    """The fixture bad_missing_column.csv: 'qty' instead of 'quantity'."""
+    problem = refusal(b"sku,qty\nA,1\n")
+    assert problem.line == 1
+    assert "missing required column(s) quantity" in problem.message
+    assert "the header has sku, qty" in problem.message
+
+
+def test_every_missing_required_column_is_named() -> None:
+    """Two columns missing, both listed."""
+    problem = refusal(b"ref,stock\n", required=("sku", "quantity"))
+    assert "missing required column(s) sku, quantity" in problem.message
+
+
+def test_a_missing_optional_column_is_not_a_problem() -> None:
+    """as_of is optional: it is just absent from the index."""
+    opened = table(b"sku,quantity\nA,1\n", optional=("as_of",))
+    assert "as_of" not in opened.index
+    assert list(opened) == [(2, ["A", "1"])]
+
+
+def test_a_header_naming_a_column_twice_is_refused() -> None:
+    """Which one would count? Neither: the file is refused."""
+    problem = refusal(b"sku,quantity,SKU\nA,1,B\n")
+    assert problem.line == 1
+    assert "twice" in problem.message
+    assert "SKU" in problem.message
+
+
+def test_header_names_are_matched_ignoring_case_and_surrounding_space() -> None:
+    """' SKU ' and 'Quantity' are sku and quantity."""
+    opened = table(b" SKU , Quantity \nA,1\n")
+    assert opened.index == {"sku": 0, "quantity": 1}
+
+
+def test_configured_column_names_map_fields_to_the_partner_headers() -> None:
+    """The fixture good_semicolon_renamed.csv: columns = { sku = "EAN", quantity = "Qty" }."""
+    opened = table(b"EAN;Qty\n3700000000011;7\n", columns={"sku": "EAN", "quantity": "Qty"})
+    assert opened.index == {"sku": 0, "quantity": 1}
+    assert list(opened) == [(2, ["3700000000011", "7"])]
+
+
+def test_configured_column_names_are_matched_ignoring_case() -> None:
+    """Configured 'EAN' finds a header written 'ean'."""
+    opened = table(b"qty;ean\n7;X\n", columns={"sku": "EAN", "quantity": "QTY"})
+    assert opened.index == {"sku": 1, "quantity": 0}
+
+
+def test_a_missing_renamed_column_is_named_by_its_configured_header_name() -> None:
+    """The partner's own name is what brand IT will recognise."""
+    problem = refusal(b"EAN;Stock\n", columns={"sku": "EAN", "quantity": "Qty"})
+    assert "missing required column(s) Qty" in problem.message
+
+
+def test_a_header_that_cannot_be_read_as_csv_is_refused() -> None:
+    """Broken quoting in the header."""
+    problem = refusal(b'"sku"x,quantity\nA,1\n')
+    assert problem.line == 1
+    assert "header row cannot be read" in problem.message
+
+
+# row shapes
+
+
+def test_blank_lines_are_skipped_and_line_numbers_stay_physical() -> None:
+    """Empty and whitespace-only lines are not rows; later rows keep their line number in the file."""
+    opened = table(b"sku,quantity\n\nA,1\n   \r\n\t\nB,2\n\n")
+    assert list(opened) == [(3, ["A", "1"]), (6, ["B", "2"])]
+    assert not opened.problems
+
+
+def test_crlf_line_ends_are_read() -> None:
+    """Windows line ends: no stray carriage returns in the cells."""
+    assert rows(b"sku,quantity\r\nA,1\r\nB,2\r\n") == [(2, ["A", "1"]), (3, ["B", "2"])]
+
+
+@pytest.mark.parametrize(("line", "found"), [(b"A\n", 1), (b"A,1,extra\n", 3), (b"A,1,,\n", 4)])
+def test_a_row_with_the_wrong_number_of_cells_is_a_problem_with_its_line(line: bytes, found: int) -> None:
+    """Too few or too many cells: the row is not yielded, the reading goes on."""
+    opened = table(b"sku,quantity\nOK,1\n" + line + b"B,2\n")
+    assert list(opened) == [(2, ["OK", "1"]), (4, ["B", "2"])]
+    assert opened.problems.listed == [Problem(3, f"expected 2 cells as in the header, found {found}")]
+
+
+def test_every_misshapen_row_is_listed() -> None:
+    """Reading continues after a shape problem, so each one is reported."""
+    opened = table(b"sku,quantity\nA\nB,1\nC,1,1\n")
+    assert list(opened) == [(3, ["B", "1"])]
+    assert [p.line for p in opened.problems.listed] == [2, 4]
+
+
+def test_a_quoted_cell_may_hold_the_delimiter_and_a_line_end() -> None:
+    """CSV quoting is honoured; the next row keeps its physical line number."""
+    read = rows(b'sku,quantity\n"A,1",2\n"B\nC",3\nD,4\n')
+    assert read[0] == (2, ["A,1", "2"])
+    assert read[1] == (3, ["B\nC", "3"])
+    assert read[2] == (5, ["D", "4"])
+
+
+def test_a_row_spanning_lines_is_numbered_by_the_line_where_it_starts() -> None:
+    """A misshapen row with a quoted line end is reported where an editor shows it beginning."""
+    opened = table(b'sku,quantity\nA,1\n"B\nC",3,4\nD,5\n')
+    assert list(opened) == [(2, ["A", "1"]), (5, ["D", "5"])]
+    assert [p.line for p in opened.problems.listed] == [3]
+
+
+def test_text_after_a_closing_quote_is_a_problem_naming_the_line() -> None:
+    """Broken quoting stops the reading: nothing after it can be trusted."""
+    opened = table(b'sku,quantity\nA,1\nB,"2"x\nC,3\n')
+    assert list(opened) == [(2, ["A", "1"])]
+    assert len(opened.problems) == 1
+    assert opened.problems.listed[0].line == 3
+    assert "cannot be read as CSV" in opened.problems.listed[0].message
+
+
+def test_an_unterminated_quote_is_a_problem() -> None:
+    """The quote never closes: the file is refused, the rows before it were read."""
+    opened = table(b'sku,quantity\nA,1\n"B,2\n')
+    assert list(opened) == [(2, ["A", "1"])]
+    assert len(opened.problems) == 1
+    assert "cannot be read as CSV" in opened.problems.listed[0].message
+
+
+def test_an_unterminated_quote_is_reported_at_the_line_where_it_opens() -> None:
+    """Not at the end of the file, which may be thousands of lines later."""
+    opened = table(b'sku,quantity\nA,1\n"B,2\n' + numbered(30))
+    list(opened)
+    assert [p.line for p in opened.problems.listed] == [3]
+
+
+# streaming and the caller's stream
+
+
+def test_rows_are_read_as_a_stream_not_all_up_front() -> None:
+    """The first row of a multi-megabyte file costs a few kilobytes of reading."""
+    data = b"sku,quantity\n" + numbered(200_000)
+    raw = CountingRaw(data)
+    opened = CsvTable(io.BufferedReader(raw), CsvOptions(), STOCK)
+    first = next(iter(opened))
+    assert first == (2, ["s0", "0"])
+    assert len(data) > 2_000_000
+    assert raw.consumed <= 64 * 1024
+
+
+def test_reading_progresses_with_the_rows_taken() -> None:
+    """Bytes consumed follow the rows read, plus at most a bounded read-ahead."""
+    data = b"sku,quantity\n" + numbered(200_000)
+    raw = CountingRaw(data)
+    reader = iter(CsvTable(io.BufferedReader(raw), CsvOptions(), STOCK))
+    taken = [next(reader) for _ in range(20_000)]
+    assert taken[-1][0] == 20_001
+    read_so_far = len(b"sku,quantity\n" + numbered(20_000))
+    assert read_so_far <= raw.consumed <= read_so_far + 64 * 1024
+
+
+def test_the_callers_stream_is_left_open_after_reading() -> None:
+    """The owner of the stream closes it, not the table."""
+    stream = io.BytesIO(b"sku,quantity\nA,1\n")
+    list(CsvTable(stream, CsvOptions(), STOCK))
+    assert not stream.closed
+
+
+def test_the_callers_stream_is_left_open_after_a_refusal() -> None:
+    """A refused header does not close the stream either."""
+    stream = io.BytesIO(b"sku,qty\nA,1\n")
+    with pytest.raises(Malformed):
+        CsvTable(stream, CsvOptions(), STOCK)
+    assert not stream.closed
+
+
+def test_an_unseekable_stream_is_read() -> None:
+    """A pipe works: nothing needs to seek when the file is valid."""
+    opened = CsvTable(Unseekable(b"sku,quantity\nA,1\n"), CsvOptions(), STOCK)
+    assert list(opened) == [(2, ["A", "1"])]
+
+
+def test_an_undecodable_byte_in_an_unseekable_stream_is_still_a_clean_refusal() -> None:
+    """A pipe cannot be searched again for the byte, but the file is refused all the same."""
+    stream = Unseekable(b"sku,quantity\n" + numbered(3000) + b"bad\xff,1\n")
+    try:
+        opened = CsvTable(stream, CsvOptions(), STOCK)
+    except Malformed as exc:
+        problems = [exc.problem]
+    else:
+        list(opened)
+        problems = opened.problems.listed
+    assert len(problems) == 1
+    assert "byte 0xff" in problems[0].message
+
+
+def test_problems_are_shared_with_a_given_collection() -> None:
+    """The caller's Problems receives the table's problems."""
+    mine = Problems()
+    opened = CsvTable(io.BytesIO(b"sku,quantity\nA\n"), CsvOptions(), STOCK, problems=mine)
+    list(opened)
+    assert opened.problems is mine
+    assert mine.total == 1
