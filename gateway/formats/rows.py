@@ -77,6 +77,7 @@ class _Cells:
         self.problems = problems
         self.zone = zone
         self.instants: dict[str, Instant] = {}
+        self.latest: Instant | None = None  # the latest instant parsed
 
     def identifier(self, line: int, column: str, text: str) -> str | None:
         value = text.strip()
@@ -124,6 +125,8 @@ class _Cells:
         if len(self.instants) > 10_000:
             self.instants.clear()
         self.instants[value] = parsed
+        if self.latest is None or parsed > self.latest:
+            self.latest = parsed
         return parsed
 
     def status(self, line: int, column: str, text: str) -> OrderStatus | None:
@@ -134,16 +137,14 @@ class _Cells:
             return None
 
 
-def read_stock(table: CsvTable, zone: tzinfo, seen: set[str] | None = None) -> Iterator[StockRow]:
-    """Stock rows of a snapshot; a SKU given twice is a problem (the snapshot would be ambiguous).
+def _scan_stock(table: CsvTable, cells: _Cells, seen: set[str]) -> Iterator[tuple[int, str, int, Instant | None]]:
+    """(line, sku, quantity, as_of) of each valid row; a SKU given twice is a problem.
 
-    `seen` collects the SKUs read, for a snapshot that zeroes what it omits. Rows are checked by a fast path
-    that only accepts what is plainly valid; anything else goes through the full checks, which say what is wrong.
+    A fast path accepts what is plainly valid; anything else goes through the full checks, which say what is
+    wrong. A snapshot of a million rows spends most of its parsing time here.
     """
-    cells = _Cells(table.problems, zone)
     i_sku, i_qty = table.index["sku"], table.index["quantity"]
     i_as_of = table.index.get("as_of")
-    seen = set() if seen is None else seen
     instants = cells.instants
     for line, row in table:
         sku = row[i_sku].strip()
@@ -161,7 +162,7 @@ def read_stock(table: CsvTable, zone: tzinfo, seen: set[str] | None = None) -> I
             and (as_of is not None or not stamp)
         ):
             seen.add(sku)
-            yield StockRow(line, sku, int(text), as_of)
+            yield line, sku, int(text), as_of
             continue
         checked_sku = cells.identifier(line, "sku", row[i_sku])
         quantity = cells.count(line, "quantity", row[i_qty])
@@ -172,7 +173,50 @@ def read_stock(table: CsvTable, zone: tzinfo, seen: set[str] | None = None) -> I
         if checked_sku is None or quantity is None or (as_of is None and stamp):
             continue
         seen.add(checked_sku)
-        yield StockRow(line, checked_sku, quantity, as_of)
+        yield line, checked_sku, quantity, as_of
+
+
+def read_stock(table: CsvTable, zone: tzinfo, seen: set[str] | None = None) -> Iterator[StockRow]:
+    """Stock rows of a snapshot, one by one with their line numbers (`seen` collects the SKUs read)."""
+    cells = _Cells(table.problems, zone)
+    for line, sku, quantity, as_of in _scan_stock(table, cells, set() if seen is None else seen):
+        yield StockRow(line, sku, quantity, as_of)
+
+
+class StockBatches:
+    """A snapshot's valid rows as batches of (sku, quantity, as_of), for applying in bulk.
+
+    Rows without an as_of take `default_as_of`. `seen` holds every SKU read (for `absent = "zero"`), and
+    `latest` the latest as_of the file itself gave (None when it gave none).
+    """
+
+    def __init__(self, table: CsvTable, zone: tzinfo, default_as_of: Instant, size: int = 5000) -> None:
+        self.table = table
+        self.cells = _Cells(table.problems, zone)
+        self.default_as_of = default_as_of
+        self.size = size
+        self.seen: set[str] = set()
+        self.rows = 0
+
+    @property
+    def latest(self) -> Instant | None:
+        """The latest as_of given in the file so far."""
+        return self.cells.latest
+
+    def __iter__(self) -> Iterator[list[tuple[str, int, Instant]]]:
+        size, default = self.size, self.default_as_of
+        batch: list[tuple[str, int, Instant]] = []
+        append = batch.append
+        for _line, sku, quantity, as_of in _scan_stock(self.table, self.cells, self.seen):
+            append((sku, quantity, default if as_of is None else as_of))
+            if len(batch) >= size:
+                self.rows += len(batch)
+                yield batch
+                batch = []
+                append = batch.append
+        self.rows += len(batch)
+        if batch:
+            yield batch
 
 
 def read_orders(table: CsvTable, zone: tzinfo) -> Iterator[OrderRow]:

@@ -208,11 +208,13 @@ class Engine:
             held = versions.get(row[0])
             if held is None:
                 fresh.append(row)
+            elif held == row[1:]:
+                continue  # the same level as of the same instant: re-applying changes nothing
             elif is_stale(row[2], held[1]):
                 outcome.skipped += 1
                 if len(self.stale_skus) < SAMPLE:
                     self.stale_skus.append(row[0])
-            elif held[0] != row[1] or held[1] != row[2]:
+            else:
                 changed.append(row)
         return fresh, changed
 

@@ -242,30 +242,25 @@ class Ingestor:
         progress: Progress | None,
     ) -> None:
         default_as_of = as_of if as_of is not None else received_at
-        seen: set[str] = set()
-        latest: Instant = default_as_of if as_of is not None else 0
-        batch: list[StockLevel] = []
         counts = result.counts
         problems = table.problems
         # A partner's first snapshot needs no look-ups: its SKUs are unique (checked) and none is stored yet.
         first_load = not engine.tx.holds_stock(engine.partner_id)
-        for _line, sku, quantity, given in _counting(formats.read_stock(table, partner.zone, seen), progress):
+        batches = formats.StockBatches(table, partner.zone, default_as_of, _BATCH)
+        for batch in batches:
+            if progress is not None:
+                progress(batches.rows)
             if problems.total:
                 continue  # keep reading to list every problem, apply nothing more
-            if given is None:
-                batch.append((sku, quantity, default_as_of))
-                continue
-            if given > latest and as_of is None:
-                latest = given
-            batch.append((sku, quantity, given))
-            if len(batch) >= _BATCH:
-                self._stock_batch(engine, batch, result, all_new=first_load)
-                batch = []
+            self._stock_batch(engine, batch, result, all_new=first_load)
+        if progress is not None:
+            progress(batches.rows)
         if problems.total:
-            raise _Rejected(table.problems)
-        self._stock_batch(engine, batch, result, all_new=first_load)
+            raise _Rejected(problems)
+        seen = batches.seen
+        latest = as_of if as_of is not None else batches.latest
         if partner.absent == "zero":
-            zero_at = latest or default_as_of
+            zero_at = default_as_of if latest is None else latest
             omitted = [
                 StockInput(record.sku, 0, zero_at)
                 for record in engine.tx.iter_stock(engine.partner_id)

@@ -6,6 +6,7 @@ BEGIN IMMEDIATE so two writers queue on the lock instead of failing half-way whe
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +51,7 @@ from gateway.store.port import (
 )
 
 _CHUNK = 500  # SKUs per IN (...) look-up: well under every driver's bound-parameter limit
+_RANGE_LIMIT = 40_000  # rows one key-range look-up may return before it gives way to IN look-ups
 _BUSY_TIMEOUT_MS = 30_000
 
 _S = schema.stock
@@ -212,18 +214,20 @@ class _Compiled:
         compiled = statement.compile(dialect=dialect, column_keys=list(keys))
         self.sql = str(compiled)
         self.keys = list(keys)
+        constants = compiled.params  # parameters fixed in the statement itself, such as a LIMIT
         positions = compiled.positiontup
-        self.order: list[int] | None = None
         self.named = positions is None
+        self.constants = {name: value for name, value in constants.items() if name not in self.keys}
+        self.order: list[int | str] | None = None
         if positions is not None and list(positions) != self.keys:
-            self.order = [self.keys.index(name) for name in positions]
+            self.order = [self.keys.index(name) if name in self.keys else name for name in positions]
 
     def params(self, rows: Sequence[tuple[Any, ...]]) -> Any:
         if self.named:
-            return [dict(zip(self.keys, row, strict=True)) for row in rows]
+            return [dict(zip(self.keys, row, strict=True)) | self.constants for row in rows]
         if self.order is not None:
-            order = self.order
-            return [tuple(row[i] for i in order) for row in rows]
+            order, constants = self.order, self.constants
+            return [tuple(row[i] if isinstance(i, int) else constants[i] for i in order) for row in rows]
         return rows
 
 
@@ -307,6 +311,18 @@ class SqlTransaction:
         )
         return statement, _LOOKUP_KEYS
 
+    def _statement_versions_range(self) -> tuple[Any, Sequence[str]]:
+        statement = (
+            select(_S.c.sku, _S.c.quantity, _S.c.as_of)
+            .where(
+                _S.c.partner_id == bindparam("partner_id"),
+                _S.c.sku >= bindparam("first"),
+                _S.c.sku <= bindparam("last"),
+            )
+            .limit(_RANGE_LIMIT + 1)
+        )
+        return statement, ("partner_id", "first", "last")
+
     def _statement_lookup(self) -> tuple[Any, Sequence[str]]:
         statement = select(*_STOCK_COLUMNS).where(
             _S.c.partner_id == bindparam("partner_id"),
@@ -374,11 +390,22 @@ class SqlTransaction:
         return found
 
     def stock_versions(self, partner_id: int, skus: Sequence[str]) -> dict[str, tuple[int, Instant | None]]:
-        """(quantity, as_of) of the existing stock rows of `skus`: enough to tell what a snapshot changes."""
+        """(quantity, as_of) of the existing stock rows of `skus`: enough to tell what a snapshot changes.
+
+        Partners often export sorted by SKU: a sorted batch is read as one key range, which costs a fraction of
+        looking each SKU up, unless the range holds many more rows than the batch (a sparse file).
+        """
         found: dict[str, tuple[int, Instant | None]] = {}
-        compiled = self._compiled("versions")
         cursor = self.connection.connection.cursor()
         try:
+            if _CHUNK < len(skus) <= _RANGE_LIMIT // 4 and all(a < b for a, b in itertools.pairwise(skus)):
+                ranged = self._compiled("versions_range")
+                [params] = ranged.params([(partner_id, skus[0], skus[-1])])
+                cursor.execute(ranged.sql, params)
+                rows = cursor.fetchall()
+                if len(rows) <= _RANGE_LIMIT:
+                    return {sku: (quantity, as_of) for sku, quantity, as_of in rows}
+            compiled = self._compiled("versions")
             for chunk in _chunks(skus):
                 padded = (partner_id, *chunk, *([chunk[-1]] * (_CHUNK - len(chunk))))
                 [params] = compiled.params([padded])
