@@ -150,23 +150,86 @@ class CsvTable:
         return index
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        for cells in self.cells():
+            yield self.line, cells
+
+    def batches(self, size: int) -> Iterator[tuple[list[list[str]], Sequence[int]]]:
+        """Rows' cells in batches, with the line each row starts on, for checks done a column at a time.
+
+        The csv module fills a batch by itself; only a batch with a blank, short, long or multi-line row in it
+        is walked row by row here.
+        """
+        reader = self._reader
+        width = self.width
         try:
-            yield from self._rows()
+            while True:
+                first = reader.line_num + 1
+                try:
+                    rows = list(itertools.islice(reader, size))
+                except UnicodeDecodeError as exc:
+                    self.problems.add(Problem(self._locate_decode_error(first), self._decode_message(exc)))
+                    return
+                except csv.Error as exc:
+                    self.problems.add(Problem(self._locate_csv_error(first), f"the row cannot be read as CSV: {exc}"))
+                    return
+                if not rows:
+                    return
+                if reader.line_num - first + 1 == len(rows) and set(map(len, rows)) == {width}:
+                    yield rows, range(first, first + len(rows))
+                    continue
+                kept: list[list[str]] = []
+                lines: list[int] = []
+                line = first
+                for cells in rows:
+                    if len(cells) == width:
+                        kept.append(cells)
+                        lines.append(line)
+                    elif cells and (len(cells) > 1 or cells[0].strip()):  # blank lines are skipped
+                        self.problems.add(Problem(line, f"expected {width} cells as in the header, found {len(cells)}"))
+                    line += 1 + sum(map(_line_breaks, cells))
+                if kept:
+                    yield kept, lines
         finally:
             self._release()
 
-    def _rows(self) -> Iterator[tuple[int, list[str]]]:
+    def _locate_csv_error(self, fallback: int) -> int:
+        """The line where the row the csv module could not read starts: read the file again to find it."""
+        if not self._stream.seekable():
+            return fallback
+        self._stream.seek(0)
+        text = io.TextIOWrapper(self._stream, encoding=self._encoding, errors="replace", newline="")
+        try:
+            again = csv.reader(text, delimiter=self.delimiter, strict=True)
+            begins = 1
+            try:
+                for _ in again:
+                    begins = again.line_num + 1
+            except csv.Error:
+                return begins
+            return fallback
+        finally:
+            text.detach()
+
+    def cells(self) -> Iterator[list[str]]:
+        """The cells of each row as wide as the header; `line` is the line the current row starts on.
+
+        The bulk paths read this directly: no tuple per row.
+        """
         reader = self._reader
         width = self.width
-        begins = reader.line_num + 1  # where the next row starts: a quoted cell may span lines
+        self.line = reader.line_num + 1  # where the next row starts: a quoted cell may span lines
         try:
             for cells in reader:
                 if len(cells) == width:
-                    yield begins, cells
+                    yield cells
                 elif cells and (len(cells) > 1 or cells[0].strip()):  # blank lines are skipped
-                    self.problems.add(Problem(begins, f"expected {width} cells as in the header, found {len(cells)}"))
-                begins = reader.line_num + 1
+                    self.problems.add(
+                        Problem(self.line, f"expected {width} cells as in the header, found {len(cells)}")
+                    )
+                self.line = reader.line_num + 1
         except UnicodeDecodeError as exc:
-            self.problems.add(Problem(self._locate_decode_error(begins), self._decode_message(exc)))
+            self.problems.add(Problem(self._locate_decode_error(self.line), self._decode_message(exc)))
         except csv.Error as exc:
-            self.problems.add(Problem(begins, f"the row cannot be read as CSV: {exc}"))
+            self.problems.add(Problem(self.line, f"the row cannot be read as CSV: {exc}"))
+        finally:
+            self._release()

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import tzinfo
 from enum import StrEnum
+from operator import itemgetter
 from typing import NamedTuple
 
 from gateway.domain import instant
@@ -114,13 +115,19 @@ class _Cells:
             if required:
                 self.problems.add(Problem(line, "must not be empty", column))
             return None
+        parsed = self.instant_of(value)
+        if parsed is None:
+            self.problems.add(Problem(line, f"{value[:40]!r} is not an ISO 8601 timestamp", column))
+        return parsed
+
+    def instant_of(self, value: str) -> Instant | None:
+        """The instant `value` names (remembered), or None when it names none."""
         cached = self.instants.get(value)
         if cached is not None:
             return cached
         try:
             parsed = instant.parse(value, self.zone)
         except (ValueError, OverflowError):
-            self.problems.add(Problem(line, f"{value[:40]!r} is not an ISO 8601 timestamp", column))
             return None
         if len(self.instants) > 10_000:
             self.instants.clear()
@@ -137,50 +144,96 @@ class _Cells:
             return None
 
 
-def _scan_stock(table: CsvTable, cells: _Cells, seen: set[str]) -> Iterator[tuple[int, str, int, Instant | None]]:
-    """(line, sku, quantity, as_of) of each valid row; a SKU given twice is a problem.
+def _scan_stock(
+    table: CsvTable,
+    cells: _Cells,
+    seen: set[str],
+    default_as_of: Instant | None,
+    size: int,
+    lines: list[int] | None = None,
+) -> Iterator[list[tuple[str, int, Instant | None]]]:
+    """Batches of (sku, quantity, as_of) of the valid rows (as_of `default_as_of` where the row gives none).
 
-    A fast path accepts what is plainly valid; anything else goes through the full checks, which say what is
-    wrong. A snapshot of a million rows spends most of its parsing time here.
+    A SKU given twice is a problem. A million-row snapshot spends most of its parsing time here, so a batch is
+    first checked a column at a time by the interpreter's own map and all; a batch with anything doubtful in
+    it is checked row by row, and those checks say what is wrong where. `lines`, when given, receives each
+    accepted row's line number.
     """
     i_sku, i_qty = table.index["sku"], table.index["quantity"]
     i_as_of = table.index.get("as_of")
-    instants = cells.instants
-    for line, row in table:
-        sku = row[i_sku].strip()
-        text = row[i_qty].strip()
-        stamp = row[i_as_of].strip() if i_as_of is not None else ""
-        as_of = instants.get(stamp) if stamp else None
-        if (
-            sku
-            and len(sku) <= MAX_ID_LENGTH
-            and sku not in seen
-            and text.isdigit()
-            and text.isascii()
-            and len(text) <= MAX_QUANTITY_DIGITS
-            and sku.isprintable()
-            and (as_of is not None or not stamp)
-        ):
+    for rows, row_lines in table.batches(size):
+        batch = _plain_batch(rows, i_sku, i_qty, i_as_of, cells, seen, default_as_of)
+        if batch is not None:
+            if lines is not None:
+                lines.extend(row_lines)
+            yield batch
+            continue
+        batch = []
+        for row, line in zip(rows, row_lines, strict=True):
+            stamp = row[i_as_of].strip() if i_as_of is not None else ""
+            sku = cells.identifier(line, "sku", row[i_sku])
+            quantity = cells.count(line, "quantity", row[i_qty])
+            as_of = cells.moment(line, "as_of", stamp, required=False) if stamp else default_as_of
+            if sku is not None and sku in seen:
+                table.problems.add(Problem(line, f"SKU {sku} appears more than once in this snapshot", "sku"))
+                continue
+            if sku is None or quantity is None or (as_of is None and stamp):
+                continue
             seen.add(sku)
-            yield line, sku, int(text), as_of
-            continue
-        checked_sku = cells.identifier(line, "sku", row[i_sku])
-        quantity = cells.count(line, "quantity", row[i_qty])
-        as_of = cells.moment(line, "as_of", stamp, required=False) if stamp else None
-        if checked_sku is not None and checked_sku in seen:
-            table.problems.add(Problem(line, f"SKU {checked_sku} appears more than once in this snapshot", "sku"))
-            continue
-        if checked_sku is None or quantity is None or (as_of is None and stamp):
-            continue
-        seen.add(checked_sku)
-        yield line, checked_sku, quantity, as_of
+            batch.append((sku, quantity, as_of))
+            if lines is not None:
+                lines.append(line)
+        if batch:
+            yield batch
+
+
+def _plain_batch(
+    rows: list[list[str]],
+    i_sku: int,
+    i_qty: int,
+    i_as_of: int | None,
+    cells: _Cells,
+    seen: set[str],
+    default_as_of: Instant | None,
+) -> list[tuple[str, int, Instant | None]] | None:
+    """The batch's rows when every one is plainly valid (nothing to strip, nothing to report); else None."""
+    skus = list(map(itemgetter(i_sku), rows))
+    texts = list(map(itemgetter(i_qty), rows))
+    if not (
+        all(map(str.isdigit, texts))
+        and all(map(str.isascii, texts))
+        and max(map(len, texts)) <= MAX_QUANTITY_DIGITS
+        and all(map(str.isprintable, skus))
+        and min(map(len, skus)) > 0
+        and max(map(len, skus)) <= MAX_ID_LENGTH
+        and list(map(str.strip, skus)) == skus
+        and seen.isdisjoint(skus)
+    ):
+        return None
+    as_ofs: list[Instant | None]
+    if i_as_of is None:
+        as_ofs = [default_as_of] * len(rows)
+    else:
+        stamps = list(map(itemgetter(i_as_of), rows))
+        known = {stamp: cells.instant_of(stamp) for stamp in set(stamps)}
+        if None in known.values():
+            return None  # empty or unreadable: reported, with its line, by the row-by-row checks
+        as_ofs = list(map(known.__getitem__, stamps))
+    before = len(seen)
+    seen.update(skus)
+    if len(seen) - before != len(skus):  # a SKU twice in this batch (none was seen before it)
+        seen.difference_update(skus)
+        return None
+    return list(zip(skus, map(int, texts), as_ofs, strict=True))
 
 
 def read_stock(table: CsvTable, zone: tzinfo, seen: set[str] | None = None) -> Iterator[StockRow]:
     """Stock rows of a snapshot, one by one with their line numbers (`seen` collects the SKUs read)."""
     cells = _Cells(table.problems, zone)
-    for line, sku, quantity, as_of in _scan_stock(table, cells, set() if seen is None else seen):
-        yield StockRow(line, sku, quantity, as_of)
+    lines: list[int] = []
+    for batch in _scan_stock(table, cells, set() if seen is None else seen, None, 1, lines):
+        for sku, quantity, as_of in batch:
+            yield StockRow(lines.pop(0), sku, quantity, as_of)
 
 
 class StockBatches:
@@ -204,19 +257,9 @@ class StockBatches:
         return self.cells.latest
 
     def __iter__(self) -> Iterator[list[tuple[str, int, Instant]]]:
-        size, default = self.size, self.default_as_of
-        batch: list[tuple[str, int, Instant]] = []
-        append = batch.append
-        for _line, sku, quantity, as_of in _scan_stock(self.table, self.cells, self.seen):
-            append((sku, quantity, default if as_of is None else as_of))
-            if len(batch) >= size:
-                self.rows += len(batch)
-                yield batch
-                batch = []
-                append = batch.append
-        self.rows += len(batch)
-        if batch:
-            yield batch
+        for batch in _scan_stock(self.table, self.cells, self.seen, self.default_as_of, self.size):
+            self.rows += len(batch)
+            yield batch  # type: ignore[misc]  # with a default, every as_of is set
 
 
 def read_orders(table: CsvTable, zone: tzinfo) -> Iterator[OrderRow]:

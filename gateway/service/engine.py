@@ -12,6 +12,8 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import compress
+from operator import itemgetter, ne
 from typing import NamedTuple
 
 from gateway.domain import allocation as rules
@@ -171,24 +173,21 @@ class Engine:
         outcome = SnapshotOutcome()
         if not rows:
             return outcome
-        fresh, changed = (list(rows), []) if all_new else self._classify(rows, outcome)
-        writes: list[StockRecord] = []
-        messages: list[AtsMessage] = []
+        fresh, changed = (rows, []) if all_new else self._classify(rows, outcome)
+        # New SKUs hold no lines yet: their ATS is their level. Plain tuples all the way to the driver.
         published = rules.published
-        tracked = len(self.changes)
-        for sku, quantity, as_of in fresh:
-            value = published(quantity)
-            writes.append(StockRecord(sku, quantity, as_of, 0, value, None, set_by))
-            messages.append(AtsMessage(sku, value, as_of))
-            if tracked < MAX_TRACKED_CHANGES:
-                self._note_change(sku, None, value)
-                tracked += 1
-            else:
-                self.changed += 1
+        levels = [(sku, quantity, as_of, published(quantity)) for sku, quantity, as_of in fresh]
+        messages: list[tuple[str, int, Instant | None]] = [(sku, value, as_of) for sku, _, as_of, value in levels]
+        room = MAX_TRACKED_CHANGES - len(self.changes)
+        for sku, _, _, value in levels[: max(0, room)]:
+            self.changes[sku] = AtsChange(sku, None, value)
+        self.changed += len(levels)
+        writes: list[StockRecord] = []
         if changed:
             self._apply_changed(changed, set_by, outcome, writes, messages)
         outcome.applied = len(rows) - outcome.skipped
-        outcome.written = len(writes)
+        outcome.written = len(levels) + len(writes)
+        self.tx.insert_stock(self.partner_id, levels, set_by, self.now)
         self.tx.put_stock(self.partner_id, writes, self.now)
         self.tx.queue_ats(self.partner_id, messages, self.ledger_id, self.now)
         return outcome
@@ -198,19 +197,38 @@ class Engine:
     ) -> tuple[list[StockLevel], list[StockLevel]]:
         """Split rows into new SKUs and changed ones by (quantity, as_of) alone; count and drop stale rows.
 
-        Most rows of a routine snapshot change nothing, and this look-up is all they cost.
+        Most rows of a routine snapshot change nothing: each row is compared whole with the stored
+        (sku, quantity, as_of) by the interpreter's own map and compress, and only the rows that differ reach
+        the loop below.
         """
-        versions = self.tx.stock_versions(self.partner_id, [row[0] for row in rows])
+        skus = list(map(itemgetter(0), rows))
+        stored = self.tx.stock_versions(self.partner_id, skus)
+        # A sorted batch comes back as the stored rows in key order: when they pair up with the batch one to one,
+        # row and stored row are compared in place; otherwise (or where a pair is not the same SKU) by SKU.
+        listed: list[tuple[str, int, Instant | None]] = []
+        by_sku: dict[str, tuple[str, int, Instant | None]] | None = None
+        held: Sequence[tuple[str, int, Instant | None] | None]
+        if isinstance(stored, dict):
+            by_sku, held = stored, list(map(stored.get, skus))
+        elif len(stored) == len(rows):
+            listed, held = stored, stored
+        else:
+            listed, by_sku = stored, _by_sku(stored)
+            held = list(map(by_sku.get, skus))
         is_stale = rules.is_stale
         fresh: list[StockLevel] = []
         changed: list[StockLevel] = []
-        for row in rows:
-            held = versions.get(row[0])
-            if held is None:
+        for index in compress(range(len(rows)), map(ne, rows, held)):
+            row, version = rows[index], held[index]
+            if version is not None and version[0] != row[0]:
+                if by_sku is None:
+                    by_sku = _by_sku(listed)
+                version = by_sku.get(row[0])
+                if version == row:
+                    continue
+            if version is None:
                 fresh.append(row)
-            elif held == row[1:]:
-                continue  # the same level as of the same instant: re-applying changes nothing
-            elif is_stale(row[2], held[1]):
+            elif is_stale(row[2], version[2]):
                 outcome.skipped += 1
                 if len(self.stale_skus) < SAMPLE:
                     self.stale_skus.append(row[0])
@@ -224,7 +242,7 @@ class Engine:
         set_by: int | None,
         outcome: SnapshotOutcome,
         writes: list[StockRecord],
-        messages: list[AtsMessage],
+        messages: list[tuple[str, int, Instant | None]],
     ) -> None:
         """New levels for SKUs already held: time_based closed lines follow the inventory timestamp."""
         policy = self.policy
@@ -327,3 +345,7 @@ class Engine:
         }
         payload = json.dumps(body, sort_keys=True)
         self.tx.queue_message(self.partner_id, kind, order.order_id, payload, self.ledger_id, self.now)
+
+
+def _by_sku(rows: Sequence[tuple[str, int, Instant | None]]) -> dict[str, tuple[str, int, Instant | None]]:
+    return dict(zip(map(itemgetter(0), rows), rows, strict=True))

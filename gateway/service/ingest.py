@@ -39,7 +39,7 @@ Progress = Callable[[int], None]
 
 _T = TypeVar("_T")
 
-_BATCH = 5000  # stock rows applied per engine call: bounded memory, few round trips
+_BATCH = 10_000  # stock rows applied per engine call: bounded memory, few round trips
 _PROGRESS_EVERY = 20_000
 
 

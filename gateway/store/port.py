@@ -149,8 +149,11 @@ class Transaction(Protocol):
         """The stock rows of the given SKUs that exist."""
         ...
 
-    def stock_versions(self, partner_id: int, skus: Sequence[str]) -> dict[str, tuple[int, Instant | None]]:
-        """(quantity, as_of) of the existing stock rows of the given SKUs."""
+    def stock_versions(
+        self, partner_id: int, skus: Sequence[str]
+    ) -> dict[str, tuple[str, int, Instant | None]] | list[tuple[str, int, Instant | None]]:
+        """(sku, quantity, as_of) of the existing stock rows of the given SKUs: a dict by SKU, or for a batch
+        sorted by SKU possibly a list of the stored rows in the batch's key range, in SKU order."""
         ...
 
     def holds_stock(self, partner_id: int) -> bool:
@@ -163,6 +166,12 @@ class Transaction(Protocol):
 
     def put_stock(self, partner_id: int, records: Sequence[StockRecord], now: Instant) -> None:
         """Insert or replace these stock rows."""
+        ...
+
+    def insert_stock(
+        self, partner_id: int, levels: Sequence[tuple[str, int, Instant, int]], set_by: int | None, now: Instant
+    ) -> None:
+        """Insert rows for SKUs the store does not hold yet: (sku, quantity, as_of, published), nothing allocated."""
         ...
 
     def order(self, partner_id: int, order_id: str) -> OrderRecord | None:
@@ -201,7 +210,9 @@ class Transaction(Protocol):
         """Every line of the partner that is not cancelled."""
         ...
 
-    def queue_ats(self, partner_id: int, messages: Sequence[AtsMessage], ledger_id: int | None, now: Instant) -> None:
+    def queue_ats(
+        self, partner_id: int, messages: Sequence[tuple[str, int, Instant | None]], ledger_id: int | None, now: Instant
+    ) -> None:
         """Queue published ATS values, replacing undelivered older values of the same SKU."""
         ...
 

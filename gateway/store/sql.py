@@ -6,9 +6,9 @@ BEGIN IMMEDIATE so two writers queue on the lock instead of failing half-way whe
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,6 @@ from gateway.domain.modes import Policy
 from gateway.domain.status import OrderStatus
 from gateway.store import schema
 from gateway.store.port import (
-    AtsMessage,
     Conflict,
     LedgerCounts,
     LedgerRecord,
@@ -290,6 +289,10 @@ class SqlTransaction:
         )
         return statement, _STOCK_KEYS
 
+    def _statement_insert_stock(self) -> tuple[Any, Sequence[str]]:
+        keys = ("partner_id", "sku", "quantity", "as_of", "published", "set_by", "updated_at")
+        return _S.insert(), keys
+
     def _statement_queue_ats(self) -> tuple[Any, Sequence[str]]:
         insert = self._insert(_X)
         statement = insert.on_conflict_do_update(
@@ -389,28 +392,32 @@ class SqlTransaction:
             cursor.close()
         return found
 
-    def stock_versions(self, partner_id: int, skus: Sequence[str]) -> dict[str, tuple[int, Instant | None]]:
-        """(quantity, as_of) of the existing stock rows of `skus`: enough to tell what a snapshot changes.
+    def stock_versions(
+        self, partner_id: int, skus: Sequence[str]
+    ) -> dict[str, tuple[str, int, Instant | None]] | list[tuple[str, int, Instant | None]]:
+        """(sku, quantity, as_of) of the existing stock rows of `skus`: enough to tell what a snapshot changes.
 
         Partners often export sorted by SKU: a sorted batch is read as one key range, which costs a fraction of
-        looking each SKU up, unless the range holds many more rows than the batch (a sparse file).
+        looking each SKU up, and comes back as a list in SKU order (it may hold stored SKUs the batch omits).
+        Otherwise, or when the range holds many more rows than the batch (a sparse file), a dict by SKU.
         """
-        found: dict[str, tuple[int, Instant | None]] = {}
+        found: dict[str, tuple[str, int, Instant | None]] = {}
         cursor = self.connection.connection.cursor()
         try:
-            if _CHUNK < len(skus) <= _RANGE_LIMIT // 4 and all(a < b for a, b in itertools.pairwise(skus)):
+            if _CHUNK < len(skus) <= _RANGE_LIMIT // 4 and skus == sorted(skus):
                 ranged = self._compiled("versions_range")
                 [params] = ranged.params([(partner_id, skus[0], skus[-1])])
                 cursor.execute(ranged.sql, params)
-                rows = cursor.fetchall()
-                if len(rows) <= _RANGE_LIMIT:
-                    return {sku: (quantity, as_of) for sku, quantity, as_of in rows}
+                ranged_rows: list[tuple[str, int, Instant | None]] = list(cursor.fetchall())
+                if len(ranged_rows) <= _RANGE_LIMIT:
+                    return ranged_rows
             compiled = self._compiled("versions")
             for chunk in _chunks(skus):
                 padded = (partner_id, *chunk, *([chunk[-1]] * (_CHUNK - len(chunk))))
                 [params] = compiled.params([padded])
                 cursor.execute(compiled.sql, params)
-                found.update({sku: (quantity, as_of) for sku, quantity, as_of in cursor.fetchall()})
+                rows = cursor.fetchall()
+                found.update(zip(map(itemgetter(0), rows), rows, strict=True))
         finally:
             cursor.close()
         return found
@@ -438,6 +445,15 @@ class SqlTransaction:
                 (partner_id, r.sku, r.quantity, r.as_of, r.allocated, r.published, r.last_moved_at, r.set_by, now)
                 for r in records
             ],
+        )
+
+    def insert_stock(
+        self, partner_id: int, levels: Sequence[tuple[str, int, Instant, int]], set_by: int | None, now: Instant
+    ) -> None:
+        """Insert rows for SKUs not held yet (a conflict would be a bug upstream, and fails the transaction)."""
+        self._run_many(
+            "insert_stock",
+            [(partner_id, sku, quantity, as_of, published, set_by, now) for sku, quantity, as_of, published in levels],
         )
 
     # orders
@@ -583,7 +599,9 @@ class SqlTransaction:
 
     # outbox
 
-    def queue_ats(self, partner_id: int, messages: Sequence[AtsMessage], ledger_id: int | None, now: Instant) -> None:
+    def queue_ats(
+        self, partner_id: int, messages: Sequence[tuple[str, int, Instant | None]], ledger_id: int | None, now: Instant
+    ) -> None:
         """Queue ATS values; an undelivered older value of the same SKU is replaced."""
         self._run_many(
             "queue_ats",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -285,3 +286,57 @@ def test_a_second_identical_snapshot_under_a_new_name_writes_and_queues_nothing(
     result = app.ingestor.ingest("p", Kind.STOCK, write(tmp_path, "again.csv", text))
     assert [c.sku for c in result.changes] == ["3700000000011"]
     assert pending_ats(app, "p") == {"3700000000011": 11}
+
+
+@pytest.mark.parametrize("order", ["sorted", "shuffled"])
+def test_large_snapshots_apply_the_same_whatever_the_row_order(
+    make_app: AppFactory, tmp_path: Path, order: str
+) -> None:
+    """Sorted batches are looked up as key ranges, others SKU by SKU: the outcome is the same."""
+    app = make_app(p={"stock_mode": "advanced"})
+    rng = random.Random(3)
+    step = 1
+    first = {f"S{i:06d}": rng.randrange(50) for i in range(0, 24_000 * step, 2 * step)}
+    ordering = sorted if order != "shuffled" else (lambda keys: rng.sample(sorted(keys), len(keys)))
+
+    def snapshot(name: str, levels: dict[str, tuple[int, str]]) -> Path:
+        lines = [f"{sku},{q},{stamp}" for sku, (q, stamp) in ((s, levels[s]) for s in ordering(levels))]
+        return write(tmp_path, name, "sku,quantity,as_of\n" + "\n".join(lines) + "\n")
+
+    t1, t0, t2 = "2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z", "2026-01-03T00:00:00Z"
+    assert app.ingestor.ingest("p", Kind.STOCK, snapshot("a.csv", {s: (q, t1) for s, q in first.items()})).ok
+    second: dict[str, tuple[int, str]] = {}
+    expected = dict(first)
+    for index, (sku, quantity) in enumerate(first.items()):
+        if index % 7 == 0:
+            continue  # omitted: kept as it was
+        if index % 11 == 0:
+            second[sku] = (quantity + 5, t0)  # stale: skipped
+        elif index % 13 == 0:
+            second[sku] = (quantity + 1, t2)  # changed
+            expected[sku] = quantity + 1
+        else:
+            second[sku] = (quantity, t1)  # the same again
+    for i in range(1, 24_000 * step, 2 * step * 50):  # new SKUs between stored ones
+        second[f"S{i:06d}"] = (4, t1)
+        expected[f"S{i:06d}"] = 4
+    result = app.ingestor.ingest("p", Kind.STOCK, snapshot("b.csv", second))
+    assert result.counts.skipped == sum(1 for i in range(len(first)) if i % 7 and i % 11 == 0)
+    with app.store.read() as tx:
+        held = {r.sku: r.quantity for r in tx.iter_stock(tx.partner_id("p"))}
+    assert held == expected
+
+
+def test_a_sorted_but_sparse_snapshot_over_a_large_store_applies_correctly(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    """A key range holding far more stored rows than the batch gives way to SKU-by-SKU look-ups."""
+    app = make_app(p={"stock_mode": "advanced"})
+    stored = "".join(f"S{i:06d},1,2026-01-01T00:00:00Z\n" for i in range(60_000))
+    app.ingestor.ingest("p", Kind.STOCK, write(tmp_path, "all.csv", "sku,quantity,as_of\n" + stored))
+    sparse = "".join(f"S{i:06d},{i % 5},2026-01-02T00:00:00Z\n" for i in range(0, 60_000, 50))
+    result = app.ingestor.ingest("p", Kind.STOCK, write(tmp_path, "sparse.csv", "sku,quantity,as_of\n" + sparse))
+    assert result.counts.applied == 1200
+    with app.store.read() as tx:
+        held = {r.sku: r.quantity for r in tx.iter_stock(tx.partner_id("p"))}
+    assert held == {f"S{i:06d}": (i % 5 if i % 50 == 0 else 1) for i in range(60_000)}
