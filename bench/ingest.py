@@ -82,7 +82,7 @@ def phase_ingest(path: Path, folder: Path) -> dict[str, float]:
     seconds = time.perf_counter() - started
     app.close()
     assert result.outcome == "applied", result.summary()
-    return {"seconds": seconds, "changes": len(result.changes), "applied": result.counts.applied}
+    return {"seconds": seconds, "changes": result.ats_changes, "applied": result.counts.applied}
 
 
 def run_phase(*args: str) -> dict[str, float]:
