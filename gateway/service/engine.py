@@ -24,6 +24,7 @@ from gateway.domain.instant import Instant
 from gateway.domain.modes import Policy
 from gateway.domain.orders import RequestedLine, merge_lines
 from gateway.domain.status import OrderStatus, check_transition
+from gateway.service.channels import ChannelBook
 from gateway.store.port import AtsMessage, LineRecord, OrderRecord, StockRecord, Transaction
 
 
@@ -83,6 +84,7 @@ class Engine:
         self.changed = 0
         self.stale_skus: list[str] = []
         self.predating_skus: list[str] = []
+        self.channels = ChannelBook(tx, self.partner_id, now, ledger_id)
 
     # placing orders and moving them
 
@@ -99,11 +101,17 @@ class Engine:
         stock = self._stock(list(merged))
         ats = {sku: rules.available(rec.quantity, rec.allocated) for sku, rec in stock.items()}
         rules.check_placement(order_id, {sku: line.quantity for sku, line in merged.items()}, ats)
+        in_channels: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+        for sku, requested in merged.items():
+            if requested.assembly is not None and requested.collection is not None:
+                in_channels[(requested.assembly, requested.collection)][sku] = requested.quantity
+        self.channels.check(order_id, in_channels, ats)
         records = [
             LineRecord(sku=sku, quantity=line.quantity, assembly=line.assembly, collection=line.collection)
             for sku, line in sorted(merged.items())
         ]
         self.tx.add_order(self.partner_id, order_id, OrderStatus.PENDING, records, self.now)
+        self.channels.add_ordered(_channel_units(records, 1))
         for record in records:
             line = Line(order_id, record.sku, record.quantity, OrderStatus.PENDING)
             current = stock[record.sku]
@@ -132,6 +140,8 @@ class Engine:
             if movement < 0:
                 current.last_moved_at = self.now
         self.tx.set_order_status(self.partner_id, order_id, status, self.now)
+        if status == OrderStatus.CANCELLED:
+            self.channels.add_ordered(_channel_units(order.lines, -1))  # cancelled lines free cap room
         self._save(stock.values())
         self._queue_order_message(order, status)
         return True
@@ -190,7 +200,23 @@ class Engine:
         self.tx.insert_stock(self.partner_id, levels, set_by, self.now)
         self.tx.put_stock(self.partner_id, writes, self.now)
         self.tx.queue_ats(self.partner_id, messages, self.ledger_id, self.now)
+        if self.channels.any():
+            moved = {sku: quantity for sku, quantity, _, _ in levels}
+            moved.update((r.sku, rules.available(r.quantity, r.allocated)) for r in writes)
+            self.channels.republish(moved)
         return outcome
+
+    # caps
+
+    def set_cap(self, sku: str, assembly: str, collection: str | None, limit: int | None) -> None:
+        """Cap one collection (`collection`) or all collections of the assembly (`collection=None`).
+
+        `limit=None` is "no maximum": for one collection, an explicit override of the assembly default; for
+        all collections, no cap anywhere in the assembly.
+        """
+        self.channels.set_cap(sku, assembly, collection, limit)
+        record = self._stock([sku])[sku]
+        self.channels.republish({sku: rules.available(record.quantity, record.allocated)})
 
     def _classify(
         self, rows: Sequence[StockLevel], outcome: SnapshotOutcome
@@ -314,6 +340,7 @@ class Engine:
                 messages.append(AtsMessage(record.sku, value, record.as_of))
         self.tx.put_stock(self.partner_id, writes, self.now)
         self.tx.queue_ats(self.partner_id, messages, self.ledger_id, self.now)
+        self.channels.republish({r.sku: rules.available(r.quantity, r.allocated) for r in writes})
 
     def _note_change(self, sku: str, before: int | None, after: int) -> None:
         self.changed += 1
@@ -349,3 +376,11 @@ class Engine:
 
 def _by_sku(rows: Sequence[tuple[str, int, Instant | None]]) -> dict[str, tuple[str, int, Instant | None]]:
     return dict(zip(map(itemgetter(0), rows), rows, strict=True))
+
+
+def _channel_units(lines: Iterable[LineRecord], sign: int) -> list[tuple[str, str, str, int]]:
+    return [
+        (line.sku, line.assembly, line.collection, sign * line.quantity)
+        for line in lines
+        if line.assembly is not None and line.collection is not None
+    ]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from gateway.domain.allocation import Line
+from gateway.domain.caps import AssemblyCaps
 from gateway.domain.instant import Instant
 from gateway.domain.modes import Policy
 from gateway.domain.status import OrderStatus
@@ -77,6 +78,27 @@ class OrderRecord:
             confirmed_quantity=line.confirmed_quantity,
             confirmed_at=line.confirmed_at,
         )
+
+
+@dataclass
+class ChannelRecord:
+    """One (SKU, assembly, collection) channel: units ordered in it and its last published ATS."""
+
+    sku: str
+    assembly: str
+    collection: str
+    ordered: int = 0
+    published: int | None = None
+
+
+@dataclass(frozen=True)
+class CapRow:
+    """One stored cap setting: `collection` "*" is the assembly default; `max_units` None is "no maximum"."""
+
+    sku: str
+    assembly: str
+    collection: str
+    max_units: int | None
 
 
 @dataclass(frozen=True)
@@ -220,6 +242,36 @@ class Transaction(Protocol):
         self, partner_id: int, kind: str, key: str, payload: str, ledger_id: int | None, now: Instant
     ) -> bool:
         """Queue an order message once per (kind, key); return False when it was already queued."""
+        ...
+
+    def caps(self, partner_id: int, skus: Sequence[str]) -> dict[tuple[str, str], AssemblyCaps]:
+        """The cap settings of the given SKUs, by (sku, assembly)."""
+        ...
+
+    def put_caps(self, partner_id: int, sku: str, assembly: str, settings: AssemblyCaps, now: Instant) -> None:
+        """Replace every cap setting of one SKU in one assembly."""
+        ...
+
+    def cap_rows(self, partner_id: int, sku: str | None = None, assembly: str | None = None) -> list[CapRow]:
+        """Stored cap settings, by SKU, assembly and collection ("*" first)."""
+        ...
+
+    def holds_channels(self, partner_id: int) -> bool:
+        """Whether the partner has any channel (a cap or an order in a collection)."""
+        ...
+
+    def channels(self, partner_id: int, skus: Sequence[str]) -> list[ChannelRecord]:
+        """The channels of the given SKUs."""
+        ...
+
+    def put_channels(self, partner_id: int, records: Sequence[ChannelRecord]) -> None:
+        """Insert or replace these channels."""
+        ...
+
+    def queue_channel_ats(
+        self, partner_id: int, messages: Sequence[tuple[str, int, str]], ledger_id: int | None, now: Instant
+    ) -> None:
+        """Queue channel ATS values (key, value, payload), replacing undelivered older values of the same key."""
         ...
 
     def outbox(self, partner_id: int, state: str | None = "pending") -> list[OutboxRecord]:

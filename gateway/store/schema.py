@@ -168,3 +168,36 @@ outbox = Table(
         postgresql_where=text("state = 'pending'"),
     ),
 )
+
+caps = Table(
+    "caps",
+    metadata,
+    Column("partner_id", Integer, nullable=False),
+    Column("sku", String(128), nullable=False),
+    Column("assembly", String(128), nullable=False),
+    # a collection's own setting, or "*" for the assembly's default
+    Column("collection", String(128), nullable=False),
+    # the maximum; NULL on a collection row is an explicit "no maximum" (a default row always has one)
+    Column("max_units", BigInteger, nullable=True),
+    Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("partner_id", "sku", "assembly", "collection"),
+    ForeignKeyConstraint(["partner_id"], ["partners.id"]),
+    sqlite_with_rowid=False,
+)
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("partner_id", Integer, nullable=False),
+    Column("sku", String(128), nullable=False),
+    Column("assembly", String(128), nullable=False),
+    # a collection, or "*" for the assembly's default (the ATS of a collection nothing was ordered in yet)
+    Column("collection", String(128), nullable=False),
+    # units of the SKU on lines of this collection that are not cancelled
+    Column("ordered", BigInteger, nullable=False, server_default=text("0")),
+    # the last channel ATS queued for the partner (None: never queued)
+    Column("published", BigInteger, nullable=True),
+    PrimaryKeyConstraint("partner_id", "sku", "assembly", "collection"),
+    ForeignKeyConstraint(["partner_id"], ["partners.id"]),
+    sqlite_with_rowid=False,
+)
