@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn, TextIO
 
@@ -15,11 +16,13 @@ import click
 
 from gateway import bootstrap, logs, settings
 from gateway.domain import instant
+from gateway.domain.caps import CapSource
 from gateway.domain.errors import Refusal
 from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus, parse_status
 from gateway.formats.rows import Kind
 from gateway.service import queries
+from gateway.service.channels import ChannelView
 from gateway.service.engine import AtsChange
 from gateway.service.ingest import IngestResult
 from gateway.store.port import StoreError
@@ -205,13 +208,36 @@ def _report_ingest(result: IngestResult, as_json: bool) -> int:
 @cli.command()
 @click.option("--partner", required=True)
 @click.option("--sku", "skus", multiple=True, help="Only these SKUs (repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="A JSON array of {sku, stock, allocated, ats, as_of}.")
-@click.option("--explain", is_flag=True, help="For one --sku: the snapshot it stands on and every allocating line.")
+@click.option("--assembly", help="With --collection: the ATS of that collection (channel ATS), cap included.")
+@click.option("--collection", help="With --assembly: the collection.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of objects, one per SKU.")
+@click.option("--explain", is_flag=True, help="For one --sku: why its ATS is what it is.")
 @click.pass_obj
-def ats(state: State, partner: str, skus: tuple[str, ...], as_json: bool, explain: bool) -> None:
-    """Show available-to-sell (published values: never negative)."""
+def ats(
+    state: State,
+    partner: str,
+    skus: tuple[str, ...],
+    assembly: str | None,
+    collection: str | None,
+    as_json: bool,
+    explain: bool,
+) -> None:
+    """Show available-to-sell (published values: never negative), per SKU or per collection of an assembly.
+
+    Per SKU, --json prints {sku, stock, allocated, ats, as_of}; per collection, {sku, assembly, collection,
+    ats, cap, ordered}.
+    """
+    if (assembly is None) != (collection is None):
+        raise click.UsageError("--assembly and --collection go together")
     if explain and len(skus) != 1:
         raise click.UsageError("--explain needs exactly one --sku")
+    if assembly is not None and collection is not None:
+        if not skus:
+            raise click.UsageError("a collection's ATS needs at least one --sku")
+        with state.app(partner) as app, app.store.read() as tx:
+            channel_views = [queries.channel(tx, partner, sku, assembly, collection) for sku in dict.fromkeys(skus)]
+        _print_channels(channel_views, as_json, explain)
+        return
     with state.app(partner) as app, app.store.read() as tx:
         if explain:
             _print_explanation(queries.explain(tx, partner, app.settings.partner(partner).policy, skus[0]), as_json)
@@ -219,13 +245,7 @@ def ats(state: State, partner: str, skus: tuple[str, ...], as_json: bool, explai
         views = queries.ats(tx, partner, list(skus))
     if as_json:
         body = [
-            {
-                "sku": v.sku,
-                "stock": v.stock,
-                "allocated": v.allocated,
-                "ats": v.ats,
-                "as_of": instant.to_iso(v.as_of),
-            }
+            {"sku": v.sku, "stock": v.stock, "allocated": v.allocated, "ats": v.ats, "as_of": instant.to_iso(v.as_of)}
             for v in views
         ]
         click.echo(json.dumps(body))
@@ -233,6 +253,43 @@ def ats(state: State, partner: str, skus: tuple[str, ...], as_json: bool, explai
     click.echo(f"{'sku':<24} {'stock':>8} {'allocated':>10} {'ats':>8}  as_of")
     for v in views:
         click.echo(f"{v.sku:<24} {v.stock:>8} {v.allocated:>10} {v.ats:>8}  {instant.to_iso(v.as_of) or '-'}")
+
+
+def _print_channels(views: Sequence[ChannelView], as_json: bool, explain: bool) -> None:
+    if as_json:
+        body: list[dict[str, object]] = []
+        for v in views:
+            item: dict[str, object] = {
+                "sku": v.sku,
+                "assembly": v.assembly,
+                "collection": v.collection,
+                "ats": v.ats,
+                "cap": v.cap,
+                "ordered": v.ordered,
+            }
+            if explain:
+                item |= {"cap_source": v.source.value, "sku_ats": max(0, v.sku_ats)}
+            body.append(item)
+        click.echo(json.dumps(body))
+        return
+    for v in views:
+        if not explain:
+            cap = "no cap" if v.cap is None else f"cap {v.cap}"
+            click.echo(f"{v.sku} in {v.assembly}/{v.collection}: ATS {v.ats} ({cap}, {v.ordered} ordered)")
+            continue
+        click.echo(f"SKU {v.sku} in collection {v.collection} of assembly {v.assembly}")
+        if v.cap is None:
+            why = (
+                "an explicit no maximum for this collection: only the overall stock counts"
+                if v.source == CapSource.COLLECTION
+                else "no cap in this assembly: only the overall stock counts"
+            )
+            click.echo(f"  cap: none ({why})")
+            click.echo(f"  ATS {v.ats} = max(0, SKU ATS {v.sku_ats})")
+        else:
+            click.echo(f"  cap: {v.cap}, from the {v.source.value}")
+            click.echo(f"  {v.ordered} unit(s) ordered in this collection (cancelled lines not counted)")
+            click.echo(f"  ATS {v.ats} = max(0, min(SKU ATS {v.sku_ats}, {v.cap} - {v.ordered}))")
 
 
 def _print_explanation(explanation: queries.Explanation, as_json: bool) -> None:
@@ -297,10 +354,16 @@ def order() -> None:
 @click.option("--partner", required=True)
 @click.option("--order-id", required=True)
 @click.option("--line", "lines", multiple=True, required=True, help="SKU:QTY (repeatable).")
+@click.option("--assembly", help="With --collection: place the lines in that collection of that assembly.")
+@click.option("--collection", help="With --assembly: the collection.")
 @click.pass_obj
-def order_place(state: State, partner: str, order_id: str, lines: tuple[str, ...]) -> None:
-    """Place an order: every line fits its SKU's ATS, or nothing is placed."""
-    requested = [_line(text) for text in lines]
+def order_place(
+    state: State, partner: str, order_id: str, lines: tuple[str, ...], assembly: str | None, collection: str | None
+) -> None:
+    """Place an order: every line fits its SKU's ATS (and its collection's cap), or nothing is placed."""
+    if (assembly is None) != (collection is None):
+        raise click.UsageError("--assembly and --collection go together")
+    requested = [replace(_line(text), assembly=assembly, collection=collection) for text in lines]
     with state.app(partner) as app:
         _run_command(lambda: app.commands.place(partner, order_id, requested))
     click.echo(f"order {order_id} placed")
@@ -351,6 +414,69 @@ def stock_set(state: State, partner: str, sku: str, quantity: int, as_of: str | 
     with state.app(partner) as app:
         _run_command(lambda: app.commands.set_stock(partner, sku, quantity, moment))
     click.echo(f"SKU {sku} stock set to {quantity}")
+
+
+@cli.group()
+def cap() -> None:
+    """Cap how many units of a SKU one collection of an assembly may take."""
+
+
+@cap.command("set")
+@click.option("--partner", required=True)
+@click.option("--sku", required=True)
+@click.option("--assembly", required=True)
+@click.option("--collection", help="Cap this collection only.")
+@click.option("--all-collections", is_flag=True, help="Apply to all collections of the assembly, ongoing ones too.")
+@click.option("--max", "limit", type=click.IntRange(min=0, max=999_999_999_999), help="The maximum of units.")
+@click.option("--no-max", is_flag=True, help="No maximum (for one collection: only the overall stock counts).")
+@click.pass_obj
+def cap_set(
+    state: State,
+    partner: str,
+    sku: str,
+    assembly: str,
+    collection: str | None,
+    all_collections: bool,
+    limit: int | None,
+    no_max: bool,
+) -> None:
+    """Set a cap: --collection C or --all-collections, and --max N or --no-max."""
+    if (collection is None) == (not all_collections):
+        raise click.UsageError("give exactly one of --collection C and --all-collections")
+    if (limit is None) == (not no_max):
+        raise click.UsageError("give exactly one of --max N and --no-max")
+    if collection is not None and ("*" in collection or not collection.strip()):
+        raise click.UsageError("a collection is named; use --all-collections for all of them")
+    with state.app(partner) as app:
+        _run_command(lambda: app.commands.set_cap(partner, sku, assembly, collection, limit))
+    where = f"all collections of {assembly}" if collection is None else f"collection {collection} of {assembly}"
+    click.echo(f"SKU {sku}, {where}: {'no maximum' if limit is None else f'at most {limit}'}")
+
+
+@cap.command("show")
+@click.option("--partner", required=True)
+@click.option("--sku")
+@click.option("--assembly")
+@click.option(
+    "--json", "as_json", is_flag=True, help="[{sku, assembly, collection, max}]; collection * is the default."
+)
+@click.pass_obj
+def cap_show(state: State, partner: str, sku: str | None, assembly: str | None, as_json: bool) -> None:
+    """List cap settings: each assembly's default (collection *) and each collection's own."""
+    with state.app(partner) as app, app.store.read() as tx:
+        rows = tx.cap_rows(tx.partner_id(partner), sku, assembly)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [{"sku": r.sku, "assembly": r.assembly, "collection": r.collection, "max": r.max_units} for r in rows]
+            )
+        )
+        return
+    click.echo(f"{'sku':<24} {'assembly':<16} {'collection':<16} max")
+    for r in rows:
+        shown = "no maximum" if r.max_units is None else str(r.max_units)
+        label = "* (all)" if r.collection == "*" else r.collection
+        click.echo(f"{r.sku:<24} {r.assembly:<16} {label:<16} {shown}")
 
 
 def main() -> None:

@@ -66,6 +66,15 @@ class ConfirmationColumns(_Strict):
     confirmed_at: str = "confirmed_at"
 
 
+class CapColumns(_Strict):
+    """Header names of a partner's cap files."""
+
+    sku: str = "sku"
+    assembly: str = "assembly"
+    collection: str = "collection"
+    max: str = "max"
+
+
 class _FileSettings(_Strict):
     delimiter: Literal[",", ";", "\t"] | None = None
     encoding: str = "utf-8"
@@ -103,12 +112,19 @@ class ConfirmationFileSettings(_FileSettings):
     columns: ConfirmationColumns = ConfirmationColumns()
 
 
+class CapFileSettings(_FileSettings):
+    """How a partner writes cap files."""
+
+    columns: CapColumns = CapColumns()
+
+
 class PartnerFiles(_Strict):
     """File options per kind."""
 
     stock: StockFileSettings = StockFileSettings()
     orders: OrderFileSettings = OrderFileSettings()
     confirmations: ConfirmationFileSettings = ConfirmationFileSettings()
+    caps: CapFileSettings = CapFileSettings()
 
     def csv_options(self, kind: Kind) -> CsvOptions:
         """The CSV reader's options for one kind."""

@@ -14,6 +14,7 @@ from operator import itemgetter
 from typing import NamedTuple
 
 from gateway.domain import instant
+from gateway.domain.caps import ALL_COLLECTIONS
 from gateway.domain.instant import Instant
 from gateway.domain.status import OrderStatus, parse_status
 from gateway.formats.csvfile import CsvTable
@@ -29,12 +30,14 @@ class Kind(StrEnum):
     STOCK = "stock"
     ORDERS = "orders"
     CONFIRMATIONS = "confirmations"
+    CAPS = "caps"
 
 
 COLUMNS: dict[Kind, tuple[tuple[str, ...], tuple[str, ...]]] = {
     Kind.STOCK: (("sku", "quantity"), ("as_of",)),
     Kind.ORDERS: (("order_id", "sku", "quantity", "status"), ("assembly", "collection")),
     Kind.CONFIRMATIONS: (("order_id", "sku", "confirmed_quantity", "confirmed_at"), ()),
+    Kind.CAPS: (("sku", "assembly", "collection", "max"), ()),
 }
 
 
@@ -69,6 +72,17 @@ class ConfirmationRow:
     sku: str
     confirmed_quantity: int
     confirmed_at: Instant
+
+
+@dataclass(frozen=True, slots=True)
+class CapRowIn:
+    """One cap setting: `collection` None applies to all collections; `limit` None is "no maximum"."""
+
+    line: int
+    sku: str
+    assembly: str
+    collection: str | None
+    limit: int | None
 
 
 class _Cells:
@@ -277,6 +291,9 @@ def read_orders(table: CsvTable, zone: tzinfo) -> Iterator[OrderRow]:
         if collection is not None and assembly is None:
             table.problems.add(Problem(line, "a collection needs an assembly", "assembly"))
             continue
+        if assembly is not None and collection is None:
+            table.problems.add(Problem(line, "an assembly needs a collection", "collection"))
+            continue
         if order_id is None or sku is None or quantity is None or status is None:
             continue
         yield OrderRow(line, order_id, sku, quantity, status, assembly, collection)
@@ -294,3 +311,39 @@ def read_confirmations(table: CsvTable, zone: tzinfo) -> Iterator[ConfirmationRo
         if order_id is None or sku is None or quantity is None or at is None:
             continue
         yield ConfirmationRow(line, order_id, sku, quantity, at)
+
+
+def read_caps(table: CsvTable, zone: tzinfo) -> Iterator[CapRowIn]:
+    """Cap settings: `collection` "*" means all collections of the assembly, `max` "none" means no maximum."""
+    cells = _Cells(table.problems, zone)
+    idx = table.index
+    seen: dict[tuple[str, str, str], int] = {}
+    for line, row in table:
+        sku = cells.identifier(line, "sku", row[idx["sku"]])
+        assembly = cells.identifier(line, "assembly", row[idx["assembly"]])
+        collection = row[idx["collection"]].strip()
+        text = row[idx["max"]].strip()
+        limit: int | None = None
+        valid = True
+        if not collection or ("*" in collection and collection != ALL_COLLECTIONS):
+            table.problems.add(
+                Problem(
+                    line, f"{collection!r} is not a collection: give its name, or * for all collections", "collection"
+                )
+            )
+            valid = False
+        if text.lower() != "none":
+            limit = cells.count(line, "max", text)
+            valid = valid and limit is not None
+        if sku is None or assembly is None or not valid:
+            continue
+        key = (sku, assembly, collection)
+        if key in seen:
+            table.problems.add(
+                Problem(
+                    line, f"SKU {sku} in {assembly}/{collection} is capped again (first at line {seen[key]})", "sku"
+                )
+            )
+            continue
+        seen[key] = line
+        yield CapRowIn(line, sku, assembly, None if collection == ALL_COLLECTIONS else collection, limit)

@@ -62,6 +62,20 @@ class Commands:
             sku=sku,
         )
 
+    def set_cap(
+        self, partner: str, sku: str, assembly: str, collection: str | None, limit: int | None
+    ) -> list[AtsChange]:
+        """Cap one collection, or all collections of the assembly (`collection=None`); `limit=None`: no maximum."""
+        return self._run(
+            partner,
+            "cap_set",
+            lambda e: e.set_cap(sku, assembly, collection, limit),
+            sku=sku,
+            assembly=assembly,
+            collection=collection or "*",
+            max=limit,
+        )
+
     def set_stock(self, partner: str, sku: str, quantity: int, as_of: Instant | None) -> list[AtsChange]:
         """Set one SKU's stock level as a one-row snapshot (stale if older than its inventory timestamp)."""
         moment = as_of if as_of is not None else self.clock()

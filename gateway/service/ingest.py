@@ -228,6 +228,8 @@ class Ingestor:
             self._apply_stock(engine, table, partner, result, received_at, as_of, progress)
         elif kind == Kind.ORDERS:
             self._apply_orders(engine, tx, table, partner, result, progress)
+        elif kind == Kind.CAPS:
+            self._apply_caps(engine, table, partner, result, progress)
         else:
             self._apply_confirmations(engine, table, partner, result, progress)
 
@@ -340,6 +342,22 @@ class Ingestor:
             except Refusal as refusal:
                 result.counts.refused += 1
                 result.refusals.append(Problem(row.line, str(refusal)))
+
+    def _apply_caps(
+        self,
+        engine: Engine,
+        table: CsvTable,
+        partner: PartnerSettings,
+        result: IngestResult,
+        progress: Progress | None,
+    ) -> None:
+        # In file order: a "*" row then a collection row give the collection its own setting under the default.
+        rows = list(_counting(formats.read_caps(table, partner.zone), progress))
+        if table.problems:
+            raise _Rejected(table.problems)
+        for row in rows:
+            engine.set_cap(row.sku, row.assembly, row.collection, row.limit)
+            result.counts.applied += 1
 
     # recording and logging
 

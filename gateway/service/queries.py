@@ -10,6 +10,7 @@ from gateway.domain.allocation import Line
 from gateway.domain.instant import Instant
 from gateway.domain.modes import Policy
 from gateway.domain.status import OrderStatus
+from gateway.service import channels
 from gateway.store.port import StockRecord, Transaction
 
 
@@ -64,6 +65,14 @@ def ats(tx: Transaction, partner: str, skus: Sequence[str] | None = None) -> lis
         return [_view(record) for record in tx.iter_stock(partner_id)]
     found = tx.stock(partner_id, list(skus))
     return [_view(found.get(sku) or StockRecord(sku=sku, quantity=0)) for sku in dict.fromkeys(skus)]
+
+
+def channel(tx: Transaction, partner: str, sku: str, assembly: str, collection: str) -> channels.ChannelView:
+    """What one collection of one assembly may still take of a SKU, with its cap and where the cap comes from."""
+    partner_id = tx.partner_id(partner)
+    record = tx.stock(partner_id, [sku]).get(sku) or StockRecord(sku=sku, quantity=0)
+    sku_ats = rules.available(record.quantity, record.allocated)
+    return channels.view(tx, partner_id, sku, assembly, collection, sku_ats)
 
 
 def explain(tx: Transaction, partner: str, policy: Policy, sku: str) -> Explanation:
