@@ -1,0 +1,385 @@
+"""A stateful property test: random commands through the real engine on SQLite, against a model of DOMAIN.md.
+
+The model below is written straight from shared/DOMAIN.md (it does not use gateway.domain.allocation): stock
+levels, inventory timestamps, orders, and the confirmation in force per line. For every command it decides on
+its own whether the rules must refuse it, and after every step it recomputes each SKU's allocation and ATS by
+the partner's mode and compares them with what the store holds, and with what the outbox has queued.
+
+One SQLite file serves a whole test; each example gets a fresh partner in it, so no example sees another's data.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from gateway import bootstrap
+from gateway.domain.errors import (
+    IllegalTransition,
+    InsufficientStock,
+    OrderExists,
+    Refusal,
+    UnknownLine,
+    UnknownOrder,
+)
+from gateway.domain.instant import Instant, parse
+from gateway.domain.modes import StockMode
+from gateway.domain.orders import RequestedLine
+from gateway.domain.status import OrderStatus
+from gateway.service import queries
+from gateway.service.commands import Commands, StaleStock
+from gateway.service.engine import AtsChange
+from gateway.service.ingest import Ingestor
+from gateway.settings import PartnerSettings, Settings
+from tests.conftest import AppFactory, FakeClock
+
+S = OrderStatus
+SKUS = ("A", "B", "C")
+UNKNOWN_SKU = "Z"  # never stocked, never ordered
+UNKNOWN_ORDER = "NOPE"  # never placed
+# Snapshots and confirmations are stamped an hour before, at, or one or two hours after the SKU's inventory
+# timestamp (or T0 before its first snapshot), so that stale, equal and newer all happen often.
+T0 = parse("2019-06-25T12:00:00Z")
+HOUR = 3_600_000_000
+OFFSETS = st.sampled_from((-1, 0, 1, 2))
+# Every status, forward moves first: generation leans towards the first choices, and closing orders matters most.
+STATUSES = st.sampled_from((S.CLOSED, S.INVOICING, S.CONFIRMED, S.CANCELLED, S.PENDING))
+
+MODES = {
+    "simple_pending_on": PartnerSettings(stock_mode=StockMode.SIMPLE, pending_allocation=True),
+    "simple_pending_off": PartnerSettings(stock_mode=StockMode.SIMPLE, pending_allocation=False),
+    "advanced": PartnerSettings(stock_mode=StockMode.ADVANCED),
+    "time_based": PartnerSettings(stock_mode=StockMode.TIME_BASED),
+}
+
+STATEFUL_SETTINGS = settings(
+    max_examples=200,
+    stateful_step_count=25,
+    deadline=None,
+    report_multiple_bugs=False,  # one failure, shrunk: each example costs real transactions, shrinking two is slow
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+_partner_numbers = itertools.count(1)
+
+# ---------------------------------------------------------------------------------------------------------------
+# The model: DOMAIN.md, read literally.
+
+_RANK = {S.PENDING: 0, S.CONFIRMED: 1, S.INVOICING: 2, S.CLOSED: 3}
+_OPEN = (S.PENDING, S.CONFIRMED, S.INVOICING)
+
+
+def legal(current: OrderStatus, requested: OrderStatus) -> bool:
+    """pending -> confirmed -> invoicing -> closed, cancelled from the first three; the same again is fine."""
+    if requested == current:
+        return True
+    if current in (S.CLOSED, S.CANCELLED):
+        return False
+    if requested == S.CANCELLED:
+        return True
+    return _RANK[requested] > _RANK[current]
+
+
+@dataclass
+class ModelOrder:
+    status: OrderStatus
+    lines: dict[str, int]
+
+
+@dataclass
+class Model:
+    mode: StockMode
+    pending_allocation: bool
+    stock: dict[str, int] = field(default_factory=dict)  # a SKU never set has no entry (level 0)
+    inventory_at: dict[str, Instant] = field(default_factory=dict)  # no entry: never snapshotted
+    orders: dict[str, ModelOrder] = field(default_factory=dict)
+    confirmation: dict[tuple[str, str], tuple[int, Instant]] = field(default_factory=dict)  # in force per line
+    exported: list[str] = field(default_factory=list)  # orders moved into invoicing
+    closed: list[str] = field(default_factory=list)  # orders moved into closed
+
+    def allocation(self, sku: str) -> int:
+        total = 0
+        inventory_at = self.inventory_at.get(sku)
+        for order_id, order in self.orders.items():
+            quantity = order.lines.get(sku)
+            if quantity is None:
+                continue
+            status = order.status
+            if self.mode == StockMode.SIMPLE:
+                # pending_allocation on: allocation = quantities of pending lines; off: allocation = 0.
+                if self.pending_allocation and status == S.PENDING:
+                    total += quantity
+            elif self.mode == StockMode.ADVANCED:
+                # allocation = quantities of lines in pending, confirmed or invoicing.
+                if status in _OPEN:
+                    total += quantity
+            else:
+                # time_based: a confirmation in force replaces the ordered quantity, whatever the status;
+                # closed lines allocate while the snapshot cannot include them yet.
+                confirmation = self.confirmation.get((order_id, sku))
+                units = quantity if confirmation is None else confirmation[0]
+                closed_not_in_snapshot = status == S.CLOSED and (
+                    confirmation is None or inventory_at is None or confirmation[1] > inventory_at
+                )
+                if status in _OPEN or closed_not_in_snapshot:
+                    total += units
+        return total
+
+    def ats(self, sku: str) -> int:
+        """Stock level minus allocation; may be negative."""
+        return self.stock.get(sku, 0) - self.allocation(sku)
+
+    def published(self, sku: str) -> int | None:
+        """What the gateway shows: max(0, ATS); None for a SKU the gateway never had a snapshot of."""
+        if sku not in self.inventory_at:
+            return None
+        return max(0, self.ats(sku))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The machine.
+
+
+class EngineMachine(RuleBasedStateMachine):
+    """Commands through `App.commands` on a real store; the model says what must happen."""
+
+    def __init__(self, shared: bootstrap.App, clock: FakeClock, partner: PartnerSettings) -> None:
+        super().__init__()
+        self.clock = clock
+        self.partner = f"sm{next(_partner_numbers)}"
+        config = Settings(store=shared.settings.store, partners={self.partner: partner})
+        bootstrap.sync_partners(shared.store, config, clock)
+        self.app = bootstrap.App(
+            settings=config,
+            store=shared.store,
+            clock=clock,
+            ingestor=Ingestor(shared.store, config, clock),
+            commands=Commands(shared.store, config, clock),
+        )
+        self.model = Model(partner.stock_mode, partner.pending_allocation)
+
+    # helpers
+
+    def _published_now(self) -> dict[str, int | None]:
+        return {sku: self.model.published(sku) for sku in SKUS}
+
+    def _check_changes(self, before: dict[str, int | None], changes: list[AtsChange]) -> None:
+        """The command reports exactly the SKUs whose published ATS moved, from what to what."""
+        after = self._published_now()
+        expected = {sku: (before[sku], after[sku]) for sku in SKUS if after[sku] != before[sku]}
+        assert {c.sku: (c.before, c.after) for c in changes} == expected
+
+    # the commands, each checked against the model
+
+    def _place(self, order_id: str, lines: list[tuple[str, int]]) -> None:
+        self.clock.advance()
+        merged: dict[str, int] = {}
+        for sku, quantity in lines:
+            merged[sku] = merged.get(sku, 0) + quantity
+        short = {sku: quantity for sku, quantity in merged.items() if quantity > self.model.ats(sku)}
+        requested = [RequestedLine(sku, quantity) for sku, quantity in lines]
+        if order_id in self.model.orders:
+            # An existing id is refused; when the stock is short too, either reason is a fair refusal.
+            expected: tuple[type[Refusal], ...] = (OrderExists, InsufficientStock) if short else (OrderExists,)
+            with pytest.raises(expected):
+                self.app.commands.place(self.partner, order_id, requested)
+            return
+        if short:
+            with pytest.raises(InsufficientStock) as refused:
+                self.app.commands.place(self.partner, order_id, requested)
+            shortages = {s.sku: (s.requested, s.available) for s in refused.value.shortages}
+            assert shortages == {sku: (quantity, self.model.ats(sku)) for sku, quantity in short.items()}
+            return
+        before = self._published_now()
+        changes = self.app.commands.place(self.partner, order_id, requested)
+        self.model.orders[order_id] = ModelOrder(S.PENDING, merged)
+        self._check_changes(before, changes)
+
+    def _set_status(self, order_id: str, status: OrderStatus) -> None:
+        self.clock.advance()
+        order = self.model.orders.get(order_id)
+        if order is None:
+            with pytest.raises(UnknownOrder):
+                self.app.commands.set_status(self.partner, order_id, status)
+            return
+        if not legal(order.status, status):
+            with pytest.raises(IllegalTransition) as refused:
+                self.app.commands.set_status(self.partner, order_id, status)
+            assert (refused.value.order_id, refused.value.current, refused.value.requested) == (
+                order_id,
+                order.status.value,
+                status.value,
+            )
+            return
+        before = self._published_now()
+        changes = self.app.commands.set_status(self.partner, order_id, status)
+        current = order.status
+        if self.model.mode == StockMode.SIMPLE and current != status:
+            # Simple mode moves stock: leaving pending for confirmed, invoicing or closed takes the quantity,
+            # cancelling a confirmed or invoicing line gives it back.
+            for sku, quantity in order.lines.items():
+                if current == S.PENDING and status in (S.CONFIRMED, S.INVOICING, S.CLOSED):
+                    self.model.stock[sku] = self.model.stock.get(sku, 0) - quantity
+                elif current in (S.CONFIRMED, S.INVOICING) and status == S.CANCELLED:
+                    self.model.stock[sku] = self.model.stock.get(sku, 0) + quantity
+        if current != status and status == S.INVOICING:
+            self.model.exported.append(order_id)
+        if current != status and status == S.CLOSED:
+            self.model.closed.append(order_id)
+        order.status = status
+        self._check_changes(before, changes)
+
+    def _set_stock(self, sku: str, quantity: int, as_of: Instant) -> None:
+        self.clock.advance()
+        inventory_at = self.model.inventory_at.get(sku)
+        if inventory_at is not None and as_of < inventory_at:
+            with pytest.raises(StaleStock):
+                self.app.commands.set_stock(self.partner, sku, quantity, as_of)
+            return
+        before = self._published_now()
+        changes = self.app.commands.set_stock(self.partner, sku, quantity, as_of)
+        self.model.stock[sku] = quantity
+        self.model.inventory_at[sku] = as_of
+        self._check_changes(before, changes)
+
+    def _confirm(self, order_id: str, sku: str, quantity: int, at: Instant) -> None:
+        self.clock.advance()
+        order = self.model.orders.get(order_id)
+        if order is None:
+            with pytest.raises(UnknownOrder):
+                self.app.commands.confirm(self.partner, order_id, sku, quantity, at)
+            return
+        if sku not in order.lines:
+            with pytest.raises(UnknownLine):
+                self.app.commands.confirm(self.partner, order_id, sku, quantity, at)
+            return
+        in_force = self.model.confirmation.get((order_id, sku))
+        replaces = in_force is None or at >= in_force[1]
+        before = self._published_now()
+        changes = self.app.commands.confirm(self.partner, order_id, sku, quantity, at)
+        if replaces:
+            self.model.confirmation[(order_id, sku)] = (quantity, at)
+        self._check_changes(before, changes)
+
+    # rules: once orders exist, ids are mostly theirs, now and then one never placed
+
+    def _draw_order_id(self, data: st.DataObject) -> str:
+        return data.draw(st.sampled_from([*sorted(self.model.orders), UNKNOWN_ORDER]), label="order_id")
+
+    def _stamp(self, sku: str, offset: int) -> Instant:
+        return self.model.inventory_at.get(sku, T0) + offset * HOUR
+
+    @initialize(
+        levels=st.lists(st.integers(0, 40), min_size=len(SKUS), max_size=len(SKUS)),
+        unstocked=st.sets(st.sampled_from(SKUS), max_size=1),
+    )
+    def first_snapshot(self, levels: list[int], unstocked: set[str]) -> None:
+        for sku, quantity in zip(SKUS, levels, strict=True):
+            if sku not in unstocked:
+                self._set_stock(sku, quantity, T0)
+
+    @rule(
+        data=st.data(),
+        lines=st.lists(st.tuples(st.sampled_from(SKUS), st.integers(1, 6)), min_size=1, max_size=3),
+        again=st.integers(0, 4),
+    )
+    def place(self, data: st.DataObject, lines: list[tuple[str, int]], again: int) -> None:
+        """Mostly a new order; now and then an id already placed."""
+        if again == 4 and self.model.orders:
+            order_id = data.draw(st.sampled_from(sorted(self.model.orders)), label="order_id")
+        else:
+            order_id = f"O{len(self.model.orders) + 1}"
+        self._place(order_id, lines)
+
+    @precondition(lambda self: self.model.orders)
+    @rule(data=st.data(), status=STATUSES)
+    def set_status(self, data: st.DataObject, status: OrderStatus) -> None:
+        """Any order, closed, cancelled or never placed included, to any status."""
+        self._set_status(self._draw_order_id(data), status)
+
+    @precondition(lambda self: any(order.status in _OPEN for order in self.model.orders.values()))
+    @rule(data=st.data(), status=STATUSES)
+    def move_open_order(self, data: st.DataObject, status: OrderStatus) -> None:
+        """An order still open to any status: keeps lifecycles moving towards closed and cancelled."""
+        open_orders = sorted(order_id for order_id, order in self.model.orders.items() if order.status in _OPEN)
+        self._set_status(data.draw(st.sampled_from(open_orders), label="order_id"), status)
+
+    @rule(sku=st.sampled_from(SKUS), quantity=st.integers(0, 40), offset=OFFSETS)
+    def set_stock(self, sku: str, quantity: int, offset: int) -> None:
+        self._set_stock(sku, quantity, self._stamp(sku, offset))
+
+    @precondition(lambda self: self.model.orders)
+    @rule(data=st.data(), quantity=st.integers(0, 6), offset=OFFSETS)
+    def confirm(self, data: st.DataObject, quantity: int, offset: int) -> None:
+        order_id = self._draw_order_id(data)
+        held = sorted(self.model.orders[order_id].lines) if order_id in self.model.orders else []
+        sku = data.draw(st.sampled_from([*held, *held, *SKUS, UNKNOWN_SKU]), label="sku")
+        self._confirm(order_id, sku, quantity, self._stamp(sku, offset))
+
+    # what must hold after every step
+
+    @invariant()
+    def store_agrees_with_model(self) -> None:
+        with self.app.store.read() as tx:
+            views = {v.sku: v for v in queries.ats(tx, self.partner, [*SKUS, UNKNOWN_SKU])}
+            partner_id = tx.partner_id(self.partner)
+            messages = tx.outbox(partner_id, state=None)
+            lines = {
+                (line.order_id, line.sku): (line.quantity, line.status, line.confirmed_quantity, line.confirmed_at)
+                for line in tx.all_lines(partner_id)
+            }
+        for sku in SKUS:
+            view = views[sku]
+            expected = (
+                self.model.stock.get(sku, 0),
+                self.model.allocation(sku),
+                max(0, self.model.ats(sku)),
+                self.model.inventory_at.get(sku),
+            )
+            assert (view.stock, view.allocated, view.ats, view.as_of) == expected, sku
+        assert (views[UNKNOWN_SKU].stock, views[UNKNOWN_SKU].allocated) == (0, 0)
+
+        # The lines of orders not cancelled: merged quantities, the order's status, the confirmation in force.
+        expected_lines: dict[tuple[str, str], tuple[int, OrderStatus, int | None, Instant | None]] = {}
+        for order_id, order in self.model.orders.items():
+            if order.status == S.CANCELLED:
+                continue
+            for sku, quantity in order.lines.items():
+                confirmed_quantity, confirmed_at = self.model.confirmation.get((order_id, sku), (None, None))
+                expected_lines[(order_id, sku)] = (quantity, order.status, confirmed_quantity, confirmed_at)
+        assert lines == expected_lines
+
+        # Nothing delivers in this test, so every message is pending; ATS values are coalesced per SKU, and the
+        # one queued is the current published value. A SKU the gateway never had a snapshot of has none.
+        assert all(m.state == "pending" for m in messages)
+        ats_rows = [m for m in messages if m.kind == "ats"]
+        assert len(ats_rows) == len({m.key for m in ats_rows}), "ATS messages are not coalesced per SKU"
+        queued = {m.key: m.value for m in ats_rows}
+        expected_queue = {sku: value for sku in SKUS if (value := self.model.published(sku)) is not None}
+        assert queued == expected_queue
+
+        # Orders reaching invoicing are exported once, closed orders announced once.
+        kinds = Counter((m.kind, m.key) for m in messages if m.kind != "ats")
+        assert sorted(kinds.elements()) == sorted(
+            [("order_export", o) for o in self.model.exported] + [("order_closed", o) for o in self.model.closed]
+        )
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_engine_follows_the_model(mode: str, make_app: AppFactory, clock: FakeClock) -> None:
+    """Random placements, status moves, snapshots and confirmations keep store and model equal, per mode."""
+    shared = make_app(unused={"stock_mode": "simple"})  # the store file; each example adds its own partner
+    run_state_machine_as_test(lambda: EngineMachine(shared, clock, MODES[mode]), settings=STATEFUL_SETTINGS)
