@@ -24,10 +24,12 @@ from gateway.formats.problems import Malformed, Problem
 from gateway.formats.rows import (
     COLUMNS,
     MAX_ID_LENGTH,
+    CapRowIn,
     ConfirmationRow,
     Kind,
     OrderRow,
     StockRow,
+    read_caps,
     read_confirmations,
     read_orders,
     read_stock,
@@ -47,12 +49,14 @@ READERS: dict[Kind, tuple[Reader, type]] = {
     Kind.STOCK: (read_stock, StockRow),
     Kind.ORDERS: (read_orders, OrderRow),
     Kind.CONFIRMATIONS: (read_confirmations, ConfirmationRow),
+    Kind.CAPS: (read_caps, CapRowIn),
 }
 
 RENAMED = {
     Kind.STOCK: {"sku": "EAN", "quantity": "Qty"},
     Kind.ORDERS: {"order_id": "Commande", "sku": "EAN", "quantity": "Qty", "status": "Etat"},
     Kind.CONFIRMATIONS: {"order_id": "Commande", "sku": "EAN", "confirmed_quantity": "Qty", "confirmed_at": "Le"},
+    Kind.CAPS: {"sku": "EAN", "assembly": "Ruche", "collection": "Distribution", "max": "Maximum"},
 }
 
 
@@ -78,8 +82,12 @@ INLINE: dict[Kind, list[bytes]] = {
     ],
     Kind.ORDERS: [
         b"order_id,sku,quantity,status,assembly,collection\nO-1,3700000000011,2,pending,K1,C1\n"
-        b"O-1,3700000000028,1,pending,K1,\nO-2,3700000000011,3,confirmed,,\n",
+        b"O-1,3700000000028,1,pending,K1,C2\nO-2,3700000000011,3,confirmed,,\n",
         b"order_id;sku;quantity;status\nO-1;3700000000011;2;invoicing\n",
+    ],
+    Kind.CAPS: [
+        b"sku,assembly,collection,max\n3700000000011,K1,*,10\n3700000000011,K1,C1,none\n3700000000028,K2,C1,0\n",
+        b"sku;assembly;collection;max\r\n3700000000011;K1;C1;NONE\r\n",
     ],
     Kind.CONFIRMATIONS: [
         b"order_id,sku,confirmed_quantity,confirmed_at\nO-1,3700000000011,2,2019-06-26T11:00:00Z\n"
@@ -143,7 +151,13 @@ def check_row(kind: Kind, row: object) -> None:
         assert isinstance(row.status, OrderStatus)
         assert row.assembly is None or (isinstance(row.assembly, str) and row.assembly)
         assert row.collection is None or (isinstance(row.collection, str) and row.collection)
-        assert row.collection is None or row.assembly is not None
+        assert (row.collection is None) == (row.assembly is None)
+    elif isinstance(row, CapRowIn):
+        check_identifier(row.sku)
+        check_identifier(row.assembly)
+        assert row.collection is None or (row.collection == row.collection.strip() and "*" not in row.collection)
+        assert row.collection is None or row.collection
+        assert row.limit is None or (type(row.limit) is int and 0 <= row.limit <= INT64_MAX)
     else:
         assert isinstance(row, ConfirmationRow)
         check_identifier(row.order_id)
@@ -254,6 +268,10 @@ def cells(kind: Kind) -> st.SearchStrategy[list[str]]:
     if kind == Kind.ORDERS:
         optional = st.one_of(st.just(""), IDENTIFIERS)
         return st.tuples(IDENTIFIERS, IDENTIFIERS, QUANTITIES, STATUSES, optional, optional).map(list)
+    if kind == Kind.CAPS:
+        collections = st.one_of(st.sampled_from(["*", "**", "C*", "", " * "]), IDENTIFIERS)
+        limits = st.one_of(st.sampled_from(["none", "None", " NONE ", "-1"]), QUANTITIES)
+        return st.tuples(IDENTIFIERS, IDENTIFIERS, collections, limits).map(list)
     return st.tuples(IDENTIFIERS, IDENTIFIERS, QUANTITIES, MOMENTS).map(list)
 
 

@@ -346,18 +346,18 @@ def test_assembly_and_collection_columns_are_optional() -> None:
 
 def test_assembly_and_collection_are_read_when_present() -> None:
     """Empty cells are None; others are stripped text."""
-    data = b"order_id,sku,quantity,status,assembly,collection\nO-1,A,1,pending, K1 , C1 \nO-1,B,1,pending,K2,\n"
+    data = b"order_id,sku,quantity,status,assembly,collection\nO-1,A,1,pending, K1 , C1 \nO-1,B,1,pending,,\n"
     found, problems = orders(data)
-    assert [(r.assembly, r.collection) for r in found] == [("K1", "C1"), ("K2", None)]
+    assert [(r.assembly, r.collection) for r in found] == [("K1", "C1"), (None, None)]
     assert not problems
 
 
-def test_an_assembly_column_alone_is_enough() -> None:
-    """collection is optional even when assembly is given."""
+def test_an_assembly_without_a_collection_is_a_problem() -> None:
+    """A channel is an assembly and a collection: one without the other is refused."""
     found, problems = orders(b"order_id,sku,quantity,status,assembly\nO-1,A,1,pending,K1\n")
-    assert found[0].assembly == "K1"
-    assert found[0].collection is None
-    assert not problems
+    assert found == []
+    assert where(problems) == [(2, "collection")]
+    assert "assembly needs a collection" in problems[0].message
 
 
 def test_a_collection_without_an_assembly_is_a_problem() -> None:
