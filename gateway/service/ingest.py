@@ -400,9 +400,11 @@ class Ingestor:
             "duration_ms": result.duration_ms,
         }
         if result.outcome == "rejected":
-            bound.warning("file_rejected", reason=result.summary(), problems=len(result.problems) + result.unlisted)
+            bound.warning(
+                "file_rejected", reason=result.summary(), problems=len(result.problems) + result.unlisted, **context
+            )
         elif result.outcome == "duplicate":
-            bound.info("file_duplicate", duplicate_of=result.duplicate_of, ledger_id=result.ledger_id)
+            bound.info("file_duplicate", duplicate_of=result.duplicate_of, **context)
         else:
             bound.info("file_applied", ats_changes=result.ats_changes, **context)
 
