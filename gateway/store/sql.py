@@ -250,6 +250,8 @@ _STOCK_KEYS = (
     "updated_at",
 )
 _ATS_KEYS = ("partner_id", "kind", "key", "value", "as_of", "ledger_id", "created_at", "state")
+_PENDING_KEY = ("partner_id", "kind", "key")  # one undelivered message per key: ux_outbox_pending_key
+_PENDING = "state = 'pending'"
 _LOOKUP_KEYS = ("partner_id", *(f"sku_{i}" for i in range(_CHUNK)))
 
 
@@ -266,6 +268,15 @@ class SqlTransaction:
             return postgresql.insert(table)
         return sqlite.insert(table)
 
+    def _upsert(self, table: Any, key: Sequence[str], update: Sequence[str], where: str | None = None) -> Any:
+        """INSERT ... ON CONFLICT (key) [WHERE where] DO UPDATE SET each of `update` from the new row."""
+        insert = self._insert(table)
+        return insert.on_conflict_do_update(
+            index_elements=[table.c[name] for name in key],
+            index_where=None if where is None else text(where),  # a literal: bound parameters break executemany
+            set_={name: insert.excluded[name] for name in update},
+        )
+
     def _compiled(self, name: str) -> _Compiled:
         key = (self._dialect, name)
         found = _COMPILED.get(key)
@@ -280,38 +291,15 @@ class SqlTransaction:
             self.connection.exec_driver_sql(compiled.sql, compiled.params(rows))
 
     def _statement_put_stock(self) -> tuple[Any, Sequence[str]]:
-        insert = self._insert(_S)
-        statement = insert.on_conflict_do_update(
-            index_elements=[_S.c.partner_id, _S.c.sku],
-            set_={
-                "quantity": insert.excluded.quantity,
-                "as_of": insert.excluded.as_of,
-                "allocated": insert.excluded.allocated,
-                "published": insert.excluded.published,
-                "last_moved_at": insert.excluded.last_moved_at,
-                "set_by": insert.excluded.set_by,
-                "updated_at": insert.excluded.updated_at,
-            },
-        )
-        return statement, _STOCK_KEYS
+        return self._upsert(_S, ("partner_id", "sku"), _STOCK_KEYS[2:]), _STOCK_KEYS
 
     def _statement_insert_stock(self) -> tuple[Any, Sequence[str]]:
         keys = ("partner_id", "sku", "quantity", "as_of", "published", "set_by", "updated_at")
         return _S.insert(), keys
 
     def _statement_queue_ats(self) -> tuple[Any, Sequence[str]]:
-        insert = self._insert(_X)
-        statement = insert.on_conflict_do_update(
-            index_elements=[_X.c.partner_id, _X.c.kind, _X.c.key],
-            index_where=text("state = 'pending'"),
-            set_={
-                "value": insert.excluded.value,
-                "as_of": insert.excluded.as_of,
-                "ledger_id": insert.excluded.ledger_id,
-                "created_at": insert.excluded.created_at,
-            },
-        )
-        return statement, _ATS_KEYS
+        update = ("value", "as_of", "ledger_id", "created_at")
+        return self._upsert(_X, _PENDING_KEY, update, _PENDING), _ATS_KEYS
 
     def _statement_versions(self) -> tuple[Any, Sequence[str]]:
         statement = select(_S.c.sku, _S.c.quantity, _S.c.as_of).where(
@@ -710,11 +698,7 @@ class SqlTransaction:
         """Insert or replace these channels."""
         if not records:
             return
-        insert = self._insert(_H)
-        statement = insert.on_conflict_do_update(
-            index_elements=[_H.c.partner_id, _H.c.sku, _H.c.assembly, _H.c.collection],
-            set_={"ordered": insert.excluded.ordered, "published": insert.excluded.published},
-        )
+        statement = self._upsert(_H, ("partner_id", "sku", "assembly", "collection"), ("ordered", "published"))
         self.connection.execute(
             statement,
             [
@@ -736,17 +720,7 @@ class SqlTransaction:
         """Queue channel ATS values; an undelivered older value of the same channel is replaced."""
         if not messages:
             return
-        insert = self._insert(_X)
-        statement = insert.on_conflict_do_update(
-            index_elements=[_X.c.partner_id, _X.c.kind, _X.c.key],
-            index_where=text("state = 'pending'"),
-            set_={
-                "value": insert.excluded.value,
-                "payload": insert.excluded.payload,
-                "ledger_id": insert.excluded.ledger_id,
-                "created_at": insert.excluded.created_at,
-            },
-        )
+        statement = self._upsert(_X, _PENDING_KEY, ("value", "payload", "ledger_id", "created_at"), _PENDING)
         self.connection.execute(
             statement,
             [
