@@ -213,14 +213,19 @@ def _plain_batch(
     """The batch's rows when every one is plainly valid (nothing to strip, nothing to report); else None."""
     skus = list(map(itemgetter(i_sku), rows))
     texts = list(map(itemgetter(i_qty), rows))
+    digits = "".join(texts)
+    names = "".join(skus)
+    # Checked on the joined text: every quantity all ASCII digits, every SKU printable and free of any white
+    # space (so nothing to strip); a SKU with an inner space is valid but takes the row-by-row path.
     if not (
-        all(map(str.isdigit, texts))
-        and all(map(str.isascii, texts))
+        digits.isdigit()
+        and digits.isascii()
+        and min(map(len, texts)) > 0
         and max(map(len, texts)) <= MAX_QUANTITY_DIGITS
-        and all(map(str.isprintable, skus))
+        and names.isprintable()
+        and " " not in names
         and min(map(len, skus)) > 0
         and max(map(len, skus)) <= MAX_ID_LENGTH
-        and list(map(str.strip, skus)) == skus
         and seen.isdisjoint(skus)
     ):
         return None
