@@ -30,7 +30,7 @@ from gateway.formats.problems import Malformed, Problem, Problems
 from gateway.formats.rows import Kind, OrderRow
 from gateway.service.engine import AtsChange, Engine, StockInput, StockLevel
 from gateway.settings import PartnerSettings, Settings
-from gateway.store.port import Conflict, LedgerCounts, Store, Transaction
+from gateway.store.port import AlreadyApplied, LedgerCounts, Store, Transaction
 
 log = logs.get(__name__)
 
@@ -192,7 +192,7 @@ class Ingestor:
             result.unlisted = rejected.problems.unlisted
             result.counts = LedgerCounts()
             result.changes, result.ats_changes = [], 0
-        except Conflict:
+        except AlreadyApplied:
             # another worker applied the same content between our look-up and our claim
             result.outcome = "duplicate"
             result.counts = LedgerCounts()

@@ -27,7 +27,11 @@ class StoreBusy(StoreError):
 
 
 class Conflict(StoreError):
-    """A uniqueness rule of the store was hit (for example the same file applied twice at once)."""
+    """A uniqueness rule of the store was hit."""
+
+
+class AlreadyApplied(Conflict):
+    """The same content was applied for the same partner and kind by someone else meanwhile."""
 
 
 @dataclass

@@ -40,6 +40,7 @@ from gateway.domain.modes import Policy
 from gateway.domain.status import OrderStatus
 from gateway.store import schema
 from gateway.store.port import (
+    AlreadyApplied,
     CapRow,
     ChannelRecord,
     Conflict,
@@ -802,7 +803,7 @@ class SqlTransaction:
                 )
             ).inserted_primary_key
         except sa_exc.IntegrityError as exc:
-            raise Conflict(f"{kind} content {sha256} was applied already") from exc
+            raise AlreadyApplied(f"{kind} content {sha256} was applied already") from exc
         assert key is not None
         return int(key[0])
 

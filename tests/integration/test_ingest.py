@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
 from gateway.formats.rows import Kind
+from gateway.store.sql import SqlTransaction
 from tests.conftest import FIXTURES, AppFactory, FakeClock, at
 from tests.integration.helpers import ats, contents, messages, pending_ats, stock
 
@@ -340,3 +342,36 @@ def test_a_sorted_but_sparse_snapshot_over_a_large_store_applies_correctly(
     with app.store.read() as tx:
         held = {r.sku: r.quantity for r in tx.iter_stock(tx.partner_id("p"))}
     assert held == {f"S{i:06d}": (i % 5 if i % 50 == 0 else 1) for i in range(60_000)}
+
+
+def test_two_workers_racing_on_the_same_content_apply_it_once(
+    make_app: AppFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the look-up misses a concurrent apply, the ledger's unique claim still makes the second a duplicate."""
+    app = make_app(p={"stock_mode": "advanced"})
+    first = app.ingestor.ingest("p", Kind.STOCK, FIXTURES / "stock" / "good.csv")
+    before = contents(app)
+    monkeypatch.setattr(SqlTransaction, "ledger_applied", lambda *_: None)  # the race: nothing seen yet
+    second = app.ingestor.ingest("p", Kind.STOCK, FIXTURES / "stock" / "good.csv")
+    assert (first.outcome, second.outcome) == ("applied", "duplicate")
+    assert contents(app) == before
+
+
+def test_concurrent_ingests_of_the_same_file_apply_it_once(make_app: AppFactory) -> None:
+    """Four threads, one file: one applied, three duplicates."""
+    app = make_app(p={"stock_mode": "advanced"})
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        result = app.ingestor.ingest("p", Kind.STOCK, FIXTURES / "stock" / "good.csv")
+        with lock:
+            outcomes.append(result.outcome)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["applied", "duplicate", "duplicate", "duplicate"]
+    assert pending_ats(app, "p")["3700000000011"] == 10
