@@ -11,8 +11,11 @@ from gateway.domain.instant import Instant
 from gateway.service.commands import Commands
 from gateway.service.engine import Engine
 from gateway.service.ingest import Clock, Ingestor
-from gateway.settings import Settings
+from gateway.service.pickup import Pickup
+from gateway.settings import FolderSource, Settings, SftpSource
 from gateway.store.sql import SqlStore
+from gateway.transport import folder, sftp
+from gateway.transport.inbox import Inbox
 
 log = logs.get(__name__)
 
@@ -31,6 +34,7 @@ class App:
     clock: Clock
     ingestor: Ingestor
     commands: Commands
+    pickup: Pickup
 
     def close(self) -> None:
         """Release the store."""
@@ -47,14 +51,25 @@ def sync_partners(store: SqlStore, settings: Settings, clock: Clock) -> None:
                 log.warning("partner_policy_changed", partner=name, stock_mode=partner.stock_mode.value, skus=fixed)
 
 
+def open_inbox(source: FolderSource | SftpSource) -> Inbox:
+    """The transport of a source, connected."""
+    if isinstance(source, FolderSource):
+        return folder.FolderInbox(source)
+    inbox = sftp.SftpInbox(source)
+    inbox.connect()
+    return inbox
+
+
 def build(settings: Settings, clock: Clock = system_clock) -> App:
     """Open the store (migrating it in place) and wire the use cases."""
     store = SqlStore.open(settings.store.url)
     sync_partners(store, settings, clock)
+    ingestor = Ingestor(store, settings, clock)
     return App(
         settings=settings,
         store=store,
         clock=clock,
-        ingestor=Ingestor(store, settings, clock),
+        ingestor=ingestor,
         commands=Commands(store, settings, clock),
+        pickup=Pickup(store, settings, ingestor, clock, open_inbox),
     )

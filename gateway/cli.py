@@ -26,6 +26,7 @@ from gateway.service.channels import ChannelView
 from gateway.service.engine import AtsChange
 from gateway.service.ingest import IngestResult
 from gateway.store.port import StoreError
+from gateway.transport.inbox import TransportError
 
 EXIT_REFUSED = 1
 EXIT_CONFIG = 2
@@ -414,6 +415,74 @@ def stock_set(state: State, partner: str, sku: str, quantity: int, as_of: str | 
     with state.app(partner) as app:
         _run_command(lambda: app.commands.set_stock(partner, sku, quantity, moment))
     click.echo(f"SKU {sku} stock set to {quantity}")
+
+
+@cli.command()
+@click.option("--partner", required=True)
+@click.option("--source", "source_name", help="Only this source (default: every source of the partner).")
+@click.pass_obj
+def poll(state: State, partner: str, source_name: str | None) -> None:
+    """One pass over the partner's sources: take complete files, apply each once, move it aside."""
+    config = state.settings()
+    try:
+        partner_settings = config.partner(partner)
+        sources = [partner_settings.source(source_name)] if source_name else list(partner_settings.sources)
+    except settings.ConfigError as exc:
+        fail_config(exc)
+    worst = 0
+    with state.app(partner) as app:
+        for source in sources:
+            try:
+                picked = app.pickup.poll(partner, source)
+            except TransportError as exc:
+                click.echo(f"gateway: source {source.name}: {exc}", err=True)
+                worst = EXIT_REFUSED
+                continue
+            for item in picked:
+                line = f"{source.name}: {item.file}: {item.outcome}" + (f" ({item.detail})" if item.detail else "")
+                ok = (
+                    item.outcome in ("applied", "duplicate") and "refused 0" in item.detail
+                ) or item.outcome == "duplicate"
+                click.echo(line, err=not ok)
+                worst = worst if ok else EXIT_REFUSED
+            if not picked:
+                click.echo(f"{source.name}: nothing to take")
+    sys.exit(worst)
+
+
+@cli.command()
+@click.option("--partner", required=True)
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of ledger entries, newest first.")
+@click.pass_obj
+def ledger(state: State, partner: str, limit: int, as_json: bool) -> None:
+    """What was received and what became of it: applied, duplicate, rejected, quarantined."""
+    with state.app(partner) as app, app.store.read() as tx:
+        entries = tx.ledger(tx.partner_id(partner), limit)
+    if as_json:
+        body = [
+            {
+                "id": e.id,
+                "kind": e.kind,
+                "source": e.source,
+                "sha256": e.sha256,
+                "size": e.size,
+                "received_at": instant.to_iso(e.received_at),
+                "outcome": e.outcome,
+                "rows_applied": e.rows_applied,
+                "rows_skipped": e.rows_skipped,
+                "rows_refused": e.rows_refused,
+                "error": e.error,
+            }
+            for e in entries
+        ]
+        click.echo(json.dumps(body))
+        return
+    click.echo(f"{'id':>6}  {'received_at':<27} {'kind':<13} {'outcome':<11} {'applied':>8} {'refused':>8}  source")
+    for e in entries:
+        received = instant.to_iso(e.received_at) or "-"
+        counts = f"{e.rows_applied:>8} {e.rows_refused:>8}"
+        click.echo(f"{e.id:>6}  {received:<27} {e.kind:<13} {e.outcome:<11} {counts}  {e.source}")
 
 
 @cli.group()

@@ -12,10 +12,10 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gateway.domain.modes import Policy, StockMode
 from gateway.formats.csvfile import CsvOptions
@@ -132,14 +132,99 @@ class PartnerFiles(_Strict):
         return settings.csv_options()
 
 
+class _SourceSettings(_Strict):
+    """What every inbound file source has: its kind, which files, how to know they are complete, where they go."""
+
+    name: str = ""  # default: "<kind>-<type>-<position>"
+    kind: Kind
+    pattern: str = "*.csv"
+    # marker: NAME<marker_suffix> present; rename: written elsewhere and renamed into place (default);
+    # stable: size and modification time unchanged across two looks `stable_seconds` apart
+    completion: Literal["marker", "rename", "stable"] = "rename"
+    marker_suffix: str = ".done"
+    stable_seconds: float = Field(default=2.0, ge=0)
+    archive: str = "archive"
+    failed: str = "failed"
+    delete: bool = False  # delete processed files instead of moving them to `archive`
+    max_transport_failures: int = Field(default=5, ge=1)
+    max_files_per_poll: int = Field(default=100, ge=1)
+
+    @field_validator("archive", "failed")
+    @classmethod
+    def _sub_folder(cls, value: str) -> str:
+        if not value or "/" in value or "\\" in value or value in (".", ".."):
+            raise ValueError(f"{value!r}: a sub-folder name of the source folder, not a path")
+        return value
+
+
+class FolderSource(_SourceSettings):
+    """A local drop folder, watched with watchdog (a polling observer with `poll = true`, for network mounts)."""
+
+    type: Literal["folder"]
+    path: Path
+    poll: bool = False
+    rescan_seconds: float = Field(default=30.0, gt=0)
+
+
+class SftpSource(_SourceSettings):
+    """A remote folder polled over SFTP. Secrets by reference: an environment variable name or a file path."""
+
+    type: Literal["sftp"]
+    host: str
+    port: int = Field(default=22, ge=1, le=65535)
+    username: str
+    password_env: str | None = None
+    password_file: Path | None = None
+    private_key_file: Path | None = None
+    private_key_passphrase_env: str | None = None
+    known_hosts: Path
+    remote_path: str
+    poll_seconds: float = Field(default=60.0, gt=0)
+    connect_timeout: float = Field(default=10.0, gt=0)
+    banner_timeout: float = Field(default=15.0, gt=0)
+    auth_timeout: float = Field(default=15.0, gt=0)
+    channel_timeout: float = Field(default=30.0, gt=0)
+    download_workers: int = Field(default=4, ge=1, le=16)
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> SftpSource:
+        given = [x for x in (self.password_env, self.password_file, self.private_key_file) if x is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of password_env, password_file and private_key_file")
+        return self
+
+
+Source = Annotated[FolderSource | SftpSource, Field(discriminator="type")]
+
+
 class PartnerSettings(_Strict):
-    """One partner: its stock mode, time zone, snapshot rule and file formats."""
+    """One partner: its stock mode, time zone, snapshot rule, file formats and inbound sources."""
 
     stock_mode: StockMode
     pending_allocation: bool = True
     timezone: str = "UTC"
     absent: Literal["keep", "zero"] = "keep"
     files: PartnerFiles = PartnerFiles()
+    sources: list[Source] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _named_sources(self) -> PartnerSettings:
+        names: set[str] = set()
+        for position, source in enumerate(self.sources, start=1):
+            if not source.name:
+                object.__setattr__(source, "name", f"{source.kind.value}-{source.type}-{position}")
+            if source.name in names:
+                raise ValueError(f"two sources are named {source.name!r}")
+            names.add(source.name)
+        return self
+
+    def source(self, name: str) -> FolderSource | SftpSource:
+        """The source called `name`."""
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources) or "none"
+        raise ConfigError([f"sources.{name}: no such source (known: {known})"])
 
     @field_validator("timezone")
     @classmethod
@@ -170,6 +255,8 @@ class StoreSettings(_Strict):
 class Settings(_Strict):
     """The whole configuration."""
 
+    # where inbound files are copied before they are applied (relative to the configuration file's folder)
+    staging: Path = Path("var/staging")
     store: StoreSettings = StoreSettings()
     partners: dict[str, PartnerSettings] = Field(default_factory=dict)
 
@@ -231,5 +318,19 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError([_describe(error) for error in exc.errors()]) from None
-    url = resolve_store_url(settings.store.url, path.resolve().parent)
-    return settings.model_copy(update={"store": StoreSettings(url=url)})
+    base = path.resolve().parent
+    url = resolve_store_url(settings.store.url, base)
+    for partner in settings.partners.values():
+        for source in partner.sources:
+            _resolve_paths(source, base)
+    staging = settings.staging if settings.staging.is_absolute() else (base / settings.staging).resolve()
+    return settings.model_copy(update={"store": StoreSettings(url=url), "staging": staging})
+
+
+def _resolve_paths(source: FolderSource | SftpSource, base: Path) -> None:
+    """Paths in the configuration are relative to its folder."""
+    fields = ("path",) if isinstance(source, FolderSource) else ("known_hosts", "password_file", "private_key_file")
+    for field in fields:
+        value = getattr(source, field)
+        if value is not None and not value.is_absolute():
+            object.__setattr__(source, field, (base / value).resolve())

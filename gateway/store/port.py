@@ -315,6 +315,22 @@ class Transaction(Protocol):
         """The latest ledger entries, newest first."""
         ...
 
+    def transport_failed(self, partner_id: int, source: str, identity: str, error: str, now: Instant) -> int:
+        """Count one more transport failure of a source file; return how many it has had."""
+        ...
+
+    def quarantine(self, partner_id: int, source: str, identity: str, now: Instant) -> None:
+        """Stop retrying a source file."""
+        ...
+
+    def quarantined(self, partner_id: int, source: str) -> set[str]:
+        """Identities of the source's quarantined files."""
+        ...
+
+    def transport_recovered(self, partner_id: int, source: str, identity: str) -> None:
+        """Forget a source file's transport failures (it went through)."""
+        ...
+
 
 class Store(Protocol):
     """A stock store: transactions on demand."""

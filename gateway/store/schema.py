@@ -201,3 +201,18 @@ channels = Table(
     ForeignKeyConstraint(["partner_id"], ["partners.id"]),
     sqlite_with_rowid=False,
 )
+
+transport_failures = Table(
+    "transport_failures",
+    metadata,
+    Column("partner_id", Integer, nullable=False),
+    Column("source", String(200), nullable=False),
+    # the file as listed: name, size and modification time (a corrected upload is a new file)
+    Column("identity", String(1200), nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("quarantined_at", BigInteger, nullable=True),
+    Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("partner_id", "source", "identity"),
+    ForeignKeyConstraint(["partner_id"], ["partners.id"]),
+)

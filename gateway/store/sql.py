@@ -65,6 +65,7 @@ _C = schema.confirmations
 _G = schema.ingest_ledger
 _X = schema.outbox
 _P = schema.partners
+_T = schema.transport_failures
 _K = schema.caps
 _H = schema.channels
 
@@ -859,3 +860,48 @@ class SqlTransaction:
             )
             for row in self.connection.execute(query)
         ]
+
+    # transport failures
+
+    def transport_failed(self, partner_id: int, source: str, identity: str, error: str, now: Instant) -> int:
+        """Count one more transport failure of a source file; return how many it has had."""
+        statement = self._insert(_T).on_conflict_do_update(
+            index_elements=[_T.c.partner_id, _T.c.source, _T.c.identity],
+            set_={"failures": _T.c.failures + 1, "last_error": error, "updated_at": now},
+        )
+        self.connection.execute(
+            statement,
+            {
+                "partner_id": partner_id,
+                "source": source,
+                "identity": identity,
+                "failures": 1,
+                "last_error": error,
+                "updated_at": now,
+            },
+        )
+        count = self.connection.execute(
+            select(_T.c.failures).where(_T.c.partner_id == partner_id, _T.c.source == source, _T.c.identity == identity)
+        ).scalar_one()
+        return int(count)
+
+    def quarantine(self, partner_id: int, source: str, identity: str, now: Instant) -> None:
+        """Stop retrying a source file."""
+        self.connection.execute(
+            update(_T)
+            .where(_T.c.partner_id == partner_id, _T.c.source == source, _T.c.identity == identity)
+            .values(quarantined_at=now)
+        )
+
+    def quarantined(self, partner_id: int, source: str) -> set[str]:
+        """Identities of the source's quarantined files."""
+        query = select(_T.c.identity).where(
+            _T.c.partner_id == partner_id, _T.c.source == source, _T.c.quarantined_at.is_not(None)
+        )
+        return set(self.connection.execute(query).scalars())
+
+    def transport_recovered(self, partner_id: int, source: str, identity: str) -> None:
+        """Forget a source file's transport failures."""
+        self.connection.execute(
+            delete(_T).where(_T.c.partner_id == partner_id, _T.c.source == source, _T.c.identity == identity)
+        )

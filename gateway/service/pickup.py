@@ -1,0 +1,164 @@
+"""Pickup: take complete files from a source, apply each exactly once, then move it aside.
+
+For each file: fetch it into staging; apply it through the ingest service (one transaction with its ledger
+entry); only after that commit, move the source file to archive/ (or failed/ with NAME.error.json beside it)
+and remove its done-marker. A crash between the commit and the move leaves the file in place: the next pass
+applies nothing (the ledger knows its sha256) and moves it. A file whose transport keeps failing is
+quarantined after `max_transport_failures` and skipped from then on.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway import logs
+from gateway.domain.instant import Instant
+from gateway.service.ingest import Ingestor, IngestResult
+from gateway.settings import FolderSource, Settings, SftpSource
+from gateway.store.port import LedgerCounts, Store
+from gateway.transport.inbox import Entry, Inbox, TransportError, complete
+
+log = logs.get(__name__)
+
+SourceSettings = FolderSource | SftpSource
+InboxFactory = Callable[[SourceSettings], Inbox]
+
+
+@dataclass(frozen=True)
+class PickedUp:
+    """What became of one source file in one pass."""
+
+    source: str
+    file: str
+    outcome: str  # applied | duplicate | rejected | transport_error | quarantined
+    ledger_id: int | None = None
+    detail: str = ""
+    refused: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """Applied with nothing refused, or a duplicate moved aside."""
+        return self.outcome == "duplicate" or (self.outcome == "applied" and not self.refused)
+
+
+@dataclass
+class _Look:
+    at: float
+    entries: dict[str, Entry]
+
+
+class Pickup:
+    """Runs passes over sources; passes over the same source never overlap."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        ingestor: Ingestor,
+        clock: Callable[[], Instant],
+        open_inbox: InboxFactory,
+        wait: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.ingestor = ingestor
+        self.clock = clock
+        self.open_inbox = open_inbox
+        self.wait = wait
+        self._looks: dict[tuple[str, str], _Look] = {}
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock(self, key: tuple[str, str]) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def poll(self, partner: str, source: SourceSettings) -> list[PickedUp]:
+        """One pass over one source: every complete file, oldest first, at most max_files_per_poll."""
+        key = (partner, source.name)
+        with self._lock(key):
+            inbox = self.open_inbox(source)
+            try:
+                ready = self._ready(key, inbox, source)
+                with self.store.read() as tx:
+                    quarantined = tx.quarantined(tx.partner_id(partner), source.name)
+                ready = [entry for entry in ready if entry.identity not in quarantined][: source.max_files_per_poll]
+                done: list[PickedUp] = []
+                staging = self.settings.staging / partner / source.name
+                for entry, staged in inbox.fetch_many(ready, staging):
+                    if isinstance(staged, TransportError):
+                        done.append(self._transport_failed(partner, source, entry, staged))
+                        continue
+                    try:
+                        done.append(self._apply(partner, source, inbox, entry, staged))
+                    finally:
+                        staged.unlink(missing_ok=True)
+                return done
+            finally:
+                inbox.close()
+
+    def _ready(self, key: tuple[str, str], inbox: Inbox, source: SourceSettings) -> list[Entry]:
+        """Complete files; a second look `stable_seconds` after an earlier one where stability decides."""
+        entries = inbox.entries()
+        earlier = self._looks.get(key)
+        needs_stability = source.completion == "stable" or any(entry.size == 0 for entry in entries)
+        if needs_stability and (earlier is None or time.monotonic() - earlier.at < source.stable_seconds):
+            earlier = _Look(time.monotonic(), {e.name: e for e in entries})
+            self.wait(source.stable_seconds)
+            entries = inbox.entries()
+        self._looks[key] = _Look(time.monotonic(), {e.name: e for e in entries})
+        return complete(
+            entries,
+            pattern=source.pattern,
+            completion=source.completion,
+            marker_suffix=source.marker_suffix,
+            earlier=earlier.entries if earlier is not None else None,
+        )
+
+    def _apply(self, partner: str, source: SourceSettings, inbox: Inbox, entry: Entry, staged: Path) -> PickedUp:
+        label = f"{source.name}:{entry.name}"
+        result = self.ingestor.ingest(partner, source.kind, staged, source=label, received_at=self.clock())
+        report = _report(result, source, entry)
+        bound = log.bind(partner=partner, source=source.name, file=entry.name, sha256=result.sha256)
+        try:
+            if result.outcome == "rejected":
+                inbox.fail(entry, source.marker_suffix, report)
+                bound.info("file_moved_to_failed", ledger_id=result.ledger_id)
+            else:
+                inbox.archive(entry, source.marker_suffix, report if result.refusals else None)
+                bound.info("file_archived", ledger_id=result.ledger_id, outcome=result.outcome)
+        except TransportError as exc:
+            # applied (or refused) and recorded; only the move failed: the ledger recognises it next time
+            return self._transport_failed(partner, source, entry, exc)
+        with self.store.write() as tx:
+            tx.transport_recovered(tx.partner_id(partner), source.name, entry.identity)
+        return PickedUp(
+            source.name, entry.name, result.outcome, result.ledger_id, result.summary(), result.counts.refused
+        )
+
+    def _transport_failed(self, partner: str, source: SourceSettings, entry: Entry, error: Exception) -> PickedUp:
+        bound = log.bind(partner=partner, source=source.name, file=entry.name)
+        now = self.clock()
+        with self.store.write() as tx:
+            partner_id = tx.partner_id(partner)
+            failures = tx.transport_failed(partner_id, source.name, entry.identity, str(error), now)
+            if failures < source.max_transport_failures:
+                bound.warning("transport_failed", error=str(error), failures=failures)
+                return PickedUp(source.name, entry.name, "transport_error", None, str(error))
+            tx.quarantine(partner_id, source.name, entry.identity, now)
+            ledger_id = tx.ledger_open(
+                partner_id, source.kind.value, f"{source.name}:{entry.name}", "", entry.size, now, "quarantined"
+            )
+            reason = f"quarantined after {failures} transport failures; last: {error}"
+            tx.ledger_close(ledger_id, "quarantined", LedgerCounts(), reason, None, now)
+        bound.error("file_quarantined", error=str(error), failures=failures, ledger_id=ledger_id)
+        return PickedUp(source.name, entry.name, "quarantined", ledger_id, reason)
+
+
+def _report(result: IngestResult, source: SourceSettings, entry: Entry) -> dict[str, object]:
+    """NAME.error.json: what was wrong, with row numbers and the ledger id."""
+    return result.report() | {"file": entry.name, "source": source.name, "summary": result.summary()}

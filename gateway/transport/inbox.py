@@ -1,0 +1,128 @@
+"""What every inbound file source offers, and the rules for knowing a listed file is complete.
+
+A source lists entries, fetches one into a local staging file, and moves it aside (archive or failed) only
+after the item it carried has committed. Errors of the outside system become TransportError here.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+Completion = Literal["marker", "rename", "stable"]
+TEMPORARY_SUFFIXES = (".tmp", ".part")
+REPORT_SUFFIX = ".error.json"
+
+
+class TransportError(Exception):
+    """The outside system failed us (unreachable, refused, interrupted); the file is left where it was."""
+
+
+class HostKeyRejected(TransportError):
+    """The server's host key is not the one in known_hosts: nothing is sent to it."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One listed file: its name inside the source folder, size and modification time (seconds)."""
+
+    name: str
+    size: int
+    mtime: float
+
+    @property
+    def identity(self) -> str:
+        """Name, size and time: a corrected upload under the same name is a new file."""
+        return f"{self.name}|{self.size}|{self.mtime:.6f}"
+
+
+def is_temporary(name: str) -> bool:
+    """Names a writer uses before renaming into place are never picked up: *.tmp, *.part, .*"""
+    return name.startswith(".") or name.endswith(TEMPORARY_SUFFIXES)
+
+
+def safe_name(name: str) -> bool:
+    """A listed name that stays inside the folder: no separators, no '..', nothing absolute."""
+    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..") and "\0" not in name
+
+
+def complete(
+    entries: Sequence[Entry],
+    *,
+    pattern: str,
+    completion: Completion,
+    marker_suffix: str,
+    earlier: Mapping[str, Entry] | None,
+) -> list[Entry]:
+    """The entries ready to take, oldest first (by modification time, then name).
+
+    marker: NAME+suffix is present. rename: any matching name that is not temporary. stable: the same size and
+    time as at the earlier look. A zero-byte file is taken only when stable, whatever the mode.
+    """
+    names = {entry.name for entry in entries}
+    ready = []
+    for entry in entries:
+        name = entry.name
+        if not safe_name(name) or is_temporary(name) or name.endswith((marker_suffix, REPORT_SUFFIX)):
+            continue
+        if not fnmatch.fnmatchcase(name, pattern):
+            continue
+        if completion == "marker" and name + marker_suffix not in names:
+            continue
+        if completion == "stable" or entry.size == 0:
+            before = (earlier or {}).get(name)
+            if before is None or (before.size, before.mtime) != (entry.size, entry.mtime):
+                continue
+        ready.append(entry)
+    ready.sort(key=lambda e: (e.mtime, e.name))
+    return ready
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write under a temporary name, fsync, then rename into place."""
+    temporary = path.with_name(f".{path.name}.part")
+    with temporary.open("wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(temporary, path)
+
+
+def report_bytes(report: Mapping[str, object]) -> bytes:
+    """An error report as brand IT reads it: indented JSON."""
+    return (json.dumps(report, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+class Inbox(Protocol):
+    """A source of inbound files, open for one poll."""
+
+    name: str
+
+    def entries(self) -> list[Entry]:
+        """Every regular file in the source folder (no folders, no links)."""
+        ...
+
+    def fetch(self, entry: Entry, staging: Path) -> Path:
+        """Copy the file into the staging folder (temporary name, fsync, rename); return the staged path."""
+        ...
+
+    def fetch_many(self, entries: Sequence[Entry], staging: Path) -> Iterator[tuple[Entry, Path | TransportError]]:
+        """Fetch several files (perhaps at once), yielded in the order given: each a staged path or an error."""
+        ...
+
+    def archive(self, entry: Entry, marker_suffix: str, report: Mapping[str, object] | None = None) -> None:
+        """Move the file to archive/ (or delete it) and remove its done-marker; a report goes beside it."""
+        ...
+
+    def fail(self, entry: Entry, marker_suffix: str, report: Mapping[str, object]) -> None:
+        """Move the file to failed/ with NAME.error.json beside it, and remove its done-marker."""
+        ...
+
+    def close(self) -> None:
+        """Let go of connections."""
+        ...
