@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+SSHD := /usr/sbin/sshd
+
 .PHONY: run test lint typecheck unit integration e2e bench clean
 
 $(STAMP): pyproject.toml
@@ -11,6 +13,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# The SFTP tests start a real OpenSSH sshd on 127.0.0.1: install Debian's openssh-server when it is missing.
+$(SSHD):
+	@echo "installing openssh-server: the SFTP tests run a real sshd on 127.0.0.1"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server openssh-client
 
 run: $(STAMP)
 	$(BIN)/gateway --help
@@ -22,20 +30,21 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck $(SSHD)
 	$(BIN)/pytest -q
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
-integration: $(STAMP)
+integration: $(STAMP) $(SSHD)
 	$(BIN)/pytest -q tests/integration
 
 e2e: $(STAMP)
 	$(BIN)/pytest -q tests/e2e
 
-bench: $(STAMP)
+bench: $(STAMP) $(SSHD)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/sftp.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis

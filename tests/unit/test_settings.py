@@ -108,3 +108,51 @@ def test_partner_names_are_restricted(tmp_path: Path) -> None:
     """Names go into paths and logs: letters, digits, '-' and '_' only."""
     with pytest.raises(settings.ConfigError, match="partner name"):
         settings.load(write(tmp_path, '[partners."a b"]\nstock_mode = "simple"\n'), environ={})
+
+
+def test_sources_get_default_names_and_paths_relative_to_the_config(tmp_path: Path) -> None:
+    """A folder source's path and an SFTP source's files are read relative to the configuration's folder."""
+    path = write(
+        tmp_path,
+        '[partners.p]\nstock_mode = "simple"\n'
+        '[[partners.p.sources]]\ntype = "folder"\nkind = "stock"\npath = "drop"\n'
+        '[[partners.p.sources]]\ntype = "sftp"\nkind = "orders"\nhost = "127.0.0.1"\nusername = "u"\n'
+        'private_key_file = "keys/id"\nknown_hosts = "keys/known_hosts"\nremote_path = "/in"\n',
+    )
+    loaded = settings.load(path, environ={})
+    folder, sftp = loaded.partner("p").sources
+    assert (folder.name, sftp.name) == ("stock-folder-1", "orders-sftp-2")
+    assert isinstance(folder, settings.FolderSource)
+    assert folder.path == (tmp_path / "drop").resolve()
+    assert isinstance(sftp, settings.SftpSource)
+    assert sftp.known_hosts == (tmp_path / "keys" / "known_hosts").resolve()
+    assert loaded.staging == (tmp_path / "var" / "staging").resolve()
+
+
+def test_source_mistakes_are_listed_by_key(tmp_path: Path) -> None:
+    """Two credentials, an unknown completion, an archive path, a missing known_hosts, a clashing name."""
+    path = write(
+        tmp_path,
+        '[partners.p]\nstock_mode = "simple"\n'
+        '[[partners.p.sources]]\ntype = "folder"\nkind = "stock"\npath = "d"\ncompletion = "guess"\narchive = "../x"\n'
+        '[[partners.p.sources]]\ntype = "sftp"\nkind = "stock"\nhost = "h"\nusername = "u"\n'
+        'password_env = "P"\nprivate_key_file = "k"\nremote_path = "/in"\n',
+    )
+    with pytest.raises(settings.ConfigError) as error:
+        settings.load(path, environ={})
+    text = "\n".join(error.value.problems)
+    assert "partners.p.sources.0.folder.completion" in text
+    assert "partners.p.sources.0.folder.archive" in text
+    assert "partners.p.sources.1.sftp.known_hosts" in text
+
+
+def test_two_sources_with_one_name_are_refused(tmp_path: Path) -> None:
+    """Source names identify sources in the ledger and on the command line."""
+    path = write(
+        tmp_path,
+        '[partners.p]\nstock_mode = "simple"\n'
+        '[[partners.p.sources]]\nname = "in"\ntype = "folder"\nkind = "stock"\npath = "a"\n'
+        '[[partners.p.sources]]\nname = "in"\ntype = "folder"\nkind = "orders"\npath = "b"\n',
+    )
+    with pytest.raises(settings.ConfigError, match="two sources are named 'in'"):
+        settings.load(path, environ={})
