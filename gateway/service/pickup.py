@@ -89,6 +89,7 @@ class Pickup:
                 ready = [entry for entry in ready if entry.identity not in quarantined][: source.max_files_per_poll]
                 done: list[PickedUp] = []
                 staging = self.settings.staging / partner / source.name
+                _clear(staging)  # what a crashed pass left there; passes over one source never overlap
                 for entry, staged in inbox.fetch_many(ready, staging):
                     if isinstance(staged, TransportError):
                         done.append(self._transport_failed(partner, source, entry, staged))
@@ -157,6 +158,13 @@ class Pickup:
             tx.ledger_close(ledger_id, "quarantined", LedgerCounts(), reason, None, now)
         bound.error("file_quarantined", error=str(error), failures=failures, ledger_id=ledger_id)
         return PickedUp(source.name, entry.name, "quarantined", ledger_id, reason)
+
+
+def _clear(staging: Path) -> None:
+    if staging.is_dir():
+        for leftover in staging.iterdir():
+            if leftover.is_file():
+                leftover.unlink(missing_ok=True)
 
 
 def _report(result: IngestResult, source: SourceSettings, entry: Entry) -> dict[str, object]:
