@@ -440,11 +440,8 @@ def poll(state: State, partner: str, source_name: str | None) -> None:
                 continue
             for item in picked:
                 line = f"{source.name}: {item.file}: {item.outcome}" + (f" ({item.detail})" if item.detail else "")
-                ok = (
-                    item.outcome in ("applied", "duplicate") and "refused 0" in item.detail
-                ) or item.outcome == "duplicate"
-                click.echo(line, err=not ok)
-                worst = worst if ok else EXIT_REFUSED
+                click.echo(line, err=not item.ok)
+                worst = worst if item.ok else EXIT_REFUSED
             if not picked:
                 click.echo(f"{source.name}: nothing to take")
     sys.exit(worst)

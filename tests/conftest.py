@@ -37,6 +37,8 @@ class FakeClock:
 def toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, Path):
+        value = str(value)
     if isinstance(value, str):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\t", "\\t") + '"'
     if isinstance(value, dict):
@@ -45,18 +47,23 @@ def toml_value(value: Any) -> str:
 
 
 def write_config(folder: Path, partners: dict[str, dict[str, Any]], store_url: str | None = None) -> Path:
-    """A configuration file in `folder` with these partners (nested dicts become sub-tables)."""
+    """A configuration file in `folder` with these partners (nested dicts become sub-tables).
+
+    A partner's "sources" is a list of dicts, each written as a `[[partners.NAME.sources]]` table.
+    """
     lines = ["[store]", f"url = {toml_value(store_url or 'sqlite:///var/gateway.db')}", ""]
     for name, options in partners.items():
         lines.append(f"[partners.{name}]")
         tables: list[tuple[str, dict[str, Any]]] = []
         for key, value in options.items():
             if key == "files":
-                tables.extend((f"partners.{name}.files.{kind}", opts) for kind, opts in value.items())
+                tables.extend((f"[partners.{name}.files.{kind}]", opts) for kind, opts in value.items())
+            elif key == "sources":
+                tables.extend((f"[[partners.{name}.sources]]", source) for source in value)
             else:
                 lines.append(f"{key} = {toml_value(value)}")
         for header, table in tables:
-            lines.append(f"[{header}]")
+            lines.append(header)
             lines.extend(f"{k} = {toml_value(v)}" for k, v in table.items())
         lines.append("")
     path = folder / "gateway.toml"

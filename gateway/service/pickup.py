@@ -20,7 +20,7 @@ from gateway.domain.instant import Instant
 from gateway.service.ingest import Ingestor, IngestResult
 from gateway.settings import FolderSource, Settings, SftpSource
 from gateway.store.port import LedgerCounts, Store
-from gateway.transport.inbox import Entry, Inbox, TransportError, complete
+from gateway.transport.inbox import Entry, Inbox, TransportError, complete, takeable
 
 log = logs.get(__name__)
 
@@ -106,7 +106,8 @@ class Pickup:
         """Complete files; a second look `stable_seconds` after an earlier one where stability decides."""
         entries = inbox.entries()
         earlier = self._looks.get(key)
-        needs_stability = source.completion == "stable" or any(entry.size == 0 for entry in entries)
+        candidates = takeable(entries, pattern=source.pattern, marker_suffix=source.marker_suffix)
+        needs_stability = source.completion == "stable" or any(entry.size == 0 for entry in candidates)
         if needs_stability and (earlier is None or time.monotonic() - earlier.at < source.stable_seconds):
             earlier = _Look(time.monotonic(), {e.name: e for e in entries})
             self.wait(source.stable_seconds)

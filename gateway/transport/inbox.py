@@ -51,6 +51,18 @@ def safe_name(name: str) -> bool:
     return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..") and "\0" not in name
 
 
+def takeable(entries: Sequence[Entry], *, pattern: str, marker_suffix: str) -> list[Entry]:
+    """Entries that are files to take at all: safe, not temporary, not markers or reports, matching the pattern."""
+    return [
+        entry
+        for entry in entries
+        if safe_name(entry.name)
+        and not is_temporary(entry.name)
+        and not entry.name.endswith((marker_suffix, REPORT_SUFFIX))
+        and fnmatch.fnmatchcase(entry.name, pattern)
+    ]
+
+
 def complete(
     entries: Sequence[Entry],
     *,
@@ -66,18 +78,15 @@ def complete(
     """
     names = {entry.name for entry in entries}
     ready = []
-    for entry in entries:
+    for entry in takeable(entries, pattern=pattern, marker_suffix=marker_suffix):
         name = entry.name
-        if not safe_name(name) or is_temporary(name) or name.endswith((marker_suffix, REPORT_SUFFIX)):
-            continue
-        if not fnmatch.fnmatchcase(name, pattern):
-            continue
         if completion == "marker" and name + marker_suffix not in names:
             continue
-        if completion == "stable" or entry.size == 0:
-            before = (earlier or {}).get(name)
-            if before is None or (before.size, before.mtime) != (entry.size, entry.mtime):
-                continue
+        before = (earlier or {}).get(name)
+        # an empty file at either look may be one a writer has just opened: only a stable one is taken
+        must_be_stable = completion == "stable" or entry.size == 0 or (before is not None and before.size == 0)
+        if must_be_stable and (before is None or (before.size, before.mtime) != (entry.size, entry.mtime)):
+            continue
         ready.append(entry)
     ready.sort(key=lambda e: (e.mtime, e.name))
     return ready
