@@ -68,6 +68,22 @@ def _secret(settings: SftpSource, environ: Mapping[str, str]) -> dict[str, Any]:
         raise _Refused(f"cannot load the private key {settings.private_key_file}: {exc}") from exc
 
 
+def _guard_read_ahead(remote: Any) -> None:
+    """Keep paramiko's read-ahead thread from dying loudly when the connection is cut under it.
+
+    paramiko sends read-ahead requests from a thread of its own (SFTPFile._prefetch_thread); a cut connection
+    would end that thread with an unhandled exception. The reading side sees the same cut and reports it as a
+    TransportError, so the thread only has to stop.
+    """
+    send = remote._prefetch_thread
+
+    def guarded(*args: Any) -> None:
+        with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+            send(*args)
+
+    remote._prefetch_thread = guarded
+
+
 class SftpInbox:
     """One remote folder, connected for one poll."""
 
@@ -185,6 +201,7 @@ class SftpInbox:
         final = staging / f"{uuid.uuid4().hex}.staged"
         try:
             with sftp.open(self._remote(entry.name), "rb") as remote, temporary.open("wb") as out:
+                _guard_read_ahead(remote)
                 remote.prefetch(entry.size)
                 received = 0
                 while block := remote.read(_BLOCK):
