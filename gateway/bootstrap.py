@@ -61,9 +61,14 @@ def open_inbox(source: FolderSource | SftpSource) -> Inbox:
 
 
 def build(settings: Settings, clock: Clock = system_clock) -> App:
-    """Open the store (migrating it in place) and wire the use cases."""
+    """Open the store (migrating it in place), register the partners and wire the use cases."""
     store = SqlStore.open(settings.store.url)
     sync_partners(store, settings, clock)
+    return wire(settings, store, clock)
+
+
+def wire(settings: Settings, store: SqlStore, clock: Clock = system_clock) -> App:
+    """The use cases on an open store (its partners registered)."""
     ingestor = Ingestor(store, settings, clock)
     return App(
         settings=settings,

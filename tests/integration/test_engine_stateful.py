@@ -40,9 +40,8 @@ from gateway.domain.modes import StockMode
 from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
 from gateway.service import queries
-from gateway.service.commands import Commands, StaleStock
+from gateway.service.commands import StaleStock
 from gateway.service.engine import AtsChange
-from gateway.service.ingest import Ingestor
 from gateway.settings import PartnerSettings, Settings
 from tests.conftest import AppFactory, FakeClock
 
@@ -162,13 +161,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.partner = f"sm{next(_partner_numbers)}"
         config = Settings(store=shared.settings.store, partners={self.partner: partner})
         bootstrap.sync_partners(shared.store, config, clock)
-        self.app = bootstrap.App(
-            settings=config,
-            store=shared.store,
-            clock=clock,
-            ingestor=Ingestor(shared.store, config, clock),
-            commands=Commands(shared.store, config, clock),
-        )
+        self.app = bootstrap.wire(config, shared.store, clock)
         self.model = Model(partner.stock_mode, partner.pending_allocation)
 
     # helpers
