@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
 from tests.conftest import AppFactory, at
@@ -10,29 +12,15 @@ from tests.integration.helpers import ats, messages, pending_ats, stock
 S = OrderStatus
 
 
-def test_simple_mode_with_pending_allocation_on(make_app: AppFactory) -> None:
-    """stock 10 -> 10; order 5 -> 5; confirmed -> 5 (stock 5); stock set to 4 -> 4."""
-    app = make_app(p={"stock_mode": "simple", "pending_allocation": True})
+@pytest.mark.parametrize(("pending_allocation", "after_placing"), [(True, 5), (False, 10)])
+def test_simple_mode_sequences(make_app: AppFactory, pending_allocation: bool, after_placing: int) -> None:
+    """stock 10 -> 10; order 5 -> 5 (on) or 10 (off); confirmed -> 5 (stock 5); stock set to 4 -> 4."""
+    app = make_app(p={"stock_mode": "simple", "pending_allocation": pending_allocation})
     c = app.commands
     c.set_stock("p", "123", 10, None)
     assert ats(app, "p", "123") == 10
     c.place("p", "O1", [RequestedLine("123", 5)])
-    assert ats(app, "p", "123") == 5
-    c.set_status("p", "O1", S.CONFIRMED)
-    assert (ats(app, "p", "123"), stock(app, "p", "123")) == (5, 5)
-    app.clock.advance()  # type: ignore[attr-defined]
-    c.set_stock("p", "123", 4, None)
-    assert ats(app, "p", "123") == 4
-
-
-def test_simple_mode_with_pending_allocation_off(make_app: AppFactory) -> None:
-    """stock 10 -> 10; order 5 -> 10; confirmed -> 5 (stock 5); stock set to 4 -> 4."""
-    app = make_app(p={"stock_mode": "simple", "pending_allocation": False})
-    c = app.commands
-    c.set_stock("p", "123", 10, None)
-    assert ats(app, "p", "123") == 10
-    c.place("p", "O1", [RequestedLine("123", 5)])
-    assert ats(app, "p", "123") == 10
+    assert ats(app, "p", "123") == after_placing
     c.set_status("p", "O1", S.CONFIRMED)
     assert (ats(app, "p", "123"), stock(app, "p", "123")) == (5, 5)
     app.clock.advance()  # type: ignore[attr-defined]
