@@ -192,18 +192,14 @@ class Engine:
         for sku, _, _, value in levels[: max(0, room)]:
             self.changes[sku] = AtsChange(sku, None, value)
         self.changed += len(levels)
-        writes: list[StockRecord] = []
-        if changed:
-            self._apply_changed(changed, set_by, outcome, writes, messages)
+        self.tx.insert_stock(self.partner_id, levels, set_by, self.now)
+        self.tx.queue_ats(self.partner_id, messages, self.ledger_id, self.now)
+        if self.channels.any():  # skip building the map for a partner without caps (most snapshots)
+            self.channels.republish({sku: quantity for sku, quantity, _, _ in levels})
+        writes = self._apply_changed(changed, set_by, outcome) if changed else []
+        self._save(writes)
         outcome.applied = len(rows) - outcome.skipped
         outcome.written = len(levels) + len(writes)
-        self.tx.insert_stock(self.partner_id, levels, set_by, self.now)
-        self.tx.put_stock(self.partner_id, writes, self.now)
-        self.tx.queue_ats(self.partner_id, messages, self.ledger_id, self.now)
-        if self.channels.any():
-            moved = {sku: quantity for sku, quantity, _, _ in levels}
-            moved.update((r.sku, rules.available(r.quantity, r.allocated)) for r in writes)
-            self.channels.republish(moved)
         return outcome
 
     # caps
@@ -263,14 +259,9 @@ class Engine:
         return fresh, changed
 
     def _apply_changed(
-        self,
-        changed: Sequence[StockLevel],
-        set_by: int | None,
-        outcome: SnapshotOutcome,
-        writes: list[StockRecord],
-        messages: list[tuple[str, int, Instant | None]],
-    ) -> None:
-        """New levels for SKUs already held: time_based closed lines follow the inventory timestamp."""
+        self, changed: Sequence[StockLevel], set_by: int | None, outcome: SnapshotOutcome
+    ) -> list[StockRecord]:
+        """New levels for SKUs already held (to be saved): time_based closed lines follow the inventory timestamp."""
         policy = self.policy
         skus = [row[0] for row in changed]
         existing = self.tx.stock(self.partner_id, skus)
@@ -278,6 +269,7 @@ class Engine:
         if policy.closed_may_allocate:
             for line in self.tx.lines_of(self.partner_id, skus, [OrderStatus.CLOSED]):
                 closed[line.sku].append(line)
+        writes: list[StockRecord] = []
         for sku, quantity, as_of in changed:
             record = existing[sku]
             if rules.snapshot_predates_movement(policy, as_of, record.last_moved_at):
@@ -288,12 +280,8 @@ class Engine:
             if lines:
                 record.allocated += rules.allocated(policy, lines, as_of) - rules.allocated(policy, lines, record.as_of)
             record.quantity, record.as_of, record.set_by = quantity, as_of, set_by
-            value = rules.published(quantity - record.allocated)
-            if value != record.published:
-                self._note_change(sku, record.published, value)
-                record.published = value
-                messages.append(AtsMessage(sku, value, as_of))
             writes.append(record)
+        return writes
 
     def recompute(self) -> int:
         """Recompute every SKU's allocation from its lines (after a change of stock mode); return SKUs fixed."""
@@ -329,8 +317,10 @@ class Engine:
         return found
 
     def _save(self, records: Iterable[StockRecord]) -> None:
-        """Write changed stock rows and queue their published ATS where it moved."""
+        """Write changed stock rows, queue their published ATS where it moved, and their channels' ATS."""
         writes = list(records)
+        if not writes:
+            return
         messages: list[AtsMessage] = []
         for record in writes:
             value = rules.published(record.quantity - record.allocated)
