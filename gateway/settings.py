@@ -12,7 +12,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -166,10 +166,9 @@ class FolderSource(_SourceSettings):
     rescan_seconds: float = Field(default=30.0, gt=0)
 
 
-class SftpSource(_SourceSettings):
-    """A remote folder polled over SFTP. Secrets by reference: an environment variable name or a file path."""
+class SftpConnection(_Strict):
+    """How to reach an SFTP server. Secrets by reference: an environment variable name or a file path."""
 
-    type: Literal["sftp"]
     host: str
     port: int = Field(default=22, ge=1, le=65535)
     username: str
@@ -179,22 +178,121 @@ class SftpSource(_SourceSettings):
     private_key_passphrase_env: str | None = None
     known_hosts: Path
     remote_path: str
-    poll_seconds: float = Field(default=60.0, gt=0)
     connect_timeout: float = Field(default=10.0, gt=0)
     banner_timeout: float = Field(default=15.0, gt=0)
     auth_timeout: float = Field(default=15.0, gt=0)
     channel_timeout: float = Field(default=30.0, gt=0)
-    download_workers: int = Field(default=4, ge=1, le=16)
 
     @model_validator(mode="after")
-    def _one_credential(self) -> SftpSource:
+    def _one_credential(self) -> Self:
         given = [x for x in (self.password_env, self.password_file, self.private_key_file) if x is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of password_env, password_file and private_key_file")
         return self
 
 
+class SftpSource(_SourceSettings, SftpConnection):
+    """A remote folder polled over SFTP."""
+
+    type: Literal["sftp"]
+    poll_seconds: float = Field(default=60.0, gt=0)
+    download_workers: int = Field(default=4, ge=1, le=16)
+
+
 Source = Annotated[FolderSource | SftpSource, Field(discriminator="type")]
+
+
+MessageKind = Literal["ats", "channel_ats", "order_closed", "order_export"]
+MESSAGE_KINDS: tuple[MessageKind, ...] = ("ats", "channel_ats", "order_closed", "order_export")
+Feed = Literal["stock", "acknowledgements"]
+FEEDS: tuple[Feed, ...] = ("stock", "acknowledgements")
+
+
+class ApiSettings(_Strict):
+    """A partner's HTTP API: polled for stock and acknowledgements, and where outbox messages are posted.
+
+    Secrets by reference: `token_env`/`token_file` for a bearer token, `username` with `password_env` or
+    `password_file` for basic auth.
+    """
+
+    base_url: str
+    # "module:Class" of a partner whose API differs from the reference (a subclass of PartnerApi)
+    adapter: str = "gateway.transport.http:PartnerApi"
+    token_env: str | None = None
+    token_file: Path | None = None
+    username: str | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+    ca_file: Path | None = None  # a CA bundle for a partner whose certificate is not publicly signed
+    connect_timeout: float = Field(default=5.0, gt=0)
+    read_timeout: float = Field(default=30.0, gt=0)
+    feeds: list[Feed] = Field(default_factory=lambda: list(FEEDS))
+    page_limit: int = Field(default=500, ge=1, le=100_000)
+    poll_seconds: float = Field(default=60.0, gt=0)
+    max_pages_per_poll: int = Field(default=1000, ge=1)
+    deliver: list[MessageKind] = Field(default_factory=lambda: list(MESSAGE_KINDS))
+    # where malformed pages are kept with their error report (relative to the configuration file's folder)
+    failed: Path = Path("var/api-failed")
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")) or len(value) <= len("https://"):
+            raise ValueError(f"{value!r}: an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("adapter")
+    @classmethod
+    def _adapter_path(cls, value: str) -> str:
+        module, _, name = value.partition(":")
+        if not module or not name.isidentifier():
+            raise ValueError(f"{value!r}: name the adapter as 'package.module:ClassName'")
+        return value
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> Self:
+        if self.token_env is not None and self.token_file is not None:
+            raise ValueError("give token_env or token_file, not both")
+        if self.password_env is not None and self.password_file is not None:
+            raise ValueError("give password_env or password_file, not both")
+        basic = self.username is not None
+        if basic != (self.password_env is not None or self.password_file is not None):
+            raise ValueError("basic auth needs username with password_env or password_file")
+        if basic and (self.token_env is not None or self.token_file is not None):
+            raise ValueError("give a bearer token or basic auth, not both")
+        return self
+
+
+class DeliverySettings(_Strict):
+    """How the outbox is delivered to a partner: batches, retries, dead letter and the circuit breaker."""
+
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    retries: int = Field(default=3, ge=1, le=20)  # attempts of one batch within one delivery pass
+    backoff_initial: float = Field(default=0.5, gt=0)  # seconds; doubles per attempt, with jitter
+    backoff_max: float = Field(default=300.0, gt=0)  # seconds: the cap, within a pass and between passes
+    max_attempts: int = Field(default=50, ge=1)  # attempts of a message in all, then dead letter
+    max_age_hours: float = Field(default=72.0, gt=0)  # an undelivered message older than this goes to dead letter
+    breaker_threshold: int = Field(default=5, ge=1)  # failed batches in a row that open the circuit breaker
+    breaker_pause: float = Field(default=60.0, gt=0)  # seconds the breaker stays open before one probe batch
+    lease_seconds: float = Field(default=300.0, gt=0)  # how long a claimed batch is kept from other workers
+
+
+class FolderExport(_Strict):
+    """Order exports written as CSV files into a local folder."""
+
+    type: Literal["folder"]
+    path: Path
+    delimiter: Literal[",", ";", "\t"] = ","
+
+
+class SftpExport(SftpConnection):
+    """Order exports written as CSV files into a remote SFTP folder."""
+
+    type: Literal["sftp"]
+    delimiter: Literal[",", ";", "\t"] = ","
+
+
+Export = Annotated[FolderExport | SftpExport, Field(discriminator="type")]
 
 
 class PartnerSettings(_Strict):
@@ -206,6 +304,9 @@ class PartnerSettings(_Strict):
     absent: Literal["keep", "zero"] = "keep"
     files: PartnerFiles = PartnerFiles()
     sources: list[Source] = Field(default_factory=list)
+    api: ApiSettings | None = None
+    delivery: DeliverySettings = DeliverySettings()
+    export: Export | None = None  # order exports by file (else over the API, when it delivers them)
 
     @model_validator(mode="after")
     def _named_sources(self) -> PartnerSettings:
@@ -323,14 +424,28 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     for partner in settings.partners.values():
         for source in partner.sources:
             _resolve_paths(source, base)
+        if partner.export is not None:
+            _resolve_paths(partner.export, base)
+        if partner.api is not None:
+            _resolve_paths(partner.api, base)
     staging = settings.staging if settings.staging.is_absolute() else (base / settings.staging).resolve()
     return settings.model_copy(update={"store": StoreSettings(url=url), "staging": staging})
 
 
-def _resolve_paths(source: FolderSource | SftpSource, base: Path) -> None:
+_PATH_FIELDS = (
+    "path",
+    "known_hosts",
+    "password_file",
+    "private_key_file",
+    "token_file",
+    "ca_file",
+    "failed",
+)
+
+
+def _resolve_paths(section: BaseModel, base: Path) -> None:
     """Paths in the configuration are relative to its folder."""
-    fields = ("path",) if isinstance(source, FolderSource) else ("known_hosts", "password_file", "private_key_file")
-    for field in fields:
-        value = getattr(source, field)
-        if value is not None and not value.is_absolute():
-            object.__setattr__(source, field, (base / value).resolve())
+    for field in _PATH_FIELDS:
+        value = getattr(section, field, None)
+        if isinstance(value, Path) and not value.is_absolute():
+            object.__setattr__(section, field, (base / value).resolve())

@@ -34,6 +34,11 @@ def to_iso(instant: Instant | None) -> str | None:
     return text.removesuffix("+00:00") + "Z"
 
 
+def to_iso_fixed(instant: Instant) -> str:
+    """Return `instant` as `YYYY-MM-DDTHH:MM:SS.ffffffZ`: always the same width, so such texts sort in time order."""
+    return to_datetime(instant).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def parse(text: str, assume: tzinfo = UTC) -> Instant:
     """Parse an ISO 8601 timestamp; one without an offset is read in the zone `assume`.
 

@@ -14,16 +14,19 @@ class Problem:
     line: int | None
     message: str
     column: str | None = None
+    unit: str = "line"  # "item" in an API page: the item's position in the page, from 1
 
     def describe(self) -> str:
         """One readable line."""
-        where = f"line {self.line}" if self.line is not None else "file"
-        column = f", column {self.column}" if self.column else ""
+        where = f"{self.unit} {self.line}" if self.line is not None else "file" if self.unit == "line" else "page"
+        column = f", {'column' if self.unit == 'line' else 'field'} {self.column}" if self.column else ""
         return f"{where}{column}: {self.message}"
 
     def as_dict(self) -> dict[str, object]:
         """The problem as JSON-ready data."""
-        return {"line": self.line, "column": self.column, "message": self.message}
+        if self.unit == "line":
+            return {"line": self.line, "column": self.column, "message": self.message}
+        return {"item": self.line, "field": self.column, "message": self.message}
 
 
 class Problems:

@@ -85,7 +85,7 @@ class CapRowIn:
     limit: int | None
 
 
-class _Cells:
+class Cells:
     """Checks cells of one kind, remembering parsed timestamps (most files repeat one)."""
 
     def __init__(self, problems: Problems, zone: tzinfo) -> None:
@@ -160,7 +160,7 @@ class _Cells:
 
 def _scan_stock(
     table: CsvTable,
-    cells: _Cells,
+    cells: Cells,
     seen: set[str],
     default_as_of: Instant | None,
     size: int,
@@ -206,7 +206,7 @@ def _plain_batch(
     i_sku: int,
     i_qty: int,
     i_as_of: int | None,
-    cells: _Cells,
+    cells: Cells,
     seen: set[str],
     default_as_of: Instant | None,
 ) -> list[tuple[str, int, Instant | None]] | None:
@@ -248,7 +248,7 @@ def _plain_batch(
 
 def read_stock(table: CsvTable, zone: tzinfo, seen: set[str] | None = None) -> Iterator[StockRow]:
     """Stock rows of a snapshot, one by one with their line numbers (`seen` collects the SKUs read)."""
-    cells = _Cells(table.problems, zone)
+    cells = Cells(table.problems, zone)
     lines: list[int] = []
     for batch in _scan_stock(table, cells, set() if seen is None else seen, None, 1, lines):
         for sku, quantity, as_of in batch:
@@ -264,7 +264,7 @@ class StockBatches:
 
     def __init__(self, table: CsvTable, zone: tzinfo, default_as_of: Instant, size: int = 5000) -> None:
         self.table = table
-        self.cells = _Cells(table.problems, zone)
+        self.cells = Cells(table.problems, zone)
         self.default_as_of = default_as_of
         self.size = size
         self.seen: set[str] = set()
@@ -283,7 +283,7 @@ class StockBatches:
 
 def read_orders(table: CsvTable, zone: tzinfo) -> Iterator[OrderRow]:
     """Order rows: one row per line of an order, each naming the order's status."""
-    cells = _Cells(table.problems, zone)
+    cells = Cells(table.problems, zone)
     idx = table.index
     i_assembly, i_collection = idx.get("assembly"), idx.get("collection")
     for line, row in table:
@@ -306,7 +306,7 @@ def read_orders(table: CsvTable, zone: tzinfo) -> Iterator[OrderRow]:
 
 def read_confirmations(table: CsvTable, zone: tzinfo) -> Iterator[ConfirmationRow]:
     """Confirmation rows: the partner's confirmed quantity for an order line, with its instant."""
-    cells = _Cells(table.problems, zone)
+    cells = Cells(table.problems, zone)
     idx = table.index
     for line, row in table:
         order_id = cells.identifier(line, "order_id", row[idx["order_id"]])
@@ -320,7 +320,7 @@ def read_confirmations(table: CsvTable, zone: tzinfo) -> Iterator[ConfirmationRo
 
 def read_caps(table: CsvTable, zone: tzinfo) -> Iterator[CapRowIn]:
     """Cap settings: `collection` "*" means all collections of the assembly, `max` "none" means no maximum."""
-    cells = _Cells(table.problems, zone)
+    cells = Cells(table.problems, zone)
     idx = table.index
     seen: dict[tuple[str, str, str], int] = {}
     for line, row in table:

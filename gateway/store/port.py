@@ -140,6 +140,37 @@ class OutboxRecord:
     created_at: Instant
     state: str
     attempts: int
+    next_attempt_at: Instant | None = None
+    last_error: str | None = None
+    last_status: int | None = None
+    batch_id: str | None = None
+    delivered_at: Instant | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A batch of one kind of message claimed for delivery; `batch_id` is the request's Idempotency-Key."""
+
+    batch_id: str
+    kind: str
+    messages: tuple[OutboxRecord, ...]
+    resend: bool  # sent before without a known outcome: the same key again, so the partner can deduplicate
+
+    @property
+    def ids(self) -> list[int]:
+        """The messages' outbox ids."""
+        return [message.id for message in self.messages]
+
+
+@dataclass(frozen=True)
+class OutboxCount:
+    """How many messages of one kind are in one state, and when the oldest was queued and the next is due."""
+
+    kind: str
+    state: str
+    count: int
+    oldest: Instant
+    next_attempt_at: Instant | None
 
 
 class AtsMessage(NamedTuple):
@@ -278,8 +309,61 @@ class Transaction(Protocol):
         """Queue channel ATS values (key, value, payload), replacing undelivered older values of the same key."""
         ...
 
-    def outbox(self, partner_id: int, state: str | None = "pending") -> list[OutboxRecord]:
-        """Messages of the partner in `state` (all states for None), oldest first."""
+    def outbox(
+        self, partner_id: int, state: str | None = "pending", kind: str | None = None, limit: int | None = None
+    ) -> list[OutboxRecord]:
+        """Messages of the partner in `state` (all states for None), of `kind` (every kind for None), oldest first."""
+        ...
+
+    def outbox_counts(self, partner_id: int) -> list[OutboxCount]:
+        """Messages by kind and state."""
+        ...
+
+    def claim(
+        self, partner_id: int, kind: str, now: Instant, limit: int, lease_until: Instant, batch_id: str
+    ) -> Claim | None:
+        """Claim the next due batch of `kind`: a batch sent before and due again first (with its own id),
+        else up to `limit` due messages never batched, under `batch_id`. None when nothing is due."""
+        ...
+
+    def settle_delivered(self, claim: Claim, status: int | None, now: Instant) -> int:
+        """The partner took the batch: its messages are delivered (a message replaced meanwhile by a newer
+        value stays pending). Returns how many were marked delivered."""
+        ...
+
+    def settle_failed(
+        self,
+        claim: Claim,
+        *,
+        attempts: int,
+        status: int | None,
+        error: str,
+        next_attempt_at: Instant,
+        max_attempts: int,
+        queued_before: Instant,
+        now: Instant,
+    ) -> int:
+        """The batch failed `attempts` more times: due again at `next_attempt_at`, except messages that reached
+        `max_attempts` or were queued before `queued_before`, which go to dead letter. Returns how many did."""
+        ...
+
+    def settle_dead(self, claim: Claim, *, attempts: int, status: int | None, error: str, now: Instant) -> int:
+        """The partner refused the batch for good: its messages go to dead letter. Returns how many did."""
+        ...
+
+    def revive(self, partner_id: int, ids: Sequence[int] | None, now: Instant) -> tuple[int, int]:
+        """Put dead messages (the given ids, or all) back in the queue, due now. A dead value whose key has a
+        newer value queued or delivered since is superseded instead. Returns (revived, superseded)."""
+        ...
+
+    def feed_cursor(self, partner_id: int, feed: str) -> str | None:
+        """Where a polled feed stands: the cursor to send next, None before the first page."""
+        ...
+
+    def set_feed_cursor(
+        self, partner_id: int, feed: str, cursor: str | None, ledger_id: int | None, now: Instant
+    ) -> None:
+        """Record where a feed stands, in the transaction that applied the page before it."""
         ...
 
     def ledger_applied(self, partner_id: int, kind: str, sha256: str) -> int | None:

@@ -156,6 +156,12 @@ outbox = Table(
     Column("next_attempt_at", BigInteger, nullable=True),
     Column("last_error", Text, nullable=True),
     Column("delivered_at", BigInteger, nullable=True),
+    # the batch a message was last sent in: its id is the request's Idempotency-Key, reused on a re-send
+    Column("batch_id", String(64), nullable=True),
+    # a claimed batch is kept from other claims until then (a worker that died lets it go at that time)
+    Column("claimed_until", BigInteger, nullable=True),
+    # the partner's last HTTP status for this message (dead letters keep why)
+    Column("last_status", Integer, nullable=True),
     ForeignKeyConstraint(["partner_id"], ["partners.id"]),
     # one undelivered message per key: a newer value replaces the older
     Index(
@@ -167,6 +173,16 @@ outbox = Table(
         sqlite_where=text("state = 'pending'"),
         postgresql_where=text("state = 'pending'"),
     ),
+    # claims: a partner's due messages of one kind, oldest first
+    Index(
+        "ix_outbox_pending",
+        "partner_id",
+        "kind",
+        "id",
+        sqlite_where=text("state = 'pending'"),
+        postgresql_where=text("state = 'pending'"),
+    ),
+    Index("ix_outbox_batch", "batch_id"),
 )
 
 caps = Table(
@@ -214,5 +230,18 @@ transport_failures = Table(
     Column("quarantined_at", BigInteger, nullable=True),
     Column("updated_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("partner_id", "source", "identity"),
+    ForeignKeyConstraint(["partner_id"], ["partners.id"]),
+)
+
+# where each polled partner feed stands: saved in the transaction that applied the page it follows
+feed_cursors = Table(
+    "feed_cursors",
+    metadata,
+    Column("partner_id", Integer, nullable=False),
+    Column("feed", String(64), nullable=False),
+    Column("cursor", Text, nullable=True),
+    Column("ledger_id", BigInteger, nullable=True),
+    Column("updated_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("partner_id", "feed"),
     ForeignKeyConstraint(["partner_id"], ["partners.id"]),
 )

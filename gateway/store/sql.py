@@ -25,6 +25,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    or_,
     select,
     text,
     update,
@@ -43,11 +44,13 @@ from gateway.store.port import (
     AlreadyApplied,
     CapRow,
     ChannelRecord,
+    Claim,
     Conflict,
     LedgerCounts,
     LedgerRecord,
     LineRecord,
     OrderRecord,
+    OutboxCount,
     OutboxRecord,
     StockRecord,
     StoreBusy,
@@ -68,6 +71,7 @@ _P = schema.partners
 _T = schema.transport_failures
 _K = schema.caps
 _H = schema.channels
+_F = schema.feed_cursors
 
 
 def _migrations_config(connection: Connection) -> Config:
@@ -187,6 +191,27 @@ def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
         yield items[start : start + _CHUNK]
 
 
+def _outbox_record(row: Any, batch_id: str | None = None) -> OutboxRecord:
+    return OutboxRecord(
+        id=row.id,
+        partner=row.name,
+        kind=row.kind,
+        key=row.key,
+        value=row.value,
+        as_of=row.as_of,
+        payload=row.payload,
+        ledger_id=row.ledger_id,
+        created_at=row.created_at,
+        state=row.state,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        last_status=row.last_status,
+        batch_id=batch_id if batch_id is not None else row.batch_id,
+        delivered_at=row.delivered_at,
+    )
+
+
 def _stock_record(row: Any) -> StockRecord:
     return StockRecord(
         sku=row.sku,
@@ -251,7 +276,10 @@ _STOCK_KEYS = (
     "set_by",
     "updated_at",
 )
-_ATS_KEYS = ("partner_id", "kind", "key", "value", "as_of", "ledger_id", "created_at", "state")
+_ATS_KEYS = ("partner_id", "kind", "key", "value", "as_of", "ledger_id", "created_at", "state", "batch_id")
+# a newer value replaces an undelivered older one and leaves the batch it was sent in: a re-send of that batch
+# (same Idempotency-Key) must not carry a value the partner may already have deduplicated away
+_REQUEUE = ("value", "as_of", "payload", "ledger_id", "created_at", "batch_id")
 _PENDING_KEY = ("partner_id", "kind", "key")  # one undelivered message per key: ux_outbox_pending_key
 _PENDING = "state = 'pending'"
 _LOOKUP_KEYS = ("partner_id", *(f"sku_{i}" for i in range(_CHUNK)))
@@ -300,8 +328,7 @@ class SqlTransaction:
         return _S.insert(), keys
 
     def _statement_queue_ats(self) -> tuple[Any, Sequence[str]]:
-        update = ("value", "as_of", "ledger_id", "created_at")
-        return self._upsert(_X, _PENDING_KEY, update, _PENDING), _ATS_KEYS
+        return self._upsert(_X, _PENDING_KEY, _REQUEUE[:2] + _REQUEUE[3:], _PENDING), _ATS_KEYS
 
     def _statement_versions(self) -> tuple[Any, Sequence[str]]:
         statement = select(_S.c.sku, _S.c.quantity, _S.c.as_of).where(
@@ -601,7 +628,7 @@ class SqlTransaction:
         """Queue ATS values; an undelivered older value of the same SKU is replaced."""
         self._run_many(
             "queue_ats",
-            [(partner_id, "ats", sku, value, as_of, ledger_id, now, "pending") for sku, value, as_of in messages],
+            [(partner_id, "ats", sku, value, as_of, ledger_id, now, "pending", None) for sku, value, as_of in messages],
         )
 
     def queue_message(
@@ -722,7 +749,7 @@ class SqlTransaction:
         """Queue channel ATS values; an undelivered older value of the same channel is replaced."""
         if not messages:
             return
-        statement = self._upsert(_X, _PENDING_KEY, ("value", "payload", "ledger_id", "created_at"), _PENDING)
+        statement = self._upsert(_X, _PENDING_KEY, _REQUEUE, _PENDING)
         self.connection.execute(
             statement,
             [
@@ -733,38 +760,206 @@ class SqlTransaction:
                     "value": value,
                     "payload": payload,
                     "ledger_id": ledger_id,
+                    "as_of": None,
                     "created_at": now,
                     "state": "pending",
+                    "batch_id": None,
                 }
                 for key, value, payload in messages
             ],
         )
 
-    def outbox(self, partner_id: int, state: str | None = "pending") -> list[OutboxRecord]:
-        """The partner's messages in `state` (every state for None), oldest first."""
-        query = (
-            select(_X, _P.c.name)
-            .select_from(_X.join(_P, _P.c.id == _X.c.partner_id))
-            .where(_X.c.partner_id == partner_id)
-        )
+    def outbox(
+        self, partner_id: int, state: str | None = "pending", kind: str | None = None, limit: int | None = None
+    ) -> list[OutboxRecord]:
+        """The partner's messages in `state` (every state for None) and `kind` (every kind for None), oldest first."""
+        query = select(_X, _P.c.name).select_from(_X.join(_P, _P.c.id == _X.c.partner_id))
+        query = query.where(_X.c.partner_id == partner_id)
         if state is not None:
             query = query.where(_X.c.state == state)
-        return [
-            OutboxRecord(
-                id=row.id,
-                partner=row.name,
-                kind=row.kind,
-                key=row.key,
-                value=row.value,
-                as_of=row.as_of,
-                payload=row.payload,
-                ledger_id=row.ledger_id,
-                created_at=row.created_at,
-                state=row.state,
-                attempts=row.attempts,
+        if kind is not None:
+            query = query.where(_X.c.kind == kind)
+        query = query.order_by(_X.c.id)
+        if limit is not None:
+            query = query.limit(limit)
+        return [_outbox_record(row) for row in self.connection.execute(query)]
+
+    def outbox_counts(self, partner_id: int) -> list[OutboxCount]:
+        """Messages by kind and state."""
+        query = (
+            select(
+                _X.c.kind,
+                _X.c.state,
+                func.count(),
+                func.min(_X.c.created_at),
+                func.min(_X.c.next_attempt_at),
             )
-            for row in self.connection.execute(query.order_by(_X.c.id))
-        ]
+            .where(_X.c.partner_id == partner_id)
+            .group_by(_X.c.kind, _X.c.state)
+            .order_by(_X.c.kind, _X.c.state)
+        )
+        return [OutboxCount(*row) for row in self.connection.execute(query)]
+
+    def claim(
+        self, partner_id: int, kind: str, now: Instant, limit: int, lease_until: Instant, batch_id: str
+    ) -> Claim | None:
+        """The next due batch: one sent before (same id) first, else up to `limit` never-batched messages."""
+        due = (
+            select(_X, _P.c.name)
+            .select_from(_X.join(_P, _P.c.id == _X.c.partner_id))
+            .where(
+                _X.c.partner_id == partner_id,
+                _X.c.kind == kind,
+                _X.c.state == "pending",
+                or_(_X.c.next_attempt_at.is_(None), _X.c.next_attempt_at <= now),
+                or_(_X.c.claimed_until.is_(None), _X.c.claimed_until <= now),
+            )
+            .order_by(_X.c.id)
+        )
+        first = self.connection.execute(due.limit(1)).first()
+        if first is None:
+            return None
+        resend = first.batch_id is not None
+        if resend:
+            batch_id = first.batch_id
+            rows = self.connection.execute(due.where(_X.c.batch_id == batch_id).limit(limit)).all()
+        else:
+            rows = self.connection.execute(due.where(_X.c.batch_id.is_(None)).limit(limit)).all()
+        ids = [row.id for row in rows]
+        self.connection.execute(update(_X).where(_X.c.id.in_(ids)).values(batch_id=batch_id, claimed_until=lease_until))
+        messages = tuple(_outbox_record(row, batch_id) for row in rows)
+        return Claim(batch_id, kind, messages, resend)
+
+    def _release(self, claim: Claim) -> None:
+        """Messages of the claim replaced by a newer value meanwhile are claimable again."""
+        self.connection.execute(
+            update(_X)
+            .where(_X.c.id.in_(claim.ids), _X.c.state == "pending", _X.c.batch_id.is_(None))
+            .values(claimed_until=None)
+        )
+
+    def _in_batch(self, claim: Claim) -> Any:
+        return and_(_X.c.id.in_(claim.ids), _X.c.batch_id == claim.batch_id, _X.c.state == "pending")
+
+    def settle_delivered(self, claim: Claim, status: int | None, now: Instant) -> int:
+        """The batch's messages are delivered, except those replaced meanwhile (they stay pending)."""
+        done = self.connection.execute(
+            update(_X)
+            .where(self._in_batch(claim))
+            .values(
+                state="delivered",
+                delivered_at=now,
+                claimed_until=None,
+                attempts=_X.c.attempts + 1,
+                last_status=status,
+                last_error=None,
+            )
+        ).rowcount
+        self._release(claim)
+        return int(done)
+
+    def settle_failed(
+        self,
+        claim: Claim,
+        *,
+        attempts: int,
+        status: int | None,
+        error: str,
+        next_attempt_at: Instant,
+        max_attempts: int,
+        queued_before: Instant,
+        now: Instant,
+    ) -> int:
+        """Due again later, or to dead letter past the attempts or the age allowed."""
+        self.connection.execute(
+            update(_X)
+            .where(self._in_batch(claim))
+            .values(
+                attempts=_X.c.attempts + attempts,
+                last_status=status,
+                last_error=error,
+                next_attempt_at=next_attempt_at,
+                claimed_until=None,
+            )
+        )
+        dead = self.connection.execute(
+            update(_X)
+            .where(
+                self._in_batch(claim),
+                or_(_X.c.attempts >= max_attempts, _X.c.created_at < queued_before),
+            )
+            .values(state="dead")
+        ).rowcount
+        self._release(claim)
+        return int(dead)
+
+    def settle_dead(self, claim: Claim, *, attempts: int, status: int | None, error: str, now: Instant) -> int:
+        """The batch's messages go to dead letter with the partner's answer."""
+        dead = self.connection.execute(
+            update(_X)
+            .where(self._in_batch(claim))
+            .values(
+                state="dead",
+                attempts=_X.c.attempts + attempts,
+                last_status=status,
+                last_error=error,
+                claimed_until=None,
+                next_attempt_at=None,
+            )
+        ).rowcount
+        self._release(claim)
+        return int(dead)
+
+    def revive(self, partner_id: int, ids: Sequence[int] | None, now: Instant) -> tuple[int, int]:
+        """Dead messages back in the queue; a dead value with a newer one of its key since is superseded."""
+        query = select(_X.c.id, _X.c.kind, _X.c.key, _X.c.created_at).where(
+            _X.c.partner_id == partner_id, _X.c.state == "dead"
+        )
+        if ids is not None:
+            query = query.where(_X.c.id.in_(list(ids)))
+        revived = superseded = 0
+        for row in self.connection.execute(query.order_by(_X.c.id)).all():
+            newer = self.connection.execute(
+                select(_X.c.id)
+                .where(
+                    _X.c.partner_id == partner_id,
+                    _X.c.kind == row.kind,
+                    _X.c.key == row.key,
+                    _X.c.id != row.id,
+                    _X.c.state.in_(("pending", "delivered")),
+                    _X.c.created_at >= row.created_at,
+                )
+                .limit(1)
+            ).first()
+            if newer is not None:
+                self.connection.execute(update(_X).where(_X.c.id == row.id).values(state="superseded"))
+                superseded += 1
+                continue
+            self.connection.execute(
+                update(_X)
+                .where(_X.c.id == row.id)
+                .values(state="pending", attempts=0, next_attempt_at=None, claimed_until=None, batch_id=None)
+            )
+            revived += 1
+        return revived, superseded
+
+    # feed cursors
+
+    def feed_cursor(self, partner_id: int, feed: str) -> str | None:
+        """The cursor to send next to a polled feed."""
+        query = select(_F.c.cursor).where(_F.c.partner_id == partner_id, _F.c.feed == feed)
+        found: str | None = self.connection.execute(query).scalar_one_or_none()
+        return found
+
+    def set_feed_cursor(
+        self, partner_id: int, feed: str, cursor: str | None, ledger_id: int | None, now: Instant
+    ) -> None:
+        """Record where a feed stands."""
+        statement = self._upsert(_F, ("partner_id", "feed"), ("cursor", "ledger_id", "updated_at"))
+        self.connection.execute(
+            statement,
+            {"partner_id": partner_id, "feed": feed, "cursor": cursor, "ledger_id": ledger_id, "updated_at": now},
+        )
 
     # ledger
 

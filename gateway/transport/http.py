@@ -1,0 +1,220 @@
+"""Partner HTTP APIs, with requests: the reference API of docs/partner-api.md, and the base of partner adapters.
+
+One `requests.Session` per partner; connect and read timeouts are always set. Errors leave this module as the
+project's own: TransportError when a feed cannot be read, DeliveryFailed (saying whether a retry may help)
+when a batch was not taken. Secrets are read from the environment or a file named in the configuration and
+never appear in an error or a log.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import importlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from gateway.domain import instant
+from gateway.formats import pages
+from gateway.formats.problems import Problems
+from gateway.settings import ApiSettings
+from gateway.store.port import OutboxRecord
+from gateway.transport.inbox import TransportError
+
+USER_AGENT = "stock-gateway/0.1"
+MAX_ERROR_BODY = 2000  # characters of a partner's answer kept with an error
+RETRYABLE_STATUSES = frozenset({408, 429})
+
+
+class DeliveryFailed(TransportError):
+    """The partner did not take a batch: `retryable` says whether sending it again may help."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        body: str = "",
+        retry_after: float | None = None,
+        retryable: bool = True,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+        self.retry_after = retry_after
+        self.retryable = retryable
+
+    @property
+    def unauthorized(self) -> bool:
+        """The partner refused our credentials: every batch would meet the same answer."""
+        return self.status in (401, 403)
+
+
+class ApiConfigError(TransportError):
+    """The API cannot be used as configured (a secret missing, an adapter not found)."""
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date; None when absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
+
+
+def _read_secret(env: str | None, file: os.PathLike[str] | None, what: str, environ: Mapping[str, str]) -> str | None:
+    if env is not None:
+        if env not in environ:
+            raise ApiConfigError(f"the environment variable {env} ({what}) is not set")
+        return environ[env]
+    if file is not None:
+        try:
+            with open(file, encoding="utf-8") as stream:
+                return stream.read().rstrip("\r\n")
+        except OSError as exc:
+            raise ApiConfigError(f"cannot read {what} from {file}: {exc.strerror}") from exc
+    return None
+
+
+def _excerpt(response: requests.Response) -> str:
+    text = response.text
+    return text if len(text) <= MAX_ERROR_BODY else text[:MAX_ERROR_BODY] + "..."
+
+
+class PartnerApi:
+    """The reference partner API. A partner whose API differs gets a subclass named in its configuration
+    (`api.adapter = "package.module:ClassName"`) overriding `url`, `document`, `body` or `item`."""
+
+    FEED_PATHS: Mapping[str, str] = {"stock": "stock", "acknowledgements": "acknowledgements"}
+    DELIVERY_PATHS: Mapping[str, str] = {
+        "ats": "ats",
+        "channel_ats": "channel-ats",
+        "order_closed": "orders/closed",
+        "order_export": "order-exports",
+    }
+
+    def __init__(self, partner: str, settings: ApiSettings, environ: Mapping[str, str] | None = None) -> None:
+        environ = os.environ if environ is None else environ
+        self.partner = partner
+        self.settings = settings
+        self.timeout = (settings.connect_timeout, settings.read_timeout)
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.headers["Accept"] = "application/json"
+        self.session.trust_env = False  # no proxy or netrc from the environment: the configuration says it all
+        if settings.ca_file is not None:
+            self.session.verify = str(settings.ca_file)
+        token = _read_secret(settings.token_env, settings.token_file, "the API token", environ)
+        if token is not None:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+        elif settings.username is not None:
+            password = _read_secret(settings.password_env, settings.password_file, "the API password", environ)
+            self.session.auth = (settings.username, password or "")
+
+    def close(self) -> None:
+        """Close the session's connections."""
+        self.session.close()
+
+    def url(self, path: str) -> str:
+        """The URL of a path under the base URL."""
+        return f"{self.settings.base_url}/{path}"
+
+    # polling
+
+    def fetch(self, feed: str, cursor: str | None) -> bytes:
+        """The raw body of the feed's page after `cursor` (the first page for None)."""
+        params: dict[str, str | int] = {"limit": self.settings.page_limit}
+        if cursor is not None:
+            params["cursor"] = cursor
+        url = self.url(self.FEED_PATHS[feed])
+        try:
+            response = self.session.get(url, params=params, timeout=self.timeout)
+        except requests.Timeout as exc:
+            raise TransportError(f"GET {url}: no answer within {self._timeouts()}") from exc
+        except requests.RequestException as exc:
+            raise TransportError(f"GET {url}: {type(exc).__name__}: {exc}") from exc
+        if not 200 <= response.status_code < 300:
+            raise TransportError(f"GET {url}: HTTP {response.status_code}: {_excerpt(response)}")
+        return response.content
+
+    def document(self, feed: str, body: bytes, problems: Problems) -> Any:
+        """The page in the reference shape; an adapter maps its partner's shape here. None with problems when
+        the body cannot be read."""
+        return pages.decode(body, problems)
+
+    # delivery
+
+    def item(self, message: OutboxRecord) -> dict[str, Any]:
+        """One outbox message as an item of a delivery request."""
+        computed_at = instant.to_iso_fixed(message.created_at)
+        if message.kind == "ats":
+            return {
+                "message_id": message.id,
+                "sku": message.key,
+                "ats": message.value,
+                "as_of": instant.to_iso(message.as_of),
+                "computed_at": computed_at,
+            }
+        body: dict[str, Any] = json.loads(message.payload or "{}")
+        body["message_id"] = message.id
+        if message.kind == "channel_ats":
+            body["computed_at"] = computed_at
+        return body
+
+    def body(self, kind: str, messages: Sequence[OutboxRecord]) -> dict[str, Any]:
+        """The JSON body of one delivery request."""
+        return {"items": [self.item(message) for message in messages]}
+
+    def send(self, kind: str, idempotency_key: str, messages: Sequence[OutboxRecord]) -> int:
+        """POST one batch; return the partner's 2xx status, or raise DeliveryFailed."""
+        url = self.url(self.DELIVERY_PATHS[kind])
+        data = json.dumps(self.body(kind, messages), separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key}
+        try:
+            response = self.session.post(url, data=data, headers=headers, timeout=self.timeout, allow_redirects=False)
+        except requests.Timeout as exc:
+            raise DeliveryFailed(f"POST {url}: no answer within {self._timeouts()}") from exc
+        except requests.RequestException as exc:
+            raise DeliveryFailed(f"POST {url}: {type(exc).__name__}") from exc
+        status = response.status_code
+        if 200 <= status < 300:
+            return status
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        body = _excerpt(response)
+        refused = 400 <= status < 500 and status not in RETRYABLE_STATUSES
+        raise DeliveryFailed(
+            f"POST {url}: HTTP {status}" + (f": {body}" if body else ""),
+            status=status,
+            body=body,
+            retry_after=retry_after,
+            retryable=not refused,
+        )
+
+    def _timeouts(self) -> str:
+        return f"{self.settings.connect_timeout:g}s to connect, {self.settings.read_timeout:g}s to read"
+
+
+def load_adapter(partner: str, settings: ApiSettings, environ: Mapping[str, str] | None = None) -> PartnerApi:
+    """The partner's API adapter: the class named by `api.adapter`, a PartnerApi or a subclass of it."""
+    module_name, _, class_name = settings.adapter.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ApiConfigError(f"api.adapter: cannot import {module_name}: {exc}") from exc
+    adapter = getattr(module, class_name, None)
+    if not (isinstance(adapter, type) and issubclass(adapter, PartnerApi)):
+        raise ApiConfigError(f"api.adapter: {settings.adapter} is not a subclass of {__name__}.PartnerApi")
+    made: PartnerApi = adapter(partner, settings, environ)
+    return made
