@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from gateway import logs
@@ -10,11 +12,14 @@ from gateway.domain import instant
 from gateway.domain.instant import Instant
 from gateway.service.commands import Commands
 from gateway.service.engine import Engine
+from gateway.service.feeds import FeedPoller
 from gateway.service.ingest import Clock, Ingestor
 from gateway.service.pickup import Pickup
-from gateway.settings import FolderSource, Settings, SftpSource
+from gateway.service.publish import ApiSender, FileExportSender, Outbound, Publisher, Sender, Sleep, routes
+from gateway.settings import FolderExport, FolderSource, Settings, SftpExport, SftpSource
 from gateway.store.sql import SqlStore
 from gateway.transport import folder, sftp
+from gateway.transport.http import ApiConfigError, PartnerApi, load_adapter
 from gateway.transport.inbox import Inbox
 
 log = logs.get(__name__)
@@ -35,10 +40,60 @@ class App:
     ingestor: Ingestor
     commands: Commands
     pickup: Pickup
+    apis: Apis
+    feeds: FeedPoller
+    publisher: Publisher
 
     def close(self) -> None:
-        """Release the store."""
+        """Release the partners' connections and the store."""
+        self.apis.close()
         self.store.close()
+
+
+@dataclass
+class Apis:
+    """The partners' API adapters, made on first use (one requests Session each) and closed with the app."""
+
+    settings: Settings
+    made: dict[str, PartnerApi] = field(default_factory=dict)
+
+    def __call__(self, partner: str) -> PartnerApi:
+        found = self.made.get(partner)
+        if found is None:
+            config = self.settings.partner(partner).api
+            if config is None:
+                raise ApiConfigError(f"partners.{partner}.api: the partner has no API configured")
+            found = self.made[partner] = load_adapter(partner, config)
+        return found
+
+    def close(self) -> None:
+        """Close every session."""
+        for api in self.made.values():
+            api.close()
+        self.made.clear()
+
+
+def open_outbound(export: FolderExport | SftpExport) -> Callable[[], Outbound]:
+    """How to reach the partner's export folder: a local folder, or an SFTP connection per delivery."""
+    if isinstance(export, FolderExport):
+        return lambda: folder.FolderOutbound(export.path)
+    return lambda: sftp.SftpOutbound(export)
+
+
+def senders(settings: Settings, apis: Apis) -> Callable[[str], dict[str, Sender]]:
+    """Each partner's route per kind of message."""
+
+    def make(partner: str) -> dict[str, Sender]:
+        config = settings.partner(partner)
+        found: dict[str, Sender] = {}
+        for kind, route in routes(config).items():
+            if route == "file" and config.export is not None:
+                found[kind] = FileExportSender(partner, config.export.delimiter, open_outbound(config.export))
+            else:
+                found[kind] = ApiSender(apis(partner))
+        return found
+
+    return make
 
 
 def sync_partners(store: SqlStore, settings: Settings, clock: Clock) -> None:
@@ -67,9 +122,10 @@ def build(settings: Settings, clock: Clock = system_clock) -> App:
     return wire(settings, store, clock)
 
 
-def wire(settings: Settings, store: SqlStore, clock: Clock = system_clock) -> App:
-    """The use cases on an open store (its partners registered)."""
+def wire(settings: Settings, store: SqlStore, clock: Clock = system_clock, sleep: Sleep = time.sleep) -> App:
+    """The use cases on an open store (its partners registered); `sleep` waits between delivery attempts."""
     ingestor = Ingestor(store, settings, clock)
+    apis = Apis(settings)
     return App(
         settings=settings,
         store=store,
@@ -77,4 +133,7 @@ def wire(settings: Settings, store: SqlStore, clock: Clock = system_clock) -> Ap
         ingestor=ingestor,
         commands=Commands(store, settings, clock),
         pickup=Pickup(store, settings, ingestor, clock, open_inbox),
+        apis=apis,
+        feeds=FeedPoller(store, settings, clock, ingestor, apis),
+        publisher=Publisher(store, settings, clock, senders(settings, apis), sleep=sleep),
     )

@@ -269,7 +269,9 @@ class DeliverySettings(_Strict):
     batch_size: int = Field(default=500, ge=1, le=10_000)
     retries: int = Field(default=3, ge=1, le=20)  # attempts of one batch within one delivery pass
     backoff_initial: float = Field(default=0.5, gt=0)  # seconds; doubles per attempt, with jitter
-    backoff_max: float = Field(default=300.0, gt=0)  # seconds: the cap, within a pass and between passes
+    backoff_max: float = Field(default=300.0, gt=0)  # seconds: the longest wait between passes
+    # the longest wait between attempts within one pass; a longer Retry-After ends the pass (due again then)
+    wait_in_pass_max: float = Field(default=10.0, gt=0)
     max_attempts: int = Field(default=50, ge=1)  # attempts of a message in all, then dead letter
     max_age_hours: float = Field(default=72.0, gt=0)  # an undelivered message older than this goes to dead letter
     breaker_threshold: int = Field(default=5, ge=1)  # failed batches in a row that open the circuit breaker

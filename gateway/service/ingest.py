@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -24,10 +25,11 @@ from gateway import logs
 from gateway.domain.errors import LineMismatch, Refusal, UnknownLine
 from gateway.domain.instant import Instant
 from gateway.domain.orders import RequestedLine, merge_lines
+from gateway.formats import pages
 from gateway.formats import rows as formats
 from gateway.formats.csvfile import CsvTable
 from gateway.formats.problems import Malformed, Problem, Problems
-from gateway.formats.rows import Kind, OrderRow
+from gateway.formats.rows import Kind, OrderRow, StockRow
 from gateway.service.engine import AtsChange, Engine, StockInput, StockLevel
 from gateway.settings import PartnerSettings, Settings
 from gateway.store.port import AlreadyApplied, LedgerCounts, Store, Transaction
@@ -202,6 +204,85 @@ class Ingestor:
         result.duration_ms = int((time.perf_counter() - started) * 1000)
         self._log(result, bound)
         return result
+
+    def ingest_page(
+        self,
+        partner: str,
+        feed: str,
+        body: bytes,
+        cursor: str | None,
+        document: Callable[[bytes, Problems], object],
+        *,
+        source: str | None = None,
+    ) -> PageResult:
+        """Apply one page of a partner feed as one item, and record the cursor after it in the same transaction.
+
+        `document` turns the body into the reference shape (the partner adapter's reading). A malformed page is
+        refused whole and the cursor stays where it was; a page applied before (same content) is a duplicate,
+        and the cursor moves on.
+        """
+        started = time.perf_counter()
+        partner_settings = self.settings.partner(partner)
+        received_at = self.clock()
+        sha256 = hashlib.sha256(body).hexdigest()
+        source = source or f"api:{feed}@{(cursor or 'start')[:200]}"
+        result = IngestResult(partner, feed, source, sha256, len(body), outcome="applied")
+        bound = log.bind(partner=partner, kind=feed, source=source, sha256=sha256)
+        problems = Problems()
+        page, stock, acks = _read_page(feed, body, document, partner_settings.zone, problems)
+        if page is None or problems:
+            result.outcome = "rejected"
+            result.problems, result.unlisted = problems.listed, problems.unlisted
+            self._record(result, received_at)
+            result.duration_ms = int((time.perf_counter() - started) * 1000)
+            self._log(result, bound, event="page")
+            return PageResult(result, cursor, more=False)
+        more = _more(page, cursor)
+        after = page.next_cursor if page.next_cursor is not None else cursor
+        with self.store.write() as tx:
+            partner_id = tx.partner_id(partner)
+            if not page.items:
+                result.outcome = "empty"
+            elif (earlier := tx.ledger_applied(partner_id, feed, sha256)) is not None:
+                result.outcome, result.duplicate_of = "duplicate", earlier
+                result.ledger_id = tx.ledger_open(partner_id, feed, source, sha256, len(body), received_at, "duplicate")
+                tx.ledger_close(result.ledger_id, "duplicate", LedgerCounts(), None, None, self.clock())
+            else:
+                result.ledger_id = tx.ledger_open(partner_id, feed, source, sha256, len(body), received_at)
+                engine = Engine(tx, partner, partner_settings.policy, self.clock(), result.ledger_id)
+                if feed == "stock":
+                    levels = [(r.sku, r.quantity, r.as_of if r.as_of is not None else received_at) for r in stock]
+                    self._stock_batch(engine, levels, result, all_new=False)
+                else:
+                    self._apply_acknowledgements(engine, acks, result)
+                result.ats_changes = engine.changed
+                self._log_snapshot_warnings(engine, bound)
+                report = json.dumps(result.report()) if result.refusals else None
+                tx.ledger_close(result.ledger_id, "applied", result.counts, None, report, self.clock())
+            if after != cursor:
+                tx.set_feed_cursor(partner_id, feed, after, result.ledger_id, self.clock())
+        result.duration_ms = int((time.perf_counter() - started) * 1000)
+        if result.outcome != "empty":
+            self._log(result, bound, event="page")
+        return PageResult(result, after, more=more)
+
+    @staticmethod
+    def _apply_acknowledgements(engine: Engine, acks: pages.Acknowledgements, result: IngestResult) -> None:
+        """Status moves, then confirmations, each refused alone when the rules refuse it."""
+        for status in acks.statuses:
+            try:
+                engine.set_status(status.order_id, status.status)
+                result.counts.applied += 1
+            except Refusal as refusal:
+                result.counts.refused += 1
+                result.refusals.append(Problem(status.line, str(refusal), unit="item"))
+        for row in acks.confirmations:
+            try:
+                engine.confirm(row.order_id, row.sku, row.confirmed_quantity, row.confirmed_at)
+                result.counts.applied += 1
+            except Refusal as refusal:
+                result.counts.refused += 1
+                result.refusals.append(Problem(row.line, str(refusal), unit="item"))
 
     # applying each kind
 
@@ -391,7 +472,7 @@ class Ingestor:
             )
 
     @staticmethod
-    def _log(result: IngestResult, bound: FilteringBoundLogger) -> None:
+    def _log(result: IngestResult, bound: FilteringBoundLogger, event: str = "file") -> None:
         context = {
             "ledger_id": result.ledger_id,
             "rows_applied": result.counts.applied,
@@ -401,12 +482,46 @@ class Ingestor:
         }
         if result.outcome == "rejected":
             bound.warning(
-                "file_rejected", reason=result.summary(), problems=len(result.problems) + result.unlisted, **context
+                f"{event}_rejected", reason=result.summary(), problems=len(result.problems) + result.unlisted, **context
             )
         elif result.outcome == "duplicate":
-            bound.info("file_duplicate", duplicate_of=result.duplicate_of, **context)
+            bound.info(f"{event}_duplicate", duplicate_of=result.duplicate_of, **context)
         else:
-            bound.info("file_applied", ats_changes=result.ats_changes, **context)
+            bound.info(f"{event}_applied", ats_changes=result.ats_changes, **context)
+
+
+def _read_page(
+    feed: str, body: bytes, document: Callable[[bytes, Problems], object], zone: tzinfo, problems: Problems
+) -> tuple[pages.Page | None, list[StockRow], pages.Acknowledgements]:
+    """The page's envelope and items, checked; problems say what is wrong."""
+    decoded = document(body, problems)
+    page = None if problems else pages.envelope(decoded, problems)
+    stock: list[StockRow] = []
+    acks = pages.Acknowledgements([], [])
+    if page is not None:
+        if feed == "stock":
+            stock = pages.stock_items(page, zone, problems)
+        else:
+            acks = pages.acknowledgement_items(page, zone, problems)
+    return page, stock, acks
+
+
+@dataclass
+class PageResult:
+    """What became of one page of a feed, and where the feed stands after it."""
+
+    result: IngestResult
+    next_cursor: str | None
+    more: bool  # another page waits now
+
+
+def _more(page: pages.Page, cursor: str | None) -> bool:
+    """Whether to ask for the next page now: `has_more` when the partner says, else while pages bring items and
+    the cursor moves."""
+    moved = page.next_cursor is not None and page.next_cursor != cursor
+    if page.has_more is not None:
+        return page.has_more and moved
+    return bool(page.items) and moved
 
 
 def _counting(rows: Iterator[_T], progress: Progress | None) -> Iterator[_T]:

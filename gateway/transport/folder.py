@@ -194,3 +194,28 @@ class FolderWatcher:
             self._observer.join(timeout=10)
         if self._thread is not None:
             self._thread.join(timeout=60)
+
+
+class FolderOutbound:
+    """A local folder files are delivered into: written under a hidden temporary name, fsynced, renamed."""
+
+    def __init__(self, path: Path) -> None:
+        self.folder = path
+
+    def __enter__(self) -> FolderOutbound:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+    def write(self, name: str, data: bytes) -> str:
+        """Write `data` as `name` (replacing a file of that name); return its path."""
+        if not safe_name(name):
+            raise TransportError(f"{name!r} is not a file name")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            target = self.folder / name
+            write_atomically(target, data)
+        except OSError as exc:
+            raise TransportError(f"cannot write {name} in {self.folder}: {exc.strerror or exc}") from exc
+        return str(target)

@@ -15,14 +15,14 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Self
 
 import paramiko
 from paramiko.sftp import CMD_CLOSE, CMD_DATA, CMD_HANDLE, CMD_OPEN, CMD_READ, SFTP_FLAG_READ, int64
 from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from gateway import logs
-from gateway.settings import SftpSource
+from gateway.settings import SftpConnection, SftpSource
 from gateway.transport.inbox import (
     REPORT_SUFFIX,
     Entry,
@@ -57,7 +57,7 @@ def _log_retry(state: RetryCallState) -> None:
     log.warning("sftp_reconnect", attempt=state.attempt_number, error=str(error))
 
 
-def _secret(settings: SftpSource, environ: Mapping[str, str]) -> dict[str, Any]:
+def _secret(settings: SftpConnection, environ: Mapping[str, str]) -> dict[str, Any]:
     if settings.password_env is not None:
         if settings.password_env not in environ:
             raise _Refused(f"the environment variable {settings.password_env} (the SFTP password) is not set")
@@ -148,21 +148,16 @@ def _stream(requests: _Requests, handle: bytes, size: int, out: BinaryIO) -> int
             return received
 
 
-class SftpInbox:
-    """One remote folder, connected for one poll."""
+class _Connection:
+    """One SSH connection to an SFTP server and its main SFTP channel; host keys checked, secrets by reference."""
 
-    def __init__(self, settings: SftpSource, environ: Mapping[str, str] | None = None) -> None:
-        self.settings = settings
-        self.name = settings.name
+    def __init__(self, settings: SftpConnection, environ: Mapping[str, str] | None = None) -> None:
+        self.settings: SftpConnection = settings
         self.folder = settings.remote_path.rstrip("/") or "/"
         self._environ = os.environ if environ is None else environ
         self._client: Any = None
         self._sftp: Any = None
-        self._local = threading.local()
         self._channels: list[Any] = []
-        self._lock = threading.Lock()
-
-    # connection
 
     def connect(self) -> None:
         """Connect (retrying transient failures with backoff); an unknown host key is refused at once."""
@@ -233,12 +228,23 @@ class SftpInbox:
         self._client = self._sftp = None
         self._channels.clear()
 
-    def __enter__(self) -> SftpInbox:
+    def __enter__(self) -> Self:
         self.connect()
         return self
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+class SftpInbox(_Connection):
+    """One remote folder, connected for one poll."""
+
+    def __init__(self, settings: SftpSource, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(settings, environ)
+        self.settings: SftpSource = settings
+        self.name = settings.name
+        self._local = threading.local()
+        self._lock = threading.Lock()
 
     # listing and fetching
 
@@ -461,3 +467,22 @@ class SftpInbox:
         target = self._rename(entry, self.settings.failed)
         self._write_report(target, report)
         self._remove_marker(entry, marker_suffix)
+
+
+class SftpOutbound(_Connection):
+    """A remote folder files are delivered into: written under a hidden temporary name, then renamed into place,
+    so the partner never picks up half a file."""
+
+    def write(self, name: str, data: bytes) -> str:
+        """Write `data` as `name` (replacing a file of that name); return its remote path."""
+        if not safe_name(name):
+            raise TransportError(f"{name!r} is not a file name")
+        target = posixpath.join(self.folder, name)
+        temporary = posixpath.join(self.folder, f".{name}.part")
+        try:
+            with self._sftp.open(temporary, "wb") as out:
+                out.write(data)
+            self._sftp.posix_rename(temporary, target)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise TransportError(f"cannot write {target} on {self.settings.host}: {exc}") from exc
+        return target

@@ -1,0 +1,107 @@
+"""Feeds: poll a partner's API for stock and acknowledgements, page after page, each page one inbound item.
+
+The cursor after a page is saved in the transaction that applied it, so a crash re-polls from the last
+committed cursor, and a page applied twice is recognised by the ledger. A malformed page is refused whole,
+kept with its error report under the API's `failed` folder, and the feed stays where it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from gateway import logs
+from gateway.domain import instant
+from gateway.formats.problems import Problems
+from gateway.service.ingest import Clock, Ingestor, PageResult
+from gateway.settings import Settings
+from gateway.store.port import Store
+from gateway.transport.folder import FolderOutbound
+from gateway.transport.inbox import TransportError, report_bytes
+
+log = logs.get(__name__)
+
+
+class FeedApi(Protocol):
+    """What polling needs of a partner API adapter."""
+
+    def fetch(self, feed: str, cursor: str | None) -> bytes:
+        """The raw page after `cursor`."""
+        ...
+
+    def document(self, feed: str, body: bytes, problems: Problems) -> object:
+        """The page in the reference shape."""
+        ...
+
+
+@dataclass
+class PollReport:
+    """What one poll of one feed did."""
+
+    partner: str
+    feed: str
+    pages: list[PageResult] = field(default_factory=list)
+    error: str | None = None
+    cursor: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Every page was read and none was refused."""
+        return self.error is None and all(p.result.outcome != "rejected" for p in self.pages)
+
+
+class FeedPoller:
+    """Polls partner feeds through their API adapters."""
+
+    def __init__(
+        self, store: Store, settings: Settings, clock: Clock, ingestor: Ingestor, api: Callable[[str], FeedApi]
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.ingestor = ingestor
+        self.api = api
+
+    def poll(self, partner: str, feed: str) -> PollReport:
+        """Follow the feed from its saved cursor to its end (or `max_pages_per_poll` pages)."""
+        config = self.settings.partner(partner).api
+        if config is None:
+            raise ValueError(f"partner {partner} has no API")
+        api = self.api(partner)
+        report = PollReport(partner, feed)
+        with self.store.read() as tx:
+            cursor = tx.feed_cursor(tx.partner_id(partner), feed)
+        for _ in range(config.max_pages_per_poll):
+            try:
+                body = api.fetch(feed, cursor)
+            except TransportError as exc:
+                report.error = str(exc)
+                log.warning("feed_poll_failed", partner=partner, feed=feed, cursor=cursor, error=str(exc))
+                break
+            page = self.ingestor.ingest_page(
+                partner, feed, body, cursor, lambda data, problems: api.document(feed, data, problems)
+            )
+            report.pages.append(page)
+            if page.result.outcome == "rejected":
+                self._keep_aside(partner, feed, body, page, config.failed)
+                break
+            cursor = page.next_cursor
+            if not page.more:
+                break
+        report.cursor = cursor
+        return report
+
+    def _keep_aside(self, partner: str, feed: str, body: bytes, page: PageResult, failed: Path) -> None:
+        """The refused page and its error report, for brand IT to look at."""
+        stamp = instant.to_datetime(self.clock()).strftime("%Y%m%dT%H%M%S%fZ")
+        name = f"{feed}-{stamp}-{page.result.sha256[:12]}.json"
+        folder = FolderOutbound(failed / partner)
+        try:
+            where = folder.write(name, body)
+            folder.write(name + ".error.json", report_bytes(page.result.report()))
+        except TransportError as exc:
+            log.error("page_keep_aside_failed", partner=partner, feed=feed, error=str(exc))
+            return
+        log.info("page_kept_aside", partner=partner, feed=feed, file=where)

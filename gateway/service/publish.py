@@ -1,0 +1,412 @@
+"""Publish: deliver the outbox to partners, at least once, each request under an Idempotency-Key.
+
+A delivery pass claims due messages in batches (one kind per batch), sends each batch through the partner's
+route (its HTTP API, or an export file for order exports) and settles it in the store: delivered on a 2xx, due
+again later after timeouts, connection errors, 5xx and 429 (exponential backoff with jitter, capped, and never
+sooner than a Retry-After), dead letter on any other 4xx or past the attempts or age allowed. A batch sent
+before without a known outcome is sent again with the same key. A per-partner circuit breaker stops a pass
+from hammering a partner that keeps failing, and lets one batch probe it after a pause.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from structlog.typing import FilteringBoundLogger
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+from tenacity.stop import stop_base
+
+from gateway import logs
+from gateway.domain import instant
+from gateway.domain.instant import Instant
+from gateway.formats.export import export_csv
+from gateway.settings import MESSAGE_KINDS, DeliverySettings, PartnerSettings, Settings
+from gateway.store.port import Claim, OutboxRecord, Store
+from gateway.transport.http import DeliveryFailed
+from gateway.transport.inbox import TransportError
+
+log = logs.get(__name__)
+
+Clock = Callable[[], Instant]
+Sleep = Callable[[float], None]
+
+_SECOND = 1_000_000
+MAX_ERROR = 4000  # characters of an error kept with a message
+
+
+class Sender(Protocol):
+    """Where one kind of message goes: sends a claimed batch, returns the HTTP status (None for a file)."""
+
+    def send(self, claim: Claim) -> int | None:
+        """Send the batch; raise DeliveryFailed (or TransportError) when it was not taken."""
+        ...
+
+
+class Api(Protocol):
+    """What delivery needs of a partner API adapter."""
+
+    def send(self, kind: str, idempotency_key: str, messages: Sequence[OutboxRecord]) -> int:
+        """POST one batch."""
+        ...
+
+
+class ApiSender:
+    """Sends batches to the partner's API."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+
+    def send(self, claim: Claim) -> int | None:
+        """POST the batch with its id as the Idempotency-Key."""
+        return self.api.send(claim.kind, claim.batch_id, claim.messages)
+
+
+class Outbound(Protocol):
+    """A folder files are delivered into (local or SFTP)."""
+
+    def __enter__(self) -> Outbound: ...
+
+    def __exit__(self, *_: object) -> None: ...
+
+    def write(self, name: str, data: bytes) -> str:
+        """Write a whole file under a temporary name, then rename it into place."""
+        ...
+
+
+def export_name(partner: str, claim: Claim) -> str:
+    """The export file of a batch: the same name on a re-send, so a re-sent batch replaces its own file."""
+    first = min(message.created_at for message in claim.messages)
+    stamp = instant.to_datetime(first).strftime("%Y%m%dT%H%M%SZ")
+    return f"orders-{partner}-{stamp}-{claim.batch_id}.csv"
+
+
+class FileExportSender:
+    """Writes order export batches as CSV files into the partner's export folder."""
+
+    def __init__(self, partner: str, delimiter: str, outbound: Callable[[], Outbound]) -> None:
+        self.partner = partner
+        self.delimiter = delimiter
+        self.outbound = outbound
+
+    def send(self, claim: Claim) -> int | None:
+        """Write the batch's file."""
+        data = export_csv([message.payload or "{}" for message in claim.messages], self.delimiter)
+        with self.outbound() as folder:
+            where = folder.write(export_name(self.partner, claim), data)
+        log.info("order_export_written", partner=self.partner, file=where, orders=len(claim.messages))
+        return None
+
+
+def routes(partner: PartnerSettings) -> dict[str, str]:
+    """Where each kind of message goes: "api", "file" or nowhere (left out)."""
+    found: dict[str, str] = {}
+    for kind in MESSAGE_KINDS:
+        if kind == "order_export" and partner.export is not None:
+            found[kind] = "file"
+        elif partner.api is not None and kind in partner.api.deliver:
+            found[kind] = "api"
+    return found
+
+
+@dataclass
+class Breaker:
+    """A partner's circuit breaker: open after `threshold` failed batches in a row, for `pause` seconds."""
+
+    threshold: int
+    pause: float
+    failures: int = 0
+    open_until: Instant | None = None
+
+    def allows(self, now: Instant) -> bool:
+        """Closed, or open long enough that one batch may probe the partner."""
+        return self.open_until is None or now >= self.open_until
+
+    def success(self) -> bool:
+        """A batch went through; True when that closed an open breaker."""
+        was_open = self.open_until is not None
+        self.failures, self.open_until = 0, None
+        return was_open
+
+    def failure(self, now: Instant) -> bool:
+        """A batch failed; True when that opened (or re-opened) the breaker."""
+        self.failures += 1
+        if self.failures >= self.threshold:
+            self.open_until = now + int(self.pause * _SECOND)
+            return True
+        return False
+
+    def trip(self, now: Instant) -> None:
+        """Open at once (the partner refused our credentials)."""
+        self.failures = max(self.failures, self.threshold)
+        self.open_until = now + int(self.pause * _SECOND)
+
+
+@dataclass
+class DeliveryReport:
+    """What one delivery pass did for one partner."""
+
+    partner: str
+    delivered: int = 0
+    batches: int = 0
+    failed_batches: int = 0
+    dead: int = 0
+    breaker_open: bool = False
+    errors: list[str] = field(default_factory=list)
+    unrouted: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Nothing failed and nothing went to dead letter."""
+        return not (self.failed_batches or self.dead or self.breaker_open)
+
+    def summary(self) -> str:
+        """One readable line."""
+        text = f"{self.partner}: delivered {self.delivered} message(s) in {self.batches} batch(es)"
+        if self.failed_batches:
+            text += f"; {self.failed_batches} batch(es) failed and are due again later"
+        if self.dead:
+            text += f"; {self.dead} message(s) went to dead letter"
+        if self.breaker_open:
+            text += "; circuit breaker open: the partner is left alone until it may be probed"
+        return text
+
+
+class _InPassLimit(stop_base):
+    """Stops retrying within a pass when the partner asks for a longer wait than a pass may spend."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+
+    def __call__(self, state: RetryCallState) -> bool:
+        error = state.outcome.exception() if state.outcome else None
+        return isinstance(error, DeliveryFailed) and (error.retry_after or 0.0) > self.limit
+
+
+def _retryable(error: BaseException) -> bool:
+    return isinstance(error, DeliveryFailed) and error.retryable
+
+
+class Publisher:
+    """Delivery passes over the outbox, one partner at a time."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        clock: Clock,
+        senders: Callable[[str], Mapping[str, Sender]],
+        *,
+        sleep: Sleep = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.senders = senders
+        self.sleep = sleep
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
+        self.breakers: dict[str, Breaker] = {}
+
+    def breaker(self, partner: str) -> Breaker:
+        """The partner's circuit breaker (closed until it has failed)."""
+        found = self.breakers.get(partner)
+        if found is None:
+            delivery = self.settings.partner(partner).delivery
+            found = self.breakers[partner] = Breaker(delivery.breaker_threshold, delivery.breaker_pause)
+        return found
+
+    def deliver(self, partner: str) -> DeliveryReport:
+        """One pass: send every due batch of the partner until none is due, a batch fails or the breaker opens."""
+        config = self.settings.partner(partner)
+        report = DeliveryReport(partner)
+        breaker = self.breaker(partner)
+        now = self.clock()
+        if not breaker.allows(now):
+            report.breaker_open = True
+            log.info("delivery_breaker_open", partner=partner, until=instant.to_iso(breaker.open_until))
+            return report
+        senders = self.senders(partner)
+        with self.store.read() as tx:
+            partner_id = tx.partner_id(partner)
+            waiting = {c.kind for c in tx.outbox_counts(partner_id) if c.state == "pending"}
+        report.unrouted = sorted(waiting - set(senders))
+        for kind, sender in senders.items():
+            if kind not in waiting:
+                continue
+            while True:
+                now = self.clock()
+                lease = now + int(config.delivery.lease_seconds * _SECOND)
+                with self.store.write() as tx:
+                    claim = tx.claim(partner_id, kind, now, config.delivery.batch_size, lease, uuid.uuid4().hex)
+                if claim is None:
+                    break
+                if not self._batch(partner, config.delivery, breaker, sender, claim, report):
+                    return report
+        return report
+
+    def _batch(
+        self,
+        partner: str,
+        delivery: DeliverySettings,
+        breaker: Breaker,
+        sender: Sender,
+        claim: Claim,
+        report: DeliveryReport,
+    ) -> bool:
+        """Send one batch with in-pass retries and settle it; False when the pass should stop."""
+        bound = log.bind(partner=partner, kind=claim.kind, batch=claim.batch_id, batch_size=len(claim.messages))
+        attempts = 0
+
+        def attempt() -> int | None:
+            nonlocal attempts
+            attempts += 1
+            try:
+                status = sender.send(claim)
+            except DeliveryFailed as exc:
+                bound.warning(
+                    "delivery_attempt",
+                    attempt=attempts,
+                    resend=claim.resend or attempts > 1,
+                    outcome="failed",
+                    status=exc.status,
+                    error=str(exc)[:500],
+                )
+                raise
+            except TransportError as exc:
+                bound.warning(
+                    "delivery_attempt",
+                    attempt=attempts,
+                    resend=claim.resend or attempts > 1,
+                    outcome="failed",
+                    status=None,
+                    error=str(exc)[:500],
+                )
+                raise DeliveryFailed(str(exc)) from exc
+            bound.info(
+                "delivery_attempt",
+                attempt=attempts,
+                resend=claim.resend or attempts > 1,
+                outcome="delivered",
+                status=status,
+            )
+            return status
+
+        def before_sleep(state: RetryCallState) -> None:
+            wait = state.next_action.sleep if state.next_action else 0.0
+            error = state.outcome.exception() if state.outcome else None
+            bound.warning(
+                "delivery_retry",
+                attempt=state.attempt_number,
+                status=getattr(error, "status", None),
+                wait_seconds=round(wait, 3),
+                next_attempt_at=instant.to_iso(self.clock() + int(wait * _SECOND)),
+                in_pass=True,
+            )
+
+        retrying = Retrying(
+            retry=retry_if_exception(_retryable),
+            stop=stop_after_attempt(delivery.retries) | _InPassLimit(delivery.wait_in_pass_max),
+            wait=self._wait(delivery),
+            sleep=self.sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            status = retrying(attempt)
+        except DeliveryFailed as exc:
+            return self._failed(partner, delivery, breaker, claim, exc, attempts, report, bound)
+        with self.store.write() as tx:
+            report.delivered += tx.settle_delivered(claim, status, self.clock())
+        report.batches += 1
+        if breaker.success():
+            bound.info("delivery_breaker_closed")
+        return True
+
+    def _wait(self, delivery: DeliverySettings) -> Callable[[RetryCallState], float]:
+        backoff = wait_random_exponential(multiplier=delivery.backoff_initial, max=delivery.wait_in_pass_max)
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            if isinstance(error, DeliveryFailed) and error.retry_after is not None:
+                return error.retry_after  # honoured as asked: never sooner
+            return float(backoff(state))
+
+        return wait
+
+    def _failed(
+        self,
+        partner: str,
+        delivery: DeliverySettings,
+        breaker: Breaker,
+        claim: Claim,
+        exc: DeliveryFailed,
+        attempts: int,
+        report: DeliveryReport,
+        bound: FilteringBoundLogger,
+    ) -> bool:
+        now = self.clock()
+        error = str(exc)[:MAX_ERROR]
+        report.errors.append(error)
+        if not exc.retryable:
+            with self.store.write() as tx:
+                dead = tx.settle_dead(claim, attempts=attempts, status=exc.status, error=error, now=now)
+            report.dead += dead
+            bound.error(
+                "delivery_dead", reason="refused", status=exc.status, attempt=attempts, messages=dead, error=error[:500]
+            )
+            if exc.unauthorized:
+                breaker.trip(now)
+                report.breaker_open = True
+                bound.error(
+                    "delivery_breaker_opened", reason="credentials refused", until=instant.to_iso(breaker.open_until)
+                )
+                return False
+            return True
+        total = max(m.attempts for m in claim.messages) + attempts
+        delay = min(delivery.backoff_max, delivery.backoff_initial * 2 ** min(total, 40)) * self.rng.uniform(0.5, 1.0)
+        if exc.retry_after is not None:
+            delay = max(delay, exc.retry_after)
+        next_at = now + int(delay * _SECOND)
+        queued_before = now - int(delivery.max_age_hours * 3600 * _SECOND)
+        with self.store.write() as tx:
+            dead = tx.settle_failed(
+                claim,
+                attempts=attempts,
+                status=exc.status,
+                error=error,
+                next_attempt_at=next_at,
+                max_attempts=delivery.max_attempts,
+                queued_before=queued_before,
+                now=now,
+            )
+        report.failed_batches += 1
+        bound.warning(
+            "delivery_retry",
+            attempt=total,
+            status=exc.status,
+            next_attempt_at=instant.to_iso(next_at),
+            in_pass=False,
+            error=error[:500],
+        )
+        if dead:
+            report.dead += dead
+            bound.error(
+                "delivery_dead",
+                reason="attempts or age exhausted",
+                status=exc.status,
+                attempt=total,
+                messages=dead,
+                max_attempts=delivery.max_attempts,
+                max_age_hours=delivery.max_age_hours,
+            )
+        if breaker.failure(now):
+            report.breaker_open = True
+            bound.warning(
+                "delivery_breaker_opened", failures=breaker.failures, until=instant.to_iso(breaker.open_until)
+            )
+        return False
