@@ -21,11 +21,11 @@ from gateway.domain.errors import Refusal
 from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus, parse_status
 from gateway.formats.rows import Kind
-from gateway.service import queries
+from gateway.service import publish, queries
 from gateway.service.channels import ChannelView
 from gateway.service.engine import AtsChange
 from gateway.service.ingest import IngestResult
-from gateway.store.port import StoreError
+from gateway.store.port import OutboxRecord, StoreError
 from gateway.transport.inbox import TransportError
 
 EXIT_REFUSED = 1
@@ -419,16 +419,23 @@ def stock_set(state: State, partner: str, sku: str, quantity: int, as_of: str | 
 
 @cli.command()
 @click.option("--partner", required=True)
-@click.option("--source", "source_name", help="Only this source (default: every source of the partner).")
+@click.option("--source", "source_name", help="Only this file source (default: every source and feed of the partner).")
+@click.option("--feed", "feed_name", type=click.Choice(list(settings.FEEDS)), help="Only this API feed.")
 @click.pass_obj
-def poll(state: State, partner: str, source_name: str | None) -> None:
-    """One pass over the partner's sources: take complete files, apply each once, move it aside."""
+def poll(state: State, partner: str, source_name: str | None, feed_name: str | None) -> None:
+    """One pass over the partner's sources and API feeds: take complete files and new pages, apply each once."""
     config = state.settings()
     try:
         partner_settings = config.partner(partner)
         sources = [partner_settings.source(source_name)] if source_name else list(partner_settings.sources)
     except settings.ConfigError as exc:
         fail_config(exc)
+    api = partner_settings.api
+    if feed_name is not None and (api is None or feed_name not in api.feeds):
+        fail_config(settings.ConfigError([f"partners.{partner}.api.feeds: the partner has no {feed_name} feed"]))
+    if feed_name is not None:
+        sources = []
+    feeds = [] if api is None or source_name else [f for f in api.feeds if feed_name in (None, f)]
     worst = 0
     with state.app(partner) as app:
         for source in sources:
@@ -444,7 +451,141 @@ def poll(state: State, partner: str, source_name: str | None) -> None:
                 worst = worst if item.ok else EXIT_REFUSED
             if not picked:
                 click.echo(f"{source.name}: nothing to take")
+        for feed in feeds:
+            worst = max(worst, _poll_feed(app, partner, feed))
     sys.exit(worst)
+
+
+def _poll_feed(app: bootstrap.App, partner: str, feed: str) -> int:
+    try:
+        report = app.feeds.poll(partner, feed)
+    except TransportError as exc:
+        click.echo(f"gateway: feed {feed}: {exc}", err=True)
+        return EXIT_REFUSED
+    for page in report.pages:
+        result = page.result
+        if result.outcome != "empty":
+            click.echo(f"api {feed}: {result.summary()}", err=result.outcome == "rejected")
+    applied = sum(1 for p in report.pages if p.result.outcome == "applied")
+    click.echo(f"api {feed}: {len(report.pages)} page(s), {applied} applied; cursor {report.cursor or '(start)'}")
+    if report.error:
+        click.echo(f"gateway: feed {feed}: {report.error}", err=True)
+    return 0 if report.ok else EXIT_REFUSED
+
+
+@cli.command()
+@click.option("--partner", required=True)
+@click.pass_obj
+def deliver(state: State, partner: str) -> None:
+    """One delivery pass: send what the outbox holds for the partner, batch by batch, and settle each batch."""
+    with state.app(partner) as app:
+        try:
+            report = app.publisher.deliver(partner)
+        except TransportError as exc:
+            click.echo(f"gateway: {exc}", err=True)
+            sys.exit(EXIT_CONFIG)
+    click.echo(report.summary(), err=not report.ok)
+    for kind in report.unrouted:
+        click.echo(f"{kind}: waiting, but the partner has no route for it (configure api.deliver or export)")
+    for error in report.errors[:5]:
+        click.echo(f"  {error}", err=True)
+    sys.exit(0 if report.ok else EXIT_REFUSED)
+
+
+def _why(record: OutboxRecord, routed: set[str], now: int) -> str:
+    if record.state == "dead":
+        status = f"HTTP {record.last_status}: " if record.last_status else ""
+        return f"dead after {record.attempts} attempt(s): {status}{record.last_error or ''}".rstrip(": ")
+    if record.kind not in routed:
+        return "no route: the partner has no API delivery or export for this kind"
+    if record.next_attempt_at is not None and record.next_attempt_at > now:
+        when = instant.to_iso(record.next_attempt_at)
+        return f"retry at {when} after {record.attempts} attempt(s): {record.last_error or ''}".rstrip(": ")
+    return "due now" if record.attempts == 0 else f"due now, {record.attempts} attempt(s) so far"
+
+
+def _outbox_json(record: OutboxRecord, why: str) -> dict[str, object]:
+    return {
+        "id": record.id,
+        "kind": record.kind,
+        "key": record.key,
+        "value": record.value,
+        "state": record.state,
+        "attempts": record.attempts,
+        "created_at": instant.to_iso(record.created_at),
+        "next_attempt_at": instant.to_iso(record.next_attempt_at),
+        "last_status": record.last_status,
+        "last_error": record.last_error,
+        "batch_id": record.batch_id,
+        "why": why,
+    }
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--partner", help="The partner (required without a sub-command).")
+@click.option("--dead", is_flag=True, help="Dead letters instead of what is waiting.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Messages listed.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON object: counts by kind and state, and the messages.")
+@click.pass_context
+def outbox(ctx: click.Context, partner: str | None, dead: bool, limit: int, as_json: bool) -> None:
+    """What waits for delivery to the partner and why (or, with --dead, what was given up on and why)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if partner is None:
+        raise click.UsageError("Missing option '--partner'.")
+    state: State = ctx.obj
+    with state.app(partner) as app, app.store.read() as tx:
+        partner_id = tx.partner_id(partner)
+        counts = tx.outbox_counts(partner_id)
+        records = tx.outbox(partner_id, "dead" if dead else "pending", limit=limit)
+        now = app.clock()
+        routed = set(publish.routes(app.settings.partner(partner)))
+    listed = [(record, _why(record, routed, now)) for record in records]
+    if as_json:
+        body = {
+            "partner": partner,
+            "counts": [
+                {
+                    "kind": c.kind,
+                    "state": c.state,
+                    "count": c.count,
+                    "oldest": instant.to_iso(c.oldest),
+                    "next_attempt_at": instant.to_iso(c.next_attempt_at),
+                }
+                for c in counts
+            ],
+            "messages": [_outbox_json(record, why) for record, why in listed],
+        }
+        click.echo(json.dumps(body))
+        return
+    if not counts:
+        click.echo(f"{partner}: the outbox is empty")
+    for c in counts:
+        click.echo(f"{c.kind:<13} {c.state:<11} {c.count:>8}  oldest {instant.to_iso(c.oldest)}")
+    if listed:
+        click.echo("")
+        click.echo(f"{'id':>8}  {'kind':<13} {'key':<30} {'value':>8}  why")
+    for record, why in listed:
+        value = "" if record.value is None else str(record.value)
+        click.echo(f"{record.id:>8}  {record.kind:<13} {record.key[:30]:<30} {value:>8}  {why}")
+
+
+@outbox.command("retry")
+@click.option("--partner", required=True)
+@click.option("--id", "ids", multiple=True, type=int, help="A dead message's id (repeatable).")
+@click.option("--all-dead", is_flag=True, help="Every dead message of the partner.")
+@click.pass_obj
+def outbox_retry(state: State, partner: str, ids: tuple[int, ...], all_dead: bool) -> None:
+    """Put dead messages back in the queue, due now (a value superseded by a newer one of its key is not)."""
+    if bool(ids) == all_dead:
+        raise click.UsageError("give --id N (repeatable) or --all-dead")
+    with state.app(partner) as app, app.store.write() as tx:
+        revived, superseded = tx.revive(tx.partner_id(partner), None if all_dead else list(ids), app.clock())
+    logs.get(__name__).info("outbox_retry", partner=partner, revived=revived, superseded=superseded)
+    click.echo(f"{partner}: {revived} message(s) queued again; {superseded} superseded by a newer value")
+    if ids and revived + superseded < len(set(ids)):
+        click.echo("gateway: some ids are not dead messages of this partner", err=True)
+        sys.exit(EXIT_REFUSED)
 
 
 @cli.command()

@@ -187,7 +187,7 @@ class PartnerApi:
         except requests.Timeout as exc:
             raise DeliveryFailed(f"POST {url}: no answer within {self._timeouts()}") from exc
         except requests.RequestException as exc:
-            raise DeliveryFailed(f"POST {url}: {type(exc).__name__}") from exc
+            raise DeliveryFailed(f"POST {url}: {type(exc).__name__}: {exc}") from exc
         status = response.status_code
         if 200 <= status < 300:
             return status
