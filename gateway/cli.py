@@ -26,6 +26,7 @@ from gateway.service.channels import ChannelView
 from gateway.service.engine import AtsChange
 from gateway.service.ingest import IngestResult
 from gateway.store.port import OutboxRecord, StoreError
+from gateway.transport.http import ApiConfigError
 from gateway.transport.inbox import TransportError
 
 EXIT_REFUSED = 1
@@ -459,6 +460,9 @@ def poll(state: State, partner: str, source_name: str | None, feed_name: str | N
 def _poll_feed(app: bootstrap.App, partner: str, feed: str) -> int:
     try:
         report = app.feeds.poll(partner, feed)
+    except ApiConfigError as exc:
+        click.echo(f"gateway: feed {feed}: {exc}", err=True)
+        return EXIT_CONFIG
     except TransportError as exc:
         click.echo(f"gateway: feed {feed}: {exc}", err=True)
         return EXIT_REFUSED
@@ -481,7 +485,7 @@ def deliver(state: State, partner: str) -> None:
     with state.app(partner) as app:
         try:
             report = app.publisher.deliver(partner)
-        except TransportError as exc:
+        except ApiConfigError as exc:
             click.echo(f"gateway: {exc}", err=True)
             sys.exit(EXIT_CONFIG)
     click.echo(report.summary(), err=not report.ok)

@@ -48,8 +48,8 @@ class PollReport:
 
     @property
     def ok(self) -> bool:
-        """Every page was read and none was refused."""
-        return self.error is None and all(p.result.outcome != "rejected" for p in self.pages)
+        """Every page was read and applied whole: none refused, no item refused."""
+        return self.error is None and all(p.result.ok for p in self.pages)
 
 
 class FeedPoller:
@@ -85,7 +85,8 @@ class FeedPoller:
             )
             report.pages.append(page)
             if page.result.outcome == "rejected":
-                self._keep_aside(partner, feed, body, page, config.failed)
+                if not page.repeat:
+                    self._keep_aside(partner, feed, body, page, config.failed)
                 break
             cursor = page.next_cursor
             if not page.more:

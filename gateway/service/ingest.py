@@ -68,8 +68,8 @@ class IngestResult:
 
     @property
     def ok(self) -> bool:
-        """Applied with nothing refused, or a harmless duplicate."""
-        return self.outcome == "duplicate" or (self.outcome == "applied" and not self.counts.refused)
+        """Applied with nothing refused, or a harmless duplicate (or an empty page)."""
+        return self.outcome in ("duplicate", "empty") or (self.outcome == "applied" and not self.counts.refused)
 
     def summary(self) -> str:
         """One readable line."""
@@ -233,22 +233,57 @@ class Ingestor:
         if page is None or problems:
             result.outcome = "rejected"
             result.problems, result.unlisted = problems.listed, problems.unlisted
-            self._record(result, received_at)
+            with self.store.read() as tx:
+                earlier = tx.ledger_applied(tx.partner_id(partner), feed, sha256, outcome="rejected")
+            if earlier is None:
+                self._record(result, received_at)
+            else:  # the partner serves the same broken page again: one entry and one copy kept are enough
+                result.ledger_id = result.duplicate_of = earlier
             result.duration_ms = int((time.perf_counter() - started) * 1000)
-            self._log(result, bound, event="page")
-            return PageResult(result, cursor, more=False)
+            self._log(result, bound, event="page", repeat=earlier is not None)
+            return PageResult(result, cursor, more=False, repeat=earlier is not None)
         more = _more(page, cursor)
         after = page.next_cursor if page.next_cursor is not None else cursor
+        try:
+            self._apply_page(partner, feed, page, stock, acks, result, received_at, cursor, after, bound)
+        except AlreadyApplied:
+            # another worker applied the same page between our look-up and our claim: now it is a duplicate
+            result.counts, result.refusals, result.ats_changes = LedgerCounts(), [], 0
+            self._apply_page(partner, feed, page, stock, acks, result, received_at, cursor, after, bound)
+        result.duration_ms = int((time.perf_counter() - started) * 1000)
+        if result.outcome != "empty":
+            self._log(result, bound, event="page")
+        return PageResult(result, after, more=more)
+
+    def _apply_page(
+        self,
+        partner: str,
+        feed: str,
+        page: pages.Page,
+        stock: list[StockRow],
+        acks: pages.Acknowledgements,
+        result: IngestResult,
+        received_at: Instant,
+        cursor: str | None,
+        after: str | None,
+        bound: FilteringBoundLogger,
+    ) -> None:
+        """One transaction: the page's effects, its ledger entry and the feed's cursor after it."""
+        partner_settings = self.settings.partner(partner)
         with self.store.write() as tx:
             partner_id = tx.partner_id(partner)
             if not page.items:
                 result.outcome = "empty"
-            elif (earlier := tx.ledger_applied(partner_id, feed, sha256)) is not None:
+            elif (earlier := tx.ledger_applied(partner_id, feed, result.sha256)) is not None:
                 result.outcome, result.duplicate_of = "duplicate", earlier
-                result.ledger_id = tx.ledger_open(partner_id, feed, source, sha256, len(body), received_at, "duplicate")
+                result.ledger_id = tx.ledger_open(
+                    partner_id, feed, result.source, result.sha256, result.size, received_at, "duplicate"
+                )
                 tx.ledger_close(result.ledger_id, "duplicate", LedgerCounts(), None, None, self.clock())
             else:
-                result.ledger_id = tx.ledger_open(partner_id, feed, source, sha256, len(body), received_at)
+                result.ledger_id = tx.ledger_open(
+                    partner_id, feed, result.source, result.sha256, result.size, received_at
+                )
                 engine = Engine(tx, partner, partner_settings.policy, self.clock(), result.ledger_id)
                 if feed == "stock":
                     levels = [(r.sku, r.quantity, r.as_of if r.as_of is not None else received_at) for r in stock]
@@ -261,10 +296,6 @@ class Ingestor:
                 tx.ledger_close(result.ledger_id, "applied", result.counts, None, report, self.clock())
             if after != cursor:
                 tx.set_feed_cursor(partner_id, feed, after, result.ledger_id, self.clock())
-        result.duration_ms = int((time.perf_counter() - started) * 1000)
-        if result.outcome != "empty":
-            self._log(result, bound, event="page")
-        return PageResult(result, after, more=more)
 
     @staticmethod
     def _apply_acknowledgements(engine: Engine, acks: pages.Acknowledgements, result: IngestResult) -> None:
@@ -472,7 +503,7 @@ class Ingestor:
             )
 
     @staticmethod
-    def _log(result: IngestResult, bound: FilteringBoundLogger, event: str = "file") -> None:
+    def _log(result: IngestResult, bound: FilteringBoundLogger, event: str = "file", *, repeat: bool = False) -> None:
         context = {
             "ledger_id": result.ledger_id,
             "rows_applied": result.counts.applied,
@@ -482,7 +513,11 @@ class Ingestor:
         }
         if result.outcome == "rejected":
             bound.warning(
-                f"{event}_rejected", reason=result.summary(), problems=len(result.problems) + result.unlisted, **context
+                f"{event}_rejected",
+                reason=result.summary(),
+                problems=len(result.problems) + result.unlisted,
+                **({"repeat": True} if repeat else {}),
+                **context,
             )
         elif result.outcome == "duplicate":
             bound.info(f"{event}_duplicate", duplicate_of=result.duplicate_of, **context)
@@ -513,6 +548,7 @@ class PageResult:
     result: IngestResult
     next_cursor: str | None
     more: bool  # another page waits now
+    repeat: bool = False  # the same malformed page as last time: its entry and copy are kept already
 
 
 def _more(page: pages.Page, cursor: str | None) -> bool:

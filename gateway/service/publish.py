@@ -26,7 +26,7 @@ from gateway.domain import instant
 from gateway.domain.instant import Instant
 from gateway.formats.export import export_csv
 from gateway.settings import MESSAGE_KINDS, DeliverySettings, PartnerSettings, Settings
-from gateway.store.port import Claim, OutboxRecord, Store
+from gateway.store.port import Claim, OutboxRecord, Store, Transaction
 from gateway.transport.http import DeliveryFailed
 from gateway.transport.inbox import TransportError
 
@@ -238,14 +238,17 @@ class Publisher:
         for kind, sender in senders.items():
             if kind not in waiting:
                 continue
-            while True:
+
+            def claim_next(tx: Transaction, kind: str = kind) -> Claim | None:
                 now = self.clock()
                 lease = now + int(config.delivery.lease_seconds * _SECOND)
-                with self.store.write() as tx:
-                    claim = tx.claim(partner_id, kind, now, config.delivery.batch_size, lease, uuid.uuid4().hex)
-                if claim is None:
-                    break
-                if not self._batch(partner, config.delivery, breaker, sender, claim, report):
+                return tx.claim(partner_id, kind, now, config.delivery.batch_size, lease, uuid.uuid4().hex)
+
+            with self.store.write() as tx:
+                claim = claim_next(tx)
+            while claim is not None:
+                going_on, claim = self._batch(partner, config.delivery, breaker, sender, claim, report, claim_next)
+                if not going_on:
                     return report
         return report
 
@@ -257,8 +260,10 @@ class Publisher:
         sender: Sender,
         claim: Claim,
         report: DeliveryReport,
-    ) -> bool:
-        """Send one batch with in-pass retries and settle it; False when the pass should stop."""
+        claim_next: Callable[[Transaction], Claim | None],
+    ) -> tuple[bool, Claim | None]:
+        """Send one batch with in-pass retries and settle it; False when the pass should stop, else the next
+        batch, claimed in the transaction that settled this one."""
         bound = log.bind(partner=partner, kind=claim.kind, batch=claim.batch_id, batch_size=len(claim.messages))
         attempts = 0
 
@@ -319,13 +324,17 @@ class Publisher:
         try:
             status = retrying(attempt)
         except DeliveryFailed as exc:
-            return self._failed(partner, delivery, breaker, claim, exc, attempts, report, bound)
+            if self._failed(partner, delivery, breaker, claim, exc, attempts, report, bound):
+                with self.store.write() as tx:
+                    return True, claim_next(tx)
+            return False, None
         with self.store.write() as tx:
             report.delivered += tx.settle_delivered(claim, status, self.clock())
+            following = claim_next(tx)
         report.batches += 1
         if breaker.success():
             bound.info("delivery_breaker_closed")
-        return True
+        return True, following
 
     def _wait(self, delivery: DeliverySettings) -> Callable[[RetryCallState], float]:
         backoff = wait_random_exponential(multiplier=delivery.backoff_initial, max=delivery.wait_in_pass_max)

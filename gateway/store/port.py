@@ -125,9 +125,8 @@ class LedgerRecord:
     report: str | None
 
 
-@dataclass(frozen=True)
-class OutboxRecord:
-    """One message owed to a partner."""
+class OutboxRecord(NamedTuple):
+    """One message owed to a partner (a tuple: a batch holds thousands)."""
 
     id: int
     partner: str
@@ -366,8 +365,8 @@ class Transaction(Protocol):
         """Record where a feed stands, in the transaction that applied the page before it."""
         ...
 
-    def ledger_applied(self, partner_id: int, kind: str, sha256: str) -> int | None:
-        """The id of the entry that applied this content already, if any."""
+    def ledger_applied(self, partner_id: int, kind: str, sha256: str, outcome: str = "applied") -> int | None:
+        """The id of the entry that applied this content already (or the first one with `outcome`), if any."""
         ...
 
     def ledger_open(

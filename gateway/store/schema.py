@@ -182,7 +182,6 @@ outbox = Table(
         sqlite_where=text("state = 'pending'"),
         postgresql_where=text("state = 'pending'"),
     ),
-    Index("ix_outbox_batch", "batch_id"),
 )
 
 caps = Table(

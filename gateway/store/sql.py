@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -57,6 +57,7 @@ from gateway.store.port import (
     StoreError,
 )
 
+_Item = TypeVar("_Item")
 _CHUNK = 500  # SKUs per IN (...) look-up: well under every driver's bound-parameter limit
 _RANGE_LIMIT = 40_000  # rows one key-range look-up may return before it gives way to IN look-ups
 _BUSY_TIMEOUT_MS = 30_000
@@ -186,7 +187,7 @@ def _translate(exc: sa_exc.OperationalError) -> StoreError:
     return StoreError(f"the store failed: {text}")
 
 
-def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+def _chunks(items: Sequence[_Item]) -> Iterator[Sequence[_Item]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
 
@@ -282,6 +283,24 @@ _ATS_KEYS = ("partner_id", "kind", "key", "value", "as_of", "ledger_id", "create
 _REQUEUE = ("value", "as_of", "payload", "ledger_id", "created_at", "batch_id")
 _PENDING_KEY = ("partner_id", "kind", "key")  # one undelivered message per key: ux_outbox_pending_key
 _PENDING = "state = 'pending'"
+_IS_PENDING = text("outbox.state = 'pending'")
+_OUTBOX_COLUMNS = (
+    _X.c.id,
+    _X.c.kind,
+    _X.c.key,
+    _X.c.value,
+    _X.c.as_of,
+    _X.c.payload,
+    _X.c.ledger_id,
+    _X.c.created_at,
+    _X.c.state,
+    _X.c.attempts,
+    _X.c.next_attempt_at,
+    _X.c.last_error,
+    _X.c.last_status,
+    _X.c.batch_id,
+    _X.c.delivered_at,
+)
 _LOOKUP_KEYS = ("partner_id", *(f"sku_{i}" for i in range(_CHUNK)))
 
 
@@ -805,41 +824,54 @@ class SqlTransaction:
     ) -> Claim | None:
         """The next due batch: one sent before (same id) first, else up to `limit` never-batched messages."""
         due = (
-            select(_X, _P.c.name)
-            .select_from(_X.join(_P, _P.c.id == _X.c.partner_id))
-            .where(
-                _X.c.partner_id == partner_id,
-                _X.c.kind == kind,
-                _X.c.state == "pending",
-                or_(_X.c.next_attempt_at.is_(None), _X.c.next_attempt_at <= now),
-                or_(_X.c.claimed_until.is_(None), _X.c.claimed_until <= now),
-            )
-            .order_by(_X.c.id)
+            _X.c.partner_id == partner_id,
+            _X.c.kind == kind,
+            _IS_PENDING,  # a literal, so SQLite can use the partial index ix_outbox_pending
+            or_(_X.c.next_attempt_at.is_(None), _X.c.next_attempt_at <= now),
+            or_(_X.c.claimed_until.is_(None), _X.c.claimed_until <= now),
         )
-        first = self.connection.execute(due.limit(1)).first()
+        first = self.connection.execute(select(_X.c.batch_id).where(*due).order_by(_X.c.id).limit(1)).first()
         if first is None:
             return None
         resend = first.batch_id is not None
         if resend:
             batch_id = first.batch_id
-            rows = self.connection.execute(due.where(_X.c.batch_id == batch_id).limit(limit)).all()
+            same_batch = _X.c.batch_id == batch_id
         else:
-            rows = self.connection.execute(due.where(_X.c.batch_id.is_(None)).limit(limit)).all()
-        ids = [row.id for row in rows]
-        self.connection.execute(update(_X).where(_X.c.id.in_(ids)).values(batch_id=batch_id, claimed_until=lease_until))
-        messages = tuple(_outbox_record(row, batch_id) for row in rows)
+            same_batch = _X.c.batch_id.is_(None)
+        chosen = select(_X.c.id).where(*due, same_batch).order_by(_X.c.id).limit(limit)
+        rows = self.connection.execute(
+            update(_X)
+            .where(_X.c.id.in_(chosen.scalar_subquery()))
+            .values(batch_id=batch_id, claimed_until=lease_until)
+            .returning(*_OUTBOX_COLUMNS)
+        ).all()
+        rows = sorted(rows, key=itemgetter(0))  # RETURNING promises no order
+        partner = self._partner_name(partner_id)
+        make = OutboxRecord._make
+        messages = tuple([make((row[0], partner, *row[1:])) for row in rows])
         return Claim(batch_id, kind, messages, resend)
 
-    def _release(self, claim: Claim) -> None:
+    def _partner_name(self, partner_id: int) -> str:
+        for name, known in self._partner_ids.items():
+            if known == partner_id:
+                return name
+        name_found: str = self.connection.execute(select(_P.c.name).where(_P.c.id == partner_id)).scalar_one()
+        return name_found
+
+    def _release(self, claim: Claim, settled: int) -> None:
         """Messages of the claim replaced by a newer value meanwhile are claimable again."""
-        self.connection.execute(
-            update(_X)
-            .where(_X.c.id.in_(claim.ids), _X.c.state == "pending", _X.c.batch_id.is_(None))
-            .values(claimed_until=None)
-        )
+        if settled == len(claim.messages):
+            return  # none was replaced
+        for chunk in _chunks(claim.ids):
+            self.connection.execute(
+                update(_X).where(_X.c.id.in_(chunk), _IS_PENDING, _X.c.batch_id.is_(None)).values(claimed_until=None)
+            )
 
     def _in_batch(self, claim: Claim) -> Any:
-        return and_(_X.c.id.in_(claim.ids), _X.c.batch_id == claim.batch_id, _X.c.state == "pending")
+        # the batch's id range (primary key) narrows the search; its id says which rows of the range are its own
+        first, last = claim.messages[0].id, claim.messages[-1].id
+        return and_(_X.c.id >= first, _X.c.id <= last, _X.c.batch_id == claim.batch_id, _IS_PENDING)
 
     def settle_delivered(self, claim: Claim, status: int | None, now: Instant) -> int:
         """The batch's messages are delivered, except those replaced meanwhile (they stay pending)."""
@@ -855,7 +887,7 @@ class SqlTransaction:
                 last_error=None,
             )
         ).rowcount
-        self._release(claim)
+        self._release(claim, done)
         return int(done)
 
     def settle_failed(
@@ -871,7 +903,7 @@ class SqlTransaction:
         now: Instant,
     ) -> int:
         """Due again later, or to dead letter past the attempts or the age allowed."""
-        self.connection.execute(
+        settled = self.connection.execute(
             update(_X)
             .where(self._in_batch(claim))
             .values(
@@ -881,7 +913,7 @@ class SqlTransaction:
                 next_attempt_at=next_attempt_at,
                 claimed_until=None,
             )
-        )
+        ).rowcount
         dead = self.connection.execute(
             update(_X)
             .where(
@@ -890,7 +922,7 @@ class SqlTransaction:
             )
             .values(state="dead")
         ).rowcount
-        self._release(claim)
+        self._release(claim, settled)
         return int(dead)
 
     def settle_dead(self, claim: Claim, *, attempts: int, status: int | None, error: str, now: Instant) -> int:
@@ -907,7 +939,7 @@ class SqlTransaction:
                 next_attempt_at=None,
             )
         ).rowcount
-        self._release(claim)
+        self._release(claim, dead)
         return int(dead)
 
     def revive(self, partner_id: int, ids: Sequence[int] | None, now: Instant) -> tuple[int, int]:
@@ -963,15 +995,18 @@ class SqlTransaction:
 
     # ledger
 
-    def ledger_applied(self, partner_id: int, kind: str, sha256: str) -> int | None:
-        """The entry that already applied this content for this partner and kind, if any."""
+    def ledger_applied(self, partner_id: int, kind: str, sha256: str, outcome: str = "applied") -> int | None:
+        """The entry that already applied this content for this partner and kind (or the first with `outcome`)."""
         found = self.connection.execute(
-            select(_G.c.id).where(
+            select(_G.c.id)
+            .where(
                 _G.c.partner_id == partner_id,
                 _G.c.kind == kind,
                 _G.c.sha256 == sha256,
-                _G.c.outcome == "applied",
+                _G.c.outcome == outcome,
             )
+            .order_by(_G.c.id)
+            .limit(1)
         ).scalar_one_or_none()
         return None if found is None else int(found)
 

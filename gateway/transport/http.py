@@ -9,6 +9,7 @@ never appear in an error or a log.
 from __future__ import annotations
 
 import email.utils
+import functools
 import importlib
 import json
 import os
@@ -28,6 +29,10 @@ from gateway.transport.inbox import TransportError
 USER_AGENT = "stock-gateway/0.1"
 MAX_ERROR_BODY = 2000  # characters of a partner's answer kept with an error
 RETRYABLE_STATUSES = frozenset({408, 429})
+
+# a batch repeats a few instants many times (one per snapshot, one per transaction): format each once
+_iso = functools.lru_cache(maxsize=4096)(instant.to_iso)
+_iso_fixed = functools.lru_cache(maxsize=4096)(instant.to_iso_fixed)
 
 
 class DeliveryFailed(TransportError):
@@ -158,13 +163,13 @@ class PartnerApi:
 
     def item(self, message: OutboxRecord) -> dict[str, Any]:
         """One outbox message as an item of a delivery request."""
-        computed_at = instant.to_iso_fixed(message.created_at)
+        computed_at = _iso_fixed(message.created_at)
         if message.kind == "ats":
             return {
                 "message_id": message.id,
                 "sku": message.key,
                 "ats": message.value,
-                "as_of": instant.to_iso(message.as_of),
+                "as_of": _iso(message.as_of),
                 "computed_at": computed_at,
             }
         body: dict[str, Any] = json.loads(message.payload or "{}")

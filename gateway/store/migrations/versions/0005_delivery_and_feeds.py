@@ -23,7 +23,6 @@ def upgrade() -> None:
         sqlite_where=sa.text("state = 'pending'"),
         postgresql_where=sa.text("state = 'pending'"),
     )
-    op.create_index("ix_outbox_batch", "outbox", ["batch_id"])
     op.create_table(
         "feed_cursors",
         sa.Column("partner_id", sa.Integer, nullable=False),

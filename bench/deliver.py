@@ -1,0 +1,188 @@
+"""Delivery benchmark: 100,000 ATS changes over 10,000 SKUs delivered through the outbox to a partner on
+127.0.0.1, against a floor measured in the same run: the same final 10,000 values posted in the same batch size
+with a bare requests loop to the same server.
+
+The changes come in as ten stock snapshots of the 10,000 SKUs (each SKU's level changes in each), so the outbox
+coalesces them to one pending value per SKU, as after an outage. The partner is a minimal WSGI app (werkzeug, in
+its own process) that parses each batch and keeps the latest value per SKU, deduplicating by Idempotency-Key; both runs
+post to it. Target: delivery within 2x of the floor.
+
+Usage: python bench/deliver.py [--skus N] [--rounds R] [--batch-size B]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import requests
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+from gateway import bootstrap, settings
+from gateway.domain import instant
+from gateway.formats.rows import Kind
+from gateway.logs import configure
+
+TOKEN_ENV = "BENCH_PARTNER_TOKEN"  # noqa: S105 - the name of a variable, not a secret
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+
+class Partner:
+    """Keeps the latest ATS per SKU; a batch whose Idempotency-Key it has seen is not applied again."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, int] = {}
+        self.keys: set[str] = set()
+        self.requests = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        request = Request(environ)
+        if request.method == "GET":  # the bench reads what the partner holds, and resets it
+            with self.lock:
+                body = json.dumps(self.values)
+                requests_seen = self.requests
+                self.values, self.keys, self.requests = {}, set(), 0
+            headers = {"X-Requests": str(requests_seen)}
+            return Response(body, 200, headers, content_type="application/json")(environ, start_response)
+        items = json.loads(request.get_data())["items"]
+        key = request.headers.get("Idempotency-Key", "")
+        with self.lock:
+            self.requests += 1
+            if key not in self.keys:
+                self.keys.add(key)
+                for item in items:
+                    self.values[item["sku"]] = item["ats"]
+        return Response("{}", 200, content_type="application/json")(environ, start_response)
+
+
+def serve(port_out: Any) -> None:
+    """The partner, in its own process (as a partner is): its parsing does not compete with the gateway's GIL."""
+    server = make_server("127.0.0.1", 0, Partner(), threaded=True, request_handler=_Quiet)
+    port_out.put(server.server_port)
+    server.serve_forever()
+
+
+def take_view(url: str) -> tuple[dict[str, int], int]:
+    """What the partner holds and how many requests it took; resets it."""
+    response = requests.get(f"{url}/_state", timeout=(5, 30))
+    response.raise_for_status()
+    values: dict[str, int] = response.json()
+    return values, int(response.headers["X-Requests"])
+
+
+def write_snapshots(folder: Path, skus: int, rounds: int) -> list[Path]:
+    paths = []
+    for round_ in range(rounds):
+        path = folder / f"stock-{round_:02d}.csv"
+        as_of = instant.to_iso(instant.parse("2026-01-01T00:00:00Z") + round_ * 60_000_000)
+        with path.open("w", encoding="utf-8") as out:
+            out.write("sku,quantity,as_of\n")
+            out.writelines(f"SKU{i:06d},{(i * 7 + round_ * 13) % 500 + round_},{as_of}\n" for i in range(skus))
+        paths.append(path)
+    return paths
+
+
+def floor(url: str, values: list[dict[str, Any]], batch_size: int, token: str) -> float:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    started = time.perf_counter()
+    for start in range(0, len(values), batch_size):
+        body = json.dumps({"items": values[start : start + batch_size]}, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json", "Idempotency-Key": f"floor-{start}"}
+        response = session.post(f"{url}/ats", data=body, headers=headers, timeout=(5, 30))
+        response.raise_for_status()
+    seconds = time.perf_counter() - started
+    session.close()
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--skus", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=500)
+    args = parser.parse_args()
+    configure("json", level="warning")
+    os.environ[TOKEN_ENV] = "bench-token"
+    port_out: multiprocessing.Queue[int] = multiprocessing.Queue()
+    server = multiprocessing.Process(target=serve, args=(port_out,), daemon=True)
+    server.start()
+    url = f"http://127.0.0.1:{port_out.get(timeout=30)}/v1"
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-deliver-") as tmp:
+            folder = Path(tmp)
+            config = folder / "gateway.toml"
+            config.write_text(
+                '[store]\nurl = "sqlite:///gateway.db"\n\n[partners.bench]\nstock_mode = "simple"\n'
+                f'api = {{ base_url = "{url}", token_env = "{TOKEN_ENV}", feeds = [] }}\n'
+                f"delivery = {{ batch_size = {args.batch_size} }}\n",
+                encoding="utf-8",
+            )
+            app = bootstrap.build(settings.load(config))
+            snapshots = write_snapshots(folder, args.skus, args.rounds)
+            started = time.perf_counter()
+            changes = 0
+            for path in snapshots:
+                result = app.ingestor.ingest("bench", Kind.STOCK, path)
+                changes += result.ats_changes
+            queued = time.perf_counter() - started
+            with app.store.read() as tx:
+                pending = tx.outbox(tx.partner_id("bench"), "pending", kind="ats")
+            final = [
+                {
+                    "message_id": m.id,
+                    "sku": m.key,
+                    "ats": m.value,
+                    "as_of": instant.to_iso(m.as_of),
+                    "computed_at": instant.to_iso_fixed(m.created_at),
+                }
+                for m in pending
+            ]
+            started = time.perf_counter()
+            if os.environ.get("BENCH_PROFILE"):
+                import cProfile
+
+                with cProfile.Profile() as profile:
+                    report = app.publisher.deliver("bench")
+                profile.dump_stats(os.environ["BENCH_PROFILE"])
+            else:
+                report = app.publisher.deliver("bench")
+            gateway_seconds = time.perf_counter() - started
+            expected = {item["sku"]: item["ats"] for item in final}
+            view, gateway_requests = take_view(url)
+            if view != expected or not report.ok:
+                raise SystemExit(f"the partner's view differs from the store's ATS: {report.summary()}")
+            floor_seconds = floor(url, final, args.batch_size, os.environ[TOKEN_ENV])
+            if take_view(url)[0] != expected:
+                raise SystemExit("the floor did not deliver the same values")
+            app.close()
+    finally:
+        server.terminate()
+        server.join(timeout=10)
+    ratio = gateway_seconds / floor_seconds
+    print(f"ATS changes applied: {changes:,} over {args.skus:,} SKUs in {queued:.2f} s (queued, coalesced)")
+    print(f"pending after coalescing: {len(final):,} values, batch size {args.batch_size}")
+    print(f"floor   (bare requests loop): {floor_seconds:.3f} s, {len(final) / floor_seconds:,.0f} values/s")
+    print(
+        f"gateway (outbox delivery):    {gateway_seconds:.3f} s, {len(final) / gateway_seconds:,.0f} values/s, "
+        f"{gateway_requests} requests"
+    )
+    print(f"ratio gateway/floor: {ratio:.2f}x (target <= 2x): {'met' if ratio <= 2 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
