@@ -14,6 +14,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -26,7 +27,7 @@ from gateway.domain import instant
 from gateway.domain.instant import Instant
 from gateway.formats.export import export_csv
 from gateway.settings import MESSAGE_KINDS, DeliverySettings, PartnerSettings, Settings
-from gateway.store.port import Claim, OutboxRecord, Store, Transaction
+from gateway.store.port import Claim, OutboxRecord, Store
 from gateway.transport.http import DeliveryFailed
 from gateway.transport.inbox import TransportError
 
@@ -176,6 +177,16 @@ class DeliveryReport:
         return text
 
 
+@dataclass
+class _Sent:
+    """What came of sending one batch: the partner's status, or the error that ended the attempts."""
+
+    log: FilteringBoundLogger
+    attempts: int = 0
+    status: int | None = None
+    error: DeliveryFailed | None = None
+
+
 class _InPassLimit(stop_base):
     """Stops retrying within a pass when the partner asks for a longer wait than a pass may spend."""
 
@@ -222,7 +233,6 @@ class Publisher:
 
     def deliver(self, partner: str) -> DeliveryReport:
         """One pass: send every due batch of the partner until none is due, a batch fails or the breaker opens."""
-        config = self.settings.partner(partner)
         report = DeliveryReport(partner)
         breaker = self.breaker(partner)
         now = self.clock()
@@ -235,48 +245,60 @@ class Publisher:
             partner_id = tx.partner_id(partner)
             waiting = {c.kind for c in tx.outbox_counts(partner_id) if c.state == "pending"}
         report.unrouted = sorted(waiting - set(senders))
-        for kind, sender in senders.items():
-            if kind not in waiting:
-                continue
-
-            def claim_next(tx: Transaction, kind: str = kind) -> Claim | None:
-                now = self.clock()
-                lease = now + int(config.delivery.lease_seconds * _SECOND)
-                return tx.claim(partner_id, kind, now, config.delivery.batch_size, lease, uuid.uuid4().hex)
-
-            with self.store.write() as tx:
-                claim = claim_next(tx)
-            while claim is not None:
-                going_on, claim = self._batch(partner, config.delivery, breaker, sender, claim, report, claim_next)
-                if not going_on:
-                    return report
+        # One request in flight per partner; the next batch is claimed while it travels.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"deliver-{partner}") as pool:
+            for kind, sender in senders.items():
+                if kind in waiting and not self._deliver_kind(partner, partner_id, kind, sender, pool, report):
+                    break
         return report
 
-    def _batch(
+    def _deliver_kind(
         self,
         partner: str,
-        delivery: DeliverySettings,
-        breaker: Breaker,
+        partner_id: int,
+        kind: str,
         sender: Sender,
-        claim: Claim,
+        pool: ThreadPoolExecutor,
         report: DeliveryReport,
-        claim_next: Callable[[Transaction], Claim | None],
-    ) -> tuple[bool, Claim | None]:
-        """Send one batch with in-pass retries and settle it; False when the pass should stop, else the next
-        batch, claimed in the transaction that settled this one."""
+    ) -> bool:
+        """Send the due batches of one kind; False when the pass should stop."""
+        delivery = self.settings.partner(partner).delivery
+        breaker = self.breaker(partner)
+
+        def claim_next() -> Claim | None:
+            now = self.clock()
+            lease = now + int(delivery.lease_seconds * _SECOND)
+            with self.store.write() as tx:
+                return tx.claim(partner_id, kind, now, delivery.batch_size, lease, uuid.uuid4().hex)
+
+        claim = claim_next()
+        while claim is not None:
+            sending = pool.submit(self._send, partner, delivery, sender, claim)
+            following = claim_next()
+            sent = sending.result()
+            if not self._settle(partner, delivery, breaker, claim, sent, report):
+                if following is not None:
+                    with self.store.write() as tx:
+                        tx.unclaim(following)
+                return False
+            claim = following
+        return True
+
+    def _send(self, partner: str, delivery: DeliverySettings, sender: Sender, claim: Claim) -> _Sent:
+        """Send one batch, retrying within the pass; what came of it."""
         bound = log.bind(partner=partner, kind=claim.kind, batch=claim.batch_id, batch_size=len(claim.messages))
-        attempts = 0
+        sent = _Sent(bound)
 
         def attempt() -> int | None:
-            nonlocal attempts
-            attempts += 1
+            sent.attempts += 1
+            resend = claim.resend or sent.attempts > 1
             try:
                 status = sender.send(claim)
             except DeliveryFailed as exc:
                 bound.warning(
                     "delivery_attempt",
-                    attempt=attempts,
-                    resend=claim.resend or attempts > 1,
+                    attempt=sent.attempts,
+                    resend=resend,
                     outcome="failed",
                     status=exc.status,
                     error=str(exc)[:500],
@@ -285,20 +307,14 @@ class Publisher:
             except TransportError as exc:
                 bound.warning(
                     "delivery_attempt",
-                    attempt=attempts,
-                    resend=claim.resend or attempts > 1,
+                    attempt=sent.attempts,
+                    resend=resend,
                     outcome="failed",
                     status=None,
                     error=str(exc)[:500],
                 )
                 raise DeliveryFailed(str(exc)) from exc
-            bound.info(
-                "delivery_attempt",
-                attempt=attempts,
-                resend=claim.resend or attempts > 1,
-                outcome="delivered",
-                status=status,
-            )
+            bound.info("delivery_attempt", attempt=sent.attempts, resend=resend, outcome="delivered", status=status)
             return status
 
         def before_sleep(state: RetryCallState) -> None:
@@ -322,19 +338,29 @@ class Publisher:
             reraise=True,
         )
         try:
-            status = retrying(attempt)
+            sent.status = retrying(attempt)
         except DeliveryFailed as exc:
-            if self._failed(partner, delivery, breaker, claim, exc, attempts, report, bound):
-                with self.store.write() as tx:
-                    return True, claim_next(tx)
-            return False, None
+            sent.error = exc
+        return sent
+
+    def _settle(
+        self,
+        partner: str,
+        delivery: DeliverySettings,
+        breaker: Breaker,
+        claim: Claim,
+        sent: _Sent,
+        report: DeliveryReport,
+    ) -> bool:
+        """Record what came of a batch; False when the pass should stop."""
+        if sent.error is not None:
+            return self._failed(partner, delivery, breaker, claim, sent.error, sent.attempts, report, sent.log)
         with self.store.write() as tx:
-            report.delivered += tx.settle_delivered(claim, status, self.clock())
-            following = claim_next(tx)
+            report.delivered += tx.settle_delivered(claim, sent.status, self.clock())
         report.batches += 1
         if breaker.success():
-            bound.info("delivery_breaker_closed")
-        return True, following
+            sent.log.info("delivery_breaker_closed")
+        return True
 
     def _wait(self, delivery: DeliverySettings) -> Callable[[RetryCallState], float]:
         backoff = wait_random_exponential(multiplier=delivery.backoff_initial, max=delivery.wait_in_pass_max)

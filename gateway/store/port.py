@@ -325,6 +325,10 @@ class Transaction(Protocol):
         else up to `limit` due messages never batched, under `batch_id`. None when nothing is due."""
         ...
 
+    def unclaim(self, claim: Claim) -> None:
+        """Give back a claimed batch that was not sent: claimable again at once (a batch sent before keeps its id)."""
+        ...
+
     def settle_delivered(self, claim: Claim, status: int | None, now: Instant) -> int:
         """The partner took the batch: its messages are delivered (a message replaced meanwhile by a newer
         value stays pending). Returns how many were marked delivered."""

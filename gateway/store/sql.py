@@ -873,6 +873,13 @@ class SqlTransaction:
         first, last = claim.messages[0].id, claim.messages[-1].id
         return and_(_X.c.id >= first, _X.c.id <= last, _X.c.batch_id == claim.batch_id, _IS_PENDING)
 
+    def unclaim(self, claim: Claim) -> None:
+        """A claimed batch that was not sent is claimable again; one sent before keeps its id (its key)."""
+        values: dict[str, Any] = {"claimed_until": None}
+        if not claim.resend:
+            values["batch_id"] = None
+        self.connection.execute(update(_X).where(self._in_batch(claim)).values(**values))
+
     def settle_delivered(self, claim: Claim, status: int | None, now: Instant) -> int:
         """The batch's messages are delivered, except those replaced meanwhile (they stay pending)."""
         done = self.connection.execute(
