@@ -45,6 +45,7 @@ e2e: $(STAMP)
 bench: $(STAMP) $(SSHD)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/sftp.py
+	$(BIN)/python bench/deliver.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
