@@ -90,7 +90,7 @@ def senders(settings: Settings, apis: Apis) -> Callable[[str], dict[str, Sender]
             if route == "file" and config.export is not None:
                 found[kind] = FileExportSender(partner, config.export.delimiter, open_outbound(config.export))
             else:
-                found[kind] = ApiSender(apis(partner))
+                found[kind] = ApiSender(lambda: apis(partner))
         return found
 
     return make

@@ -489,22 +489,23 @@ def deliver(state: State, partner: str) -> None:
             click.echo(f"gateway: {exc}", err=True)
             sys.exit(EXIT_CONFIG)
     click.echo(report.summary(), err=not report.ok)
+    for kind, why in report.not_configured.items():
+        click.echo(f"gateway: {kind}: not delivered: {why}", err=True)
     for kind in report.unrouted:
         click.echo(f"{kind}: waiting, but the partner has no route for it (configure api.deliver or export)")
     for error in report.errors[:5]:
         click.echo(f"  {error}", err=True)
-    sys.exit(0 if report.ok else EXIT_REFUSED)
+    sys.exit(EXIT_CONFIG if report.not_configured else 0 if report.ok else EXIT_REFUSED)
 
 
 def _why(record: OutboxRecord, routed: set[str], now: int) -> str:
     if record.state == "dead":
-        status = f"HTTP {record.last_status}: " if record.last_status else ""
-        return f"dead after {record.attempts} attempt(s): {status}{record.last_error or ''}".rstrip(": ")
+        return f"dead after {record.attempts} attempt(s): {record.last_error or 'no answer recorded'}"
     if record.kind not in routed:
         return "no route: the partner has no API delivery or export for this kind"
     if record.next_attempt_at is not None and record.next_attempt_at > now:
         when = instant.to_iso(record.next_attempt_at)
-        return f"retry at {when} after {record.attempts} attempt(s): {record.last_error or ''}".rstrip(": ")
+        return f"retry at {when} after {record.attempts} attempt(s): {record.last_error or 'no answer recorded'}"
     return "due now" if record.attempts == 0 else f"due now, {record.attempts} attempt(s) so far"
 
 

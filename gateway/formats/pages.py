@@ -45,8 +45,17 @@ class StatusItem:
 class Acknowledgements:
     """The status moves and the confirmations of one acknowledgements page, in page order."""
 
-    statuses: list[StatusItem]
-    confirmations: list[ConfirmationRow]
+    items: list[StatusItem | ConfirmationRow]
+
+    @property
+    def statuses(self) -> list[StatusItem]:
+        """The status moves alone."""
+        return [item for item in self.items if isinstance(item, StatusItem)]
+
+    @property
+    def confirmations(self) -> list[ConfirmationRow]:
+        """The confirmations alone."""
+        return [item for item in self.items if isinstance(item, ConfirmationRow)]
 
 
 def _problem(problems: Problems, item: int | None, message: str, field: str | None = None) -> None:
@@ -172,19 +181,19 @@ def acknowledgement_items(page: Page, zone: tzinfo, problems: Problems) -> Ackno
     """The items of an acknowledgements page: `{order_id, status}` moves an order, `{order_id, sku,
     confirmed_quantity, confirmed_at}` confirms a line."""
     fields = _Fields(problems, zone)
-    found = Acknowledgements([], [])
+    found = Acknowledgements([])
     for position, data in _objects(page, problems):
         order_id = fields.identifier(position, data, "order_id")
         if "status" in data and "confirmed_quantity" not in data:
             status = fields.status(position, data)
             if order_id is not None and status is not None:
-                found.statuses.append(StatusItem(position, order_id, status))
+                found.items.append(StatusItem(position, order_id, status))
         elif "confirmed_quantity" in data and "status" not in data:
             sku = fields.identifier(position, data, "sku")
             quantity = fields.count(position, data, "confirmed_quantity")
             at = fields.moment(position, data, "confirmed_at", required=True)
             if order_id is not None and sku is not None and quantity is not None and at is not None:
-                found.confirmations.append(ConfirmationRow(position, order_id, sku, quantity, at))
+                found.items.append(ConfirmationRow(position, order_id, sku, quantity, at))
         else:
             _problem(
                 problems,

@@ -224,7 +224,9 @@ class Ingestor:
         started = time.perf_counter()
         partner_settings = self.settings.partner(partner)
         received_at = self.clock()
-        sha256 = hashlib.sha256(body).hexdigest()
+        # A page is its feed position and its body: the same page polled again from the same cursor (after a
+        # crash) is a duplicate; the same body at a later position (a level back to an earlier value) is news.
+        sha256 = hashlib.sha256(f"{feed}\n{cursor or ''}\n".encode() + body).hexdigest()
         source = source or f"api:{feed}@{(cursor or 'start')[:200]}"
         result = IngestResult(partner, feed, source, sha256, len(body), outcome="applied")
         bound = log.bind(partner=partner, kind=feed, source=source, sha256=sha256)
@@ -299,21 +301,17 @@ class Ingestor:
 
     @staticmethod
     def _apply_acknowledgements(engine: Engine, acks: pages.Acknowledgements, result: IngestResult) -> None:
-        """Status moves, then confirmations, each refused alone when the rules refuse it."""
-        for status in acks.statuses:
+        """Status moves and confirmations in page order, each refused alone when the rules refuse it."""
+        for item in acks.items:
             try:
-                engine.set_status(status.order_id, status.status)
+                if isinstance(item, pages.StatusItem):
+                    engine.set_status(item.order_id, item.status)
+                else:
+                    engine.confirm(item.order_id, item.sku, item.confirmed_quantity, item.confirmed_at)
                 result.counts.applied += 1
             except Refusal as refusal:
                 result.counts.refused += 1
-                result.refusals.append(Problem(status.line, str(refusal), unit="item"))
-        for row in acks.confirmations:
-            try:
-                engine.confirm(row.order_id, row.sku, row.confirmed_quantity, row.confirmed_at)
-                result.counts.applied += 1
-            except Refusal as refusal:
-                result.counts.refused += 1
-                result.refusals.append(Problem(row.line, str(refusal), unit="item"))
+                result.refusals.append(Problem(item.line, str(refusal), unit="item"))
 
     # applying each kind
 
@@ -529,10 +527,14 @@ def _read_page(
     feed: str, body: bytes, document: Callable[[bytes, Problems], object], zone: tzinfo, problems: Problems
 ) -> tuple[pages.Page | None, list[StockRow], pages.Acknowledgements]:
     """The page's envelope and items, checked; problems say what is wrong."""
-    decoded = document(body, problems)
+    try:
+        decoded = document(body, problems)
+    except Exception as exc:
+        problems.add(Problem(None, f"the adapter could not read the page: {type(exc).__name__}: {exc}", unit="item"))
+        decoded = None
     page = None if problems else pages.envelope(decoded, problems)
     stock: list[StockRow] = []
-    acks = pages.Acknowledgements([], [])
+    acks = pages.Acknowledgements([])
     if page is not None:
         if feed == "stock":
             stock = pages.stock_items(page, zone, problems)

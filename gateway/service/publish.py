@@ -28,7 +28,7 @@ from gateway.domain.instant import Instant
 from gateway.formats.export import export_csv
 from gateway.settings import MESSAGE_KINDS, DeliverySettings, PartnerSettings, Settings
 from gateway.store.port import Claim, OutboxRecord, Store
-from gateway.transport.http import DeliveryFailed
+from gateway.transport.http import ApiConfigError, DeliveryFailed
 from gateway.transport.inbox import TransportError
 
 log = logs.get(__name__)
@@ -42,6 +42,10 @@ MAX_ERROR = 4000  # characters of an error kept with a message
 
 class Sender(Protocol):
     """Where one kind of message goes: sends a claimed batch, returns the HTTP status (None for a file)."""
+
+    def prepare(self) -> None:
+        """Make sure the route can be used (its secrets read, its adapter loaded): ApiConfigError otherwise."""
+        ...
 
     def send(self, claim: Claim) -> int | None:
         """Send the batch; raise DeliveryFailed (or TransportError) when it was not taken."""
@@ -57,14 +61,18 @@ class Api(Protocol):
 
 
 class ApiSender:
-    """Sends batches to the partner's API."""
+    """Sends batches to the partner's API (its adapter made on first use)."""
 
-    def __init__(self, api: Api) -> None:
+    def __init__(self, api: Callable[[], Api]) -> None:
         self.api = api
+
+    def prepare(self) -> None:
+        """Load the adapter (reads the API's secrets)."""
+        self.api()
 
     def send(self, claim: Claim) -> int | None:
         """POST the batch with its id as the Idempotency-Key."""
-        return self.api.send(claim.kind, claim.batch_id, claim.messages)
+        return self.api().send(claim.kind, claim.batch_id, claim.messages)
 
 
 class Outbound(Protocol):
@@ -93,6 +101,9 @@ class FileExportSender:
         self.partner = partner
         self.delimiter = delimiter
         self.outbound = outbound
+
+    def prepare(self) -> None:
+        """Nothing to load: the folder is reached per batch."""
 
     def send(self, claim: Claim) -> int | None:
         """Write the batch's file."""
@@ -159,11 +170,12 @@ class DeliveryReport:
     breaker_open: bool = False
     errors: list[str] = field(default_factory=list)
     unrouted: list[str] = field(default_factory=list)
+    not_configured: dict[str, str] = field(default_factory=dict)  # kind -> why its route cannot be used
 
     @property
     def ok(self) -> bool:
         """Nothing failed and nothing went to dead letter."""
-        return not (self.failed_batches or self.dead or self.breaker_open)
+        return not (self.failed_batches or self.dead or self.breaker_open or self.not_configured)
 
     def summary(self) -> str:
         """One readable line."""
@@ -248,7 +260,15 @@ class Publisher:
         # One request in flight per partner; the next batch is claimed while it travels.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"deliver-{partner}") as pool:
             for kind, sender in senders.items():
-                if kind in waiting and not self._deliver_kind(partner, partner_id, kind, sender, pool, report):
+                if kind not in waiting:
+                    continue
+                try:
+                    sender.prepare()
+                except ApiConfigError as exc:  # this route cannot be used; the others still are
+                    report.not_configured[kind] = str(exc)
+                    log.error("delivery_not_configured", partner=partner, kind=kind, error=str(exc))
+                    continue
+                if not self._deliver_kind(partner, partner_id, kind, sender, pool, report):
                     break
         return report
 
@@ -394,11 +414,11 @@ class Publisher:
             bound.error(
                 "delivery_dead", reason="refused", status=exc.status, attempt=attempts, messages=dead, error=error[:500]
             )
-            if exc.unauthorized:
+            if exc.refuses_all:
                 breaker.trip(now)
                 report.breaker_open = True
                 bound.error(
-                    "delivery_breaker_opened", reason="credentials refused", until=instant.to_iso(breaker.open_until)
+                    "delivery_breaker_opened", reason=f"HTTP {exc.status}: every batch would be refused", until=instant.to_iso(breaker.open_until)
                 )
                 return False
             return True

@@ -29,6 +29,7 @@ from gateway.transport.inbox import TransportError
 USER_AGENT = "stock-gateway/0.1"
 MAX_ERROR_BODY = 2000  # characters of a partner's answer kept with an error
 RETRYABLE_STATUSES = frozenset({408, 429})
+REFUSES_ALL = frozenset({401, 403, 404, 405})
 
 # a batch repeats a few instants many times (one per snapshot, one per transaction): format each once
 _iso = functools.lru_cache(maxsize=4096)(instant.to_iso)
@@ -54,9 +55,10 @@ class DeliveryFailed(TransportError):
         self.retryable = retryable
 
     @property
-    def unauthorized(self) -> bool:
-        """The partner refused our credentials: every batch would meet the same answer."""
-        return self.status in (401, 403)
+    def refuses_all(self) -> bool:
+        """The partner refused our credentials or the endpoint (401, 403, 404, 405): every batch would meet the
+        same answer, whatever it holds."""
+        return self.status in REFUSES_ALL
 
 
 class ApiConfigError(TransportError):
@@ -200,7 +202,7 @@ class PartnerApi:
         body = _excerpt(response)
         refused = 400 <= status < 500 and status not in RETRYABLE_STATUSES
         raise DeliveryFailed(
-            f"POST {url}: HTTP {status}" + (f": {body}" if body else ""),
+            f"HTTP {status} from POST {url}" + (f": {body}" if body else ""),
             status=status,
             body=body,
             retry_after=retry_after,

@@ -95,11 +95,15 @@ def complete(
 def write_atomically(path: Path, data: bytes) -> None:
     """Write under a temporary name, fsync, then rename into place."""
     temporary = path.with_name(f".{path.name}.part")
-    with temporary.open("wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
+    try:
+        with temporary.open("wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)  # no half file left behind
+        raise
 
 
 def report_bytes(report: Mapping[str, object]) -> bytes:

@@ -484,5 +484,7 @@ class SftpOutbound(_Connection):
                 out.write(data)
             self._sftp.posix_rename(temporary, target)
         except (OSError, EOFError, paramiko.SSHException) as exc:
+            with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+                self._sftp.remove(temporary)  # no half file left behind, when the connection still allows
             raise TransportError(f"cannot write {target} on {self.settings.host}: {exc}") from exc
         return target
