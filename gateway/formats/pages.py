@@ -70,6 +70,8 @@ def decode(body: bytes, problems: Problems) -> Any:
         _problem(problems, None, "the page is not UTF-8 text")
     except json.JSONDecodeError as exc:
         _problem(problems, None, f"the page is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    except (ValueError, RecursionError) as exc:  # a number of thousands of digits, nesting without end
+        _problem(problems, None, f"the page cannot be read as JSON: {str(exc)[:200]}")
     return None
 
 

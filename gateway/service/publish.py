@@ -294,15 +294,25 @@ class Publisher:
         claim = claim_next()
         while claim is not None:
             sending = pool.submit(self._send, partner, delivery, sender, claim)
-            following = claim_next()
-            sent = sending.result()
-            if not self._settle(partner, delivery, breaker, claim, sent, report):
-                if following is not None:
-                    with self.store.write() as tx:
-                        tx.unclaim(following)
+            following: Claim | None = None
+            try:
+                following = claim_next()
+                sent = sending.result()
+                going_on = self._settle(partner, delivery, breaker, claim, sent, report)
+            except BaseException:
+                self._give_back(following)
+                raise
+            if not going_on:
+                self._give_back(following)
                 return False
-            claim = following
+            # a message replaced while its batch travelled was released just now: the pass takes it too
+            claim = following if following is not None else claim_next()
         return True
+
+    def _give_back(self, claim: Claim | None) -> None:
+        if claim is not None:
+            with self.store.write() as tx:
+                tx.unclaim(claim)
 
     def _send(self, partner: str, delivery: DeliverySettings, sender: Sender, claim: Claim) -> _Sent:
         """Send one batch, retrying within the pass; what came of it."""
@@ -376,7 +386,7 @@ class Publisher:
         if sent.error is not None:
             return self._failed(partner, delivery, breaker, claim, sent.error, sent.attempts, report, sent.log)
         with self.store.write() as tx:
-            report.delivered += tx.settle_delivered(claim, sent.status, self.clock())
+            report.delivered += tx.settle_delivered(claim, sent.status, self.clock(), sent.attempts)
         report.batches += 1
         if breaker.success():
             sent.log.info("delivery_breaker_closed")
@@ -418,7 +428,9 @@ class Publisher:
                 breaker.trip(now)
                 report.breaker_open = True
                 bound.error(
-                    "delivery_breaker_opened", reason=f"HTTP {exc.status}: every batch would be refused", until=instant.to_iso(breaker.open_until)
+                    "delivery_breaker_opened",
+                    reason=f"HTTP {exc.status}: every batch would be refused",
+                    until=instant.to_iso(breaker.open_until),
                 )
                 return False
             return True

@@ -321,7 +321,7 @@ class Transaction(Protocol):
     def claim(
         self, partner_id: int, kind: str, now: Instant, limit: int, lease_until: Instant, batch_id: str
     ) -> Claim | None:
-        """Claim the next due batch of `kind`: a batch sent before and due again first (with its own id),
+        """Claim the next due batch of `kind`: a batch sent before and due again first (with its own id, whole),
         else up to `limit` due messages never batched, under `batch_id`. None when nothing is due."""
         ...
 
@@ -329,9 +329,9 @@ class Transaction(Protocol):
         """Give back a claimed batch that was not sent: claimable again at once (a batch sent before keeps its id)."""
         ...
 
-    def settle_delivered(self, claim: Claim, status: int | None, now: Instant) -> int:
-        """The partner took the batch: its messages are delivered (a message replaced meanwhile by a newer
-        value stays pending). Returns how many were marked delivered."""
+    def settle_delivered(self, claim: Claim, status: int | None, now: Instant, attempts: int = 1) -> int:
+        """The partner took the batch (after `attempts` attempts in this pass): its messages are delivered (a
+        message replaced meanwhile by a newer value stays pending). Returns how many were marked delivered."""
         ...
 
     def settle_failed(

@@ -839,7 +839,9 @@ class SqlTransaction:
             same_batch = _X.c.batch_id == batch_id
         else:
             same_batch = _X.c.batch_id.is_(None)
-        chosen = select(_X.c.id).where(*due, same_batch).order_by(_X.c.id).limit(limit)
+        chosen = select(_X.c.id).where(*due, same_batch).order_by(_X.c.id)
+        if not resend:
+            chosen = chosen.limit(limit)  # a batch sent before goes again whole, under its key, whatever the limit
         rows = self.connection.execute(
             update(_X)
             .where(_X.c.id.in_(chosen.scalar_subquery()))
@@ -880,7 +882,7 @@ class SqlTransaction:
             values["batch_id"] = None
         self.connection.execute(update(_X).where(self._in_batch(claim)).values(**values))
 
-    def settle_delivered(self, claim: Claim, status: int | None, now: Instant) -> int:
+    def settle_delivered(self, claim: Claim, status: int | None, now: Instant, attempts: int = 1) -> int:
         """The batch's messages are delivered, except those replaced meanwhile (they stay pending)."""
         done = self.connection.execute(
             update(_X)
@@ -889,7 +891,7 @@ class SqlTransaction:
                 state="delivered",
                 delivered_at=now,
                 claimed_until=None,
-                attempts=_X.c.attempts + 1,
+                attempts=_X.c.attempts + attempts,
                 last_status=status,
                 last_error=None,
             )
@@ -965,8 +967,11 @@ class SqlTransaction:
                     _X.c.kind == row.kind,
                     _X.c.key == row.key,
                     _X.c.id != row.id,
-                    _X.c.state.in_(("pending", "delivered")),
-                    _X.c.created_at >= row.created_at,
+                    _X.c.state.in_(("pending", "delivered", "dead")),
+                    or_(
+                        _X.c.created_at > row.created_at,
+                        and_(_X.c.created_at == row.created_at, _X.c.id > row.id),
+                    ),
                 )
                 .limit(1)
             ).first()

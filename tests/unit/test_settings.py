@@ -156,3 +156,269 @@ def test_two_sources_with_one_name_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(settings.ConfigError, match="two sources are named 'in'"):
         settings.load(path, environ={})
+
+
+# partner API, delivery and export settings
+
+PARTNER = '[partners.p]\nstock_mode = "simple"\n'
+
+
+def api_config(tmp_path: Path, keys: str, base_url: str = "https://partner.example/api") -> Path:
+    """A partner with an [api] section holding base_url and these extra keys."""
+    return write(tmp_path, PARTNER + f'[partners.p.api]\nbase_url = "{base_url}"\n{keys}')
+
+
+def problems_of(path: Path) -> list[str]:
+    with pytest.raises(settings.ConfigError) as error:
+        settings.load(path, environ={})
+    return error.value.problems
+
+
+def test_api_defaults_and_relative_paths(tmp_path: Path) -> None:
+    """An [api] section with only base_url: the reference adapter, both feeds, all kinds delivered, no auth;
+    the trailing / of the URL is dropped and `failed` lies beside the configuration."""
+    api = settings.load(api_config(tmp_path, "", "https://partner.example/api/"), environ={}).partner("p").api
+    assert api is not None
+    assert api.base_url == "https://partner.example/api"
+    assert api.adapter == "gateway.transport.http:PartnerApi"
+    assert api.feeds == ["stock", "acknowledgements"]
+    assert api.deliver == ["ats", "channel_ats", "order_closed", "order_export"]
+    assert (api.token_env, api.token_file, api.username, api.password_env, api.password_file) == (None,) * 5
+    assert api.failed == (tmp_path / "var" / "api-failed").resolve()
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "https://partner.example", "https://partner.example/v2/"])
+def test_base_url_may_be_http_or_https(tmp_path: Path, url: str) -> None:
+    """Both schemes are accepted."""
+    api = settings.load(api_config(tmp_path, "", url), environ={}).partner("p").api
+    assert api is not None
+    assert api.base_url == url.rstrip("/")
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://partner.example", "partner.example", "https://", "http://", "", "file:///x", "https:///", "http://  "],
+)
+def test_base_url_must_be_http_or_https(tmp_path: Path, url: str) -> None:
+    """Another scheme, no scheme or no host: refused under the key."""
+    problems = problems_of(api_config(tmp_path, "", url))
+    assert problems == [f"partners.p.api.base_url: {url!r}: an http:// or https:// URL with a host"]
+
+
+def test_an_api_without_base_url_is_refused(tmp_path: Path) -> None:
+    """base_url is required."""
+    problems = problems_of(write(tmp_path, PARTNER + '[partners.p.api]\nfeeds = ["stock"]\n'))
+    assert problems == ["partners.p.api.base_url: Field required"]
+
+
+def test_an_adapter_named_module_colon_class_is_accepted(tmp_path: Path) -> None:
+    """'package.module:ClassName' is kept as given (it is imported later, by the transport)."""
+    api = settings.load(api_config(tmp_path, 'adapter = "partners.acme:AcmeApi"\n'), environ={}).partner("p").api
+    assert api is not None
+    assert api.adapter == "partners.acme:AcmeApi"
+
+
+@pytest.mark.parametrize(
+    "adapter", ["partners.acme.AcmeApi", ":AcmeApi", "partners.acme:", "partners.acme:1Api", "partners:Acme.Api"]
+)
+def test_an_adapter_must_be_module_colon_class(tmp_path: Path, adapter: str) -> None:
+    """No colon, no module, no class or a class that is not an identifier: refused, saying the form."""
+    problems = problems_of(api_config(tmp_path, f'adapter = "{adapter}"\n'))
+    assert problems == [f"partners.p.api.adapter: {adapter!r}: name the adapter as 'package.module:ClassName'"]
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        'token_env = "TOKEN"\n',
+        'token_file = "secrets/token"\n',
+        'username = "u"\npassword_env = "PASSWORD"\n',
+        'username = "u"\npassword_file = "secrets/password"\n',
+    ],
+)
+def test_one_way_of_authenticating_is_accepted(tmp_path: Path, keys: str) -> None:
+    """A bearer token by env or file, or basic auth with a password by env or file."""
+    assert settings.load(api_config(tmp_path, keys), environ={}).partner("p").api is not None
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ('token_env = "T"\ntoken_file = "t"\n', "give token_env or token_file, not both"),
+        ('username = "u"\n', "basic auth needs username with password_env or password_file"),
+        ('password_env = "P"\n', "basic auth needs username with password_env or password_file"),
+        ('password_file = "p"\n', "basic auth needs username with password_env or password_file"),
+        ('username = "u"\npassword_env = "P"\npassword_file = "p"\n', "give password_env or password_file, not both"),
+        ('username = "u"\npassword_env = "P"\ntoken_env = "T"\n', "give a bearer token or basic auth, not both"),
+        ('username = "u"\npassword_file = "p"\ntoken_file = "t"\n', "give a bearer token or basic auth, not both"),
+    ],
+)
+def test_conflicting_or_incomplete_auth_is_refused(tmp_path: Path, keys: str, message: str) -> None:
+    """Two tokens, a user without a password (or the reverse), or bearer and basic at once."""
+    assert problems_of(api_config(tmp_path, keys)) == [f"partners.p.api: {message}"]
+
+
+def test_api_paths_are_relative_to_the_config_folder(tmp_path: Path) -> None:
+    """token_file, password_file, ca_file and failed are read relative to the configuration's folder;
+    an absolute path is kept."""
+    absolute = (tmp_path / "elsewhere" / "failed").resolve()
+    path = write(
+        tmp_path,
+        PARTNER + '[partners.p.api]\nbase_url = "https://x.example"\ntoken_file = "secrets/token"\n'
+        f'ca_file = "certs/ca.pem"\nfailed = "{absolute}"\n'
+        '[partners.q]\nstock_mode = "simple"\n[partners.q.api]\nbase_url = "https://y.example"\n'
+        'username = "u"\npassword_file = "../p"\nfailed = "api-failed"\n',
+    )
+    loaded = settings.load(path, environ={})
+    p, q = loaded.partner("p").api, loaded.partner("q").api
+    assert p is not None
+    assert q is not None
+    assert p.token_file == (tmp_path / "secrets" / "token").resolve()
+    assert p.ca_file == (tmp_path / "certs" / "ca.pem").resolve()
+    assert p.failed == absolute
+    assert q.password_file == (tmp_path.parent / "p").resolve()
+    assert q.failed == (tmp_path / "api-failed").resolve()
+
+
+@pytest.mark.parametrize("key", ['tokn_env = "T"', 'url = "https://x"', 'headers = { a = "b" }'])
+def test_unknown_api_keys_are_refused_by_name(tmp_path: Path, key: str) -> None:
+    """A typo is not ignored: the problem names the key."""
+    name = key.split(" ", maxsplit=1)[0]
+    assert problems_of(api_config(tmp_path, key + "\n")) == [f"partners.p.api.{name}: Extra inputs are not permitted"]
+
+
+def test_feeds_may_be_a_subset(tmp_path: Path) -> None:
+    """Only the stock feed, or none at all."""
+    api = settings.load(api_config(tmp_path, 'feeds = ["stock"]\ndeliver = ["order_export"]\n'), environ={})
+    partner_api = api.partner("p").api
+    assert partner_api is not None
+    assert (partner_api.feeds, partner_api.deliver) == (["stock"], ["order_export"])
+
+
+@pytest.mark.parametrize("feed", ["orders", "confirmations", "caps", "Stock"])
+def test_feeds_are_limited_to_stock_and_acknowledgements(tmp_path: Path, feed: str) -> None:
+    """The API serves two feeds; anything else is refused at its position in the list."""
+    problems = problems_of(api_config(tmp_path, f'feeds = ["stock", "{feed}"]\n'))
+    assert problems == ["partners.p.api.feeds.1: Input should be 'stock' or 'acknowledgements'"]
+
+
+@pytest.mark.parametrize("kind", ["stock", "orders", "ATS", "order"])
+def test_deliver_is_limited_to_the_four_message_kinds(tmp_path: Path, kind: str) -> None:
+    """ats, channel_ats, order_closed and order_export only."""
+    problems = problems_of(api_config(tmp_path, f'deliver = ["{kind}"]\n'))
+    assert problems == [
+        "partners.p.api.deliver.0: Input should be 'ats', 'channel_ats', 'order_closed' or 'order_export'"
+    ]
+
+
+def test_api_numbers_are_bounded(tmp_path: Path) -> None:
+    """Timeouts above 0, page_limit from 1 to 100,000, at least one page per poll."""
+    problems = problems_of(
+        api_config(tmp_path, "connect_timeout = 0\nread_timeout = -1\npage_limit = 100001\nmax_pages_per_poll = 0\n")
+    )
+    assert [problem.split(":")[0] for problem in problems] == [
+        "partners.p.api.connect_timeout",
+        "partners.p.api.read_timeout",
+        "partners.p.api.page_limit",
+        "partners.p.api.max_pages_per_poll",
+    ]
+
+
+def test_delivery_defaults(tmp_path: Path) -> None:
+    """Without a [delivery] section, the documented defaults apply."""
+    delivery = settings.load(write(tmp_path, PARTNER), environ={}).partner("p").delivery
+    assert (delivery.batch_size, delivery.retries, delivery.max_attempts, delivery.breaker_threshold) == (
+        500,
+        3,
+        50,
+        5,
+    )
+
+
+def test_delivery_values_are_bounded_and_unknown_keys_refused(tmp_path: Path) -> None:
+    """Each value out of its range and each unknown key is listed under its key."""
+    path = write(
+        tmp_path,
+        PARTNER + "[partners.p.delivery]\nbatch_size = 0\nretries = 21\nbackoff_initial = 0\n"
+        "max_attempts = 0\nbreaker_pause = -1\nlease_secs = 5\n",
+    )
+    assert [problem.split(":")[0] for problem in problems_of(path)] == [
+        "partners.p.delivery.batch_size",
+        "partners.p.delivery.retries",
+        "partners.p.delivery.backoff_initial",
+        "partners.p.delivery.max_attempts",
+        "partners.p.delivery.breaker_pause",
+        "partners.p.delivery.lease_secs",
+    ]
+
+
+def test_a_folder_export_resolves_its_path(tmp_path: Path) -> None:
+    """type = "folder" with a path relative to the configuration's folder and a delimiter."""
+    path = write(tmp_path, PARTNER + '[partners.p.export]\ntype = "folder"\npath = "exports"\ndelimiter = ";"\n')
+    export = settings.load(path, environ={}).partner("p").export
+    assert isinstance(export, settings.FolderExport)
+    assert export.path == (tmp_path / "exports").resolve()
+    assert export.delimiter == ";"
+
+
+def test_a_folder_export_needs_a_path(tmp_path: Path) -> None:
+    """The folder's path is required; a delimiter other than , ; or tab is refused."""
+    path = write(tmp_path, PARTNER + '[partners.p.export]\ntype = "folder"\ndelimiter = "|"\n')
+    assert [problem.split(":")[0] for problem in problems_of(path)] == [
+        "partners.p.export.folder.path",
+        "partners.p.export.folder.delimiter",
+    ]
+
+
+def test_an_sftp_export_resolves_its_files(tmp_path: Path) -> None:
+    """type = "sftp": known_hosts and the key file are relative to the configuration's folder."""
+    path = write(
+        tmp_path,
+        PARTNER + '[partners.p.export]\ntype = "sftp"\nhost = "127.0.0.1"\nusername = "u"\n'
+        'private_key_file = "keys/id"\nknown_hosts = "keys/known_hosts"\nremote_path = "/out"\ndelimiter = "\\t"\n',
+    )
+    export = settings.load(path, environ={}).partner("p").export
+    assert isinstance(export, settings.SftpExport)
+    assert export.private_key_file == (tmp_path / "keys" / "id").resolve()
+    assert export.known_hosts == (tmp_path / "keys" / "known_hosts").resolve()
+    assert (export.port, export.remote_path, export.delimiter) == (22, "/out", "\t")
+
+
+SFTP_EXPORT = '[partners.p.export]\ntype = "sftp"\nhost = "h"\nusername = "u"\nremote_path = "/out"\n'
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    ["", 'password_env = "P"\nprivate_key_file = "k"\n', 'password_env = "P"\npassword_file = "p"\n'],
+)
+def test_an_sftp_export_needs_exactly_one_credential(tmp_path: Path, credentials: str) -> None:
+    """None, or two of password_env, password_file and private_key_file: refused."""
+    path = write(tmp_path, PARTNER + SFTP_EXPORT + 'known_hosts = "kh"\n' + credentials)
+    assert problems_of(path) == [
+        "partners.p.export.sftp: give exactly one of password_env, password_file and private_key_file"
+    ]
+
+
+def test_an_sftp_export_needs_known_hosts(tmp_path: Path) -> None:
+    """The server's key is always checked: known_hosts is required."""
+    path = write(tmp_path, PARTNER + SFTP_EXPORT + 'password_env = "P"\n')
+    assert problems_of(path) == ["partners.p.export.sftp.known_hosts: Field required"]
+
+
+def test_an_sftp_export_refuses_folder_keys(tmp_path: Path) -> None:
+    """The type decides which keys apply: `path` belongs to a folder export."""
+    path = write(tmp_path, PARTNER + SFTP_EXPORT + 'password_env = "P"\nknown_hosts = "kh"\npath = "x"\n')
+    assert problems_of(path) == ["partners.p.export.sftp.path: Extra inputs are not permitted"]
+
+
+def test_an_export_needs_a_known_type(tmp_path: Path) -> None:
+    """Without `type`, or with another one, the export is refused naming the choices."""
+    missing = problems_of(write(tmp_path, PARTNER + '[partners.p.export]\npath = "x"\n'))
+    assert len(missing) == 1
+    assert missing[0].startswith("partners.p.export: ")
+    assert "'type'" in missing[0]
+    other = problems_of(write(tmp_path, PARTNER + '[partners.p.export]\ntype = "s3"\npath = "x"\n'))
+    assert len(other) == 1
+    assert other[0].startswith("partners.p.export: ")
+    assert "'s3'" in other[0]
+    assert "'folder', 'sftp'" in other[0]
