@@ -192,6 +192,28 @@ def _chunks(items: Sequence[_Item]) -> Iterator[Sequence[_Item]]:
         yield items[start : start + _CHUNK]
 
 
+def _due() -> tuple[Any, ...]:
+    """A partner's messages of one kind due for delivery (bound: of_partner, of_kind, now)."""
+    now: Any = bindparam("now")
+    return (
+        _X.c.partner_id == bindparam("of_partner"),
+        _X.c.kind == bindparam("of_kind"),
+        _IS_PENDING,  # a literal, so SQLite can use the partial index ix_outbox_pending
+        or_(_X.c.next_attempt_at.is_(None), _X.c.next_attempt_at <= now),
+        or_(_X.c.claimed_until.is_(None), _X.c.claimed_until <= now),
+    )
+
+
+def _claim_update(chosen: Any) -> Any:
+    """Claim the chosen messages under a batch id until a lease ends, returning them."""
+    return (
+        update(_X)
+        .where(_X.c.id.in_(chosen.scalar_subquery()))
+        .values(batch_id=bindparam("new_batch"), claimed_until=bindparam("lease"))
+        .returning(*_OUTBOX_COLUMNS)
+    )
+
+
 def _outbox_record(row: Any, batch_id: str | None = None) -> OutboxRecord:
     return OutboxRecord(
         id=row.id,
@@ -338,6 +360,24 @@ class SqlTransaction:
         if rows:
             compiled = self._compiled(name)
             self.connection.exec_driver_sql(compiled.sql, compiled.params(rows))
+
+    def _run_one(self, name: str, params: dict[str, Any]) -> Any:
+        compiled = self._compiled(name)
+        return self.connection.exec_driver_sql(
+            compiled.sql, compiled.params([tuple(params[k] for k in compiled.keys)])[0]
+        )
+
+    def _statement_claim_first(self) -> tuple[Any, Sequence[str]]:
+        statement = select(_X.c.batch_id).where(*_due()).order_by(_X.c.id).limit(1)
+        return statement, ("of_partner", "of_kind", "now")
+
+    def _statement_claim_new(self) -> tuple[Any, Sequence[str]]:
+        chosen = select(_X.c.id).where(*_due(), _X.c.batch_id.is_(None)).order_by(_X.c.id).limit(bindparam("limit"))
+        return _claim_update(chosen), ("of_partner", "of_kind", "now", "limit", "new_batch", "lease")
+
+    def _statement_claim_resend(self) -> tuple[Any, Sequence[str]]:
+        chosen = select(_X.c.id).where(*_due(), _X.c.batch_id == bindparam("new_batch"))
+        return _claim_update(chosen), ("of_partner", "of_kind", "now", "new_batch", "lease")
 
     def _statement_put_stock(self) -> tuple[Any, Sequence[str]]:
         return self._upsert(_S, ("partner_id", "sku"), _STOCK_KEYS[2:]), _STOCK_KEYS
@@ -823,31 +863,18 @@ class SqlTransaction:
         self, partner_id: int, kind: str, now: Instant, limit: int, lease_until: Instant, batch_id: str
     ) -> Claim | None:
         """The next due batch: one sent before (same id) first, else up to `limit` never-batched messages."""
-        due = (
-            _X.c.partner_id == partner_id,
-            _X.c.kind == kind,
-            _IS_PENDING,  # a literal, so SQLite can use the partial index ix_outbox_pending
-            or_(_X.c.next_attempt_at.is_(None), _X.c.next_attempt_at <= now),
-            or_(_X.c.claimed_until.is_(None), _X.c.claimed_until <= now),
-        )
-        first = self.connection.execute(select(_X.c.batch_id).where(*due).order_by(_X.c.id).limit(1)).first()
+        # Compiled once per dialect and run through the driver: a delivery pass claims many batches.
+        params = {"of_partner": partner_id, "of_kind": kind, "now": now, "lease": lease_until, "limit": limit}
+        first = self._run_one("claim_first", params).first()
         if first is None:
             return None
-        resend = first.batch_id is not None
+        resend = first[0] is not None
         if resend:
-            batch_id = first.batch_id
-            same_batch = _X.c.batch_id == batch_id
+            batch_id = first[0]
+            # a batch sent before goes again whole, under its key, whatever the limit
+            rows = self._run_one("claim_resend", params | {"new_batch": batch_id}).fetchall()
         else:
-            same_batch = _X.c.batch_id.is_(None)
-        chosen = select(_X.c.id).where(*due, same_batch).order_by(_X.c.id)
-        if not resend:
-            chosen = chosen.limit(limit)  # a batch sent before goes again whole, under its key, whatever the limit
-        rows = self.connection.execute(
-            update(_X)
-            .where(_X.c.id.in_(chosen.scalar_subquery()))
-            .values(batch_id=batch_id, claimed_until=lease_until)
-            .returning(*_OUTBOX_COLUMNS)
-        ).all()
+            rows = self._run_one("claim_new", params | {"new_batch": batch_id}).fetchall()
         rows = sorted(rows, key=itemgetter(0))  # RETURNING promises no order
         partner = self._partner_name(partner_id)
         make = OutboxRecord._make
