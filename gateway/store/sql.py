@@ -907,7 +907,8 @@ class SqlTransaction:
         values: dict[str, Any] = {"claimed_until": None}
         if not claim.resend:
             values["batch_id"] = None
-        self.connection.execute(update(_X).where(self._in_batch(claim)).values(**values))
+        given_back = self.connection.execute(update(_X).where(self._in_batch(claim)).values(**values)).rowcount
+        self._release(claim, given_back)  # and those replaced by a newer value meanwhile
 
     def settle_delivered(self, claim: Claim, status: int | None, now: Instant, attempts: int = 1) -> int:
         """The batch's messages are delivered, except those replaced meanwhile (they stay pending)."""

@@ -549,3 +549,24 @@ def test_delivery_events_are_logged_with_their_context(rig: RigFactory) -> None:
     [dead] = by_event["delivery_dead"]
     assert (dead["status"], dead["attempt"], dead["reason"]) == (400, 1, "refused")
     assert all(TOKEN not in repr(event) for event in events)
+
+
+def test_a_batch_given_back_unsent_frees_a_value_replaced_meanwhile(rig: RigFactory) -> None:
+    """A claimed batch that was never sent is given back whole: a value replaced while it was claimed is due
+    again at once, not after the lease."""
+    r = rig()
+    r.stock("A", 5)
+    r.stock("B", 3)
+    now = r.clock()
+    with r.app.store.write() as tx:
+        claim = tx.claim(tx.partner_id("p"), "ats", now, 10, now + 300_000_000, "never-sent")
+    assert claim is not None
+    r.stock("A", 7)  # replaces the claimed value: it leaves the batch
+
+    with r.app.store.write() as tx:
+        tx.unclaim(claim)
+    report = r.deliver()
+
+    assert report.delivered == 2
+    assert r.partner.ats_view() == {"A": 7, "B": 3}
+    assert "never-sent" not in {key for _, key, _ in r.partner.batches}

@@ -593,3 +593,43 @@ def test_the_poll_command_prints_the_pages_and_exits_1_on_a_malformed_page(tmp_p
     assert "1 page(s), 0 applied; cursor 2" in refused.stdout
     assert cli.ats("p", "S009")["stock"] == 0
     assert any((tmp_path / "api-failed" / "p").glob("stock-*.json.error.json"))
+
+
+def test_basic_auth_from_a_password_file_is_sent_and_the_password_never_logged(
+    make_app: AppFactory, tmp_path: Path, events: Events
+) -> None:
+    """Basic auth: the username from the configuration, the password from the file it names."""
+    secret = tmp_path / "partner.password"
+    secret.write_text("s3cret-basic-pw\n", encoding="utf-8")
+    with FakePartner(token=None, basic=("gateway", "s3cret-basic-pw")) as partner:
+        partner.add_items("stock", stock_items(0, 2))
+        options = {"base_url": partner.url, "username": "gateway", "password_file": str(secret), "page_limit": 100}
+        app = make_app(p={"stock_mode": "advanced", "api": options})
+
+        report = app.feeds.poll("p", "stock")
+        delivered = app.publisher.deliver("p")
+
+        assert report.ok
+        assert held(app) == {"S000": 1, "S001": 2}
+        assert delivered.delivered == 2
+        assert partner.ats_view() == {"S000": 1, "S001": 2}
+        assert all(r.headers.get("Authorization", "").startswith("Basic ") for r in partner.requests)
+    assert "s3cret-basic-pw" not in json.dumps(events, default=str)
+
+
+def test_a_wrong_basic_password_fails_the_poll_without_applying_anything(make_app: AppFactory, tmp_path: Path) -> None:
+    """The partner answers 401: the poll fails, says so, and the cursor stays."""
+    secret = tmp_path / "partner.password"
+    secret.write_text("wrong", encoding="utf-8")
+    with FakePartner(token=None, basic=("gateway", "right")) as partner:
+        partner.add_items("stock", stock_items(0, 2))
+        options = {"base_url": partner.url, "username": "gateway", "password_file": str(secret)}
+        app = make_app(p={"stock_mode": "advanced", "api": options})
+
+        report = app.feeds.poll("p", "stock")
+
+    assert report.error is not None
+    assert "HTTP 401" in report.error
+    assert "wrong" not in report.error
+    assert held(app) == {}
+    assert cursor(app) is None
