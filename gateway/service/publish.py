@@ -27,7 +27,7 @@ from gateway.domain import instant
 from gateway.domain.instant import Instant
 from gateway.formats.export import export_csv
 from gateway.settings import MESSAGE_KINDS, DeliverySettings, PartnerSettings, Settings
-from gateway.store.port import Claim, OutboxRecord, Store
+from gateway.store.port import Claim, OutboxRecord, Store, Transaction
 from gateway.transport.http import ApiConfigError, DeliveryFailed
 from gateway.transport.inbox import TransportError
 
@@ -285,29 +285,46 @@ class Publisher:
         delivery = self.settings.partner(partner).delivery
         breaker = self.breaker(partner)
 
-        def claim_next() -> Claim | None:
+        def claim_in(tx: Transaction) -> Claim | None:
             now = self.clock()
             lease = now + int(delivery.lease_seconds * _SECOND)
-            with self.store.write() as tx:
-                return tx.claim(partner_id, kind, now, delivery.batch_size, lease, uuid.uuid4().hex)
+            return tx.claim(partner_id, kind, now, delivery.batch_size, lease, uuid.uuid4().hex)
 
-        claim = claim_next()
-        while claim is not None:
+        # While a batch travels, one transaction settles the batch before it (delivered) and claims the next.
+        # A failed batch is settled at once, and nothing more is sent in this pass.
+        with self.store.write() as tx:
+            claim = claim_in(tx)
+        delivered: tuple[Claim, _Sent] | None = None
+        while True:
+            if claim is None:
+                if delivered is None:
+                    return True
+                with self.store.write() as tx:
+                    self._settle_delivered(tx, breaker, *delivered, report)
+                    # a message replaced while its batch travelled was released just now: the pass takes it too
+                    claim = claim_in(tx)
+                delivered = None
+                if claim is None:
+                    return True
             sending = pool.submit(self._send, partner, delivery, sender, claim)
             following: Claim | None = None
             try:
-                following = claim_next()
+                with self.store.write() as tx:
+                    if delivered is not None:
+                        self._settle_delivered(tx, breaker, *delivered, report)
+                    following = claim_in(tx)
+                delivered = None
                 sent = sending.result()
-                going_on = self._settle(partner, delivery, breaker, claim, sent, report)
             except BaseException:
-                self._give_back(following)
+                self._give_back(following)  # an unsettled delivered batch is sent again after its lease
                 raise
-            if not going_on:
-                self._give_back(following)
-                return False
-            # a message replaced while its batch travelled was released just now: the pass takes it too
-            claim = following if following is not None else claim_next()
-        return True
+            if sent.error is not None:
+                if not self._failed(partner, delivery, breaker, claim, sent.error, sent.attempts, report, sent.log):
+                    self._give_back(following)
+                    return False
+            else:
+                delivered = (claim, sent)
+            claim = following
 
     def _give_back(self, claim: Claim | None) -> None:
         if claim is not None:
@@ -373,24 +390,14 @@ class Publisher:
             sent.error = exc
         return sent
 
-    def _settle(
-        self,
-        partner: str,
-        delivery: DeliverySettings,
-        breaker: Breaker,
-        claim: Claim,
-        sent: _Sent,
-        report: DeliveryReport,
-    ) -> bool:
-        """Record what came of a batch; False when the pass should stop."""
-        if sent.error is not None:
-            return self._failed(partner, delivery, breaker, claim, sent.error, sent.attempts, report, sent.log)
-        with self.store.write() as tx:
-            report.delivered += tx.settle_delivered(claim, sent.status, self.clock(), sent.attempts)
+    def _settle_delivered(
+        self, tx: Transaction, breaker: Breaker, claim: Claim, sent: _Sent, report: DeliveryReport
+    ) -> None:
+        """Record a batch the partner took."""
+        report.delivered += tx.settle_delivered(claim, sent.status, self.clock(), sent.attempts)
         report.batches += 1
         if breaker.success():
             sent.log.info("delivery_breaker_closed")
-        return True
 
     def _wait(self, delivery: DeliverySettings) -> Callable[[RetryCallState], float]:
         backoff = wait_random_exponential(multiplier=delivery.backoff_initial, max=delivery.wait_in_pass_max)

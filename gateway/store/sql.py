@@ -379,6 +379,26 @@ class SqlTransaction:
         chosen = select(_X.c.id).where(*_due(), _X.c.batch_id == bindparam("new_batch"))
         return _claim_update(chosen), ("of_partner", "of_kind", "now", "new_batch", "lease")
 
+    def _statement_settle_delivered(self) -> tuple[Any, Sequence[str]]:
+        statement = (
+            update(_X)
+            .where(
+                _X.c.id >= bindparam("first"),
+                _X.c.id <= bindparam("last"),
+                _X.c.batch_id == bindparam("of_batch"),
+                _IS_PENDING,
+            )
+            .values(
+                state="delivered",
+                delivered_at=bindparam("at"),
+                claimed_until=None,
+                attempts=_X.c.attempts + bindparam("tries"),
+                last_status=bindparam("answer"),
+                last_error=None,
+            )
+        )
+        return statement, ("first", "last", "of_batch", "at", "tries", "answer")
+
     def _statement_put_stock(self) -> tuple[Any, Sequence[str]]:
         return self._upsert(_S, ("partner_id", "sku"), _STOCK_KEYS[2:]), _STOCK_KEYS
 
@@ -912,18 +932,15 @@ class SqlTransaction:
 
     def settle_delivered(self, claim: Claim, status: int | None, now: Instant, attempts: int = 1) -> int:
         """The batch's messages are delivered, except those replaced meanwhile (they stay pending)."""
-        done = self.connection.execute(
-            update(_X)
-            .where(self._in_batch(claim))
-            .values(
-                state="delivered",
-                delivered_at=now,
-                claimed_until=None,
-                attempts=_X.c.attempts + attempts,
-                last_status=status,
-                last_error=None,
-            )
-        ).rowcount
+        params = {
+            "first": claim.messages[0].id,
+            "last": claim.messages[-1].id,
+            "of_batch": claim.batch_id,
+            "at": now,
+            "tries": attempts,
+            "answer": status,
+        }
+        done = self._run_one("settle_delivered", params).rowcount
         self._release(claim, done)
         return int(done)
 
