@@ -16,6 +16,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import statistics
 import tempfile
 import threading
 import time
@@ -165,7 +166,7 @@ def main() -> None:
     parser.add_argument("--skus", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--repeat", type=int, default=3, help="Runs; the best time of each side is kept.")
+    parser.add_argument("--repeat", type=int, default=5, help="Runs, each measuring both sides; the median ratio.")
     args = parser.parse_args()
     configure("json", level="warning")
     os.environ[TOKEN_ENV] = "bench-token"
@@ -183,15 +184,21 @@ def main() -> None:
     gateway_seconds = min(run["gateway"] for run in runs)
     floor_seconds = min(run["floor"] for run in runs)
     values = first["values"]
-    ratio = gateway_seconds / floor_seconds
+    ratios = sorted(run["gateway"] / run["floor"] for run in runs)
+    ratio = statistics.median(ratios)
     print(f"ATS changes applied: {first['changes']:,.0f} over {args.skus:,} SKUs in {first['queued']:.2f} s (queued)")
-    print(f"pending after coalescing: {values:,.0f} values, batch size {args.batch_size}; best of {args.repeat} runs")
+    print(
+        f"pending after coalescing: {values:,.0f} values, batch size {args.batch_size}; "
+        f"{args.repeat} runs, best times shown"
+    )
     print(f"floor   (bare requests loop): {floor_seconds:.3f} s, {values / floor_seconds:,.0f} values/s")
     print(
         f"gateway (outbox delivery):    {gateway_seconds:.3f} s, {values / gateway_seconds:,.0f} values/s, "
         f"{first['requests']:.0f} requests"
     )
-    print(f"ratio gateway/floor: {ratio:.2f}x (target <= 2x): {'met' if ratio <= 2 else 'MISSED'}")
+    print(f"ratio gateway/floor per run: {', '.join(f'{r:.2f}x' for r in ratios)}")
+    verdict = "met" if ratio <= 2 else "MISSED"
+    print(f"ratio gateway/floor, median: {ratio:.2f}x (target <= 2x): {verdict}")
 
 
 if __name__ == "__main__":

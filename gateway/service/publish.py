@@ -255,7 +255,7 @@ class Publisher:
         senders = self.senders(partner)
         with self.store.read() as tx:
             partner_id = tx.partner_id(partner)
-            waiting = {c.kind for c in tx.outbox_counts(partner_id) if c.state == "pending"}
+            waiting = tx.pending_kinds(partner_id)
         report.unrouted = sorted(waiting - set(senders))
         # One request in flight per partner; the next batch is claimed while it travels.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"deliver-{partner}") as pool:

@@ -314,6 +314,10 @@ class Transaction(Protocol):
         """Messages of the partner in `state` (all states for None), of `kind` (every kind for None), oldest first."""
         ...
 
+    def pending_kinds(self, partner_id: int) -> set[str]:
+        """The kinds of message waiting for the partner."""
+        ...
+
     def outbox_counts(self, partner_id: int) -> list[OutboxCount]:
         """Messages by kind and state."""
         ...

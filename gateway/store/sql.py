@@ -863,6 +863,11 @@ class SqlTransaction:
             query = query.limit(limit)
         return [_outbox_record(row) for row in self.connection.execute(query)]
 
+    def pending_kinds(self, partner_id: int) -> set[str]:
+        """The kinds waiting (read from the partial index of pending messages)."""
+        query = select(_X.c.kind).where(_X.c.partner_id == partner_id, _IS_PENDING).distinct()
+        return set(self.connection.execute(query).scalars())
+
     def outbox_counts(self, partner_id: int) -> list[OutboxCount]:
         """Messages by kind and state."""
         query = (
@@ -885,7 +890,7 @@ class SqlTransaction:
         """The next due batch: one sent before (same id) first, else up to `limit` never-batched messages."""
         # Compiled once per dialect and run through the driver: a delivery pass claims many batches.
         params = {"of_partner": partner_id, "of_kind": kind, "now": now, "lease": lease_until, "limit": limit}
-        first = self._run_one("claim_first", params).first()
+        first = self._run_one("claim_first", params).fetchone()
         if first is None:
             return None
         resend = first[0] is not None
