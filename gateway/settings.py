@@ -281,19 +281,23 @@ class DeliverySettings(_Strict):
     lease_seconds: float = Field(default=300.0, gt=0)  # how long a claimed batch is kept from other workers
 
 
-class FolderExport(_Strict):
-    """Order exports written as CSV files into a local folder."""
+class _ExportSettings(_Strict):
+    delimiter: Literal[",", ";", "\t"] = ","
+    # the kinds of message written as files (the others go to the API, if any)
+    kinds: list[MessageKind] = Field(default_factory=lambda: list(MESSAGE_KINDS[3:]), min_length=1)
+
+
+class FolderExport(_ExportSettings):
+    """Messages (order exports by default) written as CSV files into a local folder."""
 
     type: Literal["folder"]
     path: Path
-    delimiter: Literal[",", ";", "\t"] = ","
 
 
-class SftpExport(SftpConnection):
-    """Order exports written as CSV files into a remote SFTP folder."""
+class SftpExport(_ExportSettings, SftpConnection):
+    """Messages (order exports by default) written as CSV files into a remote SFTP folder."""
 
     type: Literal["sftp"]
-    delimiter: Literal[",", ";", "\t"] = ","
 
 
 Export = Annotated[FolderExport | SftpExport, Field(discriminator="type")]
@@ -357,12 +361,26 @@ class StoreSettings(_Strict):
     url: str = DEFAULT_STORE_URL
 
 
+class WorkerSettings(_Strict):
+    """The long-running worker (`gateway run`)."""
+
+    health_host: str = "127.0.0.1"
+    health_port: int = Field(default=8081, ge=0, le=65535)  # 0: no health and metrics endpoint
+    shutdown_grace: float = Field(default=30.0, gt=0)  # seconds to finish the items in hand after SIGTERM
+    delivery_interval: float = Field(default=30.0, gt=0)  # a delivery pass at least this often (safety net)
+    misfire_grace: float = Field(default=30.0, gt=0)  # a poll that could not start on time may start this late
+    jitter: float = Field(default=5.0, ge=0)  # up to this many seconds added to each poll, so partners do not
+    # poll in lock-step
+    staleness_factor: float = Field(default=3.0, ge=1)  # /readyz: a source is stale after this many intervals
+
+
 class Settings(_Strict):
     """The whole configuration."""
 
     # where inbound files are copied before they are applied (relative to the configuration file's folder)
     staging: Path = Path("var/staging")
     store: StoreSettings = StoreSettings()
+    worker: WorkerSettings = WorkerSettings()
     partners: dict[str, PartnerSettings] = Field(default_factory=dict)
 
     @field_validator("partners")

@@ -25,7 +25,7 @@ from tenacity.stop import stop_base
 from gateway import logs
 from gateway.domain import instant
 from gateway.domain.instant import Instant
-from gateway.formats.export import export_csv
+from gateway.formats.export import message_csv
 from gateway.settings import MESSAGE_KINDS, DeliverySettings, PartnerSettings, Settings
 from gateway.store.port import Claim, OutboxRecord, Store, Transaction
 from gateway.transport.http import ApiConfigError, DeliveryFailed
@@ -87,11 +87,14 @@ class Outbound(Protocol):
         ...
 
 
+FILE_PREFIXES = {"order_export": "orders", "order_closed": "closed", "ats": "ats", "channel_ats": "channel-ats"}
+
+
 def export_name(partner: str, claim: Claim) -> str:
-    """The export file of a batch: the same name on a re-send, so a re-sent batch replaces its own file."""
+    """The file of a batch: the same name on a re-send, so a re-sent batch replaces its own file."""
     first = min(message.created_at for message in claim.messages)
     stamp = instant.to_datetime(first).strftime("%Y%m%dT%H%M%SZ")
-    return f"orders-{partner}-{stamp}-{claim.batch_id}.csv"
+    return f"{FILE_PREFIXES[claim.kind]}-{partner}-{stamp}-{claim.batch_id}.csv"
 
 
 class FileExportSender:
@@ -107,10 +110,12 @@ class FileExportSender:
 
     def send(self, claim: Claim) -> int | None:
         """Write the batch's file."""
-        data = export_csv([message.payload or "{}" for message in claim.messages], self.delimiter)
+        data = message_csv(claim.kind, claim.messages, self.delimiter)
         with self.outbound() as folder:
             where = folder.write(export_name(self.partner, claim), data)
-        log.info("order_export_written", partner=self.partner, file=where, orders=len(claim.messages))
+        log.info(
+            "outbound_file_written", partner=self.partner, kind=claim.kind, file=where, messages=len(claim.messages)
+        )
         return None
 
 
@@ -118,7 +123,7 @@ def routes(partner: PartnerSettings) -> dict[str, str]:
     """Where each kind of message goes: "api", "file" or nowhere (left out)."""
     found: dict[str, str] = {}
     for kind in MESSAGE_KINDS:
-        if kind == "order_export" and partner.export is not None:
+        if partner.export is not None and kind in partner.export.kinds:
             found[kind] = "file"
         elif partner.api is not None and kind in partner.api.deliver:
             found[kind] = "api"
@@ -341,26 +346,19 @@ class Publisher:
             resend = claim.resend or sent.attempts > 1
             try:
                 status = sender.send(claim)
-            except DeliveryFailed as exc:
+            except TransportError as exc:  # DeliveryFailed included: an export folder's failure is retried too
+                failed = exc if isinstance(exc, DeliveryFailed) else DeliveryFailed(str(exc))
                 bound.warning(
                     "delivery_attempt",
                     attempt=sent.attempts,
                     resend=resend,
                     outcome="failed",
-                    status=exc.status,
+                    status=failed.status,
                     error=str(exc)[:500],
                 )
-                raise
-            except TransportError as exc:
-                bound.warning(
-                    "delivery_attempt",
-                    attempt=sent.attempts,
-                    resend=resend,
-                    outcome="failed",
-                    status=None,
-                    error=str(exc)[:500],
-                )
-                raise DeliveryFailed(str(exc)) from exc
+                if failed is exc:
+                    raise
+                raise failed from exc
             bound.info("delivery_attempt", attempt=sent.attempts, resend=resend, outcome="delivered", status=status)
             return status
 

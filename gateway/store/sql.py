@@ -6,11 +6,15 @@ BEGIN IMMEDIATE so two writers queue on the lock instead of failing half-way whe
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -114,6 +118,36 @@ class SqlStore:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._partner_ids: dict[str, int] = {}
+        # SQLite takes one writer at a time: the threads of one process queue here, not on the database lock
+        self._writer = threading.RLock() if self.dialect == "sqlite" else None
+        self._worker_lock: IO[str] | None = None
+
+    def claim_worker(self) -> None:
+        """Make this process the one worker of a SQLite store: StoreBusy naming the holder when another runs.
+
+        The lock is an advisory lock on NAME.worker.lock beside the database, released when the process ends
+        (even killed). Several workers share a PostgreSQL store; there is nothing to claim.
+        """
+        database = self.engine.url.database
+        if self.dialect != "sqlite" or not database or database == ":memory:":
+            return
+        path = Path(f"{database}.worker.lock")
+        handle = path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise StoreBusy(
+                f"another worker ({holder}) runs on the SQLite store {database}; a SQLite store takes one worker "
+                "(several workers need PostgreSQL)"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        self._worker_lock = handle
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> SqlStore:
@@ -146,6 +180,11 @@ class SqlStore:
     @contextmanager
     def write(self, *, rollback: bool = False) -> Iterator[SqlTransaction]:
         """One write transaction; `rollback=True` rehearses it (a dry run) and commits nothing."""
+        with self._writer or contextlib.nullcontext(), self._write(rollback=rollback) as tx:
+            yield tx
+
+    @contextmanager
+    def _write(self, *, rollback: bool) -> Iterator[SqlTransaction]:
         try:
             with self.engine.connect() as connection:
                 transaction = connection.begin()
@@ -176,8 +215,11 @@ class SqlStore:
             raise _translate(exc) from exc
 
     def close(self) -> None:
-        """Release every pooled connection."""
+        """Release every pooled connection (and the worker lock)."""
         self.engine.dispose()
+        if self._worker_lock is not None:
+            self._worker_lock.close()
+            self._worker_lock = None
 
 
 def _translate(exc: sa_exc.OperationalError) -> StoreError:

@@ -19,6 +19,7 @@ from typing import Any
 
 import requests
 
+from gateway import logs
 from gateway.domain import instant
 from gateway.formats import pages
 from gateway.formats.problems import Problems
@@ -85,13 +86,16 @@ def _read_secret(env: str | None, file: os.PathLike[str] | None, what: str, envi
     if env is not None:
         if env not in environ:
             raise ApiConfigError(f"the environment variable {env} ({what}) is not set")
+        logs.register_secret(environ[env])
         return environ[env]
     if file is not None:
         try:
             with open(file, encoding="utf-8") as stream:
-                return stream.read().rstrip("\r\n")
+                secret = stream.read().rstrip("\r\n")
         except OSError as exc:
             raise ApiConfigError(f"cannot read {what} from {file}: {exc.strerror}") from exc
+        logs.register_secret(secret)
+        return secret
     return None
 
 

@@ -61,10 +61,13 @@ def _secret(settings: SftpConnection, environ: Mapping[str, str]) -> dict[str, A
     if settings.password_env is not None:
         if settings.password_env not in environ:
             raise _Refused(f"the environment variable {settings.password_env} (the SFTP password) is not set")
+        logs.register_secret(environ[settings.password_env])
         return {"password": environ[settings.password_env]}
     if settings.password_file is not None:
         try:
-            return {"password": settings.password_file.read_text(encoding="utf-8").rstrip("\r\n")}
+            password = settings.password_file.read_text(encoding="utf-8").rstrip("\r\n")
+            logs.register_secret(password)
+            return {"password": password}
         except OSError as exc:
             raise _Refused(f"cannot read the password file {settings.password_file}: {exc.strerror}") from exc
     assert settings.private_key_file is not None
