@@ -6,15 +6,17 @@ import json
 import os
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 import click
 
-from gateway import bootstrap, logs, settings
+from gateway import bootstrap, logs, settings, worker
 from gateway.domain import instant
 from gateway.domain.caps import CapSource
 from gateway.domain.errors import Refusal
@@ -475,6 +477,127 @@ def _poll_feed(app: bootstrap.App, partner: str, feed: str) -> int:
     if report.error:
         click.echo(f"gateway: feed {feed}: {report.error}", err=True)
     return 0 if report.ok else EXIT_REFUSED
+
+
+@cli.command()
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="Configuration file (or GATEWAY_CONFIG).")
+@click.pass_context
+def run(ctx: click.Context, config: str | None) -> None:
+    """The worker: watch, poll and deliver for every partner until SIGTERM or SIGINT (SIGHUP reloads)."""
+    state: State = ctx.obj
+    path = settings.config_path(config or state.config, os.environ) if (config or state.config) else None
+    try:
+        path = path or settings.config_path(None, os.environ)
+        daemon = worker.Worker(path)
+    except settings.ConfigError as exc:
+        fail_config(exc)
+    parent = ctx.parent.params if ctx.parent is not None else {}
+    fmt: logs.LogFormat = "console" if parent.get("log_format") == "console" else "json"
+    logs.configure(fmt, sys.stdout, parent.get("log_level") or "info", extra=[daemon.metrics.observe])
+    try:
+        code = daemon.run()
+    except StoreError as exc:  # another worker holds the SQLite store, or the store cannot be opened
+        click.echo(f"gateway: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    sys.exit(code)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
+@click.option("--health-url", help="The running worker's endpoint (default: from [worker] in the configuration).")
+@click.pass_obj
+def status(state: State, as_json: bool, health_url: str | None) -> None:
+    """One screen: each source's last successful poll and error, the last hour's items, the outbox, dead letters."""
+    config = state.settings()
+    url = health_url or _health_url(config)
+    worker_view: dict[str, Any] | None = None
+    worker_error: str | None = None
+    if url is None:
+        worker_error = "the worker has no health endpoint ([worker] health_port)"
+    else:
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=3) as answer:  # noqa: S310 - a local http URL
+                worker_view = json.loads(answer.read())
+        except urllib.error.HTTPError as exc:  # 503: not ready, and the body says why
+            worker_view = json.loads(exc.read() or b"{}")
+        except (OSError, ValueError) as exc:
+            worker_error = f"no worker answers at {url}: {exc}"
+    summary = _status(state, config, worker_view, worker_error)
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    _print_status(summary)
+
+
+def _health_url(config: settings.Settings) -> str | None:
+    if config.worker.health_port in (None, 0):
+        return None
+    host = config.worker.health_host
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{config.worker.health_port}"  # noqa: S104
+
+
+def _status(
+    state: State, config: settings.Settings, worker_view: dict[str, Any] | None, worker_error: str | None
+) -> dict[str, Any]:
+    partners: list[dict[str, Any]] = []
+    with state.app() as app, app.store.read() as tx:
+        now = app.clock()
+        for name in config.partners:
+            partner_id = tx.partner_id(name)
+            counts = tx.outbox_counts(partner_id)
+            pending = [c for c in counts if c.state == "pending"]
+            oldest = min((c.oldest for c in pending), default=None)
+            partners.append(
+                {
+                    "partner": name,
+                    "last_hour": [
+                        {"kind": k, "outcome": o, "items": n, "rows_applied": a, "rows_refused": r}
+                        for k, o, n, a, r in tx.ledger_since(partner_id, now - 3_600_000_000)
+                    ],
+                    "outbox_depth": sum(c.count for c in pending),
+                    "oldest_undelivered_seconds": None if oldest is None else round((now - oldest) / 1e6, 1),
+                    "dead_letters": sum(c.count for c in counts if c.state == "dead"),
+                }
+            )
+    return {
+        "worker": {
+            "reachable": worker_view is not None,
+            "ready": bool(worker_view and worker_view.get("ready")),
+            "error": worker_error,
+            "problems": (worker_view or {}).get("problems", []),
+        },
+        "sources": (worker_view or {}).get("sources", []),
+        "partners": partners,
+    }
+
+
+def _print_status(summary: dict[str, Any]) -> None:
+    worker_state = summary["worker"]
+    if not worker_state["reachable"]:
+        click.echo(f"worker: not reachable ({worker_state['error']})")
+    else:
+        click.echo(f"worker: {'ready' if worker_state['ready'] else 'NOT READY'}")
+        for problem in worker_state["problems"]:
+            click.echo(f"  ! {problem}")
+    if summary["sources"]:
+        click.echo("")
+        click.echo(f"{'partner':<14} {'source':<28} {'last successful poll':<28} last error")
+    for source in summary["sources"]:
+        error = source["last_error"] or ""
+        click.echo(f"{source['partner']:<14} {source['source']:<28} {source['last_ok'] or 'never':<28} {error[:60]}")
+    click.echo("")
+    click.echo(
+        f"{'partner':<14} {'applied (1h)':>12} {'refused (1h)':>12} {'outbox':>8} {'oldest (s)':>10} {'dead':>6}"
+    )
+    for partner in summary["partners"]:
+        applied = sum(x["items"] for x in partner["last_hour"] if x["outcome"] == "applied")
+        refused = sum(x["items"] for x in partner["last_hour"] if x["outcome"] in ("rejected", "quarantined"))
+        refused += sum(x["rows_refused"] for x in partner["last_hour"] if x["outcome"] == "applied")
+        oldest = partner["oldest_undelivered_seconds"]
+        click.echo(
+            f"{partner['partner']:<14} {applied:>12} {refused:>12} {partner['outbox_depth']:>8} "
+            f"{'-' if oldest is None else oldest:>10} {partner['dead_letters']:>6}"
+        )
 
 
 @cli.command()

@@ -365,7 +365,8 @@ class WorkerSettings(_Strict):
     """The long-running worker (`gateway run`)."""
 
     health_host: str = "127.0.0.1"
-    health_port: int = Field(default=8081, ge=0, le=65535)  # 0: no health and metrics endpoint
+    # /healthz, /readyz and /metrics; 0 picks a free port (logged in `worker_started`), none: no endpoint
+    health_port: int | None = Field(default=8081, ge=0, le=65535)
     shutdown_grace: float = Field(default=30.0, gt=0)  # seconds to finish the items in hand after SIGTERM
     delivery_interval: float = Field(default=30.0, gt=0)  # a delivery pass at least this often (safety net)
     misfire_grace: float = Field(default=30.0, gt=0)  # a poll that could not start on time may start this late

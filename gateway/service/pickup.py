@@ -69,6 +69,7 @@ class Pickup:
         self.clock = clock
         self.open_inbox = open_inbox
         self.wait = wait
+        self.stopping = threading.Event()  # set: finish the file in hand, take no other
         self._looks: dict[tuple[str, str], _Look] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
@@ -91,11 +92,16 @@ class Pickup:
                 staging = self.settings.staging / partner / source.name
                 _clear(staging)  # what a crashed pass left there; passes over one source never overlap
                 for entry, staged in inbox.fetch_many(ready, staging):
+                    if self.stopping.is_set():
+                        if isinstance(staged, Path):
+                            staged.unlink(missing_ok=True)
+                        break
                     if isinstance(staged, TransportError):
                         done.append(self._transport_failed(partner, source, entry, staged))
                         continue
                     try:
-                        done.append(self._apply(partner, source, inbox, entry, staged))
+                        with logs.run():
+                            done.append(self._apply(partner, source, inbox, entry, staged))
                     finally:
                         staged.unlink(missing_ok=True)
                 return done
@@ -108,7 +114,18 @@ class Pickup:
         earlier = self._looks.get(key)
         candidates = takeable(entries, pattern=source.pattern, marker_suffix=source.marker_suffix)
         needs_stability = source.completion == "stable" or any(entry.size == 0 for entry in candidates)
-        if needs_stability and (earlier is None or time.monotonic() - earlier.at < source.stable_seconds):
+        unsettled = (
+            earlier is None
+            or time.monotonic() - earlier.at < source.stable_seconds
+            or any(
+                (seen := earlier.entries.get(entry.name)) is None
+                or (seen.size, seen.mtime) != (entry.size, entry.mtime)
+                for entry in candidates
+            )
+        )
+        # a file new or changed since the last look gets a second look stable_seconds later (a watched folder
+        # is looked at when a file arrives, so the last look may be long ago and not have seen it)
+        if needs_stability and unsettled:
             earlier = _Look(time.monotonic(), {e.name: e for e in entries})
             self.wait(source.stable_seconds)
             entries = inbox.entries()

@@ -11,6 +11,7 @@ from hammering a partner that keeps failing, and lets one batch probe it after a
 from __future__ import annotations
 
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -239,6 +240,7 @@ class Publisher:
         self.sleep = sleep
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
         self.breakers: dict[str, Breaker] = {}
+        self.stopping = threading.Event()  # set: finish the batch in hand, send no other
 
     def breaker(self, partner: str) -> Breaker:
         """The partner's circuit breaker (closed until it has failed)."""
@@ -307,7 +309,7 @@ class Publisher:
                 with self.store.write() as tx:
                     self._settle_delivered(tx, breaker, *delivered, report)
                     # a message replaced while its batch travelled was released just now: the pass takes it too
-                    claim = claim_in(tx)
+                    claim = None if self.stopping.is_set() else claim_in(tx)
                 delivered = None
                 if claim is None:
                     return True
@@ -330,6 +332,9 @@ class Publisher:
             else:
                 delivered = (claim, sent)
             claim = following
+            if self.stopping.is_set() and claim is not None:
+                self._give_back(claim)
+                claim = None
 
     def _give_back(self, claim: Claim | None) -> None:
         if claim is not None:

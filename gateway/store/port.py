@@ -402,6 +402,10 @@ class Transaction(Protocol):
         """Record what became of an item."""
         ...
 
+    def ledger_since(self, partner_id: int, since: Instant) -> list[tuple[str, str, int, int, int]]:
+        """(kind, outcome, items, rows applied, rows refused) of the items received since `since`."""
+        ...
+
     def ledger(self, partner_id: int, limit: int = 100) -> list[LedgerRecord]:
         """The latest ledger entries, newest first."""
         ...

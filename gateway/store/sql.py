@@ -1166,6 +1166,22 @@ class SqlTransaction:
             )
         )
 
+    def ledger_since(self, partner_id: int, since: Instant) -> list[tuple[str, str, int, int, int]]:
+        """Items received since `since`, by kind and outcome."""
+        query = (
+            select(
+                _G.c.kind,
+                _G.c.outcome,
+                func.count(),
+                func.coalesce(func.sum(_G.c.rows_applied), 0),
+                func.coalesce(func.sum(_G.c.rows_refused), 0),
+            )
+            .where(_G.c.partner_id == partner_id, _G.c.received_at >= since)
+            .group_by(_G.c.kind, _G.c.outcome)
+            .order_by(_G.c.kind, _G.c.outcome)
+        )
+        return [(r[0], r[1], int(r[2]), int(r[3]), int(r[4])) for r in self.connection.execute(query)]
+
     def ledger(self, partner_id: int, limit: int = 100) -> list[LedgerRecord]:
         """The latest entries of the partner, newest first."""
         query = (

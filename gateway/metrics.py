@@ -1,0 +1,105 @@
+"""Prometheus metrics of the worker, fed by its own log events and read from the store when scraped.
+
+Counters and histograms follow the stable log events (a processor sees every event before it is rendered), so
+metrics and logs never disagree; gauges that describe the store (outbox depth, oldest undelivered message, dead
+letters) and the sources (seconds since the last successful poll) are computed at each scrape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+_ITEM_EVENTS = {
+    "file_applied": "applied",
+    "file_rejected": "rejected",
+    "file_duplicate": "duplicate",
+    "file_quarantined": "quarantined",
+    "page_applied": "applied",
+    "page_rejected": "rejected",
+    "page_duplicate": "duplicate",
+}
+
+
+class Metrics:
+    """The worker's registry and the structlog processor that feeds it."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.items = Counter(
+            "gateway_items",
+            "Inbound items (files and pages) by outcome: applied, rejected, duplicate, quarantined",
+            ["partner", "kind", "outcome"],
+            registry=self.registry,
+        )
+        self.rows = Counter(
+            "gateway_rows_applied", "Rows applied from inbound items", ["partner", "kind"], registry=self.registry
+        )
+        self.rows_refused = Counter(
+            "gateway_rows_refused", "Rows refused by the rules", ["partner", "kind"], registry=self.registry
+        )
+        self.duration = Histogram(
+            "gateway_ingest_duration_seconds",
+            "Time to apply one inbound item",
+            ["partner", "kind"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            registry=self.registry,
+        )
+        self.deliveries = Counter(
+            "gateway_delivery_attempts",
+            "Delivery attempts by outcome (delivered, failed)",
+            ["partner", "kind", "outcome"],
+            registry=self.registry,
+        )
+        self.retries = Counter(
+            "gateway_delivery_retries", "Delivery retries scheduled", ["partner", "kind"], registry=self.registry
+        )
+        self.dead = Counter(
+            "gateway_delivery_dead", "Messages sent to dead letter", ["partner", "kind"], registry=self.registry
+        )
+
+    def observe(self, _logger: object, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        """A structlog processor: count what the event says happened."""
+        name = event.get("event")
+        partner = str(event.get("partner", ""))
+        kind = str(event.get("kind", ""))
+        outcome = _ITEM_EVENTS.get(str(name))
+        if outcome is not None:
+            self.items.labels(partner, kind, outcome).inc()
+            if outcome == "applied":
+                self.rows.labels(partner, kind).inc(_number(event.get("rows_applied")))
+                self.rows_refused.labels(partner, kind).inc(_number(event.get("rows_refused")))
+            if "duration_ms" in event:
+                self.duration.labels(partner, kind).observe(_number(event.get("duration_ms")) / 1000)
+        elif name == "delivery_attempt":
+            self.deliveries.labels(partner, kind, str(event.get("outcome", ""))).inc()
+        elif name == "delivery_retry":
+            self.retries.labels(partner, kind).inc()
+        elif name == "delivery_dead":
+            self.dead.labels(partner, kind).inc(_number(event.get("messages", 1)))
+        return event
+
+    def add_collector(self, collect: Callable[[], Iterator[Metric]]) -> None:
+        """Gauges computed at each scrape."""
+        self.registry.register(_Collector(collect))
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+class _Collector(Collector):
+    def __init__(self, collect: Callable[[], Iterator[Metric]]) -> None:
+        self._collect = collect
+
+    def collect(self) -> Iterator[Metric]:
+        return self._collect()
+
+
+def gauge(name: str, documentation: str, labels: list[str]) -> GaugeMetricFamily:
+    """A gauge family to fill at scrape time."""
+    return GaugeMetricFamily(name, documentation, labels=labels)
