@@ -80,9 +80,10 @@ class FeedPoller:
                 report.error = str(exc)
                 log.warning("feed_poll_failed", partner=partner, feed=feed, cursor=cursor, error=str(exc))
                 break
-            page = self.ingestor.ingest_page(
-                partner, feed, body, cursor, lambda data, problems: api.document(feed, data, problems)
-            )
+            with logs.run():
+                page = self.ingestor.ingest_page(
+                    partner, feed, body, cursor, lambda data, problems: api.document(feed, data, problems)
+                )
             report.pages.append(page)
             if page.result.outcome == "rejected":
                 if not page.repeat:

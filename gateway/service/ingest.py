@@ -158,7 +158,23 @@ class Ingestor:
         dry_run: bool = False,
         progress: Progress | None = None,
     ) -> IngestResult:
-        """Apply the file at `path` as one item; `as_of` is the file's instant for rows without their own."""
+        """Apply the file at `path` as one item; `as_of` is the file's instant for rows without their own.
+
+        Its log lines and the outbox rows it queues carry a `run_id` (the caller's, or a new one)."""
+        with logs.run(logs.current_run()):
+            return self._ingest(partner, kind, path, source, received_at, as_of, dry_run, progress)
+
+    def _ingest(
+        self,
+        partner: str,
+        kind: Kind,
+        path: Path,
+        source: str | None,
+        received_at: Instant | None,
+        as_of: Instant | None,
+        dry_run: bool,
+        progress: Progress | None,
+    ) -> IngestResult:
         started = time.perf_counter()
         partner_settings = self.settings.partner(partner)
         source = source or str(path)

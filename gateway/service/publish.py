@@ -343,7 +343,13 @@ class Publisher:
 
     def _send(self, partner: str, delivery: DeliverySettings, sender: Sender, claim: Claim) -> _Sent:
         """Send one batch, retrying within the pass; what came of it."""
-        bound = log.bind(partner=partner, kind=claim.kind, batch=claim.batch_id, batch_size=len(claim.messages))
+        bound = log.bind(
+            partner=partner,
+            kind=claim.kind,
+            batch=claim.batch_id,
+            batch_size=len(claim.messages),
+            run_ids=claim.run_ids[:20],  # the inbound items whose values these are: grep one to follow it here
+        )
         sent = _Sent(bound)
 
         def attempt() -> int | None:

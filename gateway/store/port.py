@@ -144,6 +144,7 @@ class OutboxRecord(NamedTuple):
     last_status: int | None = None
     batch_id: str | None = None
     delivered_at: Instant | None = None
+    run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,11 @@ class Claim:
     def ids(self) -> list[int]:
         """The messages' outbox ids."""
         return [message.id for message in self.messages]
+
+    @property
+    def run_ids(self) -> list[str]:
+        """The runs (inbound items) that queued the batch's messages, for the delivery's logs."""
+        return sorted({message.run_id for message in self.messages if message.run_id})
 
 
 @dataclass(frozen=True)

@@ -162,6 +162,8 @@ outbox = Table(
     Column("claimed_until", BigInteger, nullable=True),
     # the partner's last HTTP status for this message (dead letters keep why)
     Column("last_status", Integer, nullable=True),
+    # the run (one inbound item's handling) that queued this value: its logs and the delivery's share it
+    Column("run_id", String(32), nullable=True),
     ForeignKeyConstraint(["partner_id"], ["partners.id"]),
     # one undelivered message per key: a newer value replaces the older
     Index(

@@ -38,6 +38,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from gateway import logs
 from gateway.domain.allocation import Line
 from gateway.domain.caps import ALL_COLLECTIONS, AssemblyCaps, Override
 from gateway.domain.instant import Instant
@@ -274,6 +275,7 @@ def _outbox_record(row: Any, batch_id: str | None = None) -> OutboxRecord:
         last_status=row.last_status,
         batch_id=batch_id if batch_id is not None else row.batch_id,
         delivered_at=row.delivered_at,
+        run_id=row.run_id,
     )
 
 
@@ -341,10 +343,10 @@ _STOCK_KEYS = (
     "set_by",
     "updated_at",
 )
-_ATS_KEYS = ("partner_id", "kind", "key", "value", "as_of", "ledger_id", "created_at", "state", "batch_id")
+_ATS_KEYS = ("partner_id", "kind", "key", "value", "as_of", "ledger_id", "created_at", "state", "batch_id", "run_id")
 # a newer value replaces an undelivered older one and leaves the batch it was sent in: a re-send of that batch
 # (same Idempotency-Key) must not carry a value the partner may already have deduplicated away
-_REQUEUE = ("value", "as_of", "payload", "ledger_id", "created_at", "batch_id")
+_REQUEUE = ("value", "as_of", "payload", "ledger_id", "created_at", "batch_id", "run_id")
 _PENDING_KEY = ("partner_id", "kind", "key")  # one undelivered message per key: ux_outbox_pending_key
 _PENDING = "state = 'pending'"
 _IS_PENDING = text("outbox.state = 'pending'")
@@ -364,6 +366,7 @@ _OUTBOX_COLUMNS = (
     _X.c.last_status,
     _X.c.batch_id,
     _X.c.delivered_at,
+    _X.c.run_id,
 )
 _LOOKUP_KEYS = ("partner_id", *(f"sku_{i}" for i in range(_CHUNK)))
 
@@ -375,6 +378,7 @@ class SqlTransaction:
         self.connection = connection
         self._dialect = connection.dialect.name
         self._partner_ids = partner_ids
+        self.run_id = logs.current_run()  # the inbound item being handled, if any: kept with what it queues
 
     def _insert(self, table: Any) -> Any:
         if self._dialect == "postgresql":
@@ -749,7 +753,10 @@ class SqlTransaction:
         """Queue ATS values; an undelivered older value of the same SKU is replaced."""
         self._run_many(
             "queue_ats",
-            [(partner_id, "ats", sku, value, as_of, ledger_id, now, "pending", None) for sku, value, as_of in messages],
+            [
+                (partner_id, "ats", sku, value, as_of, ledger_id, now, "pending", None, self.run_id)
+                for sku, value, as_of in messages
+            ],
         )
 
     def queue_message(
@@ -772,6 +779,7 @@ class SqlTransaction:
                 ledger_id=ledger_id,
                 created_at=now,
                 state="pending",
+                run_id=self.run_id,
             )
         )
         return True
@@ -885,6 +893,7 @@ class SqlTransaction:
                     "created_at": now,
                     "state": "pending",
                     "batch_id": None,
+                    "run_id": self.run_id,
                 }
                 for key, value, payload in messages
             ],

@@ -364,9 +364,9 @@ def test_a_folder_export_resolves_its_path(tmp_path: Path) -> None:
 def test_a_folder_export_needs_a_path(tmp_path: Path) -> None:
     """The folder's path is required; a delimiter other than , ; or tab is refused."""
     path = write(tmp_path, PARTNER + '[partners.p.export]\ntype = "folder"\ndelimiter = "|"\n')
-    assert [problem.split(":")[0] for problem in problems_of(path)] == [
-        "partners.p.export.folder.path",
+    assert sorted(problem.split(":")[0] for problem in problems_of(path)) == [
         "partners.p.export.folder.delimiter",
+        "partners.p.export.folder.path",
     ]
 
 

@@ -16,6 +16,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("batch_id", sa.String(64), nullable=True))
         batch.add_column(sa.Column("claimed_until", sa.BigInteger, nullable=True))
         batch.add_column(sa.Column("last_status", sa.Integer, nullable=True))
+        batch.add_column(sa.Column("run_id", sa.String(32), nullable=True))
     op.create_index(
         "ix_outbox_pending",
         "outbox",
