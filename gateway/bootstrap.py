@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,13 +41,15 @@ class App:
     ingestor: Ingestor
     commands: Commands
     pickup: Pickup
-    apis: Apis
+    apis: Apis  # delivery's adapters (one requests Session per partner)
+    feed_apis: Apis  # polling's own, so a poll and a delivery never share a Session across threads
     feeds: FeedPoller
     publisher: Publisher
 
     def close(self) -> None:
         """Release the partners' connections and the store."""
         self.apis.close()
+        self.feed_apis.close()
         self.store.close()
 
 
@@ -57,14 +60,17 @@ class Apis:
     settings: Settings
     made: dict[str, PartnerApi] = field(default_factory=dict)
 
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
     def __call__(self, partner: str) -> PartnerApi:
-        found = self.made.get(partner)
-        if found is None:
-            config = self.settings.partner(partner).api
-            if config is None:
-                raise ApiConfigError(f"partners.{partner}.api: the partner has no API configured")
-            found = self.made[partner] = load_adapter(partner, config)
-        return found
+        with self.lock:
+            found = self.made.get(partner)
+            if found is None:
+                config = self.settings.partner(partner).api
+                if config is None:
+                    raise ApiConfigError(f"partners.{partner}.api: the partner has no API configured")
+                found = self.made[partner] = load_adapter(partner, config)
+            return found
 
     def close(self) -> None:
         """Close every session."""
@@ -126,6 +132,7 @@ def wire(settings: Settings, store: SqlStore, clock: Clock = system_clock, sleep
     """The use cases on an open store (its partners registered); `sleep` waits between delivery attempts."""
     ingestor = Ingestor(store, settings, clock)
     apis = Apis(settings)
+    feed_apis = Apis(settings)
     return App(
         settings=settings,
         store=store,
@@ -134,6 +141,7 @@ def wire(settings: Settings, store: SqlStore, clock: Clock = system_clock, sleep
         commands=Commands(store, settings, clock),
         pickup=Pickup(store, settings, ingestor, clock, open_inbox),
         apis=apis,
-        feeds=FeedPoller(store, settings, clock, ingestor, apis),
+        feed_apis=feed_apis,
+        feeds=FeedPoller(store, settings, clock, ingestor, feed_apis),
         publisher=Publisher(store, settings, clock, senders(settings, apis), sleep=sleep),
     )

@@ -434,6 +434,8 @@ def poll(state: State, partner: str, source_name: str | None, feed_name: str | N
     except settings.ConfigError as exc:
         fail_config(exc)
     api = partner_settings.api
+    if feed_name is not None and source_name is not None:
+        raise click.UsageError("give --source or --feed, not both")
     if feed_name is not None and (api is None or feed_name not in api.feeds):
         fail_config(settings.ConfigError([f"partners.{partner}.api.feeds: the partner has no {feed_name} feed"]))
     if feed_name is not None:
@@ -626,6 +628,8 @@ def _why(record: OutboxRecord, routed: set[str], now: int) -> str:
         return f"dead after {record.attempts} attempt(s): {record.last_error or 'no answer recorded'}"
     if record.kind not in routed:
         return "no route: the partner has no API delivery or export for this kind"
+    if record.claimed_until is not None and record.claimed_until > now:
+        return f"being sent (claimed until {instant.to_iso(record.claimed_until)})"
     if record.next_attempt_at is not None and record.next_attempt_at > now:
         when = instant.to_iso(record.next_attempt_at)
         return f"retry at {when} after {record.attempts} attempt(s): {record.last_error or 'no answer recorded'}"
@@ -816,4 +820,8 @@ def cap_show(state: State, partner: str, sku: str | None, assembly: str | None, 
 
 def main() -> None:
     """Entry point of the `gateway` console script."""
-    cli(prog_name="gateway")
+    try:
+        cli(prog_name="gateway")
+    except StoreError as exc:  # the store is unreachable, locked beyond patience, or refused a write
+        click.echo(f"gateway: the store: {exc}", err=True)
+        sys.exit(EXIT_REFUSED)

@@ -43,6 +43,12 @@ def _scrub(value: Any) -> Any:
     return value
 
 
+def scrub(text: str) -> str:
+    """`text` without the secrets read at run time nor credentials after Bearer or Basic."""
+    scrubbed: str = _scrub(text)
+    return scrubbed
+
+
 def redact(_logger: object, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """A structlog processor: secret-looking keys and known secret values never reach the output."""
     for key, value in list(event.items()):

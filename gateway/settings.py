@@ -241,6 +241,10 @@ class ApiSettings(_Strict):
         parts = urlsplit(value.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{value!r}: an http:// or https:// URL with a host")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("credentials do not belong in base_url: use token_env/token_file or username/password_env")
+        if parts.query or parts.fragment:
+            raise ValueError(f"{value!r}: a base URL without ?query or #fragment")
         return value.strip().rstrip("/")
 
     @field_validator("adapter")
@@ -325,6 +329,20 @@ class PartnerSettings(_Strict):
             if source.name in names:
                 raise ValueError(f"two sources are named {source.name!r}")
             names.add(source.name)
+        return self
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_batch(self) -> PartnerSettings:
+        # A claimed batch may wait for the batch before it, then take its own attempts: its lease must outlast
+        # both, or another claim could take it while it is still being sent.
+        if self.api is not None:
+            one = self.delivery.retries * (self.api.connect_timeout + self.api.read_timeout)
+            one += (self.delivery.retries - 1) * self.delivery.wait_in_pass_max
+            if self.delivery.lease_seconds < 2 * one + 10:
+                raise ValueError(
+                    f"delivery.lease_seconds ({self.delivery.lease_seconds:g}) must be at least {2 * one + 10:g}: "
+                    "two batches' worst case (retries x (connect_timeout + read_timeout) + waits), and 10 s"
+                )
         return self
 
     def source(self, name: str) -> FolderSource | SftpSource:

@@ -278,6 +278,7 @@ class Worker:
             thread.join(timeout=left())
         finished = not any(thread.is_alive() for thread in [*stoppers, *running.loops])
         running.app.apis.close()
+        running.app.feed_apis.close()
         return finished
 
     # the work

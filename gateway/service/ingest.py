@@ -234,14 +234,14 @@ class Ingestor:
         """Apply one page of a partner feed as one item, and record the cursor after it in the same transaction.
 
         `document` turns the body into the reference shape (the partner adapter's reading). A malformed page is
-        refused whole and the cursor stays where it was; a page applied before (same content) is a duplicate,
-        and the cursor moves on.
+        refused whole and the cursor stays where it was; the same page as the last one applied (same cursor, same
+        body) is a duplicate, and the cursor moves on.
         """
         started = time.perf_counter()
         partner_settings = self.settings.partner(partner)
         received_at = self.clock()
-        # A page is its feed position and its body: the same page polled again from the same cursor (after a
-        # crash) is a duplicate; the same body at a later position (a level back to an earlier value) is news.
+        # A page is its feed position and its body. The same page as the last one applied (asked again from the
+        # same cursor) is a duplicate; a page repeating an older one (a level back to an earlier value) is news.
         sha256 = hashlib.sha256(f"{feed}\n{cursor or ''}\n".encode() + body).hexdigest()
         source = source or f"api:{feed}@{(cursor or 'start')[:200]}"
         result = IngestResult(partner, feed, source, sha256, len(body), outcome="applied")
@@ -290,18 +290,22 @@ class Ingestor:
         partner_settings = self.settings.partner(partner)
         with self.store.write() as tx:
             partner_id = tx.partner_id(partner)
+            _, last = tx.feed_position(partner_id, feed)
+            # the ledger's claim is on the page at its place in the feed's history: the same page again after
+            # another (A, B, A) is news; the same page after the same page (asked again, or raced by another
+            # poller, or replayed from an older cursor) is a duplicate
+            claim = hashlib.sha256(f"{result.sha256}\n{last or ''}".encode()).hexdigest()
             if not page.items:
                 result.outcome = "empty"
-            elif (earlier := tx.ledger_applied(partner_id, feed, result.sha256)) is not None:
-                result.outcome, result.duplicate_of = "duplicate", earlier
+            elif result.sha256 == last or (earlier := tx.ledger_applied(partner_id, feed, claim)) is not None:
+                result.outcome = "duplicate"
+                result.duplicate_of = None if result.sha256 == last else earlier
                 result.ledger_id = tx.ledger_open(
                     partner_id, feed, result.source, result.sha256, result.size, received_at, "duplicate"
                 )
                 tx.ledger_close(result.ledger_id, "duplicate", LedgerCounts(), None, None, self.clock())
             else:
-                result.ledger_id = tx.ledger_open(
-                    partner_id, feed, result.source, result.sha256, result.size, received_at
-                )
+                result.ledger_id = tx.ledger_open(partner_id, feed, result.source, claim, result.size, received_at)
                 engine = Engine(tx, partner, partner_settings.policy, self.clock(), result.ledger_id)
                 if feed == "stock":
                     levels = [(r.sku, r.quantity, r.as_of if r.as_of is not None else received_at) for r in stock]
@@ -312,7 +316,8 @@ class Ingestor:
                 self._log_snapshot_warnings(engine, bound)
                 report = json.dumps(result.report()) if result.refusals else None
                 tx.ledger_close(result.ledger_id, "applied", result.counts, None, report, self.clock())
-            if after != cursor:
+                tx.set_feed_cursor(partner_id, feed, after, result.ledger_id, self.clock(), last_sha256=result.sha256)
+            if after != cursor and result.outcome != "applied":
                 tx.set_feed_cursor(partner_id, feed, after, result.ledger_id, self.clock())
 
     @staticmethod

@@ -30,7 +30,6 @@ from gateway.formats.export import message_csv
 from gateway.settings import MESSAGE_KINDS, DeliverySettings, PartnerSettings, Settings
 from gateway.store.port import Claim, OutboxRecord, Store, Transaction
 from gateway.transport.http import ApiConfigError, DeliveryFailed
-from gateway.transport.inbox import TransportError
 
 log = logs.get(__name__)
 
@@ -216,6 +215,10 @@ class _InPassLimit(stop_base):
         return isinstance(error, DeliveryFailed) and (error.retry_after or 0.0) > self.limit
 
 
+def _described(error: BaseException) -> str:
+    return logs.scrub(f"{type(error).__name__}: {error}")
+
+
 def _retryable(error: BaseException) -> bool:
     return isinstance(error, DeliveryFailed) and error.retryable
 
@@ -255,14 +258,18 @@ class Publisher:
         report = DeliveryReport(partner)
         breaker = self.breaker(partner)
         now = self.clock()
+        with self.store.read() as tx:
+            partner_id = tx.partner_id(partner)
+            # the breaker is kept in the store too: another process (a `gateway deliver`) respects it
+            stored = tx.breaker_open_until(partner_id)
+            waiting = tx.pending_kinds(partner_id)
+        if stored is not None and (breaker.open_until is None or stored > breaker.open_until):
+            breaker.open_until, breaker.failures = stored, max(breaker.failures, breaker.threshold)
         if not breaker.allows(now):
             report.breaker_open = True
             log.info("delivery_breaker_open", partner=partner, until=instant.to_iso(breaker.open_until))
             return report
         senders = self.senders(partner)
-        with self.store.read() as tx:
-            partner_id = tx.partner_id(partner)
-            waiting = tx.pending_kinds(partner_id)
         report.unrouted = sorted(waiting - set(senders))
         # One request in flight per partner; the next batch is claimed while it travels.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"deliver-{partner}") as pool:
@@ -357,8 +364,12 @@ class Publisher:
             resend = claim.resend or sent.attempts > 1
             try:
                 status = sender.send(claim)
-            except TransportError as exc:  # DeliveryFailed included: an export folder's failure is retried too
-                failed = exc if isinstance(exc, DeliveryFailed) else DeliveryFailed(str(exc))
+            except Exception as exc:
+                failed = (
+                    exc
+                    if isinstance(exc, DeliveryFailed)
+                    else DeliveryFailed(logs.scrub(f"{type(exc).__name__}: {exc}"))
+                )
                 bound.warning(
                     "delivery_attempt",
                     attempt=sent.attempts,
@@ -399,6 +410,10 @@ class Publisher:
             sent.error = exc
         return sent
 
+    def _keep_breaker(self, partner: str, breaker: Breaker) -> None:
+        with self.store.write() as tx:
+            tx.set_breaker(tx.partner_id(partner), breaker.open_until)
+
     def _settle_delivered(
         self, tx: Transaction, breaker: Breaker, claim: Claim, sent: _Sent, report: DeliveryReport
     ) -> None:
@@ -406,6 +421,7 @@ class Publisher:
         report.delivered += tx.settle_delivered(claim, sent.status, self.clock(), sent.attempts)
         report.batches += 1
         if breaker.success():
+            tx.set_breaker(tx.partner_id(claim.messages[0].partner), None)
             sent.log.info("delivery_breaker_closed")
 
     def _wait(self, delivery: DeliverySettings) -> Callable[[RetryCallState], float]:
@@ -442,6 +458,7 @@ class Publisher:
             )
             if exc.refuses_all:
                 breaker.trip(now)
+                self._keep_breaker(partner, breaker)
                 report.breaker_open = True
                 bound.error(
                     "delivery_breaker_opened",
@@ -488,6 +505,7 @@ class Publisher:
                 max_age_hours=delivery.max_age_hours,
             )
         if breaker.failure(now):
+            self._keep_breaker(partner, breaker)
             report.breaker_open = True
             bound.warning(
                 "delivery_breaker_opened", failures=breaker.failures, until=instant.to_iso(breaker.open_until)

@@ -145,6 +145,7 @@ class OutboxRecord(NamedTuple):
     batch_id: str | None = None
     delivered_at: Instant | None = None
     run_id: str | None = None
+    claimed_until: Instant | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ class Claim:
     kind: str
     messages: tuple[OutboxRecord, ...]
     resend: bool  # sent before without a known outcome: the same key again, so the partner can deduplicate
+    lease_until: Instant = 0  # the claim's lease: settling touches only rows still held under it
 
     @property
     def ids(self) -> list[int]:
@@ -373,10 +375,28 @@ class Transaction(Protocol):
         """Where a polled feed stands: the cursor to send next, None before the first page."""
         ...
 
+    def feed_position(self, partner_id: int, feed: str) -> tuple[str | None, str | None]:
+        """(cursor, digest of the last page applied) of a polled feed."""
+        ...
+
     def set_feed_cursor(
-        self, partner_id: int, feed: str, cursor: str | None, ledger_id: int | None, now: Instant
+        self,
+        partner_id: int,
+        feed: str,
+        cursor: str | None,
+        ledger_id: int | None,
+        now: Instant,
+        last_sha256: str | None = None,
     ) -> None:
         """Record where a feed stands, in the transaction that applied the page before it."""
+        ...
+
+    def breaker_open_until(self, partner_id: int) -> Instant | None:
+        """Until when the partner's delivery breaker is open, if it is."""
+        ...
+
+    def set_breaker(self, partner_id: int, open_until: Instant | None) -> None:
+        """Open the partner's delivery breaker until then (None: close it)."""
         ...
 
     def ledger_applied(self, partner_id: int, kind: str, sha256: str, outcome: str = "applied") -> int | None:

@@ -31,6 +31,8 @@ partners = Table(
     Column("stock_mode", String(20), nullable=False),
     Column("pending_allocation", Boolean, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # the partner's delivery circuit breaker is open until then (every process delivering to it respects it)
+    Column("breaker_open_until", BigInteger, nullable=True),
 )
 
 stock = Table(
@@ -241,6 +243,9 @@ feed_cursors = Table(
     Column("partner_id", Integer, nullable=False),
     Column("feed", String(64), nullable=False),
     Column("cursor", Text, nullable=True),
+    # the digest of the last page applied: the next page's digest chains it, so a page that repeats an older one
+    # (a level back to an earlier value) is news, and only the same page polled again is a duplicate
+    Column("last_sha256", String(64), nullable=True),
     Column("ledger_id", BigInteger, nullable=True),
     Column("updated_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("partner_id", "feed"),

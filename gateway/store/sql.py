@@ -276,6 +276,7 @@ def _outbox_record(row: Any, batch_id: str | None = None) -> OutboxRecord:
         batch_id=batch_id if batch_id is not None else row.batch_id,
         delivered_at=row.delivered_at,
         run_id=row.run_id,
+        claimed_until=row.claimed_until,
     )
 
 
@@ -343,10 +344,22 @@ _STOCK_KEYS = (
     "set_by",
     "updated_at",
 )
-_ATS_KEYS = ("partner_id", "kind", "key", "value", "as_of", "ledger_id", "created_at", "state", "batch_id", "run_id")
+_ATS_KEYS = (
+    "partner_id",
+    "kind",
+    "key",
+    "value",
+    "as_of",
+    "ledger_id",
+    "created_at",
+    "state",
+    "batch_id",
+    "run_id",
+    "attempts",
+)
 # a newer value replaces an undelivered older one and leaves the batch it was sent in: a re-send of that batch
 # (same Idempotency-Key) must not carry a value the partner may already have deduplicated away
-_REQUEUE = ("value", "as_of", "payload", "ledger_id", "created_at", "batch_id", "run_id")
+_REQUEUE = ("value", "as_of", "payload", "ledger_id", "created_at", "batch_id", "run_id", "attempts")
 _PENDING_KEY = ("partner_id", "kind", "key")  # one undelivered message per key: ux_outbox_pending_key
 _PENDING = "state = 'pending'"
 _IS_PENDING = text("outbox.state = 'pending'")
@@ -367,6 +380,7 @@ _OUTBOX_COLUMNS = (
     _X.c.batch_id,
     _X.c.delivered_at,
     _X.c.run_id,
+    _X.c.claimed_until,
 )
 _LOOKUP_KEYS = ("partner_id", *(f"sku_{i}" for i in range(_CHUNK)))
 
@@ -432,6 +446,7 @@ class SqlTransaction:
                 _X.c.id >= bindparam("first"),
                 _X.c.id <= bindparam("last"),
                 _X.c.batch_id == bindparam("of_batch"),
+                _X.c.claimed_until == bindparam("lease"),
                 _IS_PENDING,
             )
             .values(
@@ -443,7 +458,7 @@ class SqlTransaction:
                 last_error=None,
             )
         )
-        return statement, ("first", "last", "of_batch", "at", "tries", "answer")
+        return statement, ("first", "last", "of_batch", "lease", "at", "tries", "answer")
 
     def _statement_put_stock(self) -> tuple[Any, Sequence[str]]:
         return self._upsert(_S, ("partner_id", "sku"), _STOCK_KEYS[2:]), _STOCK_KEYS
@@ -754,7 +769,7 @@ class SqlTransaction:
         self._run_many(
             "queue_ats",
             [
-                (partner_id, "ats", sku, value, as_of, ledger_id, now, "pending", None, self.run_id)
+                (partner_id, "ats", sku, value, as_of, ledger_id, now, "pending", None, self.run_id, 0)
                 for sku, value, as_of in messages
             ],
         )
@@ -894,6 +909,7 @@ class SqlTransaction:
                     "state": "pending",
                     "batch_id": None,
                     "run_id": self.run_id,
+                    "attempts": 0,  # a new value starts its own count
                 }
                 for key, value, payload in messages
             ],
@@ -951,11 +967,13 @@ class SqlTransaction:
             rows = self._run_one("claim_resend", params | {"new_batch": batch_id}).fetchall()
         else:
             rows = self._run_one("claim_new", params | {"new_batch": batch_id}).fetchall()
+        if not rows:  # another worker claimed them between the look and the claim
+            return None
         rows = sorted(rows, key=itemgetter(0))  # RETURNING promises no order
         partner = self._partner_name(partner_id)
         make = OutboxRecord._make
         messages = tuple([make((row[0], partner, *row[1:])) for row in rows])
-        return Claim(batch_id, kind, messages, resend)
+        return Claim(batch_id, kind, messages, resend, lease_until)
 
     def _partner_name(self, partner_id: int) -> str:
         for name, known in self._partner_ids.items():
@@ -976,7 +994,13 @@ class SqlTransaction:
     def _in_batch(self, claim: Claim) -> Any:
         # the batch's id range (primary key) narrows the search; its id says which rows of the range are its own
         first, last = claim.messages[0].id, claim.messages[-1].id
-        return and_(_X.c.id >= first, _X.c.id <= last, _X.c.batch_id == claim.batch_id, _IS_PENDING)
+        return and_(
+            _X.c.id >= first,
+            _X.c.id <= last,
+            _X.c.batch_id == claim.batch_id,
+            _X.c.claimed_until == claim.lease_until,  # still ours: a lease that ran out may have been re-claimed
+            _IS_PENDING,
+        )
 
     def unclaim(self, claim: Claim) -> None:
         """A claimed batch that was not sent is claimable again; one sent before keeps its id (its key)."""
@@ -992,6 +1016,7 @@ class SqlTransaction:
             "first": claim.messages[0].id,
             "last": claim.messages[-1].id,
             "of_batch": claim.batch_id,
+            "lease": claim.lease_until,
             "at": now,
             "tries": attempts,
             "answer": status,
@@ -1013,25 +1038,35 @@ class SqlTransaction:
         now: Instant,
     ) -> int:
         """Due again later, or to dead letter past the attempts or the age allowed."""
-        settled = self.connection.execute(
-            update(_X)
-            .where(self._in_batch(claim))
-            .values(
-                attempts=_X.c.attempts + attempts,
-                last_status=status,
-                last_error=error,
-                next_attempt_at=next_attempt_at,
-                claimed_until=None,
-            )
-        ).rowcount
         dead = self.connection.execute(
             update(_X)
             .where(
                 self._in_batch(claim),
-                or_(_X.c.attempts >= max_attempts, _X.c.created_at < queued_before),
+                or_(_X.c.attempts + attempts >= max_attempts, _X.c.created_at < queued_before),
             )
-            .values(state="dead")
+            .values(
+                state="dead",
+                attempts=_X.c.attempts + attempts,
+                last_status=status,
+                last_error=error,
+                next_attempt_at=None,
+                claimed_until=None,
+            )
         ).rowcount
+        settled = (
+            dead
+            + self.connection.execute(
+                update(_X)
+                .where(self._in_batch(claim))
+                .values(
+                    attempts=_X.c.attempts + attempts,
+                    last_status=status,
+                    last_error=error,
+                    next_attempt_at=next_attempt_at,
+                    claimed_until=None,
+                )
+            ).rowcount
+        )
         self._release(claim, settled)
         return int(dead)
 
@@ -1096,15 +1131,38 @@ class SqlTransaction:
         found: str | None = self.connection.execute(query).scalar_one_or_none()
         return found
 
+    def feed_position(self, partner_id: int, feed: str) -> tuple[str | None, str | None]:
+        """(cursor, digest of the last page applied) of a polled feed."""
+        query = select(_F.c.cursor, _F.c.last_sha256).where(_F.c.partner_id == partner_id, _F.c.feed == feed)
+        row = self.connection.execute(query).first()
+        return (None, None) if row is None else (row[0], row[1])
+
     def set_feed_cursor(
-        self, partner_id: int, feed: str, cursor: str | None, ledger_id: int | None, now: Instant
+        self,
+        partner_id: int,
+        feed: str,
+        cursor: str | None,
+        ledger_id: int | None,
+        now: Instant,
+        last_sha256: str | None = None,
     ) -> None:
-        """Record where a feed stands."""
-        statement = self._upsert(_F, ("partner_id", "feed"), ("cursor", "ledger_id", "updated_at"))
-        self.connection.execute(
-            statement,
-            {"partner_id": partner_id, "feed": feed, "cursor": cursor, "ledger_id": ledger_id, "updated_at": now},
-        )
+        """Record where a feed stands (and, after a page applied, that page's digest)."""
+        row = {"partner_id": partner_id, "feed": feed, "cursor": cursor, "ledger_id": ledger_id, "updated_at": now}
+        update_columns = ["cursor", "ledger_id", "updated_at"]
+        if last_sha256 is not None:
+            row["last_sha256"] = last_sha256
+            update_columns.append("last_sha256")
+        self.connection.execute(self._upsert(_F, ("partner_id", "feed"), update_columns), row)
+
+    def breaker_open_until(self, partner_id: int) -> Instant | None:
+        """Until when the partner's delivery breaker is open."""
+        query = select(_P.c.breaker_open_until).where(_P.c.id == partner_id)
+        found: Instant | None = self.connection.execute(query).scalar_one_or_none()
+        return found
+
+    def set_breaker(self, partner_id: int, open_until: Instant | None) -> None:
+        """Open (or close) the partner's delivery breaker."""
+        self.connection.execute(update(_P).where(_P.c.id == partner_id).values(breaker_open_until=open_until))
 
     # ledger
 

@@ -30,6 +30,7 @@ from gateway.transport.inbox import TransportError
 USER_AGENT = "stock-gateway/0.1"
 MAX_ERROR_BODY = 2000  # characters of a partner's answer kept with an error
 RETRYABLE_STATUSES = frozenset({408, 429})
+MAX_RETRY_AFTER = 86_400.0  # a day: a longer Retry-After is taken as a day
 REFUSES_ALL = frozenset({401, 403, 404, 405})
 
 # a batch repeats a few instants many times (one per snapshot, one per transaction): format each once
@@ -72,35 +73,43 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
         return None
     value = value.strip()
     if value.isascii() and value.isdigit():
-        return float(value)
+        return min(float(value), MAX_RETRY_AFTER)
     try:
         moment = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
+    return min(MAX_RETRY_AFTER, max(0.0, (moment - (now or datetime.now(UTC))).total_seconds()))
 
 
 def _read_secret(env: str | None, file: os.PathLike[str] | None, what: str, environ: Mapping[str, str]) -> str | None:
     if env is not None:
         if env not in environ:
             raise ApiConfigError(f"the environment variable {env} ({what}) is not set")
-        logs.register_secret(environ[env])
-        return environ[env]
+        return _checked_secret(environ[env].strip(), f"the environment variable {env} ({what})")
     if file is not None:
         try:
             with open(file, encoding="utf-8") as stream:
-                secret = stream.read().rstrip("\r\n")
-        except OSError as exc:
-            raise ApiConfigError(f"cannot read {what} from {file}: {exc.strerror}") from exc
-        logs.register_secret(secret)
-        return secret
+                secret = stream.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ApiConfigError(f"cannot read {what} from {file}: {getattr(exc, 'strerror', None) or exc}") from exc
+        return _checked_secret(secret, f"{what} in {file}")
     return None
 
 
+def _checked_secret(secret: str, where: str) -> str:
+    """A secret fit for an HTTP header: not empty, printable Latin-1 (never echoed in the error)."""
+    logs.register_secret(secret)
+    if not secret:
+        raise ApiConfigError(f"{where} is empty")
+    if not secret.isprintable() or not all(ord(c) < 256 for c in secret):
+        raise ApiConfigError(f"{where} holds a line break, a control character or a character outside Latin-1")
+    return secret
+
+
 def _excerpt(response: requests.Response) -> str:
-    text = response.text
+    text = logs.scrub(response.text)  # a partner that echoes our request must not echo our secret into a report
     return text if len(text) <= MAX_ERROR_BODY else text[:MAX_ERROR_BODY] + "..."
 
 
@@ -126,6 +135,8 @@ class PartnerApi:
         self.session.headers["Accept"] = "application/json"
         self.session.trust_env = False  # no proxy or netrc from the environment: the configuration says it all
         if settings.ca_file is not None:
+            if not settings.ca_file.is_file():
+                raise ApiConfigError(f"api.ca_file: {settings.ca_file} is not a readable file")
             self.session.verify = str(settings.ca_file)
         token = _read_secret(settings.token_env, settings.token_file, "the API token", environ)
         if token is not None:
@@ -154,8 +165,8 @@ class PartnerApi:
             response = self.session.get(url, params=params, timeout=self.timeout)
         except requests.Timeout as exc:
             raise TransportError(f"GET {url}: no answer within {self._timeouts()}") from exc
-        except requests.RequestException as exc:
-            raise TransportError(f"GET {url}: {type(exc).__name__}: {exc}") from exc
+        except (requests.RequestException, OSError, ValueError) as exc:  # ValueError: a header it cannot encode
+            raise TransportError(logs.scrub(f"GET {url}: {type(exc).__name__}: {exc}")) from exc
         if not 200 <= response.status_code < 300:
             raise TransportError(f"GET {url}: HTTP {response.status_code}: {_excerpt(response)}")
         return response.content
@@ -197,8 +208,8 @@ class PartnerApi:
             response = self.session.post(url, data=data, headers=headers, timeout=self.timeout, allow_redirects=False)
         except requests.Timeout as exc:
             raise DeliveryFailed(f"POST {url}: no answer within {self._timeouts()}") from exc
-        except requests.RequestException as exc:
-            raise DeliveryFailed(f"POST {url}: {type(exc).__name__}: {exc}") from exc
+        except (requests.RequestException, OSError, ValueError) as exc:
+            raise DeliveryFailed(logs.scrub(f"POST {url}: {type(exc).__name__}: {exc}")) from exc
         status = response.status_code
         if 200 <= status < 300:
             return status

@@ -101,6 +101,11 @@ def write_atomically(path: Path, data: bytes) -> None:
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, path)
+        folder = os.open(path.parent, os.O_RDONLY)  # the rename itself survives a power cut
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
     except BaseException:
         temporary.unlink(missing_ok=True)  # no half file left behind
         raise

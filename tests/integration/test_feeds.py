@@ -26,7 +26,7 @@ from gateway.store.sql import SqlTransaction
 from gateway.transport.http import ApiConfigError, PartnerApi
 from tests.conftest import AppFactory, FakeClock, at, write_config
 from tests.e2e.test_cli import Cli
-from tests.integration.helpers import ats, contents, messages, pending_ats
+from tests.integration.helpers import ats, messages, pending_ats
 from tests.support.partner import FakePartner, Slow, Status
 
 TOKEN_ENV = "FEEDS_TEST_PARTNER_TOKEN"  # noqa: S105 - the name of a variable, not a secret
@@ -202,10 +202,10 @@ def test_a_crash_before_the_cursor_is_saved_rolls_the_whole_page_back(
     app = make_app(p=api_partner(fake))
     real = SqlTransaction.set_feed_cursor
 
-    def crash(self: SqlTransaction, partner_id: int, feed: str, value: str | None, *rest: Any) -> None:
+    def crash(self: SqlTransaction, partner_id: int, feed: str, value: str | None, *rest: Any, **named: Any) -> None:
         if value == "200":
             raise RuntimeError("the process died here")
-        real(self, partner_id, feed, value, *rest)
+        real(self, partner_id, feed, value, *rest, **named)
 
     with monkeypatch.context() as patch:
         patch.setattr(SqlTransaction, "set_feed_cursor", crash)
@@ -226,14 +226,16 @@ def test_a_crash_before_the_cursor_is_saved_rolls_the_whole_page_back(
     assert [e.source for e in ledger(app)] == ["api:stock@start", "api:stock@100", "api:stock@200"]
 
 
-def test_pages_polled_again_are_duplicates_and_change_nothing(
+def test_pages_polled_again_are_harmless_and_a_replayed_sequence_is_a_duplicate(
     make_app: AppFactory, fake: FakePartner, clock: FakeClock
 ) -> None:
-    """The cursor set back to an older one: the pages come again, the ledger knows them, nothing is re-queued."""
+    """The cursor set back to an older one: the pages come again. The first follows another page than it did
+    the first time, so it is applied again (its levels and as_of are the stored ones: nothing moves); the next
+    follows the same page as before: a duplicate of its first application. Nothing is re-queued."""
     fake.add_items("stock", stock_items(0, 250))
     app = make_app(p=api_partner(fake))
     applied = app.feeds.poll("p", "stock")
-    before = contents(app, skip=("ingest_ledger", "feed_cursors"))
+    levels = held(app)
     queued = messages(app, "p", "ats")
     with app.store.write() as tx:
         tx.set_feed_cursor(tx.partner_id("p"), "stock", "100", None, clock())
@@ -243,13 +245,35 @@ def test_pages_polled_again_are_duplicates_and_change_nothing(
 
     assert cursors_asked(fake)[3:] == ["100", "200"]
     assert [(p.result.outcome, p.result.duplicate_of) for p in report.pages] == [
-        ("duplicate", applied.pages[1].result.ledger_id),
+        ("applied", None),
         ("duplicate", applied.pages[2].result.ledger_id),
     ]
+    assert report.pages[0].result.ats_changes == 0
     assert (report.ok, report.cursor, cursor(app)) == (True, "250", "250")
-    assert contents(app, skip=("ingest_ledger", "feed_cursors")) == before
+    assert held(app) == levels
     assert messages(app, "p", "ats") == queued
-    assert [e.outcome for e in ledger(app)] == ["applied"] * 3 + ["duplicate"] * 2
+    assert [e.outcome for e in ledger(app)] == ["applied"] * 4 + ["duplicate"]
+
+
+def test_a_page_repeating_an_older_one_is_news_the_same_page_again_is_not(
+    make_app: AppFactory, fake: FakePartner
+) -> None:
+    """A snapshot feed at a constant cursor without as_of: A=5, then A=3, then A=5 again is applied (the level
+    moved back); the same page asked again right after is a duplicate."""
+    app = make_app(p=api_partner(fake))
+    bodies = [
+        page_body([{"sku": "A", "quantity": quantity}], next_cursor="7", has_more=False) for quantity in (5, 3, 5, 5)
+    ]
+    outcomes = []
+    for body in bodies:
+        fake.break_page("stock", None, body)
+        fake.break_page("stock", "7", body)
+        report = app.feeds.poll("p", "stock")
+        assert report.error is None, report.error
+        outcomes.append([page.result.outcome for page in report.pages])
+
+    assert outcomes == [["applied"], ["applied"], ["applied"], ["duplicate"]]
+    assert held(app) == {"A": 5}
 
 
 def test_a_page_another_poller_applied_meanwhile_is_a_duplicate(

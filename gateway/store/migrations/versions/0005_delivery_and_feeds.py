@@ -12,6 +12,8 @@ down_revision = "0004"
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("partners") as batch:
+        batch.add_column(sa.Column("breaker_open_until", sa.BigInteger, nullable=True))
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("batch_id", sa.String(64), nullable=True))
         batch.add_column(sa.Column("claimed_until", sa.BigInteger, nullable=True))
@@ -29,6 +31,7 @@ def upgrade() -> None:
         sa.Column("partner_id", sa.Integer, nullable=False),
         sa.Column("feed", sa.String(64), nullable=False),
         sa.Column("cursor", sa.Text, nullable=True),
+        sa.Column("last_sha256", sa.String(64), nullable=True),
         sa.Column("ledger_id", sa.BigInteger, nullable=True),
         sa.Column("updated_at", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint("partner_id", "feed"),

@@ -1,0 +1,366 @@
+"""The worker (`gateway run`) as a real process, checked from the outside.
+
+Each test starts `python -m gateway run --config X` on a temporary configuration with real sources (a watched
+folder, a real OpenSSH sshd on 127.0.0.1) and a real partner HTTP server (tests.support.partner), then looks at
+what users see: its JSON log lines, its health endpoint, the drop folders, the partner's view, and the `gateway`
+commands (`ledger`, `ats`, `status`). Nothing waits a fixed time: every wait polls a condition with a deadline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import paramiko
+import pytest
+
+from tests.support import sshd as sshd_support
+from tests.support.partner import FakePartner
+from tests.support.worker import (
+    Gateway,
+    WorkerProcess,
+    big_stock_csv,
+    drop,
+    gateway_json,
+    stock_csv,
+    wait_until,
+    write_worker_config,
+)
+
+TOKEN_ENV = "E2E_PARTNER_TOKEN"
+ENV = {TOKEN_ENV: "partner-token"}
+T1 = "2026-01-01T10:00:00Z"
+T2 = "2026-01-01T11:00:00Z"
+T3 = "2026-01-01T12:00:00Z"
+T4 = "2026-01-01T13:00:00Z"
+# delivery that retries soon after a failure, so a partner that comes back is served within a second
+FAST_DELIVERY = {"retries": 1, "backoff_initial": 0.05, "backoff_max": 0.5, "breaker_pause": 0.5}
+
+Spawn = Callable[..., WorkerProcess]
+
+
+# --- fixtures and small helpers ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawn]:
+    """Start workers (spawn(config) waits for `worker_started`); any still running at the end is killed."""
+    started: list[WorkerProcess] = []
+
+    def start(config: Path, *, wait: bool = True, env: dict[str, str] | None = None) -> WorkerProcess:
+        worker = WorkerProcess(config, ENV | (env or {}))
+        started.append(worker)
+        return worker.start(wait=wait)
+
+    yield start
+    for worker in started:
+        worker.kill()
+
+
+@pytest.fixture
+def sshd_server(tmp_path: Path) -> Iterator[sshd_support.Sshd]:
+    """A real sshd of this test's own (tests stop and restart it)."""
+    server = sshd_support.start(tmp_path / "sshd")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def partner() -> Iterator[FakePartner]:
+    with FakePartner() as running:
+        yield running
+
+
+def folder_source(path: Path, name: str = "drop", **options: Any) -> dict[str, Any]:
+    return {"type": "folder", "name": name, "kind": "stock", "path": str(path), "completion": "rename"} | options
+
+
+def sftp_source(server: sshd_support.Sshd, remote: Path, name: str = "remote", **options: Any) -> dict[str, Any]:
+    return {
+        "type": "sftp",
+        "name": name,
+        "kind": "stock",
+        "completion": "rename",
+        "host": server.host,
+        "port": server.port,
+        "username": server.user,
+        "private_key_file": str(server.user_key),
+        "known_hosts": str(server.known_hosts),
+        "remote_path": str(remote),
+        "poll_seconds": 0.5,
+        "connect_timeout": 2.0,
+    } | options
+
+
+def api(partner: FakePartner) -> dict[str, Any]:
+    """The partner's API: ATS delivered to it, no feeds polled."""
+    return {"base_url": partner.url, "token_env": TOKEN_ENV, "feeds": [], "deliver": ["ats"]}
+
+
+def sftp_upload(server: sshd_support.Sshd, remote: Path, name: str, data: bytes) -> None:
+    """Upload over SFTP under a temporary name (NAME.part), then rename into place."""
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(server.known_hosts))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(
+        server.host,
+        port=server.port,
+        username=server.user,
+        key_filename=str(server.user_key),
+        allow_agent=False,
+        look_for_keys=False,
+        timeout=10,
+    )
+    try:
+        sftp = client.open_sftp()
+        temporary = posixpath.join(str(remote), name + ".part")
+        with sftp.open(temporary, "wb") as out:
+            out.write(data)
+        sftp.posix_rename(temporary, posixpath.join(str(remote), name))
+        sftp.close()
+    finally:
+        client.close()
+
+
+def delivered(partner: FakePartner, worker: WorkerProcess, expected: dict[str, int], timeout: float = 20) -> None:
+    """Wait until the partner's ATS view is `expected` (the worker's last lines in the failure message)."""
+
+    def seen() -> bool:
+        if not worker.running():
+            raise AssertionError(f"the worker exited\n{worker.tail()}")
+        return partner.ats_view() == expected
+
+    wait_until(
+        seen,
+        timeout,
+        lambda: f"the partner's view {partner.ats_view()} to be {expected}; requests: "
+        f"{[str(r) for r in partner.requests[-5:]]}\n{worker.tail()}",
+    )
+
+
+def names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def ledger(config: Path, partner: str) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = gateway_json(config, "ledger", "--partner", partner, "--json")
+    return entries
+
+
+def ats_of(config: Path, partner: str, *options: str) -> Gateway:
+    """`gateway ats --partner P --json [OPTIONS]`, started."""
+    return Gateway(config, "ats", "--partner", partner, "--json", *options)
+
+
+def ats_view(call: Gateway) -> dict[str, int]:
+    """SKU -> published ATS, from `gateway ats --json`."""
+    return {row["sku"]: row["ats"] for row in call.json()}
+
+
+def ats(config: Path, partner: str) -> dict[str, int]:
+    """The store's published ATS of every SKU of the partner."""
+    return ats_view(ats_of(config, partner))
+
+
+def staged(config: Path, partner: str, source: str = "drop") -> list[Path]:
+    """Files the worker copied into staging for that source (present while one is being applied)."""
+    folder = config.parent / "var" / "staging" / partner / source
+    return sorted(folder.glob("*.staged")) if folder.is_dir() else []
+
+
+def wal_size(config: Path) -> int:
+    wal = config.parent / "var" / "gateway.db-wal"
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def mid_ingest(config: Path, partner: str, wal_before: int) -> bool:
+    """A file is in staging and its transaction has written to the WAL: the worker is in the middle of it."""
+    return bool(staged(config, partner)) and wal_size(config) > wal_before + (1 << 20)
+
+
+# --- 1 and 8: the happy path, and `gateway status` against it -------------------------------------------------
+
+
+def test_folder_and_sftp_files_are_applied_archived_delivered_and_shown_by_status(
+    tmp_path: Path, spawn: Spawn, sshd_server: sshd_support.Sshd, partner: FakePartner
+) -> None:
+    """A file renamed into the watched folder and one uploaded over SFTP: applied, archived, ATS delivered;
+    one run_id follows each item from pickup to delivery; `gateway status` shows the sources and the items."""
+    drop_folder = tmp_path / "drop"
+    remote = sshd_server.remote_folder()
+    config = write_worker_config(
+        tmp_path / "run",
+        {
+            "shop": {
+                "stock_mode": "simple",
+                "sources": [folder_source(drop_folder), sftp_source(sshd_server, remote)],
+                "api": api(partner),
+                "delivery": FAST_DELIVERY,
+            }
+        },
+    )
+    worker = spawn(config)
+    local = stock_csv({"F1": 10, "F2": 4}, T1)
+    uploaded = stock_csv({"S1": 7, "S2": 0}, T1)
+    drop(drop_folder, "local.csv", local)
+    sftp_upload(sshd_server, remote, "remote.csv", uploaded.encode())
+
+    delivered(partner, worker, {"F1": 10, "F2": 4, "S1": 7, "S2": 0})
+    worker.wait_log("file_archived", file="local.csv", source="drop")
+    worker.wait_log("file_archived", file="remote.csv", source="remote")
+    assert names(drop_folder) == ["archive"]
+    assert (drop_folder / "archive" / "local.csv").read_text() == local
+    assert names(remote) == ["archive"]
+    assert (remote / "archive" / "remote.csv").read_text() == uploaded
+    entries_call, ats_call = Gateway(config, "ledger", "--partner", "shop", "--json"), ats_of(config, "shop")
+    status_call = Gateway(config, "status", "--json", "--health-url", f"http://127.0.0.1:{worker.health_port}")
+    assert sorted((e["source"], e["outcome"], e["rows_applied"]) for e in entries_call.json()) == [
+        ("drop:local.csv", "applied", 2),
+        ("remote:remote.csv", "applied", 2),
+    ]
+    assert ats_view(ats_call) == {"F1": 10, "F2": 4, "S1": 7, "S2": 0}
+    # one run_id follows each item: applied, archived, and named by the delivery that carried its values
+    for source, file in (("drop", "local.csv"), ("remote", "remote.csv")):
+        [applied] = worker.events("file_applied", source=f"{source}:{file}")
+        run_id = applied["run_id"]
+        assert worker.events("file_archived", file=file)[0]["run_id"] == run_id
+        worker.wait_log("delivery_attempt", outcome="delivered")
+        assert any(run_id in line.get("run_ids", []) for line in worker.events("delivery_attempt"))
+    # every log line is structured: timestamp, level, event
+    assert all({"timestamp", "level", "event"} <= line.keys() for line in worker.lines())
+
+    status, ready = worker.readyz()
+    assert status == 200, ready
+    assert ready["ready"] is True
+
+    summary = status_call.json()
+    assert summary["worker"] == {"reachable": True, "ready": True, "error": None, "problems": []}
+    sources = {(s["partner"], s["source"], s["type"]): s for s in summary["sources"]}
+    assert set(sources) == {("shop", "drop", "folder"), ("shop", "remote", "sftp")}
+    assert all(s["last_ok"] is not None and s["last_error"] is None for s in sources.values())
+    [shop] = summary["partners"]
+    assert shop["partner"] == "shop"
+    assert shop["last_hour"] == [
+        {"kind": "stock", "outcome": "applied", "items": 2, "rows_applied": 4, "rows_refused": 0}
+    ]
+    assert shop["outbox_depth"] == 0
+    assert shop["dead_letters"] == 0
+
+    assert worker.stop() == 0
+    assert worker.events("worker_stopped")
+
+
+# --- 2: SIGKILL in the middle of a large file --------------------------------------------------------------
+
+
+def test_sigkill_during_a_large_file_then_restart_applies_it_exactly_once_as_a_clean_run_would(
+    tmp_path: Path, spawn: Spawn
+) -> None:
+    """kill -9 while a 300k-row snapshot is being applied; the restarted worker applies it once, and the store
+    holds the same ATS as a fresh store that took the same file with `gateway ingest`."""
+    rows = 300_000
+    big = big_stock_csv(tmp_path / "big.csv", rows)
+    drop_folder = tmp_path / "drop"
+    partners = {"bulk": {"stock_mode": "simple", "sources": [folder_source(drop_folder)]}}
+    config = write_worker_config(tmp_path / "run", partners)
+    clean = write_worker_config(tmp_path / "clean", {"bulk": {"stock_mode": "simple"}})
+    # the clean run, alongside
+    reference = Gateway(clean, "--quiet", "ingest", "--partner", "bulk", "--kind", "stock", str(big))
+    worker = spawn(config)
+    wal_before = wal_size(config)
+    drop(drop_folder, "big.csv", big.read_bytes())
+    wait_until(lambda: mid_ingest(config, "bulk", wal_before), 30, lambda: f"the ingest under way\n{worker.tail()}")
+    worker.signal(signal.SIGKILL)
+    assert worker.wait_exit(10) == -signal.SIGKILL
+    assert not worker.events("file_applied"), "killed too late: the file was applied before the kill"
+    assert names(drop_folder) == ["big.csv"]
+
+    restarted = spawn(config)
+    reference.result()
+    reference_ats = ats_of(clean, "bulk")  # while the restarted worker works
+    restarted.wait_log("file_archived", timeout=60, file="big.csv")
+    assert restarted.stop() == 0
+    entries, mine = Gateway(config, "ledger", "--partner", "bulk", "--json"), ats_of(config, "bulk")
+    assert names(drop_folder) == ["archive"]
+    assert sha256(drop_folder / "archive" / "big.csv") == sha256(big)
+    assert staged(config, "bulk") == []
+    assert [(e["source"], e["outcome"], e["rows_applied"]) for e in entries.json()] == [
+        ("drop:big.csv", "applied", rows)
+    ]
+    applied = mine.result().stdout
+    assert len(json.loads(applied)) == rows
+    assert applied == reference_ats.result().stdout
+
+
+# --- 3: SIGTERM in the middle of a file ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rows", "grace", "finishes"),
+    [
+        pytest.param(150_000, 0.5, False, id="grace-runs-out-the-file-rolls-back"),
+        pytest.param(100_000, 30.0, True, id="grace-enough-the-file-finishes"),
+    ],
+)
+def test_sigterm_during_a_file_exits_0_within_the_grace_leaving_it_whole_or_untouched(
+    tmp_path: Path, spawn: Spawn, rows: int, grace: float, finishes: bool
+) -> None:
+    """SIGTERM while a big file is being applied: exit 0 within the grace period; the file is applied once and
+    archived, or left untouched in the drop folder with nothing of it in the store; a restart applies it once."""
+    big = big_stock_csv(tmp_path / "big.csv", rows)
+    drop_folder = tmp_path / "drop"
+    config = write_worker_config(
+        tmp_path / "run",
+        {"bulk": {"stock_mode": "simple", "sources": [folder_source(drop_folder)]}},
+        {"shutdown_grace": grace},
+    )
+    worker = spawn(config)
+    wal_before = wal_size(config)
+    drop(drop_folder, "big.csv", big.read_bytes())
+    wait_until(lambda: mid_ingest(config, "bulk", wal_before), 30, lambda: f"the ingest under way\n{worker.tail()}")
+    worker.signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    assert worker.wait_exit(grace + 10) == 0
+    took = time.monotonic() - signalled
+    assert took < grace + 3, f"exit {took:.1f} s after SIGTERM, the grace period being {grace} s"
+    [stopped] = worker.events("worker_stopped")
+    first_last = ("--sku", "SKU00000000", "--sku", f"SKU{rows - 1:08d}")
+    entries = Gateway(config, "ledger", "--partner", "bulk", "--json")
+    stored = ats_of(config, "bulk", *(first_last if finishes else ()))  # every SKU held: none, when rolled back
+    if finishes:  # the file in hand was finished: applied whole, archived
+        assert "rolled_back" not in stopped
+        assert names(drop_folder) == ["archive"]
+        assert sha256(drop_folder / "archive" / "big.csv") == sha256(big)
+        assert [(e["source"], e["outcome"], e["rows_applied"]) for e in entries.json()] == [
+            ("drop:big.csv", "applied", rows)
+        ]
+        assert ats_view(stored) == {"SKU00000000": 0, f"SKU{rows - 1:08d}": ((rows - 1) * 7919) % 500}
+        return
+    # the grace period ran out: the file's transaction rolled back, nothing of it anywhere but in the drop folder
+    assert "rolled_back" in stopped
+    assert not worker.events("file_applied")
+    assert names(drop_folder) == ["big.csv"]
+    assert sha256(drop_folder / "big.csv") == sha256(big)
+    assert entries.json() == []
+    assert ats_view(stored) == {}
+
+    restarted = spawn(config)
+    restarted.wait_log("file_archived", timeout=30, file="big.csv")
+    assert restarted.stop() == 0
+    assert names(drop_folder) == ["archive"]
+    entries = Gateway(config, "ledger", "--partner", "bulk", "--json")
+    assert [(e["source"], e["outcome"], e["rows_applied"]) for e in entries.json()] == [
+        ("drop:big.csv", "applied", rows)
+    ]
