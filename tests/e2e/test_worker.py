@@ -268,9 +268,9 @@ def test_folder_and_sftp_files_are_applied_archived_delivered_and_shown_by_statu
 def test_sigkill_during_a_large_file_then_restart_applies_it_exactly_once_as_a_clean_run_would(
     tmp_path: Path, spawn: Spawn
 ) -> None:
-    """kill -9 while a 300k-row snapshot is being applied; the restarted worker applies it once, and the store
+    """kill -9 while a 200k-row snapshot is being applied; the restarted worker applies it once, and the store
     holds the same ATS as a fresh store that took the same file with `gateway ingest`."""
-    rows = 300_000
+    rows = 200_000
     big = big_stock_csv(tmp_path / "big.csv", rows)
     drop_folder = tmp_path / "drop"
     partners = {"bulk": {"stock_mode": "simple", "sources": [folder_source(drop_folder)]}}
@@ -364,3 +364,189 @@ def test_sigterm_during_a_file_exits_0_within_the_grace_leaving_it_whole_or_unto
     assert [(e["source"], e["outcome"], e["rows_applied"]) for e in entries.json()] == [
         ("drop:big.csv", "applied", rows)
     ]
+
+
+# --- 4: the partner down for a while --------------------------------------------------------------------------
+
+
+def test_a_partner_down_for_a_while_gets_everything_queued_latest_values_only_when_back(
+    tmp_path: Path, spawn: Spawn, partner: FakePartner
+) -> None:
+    """The partner goes away; three snapshots change the same SKUs meanwhile (the outbox depth shows on /metrics);
+    when it is back on the same port, it gets each SKU once, at its latest value, and its view equals the store."""
+    drop_folder = tmp_path / "drop"
+    config = write_worker_config(
+        tmp_path / "run",
+        {
+            "shop": {
+                "stock_mode": "simple",
+                "sources": [folder_source(drop_folder)],
+                "api": api(partner),
+                "delivery": FAST_DELIVERY,
+            }
+        },
+        {"delivery_interval": 0.2},
+    )
+    worker = spawn(config)
+    drop(drop_folder, "s1.csv", stock_csv({"A": 1, "B": 2, "C": 3}, T1))
+    delivered(partner, worker, {"A": 1, "B": 2, "C": 3})
+    before = len(partner.items("ats"))
+
+    partner.stop()
+    snapshots = [
+        ("s2.csv", {"A": 10, "B": 20, "C": 30}, T2),
+        ("s3.csv", {"A": 11, "B": 0, "C": 31}, T3),
+        ("s4.csv", {"A": 12, "B": 5}, T4),  # C keeps its level (absent = keep)
+    ]
+    for name, levels, as_of in snapshots:
+        drop(drop_folder, name, stock_csv(levels, as_of))
+        worker.wait_log("file_archived", file=name)
+        worker.wait_log("delivery_attempt", outcome="failed")  # it tried, and the partner was not there
+    latest = {"A": 12, "B": 5, "C": 31}
+    assert ats(config, "shop") == latest
+    depth = worker.metrics()
+    assert depth['gateway_outbox_depth{kind="ats",partner="shop"}'] == 3.0, depth
+    assert depth['gateway_outbox_oldest_seconds{partner="shop"}'] > 0
+    assert partner.ats_view() == {"A": 1, "B": 2, "C": 3}
+
+    partner.start()
+    delivered(partner, worker, latest)
+    since = partner.items("ats")[before:]
+    assert sorted((item["sku"], item["ats"]) for item in since) == sorted(latest.items()), "latest values only"
+    wait_until(
+        lambda: not any(k.startswith("gateway_outbox_depth{") for k in worker.metrics()),
+        10,
+        "the outbox empty on /metrics",
+    )
+    outbox = gateway_json(config, "outbox", "--partner", "shop", "--json")
+    assert [c for c in outbox["counts"] if c["state"] != "delivered"] == []
+    assert outbox["messages"] == []
+    assert worker.stop() == 0
+
+
+# --- 5: a malformed file ------------------------------------------------------------------------------------
+
+
+def test_a_malformed_file_goes_to_failed_with_its_report_and_the_worker_keeps_going(
+    tmp_path: Path, spawn: Spawn
+) -> None:
+    """fixtures/stock/bad_quantity.csv: failed/ with NAME.error.json, a file_rejected line naming the reason,
+    counted on /metrics; the next good file is applied."""
+    drop_folder = tmp_path / "drop"
+    config = write_worker_config(
+        tmp_path / "run", {"shop": {"stock_mode": "simple", "sources": [folder_source(drop_folder)]}}
+    )
+    worker = spawn(config)
+    drop(drop_folder, "bad.csv", (FIXTURES / "stock" / "bad_quantity.csv").read_bytes())
+    rejected = worker.wait_log("file_rejected", source="drop:bad.csv")
+    assert "line 3, column quantity" in rejected["reason"], rejected
+    assert rejected["problems"] == 2
+    worker.wait_log("file_moved_to_failed", file="bad.csv")
+    assert names(drop_folder) == ["failed"]
+    assert names(drop_folder / "failed") == ["bad.csv", "bad.csv.error.json"]
+    report = json.loads((drop_folder / "failed" / "bad.csv.error.json").read_text())
+    assert report["outcome"] == "rejected"
+    assert [(p["line"], p["column"]) for p in report["problems"]] == [(3, "quantity"), (4, "quantity")]
+    assert report["file"] == "bad.csv"
+
+    assert worker.running()
+    drop(drop_folder, "good.csv", (FIXTURES / "stock" / "good.csv").read_bytes())
+    worker.wait_log("file_archived", file="good.csv")
+    metrics = worker.metrics()
+    assert metrics['gateway_items_total{kind="stock",outcome="rejected",partner="shop"}'] == 1.0
+    assert metrics['gateway_items_total{kind="stock",outcome="applied",partner="shop"}'] == 1.0
+    assert metrics['gateway_rows_applied_total{kind="stock",partner="shop"}'] == 3.0
+    entries = ledger(config, "shop")
+    assert sorted((e["source"], e["outcome"]) for e in entries) == [
+        ("drop:bad.csv", "rejected"),
+        ("drop:good.csv", "applied"),
+    ]
+    assert worker.stop() == 0
+
+
+# --- 6: readiness follows the SFTP server ----------------------------------------------------------------------
+
+
+def test_readyz_is_unready_naming_the_sftp_source_while_sshd_is_down_and_ready_when_it_returns(
+    tmp_path: Path, spawn: Spawn, sshd_server: sshd_support.Sshd
+) -> None:
+    """A source whose polls fail is stale: /readyz answers 503 naming it (at once when no poll ever succeeded,
+    after max(interval x staleness_factor, 10 s) since the last success otherwise), 200 again once it polls."""
+    remote = sshd_server.remote_folder()
+    config = write_worker_config(
+        tmp_path / "run",
+        {"shop": {"stock_mode": "simple", "sources": [sftp_source(sshd_server, remote, poll_seconds=0.5)]}},
+        {"staleness_factor": 1},
+    )
+    sshd_server.stop()
+    worker = spawn(config)
+
+    def readiness(expected: int) -> Callable[[], dict[str, Any] | None]:
+        def check() -> dict[str, Any] | None:
+            status, body = worker.readyz()
+            return body if status == expected else None
+
+        return check
+
+    down = wait_until(readiness(503), 15, lambda: f"/readyz 503\n{worker.tail()}")
+    assert down["ready"] is False
+    [problem] = down["problems"]
+    assert problem.startswith("source shop/remote: no successful poll"), problem
+    [source] = down["sources"]
+    assert (source["source"], source["type"], source["stale"], source["last_ok"]) == ("remote", "sftp", True, None)
+    assert source["last_error"]
+    assert worker.events("source_poll_failed", source="remote")
+    assert worker.get("/healthz") == (200, b'{"status": "alive"}')
+
+    restart_sshd(sshd_server)
+    up = wait_until(readiness(200), 15, lambda: f"/readyz 200\n{worker.tail()}")
+    assert up["ready"] is True
+    assert up["problems"] == []
+    [source] = up["sources"]
+    assert source["last_ok"] is not None
+    assert source["stale"] is False
+    metrics = worker.metrics()
+    assert metrics['gateway_source_seconds_since_success{partner="shop",source="remote"}'] < 10
+    assert worker.stop() == 0
+
+
+# --- 7: one worker per SQLite store; SIGHUP ----------------------------------------------------------------
+
+
+def test_a_second_worker_is_refused_and_sighup_applies_a_good_config_or_keeps_the_running_one(
+    tmp_path: Path, spawn: Spawn
+) -> None:
+    """A second `gateway run` on the same SQLite store exits 2 naming the first; SIGHUP with a broken config
+    logs config_reload_refused and keeps working; SIGHUP with a new partner folder starts watching it."""
+    shop_folder, other_folder = tmp_path / "shop", tmp_path / "other"
+    shop = {"stock_mode": "simple", "sources": [folder_source(shop_folder)]}
+    config = write_worker_config(tmp_path / "run", {"shop": shop})
+    first = spawn(config)
+
+    second = spawn(config, wait=False)
+    assert second.wait_exit(20) == 2
+    assert f"another worker (pid {first.pid}) runs on the SQLite store" in second.stderr()
+    assert first.running()
+
+    good = config.read_text()
+    config.write_text(good.replace('stock_mode = "simple"', 'stock_mode = "simpel"'))
+    first.signal(signal.SIGHUP)
+    refused = first.wait_log("config_reload_refused")
+    assert any(problem.startswith("partners.shop.stock_mode") for problem in refused["problems"]), refused
+    drop(shop_folder, "a.csv", stock_csv({"A": 1}, T1))
+    first.wait_log("file_archived", file="a.csv", partner="shop")
+    assert not first.events("config_reloaded")
+
+    other = {"stock_mode": "advanced", "sources": [folder_source(other_folder)]}
+    write_worker_config(tmp_path / "run", {"shop": shop, "other": other})
+    first.signal(signal.SIGHUP)
+    reloaded = first.wait_log("config_reloaded")
+    assert reloaded["partners"] == ["other", "shop"]
+    drop(other_folder, "b.csv", stock_csv({"B": 2}, T1))
+    first.wait_log("file_archived", file="b.csv", partner="other")
+    drop(shop_folder, "c.csv", stock_csv({"A": 3}, T2))  # the old partner is still watched
+    first.wait_log("file_archived", file="c.csv", partner="shop")
+    assert first.stop() == 0
+    shop_entries, other_entries = (Gateway(config, "ledger", "--partner", p, "--json") for p in ("shop", "other"))
+    assert sorted(e["source"] for e in shop_entries.json()) == ["drop:a.csv", "drop:c.csv"]
+    assert [(e["source"], e["outcome"]) for e in other_entries.json()] == [("drop:b.csv", "applied")]
