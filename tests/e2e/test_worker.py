@@ -20,6 +20,7 @@ from typing import Any
 import paramiko
 import pytest
 
+from tests.conftest import FIXTURES
 from tests.support import sshd as sshd_support
 from tests.support.partner import FakePartner
 from tests.support.worker import (
@@ -28,12 +29,13 @@ from tests.support.worker import (
     big_stock_csv,
     drop,
     gateway_json,
+    restart_sshd,
     stock_csv,
     wait_until,
     write_worker_config,
 )
 
-TOKEN_ENV = "E2E_PARTNER_TOKEN"
+TOKEN_ENV = "E2E_PARTNER_TOKEN"  # noqa: S105 - the name of the variable, not a secret
 ENV = {TOKEN_ENV: "partner-token"}
 T1 = "2026-01-01T10:00:00Z"
 T2 = "2026-01-01T11:00:00Z"
