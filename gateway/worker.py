@@ -196,6 +196,7 @@ class Worker:
         bootstrap.sync_partners(self.store, config, self.clock)
         running = _Running(app=bootstrap.wire(config, self.store, self.clock), scheduler=self._scheduler(config))
         running.app.publisher.sleep = _until(running.stop)  # a retry's wait ends when the worker stops
+        running.app.pickup.wait = _until(running.stop)  # and so does a stability check's
         with self._lock:
             self.sources = {}
         now = self.clock()

@@ -17,7 +17,15 @@ from watchdog.observers.polling import PollingObserver
 
 from gateway import logs
 from gateway.settings import FolderSource
-from gateway.transport.inbox import REPORT_SUFFIX, Entry, TransportError, report_bytes, safe_name, write_atomically
+from gateway.transport.inbox import (
+    REPORT_SUFFIX,
+    Entry,
+    TransportError,
+    is_temporary,
+    report_bytes,
+    safe_name,
+    write_atomically,
+)
 
 log = logs.get(__name__)
 
@@ -37,7 +45,10 @@ class FolderInbox:
         try:
             with os.scandir(self.folder) as listing:
                 for item in listing:
-                    info = item.stat(follow_symlinks=False)
+                    try:
+                        info = item.stat(follow_symlinks=False)
+                    except FileNotFoundError:  # renamed or removed since the listing (a writer's temporary file)
+                        continue
                     if stat.S_ISLNK(info.st_mode):
                         if not item.name.startswith("."):
                             self.refused.append(item.name)
@@ -130,8 +141,9 @@ class _Nudge(FileSystemEventHandler):
         self.wake = wake
 
     def _inside(self, path: str | bytes) -> bool:
-        text = os.fsdecode(path)
-        return Path(text).parent == self.folder
+        """A file directly in the folder, other than a writer's temporary file (its rename will wake us)."""
+        found = Path(os.fsdecode(path))
+        return found.parent == self.folder and not is_temporary(found.name)
 
     def on_closed(self, event: FileSystemEvent) -> None:
         if self._inside(event.src_path):
@@ -166,8 +178,13 @@ class FolderWatcher:
         """Start watching (and take what is already there)."""
         folder = self.settings.path
         folder.mkdir(parents=True, exist_ok=True)
+        # Recursive, with archive/ and failed/ there from the start: a file moved aside is then one event pair
+        # inside the watch. Moved out of a flat watch, watchdog holds it 0.5 s for a partner that never comes,
+        # and every event queued behind it (the next file's arrival) waits too.
+        for sub_folder in (self.settings.archive, self.settings.failed):
+            (folder / sub_folder).mkdir(exist_ok=True)
         observer: BaseObserver = PollingObserver(timeout=1) if self.settings.poll else Observer()
-        observer.schedule(_Nudge(folder.resolve(), self._wake.set), str(folder.resolve()), recursive=False)
+        observer.schedule(_Nudge(folder.resolve(), self._wake.set), str(folder.resolve()), recursive=True)
         observer.start()
         self._observer = observer
         self._thread = threading.Thread(target=self._run, name=f"watch-{self.settings.name}", daemon=True)

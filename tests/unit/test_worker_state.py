@@ -1,0 +1,209 @@
+"""What the worker knows of each source (SourceState): when a source is stale, and how /readyz and /metrics say so.
+
+Instants are explicit (gateway.domain.instant: whole microseconds since the epoch), so every allowance is checked
+to the microsecond on both sides.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from prometheus_client import generate_latest
+
+from gateway import bootstrap
+from gateway.domain import instant
+from gateway.store.sql import SqlStore
+from gateway.worker import SourceState, Worker
+from tests.conftest import FakeClock, write_config
+
+SECOND = 1_000_000
+T0 = instant.parse("2026-03-01T08:00:00Z")
+
+
+def at(seconds: float) -> int:
+    """T0 plus `seconds`."""
+    return T0 + round(seconds * SECOND)
+
+
+def state(interval: float = 60.0, **fields: object) -> SourceState:
+    return SourceState("acme", "drop", "sftp", interval, started=T0, **fields)  # type: ignore[arg-type]
+
+
+# --- stale -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("interval", "factor", "allowance"),
+    [
+        (60.0, 3.0, 180.0),  # interval x factor
+        (20.0, 1.5, 30.0),
+        (1.0, 3.0, 10.0),  # never less than ten seconds
+        (0.5, 1.0, 10.0),
+        (5.0, 2.0, 10.0),  # exactly ten
+    ],
+)
+def test_a_source_never_polled_is_not_stale_within_its_allowance(
+    interval: float, factor: float, allowance: float
+) -> None:
+    source = state(interval)
+    assert not source.stale(T0, factor)
+    assert not source.stale(at(allowance / 2), factor)
+    assert not source.stale(at(allowance), factor)  # the allowance itself is still fine
+    assert source.stale(at(allowance) + 1, factor)  # one microsecond more is not
+
+
+def test_a_source_whose_first_poll_failed_is_stale_at_once() -> None:
+    source = state(60.0, last_error="connection refused", last_error_at=at(1))
+    assert source.stale(at(1), 3.0)
+    assert source.stale(at(2), 3.0)
+    assert source.stale(at(1000), 3.0)
+
+
+def test_a_source_that_worked_then_failed_is_stale_only_after_the_allowance_from_its_last_success() -> None:
+    source = state(60.0, last_ok=at(5))
+    assert not source.stale(at(100), 3.0)
+    source.last_error, source.last_error_at = "timed out", at(65)  # the next poll failed
+    assert not source.stale(at(65), 3.0)
+    assert not source.stale(at(185), 3.0)  # 180 s after the success
+    assert source.stale(at(185) + 1, 3.0)
+
+
+def test_a_success_restarts_the_allowance() -> None:
+    source = state(60.0, last_ok=at(5))
+    assert source.stale(at(200), 3.0)
+    source.last_ok = at(200)
+    assert not source.stale(at(200), 3.0)
+    assert not source.stale(at(380), 3.0)
+    assert source.stale(at(380) + 1, 3.0)
+
+
+def test_a_source_that_worked_is_not_stale_because_of_an_old_error() -> None:
+    """An error before the first success does not make the source stale once it has succeeded."""
+    source = state(60.0, last_error="refused", last_error_at=at(1), last_ok=at(30))
+    assert not source.stale(at(30), 3.0)
+    assert not source.stale(at(210), 3.0)
+    assert source.stale(at(210) + 1, 3.0)
+
+
+def test_the_allowance_scales_with_the_factor() -> None:
+    source = state(60.0, last_ok=T0)
+    assert source.stale(at(121), 2.0)
+    assert not source.stale(at(121), 3.0)
+
+
+# --- as_dict ---------------------------------------------------------------------------------------------------
+
+
+def test_as_dict_of_a_source_never_polled() -> None:
+    assert state(60.0).as_dict(at(30), 3.0) == {
+        "partner": "acme",
+        "source": "drop",
+        "type": "sftp",
+        "last_ok": None,
+        "seconds_since_ok": None,
+        "last_error": None,
+        "last_error_at": None,
+        "stale": False,
+    }
+    assert state(60.0).as_dict(at(181), 3.0)["stale"] is True
+
+
+def test_as_dict_of_a_source_that_worked_then_failed() -> None:
+    source = state(60.0, last_ok=at(10.5), last_error="timed out", last_error_at=at(70))
+    assert source.as_dict(at(100), 3.0) == {
+        "partner": "acme",
+        "source": "drop",
+        "type": "sftp",
+        "last_ok": "2026-03-01T08:00:10.500000Z",
+        "seconds_since_ok": 89.5,
+        "last_error": "timed out",
+        "last_error_at": "2026-03-01T08:01:10Z",
+        "stale": False,
+    }
+    later = source.as_dict(at(200), 3.0)
+    assert later["seconds_since_ok"] == 189.5
+    assert later["stale"] is True
+
+
+def test_as_dict_of_a_source_whose_first_poll_failed() -> None:
+    described = state(60.0, last_error="auth failed", last_error_at=at(2)).as_dict(at(3), 3.0)
+    assert described["stale"] is True
+    assert described["seconds_since_ok"] is None
+    assert described["last_error"] == "auth failed"
+    assert described["last_error_at"] == "2026-03-01T08:00:02Z"
+
+
+# --- the worker's readiness and gauges, from these states --------------------------------------------------------
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Worker:
+    """A Worker on a migrated SQLite store whose partner is registered; nothing started (no threads)."""
+    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    config = write_config(tmp_path, {"acme": {"stock_mode": "simple"}}, store_url=url)
+    clock = FakeClock("2026-03-01T08:00:00+00:00")
+    made = Worker(config, clock=clock)
+    made.store = SqlStore.open(made.settings.store.url)
+    bootstrap.sync_partners(made.store, made.settings, clock)
+    return made
+
+
+def test_ready_names_the_stale_sources_and_their_last_error(worker: Worker) -> None:
+    assert worker.store is not None
+    clock = worker.clock
+    assert isinstance(clock, FakeClock)
+    try:
+        worker.sources = {
+            ("acme", "drop"): SourceState("acme", "drop", "folder", 10.0, last_ok=at(0), started=T0),
+            ("acme", "sftp"): SourceState("acme", "sftp", "sftp", 60.0, started=T0),
+        }
+        assert worker.ready() == (True, {"problems": [], "sources": worker.source_states()})
+        worker.sources[("acme", "sftp")].last_error = "connection refused"
+        clock.advance(31)  # the folder's 30 s are over too
+        ok, detail = worker.ready()
+        assert not ok
+        assert detail["problems"] == [
+            "source acme/drop: no successful poll for 31.0 s",
+            "source acme/sftp: no successful poll for None s; last error: connection refused",
+        ]
+        assert [s["stale"] for s in detail["sources"]] == [True, True]
+    finally:
+        worker.store.close()
+
+
+def test_ready_reports_a_store_that_does_not_answer(worker: Worker, tmp_path: Path) -> None:
+    assert worker.store is not None
+    try:
+        assert worker.ready()[0]
+        worker.store.engine.dispose()
+        (tmp_path / "gateway.db").unlink()
+        (tmp_path / "gateway.db").mkdir()  # the file is gone and cannot be made again
+        ok, detail = worker.ready()
+        assert not ok
+        assert detail["problems"] == ["store: StoreError: the store failed: unable to open database file"]
+    finally:
+        worker.store.close()
+
+
+def test_the_scrape_gauges_give_seconds_since_success_and_the_outbox(worker: Worker) -> None:
+    assert worker.store is not None
+    clock = worker.clock
+    assert isinstance(clock, FakeClock)
+    try:
+        worker.sources = {
+            ("acme", "drop"): SourceState("acme", "drop", "folder", 10.0, last_ok=at(5), started=T0),
+            ("acme", "sftp"): SourceState("acme", "sftp", "sftp", 60.0, started=T0),  # never succeeded: since start
+        }
+        clock.advance(42.5)
+        worker.metrics.add_collector(worker._collect)
+        registry = worker.metrics.registry
+        since = "gateway_source_seconds_since_success"
+        assert registry.get_sample_value(since, {"partner": "acme", "source": "drop"}) == 37.5
+        assert registry.get_sample_value(since, {"partner": "acme", "source": "sftp"}) == 42.5
+        assert registry.get_sample_value("gateway_outbox_oldest_seconds", {"partner": "acme"}) == 0.0
+        text = generate_latest(registry).decode()
+        for family in ("gateway_outbox_depth", "gateway_outbox_oldest_seconds", "gateway_outbox_dead"):
+            assert f"# TYPE {family} gauge" in text
+    finally:
+        worker.store.close()
