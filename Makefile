@@ -52,6 +52,7 @@ bench: $(STAMP) $(SSHD)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/sftp.py
 	$(BIN)/python bench/deliver.py
+	$(BIN)/python bench/latency.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
