@@ -19,8 +19,11 @@ import structlog
 LogFormat = Literal["json", "console"]
 
 REDACTED = "[redacted]"
-_SECRET_KEYS = re.compile(r"(password|passphrase|secret|token|authorization|api[_-]?key|credential)", re.IGNORECASE)
-_SECRET_TEXT = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{4,}")
+# a key one of whose parts (split on _ and -) names a secret: password, token_file, api_key, Authorization...
+_SECRET_KEYS = re.compile(
+    r"(^|[_-])(password|passphrase|secret|token|authorization|apikey|api[_-]key|credentials?)($|[_-])", re.IGNORECASE
+)
+_SECRET_TEXT = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/-]{8,}=*")
 _known_secrets: set[str] = set()
 
 
@@ -31,16 +34,17 @@ def register_secret(value: str) -> None:
 
 
 def _scrub(value: Any) -> Any:
-    if isinstance(value, str):
-        for secret in _known_secrets:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        return _SECRET_TEXT.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
     if isinstance(value, Mapping):
-        return {k: REDACTED if _SECRET_KEYS.search(str(k)) and v else _scrub(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+        return {_scrub(str(k)): REDACTED if _SECRET_KEYS.search(str(k)) and v else _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
         return [_scrub(item) for item in value]
-    return value
+    text = value if isinstance(value, str) else str(value)  # an exception, a path, bytes: as they would render
+    for secret in sorted(_known_secrets, key=len, reverse=True):  # a secret inside another: the longer first
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return _SECRET_TEXT.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
 
 
 def scrub(text: str) -> str:
@@ -72,20 +76,38 @@ def configure(
         renderer = structlog.dev.ConsoleRenderer(colors=False)
     else:
         renderer = structlog.processors.JSONRenderer(sort_keys=False)
+    threshold = logging.getLevelNamesMapping()[level.upper()]
+    extra = list(extra)
+    # extra processors (metrics) see every event whatever the level; the level filter comes after them
+    filters: list[structlog.typing.Processor] = [_LevelFilter(threshold)] if extra else []
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
             *extra,
+            *filters,
             structlog.processors.format_exc_info,
             redact,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG if extra else threshold),
         logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
+
+
+class _LevelFilter:
+    """Drops events below a level (after the processors that must see them all)."""
+
+    def __init__(self, threshold: int) -> None:
+        self.threshold = threshold
+        self.levels = logging.getLevelNamesMapping()
+
+    def __call__(self, _logger: object, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        if self.levels.get(str(event.get("level", "info")).upper(), logging.INFO) < self.threshold:
+            raise structlog.DropEvent
+        return event
 
 
 def get(name: str) -> structlog.typing.FilteringBoundLogger:

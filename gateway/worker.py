@@ -357,7 +357,12 @@ class Worker:
         with self._lock:
             states = [state.as_dict(now, factor) for state in self.sources.values()]
         problems.extend(
-            f"source {s['partner']}/{s['source']}: no successful poll for {s['seconds_since_ok']} s"
+            f"source {s['partner']}/{s['source']}: "
+            + (
+                "no successful poll yet"
+                if s["seconds_since_ok"] is None
+                else f"no successful poll for {s['seconds_since_ok']:.0f} s"
+            )
             + (f"; last error: {s['last_error']}" if s["last_error"] else "")
             for s in states
             if s["stale"]

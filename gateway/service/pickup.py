@@ -160,7 +160,7 @@ class Pickup:
         )
 
     def _transport_failed(self, partner: str, source: SourceSettings, entry: Entry, error: Exception) -> PickedUp:
-        bound = log.bind(partner=partner, source=source.name, file=entry.name)
+        bound = log.bind(partner=partner, kind=source.kind.value, source=source.name, file=entry.name)
         now = self.clock()
         with self.store.write() as tx:
             partner_id = tx.partner_id(partner)

@@ -151,7 +151,8 @@ def delivered(partner: FakePartner, worker: WorkerProcess, expected: dict[str, i
 
 
 def names(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    """The files directly in a folder (not its archive/ and failed/ sub-folders)."""
+    return sorted(p.name for p in folder.iterdir() if not p.is_dir()) if folder.is_dir() else []
 
 
 def sha256(path: Path) -> str:
@@ -224,9 +225,11 @@ def test_folder_and_sftp_files_are_applied_archived_delivered_and_shown_by_statu
     delivered(partner, worker, {"F1": 10, "F2": 4, "S1": 7, "S2": 0})
     worker.wait_log("file_archived", file="local.csv", source="drop")
     worker.wait_log("file_archived", file="remote.csv", source="remote")
-    assert names(drop_folder) == ["archive"]
+    assert names(drop_folder) == []
+    assert names(drop_folder / "archive") == ["local.csv"]
     assert (drop_folder / "archive" / "local.csv").read_text() == local
-    assert names(remote) == ["archive"]
+    assert names(remote) == []
+    assert names(remote / "archive") == ["remote.csv"]
     assert (remote / "archive" / "remote.csv").read_text() == uploaded
     entries_call, ats_call = Gateway(config, "ledger", "--partner", "shop", "--json"), ats_of(config, "shop")
     status_call = Gateway(config, "status", "--json", "--health-url", f"http://127.0.0.1:{worker.health_port}")
@@ -272,9 +275,9 @@ def test_folder_and_sftp_files_are_applied_archived_delivered_and_shown_by_statu
 def test_sigkill_during_a_large_file_then_restart_applies_it_exactly_once_as_a_clean_run_would(
     tmp_path: Path, spawn: Spawn
 ) -> None:
-    """kill -9 while a 200k-row snapshot is being applied; the restarted worker applies it once, and the store
+    """kill -9 while a 150k-row snapshot is being applied; the restarted worker applies it once, and the store
     holds the same ATS as a fresh store that took the same file with `gateway ingest`."""
-    rows = 200_000
+    rows = 150_000
     big = big_stock_csv(tmp_path / "big.csv", rows)
     drop_folder = tmp_path / "drop"
     partners = {"bulk": {"stock_mode": "simple", "sources": [folder_source(drop_folder)]}}
@@ -290,6 +293,7 @@ def test_sigkill_during_a_large_file_then_restart_applies_it_exactly_once_as_a_c
     assert worker.wait_exit(10) == -signal.SIGKILL
     assert not worker.events("file_applied"), "killed too late: the file was applied before the kill"
     assert names(drop_folder) == ["big.csv"]
+    assert names(drop_folder / "archive") == names(drop_folder / "failed") == []
 
     restarted = spawn(config)
     reference.result()
@@ -297,7 +301,7 @@ def test_sigkill_during_a_large_file_then_restart_applies_it_exactly_once_as_a_c
     restarted.wait_log("file_archived", timeout=60, file="big.csv")
     assert restarted.stop() == 0
     entries, mine = Gateway(config, "ledger", "--partner", "bulk", "--json"), ats_of(config, "bulk")
-    assert names(drop_folder) == ["archive"]
+    assert names(drop_folder) == []
     assert sha256(drop_folder / "archive" / "big.csv") == sha256(big)
     assert staged(config, "bulk", "drop") == []
     assert [(e["source"], e["outcome"], e["rows_applied"]) for e in entries.json()] == [
@@ -314,16 +318,22 @@ def test_sigkill_during_a_large_file_then_restart_applies_it_exactly_once_as_a_c
 @pytest.mark.parametrize(
     ("source", "rows", "grace", "signals", "finishes"),
     [
-        pytest.param("folder", 150_000, 0.5, 1, False, id="folder-grace-runs-out-the-file-rolls-back"),
+        pytest.param("folder", 120_000, 0.5, 1, False, id="folder-grace-runs-out-the-file-rolls-back"),
         pytest.param("folder", 100_000, 30.0, 1, True, id="folder-grace-enough-the-file-finishes"),
-        pytest.param("folder", 150_000, 30.0, 2, False, id="folder-a-second-signal-exits-at-once"),
-        pytest.param("sftp", 150_000, 0.5, 1, False, id="sftp-grace-runs-out-the-file-rolls-back"),
+        pytest.param("folder", 120_000, 30.0, 2, False, id="folder-a-second-signal-exits-at-once"),
+        pytest.param("sftp", 120_000, 0.5, 1, False, id="sftp-grace-runs-out-the-file-rolls-back"),
     ],
 )
 def test_sigterm_during_a_file_exits_within_the_grace_leaving_it_whole_or_untouched(
-    tmp_path: Path, spawn: Spawn, sshd_server: sshd_support.Sshd, source: str, rows: int, grace: float, signals: int,
+    tmp_path: Path,
+    spawn: Spawn,
+    request: pytest.FixtureRequest,
+    source: str,
+    rows: int,
+    grace: float,
+    signals: int,
     finishes: bool,
-) -> None:  # fmt: skip
+) -> None:
     """SIGTERM while a big file is being applied: exit 0 within the grace period (a second signal: 130 at once);
     the file is applied once and archived, or left untouched where it was with nothing of it in the store, and
     the last log line says which; a restart applies it once."""
@@ -332,6 +342,7 @@ def test_sigterm_during_a_file_exits_within_the_grace_leaving_it_whole_or_untouc
         drop_folder, name = tmp_path / "drop", "drop"
         sources = [folder_source(drop_folder)]
     else:  # the sshd's served folder, written on disk the way an uploader renames into place
+        sshd_server: sshd_support.Sshd = request.getfixturevalue("sshd_server")
         drop_folder, name = sshd_server.remote_folder(), "remote"
         sources = [sftp_source(sshd_server, drop_folder)]
     config = write_worker_config(
@@ -363,7 +374,7 @@ def test_sigterm_during_a_file_exits_within_the_grace_leaving_it_whole_or_untouc
     entries = Gateway(config, "ledger", "--partner", "bulk", "--json")
     stored = ats_of(config, "bulk", *(first_last if finishes else ()))  # every SKU held: none, when rolled back
     if finishes:  # the file in hand was finished: applied whole, archived
-        assert names(drop_folder) == ["archive"]
+        assert names(drop_folder) == []
         assert sha256(drop_folder / "archive" / "big.csv") == sha256(big)
         assert [(e["source"], e["outcome"], e["rows_applied"]) for e in entries.json()] == [
             (f"{name}:big.csv", "applied", rows)
@@ -373,6 +384,7 @@ def test_sigterm_during_a_file_exits_within_the_grace_leaving_it_whole_or_untouc
     # the file's transaction rolled back: nothing of it anywhere but where it was dropped, as it was
     assert not worker.events("file_applied"), worker.tail()
     assert names(drop_folder) == ["big.csv"]
+    assert names(drop_folder / "archive") == names(drop_folder / "failed") == []
     assert sha256(drop_folder / "big.csv") == sha256(big)
     assert entries.json() == []
     assert ats_view(stored) == {}
@@ -382,7 +394,8 @@ def test_sigterm_during_a_file_exits_within_the_grace_leaving_it_whole_or_untouc
     restarted = spawn(config)
     restarted.wait_log("file_archived", timeout=30, file="big.csv")
     assert restarted.stop() == 0
-    assert names(drop_folder) == ["archive"]
+    assert names(drop_folder) == []
+    assert names(drop_folder / "archive") == ["big.csv"]
     entries = Gateway(config, "ledger", "--partner", "bulk", "--json")
     assert [(e["source"], e["outcome"], e["rows_applied"]) for e in entries.json()] == [
         ("drop:big.csv", "applied", rows)
@@ -492,7 +505,8 @@ def test_a_malformed_file_goes_to_failed_with_its_report_and_the_worker_keeps_go
     assert "line 3, column quantity" in rejected["reason"], rejected
     assert rejected["problems"] == 2
     worker.wait_log("file_moved_to_failed", file="bad.csv")
-    assert names(drop_folder) == ["failed"]
+    assert names(drop_folder) == []
+    assert names(drop_folder / "archive") == []
     assert names(drop_folder / "failed") == ["bad.csv", "bad.csv.error.json"]
     report = json.loads((drop_folder / "failed" / "bad.csv.error.json").read_text())
     assert report["outcome"] == "rejected"

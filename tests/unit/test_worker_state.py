@@ -26,8 +26,11 @@ def at(seconds: float) -> int:
     return T0 + round(seconds * SECOND)
 
 
-def state(interval: float = 60.0, **fields: object) -> SourceState:
-    return SourceState("acme", "drop", "sftp", interval, started=T0, **fields)  # type: ignore[arg-type]
+def state(
+    interval: float = 60.0, last_ok: int | None = None, last_error: str | None = None, last_error_at: int | None = None
+) -> SourceState:
+    """An SFTP source's state, the worker having started at T0."""
+    return SourceState("acme", "drop", "sftp", interval, last_ok, last_error, last_error_at, started=T0)
 
 
 # --- stale -------------------------------------------------------------------------------------------------------
@@ -164,8 +167,8 @@ def test_ready_names_the_stale_sources_and_their_last_error(worker: Worker) -> N
         ok, detail = worker.ready()
         assert not ok
         assert detail["problems"] == [
-            "source acme/drop: no successful poll for 31.0 s",
-            "source acme/sftp: no successful poll for None s; last error: connection refused",
+            "source acme/drop: no successful poll for 31 s",
+            "source acme/sftp: no successful poll yet; last error: connection refused",
         ]
         assert [s["stale"] for s in detail["sources"]] == [True, True]
     finally:
