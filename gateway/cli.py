@@ -498,7 +498,7 @@ def run(ctx: click.Context, config: str | None) -> None:
     logs.configure(fmt, sys.stdout, parent.get("log_level") or "info", extra=[daemon.metrics.observe])
     try:
         code = daemon.run()
-    except StoreError as exc:  # another worker holds the SQLite store, or the store cannot be opened
+    except (StoreError, worker.WorkerError) as exc:  # another worker holds the store or the port; no store
         click.echo(f"gateway: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     sys.exit(code)

@@ -33,6 +33,7 @@ from gateway.health import HealthServer
 from gateway.metrics import Metrics, gauge
 from gateway.service.publish import routes
 from gateway.settings import FolderSource, Settings, SftpSource
+from gateway.store.port import StoreError
 from gateway.store.sql import SqlStore
 from gateway.transport.folder import FolderWatcher
 
@@ -40,6 +41,10 @@ log = logs.get(__name__)
 
 _SECOND = 1_000_000
 EXIT_AT_ONCE = 130
+
+
+class WorkerError(Exception):
+    """The worker cannot start as configured."""
 
 
 @dataclass
@@ -139,13 +144,24 @@ class Worker:
     def start(self) -> None:
         """Open the store (refusing a second worker on SQLite), start the endpoint and every partner's work."""
         store = SqlStore.open(self.settings.store.url)
-        store.claim_worker()
+        try:
+            store.claim_worker()
+        except StoreError:
+            store.close()
+            raise
         self.store = store
         self.running = self._launch(self.settings)
         config = self.settings.worker
         if config.health_port is not None:
             self.metrics.add_collector(self._collect)
-            self.health = HealthServer(config.health_host, config.health_port, self.ready, self.metrics.registry)
+            try:
+                self.health = HealthServer(config.health_host, config.health_port, self.ready, self.metrics.registry)
+            except OSError as exc:
+                self.stop()
+                raise WorkerError(
+                    f"cannot serve health and metrics on {config.health_host}:{config.health_port}: {exc.strerror}"
+                    " (another worker, or set [worker] health_port)"
+                ) from exc
             self.health.start()
         log.info(
             "worker_started",
