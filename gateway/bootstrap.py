@@ -103,8 +103,14 @@ def senders(settings: Settings, apis: Apis) -> Callable[[str], dict[str, Sender]
 
 
 def sync_partners(store: SqlStore, settings: Settings, clock: Clock) -> None:
-    """Register every configured partner; a partner whose stock mode changed gets its allocations recomputed."""
+    """Register every configured partner; a partner whose stock mode changed gets its allocations recomputed.
+
+    Partners registered as configured need no write (a command does not queue behind a worker's transaction)."""
+    with store.read() as tx:
+        known = tx.partner_policies()
     for name, partner in settings.partners.items():
+        if known.get(name) == (partner.policy.mode.value, partner.policy.pending_allocation):
+            continue
         with store.write() as tx:
             _, changed = tx.sync_partner(name, partner.policy, clock())
             if changed:

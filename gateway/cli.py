@@ -501,6 +501,10 @@ def run(ctx: click.Context, config: str | None) -> None:
     except (StoreError, worker.WorkerError) as exc:  # another worker holds the store or the port; no store
         click.echo(f"gateway: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
+    if not daemon.finished:  # an item still in hand runs on a thread the interpreter would wait for: leave now,
+        sys.stdout.flush()  # its transaction never commits
+        sys.stderr.flush()
+        os._exit(code)
     sys.exit(code)
 
 

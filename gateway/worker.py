@@ -12,6 +12,7 @@ SIGHUP: re-read the configuration and apply it, or keep the running one and log 
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import signal
@@ -109,6 +110,7 @@ class Worker:
         self._reload = threading.Event()
         self._signals = 0
         self._lock = threading.Lock()
+        self.finished = True  # False when a stop ran out of grace with an item still in hand
 
     # the process
 
@@ -143,9 +145,17 @@ class Worker:
 
     def start(self) -> None:
         """Open the store (refusing a second worker on SQLite), start the endpoint and every partner's work."""
-        store = SqlStore.open(self.settings.store.url)
+        store = SqlStore.open(self.settings.store.url, migrate=False)
         try:
-            store.claim_worker()
+            store.claim_worker()  # before anything waits on the database: a second worker is refused at once
+            store.migrate()
+            if store.dialect == "sqlite":
+                # the one worker of this store: a claim left by a worker that died is nobody's now, so its batch
+                # goes again (under its key) at once rather than after its lease
+                with store.write() as tx:
+                    released = tx.release_claims()
+                if released:
+                    log.info("claims_released", messages=released)
         except StoreError:
             store.close()
             raise
@@ -182,6 +192,7 @@ class Worker:
             self.health.stop()
         if self.store is not None:
             self.store.close()
+        self.finished = finished
         if finished:
             log.info("worker_stopped")
         else:
@@ -248,7 +259,11 @@ class Worker:
     def _scheduler(self, config: Settings) -> BackgroundScheduler:
         return BackgroundScheduler(
             timezone="UTC",
-            job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": int(config.worker.misfire_grace)},
+            job_defaults={
+                "max_instances": 1,
+                "coalesce": True,
+                "misfire_grace_time": max(1, math.ceil(config.worker.misfire_grace)),  # whole seconds
+            },
         )
 
     def _watch_or_schedule(

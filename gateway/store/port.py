@@ -391,6 +391,14 @@ class Transaction(Protocol):
         """Record where a feed stands, in the transaction that applied the page before it."""
         ...
 
+    def partner_policies(self) -> dict[str, tuple[str, bool]]:
+        """Every registered partner's (stock mode, pending allocation)."""
+        ...
+
+    def release_claims(self) -> int:
+        """Free every claimed message; how many were claimed."""
+        ...
+
     def breaker_open_until(self, partner_id: int) -> Instant | None:
         """Until when the partner's delivery breaker is open, if it is."""
         ...

@@ -166,8 +166,12 @@ class SqlStore:
         return store
 
     def migrate(self, revision: str = "head") -> None:
-        """Upgrade the schema in place to `revision` (a store made by an older release keeps its data)."""
+        """Upgrade the schema in place to `revision` (a store made by an older release keeps its data).
+
+        A store already at the head is only read: a command never queues behind a worker's write for nothing."""
         try:
+            if revision == "head" and self.revision() == head_revision():
+                return
             with self.engine.begin() as connection:
                 command.upgrade(_migrations_config(connection), revision)
         except sa_exc.OperationalError as exc:
@@ -175,7 +179,7 @@ class SqlStore:
 
     def revision(self) -> str | None:
         """The schema revision the store is at (None for an empty database)."""
-        with self.engine.connect() as connection:
+        with self.engine.connect().execution_options(gateway_begin="DEFERRED") as connection, connection.begin():
             return MigrationContext.configure(connection).get_current_revision()
 
     @contextmanager
@@ -1153,6 +1157,16 @@ class SqlTransaction:
             row["last_sha256"] = last_sha256
             update_columns.append("last_sha256")
         self.connection.execute(self._upsert(_F, ("partner_id", "feed"), update_columns), row)
+
+    def partner_policies(self) -> dict[str, tuple[str, bool]]:
+        """Every registered partner's (stock mode, pending allocation)."""
+        rows = self.connection.execute(select(_P.c.name, _P.c.stock_mode, _P.c.pending_allocation))
+        return {row[0]: (row[1], bool(row[2])) for row in rows}
+
+    def release_claims(self) -> int:
+        """Free every claimed message (the one worker of a SQLite store starting: no claim is anyone's)."""
+        statement = update(_X).where(_IS_PENDING, _X.c.claimed_until.is_not(None)).values(claimed_until=None)
+        return int(self.connection.execute(statement).rowcount)
 
     def breaker_open_until(self, partner_id: int) -> Instant | None:
         """Until when the partner's delivery breaker is open."""

@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any, Self, TypeVar
+from typing import IO, Any, ClassVar, Self, TypeVar
 
 from tests.conftest import toml_value, write_config
 from tests.support import sshd as sshd_support
@@ -54,6 +54,8 @@ def environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 class Gateway:
     """`gateway --config CONFIG ARGS...` started in the background; `result()` waits for it and checks it."""
 
+    unfinished: ClassVar[list[Gateway]] = []  # started and not waited for yet: see reap()
+
     def __init__(self, config: Path, *args: str, env: Mapping[str, str] | None = None) -> None:
         self.args = args
         self.process = subprocess.Popen(
@@ -63,9 +65,21 @@ class Gateway:
             text=True,
             env=environment(env),
         )
+        Gateway.unfinished.append(self)
+
+    @classmethod
+    def reap(cls) -> None:
+        """Kill and wait for every command a failed test left running."""
+        while cls.unfinished:
+            command = cls.unfinished.pop()
+            if command.process.poll() is None:
+                command.process.kill()
+            command.process.communicate()
 
     def result(self, expect: int | None = 0, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Wait for the end; check the exit code unless `expect` is None."""
+        if self in Gateway.unfinished:
+            Gateway.unfinished.remove(self)
         try:
             stdout, stderr = self.process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 
-from gateway import bootstrap
+from gateway import bootstrap, settings
 from gateway.domain import instant
 from gateway.store.sql import SqlStore
 from gateway.worker import SourceState, Worker
@@ -210,3 +210,32 @@ def test_the_scrape_gauges_give_seconds_since_success_and_the_outbox(worker: Wor
             assert f"# TYPE {family} gauge" in text
     finally:
         worker.store.close()
+
+
+# --- start ------------------------------------------------------------------------------------------------------
+
+
+def test_the_one_worker_of_a_sqlite_store_frees_the_claims_a_dead_worker_left(tmp_path: Path) -> None:
+    """A batch claimed by a worker that was killed is nobody's once the next worker holds the store: it is due at
+    once (keeping its batch id, so the re-send carries the same Idempotency-Key), not after its lease."""
+    config = write_config(tmp_path, {"acme": {"stock_mode": "simple"}})
+    clock = FakeClock()
+    app = bootstrap.build(settings.load(config, environ={}), clock=clock)
+    app.commands.set_stock("acme", "A", 5, None)
+    with app.store.write() as tx:
+        claim = tx.claim(tx.partner_id("acme"), "ats", clock(), 10, clock() + 300 * SECOND, "left-by-the-dead")
+    assert claim is not None
+    app.close()
+
+    worker = Worker(config, clock=clock)
+    worker.settings = worker.settings.model_copy(
+        update={"worker": worker.settings.worker.model_copy(update={"health_port": None})}
+    )
+    worker.start()
+    try:
+        assert worker.store is not None
+        with worker.store.read() as tx:
+            [row] = tx.outbox(tx.partner_id("acme"))
+        assert (row.claimed_until, row.batch_id) == (None, "left-by-the-dead")
+    finally:
+        worker.stop()
