@@ -234,15 +234,7 @@ class Worker:
             if api is not None:
                 for feed in api.feeds:
                     state = self._state(partner, f"api:{feed}", "api", api.poll_seconds, now)
-                    running.scheduler.add_job(
-                        self._poll_feed,
-                        "interval",
-                        args=(running, partner, feed, state),
-                        seconds=api.poll_seconds,
-                        jitter=min(config.worker.jitter, api.poll_seconds / 4),
-                        id=f"feed:{partner}:{feed}",
-                        next_run_time=_soon(config.worker.jitter),
-                    )
+                    _every(running, config, api.poll_seconds, f"feed:{partner}:{feed}", self._poll_feed, feed, state)
             if routes(partner_settings):
                 wake = running.wakes[partner] = threading.Event()
                 loop = threading.Thread(
@@ -274,14 +266,8 @@ class Worker:
             running.watchers.append(FolderWatcher(source, lambda: self._poll_source(running, partner, source, state)))
             return
         state = self._state(partner, source.name, "sftp", source.poll_seconds, now)
-        running.scheduler.add_job(
-            self._poll_source,
-            "interval",
-            args=(running, partner, source, state),
-            seconds=source.poll_seconds,
-            jitter=min(config.worker.jitter, source.poll_seconds / 4),
-            id=f"source:{partner}:{source.name}",
-            next_run_time=_soon(config.worker.jitter),
+        _every(
+            running, config, source.poll_seconds, f"source:{partner}:{source.name}", self._poll_source, source, state
         )
 
     def _state(self, partner: str, name: str, kind: str, interval: float, now: Instant) -> SourceState:
@@ -436,6 +422,22 @@ class Worker:
         yield depth
         yield oldest
         yield dead
+
+
+def _every(
+    running: _Running, config: Settings, seconds: float, job_id: str, job: Callable[..., None], *args: Any
+) -> None:
+    """An interval job (one instance at a time, coalesced, jittered); `job(running, partner, *args)`."""
+    partner = job_id.split(":")[1]
+    running.scheduler.add_job(
+        job,
+        "interval",
+        args=(running, partner, *args),
+        seconds=seconds,
+        jitter=min(config.worker.jitter, seconds / 4),
+        id=job_id,
+        next_run_time=_soon(config.worker.jitter),
+    )
 
 
 def _until(stop: threading.Event) -> Callable[[float], None]:

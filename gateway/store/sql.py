@@ -1042,21 +1042,13 @@ class SqlTransaction:
         now: Instant,
     ) -> int:
         """Due again later, or to dead letter past the attempts or the age allowed."""
-        dead = self.connection.execute(
-            update(_X)
-            .where(
-                self._in_batch(claim),
-                or_(_X.c.attempts + attempts >= max_attempts, _X.c.created_at < queued_before),
-            )
-            .values(
-                state="dead",
-                attempts=_X.c.attempts + attempts,
-                last_status=status,
-                last_error=error,
-                next_attempt_at=None,
-                claimed_until=None,
-            )
-        ).rowcount
+        dead = self._bury(
+            claim,
+            attempts,
+            status,
+            error,
+            or_(_X.c.attempts + attempts >= max_attempts, _X.c.created_at < queued_before),
+        )
         settled = (
             dead
             + self.connection.execute(
@@ -1074,20 +1066,26 @@ class SqlTransaction:
         self._release(claim, settled)
         return int(dead)
 
+    def _bury(self, claim: Claim, attempts: int, status: int | None, error: str, *condition: Any) -> int:
+        """The batch's messages (those meeting `condition`) go to dead letter; how many did."""
+        return int(
+            self.connection.execute(
+                update(_X)
+                .where(self._in_batch(claim), *condition)
+                .values(
+                    state="dead",
+                    attempts=_X.c.attempts + attempts,
+                    last_status=status,
+                    last_error=error,
+                    claimed_until=None,
+                    next_attempt_at=None,
+                )
+            ).rowcount
+        )
+
     def settle_dead(self, claim: Claim, *, attempts: int, status: int | None, error: str, now: Instant) -> int:
         """The batch's messages go to dead letter with the partner's answer."""
-        dead = self.connection.execute(
-            update(_X)
-            .where(self._in_batch(claim))
-            .values(
-                state="dead",
-                attempts=_X.c.attempts + attempts,
-                last_status=status,
-                last_error=error,
-                claimed_until=None,
-                next_attempt_at=None,
-            )
-        ).rowcount
+        dead = self._bury(claim, attempts, status, error)
         self._release(claim, dead)
         return int(dead)
 
