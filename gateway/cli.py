@@ -16,7 +16,7 @@ from typing import Any, NoReturn, TextIO
 
 import click
 
-from gateway import bootstrap, logs, settings, worker
+from gateway import access, bootstrap, logs, platform_api, settings, worker
 from gateway.domain import instant
 from gateway.domain.caps import CapSource
 from gateway.domain.errors import Refusal
@@ -506,6 +506,22 @@ def run(ctx: click.Context, config: str | None) -> None:
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
+
+
+@cli.command()
+@click.option("--host", help="Listen here (default: [api] host).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Listen on this port (default: [api] port).")
+@click.pass_obj
+def serve(state: State, host: str | None, port: int | None) -> None:
+    """The platform HTTP API alone (it also runs inside `gateway run` when [api] enabled is true)."""
+    config = state.settings()
+    try:
+        tokens = access.Tokens.from_settings(config)
+    except settings.ConfigError as exc:
+        fail_config(exc)
+    with state.app() as app:
+        server = platform_api.server(app, tokens, host or config.api.host, config.api.port if port is None else port)
+        server.run()
 
 
 @cli.command()

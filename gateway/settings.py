@@ -393,6 +393,38 @@ class WorkerSettings(_Strict):
     staleness_factor: float = Field(default=3.0, ge=1)  # /readyz: a source is stale after this many intervals
 
 
+class ApiToken(_Strict):
+    """One bearer token of the platform API, scoped to partners. The token itself is read from the environment
+    variable or the file named here, never written in the configuration."""
+
+    name: str  # who holds it (in logs; never the token)
+    token_env: str | None = None
+    token_file: Path | None = None
+    partners: list[str] = Field(min_length=1)  # the partners it may act for; "*" for all
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.token_env is None) == (self.token_file is None):
+            raise ValueError("give exactly one of token_env and token_file")
+        return self
+
+
+class PlatformApiSettings(_Strict):
+    """The platform HTTP API (`gateway serve`, or inside `gateway run` when enabled)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8082, ge=0, le=65535)
+    tokens: list[ApiToken] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _named_once(self) -> Self:
+        names = [token.name for token in self.tokens]
+        if len(names) != len(set(names)):
+            raise ValueError("two tokens have the same name")
+        return self
+
+
 class Settings(_Strict):
     """The whole configuration."""
 
@@ -400,7 +432,16 @@ class Settings(_Strict):
     staging: Path = Path("var/staging")
     store: StoreSettings = StoreSettings()
     worker: WorkerSettings = WorkerSettings()
+    api: PlatformApiSettings = PlatformApiSettings()
     partners: dict[str, PartnerSettings] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _tokens_name_partners(self) -> Self:
+        for token in self.api.tokens:
+            unknown = [p for p in token.partners if p != "*" and p not in self.partners]
+            if unknown:
+                raise ValueError(f"api.tokens.{token.name}: unknown partner(s) {', '.join(unknown)}")
+        return self
 
     @field_validator("partners")
     @classmethod
@@ -469,6 +510,8 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
             _resolve_paths(partner.export, base)
         if partner.api is not None:
             _resolve_paths(partner.api, base)
+    for token in settings.api.tokens:
+        _resolve_paths(token, base)
     staging = settings.staging if settings.staging.is_absolute() else (base / settings.staging).resolve()
     return settings.model_copy(update={"store": StoreSettings(url=url), "staging": staging})
 

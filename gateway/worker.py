@@ -27,7 +27,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client.core import Metric
 
-from gateway import bootstrap, logs, settings
+from gateway import access, bootstrap, logs, platform_api, settings
 from gateway.domain import instant
 from gateway.domain.instant import Instant
 from gateway.health import HealthServer
@@ -92,6 +92,8 @@ class _Running:
     wakes: dict[str, threading.Event] = field(default_factory=dict)
     loops: list[threading.Thread] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
+    api: Any = None  # the platform API's uvicorn server, when [api] enabled
+    api_thread: threading.Thread | None = None
 
 
 class Worker:
@@ -101,6 +103,8 @@ class Worker:
         self.config_path = config_path
         self.clock = clock
         self.settings = settings.load(config_path)
+        self.tokens = access.Tokens.from_settings(self.settings)  # ConfigError names a missing token at once
+        self.api_port: int | None = None
         self.metrics = Metrics()
         self.sources: dict[tuple[str, str], SourceState] = {}
         self.store: SqlStore | None = None
@@ -179,6 +183,7 @@ class Worker:
             partners=sorted(self.settings.partners),
             pid=os.getpid(),
             health_port=self.health.port if self.health else None,
+            api_port=self.api_port,
         )
 
     def stop(self) -> int:
@@ -209,10 +214,15 @@ class Worker:
         if fresh.store.url != self.settings.store.url:
             log.error("config_reload_refused", problems=["store.url: the store cannot change while running; restart"])
             return
+        try:
+            tokens = access.Tokens.from_settings(fresh)
+        except settings.ConfigError as exc:
+            log.error("config_reload_refused", problems=exc.problems)
+            return
         assert self.running is not None
         log.info("config_reloading", partners=sorted(fresh.partners))
         self._halt(self.running, None)  # the items in hand finish: nothing is lost
-        self.settings = fresh
+        self.settings, self.tokens = fresh, tokens
         self.running = self._launch(fresh)
         log.info("config_reloaded", partners=sorted(fresh.partners))
 
@@ -246,7 +256,24 @@ class Worker:
             watcher.start()
         for loop in running.loops:
             loop.start()
+        if config.api.enabled:
+            self._serve_api(running, config)
         return running
+
+    def _serve_api(self, running: _Running, config: Settings) -> None:
+        """The platform API on its own thread, over this configuration's use cases."""
+        server = platform_api.server(running.app, self.tokens, config.api.host, config.api.port)
+        thread = threading.Thread(target=server.run, name="platform-api", daemon=True)
+        running.api, running.api_thread = server, thread
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not server.started:
+            raise WorkerError(f"the platform API could not listen on {config.api.host}:{config.api.port}")
+        port = server.servers[0].sockets[0].getsockname()[1]
+        log.info("api_listening", host=config.api.host, port=port)
+        self.api_port = port
 
     def _scheduler(self, config: Settings) -> BackgroundScheduler:
         return BackgroundScheduler(
@@ -288,10 +315,15 @@ class Worker:
         def left() -> float | None:
             return None if deadline is None else max(0.0, deadline - time.monotonic())
 
+        if running.api is not None:
+            running.api.should_exit = True  # answers in flight finish; no new connection is taken
         stoppers = [threading.Thread(target=w.stop, daemon=True) for w in running.watchers]
+        if running.api_thread is not None:
+            stoppers.append(running.api_thread)
         stoppers.append(threading.Thread(target=running.scheduler.shutdown, kwargs={"wait": True}, daemon=True))
         for thread in stoppers:
-            thread.start()
+            if thread is not running.api_thread:
+                thread.start()
         for thread in [*stoppers, *running.loops]:
             thread.join(timeout=left())
         finished = not any(thread.is_alive() for thread in [*stoppers, *running.loops])

@@ -11,7 +11,7 @@ from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
 from gateway.service.engine import AtsChange, Engine, StockInput
 from gateway.settings import Settings
-from gateway.store.port import Store
+from gateway.store.port import Store, Transaction
 
 log = logs.get(__name__)
 
@@ -24,13 +24,22 @@ class Commands:
         self.settings = settings
         self.clock = clock
 
-    def _run(self, partner: str, event: str, action: Callable[[Engine], object], **context: object) -> list[AtsChange]:
+    def _run(
+        self,
+        partner: str,
+        event: str,
+        action: Callable[[Engine], object],
+        also: Callable[[Transaction, list[AtsChange]], None] | None = None,
+        **context: object,
+    ) -> list[AtsChange]:
         policy = self.settings.partner(partner).policy
         bound = log.bind(partner=partner, **context)
         try:
             with self.store.write() as tx:
                 engine = Engine(tx, partner, policy, self.clock())
                 action(engine)
+                if also is not None:  # in the same transaction (the platform keeps its answer with the order)
+                    also(tx, list(engine.changes.values()))
         except Refusal as refusal:
             bound.warning("command_refused", command=event, code=refusal.code, reason=str(refusal))
             raise
@@ -38,9 +47,15 @@ class Commands:
         bound.info(event, ats_changes=len(changes))
         return changes
 
-    def place(self, partner: str, order_id: str, lines: Sequence[RequestedLine]) -> list[AtsChange]:
-        """Place an order (all lines or none)."""
-        return self._run(partner, "order_placed", lambda e: e.place(order_id, lines), order_id=order_id)
+    def place(
+        self,
+        partner: str,
+        order_id: str,
+        lines: Sequence[RequestedLine],
+        also: Callable[[Transaction, list[AtsChange]], None] | None = None,
+    ) -> list[AtsChange]:
+        """Place an order (all lines or none); `also` runs in its transaction once it is placed."""
+        return self._run(partner, "order_placed", lambda e: e.place(order_id, lines), also, order_id=order_id)
 
     def set_status(self, partner: str, order_id: str, status: OrderStatus) -> list[AtsChange]:
         """Move an order to `status`."""

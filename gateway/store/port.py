@@ -391,6 +391,14 @@ class Transaction(Protocol):
         """Record where a feed stands, in the transaction that applied the page before it."""
         ...
 
+    def request_answer(self, partner_id: int, key: str) -> tuple[str, int, str] | None:
+        """(request digest, status, body) of the answer given to an Idempotency-Key, if any."""
+        ...
+
+    def keep_answer(self, partner_id: int, key: str, request_sha256: str, status: int, body: str, now: Instant) -> None:
+        """Remember the answer given to an Idempotency-Key (Conflict when the key has one already)."""
+        ...
+
     def partner_policies(self) -> dict[str, tuple[str, bool]]:
         """Every registered partner's (stock mode, pending allocation)."""
         ...

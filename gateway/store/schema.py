@@ -251,3 +251,17 @@ feed_cursors = Table(
     PrimaryKeyConstraint("partner_id", "feed"),
     ForeignKeyConstraint(["partner_id"], ["partners.id"]),
 )
+
+# the platform API's answer to each Idempotency-Key: the same key with the same body gets it again
+platform_requests = Table(
+    "platform_requests",
+    metadata,
+    Column("partner_id", Integer, nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("request_sha256", String(64), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    PrimaryKeyConstraint("partner_id", "key"),
+    ForeignKeyConstraint(["partner_id"], ["partners.id"]),
+)

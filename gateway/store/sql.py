@@ -78,6 +78,7 @@ _T = schema.transport_failures
 _K = schema.caps
 _H = schema.channels
 _F = schema.feed_cursors
+_R = schema.platform_requests
 
 
 def _migrations_config(connection: Connection) -> Config:
@@ -1155,6 +1156,22 @@ class SqlTransaction:
             row["last_sha256"] = last_sha256
             update_columns.append("last_sha256")
         self.connection.execute(self._upsert(_F, ("partner_id", "feed"), update_columns), row)
+
+    def request_answer(self, partner_id: int, key: str) -> tuple[str, int, str] | None:
+        """The answer given to an Idempotency-Key."""
+        query = select(_R.c.request_sha256, _R.c.status, _R.c.body).where(
+            _R.c.partner_id == partner_id, _R.c.key == key
+        )
+        row = self.connection.execute(query).first()
+        return None if row is None else (row[0], int(row[1]), row[2])
+
+    def keep_answer(self, partner_id: int, key: str, request_sha256: str, status: int, body: str, now: Instant) -> None:
+        """Remember an answer."""
+        self.connection.execute(
+            _R.insert().values(
+                partner_id=partner_id, key=key, request_sha256=request_sha256, status=status, body=body, created_at=now
+            )
+        )
 
     def partner_policies(self) -> dict[str, tuple[str, bool]]:
         """Every registered partner's (stock mode, pending allocation)."""

@@ -1,0 +1,422 @@
+"""The platform HTTP API (FastAPI): place orders, move them, set caps and stock, read ATS, while the worker runs.
+
+Everything lives under `/v1/partners/{partner}/`. A bearer token scoped to partners is required (401 without
+one or with a wrong one, 403 for another partner's data). Refusals are RFC 9457 problem details
+(`application/problem+json`): 409 for not enough ATS, a cap reached or an illegal status move, 404 for an
+unknown partner or order, 422 for a malformed body. `POST orders` needs an `Idempotency-Key`: the same key with
+the same body gets the first answer again, with another body a 409.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import uvicorn
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway import bootstrap, logs
+from gateway.access import Grant, Tokens
+from gateway.domain import instant
+from gateway.domain.caps import CapReached
+from gateway.domain.errors import IllegalTransition, InsufficientStock, Refusal, UnknownLine, UnknownOrder
+from gateway.domain.orders import RequestedLine
+from gateway.domain.status import OrderStatus
+from gateway.service import queries
+from gateway.service.engine import AtsChange
+from gateway.store.port import Conflict, Transaction
+
+log = logs.get(__name__)
+
+PROBLEM = "application/problem+json"
+MAX_ID = 128
+MAX_QUANTITY = 999_999_999_999
+
+Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OrderLineIn(_Body):
+    """One line of an order to place."""
+
+    sku: Identifier
+    quantity: int = Field(ge=1, le=MAX_QUANTITY)
+
+
+class OrderIn(_Body):
+    """An order to place: all its lines or none."""
+
+    order_id: Identifier
+    lines: list[OrderLineIn] = Field(min_length=1, max_length=1000)
+    assembly: Identifier | None = None
+    collection: Identifier | None = None
+
+
+class StatusIn(_Body):
+    """An order's new status."""
+
+    status: OrderStatus
+
+
+class ConfirmationIn(_Body):
+    """The partner's confirmed quantity for one line of an order."""
+
+    sku: Identifier
+    confirmed_quantity: int = Field(ge=0, le=MAX_QUANTITY)
+    confirmed_at: str = Field(description="ISO 8601; without an offset, the partner's time zone")
+
+
+class CapIn(_Body):
+    """One cap setting: a collection's, or with collection "*" the assembly default; max null: no maximum."""
+
+    sku: Identifier
+    assembly: Identifier
+    collection: Identifier
+    max: int | None = Field(ge=0, le=MAX_QUANTITY)
+
+
+class StockIn(_Body):
+    """A SKU's stock level, as a one-row snapshot."""
+
+    quantity: int = Field(ge=0, le=MAX_QUANTITY)
+    as_of: str | None = Field(default=None, description="ISO 8601; default now")
+
+
+class AtsOut(BaseModel):
+    """One SKU's ATS (the published value: never negative)."""
+
+    sku: str
+    stock: int
+    allocated: int
+    ats: int
+    as_of: str | None
+
+
+class ChannelOut(BaseModel):
+    """What one collection of an assembly may still take of a SKU."""
+
+    sku: str
+    assembly: str
+    collection: str
+    ats: int
+    cap: int | None
+    ordered: int
+
+
+class ChangeOut(BaseModel):
+    """A published ATS value a command moved."""
+
+    sku: str
+    before: int | None
+    after: int
+
+
+class CommandOut(BaseModel):
+    """What a command did."""
+
+    partner: str
+    ats_changes: list[ChangeOut]
+    order_id: str | None = None
+
+
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str | None = None
+
+
+class ApiProblem(Exception):
+    """A refusal to answer as problem details."""
+
+    def __init__(self, status: int, title: str, detail: str, code: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail, self.code, self.extra = status, title, detail, code, extra
+
+    def response(self) -> JSONResponse:
+        body = {
+            "type": f"https://stock-gateway.example/problems/{self.code}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+            **self.extra,
+        }
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+        return JSONResponse(body, status_code=self.status, media_type=PROBLEM, headers=headers)
+
+
+def _refusal(refusal: Refusal) -> ApiProblem:
+    """A rule's refusal as problem details."""
+    if isinstance(refusal, InsufficientStock):
+        available = [
+            {"sku": s.sku, "requested": s.requested, "available": max(0, s.available)} for s in refusal.shortages
+        ]
+        return ApiProblem(409, "Not enough available to sell", str(refusal), refusal.code, available=available)
+    if isinstance(refusal, CapReached):
+        available = [
+            {"sku": s.sku, "requested": s.requested, "available": s.available, "cap": s.cap, "ordered": s.ordered}
+            for s in refusal.shortages
+        ]
+        return ApiProblem(409, "Cap reached", str(refusal), refusal.code, available=available)
+    if isinstance(refusal, IllegalTransition):
+        return ApiProblem(409, "Illegal status move", str(refusal), refusal.code)
+    if isinstance(refusal, UnknownOrder | UnknownLine):
+        return ApiProblem(404, "Not found", str(refusal), refusal.code)
+    return ApiProblem(409, "Refused", str(refusal), refusal.code)
+
+
+def _changes(changes: list[AtsChange]) -> list[ChangeOut]:
+    return [ChangeOut(sku=c.sku, before=c.before, after=c.after) for c in changes]
+
+
+def create_app(app: bootstrap.App, tokens: Tokens) -> FastAPI:
+    """The API over the use cases of `app`, guarded by `tokens`."""
+    api = FastAPI(
+        title="stock-gateway platform API",
+        version="1",
+        description=__doc__,
+        responses={
+            401: {"model": ProblemOut, "description": "No token, or a wrong one"},
+            403: {"model": ProblemOut, "description": "The token may not act for this partner"},
+            404: {"model": ProblemOut, "description": "Unknown partner or order"},
+            422: {"model": ProblemOut, "description": "Malformed request"},
+        },
+    )
+    api.state.gateway = app
+    api.state.tokens = tokens
+    api.add_exception_handler(ApiProblem, _problem)  # type: ignore[arg-type]
+    api.add_exception_handler(RequestValidationError, _malformed)  # type: ignore[arg-type]
+    api.include_router(router)
+    return api
+
+
+async def _problem(_request: Request, exc: ApiProblem) -> Response:
+    return exc.response()
+
+
+async def _malformed(_request: Request, exc: RequestValidationError) -> Response:
+    errors = [
+        {"where": ".".join(str(p) for p in error.get("loc", ())), "message": str(error.get("msg", ""))}
+        for error in exc.errors()
+    ]
+    detail = "; ".join(f"{e['where']}: {e['message']}" for e in errors[:20])
+    return ApiProblem(422, "Malformed request", detail, "malformed", errors=errors).response()
+
+
+def _gateway(request: Request) -> bootstrap.App:
+    found: bootstrap.App = request.app.state.gateway
+    return found
+
+
+def _partner_of(
+    request: Request,
+    partner: Annotated[str, Path(min_length=1, max_length=100)],
+    authorization: Annotated[str | None, Header()] = None,
+) -> str:
+    tokens: Tokens = request.app.state.tokens
+    grant: Grant | None = tokens.grant(authorization)
+    if grant is None:
+        raise ApiProblem(401, "Unauthorized", "a valid bearer token is required", "unauthorized")
+    if not grant.allows(partner):
+        raise ApiProblem(403, "Forbidden", f"this token may not act for partner {partner}", "forbidden")
+    if partner not in _gateway(request).settings.partners:
+        raise ApiProblem(404, "Not found", f"partner {partner} is unknown", "unknown_partner")
+    return partner
+
+
+Gateway = Annotated[bootstrap.App, Depends(_gateway)]
+Partner = Annotated[str, Depends(_partner_of)]
+Name = Annotated[str, Path(min_length=1, max_length=MAX_ID)]
+router = APIRouter(prefix="/v1/partners/{partner}")
+
+
+def _run(action: Callable[[], list[AtsChange]]) -> list[ChangeOut]:
+    try:
+        return _changes(action())
+    except Refusal as refusal:
+        raise _refusal(refusal) from None
+
+
+def _moment(app: bootstrap.App, text: str | None, partner: str, field: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        return instant.parse(text, app.settings.partner(partner).zone)
+    except ValueError as exc:
+        raise ApiProblem(422, "Malformed request", f"body.{field}: {exc}", "malformed") from None
+
+
+def _malformed_request(detail: str) -> ApiProblem:
+    return ApiProblem(422, "Malformed request", detail, "malformed")
+
+
+@router.get("/ats", response_model=list[AtsOut] | list[ChannelOut])
+def read_ats(
+    app: Gateway,
+    partner: Partner,
+    sku: Annotated[list[str] | None, Query(max_length=1000)] = None,
+    assembly: Annotated[str | None, Query(min_length=1, max_length=MAX_ID)] = None,
+    collection: Annotated[str | None, Query(min_length=1, max_length=MAX_ID)] = None,
+) -> list[AtsOut] | list[ChannelOut]:
+    """ATS per SKU (all of them without `sku`), or with `assembly` and `collection` per collection."""
+    if (assembly is None) != (collection is None):
+        raise _malformed_request("assembly and collection go together")
+    with app.store.read() as tx:
+        if assembly is not None and collection is not None:
+            if not sku:
+                raise _malformed_request("a collection's ATS needs at least one sku")
+            channel_views = [queries.channel(tx, partner, s, assembly, collection) for s in dict.fromkeys(sku)]
+            return [
+                ChannelOut(
+                    sku=v.sku, assembly=v.assembly, collection=v.collection, ats=v.ats, cap=v.cap, ordered=v.ordered
+                )
+                for v in channel_views
+            ]
+        views = queries.ats(tx, partner, sku)
+    return [
+        AtsOut(sku=v.sku, stock=v.stock, allocated=v.allocated, ats=v.ats, as_of=instant.to_iso(v.as_of)) for v in views
+    ]
+
+
+@router.get("/ats/{sku}/explain")
+def explain(app: Gateway, partner: Partner, sku: Name) -> dict[str, Any]:
+    """Why a SKU's ATS is what it is: the snapshot it stands on and every allocating line with its rule."""
+    with app.store.read() as tx:
+        found = queries.explain(tx, partner, app.settings.partner(partner).policy, sku)
+    view = found.view
+    return {
+        "sku": view.sku,
+        "mode": found.mode,
+        "stock": view.stock,
+        "as_of": instant.to_iso(view.as_of),
+        "allocated": view.allocated,
+        "ats": view.ats,
+        "set_by_ledger_entry": found.set_by,
+        "lines": [
+            {
+                "order_id": line.order_id,
+                "status": line.status,
+                "quantity": line.quantity,
+                "confirmed_quantity": line.confirmed_quantity,
+                "units": line.units,
+                "rule": line.rule,
+            }
+            for line in found.lines
+        ],
+        "non_allocating_lines": found.non_allocating,
+    }
+
+
+@router.post("/orders", status_code=201, response_model=CommandOut)
+def place(
+    app: Gateway,
+    partner: Partner,
+    order: OrderIn,
+    idempotency_key: Annotated[str, Header(min_length=1, max_length=200)],
+) -> Response:
+    """Place an order: all lines or none. The same Idempotency-Key with the same body answers as the first time;
+    with another body, 409."""
+    digest = hashlib.sha256(order.model_dump_json().encode()).hexdigest()
+    with app.store.read() as tx:
+        earlier = tx.request_answer(tx.partner_id(partner), idempotency_key)
+    if earlier is not None:
+        return _replay(earlier, digest, idempotency_key)
+    if (order.assembly is None) != (order.collection is None):
+        raise _malformed_request("assembly and collection go together")
+    lines = [RequestedLine(line.sku, line.quantity, order.assembly, order.collection) for line in order.lines]
+
+    def keep(tx: Transaction, changes: list[AtsChange]) -> None:
+        body = CommandOut(partner=partner, order_id=order.order_id, ats_changes=_changes(changes))
+        tx.keep_answer(tx.partner_id(partner), idempotency_key, digest, 201, body.model_dump_json(), app.clock())
+
+    try:
+        changes = app.commands.place(partner, order.order_id, lines, also=keep)
+    except Refusal as refusal:
+        problem = _refusal(refusal)
+        _keep_refusal(app, partner, idempotency_key, digest, problem)
+        raise problem from None
+    except Conflict:  # the same key, at the same moment, from another request: its answer stands
+        with app.store.read() as tx:
+            earlier = tx.request_answer(tx.partner_id(partner), idempotency_key)
+        if earlier is None:
+            raise
+        return _replay(earlier, digest, idempotency_key)
+    body = CommandOut(partner=partner, order_id=order.order_id, ats_changes=_changes(changes))
+    return JSONResponse(body.model_dump(), status_code=201)
+
+
+@router.post("/orders/{order_id}/status", response_model=CommandOut)
+def set_status(app: Gateway, partner: Partner, order_id: Name, move: StatusIn) -> CommandOut:
+    """Move an order (all its lines) to a status: forward only, never out of closed or cancelled."""
+    changes = _run(lambda: app.commands.set_status(partner, order_id, move.status))
+    return CommandOut(partner=partner, order_id=order_id, ats_changes=changes)
+
+
+@router.post("/orders/{order_id}/confirmations", response_model=CommandOut)
+def confirm(app: Gateway, partner: Partner, order_id: Name, confirmation: ConfirmationIn) -> CommandOut:
+    """Record the partner's confirmed quantity for one line of an order."""
+    at = _moment(app, confirmation.confirmed_at, partner, "confirmed_at")
+    assert at is not None
+    quantity = confirmation.confirmed_quantity
+    changes = _run(lambda: app.commands.confirm(partner, order_id, confirmation.sku, quantity, at))
+    return CommandOut(partner=partner, order_id=order_id, ats_changes=changes)
+
+
+@router.put("/caps", response_model=CommandOut)
+def set_cap(app: Gateway, partner: Partner, cap: CapIn) -> CommandOut:
+    """Set one cap: a collection's, or the assembly default (collection "*"); max null: no maximum."""
+    collection = None if cap.collection == "*" else cap.collection
+    if collection is not None and "*" in collection:
+        raise _malformed_request("collection: a name, or * for all collections")
+    changes = _run(lambda: app.commands.set_cap(partner, cap.sku, cap.assembly, collection, cap.max))
+    return CommandOut(partner=partner, ats_changes=changes)
+
+
+@router.put("/stock/{sku}", response_model=CommandOut)
+def set_stock(app: Gateway, partner: Partner, sku: Name, level: StockIn) -> CommandOut:
+    """Set one SKU's stock level (refused when older than the level it would replace)."""
+    as_of = _moment(app, level.as_of, partner, "as_of")
+    changes = _run(lambda: app.commands.set_stock(partner, sku, level.quantity, as_of))
+    return CommandOut(partner=partner, ats_changes=changes)
+
+
+def _replay(earlier: tuple[str, int, str], digest: str, key: str) -> Response:
+    """The first answer to a key again, or 409 when the body differs."""
+    first_digest, status, body = earlier
+    if first_digest != digest:
+        raise ApiProblem(
+            409,
+            "Idempotency-Key reused",
+            f"the Idempotency-Key {key} was used with another body; use a new key for another request",
+            "idempotency_key_reused",
+        )
+    media = PROBLEM if status >= 400 else "application/json"
+    return Response(body, status_code=status, media_type=media)
+
+
+def _keep_refusal(app: bootstrap.App, partner: str, key: str, digest: str, problem: ApiProblem) -> None:
+    """A refused placement's answer is kept for its key too (the refusal rolled the order back)."""
+    body = json.loads(bytes(problem.response().body))
+    try:
+        with app.store.write() as tx:
+            tx.keep_answer(tx.partner_id(partner), key, digest, problem.status, json.dumps(body), app.clock())
+    except Conflict:
+        pass  # another request with this key answered first
+
+
+def server(app: bootstrap.App, tokens: Tokens, host: str, port: int) -> uvicorn.Server:
+    """A uvicorn server for the API (not started): `run()` serves in this thread until it is told to exit."""
+    config = uvicorn.Config(create_app(app, tokens), host=host, port=port, log_config=None, access_log=False)
+    return uvicorn.Server(config)
