@@ -87,9 +87,13 @@ def demo_copy(folder: Path) -> tuple[Path, Path]:
     text = text.replace("../var", var.as_posix())
     text, replaced = re.subn(r"(?m)^health_port\s*=.*$", "health_port = 0", text)
     assert replaced == 1
+    text, replaced = re.subn(r"(?m)^port\s*=\s*8082$", "port = 0", text)
+    assert replaced == 1
     config = folder / "config" / "demo.toml"
     config.parent.mkdir(parents=True)
     config.write_text(text, encoding="utf-8")
+    var.mkdir(parents=True, exist_ok=True)
+    (var / "demo-api.token").write_text("demo-token-for-the-tests-0123456789\n", encoding="utf-8")  # as make run does
     return config, var
 
 
@@ -212,7 +216,10 @@ def test_make_run_installs_first_then_runs_the_worker_on_the_demo_configuration(
     prerequisites, recipe = makefile_rule("run")
     assert "$(STAMP)" in prerequisites  # the venv is made and the project installed first
     commands = [line for line in recipe if not line.startswith("echo")]
-    assert len(commands) == 1, recipe
+    assert len(commands) == 2, recipe  # the demo API token (made once), then the worker
+    assert "var/demo-api.token" in commands[0]
+    assert "secrets.token_urlsafe" in commands[0]
+    commands = commands[1:]
     words = shlex.split(commands[0])
     assert words[0] == "$(BIN)/gateway"
     assert words[words.index("run") :] == ["run", "--config", "config/demo.toml"]
