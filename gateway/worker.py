@@ -103,7 +103,7 @@ class Worker:
         self.config_path = config_path
         self.clock = clock
         self.settings = settings.load(config_path)
-        self.tokens = access.Tokens.from_settings(self.settings)  # ConfigError names a missing token at once
+        self.tokens = _tokens(self.settings)  # ConfigError names a missing token at once
         self.api_port: int | None = None
         self.metrics = Metrics()
         self.sources: dict[tuple[str, str], SourceState] = {}
@@ -215,7 +215,7 @@ class Worker:
             log.error("config_reload_refused", problems=["store.url: the store cannot change while running; restart"])
             return
         try:
-            tokens = access.Tokens.from_settings(fresh)
+            tokens = _tokens(fresh)
         except settings.ConfigError as exc:
             log.error("config_reload_refused", problems=exc.problems)
             return
@@ -454,6 +454,11 @@ class Worker:
         yield depth
         yield oldest
         yield dead
+
+
+def _tokens(config: Settings) -> access.Tokens:
+    """The platform API's tokens, read only when it is enabled."""
+    return access.Tokens.from_settings(config) if config.api.enabled else access.Tokens([])
 
 
 def _every(
