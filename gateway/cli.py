@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -521,7 +523,25 @@ def serve(state: State, host: str | None, port: int | None) -> None:
         fail_config(exc)
     with state.app() as app:
         server = platform_api.server(app, tokens, host or config.api.host, config.api.port if port is None else port)
-        server.run()
+        # served from a thread, so SIGTERM and SIGINT are ours: a clean stop, exit 0
+        thread = threading.Thread(target=server.run, name="platform-api", daemon=True)
+
+        def stop(_number: int, _frame: object) -> None:
+            server.should_exit = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        thread.start()
+        while thread.is_alive() and not server.started:
+            thread.join(0.05)
+        if server.started:
+            bound = server.servers[0].sockets[0].getsockname()
+            logs.get(__name__).info("api_listening", host=bound[0], port=bound[1])
+        while thread.is_alive():
+            thread.join(0.5)
+        if not server.started:
+            click.echo("gateway: the platform API could not start (is its port taken?)", err=True)
+            sys.exit(EXIT_CONFIG)
 
 
 @cli.command()

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import bootstrap, logs
 from gateway.access import Grant, Tokens
@@ -29,7 +32,7 @@ from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
 from gateway.service import queries
 from gateway.service.engine import AtsChange
-from gateway.store.port import Conflict, Transaction
+from gateway.store.port import StoreError, Transaction
 
 log = logs.get(__name__)
 
@@ -198,8 +201,44 @@ def create_app(app: bootstrap.App, tokens: Tokens) -> FastAPI:
     api.state.tokens = tokens
     api.add_exception_handler(ApiProblem, _problem)  # type: ignore[arg-type]
     api.add_exception_handler(RequestValidationError, _malformed)  # type: ignore[arg-type]
+    api.add_exception_handler(StarletteHTTPException, _framework)  # type: ignore[arg-type]
+    api.add_exception_handler(StoreError, _busy)  # type: ignore[arg-type]
+    api.middleware("http")(_authorize)
     api.include_router(router)
     return api
+
+
+_PARTNER_PATH = re.compile(r"^/v1/partners/([^/]+)(/|$)")
+
+
+async def _authorize(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """Every partner route: the token first, before anything of the request is read (401, 403)."""
+    match = _PARTNER_PATH.match(request.url.path)
+    if match is None:
+        return await call_next(request)
+    tokens: Tokens = request.app.state.tokens
+    grant: Grant | None = tokens.grant(request.headers.get("authorization"))
+    if grant is None:
+        return ApiProblem(401, "Unauthorized", "a valid bearer token is required", "unauthorized").response()
+    partner = unquote(match.group(1))
+    if not grant.allows(partner):
+        return ApiProblem(403, "Forbidden", f"this token may not act for partner {partner}", "forbidden").response()
+    return await call_next(request)
+
+
+async def _framework(_request: Request, exc: StarletteHTTPException) -> Response:
+    """The framework's own answers (no such path, a method not allowed) as problem details too."""
+    titles = {404: ("Not found", "not_found"), 405: ("Method not allowed", "method_not_allowed")}
+    title, code = titles.get(exc.status_code, ("Refused", f"http_{exc.status_code}"))
+    return ApiProblem(exc.status_code, title, str(exc.detail), code).response()
+
+
+async def _busy(_request: Request, exc: StoreError) -> Response:
+    """The store could not answer in time: try again shortly."""
+    problem = ApiProblem(503, "Store busy", f"the store could not answer: {exc}", "store_busy")
+    response = problem.response()
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 async def _problem(_request: Request, exc: ApiProblem) -> Response:
@@ -220,17 +259,8 @@ def _gateway(request: Request) -> bootstrap.App:
     return found
 
 
-def _partner_of(
-    request: Request,
-    partner: Annotated[str, Path(min_length=1, max_length=100)],
-    authorization: Annotated[str | None, Header()] = None,
-) -> str:
-    tokens: Tokens = request.app.state.tokens
-    grant: Grant | None = tokens.grant(authorization)
-    if grant is None:
-        raise ApiProblem(401, "Unauthorized", "a valid bearer token is required", "unauthorized")
-    if not grant.allows(partner):
-        raise ApiProblem(403, "Forbidden", f"this token may not act for partner {partner}", "forbidden")
+def _partner_of(request: Request, partner: str) -> str:
+    """The partner of the path (the token was checked by the middleware): 404 when it is unknown."""
     if partner not in _gateway(request).settings.partners:
         raise ApiProblem(404, "Not found", f"partner {partner} is unknown", "unknown_partner")
     return partner
@@ -290,7 +320,7 @@ def read_ats(
     ]
 
 
-@router.get("/ats/{sku}/explain")
+@router.get("/ats/{sku:path}/explain")
 def explain(app: Gateway, partner: Partner, sku: Name) -> dict[str, Any]:
     """Why a SKU's ATS is what it is: the snapshot it stands on and every allocating line with its rule."""
     with app.store.read() as tx:
@@ -329,42 +359,42 @@ def place(
     """Place an order: all lines or none. The same Idempotency-Key with the same body answers as the first time;
     with another body, 409."""
     digest = hashlib.sha256(order.model_dump_json().encode()).hexdigest()
-    with app.store.read() as tx:
-        earlier = tx.request_answer(tx.partner_id(partner), idempotency_key)
-    if earlier is not None:
-        return _replay(earlier, digest, idempotency_key)
     if (order.assembly is None) != (order.collection is None):
         raise _malformed_request("assembly and collection go together")
     lines = [RequestedLine(line.sku, line.quantity, order.assembly, order.collection) for line in order.lines]
+
+    def answered(tx: Transaction) -> None:
+        # in the placement's own write transaction: a retry racing the first request waits for its answer
+        earlier = tx.request_answer(tx.partner_id(partner), idempotency_key)
+        if earlier is not None:
+            raise _Answered(earlier)
 
     def keep(tx: Transaction, changes: list[AtsChange]) -> None:
         body = CommandOut(partner=partner, order_id=order.order_id, ats_changes=_changes(changes))
         tx.keep_answer(tx.partner_id(partner), idempotency_key, digest, 201, body.model_dump_json(), app.clock())
 
     try:
-        changes = app.commands.place(partner, order.order_id, lines, also=keep)
+        changes = app.commands.place(partner, order.order_id, lines, also=keep, before=answered)
+    except _Answered as first:
+        return _replay(first.answer, digest, idempotency_key)
     except Refusal as refusal:
         problem = _refusal(refusal)
-        _keep_refusal(app, partner, idempotency_key, digest, problem)
+        stored = _keep_refusal(app, partner, idempotency_key, digest, problem)
+        if stored is not None:  # another request with this key answered first: its answer stands
+            return _replay(stored, digest, idempotency_key)
         raise problem from None
-    except Conflict:  # the same key, at the same moment, from another request: its answer stands
-        with app.store.read() as tx:
-            earlier = tx.request_answer(tx.partner_id(partner), idempotency_key)
-        if earlier is None:
-            raise
-        return _replay(earlier, digest, idempotency_key)
     body = CommandOut(partner=partner, order_id=order.order_id, ats_changes=_changes(changes))
     return JSONResponse(body.model_dump(), status_code=201)
 
 
-@router.post("/orders/{order_id}/status", response_model=CommandOut)
+@router.post("/orders/{order_id:path}/status", response_model=CommandOut)
 def set_status(app: Gateway, partner: Partner, order_id: Name, move: StatusIn) -> CommandOut:
     """Move an order (all its lines) to a status: forward only, never out of closed or cancelled."""
     changes = _run(lambda: app.commands.set_status(partner, order_id, move.status))
     return CommandOut(partner=partner, order_id=order_id, ats_changes=changes)
 
 
-@router.post("/orders/{order_id}/confirmations", response_model=CommandOut)
+@router.post("/orders/{order_id:path}/confirmations", response_model=CommandOut)
 def confirm(app: Gateway, partner: Partner, order_id: Name, confirmation: ConfirmationIn) -> CommandOut:
     """Record the partner's confirmed quantity for one line of an order."""
     at = _moment(app, confirmation.confirmed_at, partner, "confirmed_at")
@@ -384,7 +414,7 @@ def set_cap(app: Gateway, partner: Partner, cap: CapIn) -> CommandOut:
     return CommandOut(partner=partner, ats_changes=changes)
 
 
-@router.put("/stock/{sku}", response_model=CommandOut)
+@router.put("/stock/{sku:path}", response_model=CommandOut)
 def set_stock(app: Gateway, partner: Partner, sku: Name, level: StockIn) -> CommandOut:
     """Set one SKU's stock level (refused when older than the level it would replace)."""
     as_of = _moment(app, level.as_of, partner, "as_of")
@@ -406,14 +436,27 @@ def _replay(earlier: tuple[str, int, str], digest: str, key: str) -> Response:
     return Response(body, status_code=status, media_type=media)
 
 
-def _keep_refusal(app: bootstrap.App, partner: str, key: str, digest: str, problem: ApiProblem) -> None:
-    """A refused placement's answer is kept for its key too (the refusal rolled the order back)."""
+class _Answered(Exception):
+    """The Idempotency-Key has an answer already."""
+
+    def __init__(self, answer: tuple[str, int, str]) -> None:
+        super().__init__("answered")
+        self.answer = answer
+
+
+def _keep_refusal(
+    app: bootstrap.App, partner: str, key: str, digest: str, problem: ApiProblem
+) -> tuple[str, int, str] | None:
+    """Keep a refused placement's answer for its key (the refusal rolled the order back); when another request
+    with the key answered first, its answer."""
     body = json.loads(bytes(problem.response().body))
-    try:
-        with app.store.write() as tx:
-            tx.keep_answer(tx.partner_id(partner), key, digest, problem.status, json.dumps(body), app.clock())
-    except Conflict:
-        pass  # another request with this key answered first
+    with app.store.write() as tx:
+        partner_id = tx.partner_id(partner)
+        earlier = tx.request_answer(partner_id, key)
+        if earlier is not None:
+            return earlier
+        tx.keep_answer(partner_id, key, digest, problem.status, json.dumps(body), app.clock())
+    return None
 
 
 def server(app: bootstrap.App, tokens: Tokens, host: str, port: int) -> uvicorn.Server:

@@ -30,12 +30,15 @@ class Commands:
         event: str,
         action: Callable[[Engine], object],
         also: Callable[[Transaction, list[AtsChange]], None] | None = None,
+        before: Callable[[Transaction], None] | None = None,
         **context: object,
     ) -> list[AtsChange]:
         policy = self.settings.partner(partner).policy
         bound = log.bind(partner=partner, **context)
         try:
             with self.store.write() as tx:
+                if before is not None:  # may end the command before it starts (the platform's idempotency check)
+                    before(tx)
                 engine = Engine(tx, partner, policy, self.clock())
                 action(engine)
                 if also is not None:  # in the same transaction (the platform keeps its answer with the order)
@@ -53,9 +56,10 @@ class Commands:
         order_id: str,
         lines: Sequence[RequestedLine],
         also: Callable[[Transaction, list[AtsChange]], None] | None = None,
+        before: Callable[[Transaction], None] | None = None,
     ) -> list[AtsChange]:
-        """Place an order (all lines or none); `also` runs in its transaction once it is placed."""
-        return self._run(partner, "order_placed", lambda e: e.place(order_id, lines), also, order_id=order_id)
+        """Place an order (all lines or none); `before` and `also` run in its transaction, before and after."""
+        return self._run(partner, "order_placed", lambda e: e.place(order_id, lines), also, before, order_id=order_id)
 
     def set_status(self, partner: str, order_id: str, status: OrderStatus) -> list[AtsChange]:
         """Move an order to `status`."""
