@@ -32,6 +32,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import requests
 
@@ -148,7 +149,7 @@ class Server:
             self.process.wait()
             return None
 
-    def fail(self, message: str) -> float:
+    def fail(self, message: str) -> NoReturn:
         self.stop()
         tail = "\n".join(self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-20:])
         raise SystemExit(f"{message}; its last log lines:\n{tail}")

@@ -10,7 +10,6 @@ the same body gets the first answer again, with another body a 409.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -19,6 +18,7 @@ from urllib.parse import unquote
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -199,6 +199,7 @@ def create_app(app: bootstrap.App, tokens: Tokens) -> FastAPI:
     )
     api.state.gateway = app
     api.state.tokens = tokens
+    api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
     api.add_exception_handler(ApiProblem, _problem)  # type: ignore[arg-type]
     api.add_exception_handler(RequestValidationError, _malformed)  # type: ignore[arg-type]
     api.add_exception_handler(StarletteHTTPException, _framework)  # type: ignore[arg-type]
@@ -239,6 +240,26 @@ async def _busy(_request: Request, exc: StoreError) -> Response:
     response = problem.response()
     response.headers["Retry-After"] = "1"
     return response
+
+
+def _openapi(api: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, saying what the API really answers: refusals as application/problem+json, and the
+    bearer token every partner route needs."""
+    if api.openapi_schema is not None:
+        return api.openapi_schema
+    document = get_openapi(title=api.title, version=api.version, description=api.description, routes=api.routes)
+    for path in document.get("paths", {}).values():
+        for operation in path.values():
+            operation["security"] = [{"bearer": []}]
+            for status, answer in operation.get("responses", {}).items():
+                content = answer.get("content", {})
+                if status[0] in "45" and "application/json" in content:
+                    content[PROBLEM] = content.pop("application/json")
+    document.setdefault("components", {})["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "a token scoped to partners ([api] tokens)"}
+    }
+    api.openapi_schema = document
+    return document
 
 
 async def _problem(_request: Request, exc: ApiProblem) -> Response:
@@ -349,7 +370,15 @@ def explain(app: Gateway, partner: Partner, sku: Name) -> dict[str, Any]:
     }
 
 
-@router.post("/orders", status_code=201, response_model=CommandOut)
+_REFUSED: dict[int | str, dict[str, Any]] = {
+    409: {"model": ProblemOut, "description": "Refused by the rules (the detail says what and why)"}
+}
+_BUSY: dict[int | str, dict[str, Any]] = {
+    503: {"model": ProblemOut, "description": "The store is busy: try again (Retry-After)"}
+}
+
+
+@router.post("/orders", status_code=201, response_model=CommandOut, responses=_REFUSED | _BUSY)
 def place(
     app: Gateway,
     partner: Partner,
@@ -387,14 +416,14 @@ def place(
     return JSONResponse(body.model_dump(), status_code=201)
 
 
-@router.post("/orders/{order_id:path}/status", response_model=CommandOut)
+@router.post("/orders/{order_id:path}/status", response_model=CommandOut, responses=_REFUSED | _BUSY)
 def set_status(app: Gateway, partner: Partner, order_id: Name, move: StatusIn) -> CommandOut:
     """Move an order (all its lines) to a status: forward only, never out of closed or cancelled."""
     changes = _run(lambda: app.commands.set_status(partner, order_id, move.status))
     return CommandOut(partner=partner, order_id=order_id, ats_changes=changes)
 
 
-@router.post("/orders/{order_id:path}/confirmations", response_model=CommandOut)
+@router.post("/orders/{order_id:path}/confirmations", response_model=CommandOut, responses=_REFUSED | _BUSY)
 def confirm(app: Gateway, partner: Partner, order_id: Name, confirmation: ConfirmationIn) -> CommandOut:
     """Record the partner's confirmed quantity for one line of an order."""
     at = _moment(app, confirmation.confirmed_at, partner, "confirmed_at")
@@ -404,7 +433,7 @@ def confirm(app: Gateway, partner: Partner, order_id: Name, confirmation: Confir
     return CommandOut(partner=partner, order_id=order_id, ats_changes=changes)
 
 
-@router.put("/caps", response_model=CommandOut)
+@router.put("/caps", response_model=CommandOut, responses=_REFUSED | _BUSY)
 def set_cap(app: Gateway, partner: Partner, cap: CapIn) -> CommandOut:
     """Set one cap: a collection's, or the assembly default (collection "*"); max null: no maximum."""
     collection = None if cap.collection == "*" else cap.collection
@@ -414,7 +443,7 @@ def set_cap(app: Gateway, partner: Partner, cap: CapIn) -> CommandOut:
     return CommandOut(partner=partner, ats_changes=changes)
 
 
-@router.put("/stock/{sku:path}", response_model=CommandOut)
+@router.put("/stock/{sku:path}", response_model=CommandOut, responses=_REFUSED | _BUSY)
 def set_stock(app: Gateway, partner: Partner, sku: Name, level: StockIn) -> CommandOut:
     """Set one SKU's stock level (refused when older than the level it would replace)."""
     as_of = _moment(app, level.as_of, partner, "as_of")
@@ -449,13 +478,13 @@ def _keep_refusal(
 ) -> tuple[str, int, str] | None:
     """Keep a refused placement's answer for its key (the refusal rolled the order back); when another request
     with the key answered first, its answer."""
-    body = json.loads(bytes(problem.response().body))
+    body = bytes(problem.response().body).decode()  # kept as sent: a replay is byte for byte the first answer
     with app.store.write() as tx:
         partner_id = tx.partner_id(partner)
         earlier = tx.request_answer(partner_id, key)
         if earlier is not None:
             return earlier
-        tx.keep_answer(partner_id, key, digest, problem.status, json.dumps(body), app.clock())
+        tx.keep_answer(partner_id, key, digest, problem.status, body, app.clock())
     return None
 
 

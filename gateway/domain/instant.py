@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 Instant = int
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FIRST = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z
+LAST = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
 
 
 def from_datetime(moment: datetime, assume: tzinfo = UTC) -> Instant:
@@ -42,10 +44,14 @@ def to_iso_fixed(instant: Instant) -> str:
 def parse(text: str, assume: tzinfo = UTC) -> Instant:
     """Parse an ISO 8601 timestamp; one without an offset is read in the zone `assume`.
 
-    Raises ValueError with a readable message when `text` is not a timestamp.
+    Raises ValueError with a readable message when `text` is not a timestamp, or names an instant outside the
+    years 1 to 9999 once read in UTC (it could never be written back).
     """
     try:
         moment = datetime.fromisoformat(text.strip())
-    except ValueError:
+        found = from_datetime(moment, assume)
+    except (ValueError, OverflowError):
         raise ValueError(f"not an ISO 8601 timestamp: {text!r}") from None
-    return from_datetime(moment, assume)
+    if not FIRST <= found <= LAST:
+        raise ValueError(f"{text!r} is outside the years 1 to 9999 in UTC")
+    return found
