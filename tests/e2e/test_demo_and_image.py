@@ -18,8 +18,12 @@ import socket
 import subprocess
 import sys
 import tomllib
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from gateway import settings
 from tests.conftest import FIXTURES
@@ -138,6 +142,17 @@ def test_the_demo_worker_takes_dropped_fixtures_and_writes_what_each_partner_is_
         watched = settings.load(config, environ={}).partners
         assert len(ready["sources"]) == sum(len(p.sources) for p in watched.values())  # every drop folder
         assert not [s for s in ready["sources"] if s["stale"]]
+
+        # the platform API runs inside the worker, on the token make run writes
+        token = (var / "demo-api.token").read_text(encoding="utf-8").strip()
+        api = f"http://127.0.0.1:{started['api_port']}/v1/partners/simple-shop/ats"
+        request = urllib.request.Request(api, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - a loopback http URL
+            assert (answer.status, json.loads(answer.read())) == (200, [])
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(api, timeout=10)
+        refused.value.close()
+        assert refused.value.code == 401
 
         # a stock snapshot, as a newcomer copies it (completion "stable": taken once it holds still)
         for partner in MODES:
