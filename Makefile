@@ -55,6 +55,7 @@ bench: $(STAMP) $(SSHD)
 	$(BIN)/python bench/sftp.py
 	$(BIN)/python bench/deliver.py
 	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
