@@ -401,10 +401,7 @@ class Worker:
                 tx.holds_stock(0)
         except Exception as exc:
             problems.append(f"store: {type(exc).__name__}: {exc}")
-        now = self.clock()
-        factor = self.settings.worker.staleness_factor
-        with self._lock:
-            states = [state.as_dict(now, factor) for state in self.sources.values()]
+        states = self.source_states()
         problems.extend(
             f"source {s['partner']}/{s['source']}: "
             + (

@@ -8,7 +8,7 @@ field. A page with any problem is refused whole, as a malformed file is.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Any, TypeVar
@@ -104,7 +104,7 @@ class _Fields:
 
     def __init__(self, problems: Problems, zone: tzinfo) -> None:
         self.problems = problems
-        self.cells = Cells(problems, zone)
+        self.cells = Cells(problems, zone, unit="item")
 
     def text(self, item: int, data: Mapping[str, Any], name: str, *, required: bool = True) -> str | None:
         value = data.get(name)
@@ -117,37 +117,24 @@ class _Fields:
 
     def identifier(self, item: int, data: Mapping[str, Any], name: str) -> str | None:
         value = self.text(item, data, name)
-        return None if value is None else self._cell(item, name, lambda line: self.cells.identifier(line, name, value))
+        return None if value is None else self.cells.identifier(item, name, value)
 
     def count(self, item: int, data: Mapping[str, Any], name: str, *, minimum: int = 0) -> int | None:
         value = data.get(name)
         if isinstance(value, bool) or not isinstance(value, int):
             _problem(self.problems, item, f"must be a whole number of at least {minimum}, got {_kind(value)}", name)
             return None
-        return self._cell(item, name, lambda line: self.cells.count(line, name, str(value), minimum=minimum))
+        return self.cells.count(item, name, str(value), minimum=minimum)
 
     def moment(self, item: int, data: Mapping[str, Any], name: str, *, required: bool) -> Instant | None:
         value = self.text(item, data, name, required=required)
         if value is None:
             return None
-        return self._cell(item, name, lambda line: self.cells.moment(line, name, value, required=required))
+        return self.cells.moment(item, name, value, required=required)
 
     def status(self, item: int, data: Mapping[str, Any]) -> OrderStatus | None:
         value = self.text(item, data, "status")
-        return (
-            None if value is None else self._cell(item, "status", lambda line: self.cells.status(line, "status", value))
-        )
-
-    def _cell(self, item: int, name: str, check: Callable[[int], _T]) -> _T:
-        # the cell checks add line-numbered problems: re-label the ones this item added
-        before = len(self.problems.listed)
-        total = self.problems.total
-        value = check(item)
-        if self.problems.total != total:
-            for index in range(before, len(self.problems.listed)):
-                found = self.problems.listed[index]
-                self.problems.listed[index] = Problem(found.line, found.message, found.column, unit="item")
-        return value
+        return None if value is None else self.cells.status(item, "status", value)
 
 
 def _objects(page: Page, problems: Problems) -> list[tuple[int, Mapping[str, Any]]]:

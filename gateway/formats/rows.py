@@ -88,8 +88,9 @@ class CapRowIn:
 class Cells:
     """Checks cells of one kind, remembering parsed timestamps (most files repeat one)."""
 
-    def __init__(self, problems: Problems, zone: tzinfo) -> None:
+    def __init__(self, problems: Problems, zone: tzinfo, unit: str = "line") -> None:
         self.problems = problems
+        self.unit = unit  # "item" when the cells are the fields of an API page's items
         self.zone = zone
         self.instants: dict[str, Instant] = {}
         self.latest: Instant | None = None  # the latest instant parsed
@@ -97,13 +98,13 @@ class Cells:
     def identifier(self, line: int, column: str, text: str) -> str | None:
         value = text.strip()
         if not value:
-            self.problems.add(Problem(line, "must not be empty", column))
+            self.problems.add(Problem(line, "must not be empty", column, self.unit))
             return None
         if len(value) > MAX_ID_LENGTH:
-            self.problems.add(Problem(line, f"longer than {MAX_ID_LENGTH} characters", column))
+            self.problems.add(Problem(line, f"longer than {MAX_ID_LENGTH} characters", column, self.unit))
             return None
         if not value.isprintable():
-            self.problems.add(Problem(line, "contains control characters", column))
+            self.problems.add(Problem(line, "contains control characters", column, self.unit))
             return None
         return value
 
@@ -112,14 +113,16 @@ class Cells:
         if not (value.isascii() and value.isdigit()):
             shown = value if len(value) <= 40 else value[:40] + "..."
             what = "a negative number" if value.startswith("-") else f"{shown!r}"
-            self.problems.add(Problem(line, f"must be a whole number of at least {minimum}, got {what}", column))
+            self.problems.add(
+                Problem(line, f"must be a whole number of at least {minimum}, got {what}", column, self.unit)
+            )
             return None
         if len(value) > MAX_QUANTITY_DIGITS:
-            self.problems.add(Problem(line, f"must have at most {MAX_QUANTITY_DIGITS} digits", column))
+            self.problems.add(Problem(line, f"must have at most {MAX_QUANTITY_DIGITS} digits", column, self.unit))
             return None
         number = int(value)
         if number < minimum:
-            self.problems.add(Problem(line, f"must be at least {minimum}, got {number}", column))
+            self.problems.add(Problem(line, f"must be at least {minimum}, got {number}", column, self.unit))
             return None
         return number
 
@@ -127,11 +130,11 @@ class Cells:
         value = text.strip()
         if not value:
             if required:
-                self.problems.add(Problem(line, "must not be empty", column))
+                self.problems.add(Problem(line, "must not be empty", column, self.unit))
             return None
         parsed = self.instant_of(value)
         if parsed is None:
-            self.problems.add(Problem(line, f"{value[:40]!r} is not an ISO 8601 timestamp", column))
+            self.problems.add(Problem(line, f"{value[:40]!r} is not an ISO 8601 timestamp", column, self.unit))
         return parsed
 
     def instant_of(self, value: str) -> Instant | None:
@@ -154,7 +157,7 @@ class Cells:
         try:
             return parse_status(text)
         except ValueError as exc:
-            self.problems.add(Problem(line, str(exc), column))
+            self.problems.add(Problem(line, str(exc), column, self.unit))
             return None
 
 

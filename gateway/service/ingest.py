@@ -12,12 +12,12 @@ import gc
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, Protocol, TypeVar
 
 from structlog.typing import FilteringBoundLogger
 
@@ -29,7 +29,7 @@ from gateway.formats import pages
 from gateway.formats import rows as formats
 from gateway.formats.csvfile import CsvTable
 from gateway.formats.problems import Malformed, Problem, Problems
-from gateway.formats.rows import Kind, OrderRow, StockRow
+from gateway.formats.rows import ConfirmationRow, Kind, OrderRow, StockRow
 from gateway.service.engine import AtsChange, Engine, StockInput, StockLevel
 from gateway.settings import PartnerSettings, Settings
 from gateway.store.port import AlreadyApplied, LedgerCounts, Store, Transaction
@@ -40,6 +40,16 @@ Clock = Callable[[], Instant]
 Progress = Callable[[int], None]
 
 _T = TypeVar("_T")
+
+
+class _Numbered(Protocol):
+    """A row or an item: where it stands in its file or page."""
+
+    @property
+    def line(self) -> int: ...
+
+
+_Item = TypeVar("_Item", bound=_Numbered)
 
 _BATCH = 10_000  # stock rows applied per engine call: bounded memory, few round trips
 _PROGRESS_EVERY = 20_000
@@ -323,16 +333,13 @@ class Ingestor:
     @staticmethod
     def _apply_acknowledgements(engine: Engine, acks: pages.Acknowledgements, result: IngestResult) -> None:
         """Status moves and confirmations in page order, each refused alone when the rules refuse it."""
-        for item in acks.items:
-            try:
-                if isinstance(item, pages.StatusItem):
-                    engine.set_status(item.order_id, item.status)
-                else:
-                    engine.confirm(item.order_id, item.sku, item.confirmed_quantity, item.confirmed_at)
-                result.counts.applied += 1
-            except Refusal as refusal:
-                result.counts.refused += 1
-                result.refusals.append(Problem(item.line, str(refusal), unit="item"))
+
+        def apply(item: pages.StatusItem | ConfirmationRow) -> object:
+            if isinstance(item, pages.StatusItem):
+                return engine.set_status(item.order_id, item.status)
+            return engine.confirm(item.order_id, item.sku, item.confirmed_quantity, item.confirmed_at)
+
+        _one_by_one(acks.items, apply, result, unit="item")
 
     # applying each kind
 
@@ -466,13 +473,7 @@ class Ingestor:
         rows = list(_counting(formats.read_confirmations(table, partner.zone), progress))
         if table.problems:
             raise _Rejected(table.problems)
-        for row in rows:
-            try:
-                engine.confirm(row.order_id, row.sku, row.confirmed_quantity, row.confirmed_at)
-                result.counts.applied += 1
-            except Refusal as refusal:
-                result.counts.refused += 1
-                result.refusals.append(Problem(row.line, str(refusal)))
+        _one_by_one(rows, lambda r: engine.confirm(r.order_id, r.sku, r.confirmed_quantity, r.confirmed_at), result)
 
     def _apply_caps(
         self,
@@ -581,6 +582,19 @@ def _more(page: pages.Page, cursor: str | None) -> bool:
     if page.has_more is not None:
         return page.has_more and moved
     return bool(page.items) and moved
+
+
+def _one_by_one(
+    items: Sequence[_Item], apply: Callable[[_Item], object], result: IngestResult, unit: str = "line"
+) -> None:
+    """Apply each item alone: one the rules refuse is counted and listed with its line (or item) number."""
+    for item in items:
+        try:
+            apply(item)
+            result.counts.applied += 1
+        except Refusal as refusal:
+            result.counts.refused += 1
+            result.refusals.append(Problem(item.line, str(refusal), unit=unit))
 
 
 def _counting(rows: Iterator[_T], progress: Progress | None) -> Iterator[_T]:
