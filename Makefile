@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed
 
 SSHD := /usr/sbin/sshd
 
+# The PostgreSQL tests run against this server (each test in a schema of its own); CI sets the same.
+GATEWAY_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+export GATEWAY_TEST_POSTGRES_URL
+
 .PHONY: run test lint typecheck unit integration e2e bench clean
 
 $(STAMP): pyproject.toml

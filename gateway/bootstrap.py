@@ -112,9 +112,10 @@ def sync_partners(store: SqlStore, settings: Settings, clock: Clock) -> None:
         if known.get(name) == (partner.policy.mode.value, partner.policy.pending_allocation):
             continue
         with store.write() as tx:
-            _, changed = tx.sync_partner(name, partner.policy, clock())
+            partner_id, changed = tx.sync_partner(name, partner.policy, clock())
             if changed:
-                fixed = Engine(tx, name, partner.policy, clock()).recompute()
+                tx.lock_partner(partner_id)
+                fixed = Engine(tx, name, partner.policy, clock(), alone=True).recompute()
                 log.warning("partner_policy_changed", partner=name, stock_mode=partner.stock_mode.value, skus=fixed)
 
 

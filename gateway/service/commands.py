@@ -39,7 +39,7 @@ class Commands:
             with self.store.write() as tx:
                 if before is not None:  # may end the command before it starts (the platform's idempotency check)
                     before(tx)
-                engine = Engine(tx, partner, policy, self.clock())
+                engine = Engine(tx, partner, policy, self.clock(), clock=self.clock)
                 action(engine)
                 if also is not None:  # in the same transaction (the platform keeps its answer with the order)
                     also(tx, list(engine.changes.values()))

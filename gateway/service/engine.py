@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import compress
 from operator import itemgetter, ne
@@ -72,13 +72,21 @@ class Engine:
         policy: Policy,
         now: Instant,
         ledger_id: int | None = None,
+        *,
+        clock: Callable[[], Instant] | None = None,
+        alone: bool = False,
     ) -> None:
+        """`alone`: the transaction holds the partner alone already (an inbound item, see Transaction.lock_partner);
+        otherwise each command locks the orders and SKUs it touches first, and with a `clock` its instant is taken
+        again after a wait, so the values it queues are stamped in the order they commit."""
         self.tx = tx
         self.partner = partner
         self.partner_id = tx.partner_id(partner)
         self.policy = policy
         self.now = now
         self.ledger_id = ledger_id
+        self._clock = clock
+        self._alone = alone
         # the first MAX_TRACKED_CHANGES SKUs whose published ATS moved (for dry runs and replies), and a count
         self.changes: dict[str, AtsChange] = {}
         self.changed = 0
@@ -95,6 +103,7 @@ class Engine:
         status: OrderStatus = OrderStatus.PENDING,
     ) -> None:
         """Place an order: every line fits its SKU's ATS, or nothing is placed. Then move it to `status`."""
+        self._hold([order_id], [line.sku for line in lines])
         if self.tx.order(self.partner_id, order_id) is not None:
             raise OrderExists(order_id)
         merged = merge_lines(order_id, lines)
@@ -122,10 +131,12 @@ class Engine:
 
     def set_status(self, order_id: str, status: OrderStatus) -> bool:
         """Move an order to `status`; return False when it already was there (nothing changes)."""
+        self._hold([order_id])  # its status cannot move under us from here on
         order = self._order(order_id)
         check_transition(order_id, order.status, status)
         if order.status == status:
             return False
+        self._hold(skus=[line.sku for line in order.lines])
         stock = self._stock([line.sku for line in order.lines])
         for line in order.lines:
             current = stock[line.sku]
@@ -183,6 +194,8 @@ class Engine:
         outcome = SnapshotOutcome()
         if not rows:
             return outcome
+        if not self._alone:
+            self._hold(skus=[row[0] for row in rows])
         fresh, changed = (rows, []) if all_new else self._classify(rows, outcome)
         # New SKUs hold no lines yet: their ATS is their level. Plain tuples all the way to the driver.
         published = rules.published
@@ -210,6 +223,7 @@ class Engine:
         `limit=None` is "no maximum": for one collection, an explicit override of the assembly default; for
         all collections, no cap anywhere in the assembly.
         """
+        self._hold(skus=[sku])
         self.channels.set_cap(sku, assembly, collection, limit)
         record = self._stock([sku])[sku]
         self.channels.republish({sku: rules.available(record.quantity, record.allocated)})
@@ -302,6 +316,14 @@ class Engine:
         return len(fixed)
 
     # internals
+
+    def _hold(self, orders: Sequence[str] = (), skus: Sequence[str] = ()) -> None:
+        """Lock these orders and SKUs for the rest of the transaction (see Transaction.lock_keys)."""
+        if self._alone:
+            return
+        if self.tx.lock_keys(self.partner_id, orders, skus) and self._clock is not None:
+            # stamped after the wait: a value computed later (committed later) never carries an earlier instant
+            self.now = self.channels.now = max(self.now, self._clock())
 
     def _order(self, order_id: str) -> OrderRecord:
         order = self.tx.order(self.partner_id, order_id)

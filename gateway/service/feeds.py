@@ -16,7 +16,7 @@ from gateway import logs
 from gateway.domain import instant
 from gateway.formats.problems import Problems
 from gateway.service.ingest import Clock, Ingestor, PageResult
-from gateway.settings import Settings
+from gateway.settings import ApiSettings, Settings
 from gateway.store.port import Store
 from gateway.transport.folder import FolderOutbound
 from gateway.transport.inbox import TransportError, report_bytes
@@ -69,8 +69,15 @@ class FeedPoller:
         config = self.settings.partner(partner).api
         if config is None:
             raise ValueError(f"partner {partner} has no API")
-        api = self.api(partner)
         report = PollReport(partner, feed)
+        with self.store.source_lock(f"feed:{partner}/{feed}") as mine:
+            if not mine:  # another worker sharing the store follows the feed now
+                log.debug("feed_held_elsewhere", partner=partner, feed=feed)
+                return report
+            return self._follow(partner, feed, config, report)
+
+    def _follow(self, partner: str, feed: str, config: ApiSettings, report: PollReport) -> PollReport:
+        api = self.api(partner)
         with self.store.read() as tx:
             cursor = tx.feed_cursor(tx.partner_id(partner), feed)
         for _ in range(config.max_pages_per_poll):

@@ -195,12 +195,13 @@ class Ingestor:
         try:
             with self.store.write(rollback=dry_run) as tx:
                 partner_id = tx.partner_id(partner)
+                tx.lock_partner(partner_id)  # one item of a partner at a time, whichever worker took it
                 earlier = tx.ledger_applied(partner_id, kind.value, sha256)
                 if earlier is not None:
                     result.outcome, result.duplicate_of = "duplicate", earlier
                 else:
                     result.ledger_id = tx.ledger_open(partner_id, kind.value, source, sha256, size, received_at)
-                    engine = Engine(tx, partner, partner_settings.policy, self.clock(), result.ledger_id)
+                    engine = Engine(tx, partner, partner_settings.policy, self.clock(), result.ledger_id, alone=True)
                     with path.open("rb") as stream, _collector_paused():
                         self._apply(engine, tx, kind, stream, partner_settings, result, received_at, as_of, progress)
                     result.changes = list(engine.changes.values())
@@ -300,6 +301,7 @@ class Ingestor:
         partner_settings = self.settings.partner(partner)
         with self.store.write() as tx:
             partner_id = tx.partner_id(partner)
+            tx.lock_partner(partner_id)
             _, last = tx.feed_position(partner_id, feed)
             # the ledger's claim is on the page at its place in the feed's history: the same page again after
             # another (A, B, A) is news; the same page after the same page (asked again, or raced by another
@@ -316,7 +318,7 @@ class Ingestor:
                 tx.ledger_close(result.ledger_id, "duplicate", LedgerCounts(), None, None, self.clock())
             else:
                 result.ledger_id = tx.ledger_open(partner_id, feed, result.source, claim, result.size, received_at)
-                engine = Engine(tx, partner, partner_settings.policy, self.clock(), result.ledger_id)
+                engine = Engine(tx, partner, partner_settings.policy, self.clock(), result.ledger_id, alone=True)
                 if feed == "stock":
                     levels = [(r.sku, r.quantity, r.as_of if r.as_of is not None else received_at) for r in stock]
                     self._stock_batch(engine, levels, result, all_new=False)

@@ -81,7 +81,10 @@ class Pickup:
     def poll(self, partner: str, source: SourceSettings) -> list[PickedUp]:
         """One pass over one source: every complete file, oldest first, at most max_files_per_poll."""
         key = (partner, source.name)
-        with self._lock(key):
+        with self._lock(key), self.store.source_lock(f"source:{partner}/{source.name}") as mine:
+            if not mine:  # another worker sharing the store is polling it now
+                log.debug("source_held_elsewhere", partner=partner, source=source.name)
+                return []
             inbox = self.open_inbox(source)
             try:
                 ready = self._ready(key, inbox, source)

@@ -201,6 +201,16 @@ class LedgerCounts:
 class Transaction(Protocol):
     """The operations of one store transaction."""
 
+    def lock_partner(self, partner_id: int) -> None:
+        """Hold the partner alone until the transaction ends (an inbound item): other workers' items and
+        commands of the partner wait. A no-op on a store that takes one writer at a time."""
+        ...
+
+    def lock_keys(self, partner_id: int, orders: Sequence[str] = (), skus: Sequence[str] = ()) -> bool:
+        """Hold these orders and SKUs of the partner until the transaction ends (a command), in one fixed key
+        order; return whether a lock was taken now (so what was read before may be out of date)."""
+        ...
+
     def partner_id(self, name: str) -> int:
         """The store id of partner `name` (registered by `sync_partner`)."""
         ...
@@ -481,6 +491,10 @@ class Store(Protocol):
 
     def read(self) -> AbstractContextManager[Transaction]:
         """A transaction that only reads."""
+        ...
+
+    def source_lock(self, name: str) -> AbstractContextManager[bool]:
+        """True while this process may poll the source `name` (one worker at a time), without waiting."""
         ...
 
     def close(self) -> None:

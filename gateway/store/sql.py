@@ -1,7 +1,11 @@
-"""The store on SQLAlchemy Core: SQLite (embedded default) today, the same SQL for PostgreSQL later.
+"""The store on SQLAlchemy Core: SQLite (the embedded default) and PostgreSQL (several workers), one SQL.
 
 Driver errors are turned into the project's own at this edge. On SQLite, a write transaction starts with
-BEGIN IMMEDIATE so two writers queue on the lock instead of failing half-way when both try to upgrade.
+BEGIN IMMEDIATE so two writers queue on the lock instead of failing half-way when both try to upgrade, and one
+worker runs per store. On PostgreSQL, several workers share the store and PostgreSQL coordinates them:
+transaction-level advisory locks on a partner (an inbound item holds it alone) or on the orders and SKUs a
+command touches (taken in one fixed key order), `FOR UPDATE SKIP LOCKED` claims of outbox batches under a lease,
+and a session-level advisory lock per polled source.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import contextlib
 import fcntl
 import os
 import threading
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
@@ -66,6 +71,12 @@ _Item = TypeVar("_Item")
 _CHUNK = 500  # SKUs per IN (...) look-up: well under every driver's bound-parameter limit
 _RANGE_LIMIT = 40_000  # rows one key-range look-up may return before it gives way to IN look-ups
 _BUSY_TIMEOUT_MS = 30_000
+# PostgreSQL advisory lock name spaces: the first key of the two-key form (a partner's id keys its orders and SKUs)
+_LOCK_PARTNER = 0x47570001
+_LOCK_SOURCE = 0x47570002
+_LOCK_MIGRATE = 0x47570003
+# PostgreSQL error classes that mean "try again": serialization failure, deadlock, lock or statement time-out
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014"})
 
 _S = schema.stock
 _O = schema.orders
@@ -106,6 +117,12 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> N
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
     cursor.close()
+
+
+def lock_key(name: str) -> int:
+    """A name's 32-bit signed key for a PostgreSQL advisory lock (two names may share one: they then queue)."""
+    key = zlib.crc32(name.encode("utf-8"))
+    return key - (1 << 32) if key >= 1 << 31 else key
 
 
 def _sqlite_on_begin(connection: Connection) -> None:
@@ -174,6 +191,9 @@ class SqlStore:
             if revision == "head" and self.revision() == head_revision():
                 return
             with self.engine.begin() as connection:
+                if self.dialect == "postgresql":
+                    # workers starting together: one upgrades, the others wait and find the schema at head
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": _LOCK_MIGRATE})
                 command.upgrade(_migrations_config(connection), revision)
         except sa_exc.OperationalError as exc:
             raise _translate(exc) from exc
@@ -220,6 +240,34 @@ class SqlStore:
         except sa_exc.OperationalError as exc:
             raise _translate(exc) from exc
 
+    @contextmanager
+    def source_lock(self, name: str) -> Iterator[bool]:
+        """Whether this process may poll the source `name` now: True while it holds the source's lock.
+
+        On PostgreSQL a session-level advisory lock, tried without waiting and released when the block ends (or
+        when the process dies: the connection goes, and the lock with it), so each source is polled by one
+        worker at a time. SQLite has one worker per store: always True.
+        """
+        if self.dialect != "postgresql":
+            yield True
+            return
+        params = {"ns": _LOCK_SOURCE, "key": lock_key(name)}
+        try:
+            connection = self.engine.connect()
+        except sa_exc.OperationalError as exc:
+            raise _translate(exc) from exc
+        try:
+            held = bool(connection.execute(text("SELECT pg_try_advisory_lock(:ns, :key)"), params).scalar())
+            connection.commit()  # the lock outlives the transaction; the connection sits idle, not in one
+            yield held
+        finally:
+            try:
+                if held:
+                    connection.execute(text("SELECT pg_advisory_unlock(:ns, :key)"), params)
+                    connection.commit()
+            finally:
+                connection.close()
+
     def close(self) -> None:
         """Release every pooled connection (and the worker lock)."""
         self.engine.dispose()
@@ -229,10 +277,10 @@ class SqlStore:
 
 
 def _translate(exc: sa_exc.OperationalError) -> StoreError:
-    text = str(exc.orig)
-    if "locked" in text or "busy" in text:
-        return StoreBusy(f"the store is busy: {text}")
-    return StoreError(f"the store failed: {text}")
+    message = str(exc.orig)
+    if getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES or "locked" in message or "busy" in message:
+        return StoreBusy(f"the store is busy: {message}")
+    return StoreError(f"the store failed: {message}")
 
 
 def _chunks(items: Sequence[_Item]) -> Iterator[Sequence[_Item]]:
@@ -398,6 +446,44 @@ class SqlTransaction:
         self._dialect = connection.dialect.name
         self._partner_ids = partner_ids
         self.run_id = logs.current_run()  # the inbound item being handled, if any: kept with what it queues
+        self._alone: set[int] = set()  # partners this transaction holds alone
+        self._shared: set[int] = set()  # partners this transaction holds beside others (commands)
+        self._keys: set[tuple[int, int]] = set()  # (partner, key) of the orders and SKUs it holds
+
+    # locks (PostgreSQL: advisory, held to the end of the transaction; SQLite's one writer needs none)
+
+    def lock_partner(self, partner_id: int) -> None:
+        """Hold the partner alone for the rest of the transaction (an inbound item: a file, a page)."""
+        if self._dialect != "postgresql" or partner_id in self._alone:
+            return
+        self.connection.execute(text("SELECT pg_advisory_xact_lock(:ns, :id)"), {"ns": _LOCK_PARTNER, "id": partner_id})
+        self._alone.add(partner_id)
+
+    def lock_keys(self, partner_id: int, orders: Sequence[str] = (), skus: Sequence[str] = ()) -> bool:
+        """Hold these orders and SKUs of the partner for the rest of the transaction (a command); return whether
+        it took a lock it did not hold (and so may have waited: what it read before may be out of date).
+
+        The partner is held shared (commands run side by side; an inbound item waits for them and they for
+        it), then each key in ascending order, so two commands never wait on each other in a cycle."""
+        if self._dialect != "postgresql" or partner_id in self._alone:
+            return False
+        took = False
+        if partner_id not in self._shared:
+            self.connection.execute(
+                text("SELECT pg_advisory_xact_lock_shared(:ns, :id)"), {"ns": _LOCK_PARTNER, "id": partner_id}
+            )
+            self._shared.add(partner_id)
+            took = True
+        names = [f"order\x00{order_id}" for order_id in orders] + [f"sku\x00{sku}" for sku in skus]
+        keys = sorted({lock_key(name) for name in names} - {key for held, key in self._keys if held == partner_id})
+        if keys:
+            self.connection.execute(
+                text("SELECT pg_advisory_xact_lock(:id, k) FROM unnest(CAST(:keys AS integer[])) AS k"),
+                {"id": partner_id, "keys": keys},
+            )
+            self._keys.update((partner_id, key) for key in keys)
+            took = True
+        return took
 
     def _insert(self, table: Any) -> Any:
         if self._dialect == "postgresql":
@@ -432,16 +518,25 @@ class SqlTransaction:
             compiled.sql, compiled.params([tuple(params[k] for k in compiled.keys)])[0]
         )
 
+    # On PostgreSQL, rows another worker is claiming right now are skipped, not waited for (SQLite renders no
+    # FOR UPDATE: its one writer claims alone).
+
     def _statement_claim_first(self) -> tuple[Any, Sequence[str]]:
-        statement = select(_X.c.batch_id).where(*_due()).order_by(_X.c.id).limit(1)
+        statement = select(_X.c.batch_id).where(*_due()).order_by(_X.c.id).limit(1).with_for_update(skip_locked=True)
         return statement, ("of_partner", "of_kind", "now")
 
     def _statement_claim_new(self) -> tuple[Any, Sequence[str]]:
-        chosen = select(_X.c.id).where(*_due(), _X.c.batch_id.is_(None)).order_by(_X.c.id).limit(bindparam("limit"))
+        chosen = (
+            select(_X.c.id)
+            .where(*_due(), _X.c.batch_id.is_(None))
+            .order_by(_X.c.id)
+            .limit(bindparam("limit"))
+            .with_for_update(skip_locked=True)
+        )
         return _claim_update(chosen), ("of_partner", "of_kind", "now", "limit", "new_batch", "lease")
 
     def _statement_claim_resend(self) -> tuple[Any, Sequence[str]]:
-        chosen = select(_X.c.id).where(*_due(), _X.c.batch_id == bindparam("new_batch"))
+        chosen = select(_X.c.id).where(*_due(), _X.c.batch_id == bindparam("new_batch")).with_for_update()
         return _claim_update(chosen), ("of_partner", "of_kind", "now", "new_batch", "lease")
 
     def _statement_settle_delivered(self) -> tuple[Any, Sequence[str]]:
@@ -602,7 +697,7 @@ class SqlTransaction:
             yield from (found[sku] for sku in sorted(found))
             return
         query = select(*_STOCK_COLUMNS).where(_S.c.partner_id == partner_id).order_by(_S.c.sku)
-        for row in self.connection.execution_options(yield_per=5000).execute(query):
+        for row in self.connection.execute(query.execution_options(yield_per=5000)):
             yield _stock_record(row)
 
     def put_stock(self, partner_id: int, records: Sequence[StockRecord], now: Instant) -> None:
@@ -762,7 +857,7 @@ class SqlTransaction:
     def all_lines(self, partner_id: int) -> Iterator[Line]:
         """Every line of the partner whose order is not cancelled."""
         query = self._lines_query(partner_id).where(_O.c.status != OrderStatus.CANCELLED.value)
-        for row in self.connection.execution_options(yield_per=5000).execute(query):
+        for row in self.connection.execute(query.execution_options(yield_per=5000)):
             yield self._line(row)
 
     # outbox

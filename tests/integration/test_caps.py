@@ -17,6 +17,8 @@ from gateway.service import queries
 from tests.conftest import FIXTURES, AppFactory
 from tests.integration.helpers import ats, contents
 
+pytestmark = pytest.mark.both_stores
+
 ASM, DEC1, DEC8 = "paris-11", "2026-12-01", "2026-12-08"
 
 

@@ -47,6 +47,8 @@ from gateway.service.commands import Commands
 from gateway.settings import PartnerSettings, Settings
 from tests.conftest import AppFactory, FakeClock
 
+pytestmark = pytest.mark.both_stores
+
 S = OrderStatus
 SKUS = ("A", "B")
 ASSEMBLIES = ("paris-11", "lyon-3")

@@ -27,6 +27,8 @@ from gateway.store.sql import SqlStore
 from tests.conftest import FakeClock, write_config
 from tests.support.partner import FakePartner, Lost, Recorded, Reset, Slow, Status, running
 
+pytestmark = pytest.mark.both_stores
+
 TOKEN_ENV = "GATEWAY_TEST_DELIVERY_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 TOKEN = "delivery-s3cret"  # noqa: S105 - the fake partner's token, not a secret
 SECOND = 1_000_000

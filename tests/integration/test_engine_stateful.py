@@ -45,6 +45,8 @@ from gateway.service.engine import AtsChange
 from gateway.settings import PartnerSettings, Settings
 from tests.conftest import AppFactory, FakeClock
 
+pytestmark = pytest.mark.both_stores
+
 S = OrderStatus
 SKUS = ("A", "B", "C")
 UNKNOWN_SKU = "Z"  # never stocked, never ordered

@@ -29,6 +29,8 @@ from tests.e2e.test_cli import Cli
 from tests.integration.helpers import ats, messages, pending_ats
 from tests.support.partner import FakePartner, Slow, Status
 
+pytestmark = pytest.mark.both_stores
+
 TOKEN_ENV = "FEEDS_TEST_PARTNER_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 AS_OF = "2026-01-01T00:00:00Z"
 Events = list[dict[str, Any]]

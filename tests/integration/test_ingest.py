@@ -16,6 +16,8 @@ from gateway.store.sql import SqlTransaction
 from tests.conftest import FIXTURES, AppFactory, FakeClock, at
 from tests.integration.helpers import ats, contents, messages, pending_ats, stock
 
+pytestmark = pytest.mark.both_stores
+
 
 def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
     path = tmp_path / name

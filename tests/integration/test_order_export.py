@@ -24,6 +24,8 @@ from tests.conftest import AppFactory, FakeClock, at
 from tests.integration.conftest import Remote
 from tests.support.partner import FakePartner
 
+pytestmark = pytest.mark.both_stores
+
 HEADER = ["order_id", "status", "updated_at", "sku", "quantity", "confirmed_quantity", "assembly", "collection"]
 FAST = {"retries": 1, "backoff_initial": 0.01, "backoff_max": 0.05}
 # identifiers a spreadsheet would read as formulas; each passes the identifier rules of order files

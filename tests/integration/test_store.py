@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
 
 from gateway import bootstrap, settings
 from gateway.domain.errors import InsufficientStock
@@ -19,10 +19,12 @@ from gateway.store.sql import SqlStore, head_revision
 from tests.conftest import AppFactory, FakeClock, write_config
 from tests.integration.helpers import ats
 
+pytestmark = pytest.mark.both_stores
 
-def test_a_new_store_is_created_at_the_head_revision_with_the_declared_schema(tmp_path: Path) -> None:
+
+def test_a_new_store_is_created_at_the_head_revision_with_the_declared_schema(store_url: str) -> None:
     """The migrations build exactly the tables the code declares."""
-    store = SqlStore.open(f"sqlite:///{tmp_path / 'g.db'}")
+    store = SqlStore.open(store_url)
     assert store.revision() == head_revision()
     with store.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), schema.metadata)
@@ -30,34 +32,34 @@ def test_a_new_store_is_created_at_the_head_revision_with_the_declared_schema(tm
     store.close()
 
 
-def test_a_store_made_by_an_older_release_upgrades_in_place_and_keeps_its_data(tmp_path: Path) -> None:
+def test_a_store_made_by_an_older_release_upgrades_in_place_and_keeps_its_data(store_url: str) -> None:
     """A store at revision 0001 with stock in it opens at head with the stock intact."""
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    url = store_url
     old = SqlStore.open(url, migrate=False)
     old.migrate("0001")
     with old.engine.begin() as connection:
         connection.exec_driver_sql(
             "INSERT INTO partners (id, name, stock_mode, pending_allocation, created_at) "
-            "VALUES (1, 'p', 'advanced', 1, 0)"
+            "VALUES (1, 'p', 'advanced', true, 0)"
         )
         connection.exec_driver_sql(
             "INSERT INTO stock (partner_id, sku, quantity, allocated, updated_at) VALUES (1, 'A', 7, 0, 0)"
         )
+    assert "ingest_ledger" not in _tables(old)
     old.close()
-    assert "ingest_ledger" not in _tables(tmp_path / "old.db")
     upgraded = SqlStore.open(url)
     assert upgraded.revision() == head_revision()
-    assert {"ingest_ledger", "outbox"} <= _tables(tmp_path / "old.db")
+    assert {"ingest_ledger", "outbox"} <= _tables(upgraded)
     with upgraded.read() as tx:
         assert tx.stock(tx.partner_id("p"), ["A"])["A"].quantity == 7
     upgraded.close()
 
 
-def _tables(path: Path) -> set[str]:
-    with sqlite3.connect(path) as connection:
-        return {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+def _tables(store: SqlStore) -> set[str]:
+    return set(inspect(store.engine).get_table_names())
 
 
+@pytest.mark.sqlite_only
 def test_the_store_runs_in_wal_mode_with_foreign_keys_on(make_app: AppFactory) -> None:
     """WAL for concurrent readers, foreign keys enforced."""
     app = make_app(p={"stock_mode": "simple"})

@@ -9,6 +9,8 @@ from gateway.domain.status import OrderStatus
 from tests.conftest import AppFactory, at
 from tests.integration.helpers import ats, messages, pending_ats, stock
 
+pytestmark = pytest.mark.both_stores
+
 S = OrderStatus
 
 
