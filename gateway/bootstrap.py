@@ -11,13 +11,15 @@ from datetime import UTC, datetime
 from gateway import logs
 from gateway.domain import instant
 from gateway.domain.instant import Instant
+from gateway.secrets import SecretError, read_secret
 from gateway.service.commands import Commands
 from gateway.service.engine import Engine
 from gateway.service.feeds import FeedPoller
 from gateway.service.ingest import Clock, Ingestor
 from gateway.service.pickup import Pickup
 from gateway.service.publish import ApiSender, FileExportSender, Outbound, Publisher, Sender, Sleep, routes
-from gateway.settings import FolderExport, FolderSource, Settings, SftpExport, SftpSource
+from gateway.settings import FolderExport, FolderSource, Settings, SftpExport, SftpSource, StoreSettings
+from gateway.store.port import StoreError
 from gateway.store.sql import SqlStore
 from gateway.transport import folder, sftp
 from gateway.transport.http import ApiConfigError, PartnerApi, load_adapter
@@ -102,6 +104,22 @@ def senders(settings: Settings, apis: Apis) -> Callable[[str], dict[str, Sender]
     return make
 
 
+def open_store(config: StoreSettings, *, migrate: bool = True) -> SqlStore:
+    """The store the configuration names, its password read from the environment or a file."""
+    try:
+        password = read_secret(config.password_env, config.password_file, "the store's password")
+    except SecretError as exc:
+        raise StoreError(str(exc)) from exc
+    return SqlStore.open(
+        config.url,
+        migrate=migrate,
+        password=password,
+        pool_size=config.pool_size,
+        max_overflow=config.max_overflow,
+        pool_timeout=config.pool_timeout,
+    )
+
+
 def sync_partners(store: SqlStore, settings: Settings, clock: Clock) -> None:
     """Register every configured partner; a partner whose stock mode changed gets its allocations recomputed.
 
@@ -130,7 +148,7 @@ def open_inbox(source: FolderSource | SftpSource) -> Inbox:
 
 def build(settings: Settings, clock: Clock = system_clock) -> App:
     """Open the store (migrating it in place), register the partners and wire the use cases."""
-    store = SqlStore.open(settings.store.url)
+    store = open_store(settings.store)
     sync_partners(store, settings, clock)
     return wire(settings, store, clock)
 

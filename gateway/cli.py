@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 import click
+from sqlalchemy import make_url
 
 from gateway import access, bootstrap, logs, platform_api, settings, worker
 from gateway.domain import instant
@@ -143,7 +144,8 @@ def check_config(state: State) -> None:
     """Validate the configuration; list every problem by key (exit 2) or say it is fine."""
     config = state.settings()
     names = ", ".join(f"{n} ({p.stock_mode.value})" for n, p in sorted(config.partners.items())) or "none"
-    click.echo(f"configuration is valid: store {config.store.url}; partners: {names}")
+    shown = make_url(config.store.url).render_as_string(hide_password=True)
+    click.echo(f"configuration is valid: store {shown}; partners: {names}")
 
 
 @cli.command()

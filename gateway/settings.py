@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import socket
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -149,6 +150,9 @@ class _SourceSettings(_Strict):
     delete: bool = False  # delete processed files instead of moving them to `archive`
     max_transport_failures: int = Field(default=5, ge=1)
     max_files_per_poll: int = Field(default=100, ge=1)
+    # the workers ([worker] name) that take this source; none: every worker (several workers sharing one
+    # PostgreSQL store take turns, one at a time). A folder source names the machines that mount its folder.
+    workers: list[str] | None = Field(default=None, min_length=1)
 
     @field_validator("archive", "failed")
     @classmethod
@@ -374,13 +378,31 @@ class PartnerSettings(_Strict):
 
 
 class StoreSettings(_Strict):
-    """Where the stock store lives."""
+    """Where the stock store lives: a SQLite file (one worker) or a PostgreSQL database (several workers).
+
+    A PostgreSQL password never sits in the URL of the file: `password_env` or `password_file` names it (or the
+    whole URL comes from GATEWAY_STORE_URL)."""
 
     url: str = DEFAULT_STORE_URL
+    password_env: str | None = None
+    password_file: Path | None = None
+    # PostgreSQL connections per process: pool_size kept open, up to max_overflow more under load, and how long
+    # a thread waits for one before the store counts as busy
+    pool_size: int = Field(default=5, ge=1, le=100)
+    max_overflow: int = Field(default=5, ge=0, le=100)
+    pool_timeout: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_password(self) -> Self:
+        if self.password_env is not None and self.password_file is not None:
+            raise ValueError("give at most one of password_env and password_file")
+        return self
 
 
 class WorkerSettings(_Strict):
     """The long-running worker (`gateway run`)."""
+
+    name: str = Field(default_factory=socket.gethostname, min_length=1)  # matched by a source's `workers`
 
     health_host: str = "127.0.0.1"
     # /healthz, /readyz and /metrics; 0 picks a free port (logged in `worker_started`), none: no endpoint
@@ -501,6 +523,13 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError([_describe(error) for error in exc.errors()]) from None
+    if not override and urlsplit(settings.store.url).password:
+        raise ConfigError(
+            [
+                "store.url: holds a password; name it with store.password_env or store.password_file "
+                f"(or give the whole URL in {STORE_URL_ENV})"
+            ]
+        )
     base = path.resolve().parent
     url = resolve_store_url(settings.store.url, base)
     for partner in settings.partners.values():
@@ -513,7 +542,8 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
     for token in settings.api.tokens:
         _resolve_paths(token, base)
     staging = settings.staging if settings.staging.is_absolute() else (base / settings.staging).resolve()
-    return settings.model_copy(update={"store": StoreSettings(url=url), "staging": staging})
+    _resolve_paths(settings.store, base)
+    return settings.model_copy(update={"store": settings.store.model_copy(update={"url": url}), "staging": staging})
 
 
 _PATH_FIELDS = (

@@ -149,7 +149,7 @@ class Worker:
 
     def start(self) -> None:
         """Open the store (refusing a second worker on SQLite), start the endpoint and every partner's work."""
-        store = SqlStore.open(self.settings.store.url, migrate=False)
+        store = bootstrap.open_store(self.settings.store, migrate=False)
         try:
             store.claim_worker()  # before anything waits on the database: a second worker is refused at once
             store.migrate()
@@ -211,8 +211,8 @@ class Worker:
         except settings.ConfigError as exc:
             log.error("config_reload_refused", problems=exc.problems)
             return
-        if fresh.store.url != self.settings.store.url:
-            log.error("config_reload_refused", problems=["store.url: the store cannot change while running; restart"])
+        if fresh.store != self.settings.store:
+            log.error("config_reload_refused", problems=["store: the store cannot change while running; restart"])
             return
         try:
             tokens = _tokens(fresh)
@@ -239,7 +239,10 @@ class Worker:
         now = self.clock()
         for partner, partner_settings in config.partners.items():
             for source in partner_settings.sources:
-                self._watch_or_schedule(running, config, partner, source, now)
+                if source.workers is None or config.worker.name in source.workers:
+                    self._watch_or_schedule(running, config, partner, source, now)
+                else:  # its folder is not mounted here, or its server is not reached from here
+                    log.info("source_not_here", partner=partner, source=source.name, worker=config.worker.name)
             api = partner_settings.api
             if api is not None:
                 for feed in api.feeds:

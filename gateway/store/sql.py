@@ -34,6 +34,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    make_url,
     or_,
     select,
     text,
@@ -169,9 +170,34 @@ class SqlStore:
         self._worker_lock = handle
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True) -> SqlStore:
-        """Connect to the store at `url` and bring its schema to this release's head revision."""
-        engine = create_engine(url)
+    def open(
+        cls,
+        url: str,
+        *,
+        migrate: bool = True,
+        password: str | None = None,
+        pool_size: int = 5,
+        max_overflow: int = 5,
+        pool_timeout: float = 30.0,
+    ) -> SqlStore:
+        """Connect to the store at `url` and bring its schema to this release's head revision.
+
+        On PostgreSQL, `password` (read from the environment or a file, never the configuration) joins the URL,
+        and each process keeps a pool of `pool_size` connections, `max_overflow` more under load."""
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "postgresql":
+            if password is not None:
+                parsed = parsed.set(password=password)
+            engine = create_engine(
+                parsed,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                pool_timeout=pool_timeout,
+                pool_pre_ping=True,  # a connection the server dropped (a restart) is replaced, not handed out
+                connect_args={"connect_timeout": 10, "application_name": "stock-gateway"},
+            )
+        else:
+            engine = create_engine(parsed)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_on_connect)
             event.listen(engine, "begin", _sqlite_on_begin)
@@ -227,6 +253,8 @@ class SqlStore:
             raise Conflict(str(exc.orig)) from exc
         except sa_exc.OperationalError as exc:
             raise _translate(exc) from exc
+        except sa_exc.TimeoutError as exc:
+            raise StoreBusy(f"the store is busy: no connection free in the pool ({exc})") from exc
 
     @contextmanager
     def read(self) -> Iterator[SqlTransaction]:
@@ -239,6 +267,8 @@ class SqlStore:
                 yield SqlTransaction(connection, self._partner_ids)
         except sa_exc.OperationalError as exc:
             raise _translate(exc) from exc
+        except sa_exc.TimeoutError as exc:
+            raise StoreBusy(f"the store is busy: no connection free in the pool ({exc})") from exc
 
     @contextmanager
     def source_lock(self, name: str) -> Iterator[bool]:
