@@ -66,7 +66,7 @@ def postgres_schema(base_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def store_backend(request: pytest.FixtureRequest) -> str:
-    """"sqlite" unless the test is parametrized over both backends (see pytest_generate_tests)."""
+    """ "sqlite" unless the test is parametrized over both backends (see pytest_generate_tests)."""
     return str(getattr(request, "param", "sqlite"))
 
 

@@ -25,7 +25,7 @@ from gateway.domain.modes import Policy
 from gateway.domain.orders import RequestedLine, merge_lines
 from gateway.domain.status import OrderStatus, check_transition
 from gateway.service.channels import ChannelBook
-from gateway.store.port import AtsMessage, LineRecord, OrderRecord, StockRecord, Transaction
+from gateway.store.port import AtsMessage, LevelLoader, LineRecord, OrderRecord, StockRecord, Transaction
 
 
 @dataclass(frozen=True)
@@ -214,6 +214,27 @@ class Engine:
         outcome.applied = len(rows) - outcome.skipped
         outcome.written = len(levels) + len(writes)
         return outcome
+
+    def level_loader(self) -> LevelLoader | None:
+        """A set-based loader for a whole snapshot, where the store has one and the partner's rules allow it: no
+        channel to republish and no closed line that follows the inventory timestamp (else: apply_stock)."""
+        if self.policy.closed_may_allocate or self.channels.any():
+            return None
+        return self.tx.level_loader(self.partner_id, self.ledger_id)
+
+    def merge_levels(self, loader: LevelLoader, set_by: int | None) -> SnapshotOutcome:
+        """Merge every level streamed into `loader`, as apply_stock would have applied them."""
+        room = max(0, MAX_TRACKED_CHANGES - len(self.changes))
+        merged = loader.merge(set_by=set_by, now=self.now, moves_stock=self.policy.moves_stock, sample=room)
+        for sku, before, after in merged.changes:
+            self._note_change(sku, before, after)
+        self.changed += merged.changed - len(merged.changes)
+        self.stale_skus.extend(merged.stale_sample[: max(0, SAMPLE - len(self.stale_skus))])
+        self.predating_skus.extend(merged.predates_sample[: max(0, SAMPLE - len(self.predating_skus))])
+        applied = merged.rows - merged.skipped
+        return SnapshotOutcome(
+            applied=applied, skipped=merged.skipped, written=merged.changed, predates_movement=merged.predates_movement
+        )
 
     # caps
 

@@ -30,7 +30,7 @@ from gateway.formats import rows as formats
 from gateway.formats.csvfile import CsvTable
 from gateway.formats.problems import Malformed, Problem, Problems
 from gateway.formats.rows import ConfirmationRow, Kind, OrderRow, StockRow
-from gateway.service.engine import AtsChange, Engine, StockInput, StockLevel
+from gateway.service.engine import AtsChange, Engine, SnapshotOutcome, StockInput, StockLevel
 from gateway.settings import PartnerSettings, Settings
 from gateway.store.port import AlreadyApplied, LedgerCounts, Store, Transaction
 
@@ -388,17 +388,24 @@ class Ingestor:
         problems = table.problems
         # A partner's first snapshot needs no look-ups: its SKUs are unique (checked) and none is stored yet.
         first_load = not engine.tx.holds_stock(engine.partner_id)
+        # where the store has one (PostgreSQL), every row is streamed in (COPY) and merged in one statement at the end
+        loader = engine.level_loader()
         batches = formats.StockBatches(table, partner.zone, default_as_of, _BATCH)
         for batch in batches:
             if progress is not None:
                 progress(batches.rows)
             if problems.total:
                 continue  # keep reading to list every problem, apply nothing more
-            self._stock_batch(engine, batch, result, all_new=first_load)
+            if loader is not None:
+                loader.add(batch)
+            else:
+                self._stock_batch(engine, batch, result, all_new=first_load)
         if progress is not None:
             progress(batches.rows)
         if problems.total:
             raise _Rejected(problems)
+        if loader is not None:
+            self._count(engine.merge_levels(loader, result.ledger_id), result)
         seen = batches.seen
         latest = as_of if as_of is not None else batches.latest
         if partner.absent == "zero":
@@ -413,7 +420,10 @@ class Ingestor:
             counts.skipped += outcome.skipped
 
     def _stock_batch(self, engine: Engine, batch: list[StockLevel], result: IngestResult, *, all_new: bool) -> None:
-        outcome = engine.apply_stock(batch, result.ledger_id, all_new=all_new)
+        self._count(engine.apply_stock(batch, result.ledger_id, all_new=all_new), result)
+
+    @staticmethod
+    def _count(outcome: SnapshotOutcome, result: IngestResult) -> None:
         result.counts.applied += outcome.applied
         result.counts.skipped += outcome.skipped
         result.counts.extra["predates_confirmation"] = (

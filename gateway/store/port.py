@@ -198,8 +198,43 @@ class LedgerCounts:
     extra: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class MergeOutcome:
+    """What a set-based merge of stock levels did (see LevelLoader)."""
+
+    rows: int = 0
+    skipped: int = 0  # stale rows
+    stale_sample: list[str] = field(default_factory=list)
+    predates_movement: int = 0
+    predates_sample: list[str] = field(default_factory=list)
+    changed: int = 0  # SKUs whose published ATS moved (or was first published)
+    changes: list[tuple[str, int | None, int]] = field(default_factory=list)  # the first of them: sku, before, after
+
+
+class LevelLoader(Protocol):
+    """A large snapshot's levels streamed into the store, then merged in one set-based statement.
+
+    The merge applies the rules of Engine.apply_stock for a partner with no channel and no closed line that may
+    allocate: a new SKU is stored with its level as ATS; a stored SKU takes a level that differs and is not older
+    than its inventory timestamp (else the row is stale), its published ATS is max(0, level - allocated), and every
+    published ATS that moved is queued, replacing an undelivered older value of the SKU."""
+
+    def add(self, rows: Sequence[tuple[str, int, Instant]]) -> None:
+        """Stream (sku, level, as_of) rows (every SKU once in a snapshot)."""
+        ...
+
+    def merge(self, *, set_by: int | None, now: Instant, moves_stock: bool, sample: int) -> MergeOutcome:
+        """Apply every row added; `moves_stock`: the partner's mode moves stock (count rows that predate a
+        movement); up to `sample` changes are listed."""
+        ...
+
+
 class Transaction(Protocol):
     """The operations of one store transaction."""
+
+    def level_loader(self, partner_id: int, ledger_id: int | None) -> LevelLoader | None:
+        """A bulk loader for a large snapshot, where the store has one (PostgreSQL's COPY); else None."""
+        ...
 
     def lock_partner(self, partner_id: int) -> None:
         """Hold the partner alone until the transaction ends (an inbound item): other workers' items and

@@ -60,6 +60,7 @@ from gateway.store.port import (
     LedgerCounts,
     LedgerRecord,
     LineRecord,
+    MergeOutcome,
     OrderRecord,
     OutboxCount,
     OutboxRecord,
@@ -72,10 +73,6 @@ _Item = TypeVar("_Item")
 _CHUNK = 500  # SKUs per IN (...) look-up: well under every driver's bound-parameter limit
 _RANGE_LIMIT = 40_000  # rows one key-range look-up may return before it gives way to IN look-ups
 _BUSY_TIMEOUT_MS = 30_000
-# PostgreSQL advisory lock name spaces: the first key of the two-key form (a partner's id keys its orders and SKUs)
-_LOCK_PARTNER = 0x47570001
-_LOCK_SOURCE = 0x47570002
-_LOCK_MIGRATE = 0x47570003
 # PostgreSQL error classes that mean "try again": serialization failure, deadlock, lock or statement time-out
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014"})
 
@@ -109,6 +106,12 @@ def head_revision() -> str:
     return head
 
 
+def _known_revisions() -> set[str]:
+    config = Config()
+    config.set_main_option("script_location", "gateway.store:migrations")
+    return {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     # Transactions are begun by the "begin" listener below, not by the driver's own guesswork.
     dbapi_connection.isolation_level = None
@@ -126,6 +129,21 @@ def lock_key(name: str) -> int:
     return key - (1 << 32) if key >= 1 << 31 else key
 
 
+class _LockSpace:
+    """The first key of the two-key PostgreSQL advisory locks of one store: advisory locks are per database, so
+    each is drawn from the store's schema name too, and two stores in two schemas of one database never meet."""
+
+    def __init__(self, schema: str) -> None:
+        self.partner = lock_key(f"{schema}\x00partner")  # second key: the partner's id
+        self.source = lock_key(f"{schema}\x00source")  # second key: the source's name
+        self.migrate = lock_key(f"{schema}\x00migrate")
+        self.schema = schema
+
+    def keys_of(self, partner_id: int) -> int:
+        """The first key of a partner's orders and SKUs (second key: the order's or SKU's)."""
+        return lock_key(f"{self.schema}\x00keys\x00{partner_id}")
+
+
 def _sqlite_on_begin(connection: Connection) -> None:
     mode = connection.get_execution_options().get("gateway_begin", "IMMEDIATE")
     connection.exec_driver_sql(f"BEGIN {mode}")
@@ -141,6 +159,13 @@ class SqlStore:
         # SQLite takes one writer at a time: the threads of one process queue here, not on the database lock
         self._writer = threading.RLock() if self.dialect == "sqlite" else None
         self._worker_lock: IO[str] | None = None
+        self._space = _LockSpace("")
+        if self.dialect == "postgresql":
+            try:
+                with engine.connect() as connection:
+                    self._space = _LockSpace(str(connection.execute(text("SELECT current_schema()")).scalar() or ""))
+            except sa_exc.OperationalError as exc:
+                raise _translate(exc) from exc
 
     def claim_worker(self) -> None:
         """Make this process the one worker of a SQLite store: StoreBusy naming the holder when another runs.
@@ -214,12 +239,18 @@ class SqlStore:
 
         A store already at the head is only read: a command never queues behind a worker's write for nothing."""
         try:
-            if revision == "head" and self.revision() == head_revision():
+            current = self.revision()
+            if revision == "head" and current == head_revision():
                 return
+            if current is not None and current not in _known_revisions():
+                raise StoreError(
+                    f"the store is at schema revision {current}, which this release does not know: a newer release "
+                    "upgraded it; run that release (or a later one) against this store"
+                )
             with self.engine.begin() as connection:
                 if self.dialect == "postgresql":
                     # workers starting together: one upgrades, the others wait and find the schema at head
-                    connection.execute(text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": _LOCK_MIGRATE})
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": self._space.migrate})
                 command.upgrade(_migrations_config(connection), revision)
         except sa_exc.OperationalError as exc:
             raise _translate(exc) from exc
@@ -241,7 +272,7 @@ class SqlStore:
             with self.engine.connect() as connection:
                 transaction = connection.begin()
                 try:
-                    yield SqlTransaction(connection, self._partner_ids)
+                    yield SqlTransaction(connection, self._partner_ids, self._space)
                 except BaseException:
                     transaction.rollback()
                     raise
@@ -264,7 +295,7 @@ class SqlStore:
                 self.engine.connect().execution_options(gateway_begin="DEFERRED") as connection,
                 connection.begin(),
             ):
-                yield SqlTransaction(connection, self._partner_ids)
+                yield SqlTransaction(connection, self._partner_ids, self._space)
         except sa_exc.OperationalError as exc:
             raise _translate(exc) from exc
         except sa_exc.TimeoutError as exc:
@@ -281,7 +312,7 @@ class SqlStore:
         if self.dialect != "postgresql":
             yield True
             return
-        params = {"ns": _LOCK_SOURCE, "key": lock_key(name)}
+        params = {"ns": self._space.source, "key": lock_key(name)}
         try:
             connection = self.engine.connect()
         except sa_exc.OperationalError as exc:
@@ -468,11 +499,115 @@ _OUTBOX_COLUMNS = (
 _LOOKUP_KEYS = ("partner_id", *(f"sku_{i}" for i in range(_CHUNK)))
 
 
+_MERGE_LEVELS = """
+WITH fresh AS (
+    INSERT INTO stock (partner_id, sku, quantity, as_of, allocated, published, set_by, updated_at)
+    SELECT %(p)s, i.sku, i.quantity, i.as_of, 0, GREATEST(i.quantity, 0), %(set_by)s, %(now)s
+    FROM gateway_levels AS i
+    WHERE NOT EXISTS (SELECT 1 FROM stock AS s WHERE s.partner_id = %(p)s AND s.sku = i.sku)
+    RETURNING sku, as_of, CAST(NULL AS BIGINT) AS before, published AS after
+), moved AS (
+    UPDATE stock AS s
+    SET quantity = i.quantity, as_of = i.as_of, set_by = %(set_by)s, updated_at = %(now)s,
+        published = GREATEST(i.quantity - s.allocated, 0)
+    FROM gateway_levels AS i, stock AS o
+    WHERE s.partner_id = %(p)s AND s.sku = i.sku AND o.partner_id = s.partner_id AND o.sku = s.sku
+      AND (s.quantity, s.as_of) IS DISTINCT FROM (i.quantity, i.as_of)
+      AND NOT (s.as_of IS NOT NULL AND i.as_of < s.as_of)
+    RETURNING s.sku, s.as_of, o.published AS before, s.published AS after
+), published AS (
+    SELECT sku, as_of, before, after FROM fresh
+    UNION ALL
+    SELECT sku, as_of, before, after FROM moved WHERE after IS DISTINCT FROM before
+), queued AS (
+    INSERT INTO outbox (partner_id, kind, key, value, as_of, ledger_id, created_at, state, batch_id, run_id, attempts)
+    SELECT %(p)s, 'ats', sku, after, as_of, %(ledger)s, %(now)s, 'pending', NULL, %(run)s, 0 FROM published
+    ON CONFLICT (partner_id, kind, key) WHERE state = 'pending' DO UPDATE
+    SET value = excluded.value, as_of = excluded.as_of, payload = NULL, ledger_id = excluded.ledger_id,
+        created_at = excluded.created_at, batch_id = NULL, run_id = excluded.run_id, attempts = 0
+)
+SELECT sku, before, after, count(*) OVER () FROM published LIMIT %(sample)s
+"""
+_STALE = "s.as_of IS NOT NULL AND i.as_of < s.as_of"
+_LEVEL_STATS = f"""
+SELECT count(*) FILTER (WHERE {_STALE}),
+       count(*) FILTER (WHERE NOT ({_STALE}) AND (s.quantity, s.as_of) IS DISTINCT FROM (i.quantity, i.as_of)
+                          AND s.last_moved_at IS NOT NULL AND i.as_of < s.last_moved_at)
+FROM gateway_levels AS i JOIN stock AS s ON s.partner_id = %(p)s AND s.sku = i.sku
+"""
+_STALE_SAMPLE = f"""
+SELECT i.sku FROM gateway_levels AS i JOIN stock AS s ON s.partner_id = %(p)s AND s.sku = i.sku
+WHERE {_STALE} ORDER BY i.sku LIMIT 20
+"""
+_PREDATES_SAMPLE = f"""
+SELECT i.sku FROM gateway_levels AS i JOIN stock AS s ON s.partner_id = %(p)s AND s.sku = i.sku
+WHERE NOT ({_STALE}) AND (s.quantity, s.as_of) IS DISTINCT FROM (i.quantity, i.as_of)
+  AND s.last_moved_at IS NOT NULL AND i.as_of < s.last_moved_at
+ORDER BY i.sku LIMIT 20
+"""
+
+
+class _PostgresLevelLoader:
+    """PostgreSQL's LevelLoader: rows go by binary COPY into a temporary table dropped at commit, then one
+    statement merges them into the stock and queues the published ATS that moved (see port.LevelLoader)."""
+
+    def __init__(self, transaction: SqlTransaction, partner_id: int, ledger_id: int | None) -> None:
+        self.transaction = transaction
+        self.partner_id = partner_id
+        self.ledger_id = ledger_id
+        self.rows = 0
+        self.cursor = transaction.connection.connection.cursor()
+        self.cursor.execute("DROP TABLE IF EXISTS pg_temp.gateway_levels")
+        self.cursor.execute(
+            "CREATE TEMPORARY TABLE gateway_levels (sku TEXT NOT NULL, quantity BIGINT NOT NULL, as_of BIGINT NOT NULL)"
+            " ON COMMIT DROP"
+        )
+
+    def add(self, rows: Sequence[tuple[str, int, Instant]]) -> None:
+        with self.cursor.copy("COPY gateway_levels (sku, quantity, as_of) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["text", "int8", "int8"])
+            write = copy.write_row
+            for row in rows:
+                write(row)
+        self.rows += len(rows)
+
+    def merge(self, *, set_by: int | None, now: Instant, moves_stock: bool, sample: int) -> MergeOutcome:
+        outcome = MergeOutcome(rows=self.rows)
+        if not self.rows:
+            return outcome
+        cursor = self.cursor
+        params: dict[str, Any] = {"p": self.partner_id}
+        cursor.execute("ANALYZE gateway_levels")  # a plan for a million rows, not for an empty table
+        cursor.execute(_LEVEL_STATS, params)
+        stale, predates = cursor.fetchone() or (0, 0)
+        outcome.skipped = int(stale)
+        if stale:
+            cursor.execute(_STALE_SAMPLE, params)
+            outcome.stale_sample = [row[0] for row in cursor.fetchall()]
+        if moves_stock and predates:
+            outcome.predates_movement = int(predates)
+            cursor.execute(_PREDATES_SAMPLE, params)
+            outcome.predates_sample = [row[0] for row in cursor.fetchall()]
+        params |= {
+            "set_by": set_by,
+            "now": now,
+            "ledger": self.ledger_id,
+            "run": self.transaction.run_id,
+            "sample": max(sample, 1),
+        }
+        cursor.execute(_MERGE_LEVELS, params)
+        listed = cursor.fetchall()
+        outcome.changed = int(listed[0][3]) if listed else 0
+        outcome.changes = [(sku, before, after) for sku, before, after, _ in listed[:sample]]
+        return outcome
+
+
 class SqlTransaction:
     """The port's Transaction on one SQLAlchemy connection inside one database transaction."""
 
-    def __init__(self, connection: Connection, partner_ids: dict[str, int]) -> None:
+    def __init__(self, connection: Connection, partner_ids: dict[str, int], space: _LockSpace) -> None:
         self.connection = connection
+        self._space = space
         self._dialect = connection.dialect.name
         self._partner_ids = partner_ids
         self.run_id = logs.current_run()  # the inbound item being handled, if any: kept with what it queues
@@ -480,13 +615,21 @@ class SqlTransaction:
         self._shared: set[int] = set()  # partners this transaction holds beside others (commands)
         self._keys: set[tuple[int, int]] = set()  # (partner, key) of the orders and SKUs it holds
 
+    def level_loader(self, partner_id: int, ledger_id: int | None) -> _PostgresLevelLoader | None:
+        """PostgreSQL's COPY-and-merge loader for a large snapshot; None on SQLite (the row path is its fastest)."""
+        if self._dialect != "postgresql":
+            return None
+        return _PostgresLevelLoader(self, partner_id, ledger_id)
+
     # locks (PostgreSQL: advisory, held to the end of the transaction; SQLite's one writer needs none)
 
     def lock_partner(self, partner_id: int) -> None:
         """Hold the partner alone for the rest of the transaction (an inbound item: a file, a page)."""
         if self._dialect != "postgresql" or partner_id in self._alone:
             return
-        self.connection.execute(text("SELECT pg_advisory_xact_lock(:ns, :id)"), {"ns": _LOCK_PARTNER, "id": partner_id})
+        self.connection.execute(
+            text("SELECT pg_advisory_xact_lock(:ns, :id)"), {"ns": self._space.partner, "id": partner_id}
+        )
         self._alone.add(partner_id)
 
     def lock_keys(self, partner_id: int, orders: Sequence[str] = (), skus: Sequence[str] = ()) -> bool:
@@ -500,7 +643,7 @@ class SqlTransaction:
         took = False
         if partner_id not in self._shared:
             self.connection.execute(
-                text("SELECT pg_advisory_xact_lock_shared(:ns, :id)"), {"ns": _LOCK_PARTNER, "id": partner_id}
+                text("SELECT pg_advisory_xact_lock_shared(:ns, :id)"), {"ns": self._space.partner, "id": partner_id}
             )
             self._shared.add(partner_id)
             took = True
@@ -508,8 +651,8 @@ class SqlTransaction:
         keys = sorted({lock_key(name) for name in names} - {key for held, key in self._keys if held == partner_id})
         if keys:
             self.connection.execute(
-                text("SELECT pg_advisory_xact_lock(:id, k) FROM unnest(CAST(:keys AS integer[])) AS k"),
-                {"id": partner_id, "keys": keys},
+                text("SELECT pg_advisory_xact_lock(:ns, k) FROM unnest(CAST(:keys AS integer[])) AS k"),
+                {"ns": self._space.keys_of(partner_id), "keys": keys},
             )
             self._keys.update((partner_id, key) for key in keys)
             took = True

@@ -15,6 +15,7 @@ from gateway.domain.errors import InsufficientStock
 from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
 from gateway.store import schema
+from gateway.store.port import StoreError
 from gateway.store.sql import SqlStore, head_revision
 from tests.conftest import AppFactory, FakeClock, write_config
 from tests.integration.helpers import ats
@@ -129,3 +130,15 @@ def test_changing_a_partners_stock_mode_recomputes_its_allocations(tmp_path: Pat
     app = bootstrap.build(settings.load(config, environ={}), clock=clock)
     assert ats(app, "p", "A") == 10
     app.close()
+
+
+def test_a_store_upgraded_by_a_newer_release_is_refused_with_a_clear_error(store_url: str) -> None:
+    """An older release started on a store a newer one migrated says so, and changes nothing."""
+    SqlStore.open(store_url).close()
+    store = SqlStore.open(store_url, migrate=False)
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(StoreError, match="revision 9999, which this release does not know"):
+        store.migrate()
+    assert store.revision() == "9999"
+    store.close()
