@@ -26,9 +26,12 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
+    ARRAY,
     Connection,
     Engine,
+    String,
     and_,
+    any_,
     bindparam,
     create_engine,
     delete,
@@ -762,6 +765,30 @@ class SqlTransaction:
         )
         return statement, ("partner_id", "first", "last")
 
+    def _by_skus(self, name: str, partner_id: int, chunk: Sequence[str]) -> tuple[str, Any]:
+        """SQL and parameters of look-up `name` for up to _CHUNK SKUs: on SQLite an IN list padded to one fixed
+        size (one statement for the driver to cache); on PostgreSQL one array parameter (a query with hundreds
+        of placeholders would be parsed again by the driver every time)."""
+        if self._dialect == "postgresql":
+            compiled = self._compiled(f"{name}_any")
+            [params] = compiled.params([(partner_id, list(chunk))])
+        else:
+            compiled = self._compiled(name)
+            [params] = compiled.params([(partner_id, *chunk, *([chunk[-1]] * (_CHUNK - len(chunk))))])
+        return compiled.sql, params
+
+    def _statement_lookup_any(self) -> tuple[Any, Sequence[str]]:
+        statement = select(*_STOCK_COLUMNS).where(
+            _S.c.partner_id == bindparam("partner_id"), _S.c.sku == any_(bindparam("skus", type_=ARRAY(String)))
+        )
+        return statement, ("partner_id", "skus")
+
+    def _statement_versions_any(self) -> tuple[Any, Sequence[str]]:
+        statement = select(_S.c.sku, _S.c.quantity, _S.c.as_of).where(
+            _S.c.partner_id == bindparam("partner_id"), _S.c.sku == any_(bindparam("skus", type_=ARRAY(String)))
+        )
+        return statement, ("partner_id", "skus")
+
     def _statement_lookup(self) -> tuple[Any, Sequence[str]]:
         statement = select(*_STOCK_COLUMNS).where(
             _S.c.partner_id == bindparam("partner_id"),
@@ -814,14 +841,11 @@ class SqlTransaction:
     def stock(self, partner_id: int, skus: Sequence[str]) -> dict[str, StockRecord]:
         """The existing stock rows of `skus`."""
         found: dict[str, StockRecord] = {}
-        compiled = self._compiled("lookup")
         # the driver's own cursor: a snapshot looks up every SKU it holds, and row objects would double the cost
         cursor = self.connection.connection.cursor()
         try:
             for chunk in _chunks(skus):
-                padded = (partner_id, *chunk, *([chunk[-1]] * (_CHUNK - len(chunk))))
-                [params] = compiled.params([padded])
-                cursor.execute(compiled.sql, params)
+                cursor.execute(*self._by_skus("lookup", partner_id, chunk))
                 for sku, quantity, as_of, allocated, published, last_moved_at, set_by in cursor.fetchall():
                     found[sku] = StockRecord(sku, quantity, as_of, allocated, published, last_moved_at, set_by)
         finally:
@@ -847,11 +871,8 @@ class SqlTransaction:
                 ranged_rows: list[tuple[str, int, Instant | None]] = list(cursor.fetchall())
                 if len(ranged_rows) <= _RANGE_LIMIT:
                     return ranged_rows
-            compiled = self._compiled("versions")
             for chunk in _chunks(skus):
-                padded = (partner_id, *chunk, *([chunk[-1]] * (_CHUNK - len(chunk))))
-                [params] = compiled.params([padded])
-                cursor.execute(compiled.sql, params)
+                cursor.execute(*self._by_skus("versions", partner_id, chunk))
                 rows = cursor.fetchall()
                 found.update(zip(map(itemgetter(0), rows), rows, strict=True))
         finally:
