@@ -56,6 +56,7 @@ API_TIMEOUTS = {"connect_timeout": 0.5, "read_timeout": 2.0}
 DELIVERY = {"retries": 1, "backoff_initial": 0.05, "backoff_max": 0.5, "breaker_pause": 0.5, "lease_seconds": 15.0}
 KINDS = ("stock", "orders", "confirmations", "caps")
 OPEN = ("pending", "confirmed", "invoicing")  # the statuses that allocate in advanced mode
+KINDS_OF_ORDERS = ("order_export", "order_closed")
 
 
 # --- fixtures and small helpers ------------------------------------------------------------------------------
@@ -379,11 +380,335 @@ def _counts(table: sqlalchemy.Table) -> list[sqlalchemy.Column[Any]]:
 def differences(mine: dict[str, list[tuple[Any, ...]]], other: dict[str, list[tuple[Any, ...]]]) -> str:
     """What differs, table by table (rows only in one, rows only in the other)."""
     parts = []
-    for table in mine:
-        if mine[table] != other[table]:
-            only_mine = sorted(set(mine[table]) - set(other[table]))[:10]
-            only_other = sorted(set(other[table]) - set(mine[table]))[:10]
+    for table, rows in mine.items():
+        if rows != other[table]:
+            only_mine = sorted(set(rows) - set(other[table]), key=repr)[:10]
+            only_other = sorted(set(other[table]) - set(rows), key=repr)[:10]
             parts.append(f"{table}: only in the shared store {only_mine}; only in the replay {only_other}")
     return "\n".join(parts)
 
 
+# --- 1: four workers, eight clients, a kill -----------------------------------------------------------------------
+
+
+class Scenario:
+    """The shared drop folders, the workers, and every file dropped so far."""
+
+    def __init__(self, drops: dict[str, Path], workers: list[WorkerProcess]) -> None:
+        self.drops = drops
+        self.workers = workers
+        self.dropped: list[tuple[str, str, str]] = []  # (source, file, content)
+
+    def put(self, kind: str, name: str, content: str | None) -> None:
+        """Drop a file into the source of its kind (nothing when there is nothing to say)."""
+        if content is not None:
+            drop(self.drops[kind], name, content)
+            self.dropped.append((kind, name, content))
+
+    def taken(self, kind: str, name: str) -> bool:
+        folder = self.drops[kind]
+        moved = (folder / "archive" / name).exists() or (folder / "failed" / name).exists()
+        return moved and not (folder / name).exists()
+
+    def wait_taken(self, timeout: float) -> None:
+        """Every file dropped so far archived (or failed)."""
+        wait_until(
+            lambda: all(self.taken(kind, name) for kind, name, _ in self.dropped),
+            timeout,
+            lambda: (
+                f"every file taken: left {[n for k, n, _ in self.dropped if not self.taken(k, n)]}\n"
+                + tails(self.workers)
+            ),
+        )
+
+    def wait_placed(self, fleet: Fleet, count: float, futures: list[Future[None]]) -> None:
+        """At least `count` placements answered (a client that failed fails the test at once)."""
+
+        def reached() -> bool:
+            failed = [f.exception() for f in futures if f.done() and f.exception() is not None]
+            if failed:
+                raise AssertionError(f"a client failed: {failed[0]!r}")
+            return fleet.done >= count
+
+        wait_until(reached, 90, lambda: f"{count:.0f} placements answered ({fleet.done})\n{tails(self.workers)}")
+
+
+def check_allocation(shared: dict[str, list[tuple[Any, ...]]], final: dict[str, str]) -> None:
+    """(a) No SKU oversold: each SKU's allocation is exactly its open lines, its published ATS follows, and its
+    stock (which only grew, see LEVELS) covers its allocation."""
+    open_units: Counter[str] = Counter()
+    for order_id, sku, quantity, *_ in shared["lines"]:
+        if final[order_id] in OPEN:
+            open_units[sku] += quantity
+    assert [row[0] for row in shared["stock"]] == SKUS
+    for sku, quantity, _as_of, allocated, published, *_ in shared["stock"]:
+        assert quantity == LEVELS[T4][sku], (sku, quantity)
+        assert allocated == open_units[sku], (sku, allocated, open_units[sku])
+        assert published == max(0, quantity - allocated), (sku, quantity, allocated, published)
+        assert quantity - allocated >= 0, f"SKU {sku} oversold: stock {quantity}, allocated {allocated}"
+
+
+def check_caps(shared: dict[str, list[tuple[Any, ...]]], final: dict[str, str]) -> None:
+    """(b) No cap exceeded: each collection holds exactly its lines that are not cancelled, within its cap."""
+    ordered: Counter[tuple[str, str, str]] = Counter()
+    for order_id, sku, quantity, _, _, assembly, collection in shared["lines"]:
+        if assembly is not None and final[order_id] != "cancelled":
+            ordered[(sku, assembly, collection)] += quantity
+    held = {row[:3]: row[3] for row in shared["channels"] if row[2] != "*"}
+    assert {key for key, units in ordered.items() if units} <= set(held)
+    for (sku, assembly, collection), units in held.items():
+        assert units == ordered[(sku, assembly, collection)], (sku, assembly, collection, units)
+        cap = effective_cap(sku, assembly, collection)
+        assert cap is None or units <= cap, f"{sku} in {assembly}/{collection}: {units} ordered, cap {cap}"
+
+
+def check_files(scenario: Scenario, ledger: list[Any]) -> None:
+    """(c) Every file applied exactly once (one `applied` ledger entry, for its content; a `duplicate` entry may
+    follow a kill between the commit and the move), logged as applied at most once, archived once, never failed."""
+    for kind, name, content in scenario.dropped:
+        entries = [e for e in ledger if e.source == f"{kind}:{name}"]
+        assert [e.sha256 for e in entries if e.outcome == "applied"] == [sha256(content)], (name, entries)
+        assert {e.outcome for e in entries} <= {"applied", "duplicate"}, (name, entries)
+        archive = scenario.drops[kind] / "archive"
+        assert sorted(p.name for p in archive.iterdir() if p.name.startswith(name)) == [name]
+        assert (archive / name).read_text(encoding="utf-8") == content
+        logged = [line for w in scenario.workers for line in w.events("file_applied", source=f"{kind}:{name}")]
+        assert len(logged) <= 1, (name, logged)
+    for folder in scenario.drops.values():
+        assert not any((folder / "failed").iterdir())
+        assert not any(p.is_file() for p in folder.iterdir())
+    applied = {e.source: e for e in ledger if e.outcome == "applied"}
+    assert applied["stock:s0-stale.csv"].rows_skipped == len(SKUS)  # older than every level: skipped whole
+    assert all(e.rows_refused == 0 for e in applied.values()), "each acknowledgement is legal after the ones before"
+
+
+def check_partner(partner: FakePartner, shared: dict[str, list[tuple[Any, ...]]], final: dict[str, str]) -> None:
+    """(d) The partner holds the latest value of every ATS and channel ATS key, and each order message once."""
+    assert partner.ats_view() == {row[0]: row[4] for row in shared["stock"]}
+    assert partner.channel_view() == {row[:3]: row[4] for row in shared["channels"] if row[4] is not None}
+    outcomes = Counter(r.outcome for r in partner.requests)
+    assert set(outcomes) <= {"applied", "replay"}, outcomes  # a replay: a batch sent again under its key
+    messages = {kind: {key for k, key, _ in shared["order_messages"] if k == kind} for kind in KINDS_OF_ORDERS}
+    for kind in KINDS_OF_ORDERS:
+        arrivals = partner.arrivals(kind)
+        assert set(arrivals.values()) <= {1}, (kind, arrivals)
+        assert set(arrivals) == messages[kind], kind
+    assert messages["order_export"] <= {order for order, status in final.items() if status in ("invoicing", "closed")}
+    assert messages["order_closed"] == {order for order, status in final.items() if status == "closed"}
+
+
+def replay(
+    tmp_path: Path, scenario: Scenario, db: sqlalchemy.Engine, placed: dict[str, Placement]
+) -> dict[str, list[tuple[Any, ...]]]:
+    """(e) The same inputs applied by one process on a fresh SQLite store, one at a time, in the order the shared
+    store serialised them; the state it ends in.
+
+    Why that order, not "snapshots, then orders, then acknowledgements": an order may have been accepted because a
+    cancellation or a close before it freed units or cap room, so the rules would refuse it after the snapshots with
+    no acknowledgement applied yet. The order the store serialised them in is read from instants each item takes
+    while it holds its locks: a file holds the partner alone from before its ledger entry is closed (`finished_at`)
+    to its commit; a placement holds the partner shared and its SKUs alone from before its `created_at` (stamped
+    after its locks) to its commit. Two items that could see each other's effects never hold their locks at once, so
+    these instants order them as they committed. Each placement must pass the rules again there (no oversell, no
+    cap overrun), and each file must apply row for row as it did (same counts applied, skipped and refused).
+    """
+    g, o = schema.ingest_ledger, schema.orders
+    with db.connect() as connection:
+        files = connection.execute(select(g).where(g.c.outcome == "applied")).all()
+        orders = connection.execute(select(o.c.order_id, o.c.created_at)).all()
+    steps: list[tuple[int, str, Any]] = [(e.finished_at, "file", e) for e in files]
+    steps += [(row.created_at, "order", placed[row.order_id]) for row in orders]
+    steps.sort(key=lambda step: step[0])
+    assert len({step[0] for step in steps}) == len(steps), "two items stamped with the same instant"
+    folder = tmp_path / "replay"
+    folder.mkdir()
+    config = write_config(folder, {PARTNER: {"stock_mode": "advanced"}}, f"sqlite:///{folder / 'gateway.db'}")
+    clock = FakeClock()
+    app = bootstrap.build(settings.load(config, environ={}), clock=clock)
+    refused = []
+    try:
+        for moment, what, item in steps:
+            clock.now = moment
+            if what == "order":
+                try:
+                    app.commands.place(PARTNER, item.order_id, item.requested())
+                except Refusal as refusal:
+                    refused.append(f"{item.order_id}: {refusal}")
+                continue
+            source, _, name = item.source.partition(":")
+            path = scenario.drops[source] / "archive" / name
+            result = app.ingestor.ingest(PARTNER, Kind(item.kind), path, source=item.source)
+            counts = (result.outcome, result.counts.applied, result.counts.skipped, result.counts.refused)
+            assert counts == ("applied", item.rows_applied, item.rows_skipped, item.rows_refused), item.source
+        assert refused == [], "accepted by the workers, refused one at a time: oversold, or over a cap"
+        return store_state(app.store.engine)
+    finally:
+        app.close()
+
+
+@pytest.mark.slow
+def test_four_workers_eight_clients_and_a_kill_end_as_a_single_worker_replay_of_the_same_inputs(
+    tmp_path: Path, store_url: str, spawn: Spawn, partner: FakePartner
+) -> None:
+    """4 workers on one PostgreSQL store, 8 clients placing orders on 20 SKUs (some in capped collections) through
+    them while snapshots, cap files, status moves and confirmations arrive in shared drop folders; one worker is
+    SIGKILLed half way. At the end: no SKU oversold, no cap exceeded, every file applied exactly once and archived
+    once, the partner holds the latest value of every ATS and channel ATS and each order message once, and the store
+    equals one process replaying the same inputs one at a time, in the order the shared store serialised them."""
+    drops = {kind: tmp_path / "drop" / kind for kind in KINDS}
+    partners = {
+        PARTNER: {
+            "stock_mode": "advanced",
+            "sources": [folder_source(drops[kind], kind) for kind in KINDS],
+            "api": {"base_url": partner.url, "token_env": PARTNER_TOKEN_ENV, "feeds": []} | API_TIMEOUTS,
+            "delivery": DELIVERY,
+        }
+    }
+    configs = [worker_config(tmp_path / "run" / f"w{i}", f"w{i}", store_url, partners) for i in range(4)]
+    began = time.monotonic()
+    workers = spawn(configs)
+    startup = time.monotonic() - began
+    scenario = Scenario(drops, workers)
+
+    # the first snapshot before any cap (so it takes PostgreSQL's bulk path), then the caps: both before any order
+    scenario.put("stock", "s1.csv", stock_file(LEVELS[T1], T1))
+    scenario.wait_taken(30)
+    scenario.put("caps", "caps1.csv", caps_file(CAPS_1))
+    scenario.wait_taken(30)
+
+    rng = random.Random(20260301)
+    clients = [orders_of(client, 18, rng) for client in range(8)]
+    every = [placement for placements in clients for placement in placements]
+    fleet = Fleet([w.events("worker_started")[0]["api_port"] for w in workers])
+    acks = Acks(random.Random(7))
+
+    def accepted() -> list[Placement]:
+        """The orders answered 201 so far: the partner acknowledges only orders it was told of."""
+        return sorted((p for p in every if p.status == 201), key=lambda p: p.order_id)
+
+    placing = time.monotonic()
+    with ThreadPoolExecutor(len(clients)) as pool:
+        futures = [pool.submit(place_all, fleet, client, placements) for client, placements in enumerate(clients)]
+        scenario.wait_placed(fleet, len(every) / 4, futures)
+        scenario.put("stock", "s2.csv", stock_file(LEVELS[T2], T2))
+        scenario.put("orders", "a1.csv", acks.status_file(accepted()))
+        scenario.put("confirmations", "c1.csv", acks.confirmations_file(accepted()))
+        scenario.wait_placed(fleet, len(every) / 2, futures)
+        workers[1].kill()  # SIGKILL, whatever it has in hand: requests, a file, a delivery
+        with fleet.lock:
+            fleet.dead.add(1)
+        killed_after = fleet.done
+        scenario.put("stock", "s0-stale.csv", stock_file(STALE, T0))
+        scenario.put("caps", "caps2.csv", caps_file(CAPS_2))
+        scenario.put("orders", "a2.csv", acks.status_file(accepted()))
+        scenario.wait_placed(fleet, len(every) * 3 / 4, futures)
+        scenario.put("stock", "s3.csv", stock_file(LEVELS[T3], T3))
+        scenario.put("orders", "a3.csv", acks.status_file(accepted()))
+        scenario.put("confirmations", "c2.csv", acks.confirmations_file(accepted()))
+        for future in futures:
+            future.result(timeout=120)
+    placed_in = time.monotonic() - placing
+    scenario.put("stock", "s4.csv", stock_file(LEVELS[T4], T4))
+    scenario.put("orders", "a4.csv", acks.status_file(accepted()))
+    scenario.put("confirmations", "c3.csv", acks.confirmations_file(accepted()))
+    scenario.wait_taken(60)
+
+    db = store_engine(store_url)
+
+    def outbox_states() -> dict[str, int]:
+        x = schema.outbox
+        with db.connect() as connection:
+            rows = connection.execute(select(x.c.state, sqlalchemy.func.count()).group_by(x.c.state)).all()
+        return {state: count for state, count in rows}
+
+    # everything delivered: a batch the killed worker had claimed goes again when its lease ends
+    wait_until(
+        lambda: set(outbox_states()) == {"delivered"},
+        60,
+        lambda: f"the outbox delivered: {outbox_states()}\n{tails(workers)}",
+    )
+    assert all(w.running() for i, w in enumerate(workers) if i != 1), tails(workers)
+    shared = store_state(db)
+    with db.connect() as connection:
+        ledger = connection.execute(select(schema.ingest_ledger)).all()
+
+    # every order answered 201 or refused by the rules (409), never anything else, and some of each
+    answers = Counter((p.status, p.answer.get("code")) for p in every)
+    assert set(answers) <= {(201, None), (409, "insufficient_stock"), (409, "cap_reached")}, answers
+    assert answers[(201, None)] >= 20, answers
+    assert answers[(409, "insufficient_stock")] + answers[(409, "cap_reached")] >= 1, answers
+    placed = {p.order_id: p for p in accepted()}
+    final = dict(shared["orders"])
+    assert set(final) == set(placed), "the store holds exactly the orders answered 201"
+    assert {(o, s, q) for o, s, q, *_ in shared["lines"]} == {
+        (p.order_id, sku, quantity) for p in placed.values() for sku, quantity in p.lines
+    }
+
+    check_allocation(shared, final)
+    check_caps(shared, final)
+    check_files(scenario, ledger)
+    check_partner(partner, shared, final)
+    replaying = time.monotonic()
+    replayed = replay(tmp_path, scenario, db, placed)
+    db.dispose()
+    assert shared == replayed, differences(shared, replayed)
+
+    retried = sum(1 for p in every if p.tries > 1)
+    duplicates = sum(1 for e in ledger if e.outcome == "duplicate")
+    print(
+        f"\nstarted in {startup:.1f} s; {len(every)} placements in {placed_in:.1f} s: {dict(answers)}, "
+        f"{retried} tried again elsewhere; w1 killed after {killed_after}; {len(scenario.dropped)} files, "
+        f"{duplicates} duplicate ledger entries; {len(partner.replays)} deliveries replayed; "
+        f"replay {time.monotonic() - replaying:.1f} s"
+    )
+
+
+# --- 2: one source, two workers ----------------------------------------------------------------------------------
+
+
+def test_two_workers_share_a_drop_folder_each_file_applied_by_exactly_one_and_a_source_kept_to_its_worker(
+    tmp_path: Path, store_url: str, spawn: Spawn
+) -> None:
+    """Two workers on one PostgreSQL store watch one drop folder: each file is applied by exactly one of them
+    (one `file_applied` line in both logs together, nothing of it in the other's log, one ledger entry); a source
+    that names its worker (`workers = ["a"]`) is taken by that worker only, the other says so at start."""
+    shared, own = tmp_path / "drop" / "shared", tmp_path / "drop" / "own"
+    partners = {
+        PARTNER: {
+            "stock_mode": "advanced",
+            "sources": [folder_source(shared, "stock"), folder_source(own, "stock", name="own", workers=["a"])],
+        }
+    }
+    a, b = spawn([worker_config(tmp_path / "run" / name, name, store_url, partners) for name in ("a", "b")])
+    assert b.events("source_not_here", source="own", worker="b")
+    assert not a.events("source_not_here")
+
+    files = {f"f{n}.csv": stock_file({f"X{n}": n, "Y": n}, f"2026-03-01T1{n}:00:00Z") for n in range(6)}
+    for name, content in files.items():
+        drop(shared, name, content)
+    drop(own, "mine.csv", stock_file({"Z": 9}, T1))
+
+    def archived() -> bool:
+        done = sorted(p.name for p in (shared / "archive").iterdir())
+        return done == sorted(files) and (own / "archive" / "mine.csv").exists()
+
+    wait_until(archived, 30, lambda: f"every file archived\n{tails([a, b])}")
+    for name in files:
+        appliers = [w for w in (a, b) if w.events("file_applied", source=f"stock:{name}")]
+        assert len(appliers) == 1, (name, tails([a, b]))
+        [applier] = appliers
+        assert len(applier.events("file_applied", source=f"stock:{name}")) == 1
+        [other] = [w for w in (a, b) if w is not applier]
+        assert not [line for line in other.lines() if name in json.dumps(line)], (name, tails([a, b]))
+    assert len(a.events("file_applied", source="own:mine.csv")) == 1
+    assert not [line for line in b.lines() if "mine.csv" in json.dumps(line)]
+    assert not a.events("file_duplicate")
+    assert not b.events("file_duplicate")
+    db = store_engine(store_url)
+    with db.connect() as connection:
+        ledger = connection.execute(select(schema.ingest_ledger.c.source, schema.ingest_ledger.c.outcome)).all()
+    db.dispose()
+    expected = [(f"stock:{name}", "applied") for name in files] + [("own:mine.csv", "applied")]
+    assert sorted(tuple(row) for row in ledger) == sorted(expected)
+    assert a.running()
+    assert b.running()

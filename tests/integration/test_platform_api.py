@@ -65,19 +65,20 @@ partners = ["*"]
 """
 
 
-def write_api_config(folder: Path, api: str = TOKENS_TOML) -> Path:
+def write_api_config(folder: Path, api: str = TOKENS_TOML, store_url: str | None = None) -> Path:
     """acme (time based, Paris time) and bolt (advanced), with the tokens of `api`."""
     path = write_config(
         folder,
         {"acme": {"stock_mode": "time_based", "timezone": "Europe/Paris"}, "bolt": {"stock_mode": "advanced"}},
+        store_url,
     )
     path.write_text(path.read_text(encoding="utf-8") + api, encoding="utf-8")
     return path
 
 
 @pytest.fixture
-def gateway_app(tmp_path: Path, clock: FakeClock) -> Iterator[bootstrap.App]:
-    app = bootstrap.build(settings.load(write_api_config(tmp_path), environ={}), clock=clock)
+def gateway_app(tmp_path: Path, clock: FakeClock, store_url: str) -> Iterator[bootstrap.App]:
+    app = bootstrap.build(settings.load(write_api_config(tmp_path, store_url=store_url), environ={}), clock=clock)
     yield app
     app.close()
 
@@ -759,6 +760,7 @@ def store_ats(app: bootstrap.App, sku: str = "EGGS") -> queries.AtsView:
         return queries.ats(tx, "acme", [sku])[0]
 
 
+@pytest.mark.both_stores  # on PostgreSQL the placements really run side by side, each SKU locked in turn
 def test_200_placements_race_for_50_units(live: Live) -> None:
     live.app.commands.set_stock("acme", "EGGS", 50, None)
     answers = race(live, 200)
@@ -776,6 +778,7 @@ def test_200_placements_race_for_50_units(live: Live) -> None:
     assert placed_ids(live.app, "acme") == won
 
 
+@pytest.mark.both_stores
 def test_200_placements_race_for_a_collection_capped_at_20(live: Live) -> None:
     live.app.commands.set_stock("acme", "EGGS", 1000, None)
     cap = {"sku": "EGGS", "assembly": ASM, "collection": COL, "max": 20}
