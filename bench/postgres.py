@@ -290,7 +290,7 @@ def phase(name: str, *rest: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000, help="Rows of the snapshot ingested.")
-    parser.add_argument("--placements", type=int, default=4000, help="Placements per run, shared by the workers.")
+    parser.add_argument("--placements", type=int, default=2000, help="Placements per run, shared by the workers.")
     parser.add_argument("--skus", type=int, default=2000, help="SKUs of the placements' store.")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4], help="Worker processes, one run each.")
     parser.add_argument("--repeat", type=int, default=3, help="Runs of each placement figure and of the floor.")

@@ -329,6 +329,8 @@ class SqlStore:
                 if held:
                     connection.execute(text("SELECT pg_advisory_unlock(:ns, :key)"), params)
                     connection.commit()
+            except sa_exc.DBAPIError:
+                connection.invalidate()  # the connection broke: the session, and the lock with it, are gone
             finally:
                 connection.close()
 

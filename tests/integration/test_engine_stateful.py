@@ -82,6 +82,7 @@ def _settings_for(backend: str) -> settings:
     means the same rules there, within the suite's time."""
     return STATEFUL_SETTINGS if backend == "sqlite" else settings(STATEFUL_SETTINGS, max_examples=15)
 
+
 # ---------------------------------------------------------------------------------------------------------------
 # The model: DOMAIN.md, read literally.
 

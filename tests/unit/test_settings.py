@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -422,3 +423,48 @@ def test_an_export_needs_a_known_type(tmp_path: Path) -> None:
     assert other[0].startswith("partners.p.export: ")
     assert "'s3'" in other[0]
     assert "'folder', 'sftp'" in other[0]
+
+
+def test_a_password_in_the_store_url_of_the_file_is_refused(tmp_path: Path) -> None:
+    """The password of a PostgreSQL store is named (password_env or password_file), never written in the file."""
+    path = write(
+        tmp_path, '[store]\nurl = "postgresql+psycopg://gw:hunter2@db:5432/gw"\n[partners.p]\nstock_mode = "simple"\n'
+    )
+    problems = problems_of(path)
+    assert problems == [
+        "store.url: holds a password; name it with store.password_env or store.password_file "
+        "(or give the whole URL in GATEWAY_STORE_URL)"
+    ]
+    assert "hunter2" not in " ".join(problems)
+    # the whole URL from the environment may carry it
+    loaded = settings.load(path, environ={"GATEWAY_STORE_URL": "postgresql+psycopg://gw:pw@db:5432/gw"})
+    assert loaded.store.url == "postgresql+psycopg://gw:pw@db:5432/gw"
+
+
+def test_store_pool_and_password_settings(tmp_path: Path) -> None:
+    """Pool sizes are read; the password file is relative to the configuration; one password source at most."""
+    text = (
+        '[store]\nurl = "postgresql+psycopg://gw@db:5432/gw"\npassword_file = "secrets/pw"\npool_size = 8\n'
+        "max_overflow = 2\npool_timeout = 5\n"
+        '[partners.p]\nstock_mode = "simple"\n'
+    )
+    loaded = settings.load(write(tmp_path, text), environ={})
+    store = loaded.store
+    assert (store.pool_size, store.max_overflow, store.pool_timeout) == (8, 2, 5.0)
+    assert store.password_file == (tmp_path / "secrets" / "pw").resolve()
+    both = text.replace("pool_size = 8", 'pool_size = 8\npassword_env = "PW"')
+    assert problems_of(write(tmp_path, both)) == ["store: give at most one of password_env and password_file"]
+
+
+def test_a_worker_is_named_after_its_host_and_sources_may_name_their_workers(tmp_path: Path) -> None:
+    """[worker] name defaults to the host name; a source's `workers` lists who takes it (none: every worker)."""
+    text = (
+        '[partners.p]\nstock_mode = "simple"\n'
+        '[[partners.p.sources]]\ntype = "folder"\nkind = "stock"\npath = "drop"\nworkers = ["machine-a"]\n'
+    )
+    loaded = settings.load(write(tmp_path, text), environ={})
+    assert loaded.worker.name == socket.gethostname()
+    assert loaded.partner("p").sources[0].workers == ["machine-a"]
+    assert problems_of(write(tmp_path, text.replace('["machine-a"]', "[]")))[0].startswith(
+        "partners.p.sources.0.folder.workers"
+    )

@@ -1,0 +1,163 @@
+"""What several workers sharing one PostgreSQL store rely on: claims that skip each other, a lock per source, an
+inbound item holding its partner alone, commands locking their SKUs. Each test in a schema of its own."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from gateway.domain.modes import Policy, StockMode
+from gateway.store.sql import SqlStore, lock_key
+from tests.conftest import postgres_base_url, postgres_schema
+from tests.support.worker import wait_until
+
+NOW = 1_767_225_600_000_000
+LEASE = NOW + 300_000_000
+
+
+@pytest.fixture
+def url() -> Iterator[str]:
+    with postgres_schema(postgres_base_url()) as found:
+        yield found
+
+
+@pytest.fixture
+def stores(url: str) -> Iterator[tuple[SqlStore, SqlStore]]:
+    """Two stores on one database: two workers."""
+    first, second = SqlStore.open(url), SqlStore.open(url)
+    with first.write() as tx:
+        partner_id, _ = tx.sync_partner("p", Policy(StockMode.ADVANCED), NOW)
+        tx.queue_ats(partner_id, [(f"S{i:03}", i, NOW) for i in range(30)], None, NOW)
+    yield first, second
+    first.close()
+    second.close()
+
+
+def test_two_workers_claiming_at_once_get_disjoint_batches(stores: tuple[SqlStore, SqlStore]) -> None:
+    """A batch being claimed by one worker is skipped by the other (FOR UPDATE SKIP LOCKED), not waited for."""
+    first, second = stores
+    with first.write() as one:
+        claim_one = one.claim(one.partner_id("p"), "ats", NOW, 10, LEASE, "batch-1")
+        with second.write() as two:  # the first transaction is still open: its rows are locked
+            claim_two = two.claim(two.partner_id("p"), "ats", NOW, 10, LEASE, "batch-2")
+    assert claim_one is not None
+    assert claim_two is not None
+    assert len(claim_one.ids) == len(claim_two.ids) == 10
+    assert not set(claim_one.ids) & set(claim_two.ids)
+    with second.write() as tx:  # both committed: the rest is left, and nothing claimed twice
+        rest = tx.claim(tx.partner_id("p"), "ats", NOW, 100, LEASE, "batch-3")
+    assert rest is not None
+    assert len(rest.ids) == 10
+    assert not set(rest.ids) & (set(claim_one.ids) | set(claim_two.ids))
+
+
+def test_a_claim_whose_lease_ran_out_goes_again_under_its_key(stores: tuple[SqlStore, SqlStore]) -> None:
+    """A worker died holding a batch: after the lease, another worker takes the same batch with the same id."""
+    first, second = stores
+    with first.write() as tx:
+        taken = tx.claim(tx.partner_id("p"), "ats", NOW, 10, LEASE, "dead-worker")
+    assert taken is not None
+    with second.write() as tx:
+        before = tx.claim(tx.partner_id("p"), "ats", NOW, 100, LEASE, "other")
+    assert before is not None
+    assert not set(before.ids) & set(taken.ids)
+    with second.write() as tx:
+        after = tx.claim(tx.partner_id("p"), "ats", LEASE + 1, 100, LEASE + 600_000_000, "ignored")
+    # the earlier batch, un-settled, was sent once: it goes again whole, under its own id (the Idempotency-Key)
+    assert after is not None
+    assert after.batch_id in {"dead-worker", "other"}
+
+
+def test_a_source_is_polled_by_one_worker_at_a_time(stores: tuple[SqlStore, SqlStore]) -> None:
+    """The source lock is taken without waiting; freed when its holder lets go or its connection goes."""
+    first, second = stores
+    with first.source_lock("source:p/drop") as mine:
+        assert mine
+        with second.source_lock("source:p/drop") as theirs, second.source_lock("source:p/other") as other:
+            assert not theirs
+            assert other  # another source is free
+    with second.source_lock("source:p/drop") as theirs:
+        assert theirs
+    with first.source_lock("source:p/drop") as mine:
+        assert mine
+        _kill_lock_holder(second, "source:p/drop")  # the holder's session ends (a worker killed): its lock goes
+        with second.source_lock("source:p/drop") as theirs:
+            assert theirs
+    # and the holder, finding its connection gone, lets go without an error
+
+
+def _kill_lock_holder(store: SqlStore, source: str) -> None:
+    """End the session holding this store's lock on `source` (pg_locks shows the two keys as unsigned oids)."""
+    space = store._space
+    with store.engine.connect() as connection:
+        killed = connection.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND classid = %(first)s::bigint::oid AND objid = %(second)s::bigint::oid AND objsubid = 2",
+            {"first": space.source & 0xFFFFFFFF, "second": lock_key(source) & 0xFFFFFFFF},
+        ).all()
+    assert killed == [(True,)]
+
+
+def test_an_inbound_item_holds_its_partner_and_commands_wait_for_it(stores: tuple[SqlStore, SqlStore]) -> None:
+    """lock_partner (an item) excludes lock_keys (a command) on another connection until the item commits."""
+    first, second = stores
+    waited = threading.Event()
+    done = threading.Event()
+
+    def command() -> None:
+        with second.write() as tx:
+            waited.set()
+            tx.lock_keys(tx.partner_id("p"), ["O1"], ["S001"])
+        done.set()
+
+    with first.write() as item:
+        item.lock_partner(item.partner_id("p"))
+        thread = threading.Thread(target=command)
+        thread.start()
+        wait_until(waited.is_set, 10, "the command started")
+        assert not done.wait(0.3)  # held: the command cannot take the partner
+    thread.join(10)
+    assert done.is_set()
+
+
+def test_commands_on_other_skus_run_side_by_side_and_on_the_same_sku_in_turn(
+    stores: tuple[SqlStore, SqlStore],
+) -> None:
+    """Two commands share the partner; the same SKU is locked by one of them at a time."""
+    first, second = stores
+    with first.write() as one:
+        assert one.lock_keys(one.partner_id("p"), ["O1"], ["S001", "S002"])
+        assert not one.lock_keys(one.partner_id("p"), ["O1"], ["S002"])  # held already: nothing new taken
+        with second.write() as two:
+            assert two.lock_keys(two.partner_id("p"), ["O2"], ["S003"])  # no wait: other keys
+        blocked = threading.Event()
+        finished = threading.Event()
+
+        def same_sku() -> None:
+            with second.write() as two:
+                blocked.set()
+                two.lock_keys(two.partner_id("p"), ["O3"], ["S002"])
+            finished.set()
+
+        thread = threading.Thread(target=same_sku)
+        thread.start()
+        wait_until(blocked.is_set, 10, "the second command started")
+        assert not finished.wait(0.3)
+    thread.join(10)
+    assert finished.is_set()
+
+
+def test_two_stores_in_two_schemas_never_share_a_lock(url: str) -> None:
+    """Advisory locks are per database: each store draws its keys from its schema, so tests (or two
+    installations in one database) never wait on each other."""
+    with postgres_schema(postgres_base_url()) as other_url:
+        here, there = SqlStore.open(url), SqlStore.open(other_url)
+        try:
+            with here.source_lock("source:p/drop") as mine, there.source_lock("source:p/drop") as theirs:
+                assert mine
+                assert theirs
+        finally:
+            here.close()
+            there.close()
