@@ -813,6 +813,8 @@ class SqlTransaction:
 
     def sync_partner(self, name: str, policy: Policy, now: Instant) -> tuple[int, bool]:
         """Register `name` with `policy`; return its id and whether the policy differs from the stored one."""
+        if self._dialect == "postgresql":  # workers starting together register a new partner once
+            self.connection.execute(text("SELECT pg_advisory_xact_lock(:ns, 1)"), {"ns": self._space.migrate})
         row = self.connection.execute(
             select(_P.c.id, _P.c.stock_mode, _P.c.pending_allocation).where(_P.c.name == name)
         ).one_or_none()

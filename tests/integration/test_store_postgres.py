@@ -161,3 +161,30 @@ def test_two_stores_in_two_schemas_never_share_a_lock(url: str) -> None:
         finally:
             here.close()
             there.close()
+
+
+def test_workers_starting_together_register_a_new_partner_once(url: str) -> None:
+    """Four stores registering the same new partner at once: one row, one id, no conflict."""
+    stores = [SqlStore.open(url) for _ in range(4)]
+    barrier = threading.Barrier(4)
+    ids: list[int] = []
+    errors: list[BaseException] = []
+
+    def register(store: SqlStore) -> None:
+        try:
+            barrier.wait(10)
+            with store.write() as tx:
+                ids.append(tx.sync_partner("new", Policy(StockMode.SIMPLE), NOW)[0])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=register, args=(store,)) for store in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    for store in stores:
+        store.close()
+    assert errors == []
+    assert len(ids) == 4
+    assert len(set(ids)) == 1
