@@ -38,6 +38,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
@@ -271,7 +272,7 @@ def placement_run(base_url: str, folder: Path, workers: int, tag: str, args: arg
     return {"seconds": seconds, "rate": placed / seconds}
 
 
-def worker_failed(folder: Path, index: int, what: str) -> None:
+def worker_failed(folder: Path, index: int, what: str) -> NoReturn:
     log = folder / f"worker-{index}.log"
     tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-20:]) if log.exists() else ""
     raise SystemExit(f"placement worker {index} {what}; its last log lines:\n{tail}")

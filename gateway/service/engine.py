@@ -162,6 +162,7 @@ class Engine:
 
         A confirmation stamped earlier than the one in force is kept but does not replace it.
         """
+        self._hold([order_id], [sku])
         order = self._order(order_id)
         line = order.line(sku)
         if line is None:

@@ -45,7 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
 from gateway import logs
 from gateway.domain.allocation import Line
@@ -76,6 +76,7 @@ _Item = TypeVar("_Item")
 _CHUNK = 500  # SKUs per IN (...) look-up: well under every driver's bound-parameter limit
 _RANGE_LIMIT = 40_000  # rows one key-range look-up may return before it gives way to IN look-ups
 _BUSY_TIMEOUT_MS = 30_000
+_PG_CONNECT_ARGS = {"connect_timeout": 10, "application_name": "stock-gateway"}
 # PostgreSQL error classes that mean "try again": serialization failure, deadlock, lock or statement time-out
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014"})
 
@@ -162,6 +163,7 @@ class SqlStore:
         # SQLite takes one writer at a time: the threads of one process queue here, not on the database lock
         self._writer = threading.RLock() if self.dialect == "sqlite" else None
         self._worker_lock: IO[str] | None = None
+        self._lock_engine: Engine | None = None
         self._space = _LockSpace("")
         if self.dialect == "postgresql":
             try:
@@ -222,7 +224,7 @@ class SqlStore:
                 max_overflow=max_overflow,
                 pool_timeout=pool_timeout,
                 pool_pre_ping=True,  # a connection the server dropped (a restart) is replaced, not handed out
-                connect_args={"connect_timeout": 10, "application_name": "stock-gateway"},
+                connect_args=dict(_PG_CONNECT_ARGS),
             )
         else:
             engine = create_engine(parsed)
@@ -316,8 +318,12 @@ class SqlStore:
             yield True
             return
         params = {"ns": self._space.source, "key": lock_key(name)}
+        if self._lock_engine is None:
+            # a connection of its own per held source, outside the pool: polls holding their locks never take
+            # the connections their own work needs (a full pool would leave them all waiting on each other)
+            self._lock_engine = create_engine(self.engine.url, poolclass=NullPool, connect_args=dict(_PG_CONNECT_ARGS))
         try:
-            connection = self.engine.connect()
+            connection = self._lock_engine.connect()
         except sa_exc.OperationalError as exc:
             raise _translate(exc) from exc
         try:
@@ -337,6 +343,8 @@ class SqlStore:
     def close(self) -> None:
         """Release every pooled connection (and the worker lock)."""
         self.engine.dispose()
+        if self._lock_engine is not None:
+            self._lock_engine.dispose()
         if self._worker_lock is not None:
             self._worker_lock.close()
             self._worker_lock = None

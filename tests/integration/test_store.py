@@ -142,3 +142,41 @@ def test_a_store_upgraded_by_a_newer_release_is_refused_with_a_clear_error(store
         store.migrate()
     assert store.revision() == "9999"
     store.close()
+
+
+@pytest.mark.parametrize("mode", ["simple", "advanced", "time_based"])
+def test_concurrent_confirmations_and_placements_keep_the_allocation_exact(make_app: AppFactory, mode: str) -> None:
+    """Confirmations of one order while other orders are placed on its SKU: no placement's units are lost.
+
+    On PostgreSQL the commands run side by side; each locks its order and SKU first, so none writes back a stock
+    row another has changed meanwhile."""
+    app = make_app(p={"stock_mode": mode})
+    app.commands.set_stock("p", "S", 100_000, None)
+    app.commands.place("p", "first", [RequestedLine("S", 1)])
+    stop = threading.Event()
+    confirmed: list[int] = []
+
+    def confirmer() -> None:
+        n = 0
+        while not stop.is_set() and n < 300:
+            n += 1
+            app.commands.confirm("p", "first", "S", 1, 1_700_000_000_000_000 + n)
+        confirmed.append(n)
+
+    def placer(k: int) -> None:
+        for i in range(40):
+            app.commands.place("p", f"o-{k}-{i}", [RequestedLine("S", 1)])
+
+    threads = [threading.Thread(target=confirmer)] + [threading.Thread(target=placer, args=(k,)) for k in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads[1:]:
+        thread.join(60)
+    stop.set()
+    threads[0].join(60)
+    assert confirmed
+    assert confirmed[0] > 0
+    with app.store.read() as tx:
+        record = tx.stock(tx.partner_id("p"), ["S"])["S"]
+    assert record.allocated == 121  # every unit of every pending line: 1 + 3 x 40
+    assert record.published == 100_000 - 121
