@@ -60,6 +60,7 @@ bench: $(STAMP) $(SSHD)
 	$(BIN)/python bench/deliver.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/postgres.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis

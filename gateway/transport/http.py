@@ -23,6 +23,7 @@ from gateway import logs
 from gateway.domain import instant
 from gateway.formats import pages
 from gateway.formats.problems import Problems
+from gateway.secrets import SecretError, read_secret
 from gateway.settings import ApiSettings
 from gateway.store.port import OutboxRecord
 from gateway.transport.inbox import TransportError
@@ -84,18 +85,14 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
 
 
 def _read_secret(env: str | None, file: os.PathLike[str] | None, what: str, environ: Mapping[str, str]) -> str | None:
-    if env is not None:
-        if env not in environ:
-            raise ApiConfigError(f"the environment variable {env} ({what}) is not set")
-        return _checked_secret(environ[env].strip(), f"the environment variable {env} ({what})")
-    if file is not None:
-        try:
-            with open(file, encoding="utf-8") as stream:
-                secret = stream.read().strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ApiConfigError(f"cannot read {what} from {file}: {getattr(exc, 'strerror', None) or exc}") from exc
-        return _checked_secret(secret, f"{what} in {file}")
-    return None
+    try:
+        secret = read_secret(env, file, what, environ)
+    except SecretError as exc:
+        raise ApiConfigError(str(exc)) from exc
+    if secret is None:
+        return None
+    where = f"the environment variable {env} ({what})" if env is not None else f"{what} in {file}"
+    return _checked_secret(secret, where)
 
 
 def _checked_secret(secret: str, where: str) -> str:

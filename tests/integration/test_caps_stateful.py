@@ -89,7 +89,7 @@ _partner_numbers = itertools.count(1)
 def _settings_for(backend: str) -> settings:
     """Every example on SQLite; on PostgreSQL (a network round trip per statement) enough to show the same SQL
     means the same rules there, within the suite's time."""
-    return STATEFUL_SETTINGS if backend == "sqlite" else settings(STATEFUL_SETTINGS, max_examples=15)
+    return STATEFUL_SETTINGS if backend == "sqlite" else settings(STATEFUL_SETTINGS, max_examples=6)
 
 
 # ---------------------------------------------------------------------------------------------------------------
