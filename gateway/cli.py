@@ -19,7 +19,7 @@ from typing import Any, NoReturn, TextIO
 import click
 from sqlalchemy import make_url
 
-from gateway import access, bootstrap, logs, platform_api, settings, worker
+from gateway import bootstrap, logs, settings
 from gateway.domain import instant
 from gateway.domain.caps import CapSource
 from gateway.domain.errors import Refusal
@@ -490,6 +490,8 @@ def _poll_feed(app: bootstrap.App, partner: str, feed: str) -> int:
 @click.pass_context
 def run(ctx: click.Context, config: str | None) -> None:
     """The worker: watch, poll and deliver for every partner until SIGTERM or SIGINT (SIGHUP reloads)."""
+    from gateway import worker  # noqa: PLC0415 - the daemon's libraries load for `run` alone: commands start faster
+
     state: State = ctx.obj
     path = settings.config_path(config or state.config, os.environ) if (config or state.config) else None
     try:
@@ -518,6 +520,8 @@ def run(ctx: click.Context, config: str | None) -> None:
 @click.pass_obj
 def serve(state: State, host: str | None, port: int | None) -> None:
     """The platform HTTP API alone (it also runs inside `gateway run` when [api] enabled is true)."""
+    from gateway import access, platform_api  # noqa: PLC0415 - the web framework loads for `serve` alone
+
     config = state.settings()
     try:
         tokens = access.Tokens.from_settings(config)
