@@ -144,7 +144,10 @@ def check_config(state: State) -> None:
     """Validate the configuration; list every problem by key (exit 2) or say it is fine."""
     config = state.settings()
     names = ", ".join(f"{n} ({p.stock_mode.value})" for n, p in sorted(config.partners.items())) or "none"
-    shown = make_url(config.store.url).render_as_string(hide_password=True)
+    url = make_url(config.store.url)
+    shown = url.difference_update_query([k for k in url.query if k.lower() == "password"]).render_as_string(
+        hide_password=True
+    )
     click.echo(f"configuration is valid: store {shown}; partners: {names}")
 
 

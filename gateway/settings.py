@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal, Self
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -489,6 +489,12 @@ def _describe(error: Mapping[str, object]) -> str:
     return f"{location}: {message}" if location else message
 
 
+def _holds_password(url: str) -> bool:
+    """Whether a store URL carries a password (user:password@host, or a password= query parameter)."""
+    parts = urlsplit(url)
+    return bool(parts.password) or any(key.lower() == "password" for key, _ in parse_qsl(parts.query))
+
+
 def resolve_store_url(url: str, base: Path) -> str:
     """A relative SQLite path is relative to the configuration file's folder."""
     prefix = "sqlite:///"
@@ -523,7 +529,7 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError([_describe(error) for error in exc.errors()]) from None
-    if not override and urlsplit(settings.store.url).password:
+    if not override and _holds_password(settings.store.url):
         raise ConfigError(
             [
                 "store.url: holds a password; name it with store.password_env or store.password_file "

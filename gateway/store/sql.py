@@ -143,9 +143,17 @@ class _LockSpace:
         self.migrate = lock_key(f"{schema}\x00migrate")
         self.schema = schema
 
-    def keys_of(self, partner_id: int) -> int:
-        """The first key of a partner's orders and SKUs (second key: the order's or SKU's)."""
-        return lock_key(f"{self.schema}\x00keys\x00{partner_id}")
+    def orders_of(self, partner_id: int) -> int:
+        """The first key of a partner's orders (second key: the order id's)."""
+        return lock_key(f"{self.schema}\x00orders\x00{partner_id}")
+
+    def skus_of(self, partner_id: int) -> int:
+        """The first key of a partner's SKUs (second key: the SKU's)."""
+        return lock_key(f"{self.schema}\x00skus\x00{partner_id}")
+
+    def batch(self, batch_id: str) -> tuple[int, int]:
+        """The two keys of an outbox batch being claimed."""
+        return lock_key(f"{self.schema}\x00batch"), lock_key(batch_id)
 
 
 def _sqlite_on_begin(connection: Connection) -> None:
@@ -259,6 +267,8 @@ class SqlStore:
                 command.upgrade(_migrations_config(connection), revision)
         except sa_exc.OperationalError as exc:
             raise _translate(exc) from exc
+        except sa_exc.DBAPIError as exc:  # a schema that does not exist, no right to create tables, ...
+            raise StoreError(f"the store's schema cannot be brought up to date: {exc.orig}") from exc
 
     def revision(self) -> str | None:
         """The schema revision the store is at (None for an empty database)."""
@@ -326,6 +336,7 @@ class SqlStore:
             connection = self._lock_engine.connect()
         except sa_exc.OperationalError as exc:
             raise _translate(exc) from exc
+        held = False
         try:
             held = bool(connection.execute(text("SELECT pg_try_advisory_lock(:ns, :key)"), params).scalar())
             connection.commit()  # the lock outlives the transaction; the connection sits idle, not in one
@@ -626,7 +637,7 @@ class SqlTransaction:
         self.run_id = logs.current_run()  # the inbound item being handled, if any: kept with what it queues
         self._alone: set[int] = set()  # partners this transaction holds alone
         self._shared: set[int] = set()  # partners this transaction holds beside others (commands)
-        self._keys: set[tuple[int, int]] = set()  # (partner, key) of the orders and SKUs it holds
+        self._keys: set[tuple[int, int]] = set()  # (space, key) of the orders and SKUs it holds
 
     def level_loader(self, partner_id: int, ledger_id: int | None) -> _PostgresLevelLoader | None:
         """PostgreSQL's COPY-and-merge loader for a large snapshot; None on SQLite (the row path is its fastest)."""
@@ -645,29 +656,41 @@ class SqlTransaction:
         )
         self._alone.add(partner_id)
 
+    def _share(self, partner_id: int) -> bool:
+        """Hold the partner shared (PostgreSQL) unless held already; whether a lock was taken now."""
+        if partner_id in self._alone or partner_id in self._shared:
+            return False
+        self.connection.execute(
+            text("SELECT pg_advisory_xact_lock_shared(:ns, :id)"), {"ns": self._space.partner, "id": partner_id}
+        )
+        self._shared.add(partner_id)
+        return True
+
     def lock_keys(self, partner_id: int, orders: Sequence[str] = (), skus: Sequence[str] = ()) -> bool:
         """Hold these orders and SKUs of the partner for the rest of the transaction (a command); return whether
         it took a lock it did not hold (and so may have waited: what it read before may be out of date).
 
         The partner is held shared (commands run side by side; an inbound item waits for them and they for
-        it), then each key in ascending order, so two commands never wait on each other in a cycle."""
+        it), then the orders' keys, then the SKUs', each in ascending order, so two commands never wait on each
+        other in a cycle."""
         if self._dialect != "postgresql" or partner_id in self._alone:
             return False
-        took = False
-        if partner_id not in self._shared:
-            self.connection.execute(
-                text("SELECT pg_advisory_xact_lock_shared(:ns, :id)"), {"ns": self._space.partner, "id": partner_id}
-            )
-            self._shared.add(partner_id)
-            took = True
-        names = [f"order\x00{order_id}" for order_id in orders] + [f"sku\x00{sku}" for sku in skus]
-        keys = sorted({lock_key(name) for name in names} - {key for held, key in self._keys if held == partner_id})
+        took = self._share(partner_id)
+        # every order key before every SKU key, each group in ascending order: one global order for all commands
+        # (set_status takes its order, reads it, then takes its SKUs: it never waits for an order holding a SKU)
+        held = self._keys
+        wanted = [(self._space.orders_of(partner_id), key) for key in sorted({lock_key(o) for o in orders})]
+        wanted += [(self._space.skus_of(partner_id), key) for key in sorted({lock_key(sku) for sku in skus})]
+        keys = [pair for pair in wanted if pair not in held]
         if keys:
             self.connection.execute(
-                text("SELECT pg_advisory_xact_lock(:ns, k) FROM unnest(CAST(:keys AS integer[])) AS k"),
-                {"ns": self._space.keys_of(partner_id), "keys": keys},
+                text(
+                    "SELECT pg_advisory_xact_lock(ns, k) "
+                    "FROM unnest(CAST(:spaces AS integer[]), CAST(:keys AS integer[])) AS t(ns, k)"
+                ),
+                {"spaces": [ns for ns, _ in keys], "keys": [key for _, key in keys]},
             )
-            self._keys.update((partner_id, key) for key in keys)
+            held.update(keys)
             took = True
         return took
 
@@ -876,7 +899,8 @@ class SqlTransaction:
         found: dict[str, tuple[str, int, Instant | None]] = {}
         cursor = self.connection.connection.cursor()
         try:
-            if _CHUNK < len(skus) <= _RANGE_LIMIT // 4 and skus == sorted(skus):
+            # (not on PostgreSQL: its collation may order SKUs otherwise than Python, and its array look-up is cheap)
+            if self._dialect == "sqlite" and _CHUNK < len(skus) <= _RANGE_LIMIT // 4 and skus == sorted(skus):
                 ranged = self._compiled("versions_range")
                 [params] = ranged.params([(partner_id, skus[0], skus[-1])])
                 cursor.execute(ranged.sql, params)
@@ -1263,12 +1287,17 @@ class SqlTransaction:
         """The next due batch: one sent before (same id) first, else up to `limit` never-batched messages."""
         # Compiled once per dialect and run through the driver: a delivery pass claims many batches.
         params = {"of_partner": partner_id, "of_kind": kind, "now": now, "lease": lease_until, "limit": limit}
+        if self._dialect == "postgresql":
+            self._share(partner_id)  # like settling: never waiting on an inbound item's rows while it waits on ours
         first = self._run_one("claim_first", params).fetchone()
         if first is None:
             return None
         resend = first[0] is not None
         if resend:
             batch_id = first[0]
+            if self._dialect == "postgresql" and not self._try_batch(batch_id):
+                return None  # another worker is claiming this batch right now: it goes whole, with them
+
             # a batch sent before goes again whole, under its key, whatever the limit
             rows = self._run_one("claim_resend", params | {"new_batch": batch_id}).fetchall()
         else:
@@ -1280,6 +1309,19 @@ class SqlTransaction:
         make = OutboxRecord._make
         messages = tuple([make((row[0], partner, *row[1:])) for row in rows])
         return Claim(batch_id, kind, messages, resend, lease_until)
+
+    def _try_batch(self, batch_id: str) -> bool:
+        """Whether this transaction may claim a batch sent before (one worker at a time: two workers each holding
+        a row of it would otherwise wait on each other)."""
+        first, second = self._space.batch(batch_id)
+        query = text("SELECT pg_try_advisory_xact_lock(:first, :second)")
+        return bool(self.connection.execute(query, {"first": first, "second": second}).scalar())
+
+    def _settling(self, claim: Claim) -> None:
+        """Settling waits for an inbound item of the partner (whose merge queues new values in key order while a
+        settle updates the batch's rows in id order: they would deadlock), not for other settles or commands."""
+        if self._dialect == "postgresql" and claim.messages:
+            self._share(self.partner_id(claim.messages[0].partner))
 
     def _partner_name(self, partner_id: int) -> str:
         for name, known in self._partner_ids.items():
@@ -1310,6 +1352,7 @@ class SqlTransaction:
 
     def unclaim(self, claim: Claim) -> None:
         """A claimed batch that was not sent is claimable again; one sent before keeps its id (its key)."""
+        self._settling(claim)
         values: dict[str, Any] = {"claimed_until": None}
         if not claim.resend:
             values["batch_id"] = None
@@ -1318,6 +1361,7 @@ class SqlTransaction:
 
     def settle_delivered(self, claim: Claim, status: int | None, now: Instant, attempts: int = 1) -> int:
         """The batch's messages are delivered, except those replaced meanwhile (they stay pending)."""
+        self._settling(claim)
         params = {
             "first": claim.messages[0].id,
             "last": claim.messages[-1].id,
@@ -1344,6 +1388,7 @@ class SqlTransaction:
         now: Instant,
     ) -> int:
         """Due again later, or to dead letter past the attempts or the age allowed."""
+        self._settling(claim)
         dead = self._bury(
             claim,
             attempts,
@@ -1387,6 +1432,7 @@ class SqlTransaction:
 
     def settle_dead(self, claim: Claim, *, attempts: int, status: int | None, error: str, now: Instant) -> int:
         """The batch's messages go to dead letter with the partner's answer."""
+        self._settling(claim)
         dead = self._bury(claim, attempts, status, error)
         self._release(claim, dead)
         return int(dead)

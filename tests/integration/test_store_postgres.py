@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from gateway import bootstrap, settings
 from gateway.domain.modes import Policy, StockMode
+from gateway.domain.orders import RequestedLine
+from gateway.domain.status import OrderStatus
 from gateway.store.sql import SqlStore, lock_key
-from tests.conftest import postgres_base_url, postgres_schema
+from tests.conftest import postgres_base_url, postgres_schema, write_config
 from tests.support.worker import wait_until
 
 NOW = 1_767_225_600_000_000
@@ -188,3 +192,44 @@ def test_workers_starting_together_register_a_new_partner_once(url: str) -> None
     assert errors == []
     assert len(ids) == 4
     assert len(set(ids)) == 1
+
+
+def test_status_moves_and_confirmations_of_one_order_never_deadlock(url: str, tmp_path: Path) -> None:
+    """set_status takes its order, then its SKUs; confirm takes order and SKU at once: every order key is taken
+    before every SKU key, so the two never wait on each other in a cycle (PostgreSQL would abort one)."""
+    config = write_config(tmp_path, {"p": {"stock_mode": "advanced"}}, url)
+    first = bootstrap.build(settings.load(config, environ={}))
+    second = bootstrap.build(settings.load(config, environ={}))
+    try:
+        orders = [f"O{i:02}" for i in range(40)]
+        for i, order_id in enumerate(orders):
+            first.commands.set_stock("p", f"S{i:02}", 10, None)
+            first.commands.place("p", order_id, [RequestedLine(f"S{i:02}", 1)])
+        barrier = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def moves() -> None:
+            for order_id in orders:
+                barrier.wait(10)
+                try:
+                    first.commands.set_status("p", order_id, OrderStatus.CONFIRMED)
+                except BaseException as exc:
+                    errors.append(exc)
+
+        def confirmations() -> None:
+            for i, order_id in enumerate(orders):
+                barrier.wait(10)
+                try:
+                    second.commands.confirm("p", order_id, f"S{i:02}", 1, NOW)
+                except BaseException as exc:
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=moves), threading.Thread(target=confirmations)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert errors == []
+    finally:
+        first.close()
+        second.close()

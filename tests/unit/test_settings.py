@@ -436,6 +436,11 @@ def test_a_password_in_the_store_url_of_the_file_is_refused(tmp_path: Path) -> N
         "(or give the whole URL in GATEWAY_STORE_URL)"
     ]
     assert "hunter2" not in " ".join(problems)
+    as_parameter = write(
+        tmp_path,
+        '[store]\nurl = "postgresql+psycopg://gw@db/gw?password=hunter2"\n[partners.p]\nstock_mode = "simple"\n',
+    )
+    assert problems_of(as_parameter) == problems
     # the whole URL from the environment may carry it
     loaded = settings.load(path, environ={"GATEWAY_STORE_URL": "postgresql+psycopg://gw:pw@db:5432/gw"})
     assert loaded.store.url == "postgresql+psycopg://gw:pw@db:5432/gw"
