@@ -116,6 +116,15 @@ def _known_revisions() -> set[str]:
     return {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
 
 
+def _postgres_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # The server probes an idle connection after 30 s and drops it after 3 unanswered probes 10 s apart: the locks
+    # of a worker whose machine died (no FIN ever sent) return within about a minute, not the kernel's two hours.
+    with dbapi_connection.cursor() as cursor:
+        for name, value in (("tcp_keepalives_idle", 30), ("tcp_keepalives_interval", 10), ("tcp_keepalives_count", 3)):
+            cursor.execute(f"SET {name} = {value}")
+    dbapi_connection.commit()
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
     # Transactions are begun by the "begin" listener below, not by the driver's own guesswork.
     dbapi_connection.isolation_level = None
@@ -234,6 +243,7 @@ class SqlStore:
                 pool_pre_ping=True,  # a connection the server dropped (a restart) is replaced, not handed out
                 connect_args=dict(_PG_CONNECT_ARGS),
             )
+            event.listen(engine, "connect", _postgres_on_connect)
         else:
             engine = create_engine(parsed)
         if engine.dialect.name == "sqlite":
@@ -332,6 +342,7 @@ class SqlStore:
             # a connection of its own per held source, outside the pool: polls holding their locks never take
             # the connections their own work needs (a full pool would leave them all waiting on each other)
             self._lock_engine = create_engine(self.engine.url, poolclass=NullPool, connect_args=dict(_PG_CONNECT_ARGS))
+            event.listen(self._lock_engine, "connect", _postgres_on_connect)
         try:
             connection = self._lock_engine.connect()
         except sa_exc.OperationalError as exc:
@@ -1439,6 +1450,7 @@ class SqlTransaction:
 
     def revive(self, partner_id: int, ids: Sequence[int] | None, now: Instant) -> tuple[int, int]:
         """Dead messages back in the queue; a dead value with a newer one of its key since is superseded."""
+        self.lock_partner(partner_id)  # no value of the partner is queued meanwhile (PostgreSQL; rare and short)
         query = select(_X.c.id, _X.c.kind, _X.c.key, _X.c.created_at).where(
             _X.c.partner_id == partner_id, _X.c.state == "dead"
         )

@@ -233,3 +233,22 @@ def test_status_moves_and_confirmations_of_one_order_never_deadlock(url: str, tm
     finally:
         first.close()
         second.close()
+
+
+def test_the_server_drops_a_dead_workers_connections_and_locks_within_a_minute(
+    stores: tuple[SqlStore, SqlStore],
+) -> None:
+    """TCP keepalives on every connection of the store (pooled and source locks): a machine that died without a
+    word loses its locks after 30 s idle + 3 probes 10 s apart, not after the kernel's two hours."""
+    first, _ = stores
+    with first.read() as tx:
+        shown = [
+            tx.connection.exec_driver_sql(f"SHOW tcp_keepalives_{name}").scalar()
+            for name in ("idle", "interval", "count")
+        ]
+    assert shown == ["30", "10", "3"]
+    with first.source_lock("source:p/drop") as mine:
+        assert mine
+        assert first._lock_engine is not None
+        with first._lock_engine.connect() as connection:
+            assert connection.exec_driver_sql("SHOW tcp_keepalives_idle").scalar() == "30"
