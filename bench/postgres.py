@@ -43,11 +43,13 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.ingest import generate  # the same snapshot file as the SQLite benchmark
+
 POSTGRES_ENV = "GATEWAY_TEST_POSTGRES_URL"
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PARTNER = "bench"
 T0 = "2026-01-01T00:00:00Z"
-T1 = "2026-01-02T00:00:00Z"
 STOCK = 1_000_000  # units of every SKU of the placements' store: no placement is ever refused
 BLOCK = 1 << 20  # the floor's COPY reads the file in blocks of 1 MiB
 RATIO_TARGET = 3.0
@@ -96,18 +98,6 @@ def scalar(url: str, query: str) -> object:
 
 
 # files
-
-
-def generate(path: Path, rows: int, changed: set[int] | None = None) -> None:
-    rng = random.Random(7)
-    with path.open("w", encoding="utf-8", newline="") as out:
-        out.write("sku,quantity,as_of\n")
-        for i in range(rows):
-            quantity = rng.randrange(0, 500)
-            if changed is not None and i in changed:
-                out.write(f"SKU{i:08d},{quantity + 1},{T1}\n")
-            else:
-                out.write(f"SKU{i:08d},{quantity},{T0}\n")
 
 
 def sku_name(index: int) -> str:
