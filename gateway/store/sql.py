@@ -669,7 +669,7 @@ class SqlTransaction:
 
     def _share(self, partner_id: int) -> bool:
         """Hold the partner shared (PostgreSQL) unless held already; whether a lock was taken now."""
-        if partner_id in self._alone or partner_id in self._shared:
+        if self._dialect != "postgresql" or partner_id in self._alone or partner_id in self._shared:
             return False
         self.connection.execute(
             text("SELECT pg_advisory_xact_lock_shared(:ns, :id)"), {"ns": self._space.partner, "id": partner_id}
@@ -1298,8 +1298,7 @@ class SqlTransaction:
         """The next due batch: one sent before (same id) first, else up to `limit` never-batched messages."""
         # Compiled once per dialect and run through the driver: a delivery pass claims many batches.
         params = {"of_partner": partner_id, "of_kind": kind, "now": now, "lease": lease_until, "limit": limit}
-        if self._dialect == "postgresql":
-            self._share(partner_id)  # like settling: never waiting on an inbound item's rows while it waits on ours
+        self._share(partner_id)  # like settling: never waiting on an inbound item's rows while it waits on ours
         first = self._run_one("claim_first", params).fetchone()
         if first is None:
             return None
@@ -1331,7 +1330,7 @@ class SqlTransaction:
     def _settling(self, claim: Claim) -> None:
         """Settling waits for an inbound item of the partner (whose merge queues new values in key order while a
         settle updates the batch's rows in id order: they would deadlock), not for other settles or commands."""
-        if self._dialect == "postgresql" and claim.messages:
+        if claim.messages:
             self._share(self.partner_id(claim.messages[0].partner))
 
     def _partner_name(self, partner_id: int) -> str:
