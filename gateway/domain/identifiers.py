@@ -1,0 +1,48 @@
+"""The one rule every identifier follows (SKU, order id, assembly, collection, partner-side ids), wherever it
+comes from: files, feed pages, the command line and the platform API.
+
+An identifier is 1 to 128 characters, holds no control character (C0, DEL, C1, U+2028 and U+2029) and has no
+leading or trailing whitespace. It is taken as given: nothing is trimmed or folded, so what the partner sent is
+what the store keeps, and a padded or dirty value is refused with a reason instead of silently becoming
+another SKU.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_LENGTH = 128
+
+# C0 controls, DEL, C1 controls, LINE SEPARATOR and PARAGRAPH SEPARATOR
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# the same set, for a JSON Schema / pydantic pattern (a whole value free of them)
+PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]+$"
+
+
+def problem(value: str) -> str | None:
+    """Why `value` is not an identifier (one short phrase), or None when it is one."""
+    if not value:
+        return "must not be empty"
+    if len(value) > MAX_LENGTH:
+        return f"longer than {MAX_LENGTH} characters"
+    if _CONTROL.search(value):
+        return "contains control characters"
+    if value != value.strip():
+        return "has leading or trailing whitespace"
+    return None
+
+
+def is_valid(value: str) -> bool:
+    """Whether `value` follows the identifier rule."""
+    return problem(value) is None
+
+
+def escape_controls(text: str) -> str:
+    """`text` fit for a terminal: every control character shown as an escape (\\x00, \\u2028), never sent raw."""
+    return _CONTROL.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"

@@ -1,0 +1,41 @@
+"""The one identifier rule (gateway/domain/identifiers.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.domain import identifiers
+
+
+@pytest.mark.parametrize("value", ["A", "3700000000011", "O-1001", "café", "x" * 128, "a b"])
+def test_ordinary_identifiers_are_valid(value: str) -> None:
+    """Letters, digits, inner spaces and non-ASCII letters up to 128 characters are identifiers."""
+    assert identifiers.problem(value) is None
+    assert identifiers.is_valid(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("", "must not be empty"),
+        ("x" * 129, "longer than 128 characters"),
+        ("A\x00B", "contains control characters"),
+        ("A\tB", "contains control characters"),
+        ("A\x7fB", "contains control characters"),
+        ("A\x85B", "contains control characters"),
+        ("A\u2028B", "contains control characters"),
+        ("A\u2029B", "contains control characters"),
+        ("P1 ", "has leading or trailing whitespace"),
+        (" P1", "has leading or trailing whitespace"),
+        ("\u00a0P1", "has leading or trailing whitespace"),
+    ],
+)
+def test_refused_identifiers_say_why(value: str, reason: str) -> None:
+    """Empty, too long, control characters and padding are refused, each with its reason."""
+    assert identifiers.problem(value) == reason
+    assert not identifiers.is_valid(value)
+
+
+def test_escape_controls_shows_every_control_character_as_an_escape() -> None:
+    """Control characters reach a terminal as escapes, other text unchanged."""
+    assert identifiers.escape_controls("A\x00B\x1b[2J\u2028é") == "A\\x00B\\x1b[2J\\u2028é"
