@@ -2,12 +2,13 @@
 
 One `requests.Session` per partner; connect and read timeouts are always set. Errors leave this module as the
 project's own: TransportError when a feed cannot be read, DeliveryFailed (saying whether a retry may help)
-when a batch was not taken. Secrets are read from the environment or a file named in the configuration and
-never appear in an error or a log.
+when a batch was not taken. Secrets are read from the environment or a file named in the configuration,
+registered for redaction in every form they are sent in, and never appear in an error or a log.
 """
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import functools
 import importlib
@@ -105,6 +106,19 @@ def _checked_secret(secret: str, where: str) -> str:
     return secret
 
 
+def _register_basic(username: str, password: str) -> None:
+    """The forms basic credentials take on the wire, redacted like the password: a partner may echo them."""
+    pair = f"{username}:{password}"
+    logs.register_secret(pair)
+    try:
+        raw = pair.encode("latin-1")  # what requests encodes (the password is checked to be Latin-1)
+    except UnicodeEncodeError:
+        raw = pair.encode()
+    encoded = base64.b64encode(raw).decode("ascii")
+    logs.register_secret(encoded)
+    logs.register_secret(encoded.rstrip("="))  # echoed without its padding
+
+
 def _excerpt(response: requests.Response) -> str:
     text = logs.scrub(response.text)  # a partner that echoes our request must not echo our secret into a report
     return text if len(text) <= MAX_ERROR_BODY else text[:MAX_ERROR_BODY] + "..."
@@ -139,8 +153,9 @@ class PartnerApi:
         if token is not None:
             self.session.headers["Authorization"] = f"Bearer {token}"
         elif settings.username is not None:
-            password = _read_secret(settings.password_env, settings.password_file, "the API password", environ)
-            self.session.auth = (settings.username, password or "")
+            password = _read_secret(settings.password_env, settings.password_file, "the API password", environ) or ""
+            _register_basic(settings.username, password)
+            self.session.auth = (settings.username, password)
 
     def close(self) -> None:
         """Close the session's connections."""

@@ -6,6 +6,9 @@ really waits. Real time is spent only where a real read timeout is the point (Sl
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -14,8 +17,9 @@ from typing import Any
 
 import pytest
 import structlog
+from click.testing import CliRunner
 
-from gateway import bootstrap, settings
+from gateway import bootstrap, cli, settings
 from gateway.domain import instant
 from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
@@ -572,3 +576,38 @@ def test_a_batch_given_back_unsent_frees_a_value_replaced_meanwhile(rig: RigFact
     assert report.delivered == 2
     assert r.partner.ats_view() == {"A": 7, "B": 3}
     assert "never-sent" not in {key for _, key, _ in r.partner.batches}
+
+
+def test_basic_credentials_a_partner_echoes_are_redacted_in_every_form(tmp_path: Path) -> None:
+    """A partner answering 400 with our basic credentials echoed (the header, its base64, `user:password`): the
+    log, the outbox's last_error and `gateway outbox --dead --json` keep its answer but show none of them."""
+    password = "echo-s3cret-pw"  # noqa: S105 - the fake partner's password, not a secret
+    encoded = base64.b64encode(f"gateway:{password}".encode()).decode()
+    secret = tmp_path / "partner.password"
+    secret.write_text(password, encoding="utf-8")
+    log = io.StringIO()
+    with running(token=None, basic=("gateway", password)) as partner:
+        echoed = {"error": "not allowed", "authorization": f"Basic {encoded}", "as_sent": encoded}
+        partner.script(Status(400, json.dumps(echoed | {"as_text": f"gateway:{password}"})))
+        api = {"base_url": partner.url, "username": "gateway", "password_file": str(secret)}
+        path = write_config(tmp_path, {"p": {"stock_mode": "simple", "api": api, "delivery": {"retries": 1}}})
+        configure("json", log, "debug")
+        app = bootstrap.build(settings.load(path, environ={}), clock=FakeClock())
+        try:
+            app.commands.set_stock("p", "A", 5, None)
+            assert app.publisher.deliver("p").dead == 1
+            with app.store.read() as tx:
+                [row] = tx.outbox(tx.partner_id("p"), state="dead")
+        finally:
+            app.close()
+        assert partner.requests[0].headers["Authorization"] == f"Basic {encoded}"  # what it echoed is what we sent
+
+    listed = CliRunner().invoke(cli.cli, ["--config", str(path), "outbox", "--partner", "p", "--dead", "--json"])
+
+    assert listed.exit_code == 0, listed.output
+    [message] = json.loads(listed.stdout)["messages"]
+    assert "not allowed" in message["last_error"]  # the partner's answer is kept, its secrets are not
+    assert "delivery_dead" in log.getvalue()
+    for shown in (log.getvalue(), row.last_error or "", listed.output):
+        for form in (password, f"gateway:{password}", encoded, encoded.rstrip("=")):
+            assert form not in shown
