@@ -231,6 +231,10 @@ class ApiSettings(_Strict):
     ca_file: Path | None = None  # a CA bundle for a partner whose certificate is not publicly signed
     connect_timeout: float = Field(default=5.0, gt=0)
     read_timeout: float = Field(default=30.0, gt=0)
+    # seconds one request may take in all, redirects and the whole body included (a read timeout bounds each wait)
+    request_deadline: float = Field(default=120.0, gt=0)
+    # a feed page's largest body, counted after decompression; a larger page is refused ("too_large")
+    max_page_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
     feeds: list[Feed] = Field(default_factory=lambda: list(FEEDS))
     page_limit: int = Field(default=500, ge=1, le=100_000)
     poll_seconds: float = Field(default=60.0, gt=0)

@@ -2,11 +2,14 @@
 
 The cursor after a page is saved in the transaction that applied it, so a crash re-polls from the last
 committed cursor, and a page applied twice is recognised by the ledger. A malformed page is refused whole,
-kept with its error report under the API's `failed` folder, and the feed stays where it was.
+kept with its error report under the API's `failed` folder, and the feed stays where it was. A page larger
+than `api.max_page_bytes` is refused the same way (reason "too_large"), but only its first 64 KiB are kept,
+with the size read and the sha256 of what was read: the rest of it is never read.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,10 +17,11 @@ from typing import Protocol
 
 from gateway import logs
 from gateway.domain import instant
-from gateway.formats.problems import Problems
+from gateway.formats.problems import Problem, Problems
 from gateway.service.ingest import Clock, Ingestor, PageResult
 from gateway.settings import ApiSettings, Settings
 from gateway.store.port import Store
+from gateway.transport.bounds import EXCERPT_BYTES, PageTooLarge
 from gateway.transport.folder import FolderOutbound
 from gateway.transport.inbox import TransportError, report_bytes
 
@@ -81,20 +85,28 @@ class FeedPoller:
         with self.store.read() as tx:
             cursor = tx.feed_cursor(tx.partner_id(partner), feed)
         for _ in range(config.max_pages_per_poll):
+            cut: PageTooLarge | None = None
             try:
                 body = api.fetch(feed, cursor)
+            except PageTooLarge as exc:  # refused like a malformed page, on what was read of it
+                body, cut = exc.head, exc
             except TransportError as exc:
                 report.error = str(exc)
                 log.warning("feed_poll_failed", partner=partner, feed=feed, cursor=cursor, error=str(exc))
                 break
             with logs.run():
                 page = self.ingestor.ingest_page(
-                    partner, feed, body, cursor, lambda data, problems: api.document(feed, data, problems)
+                    partner,
+                    feed,
+                    body,
+                    cursor,
+                    (lambda data, problems: api.document(feed, data, problems)) if cut is None else _too_large(cut),
+                    reason=None if cut is None else "too_large",
                 )
             report.pages.append(page)
             if page.result.outcome == "rejected":
                 if not page.repeat:
-                    self._keep_aside(partner, feed, body, page, config.failed)
+                    self._keep_aside(partner, feed, body, page, config.failed, cut)
                 break
             cursor = page.next_cursor
             if not page.more:
@@ -102,15 +114,46 @@ class FeedPoller:
         report.cursor = cursor
         return report
 
-    def _keep_aside(self, partner: str, feed: str, body: bytes, page: PageResult, failed: Path) -> None:
-        """The refused page and its error report, for brand IT to look at."""
+    def _keep_aside(
+        self, partner: str, feed: str, body: bytes, page: PageResult, failed: Path, cut: PageTooLarge | None
+    ) -> None:
+        """The refused page and its error report, for brand IT to look at; of a page too large, its first 64 KiB
+        (`.excerpt`) and, in the report, how much was read and its sha256."""
         stamp = instant.to_datetime(self.clock()).strftime("%Y%m%dT%H%M%S%fZ")
-        name = f"{feed}-{stamp}-{page.result.sha256[:12]}.json"
+        name = f"{feed}-{stamp}-{page.result.sha256[:12]}" + (".json" if cut is None else ".excerpt")
+        report = page.result.report()
+        if cut is not None:
+            report["body"] = {
+                "limit_bytes": cut.limit,
+                "bytes_read": len(body),  # decompressed; the page holds at least this many
+                "complete": False,
+                "sha256_of_bytes_read": hashlib.sha256(body).hexdigest(),
+                "bytes_received": cut.received,  # as they came over the wire, compressed when they were
+                "content_encoding": cut.encoding,
+                "excerpt_bytes": min(len(body), EXCERPT_BYTES),
+            }
+            body = body[:EXCERPT_BYTES]
         folder = FolderOutbound(failed / partner)
         try:
             where = folder.write(name, body)
-            folder.write(name + ".error.json", report_bytes(page.result.report()))
+            folder.write(name + ".error.json", report_bytes(report))
         except TransportError as exc:
             log.error("page_keep_aside_failed", partner=partner, feed=feed, error=str(exc))
             return
         log.info("page_kept_aside", partner=partner, feed=feed, file=where)
+
+
+def _too_large(cut: PageTooLarge) -> Callable[[bytes, Problems], object]:
+    """The reading of a page cut at its limit: nothing but the problem that it is too large."""
+
+    def document(_data: bytes, problems: Problems) -> None:
+        problems.add(
+            Problem(
+                None,
+                f"too_large: the page is larger than {cut.limit} bytes (api.max_page_bytes, counted decompressed);"
+                f" reading stopped after {len(cut.head)} bytes",
+                unit="item",
+            )
+        )
+
+    return document

@@ -75,6 +75,7 @@ class IngestResult:
     ats_changes: int = 0  # published ATS values queued (or that would be)
     dry_run: bool = False
     duration_ms: int = 0
+    reason: str | None = None  # why a rejected item was refused whole, when it has a name ("too_large")
 
     @property
     def ok(self) -> bool:
@@ -98,7 +99,7 @@ class IngestResult:
 
     def report(self) -> dict[str, object]:
         """The error report: JSON-ready, every problem with its line number."""
-        return {
+        report: dict[str, object] = {
             "partner": self.partner,
             "kind": self.kind,
             "source": self.source,
@@ -112,6 +113,9 @@ class IngestResult:
             "refused": [p.as_dict() for p in self.refusals],
             "unlisted_problems": self.unlisted,
         }
+        if self.reason is not None:
+            report["reason"] = self.reason
+        return report
 
 
 class _Rejected(Exception):
@@ -241,12 +245,13 @@ class Ingestor:
         document: Callable[[bytes, Problems], object],
         *,
         source: str | None = None,
+        reason: str | None = None,
     ) -> PageResult:
         """Apply one page of a partner feed as one item, and record the cursor after it in the same transaction.
 
         `document` turns the body into the reference shape (the partner adapter's reading). A malformed page is
-        refused whole and the cursor stays where it was; the same page as the last one applied (same cursor, same
-        body) is a duplicate, and the cursor moves on.
+        refused whole and the cursor stays where it was (`reason` names why, when the caller knows: "too_large");
+        the same page as the last one applied (same cursor, same body) is a duplicate, and the cursor moves on.
         """
         started = time.perf_counter()
         partner_settings = self.settings.partner(partner)
@@ -255,7 +260,7 @@ class Ingestor:
         # same cursor) is a duplicate; a page repeating an older one (a level back to an earlier value) is news.
         sha256 = hashlib.sha256(f"{feed}\n{cursor or ''}\n".encode() + body).hexdigest()
         source = source or f"api:{feed}@{(cursor or 'start')[:200]}"
-        result = IngestResult(partner, feed, source, sha256, len(body), outcome="applied")
+        result = IngestResult(partner, feed, source, sha256, len(body), outcome="applied", reason=reason)
         bound = log.bind(partner=partner, kind=feed, source=source, sha256=sha256)
         problems = Problems()
         page, stock, acks = _read_page(feed, body, document, partner_settings.zone, problems)
@@ -544,9 +549,13 @@ class Ingestor:
             "duration_ms": result.duration_ms,
         }
         if result.outcome == "rejected":
+            # a refusal with a name gives it as the reason, with the words beside it
+            why = {"reason": result.summary()} if result.reason is None else {"reason": result.reason}
+            if result.reason is not None:
+                why["error"] = result.summary()
             bound.warning(
                 f"{event}_rejected",
-                reason=result.summary(),
+                **why,
                 problems=len(result.problems) + result.unlisted,
                 **({"repeat": True} if repeat else {}),
                 **context,

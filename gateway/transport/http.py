@@ -1,14 +1,20 @@
 """Partner HTTP APIs, with requests: the reference API of docs/partner-api.md, and the base of partner adapters.
 
-One `requests.Session` per partner; connect and read timeouts are always set. Errors leave this module as the
-project's own: TransportError when a feed cannot be read, DeliveryFailed (saying whether a retry may help)
-when a batch was not taken. Secrets are read from the environment or a file named in the configuration,
-registered for redaction in every form they are sent in, and never appear in an error or a log.
+One `requests.Session` per partner; connect and read timeouts are always set, and each request has a total
+deadline (`api.request_deadline`, see bounds.py). Bodies are streamed: a feed page is cut past
+`api.max_page_bytes` (decompressed), an error answer is read no further than its excerpt. A redirect is
+followed only within the origin it came from (same scheme, host and port), at most three times; a delivery
+follows only 307 and 308, which resend the batch as it was. Errors leave this module as the project's own:
+TransportError when a feed cannot be read (PageTooLarge for a page over the limit), DeliveryFailed (saying
+whether a retry may help) when a batch was not taken. Secrets are read from the environment or a file named in
+the configuration, registered for redaction in every form they are sent in, and never appear in an error or a
+log.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import email.utils
 import functools
 import importlib
@@ -17,6 +23,7 @@ import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin
 
 import requests
 
@@ -27,10 +34,22 @@ from gateway.formats.problems import Problems
 from gateway.secrets import SecretError, read_secret
 from gateway.settings import ApiSettings
 from gateway.store.port import OutboxRecord
+from gateway.transport.bounds import (
+    MAX_REDIRECTS,
+    Deadline,
+    GuardedAdapter,
+    read_excerpt,
+    read_limited,
+    same_origin,
+    show_origin,
+)
 from gateway.transport.inbox import TransportError
 
 USER_AGENT = "stock-gateway/0.1"
 MAX_ERROR_BODY = 2000  # characters of a partner's answer kept with an error
+_ERROR_BYTES = 4 * MAX_ERROR_BODY  # bytes read of an error answer: MAX_ERROR_BODY characters at most 4 bytes each
+_REPLY_BYTES = 64 * 1024  # bytes read of a delivery's 2xx answer (read, so its connection is kept for the next)
+KEEPS_BODY = frozenset({307, 308})  # the redirects that resend a POST as it was (301-303 would make it a GET)
 RETRYABLE_STATUSES = frozenset({408, 429})
 MAX_RETRY_AFTER = 86_400.0  # a day: a longer Retry-After is taken as a day
 REFUSES_ALL = frozenset({401, 403, 404, 405})
@@ -67,6 +86,14 @@ class DeliveryFailed(TransportError):
 
 class ApiConfigError(TransportError):
     """The API cannot be used as configured (a secret missing, an adapter not found)."""
+
+
+class RedirectRefused(TransportError):
+    """The partner redirected the request where it may not go: another origin, a fourth time, or a POST to GET."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -119,8 +146,20 @@ def _register_basic(username: str, password: str) -> None:
     logs.register_secret(encoded.rstrip("="))  # echoed without its padding
 
 
+def _drain(response: requests.Response) -> None:
+    """Read a short answer to its end, so its connection is kept for the next request (its words do not count:
+    a 2xx is an acceptance, even if the rest of the answer is lost)."""
+    with contextlib.suppress(requests.RequestException, OSError):
+        read_excerpt(response, _REPLY_BYTES)
+
+
 def _excerpt(response: requests.Response) -> str:
-    text = logs.scrub(response.text)  # a partner that echoes our request must not echo our secret into a report
+    """The start of a partner's answer, for an error: read no further than needed, never holding a secret."""
+    try:
+        raw = read_excerpt(response, _ERROR_BYTES)
+    except (requests.RequestException, OSError):
+        raw = b""
+    text = logs.scrub(raw.decode(response.encoding or "utf-8", errors="replace"))  # a partner may echo our secret
     return text if len(text) <= MAX_ERROR_BODY else text[:MAX_ERROR_BODY] + "..."
 
 
@@ -145,6 +184,9 @@ class PartnerApi:
         self.session.headers["User-Agent"] = USER_AGENT
         self.session.headers["Accept"] = "application/json"
         self.session.trust_env = False  # no proxy or netrc from the environment: the configuration says it all
+        adapter = GuardedAdapter()  # its connections are cut when a request's deadline passes
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         if settings.ca_file is not None:
             if not settings.ca_file.is_file():
                 raise ApiConfigError(f"api.ca_file: {settings.ca_file} is not a readable file")
@@ -173,15 +215,17 @@ class PartnerApi:
         if cursor is not None:
             params["cursor"] = cursor
         url = self.url(self.FEED_PATHS[feed])
-        try:
-            response = self.session.get(url, params=params, timeout=self.timeout)
-        except requests.Timeout as exc:
-            raise TransportError(f"GET {url}: no answer within {self._timeouts()}") from exc
-        except (requests.RequestException, OSError, ValueError) as exc:  # ValueError: a header it cannot encode
-            raise TransportError(logs.scrub(f"GET {url}: {type(exc).__name__}: {exc}")) from exc
-        if not 200 <= response.status_code < 300:
-            raise TransportError(f"GET {url}: HTTP {response.status_code}: {_excerpt(response)}")
-        return response.content
+        with Deadline(self.settings.request_deadline) as deadline:
+            try:
+                with self._exchange("GET", url, params=params) as response:
+                    if not 200 <= response.status_code < 300:
+                        raise TransportError(f"GET {url}: HTTP {response.status_code}: {_excerpt(response)}")
+                    body = read_limited(url, response, self.settings.max_page_bytes)
+            except (requests.RequestException, OSError, ValueError) as exc:  # ValueError: a header it cannot encode
+                raise TransportError(self._failure(f"GET {url}", exc, deadline)) from exc
+            if deadline.expired:  # a body that ends when the connection closes looks whole once cut: it is not
+                raise TransportError(self._past_deadline(f"GET {url}"))
+        return body
 
     def document(self, feed: str, body: bytes, problems: Problems) -> Any:
         """The page in the reference shape; an adapter maps its partner's shape here. None with problems when
@@ -216,17 +260,19 @@ class PartnerApi:
         url = self.url(self.DELIVERY_PATHS[kind])
         data = json.dumps(self.body(kind, messages), separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key}
-        try:
-            response = self.session.post(url, data=data, headers=headers, timeout=self.timeout, allow_redirects=False)
-        except requests.Timeout as exc:
-            raise DeliveryFailed(f"POST {url}: no answer within {self._timeouts()}") from exc
-        except (requests.RequestException, OSError, ValueError) as exc:
-            raise DeliveryFailed(logs.scrub(f"POST {url}: {type(exc).__name__}: {exc}")) from exc
-        status = response.status_code
-        if 200 <= status < 300:
-            return status
-        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-        body = _excerpt(response)
+        with Deadline(self.settings.request_deadline) as deadline:
+            try:
+                with self._exchange("POST", url, data=data, headers=headers) as response:
+                    status = response.status_code
+                    if 200 <= status < 300:
+                        _drain(response)
+                        return status
+                    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                    body = _excerpt(response)
+            except RedirectRefused as exc:
+                raise DeliveryFailed(str(exc), status=exc.status) from exc
+            except (requests.RequestException, OSError, ValueError) as exc:
+                raise DeliveryFailed(self._failure(f"POST {url}", exc, deadline)) from exc
         refused = 400 <= status < 500 and status not in RETRYABLE_STATUSES
         raise DeliveryFailed(
             f"HTTP {status} from POST {url}" + (f": {body}" if body else ""),
@@ -235,6 +281,58 @@ class PartnerApi:
             retry_after=retry_after,
             retryable=not refused,
         )
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        """The streamed answer to one request, following redirects within its origin (at most MAX_REDIRECTS);
+        RedirectRefused for any other. Its body is for the caller to read and close."""
+        target = url
+        for hop in range(MAX_REDIRECTS + 1):
+            response = self.session.request(
+                method,
+                target,
+                params=params if hop == 0 else None,  # a redirect's Location carries its own query
+                data=data,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+                stream=True,
+            )
+            if not response.is_redirect:
+                return response
+            status = response.status_code
+            location = urljoin(response.url, self.session.get_redirect_target(response) or "")
+            response.close()
+            why = None
+            if not same_origin(url, location):
+                why = f"to another origin ({show_origin(location)}); only {show_origin(url)} is followed"
+            elif method != "GET" and status not in KEEPS_BODY:
+                why = f"with {status}, which would resend the {method} as a GET"
+            elif hop == MAX_REDIRECTS:
+                why = f"more than {MAX_REDIRECTS} times"
+            if why is not None:
+                raise RedirectRefused(f"{method} {url}: HTTP {status}: redirected {why}: refused", status)
+            target = location
+        raise AssertionError("unreachable: the last hop returns or raises")
+
+    def _failure(self, what: str, exc: BaseException, deadline: Deadline) -> str:
+        """Why a request failed, in words (the deadline first: cutting the connection is what failed it)."""
+        if deadline.expired:
+            return self._past_deadline(what)
+        if isinstance(exc, requests.Timeout):
+            return f"{what}: no answer within {self._timeouts()}"
+        return logs.scrub(f"{what}: {type(exc).__name__}: {exc}")
+
+    def _past_deadline(self, what: str) -> str:
+        deadline = self.settings.request_deadline
+        return f"{what}: no complete answer within the request deadline of {deadline:g}s (api.request_deadline)"
 
     def _timeouts(self) -> str:
         return f"{self.settings.connect_timeout:g}s to connect, {self.settings.read_timeout:g}s to read"
