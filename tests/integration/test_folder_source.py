@@ -559,7 +559,8 @@ def test_a_file_swapped_for_a_link_after_listing_is_not_followed(world: World) -
 
 
 def test_a_file_that_cannot_be_moved_is_quarantined_after_the_configured_failures(world: World) -> None:
-    world.configure({"max_transport_failures": 3})
+    """Quarantined at the third failure, when the failures also span quarantine_after_seconds (a minute)."""
+    world.configure({"max_transport_failures": 3, "quarantine_after_seconds": 60})
     app = world.app(wait=no_wait)
     stock_in = source(app)
     data = stock_csv({"Q": 1})
@@ -571,6 +572,7 @@ def test_a_file_that_cannot_be_moved_is_quarantined_after_the_configured_failure
         [picked] = app.pickup.poll(P, stock_in)
         outcomes.append(picked.outcome)
         assert files(world.drop) == {"q.csv", "archive"}
+        world.clock.advance(30)
     assert outcomes == ["transport_error", "transport_error", "quarantined"]
     assert stocked(app) == {"Q": 1}  # applied by the first pass, recognised by the next ones
     entries = ledger(app)
