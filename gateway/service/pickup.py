@@ -6,7 +6,8 @@ and remove its done-marker. A crash between the commit and the move leaves the f
 applies nothing (the ledger knows its sha256) and moves it. A file whose transport keeps failing, or whose
 apply fails in the store, is rolled back and counted; after `max_transport_failures` failures spanning at least
 `quarantine_after_seconds` it is quarantined and skipped until `gateway ledger release` puts it back. Either way
-the pass goes on with the next file.
+the pass goes on with the next file. A file never taken (a name with a path separator or a control character,
+a hard link) is logged once.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway import logs
+from gateway.domain.identifiers import escape_controls
 from gateway.domain.instant import Instant
 from gateway.service.ingest import Ingestor, IngestResult
 from gateway.settings import FolderSource, Settings, SftpSource
 from gateway.store.port import LedgerCounts, Store, StoreError
-from gateway.transport.inbox import Entry, Inbox, TransportError, complete, takeable
+from gateway.transport.inbox import Entry, Inbox, TransportError, candidates, complete, refusal, takeable
 
 log = logs.get(__name__)
 
@@ -78,6 +80,7 @@ class Pickup:
         self._looks: dict[tuple[str, str], _Look] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
+        self._refused: set[tuple[str, str, str]] = set()  # (partner, source, identity) logged as never taken
 
     def _lock(self, key: tuple[str, str]) -> threading.Lock:
         with self._guard:
@@ -121,6 +124,7 @@ class Pickup:
     def _ready(self, key: tuple[str, str], inbox: Inbox, source: SourceSettings) -> list[Entry]:
         """Complete files; a second look `stable_seconds` after an earlier one where stability decides."""
         entries = inbox.entries()
+        self._refuse_once(key, source, entries)
         earlier = self._looks.get(key)
         wanted = takeable(entries, pattern=source.pattern, marker_suffix=source.marker_suffix)
         needs_stability = source.completion == "stable" or any(entry.size == 0 for entry in wanted)
@@ -148,11 +152,24 @@ class Pickup:
             earlier=earlier.entries if earlier is not None else None,
         )
 
+    def _refuse_once(self, key: tuple[str, str], source: SourceSettings, entries: list[Entry]) -> None:
+        """Log each file this source will never take, once per file (name, size and time) in this process."""
+        for entry in candidates(entries, pattern=source.pattern, marker_suffix=source.marker_suffix):
+            refused = refusal(entry)
+            if refused is None:
+                continue
+            with self._guard:
+                if (*key, entry.identity) in self._refused:
+                    continue
+                self._refused.add((*key, entry.identity))
+            event, reason = refused
+            log.warning(event, partner=key[0], source=source.name, file=escape_controls(entry.shown), reason=reason)
+
     def _apply(self, partner: str, source: SourceSettings, inbox: Inbox, entry: Entry, staged: Path) -> PickedUp:
         label = _label(source, entry)
         result = self.ingestor.ingest(partner, source.kind, staged, source=label, received_at=self.clock())
         report = _report(result, source, entry)
-        bound = log.bind(partner=partner, source=source.name, file=entry.name, sha256=result.sha256)
+        bound = log.bind(partner=partner, source=source.name, file=entry.shown, sha256=result.sha256)
         try:
             if result.outcome == "rejected":
                 inbox.fail(entry, source.marker_suffix, report)
@@ -166,12 +183,12 @@ class Pickup:
         with self.store.write() as tx:
             tx.transport_recovered(tx.partner_id(partner), source.name, entry.identity)
         return PickedUp(
-            source.name, entry.name, result.outcome, result.ledger_id, result.summary(), result.counts.refused
+            source.name, entry.shown, result.outcome, result.ledger_id, result.summary(), result.counts.refused
         )
 
     def _apply_failed(self, partner: str, source: SourceSettings, entry: Entry, error: Exception) -> PickedUp:
         """The item rolled back: the store refused it (or the code failed). It counts as a failure of the file."""
-        bound = log.bind(partner=partner, kind=source.kind.value, source=source.name, file=entry.name)
+        bound = log.bind(partner=partner, kind=source.kind.value, source=source.name, file=entry.shown)
         if isinstance(error, StoreError):
             bound.error("item_store_failed", error=str(error))
         else:
@@ -179,7 +196,7 @@ class Pickup:
         return self._transport_failed(partner, source, entry, error)
 
     def _transport_failed(self, partner: str, source: SourceSettings, entry: Entry, error: Exception) -> PickedUp:
-        bound = log.bind(partner=partner, kind=source.kind.value, source=source.name, file=entry.name)
+        bound = log.bind(partner=partner, kind=source.kind.value, source=source.name, file=entry.shown)
         now = self.clock()
         text = _described(error)
         with self.store.write() as tx:
@@ -188,7 +205,7 @@ class Pickup:
             failing_for = (now - failures.first_at) / _SECOND
             if failures.number < source.max_transport_failures or failing_for < source.quarantine_after_seconds:
                 bound.warning("transport_failed", error=text, failures=failures.number, failing_seconds=failing_for)
-                return PickedUp(source.name, entry.name, "transport_error", None, text)
+                return PickedUp(source.name, entry.shown, "transport_error", None, text)
             ledger_id = tx.ledger_open(
                 partner_id, source.kind.value, _label(source, entry), "", entry.size, now, "quarantined"
             )
@@ -199,12 +216,12 @@ class Pickup:
             tx.ledger_close(ledger_id, "quarantined", LedgerCounts(), reason, None, now)
             tx.quarantine(partner_id, source.name, entry.identity, now, ledger_id)
         bound.error("file_quarantined", error=text, failures=failures.number, ledger_id=ledger_id)
-        return PickedUp(source.name, entry.name, "quarantined", ledger_id, reason)
+        return PickedUp(source.name, entry.shown, "quarantined", ledger_id, reason)
 
 
 def _label(source: SourceSettings, entry: Entry) -> str:
     """The item's source in the ledger: SOURCE:NAME, cut to the column's length."""
-    label = f"{source.name}:{entry.name}"
+    label = f"{source.name}:{entry.shown}"
     return label if len(label) <= _LABEL else label[: _LABEL - 1] + "…"
 
 
@@ -222,4 +239,4 @@ def _clear(staging: Path) -> None:
 
 def _report(result: IngestResult, source: SourceSettings, entry: Entry) -> dict[str, object]:
     """NAME.error.json: what was wrong, with row numbers and the ledger id."""
-    return result.report() | {"file": entry.name, "source": source.name, "summary": result.summary()}
+    return result.report() | {"file": entry.shown, "source": source.name, "summary": result.summary()}
