@@ -33,6 +33,7 @@ InboxFactory = Callable[[SourceSettings], Inbox]
 
 _SECOND = 1_000_000
 _LABEL = 1000  # characters of the ledger's source column
+MOVED_ASIDE = ("applied", "duplicate", "rejected")
 
 
 @dataclass(frozen=True)
@@ -217,6 +218,12 @@ class Pickup:
             tx.quarantine(partner_id, source.name, entry.identity, now, ledger_id)
         bound.error("file_quarantined", error=text, failures=failures.number, ledger_id=ledger_id)
         return PickedUp(source.name, entry.shown, "quarantined", ledger_id, reason)
+
+
+def stopped_at_limit(picked: list[PickedUp], source: SourceSettings) -> bool:
+    """The pass took as many files as it may and moved some aside: more may be waiting, so look again at once
+    (not when every file failed: the next look would fail the same way)."""
+    return len(picked) >= source.max_files_per_poll and any(item.outcome in MOVED_ASIDE for item in picked)
 
 
 def _label(source: SourceSettings, entry: Entry) -> str:
