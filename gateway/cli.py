@@ -19,7 +19,7 @@ from typing import Any, NoReturn, TextIO
 import click
 from sqlalchemy import make_url
 
-from gateway import bootstrap, logs, settings
+from gateway import bootstrap, cli_ledger, logs, settings
 from gateway.domain import instant
 from gateway.domain.caps import CapSource
 from gateway.domain.errors import Refusal
@@ -769,41 +769,6 @@ def outbox_retry(state: State, partner: str, ids: tuple[int, ...], all_dead: boo
         sys.exit(EXIT_REFUSED)
 
 
-@cli.command()
-@click.option("--partner", required=True)
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="A JSON array of ledger entries, newest first.")
-@click.pass_obj
-def ledger(state: State, partner: str, limit: int, as_json: bool) -> None:
-    """What was received and what became of it: applied, duplicate, rejected, quarantined."""
-    with state.app(partner) as app, app.store.read() as tx:
-        entries = tx.ledger(tx.partner_id(partner), limit)
-    if as_json:
-        body = [
-            {
-                "id": e.id,
-                "kind": e.kind,
-                "source": e.source,
-                "sha256": e.sha256,
-                "size": e.size,
-                "received_at": instant.to_iso(e.received_at),
-                "outcome": e.outcome,
-                "rows_applied": e.rows_applied,
-                "rows_skipped": e.rows_skipped,
-                "rows_refused": e.rows_refused,
-                "error": e.error,
-            }
-            for e in entries
-        ]
-        click.echo(json.dumps(body))
-        return
-    click.echo(f"{'id':>6}  {'received_at':<27} {'kind':<13} {'outcome':<11} {'applied':>8} {'refused':>8}  source")
-    for e in entries:
-        received = instant.to_iso(e.received_at) or "-"
-        counts = f"{e.rows_applied:>8} {e.rows_refused:>8}"
-        click.echo(f"{e.id:>6}  {received:<27} {e.kind:<13} {e.outcome:<11} {counts}  {e.source}")
-
-
 @cli.group()
 def cap() -> None:
     """Cap how many units of a SKU one collection of an assembly may take."""
@@ -865,6 +830,9 @@ def cap_show(state: State, partner: str, sku: str | None, assembly: str | None, 
         shown = "no maximum" if r.max_units is None else str(r.max_units)
         label = "* (all)" if r.collection == "*" else r.collection
         click.echo(f"{r.sku:<24} {r.assembly:<16} {label:<16} {shown}")
+
+
+cli.add_command(cli_ledger.ledger)
 
 
 def main() -> None:

@@ -149,6 +149,9 @@ class _SourceSettings(_Strict):
     failed: str = "failed"
     delete: bool = False  # delete processed files instead of moving them to `archive`
     max_transport_failures: int = Field(default=5, ge=1)
+    # a file is quarantined only when its failures also span this long: a passing outage (a full disk, a busy
+    # store) does not set a good file aside for good
+    quarantine_after_seconds: float = Field(default=3600.0, ge=0)
     max_files_per_poll: int = Field(default=100, ge=1)
     # the workers ([worker] name) that take this source; none: every worker (several workers sharing one
     # PostgreSQL store take turns, one at a time). A folder source names the machines that mount its folder.

@@ -2,7 +2,8 @@
 
 Per partner: a watchdog observer per folder source, an APScheduler interval job per SFTP source and per API
 feed (`max_instances=1`, `coalesce=True`, a misfire grace, jitter), and a delivery loop woken when an item
-commits outbox rows, with an interval as a safety net. On SQLite every write goes through one writer and a
+commits outbox rows, with an interval as a safety net. A pass over a source that stopped at
+`max_files_per_poll` is followed by the next at once. On SQLite every write goes through one writer and a
 second worker on the same store refuses to start.
 
 SIGTERM or SIGINT: stop taking new items, finish the items in hand (or let them roll back when the grace period
@@ -32,6 +33,7 @@ from gateway.domain import instant
 from gateway.domain.instant import Instant
 from gateway.health import HealthServer
 from gateway.metrics import Metrics, gauge
+from gateway.service import pickup
 from gateway.service.publish import routes
 from gateway.settings import FolderSource, Settings, SftpSource
 from gateway.store.port import StoreError
@@ -339,16 +341,18 @@ class Worker:
     def _poll_source(
         self, running: _Running, partner: str, source: FolderSource | SftpSource, state: SourceState
     ) -> None:
-        if running.stop.is_set():
-            return
-        try:
-            picked = running.app.pickup.poll(partner, source)
-        except Exception as exc:
-            self._failed(state, exc, "source_poll_failed")
-            return
-        self._succeeded(state)
-        if any(item.outcome == "applied" for item in picked):
-            self._wake(running, partner)
+        # a pass that stopped at max_files_per_poll is followed by the next at once, not at the next interval
+        while not running.stop.is_set():
+            try:
+                picked = running.app.pickup.poll(partner, source)
+            except Exception as exc:
+                self._failed(state, exc, "source_poll_failed")
+                return
+            self._succeeded(state)
+            if any(item.outcome == "applied" for item in picked):
+                self._wake(running, partner)
+            if not pickup.stopped_at_limit(picked, source):
+                return
 
     def _poll_feed(self, running: _Running, partner: str, feed: str, state: SourceState) -> None:
         if running.stop.is_set():

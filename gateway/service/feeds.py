@@ -20,7 +20,7 @@ from gateway.domain import instant
 from gateway.formats.problems import Problem, Problems
 from gateway.service.ingest import Clock, Ingestor, PageResult
 from gateway.settings import ApiSettings, Settings
-from gateway.store.port import Store
+from gateway.store.port import Store, StoreError
 from gateway.transport.bounds import EXCERPT_BYTES, PageTooLarge
 from gateway.transport.folder import FolderOutbound
 from gateway.transport.inbox import TransportError, report_bytes
@@ -94,15 +94,20 @@ class FeedPoller:
                 report.error = str(exc)
                 log.warning("feed_poll_failed", partner=partner, feed=feed, cursor=cursor, error=str(exc))
                 break
-            with logs.run():
-                page = self.ingestor.ingest_page(
-                    partner,
-                    feed,
-                    body,
-                    cursor,
-                    (lambda data, problems: api.document(feed, data, problems)) if cut is None else _too_large(cut),
-                    reason=None if cut is None else "too_large",
-                )
+            try:
+                with logs.run():
+                    page = self.ingestor.ingest_page(
+                        partner,
+                        feed,
+                        body,
+                        cursor,
+                        (lambda data, problems: api.document(feed, data, problems)) if cut is None else _too_large(cut),
+                        reason=None if cut is None else "too_large",
+                    )
+            except StoreError as exc:  # rolled back with its cursor: the next poll asks for the same page
+                report.error = str(exc)
+                log.error("feed_poll_failed", partner=partner, feed=feed, cursor=cursor, error=str(exc))
+                break
             report.pages.append(page)
             if page.result.outcome == "rejected":
                 if not page.repeat:

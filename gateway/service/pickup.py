@@ -3,8 +3,11 @@
 For each file: fetch it into staging; apply it through the ingest service (one transaction with its ledger
 entry); only after that commit, move the source file to archive/ (or failed/ with NAME.error.json beside it)
 and remove its done-marker. A crash between the commit and the move leaves the file in place: the next pass
-applies nothing (the ledger knows its sha256) and moves it. A file whose transport keeps failing is
-quarantined after `max_transport_failures` and skipped from then on.
+applies nothing (the ledger knows its sha256) and moves it. A file whose transport keeps failing, or whose
+apply fails in the store, is rolled back and counted; after `max_transport_failures` failures spanning at least
+`quarantine_after_seconds` it is quarantined and skipped until `gateway ledger release` puts it back. Either way
+the pass goes on with the next file. A file never taken (a name with a path separator or a control character,
+a hard link) is logged once.
 """
 
 from __future__ import annotations
@@ -16,16 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway import logs
+from gateway.domain.identifiers import escape_controls
 from gateway.domain.instant import Instant
 from gateway.service.ingest import Ingestor, IngestResult
 from gateway.settings import FolderSource, Settings, SftpSource
-from gateway.store.port import LedgerCounts, Store
-from gateway.transport.inbox import Entry, Inbox, TransportError, complete, takeable
+from gateway.store.port import LedgerCounts, Store, StoreError
+from gateway.transport.inbox import Entry, Inbox, TransportError, candidates, complete, refusal, takeable
 
 log = logs.get(__name__)
 
 SourceSettings = FolderSource | SftpSource
 InboxFactory = Callable[[SourceSettings], Inbox]
+
+_SECOND = 1_000_000
+_LABEL = 1000  # characters of the ledger's source column
+MOVED_ASIDE = ("applied", "duplicate", "rejected")
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,7 @@ class Pickup:
         self._looks: dict[tuple[str, str], _Look] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
+        self._refused: set[tuple[str, str, str]] = set()  # (partner, source, identity) logged as never taken
 
     def _lock(self, key: tuple[str, str]) -> threading.Lock:
         with self._guard:
@@ -105,6 +114,8 @@ class Pickup:
                     try:
                         with logs.run():
                             done.append(self._apply(partner, source, inbox, entry, staged))
+                    except Exception as exc:  # one file's failure is that file's: the pass goes on
+                        done.append(self._apply_failed(partner, source, entry, exc))
                     finally:
                         staged.unlink(missing_ok=True)
                 return done
@@ -114,16 +125,17 @@ class Pickup:
     def _ready(self, key: tuple[str, str], inbox: Inbox, source: SourceSettings) -> list[Entry]:
         """Complete files; a second look `stable_seconds` after an earlier one where stability decides."""
         entries = inbox.entries()
+        self._refuse_once(key, source, entries)
         earlier = self._looks.get(key)
-        candidates = takeable(entries, pattern=source.pattern, marker_suffix=source.marker_suffix)
-        needs_stability = source.completion == "stable" or any(entry.size == 0 for entry in candidates)
+        wanted = takeable(entries, pattern=source.pattern, marker_suffix=source.marker_suffix)
+        needs_stability = source.completion == "stable" or any(entry.size == 0 for entry in wanted)
         unsettled = (
             earlier is None
             or time.monotonic() - earlier.at < source.stable_seconds
             or any(
                 (seen := earlier.entries.get(entry.name)) is None
                 or (seen.size, seen.mtime) != (entry.size, entry.mtime)
-                for entry in candidates
+                for entry in wanted
             )
         )
         # a file new or changed since the last look gets a second look stable_seconds later (a watched folder
@@ -141,11 +153,24 @@ class Pickup:
             earlier=earlier.entries if earlier is not None else None,
         )
 
+    def _refuse_once(self, key: tuple[str, str], source: SourceSettings, entries: list[Entry]) -> None:
+        """Log each file this source will never take, once per file (name, size and time) in this process."""
+        for entry in candidates(entries, pattern=source.pattern, marker_suffix=source.marker_suffix):
+            refused = refusal(entry)
+            if refused is None:
+                continue
+            with self._guard:
+                if (*key, entry.identity) in self._refused:
+                    continue
+                self._refused.add((*key, entry.identity))
+            event, reason = refused
+            log.warning(event, partner=key[0], source=source.name, file=escape_controls(entry.shown), reason=reason)
+
     def _apply(self, partner: str, source: SourceSettings, inbox: Inbox, entry: Entry, staged: Path) -> PickedUp:
-        label = f"{source.name}:{entry.name}"
+        label = _label(source, entry)
         result = self.ingestor.ingest(partner, source.kind, staged, source=label, received_at=self.clock())
         report = _report(result, source, entry)
-        bound = log.bind(partner=partner, source=source.name, file=entry.name, sha256=result.sha256)
+        bound = log.bind(partner=partner, source=source.name, file=entry.shown, sha256=result.sha256)
         try:
             if result.outcome == "rejected":
                 inbox.fail(entry, source.marker_suffix, report)
@@ -159,26 +184,57 @@ class Pickup:
         with self.store.write() as tx:
             tx.transport_recovered(tx.partner_id(partner), source.name, entry.identity)
         return PickedUp(
-            source.name, entry.name, result.outcome, result.ledger_id, result.summary(), result.counts.refused
+            source.name, entry.shown, result.outcome, result.ledger_id, result.summary(), result.counts.refused
         )
 
+    def _apply_failed(self, partner: str, source: SourceSettings, entry: Entry, error: Exception) -> PickedUp:
+        """The item rolled back: the store refused it (or the code failed). It counts as a failure of the file."""
+        bound = log.bind(partner=partner, kind=source.kind.value, source=source.name, file=entry.shown)
+        if isinstance(error, StoreError):
+            bound.error("item_store_failed", error=str(error))
+        else:
+            bound.exception("item_failed", error=_described(error))
+        return self._transport_failed(partner, source, entry, error)
+
     def _transport_failed(self, partner: str, source: SourceSettings, entry: Entry, error: Exception) -> PickedUp:
-        bound = log.bind(partner=partner, kind=source.kind.value, source=source.name, file=entry.name)
+        bound = log.bind(partner=partner, kind=source.kind.value, source=source.name, file=entry.shown)
         now = self.clock()
+        text = _described(error)
         with self.store.write() as tx:
             partner_id = tx.partner_id(partner)
-            failures = tx.transport_failed(partner_id, source.name, entry.identity, str(error), now)
-            if failures < source.max_transport_failures:
-                bound.warning("transport_failed", error=str(error), failures=failures)
-                return PickedUp(source.name, entry.name, "transport_error", None, str(error))
-            tx.quarantine(partner_id, source.name, entry.identity, now)
+            failures = tx.transport_failed(partner_id, source.name, entry.identity, text, now)
+            failing_for = (now - failures.first_at) / _SECOND
+            if failures.number < source.max_transport_failures or failing_for < source.quarantine_after_seconds:
+                bound.warning("transport_failed", error=text, failures=failures.number, failing_seconds=failing_for)
+                return PickedUp(source.name, entry.shown, "transport_error", None, text)
             ledger_id = tx.ledger_open(
-                partner_id, source.kind.value, f"{source.name}:{entry.name}", "", entry.size, now, "quarantined"
+                partner_id, source.kind.value, _label(source, entry), "", entry.size, now, "quarantined"
             )
-            reason = f"quarantined after {failures} transport failures; last: {error}"
+            reason = (
+                f"quarantined after {failures.number} transport failures over {failing_for:.0f} s; last: {text}"
+                " (`gateway ledger release` puts it back in line)"
+            )
             tx.ledger_close(ledger_id, "quarantined", LedgerCounts(), reason, None, now)
-        bound.error("file_quarantined", error=str(error), failures=failures, ledger_id=ledger_id)
-        return PickedUp(source.name, entry.name, "quarantined", ledger_id, reason)
+            tx.quarantine(partner_id, source.name, entry.identity, now, ledger_id)
+        bound.error("file_quarantined", error=text, failures=failures.number, ledger_id=ledger_id)
+        return PickedUp(source.name, entry.shown, "quarantined", ledger_id, reason)
+
+
+def stopped_at_limit(picked: list[PickedUp], source: SourceSettings) -> bool:
+    """The pass took as many files as it may and moved some aside: more may be waiting, so look again at once
+    (not when every file failed: the next look would fail the same way)."""
+    return len(picked) >= source.max_files_per_poll and any(item.outcome in MOVED_ASIDE for item in picked)
+
+
+def _label(source: SourceSettings, entry: Entry) -> str:
+    """The item's source in the ledger: SOURCE:NAME, cut to the column's length."""
+    label = f"{source.name}:{entry.shown}"
+    return label if len(label) <= _LABEL else label[: _LABEL - 1] + "…"
+
+
+def _described(error: BaseException) -> str:
+    """An error as one line, never empty."""
+    return str(error) or type(error).__name__
 
 
 def _clear(staging: Path) -> None:
@@ -190,4 +246,4 @@ def _clear(staging: Path) -> None:
 
 def _report(result: IngestResult, source: SourceSettings, entry: Entry) -> dict[str, object]:
     """NAME.error.json: what was wrong, with row numbers and the ledger id."""
-    return result.report() | {"file": entry.name, "source": source.name, "summary": result.summary()}
+    return result.report() | {"file": entry.shown, "source": source.name, "summary": result.summary()}

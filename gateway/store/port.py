@@ -188,6 +188,13 @@ class AtsMessage(NamedTuple):
     as_of: Instant | None
 
 
+class TransportFailures(NamedTuple):
+    """A source file's transport failures so far: how many, and when the first of them was."""
+
+    number: int
+    first_at: Instant
+
+
 @dataclass
 class LedgerCounts:
     """Rows applied, skipped (stale) and refused (by the rules) in one item."""
@@ -497,12 +504,19 @@ class Transaction(Protocol):
         """The latest ledger entries, newest first."""
         ...
 
-    def transport_failed(self, partner_id: int, source: str, identity: str, error: str, now: Instant) -> int:
-        """Count one more transport failure of a source file; return how many it has had."""
+    def transport_failed(
+        self, partner_id: int, source: str, identity: str, error: str, now: Instant
+    ) -> TransportFailures:
+        """Count one more transport failure of a source file; return how many it has had, and since when."""
         ...
 
-    def quarantine(self, partner_id: int, source: str, identity: str, now: Instant) -> None:
-        """Stop retrying a source file."""
+    def quarantine(self, partner_id: int, source: str, identity: str, now: Instant, ledger_id: int) -> None:
+        """Stop retrying a source file; `ledger_id` is the `quarantined` ledger entry that says so."""
+        ...
+
+    def release(self, partner_id: int, ledger_id: int, now: Instant) -> bool:
+        """Put the file quarantined under ledger entry `ledger_id` back in line: its failures are forgotten and
+        the entry's outcome becomes `released`. False when the entry is no quarantined file of the partner."""
         ...
 
     def quarantined(self, partner_id: int, source: str) -> set[str]:

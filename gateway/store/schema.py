@@ -114,7 +114,7 @@ ingest_ledger = Table(
     Column("size", BigInteger, nullable=False),
     Column("received_at", BigInteger, nullable=False),
     Column("finished_at", BigInteger, nullable=True),
-    # applied | rejected | duplicate
+    # applied | rejected | duplicate | quarantined | released (a quarantined file put back in line)
     Column("outcome", String(16), nullable=False),
     Column("rows_applied", BigInteger, nullable=False, server_default=text("0")),
     Column("rows_skipped", BigInteger, nullable=False, server_default=text("0")),
@@ -232,6 +232,10 @@ transport_failures = Table(
     Column("last_error", Text, nullable=True),
     Column("quarantined_at", BigInteger, nullable=True),
     Column("updated_at", BigInteger, nullable=False),
+    # the first failure of the run that is counted: quarantine needs the failures to span a while
+    Column("first_failed_at", BigInteger, nullable=True),
+    # the `quarantined` ledger entry of a quarantined file: what `gateway ledger release --id` names
+    Column("ledger_id", Integer, nullable=True),
     PrimaryKeyConstraint("partner_id", "source", "identity"),
     ForeignKeyConstraint(["partner_id"], ["partners.id"]),
 )

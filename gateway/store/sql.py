@@ -71,6 +71,7 @@ from gateway.store.port import (
     StoreBusy,
     StoreError,
 )
+from gateway.store.quarantine import TransportFailureStatements
 
 _Item = TypeVar("_Item")
 _CHUNK = 500  # SKUs per IN (...) look-up: well under every driver's bound-parameter limit
@@ -87,7 +88,6 @@ _C = schema.confirmations
 _G = schema.ingest_ledger
 _X = schema.outbox
 _P = schema.partners
-_T = schema.transport_failures
 _K = schema.caps
 _H = schema.channels
 _F = schema.feed_cursors
@@ -182,6 +182,8 @@ class SqlStore:
         self._worker_lock: IO[str] | None = None
         self._lock_engine: Engine | None = None
         self._space = _LockSpace("")
+        # the driver's own errors, raised by its cursors used directly (PostgreSQL's COPY loader)
+        self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
         if self.dialect == "postgresql":
             try:
                 with engine.connect() as connection:
@@ -306,8 +308,8 @@ class SqlStore:
                 else:
                     transaction.commit()
         except sa_exc.IntegrityError as exc:
-            raise Conflict(str(exc.orig)) from exc
-        except sa_exc.OperationalError as exc:
+            raise Conflict(_message(exc.orig)) from exc
+        except (sa_exc.DBAPIError, self._driver_error) as exc:
             raise _translate(exc) from exc
         except sa_exc.TimeoutError as exc:
             raise StoreBusy(f"the store is busy: no connection free in the pool ({exc})") from exc
@@ -321,7 +323,7 @@ class SqlStore:
                 connection.begin(),
             ):
                 yield SqlTransaction(connection, self._partner_ids, self._space)
-        except sa_exc.OperationalError as exc:
+        except (sa_exc.DBAPIError, self._driver_error) as exc:
             raise _translate(exc) from exc
         except sa_exc.TimeoutError as exc:
             raise StoreBusy(f"the store is busy: no connection free in the pool ({exc})") from exc
@@ -372,11 +374,21 @@ class SqlStore:
             self._worker_lock = None
 
 
-def _translate(exc: sa_exc.OperationalError) -> StoreError:
-    message = str(exc.orig)
-    if getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES or "locked" in message or "busy" in message:
+def _translate(exc: Exception) -> StoreError:
+    """A driver's error (wrapped by SQLAlchemy or not) as the store's: StoreBusy when trying again may help."""
+    orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
+    message = _message(orig)
+    locked = isinstance(exc, sa_exc.OperationalError) and ("locked" in message or "busy" in message)
+    if getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES or locked:
         return StoreBusy(f"the store is busy: {message}")
     return StoreError(f"the store failed: {message}")
+
+
+def _message(error: BaseException | None) -> str:
+    """The driver's own message, its first line only: PostgreSQL's DETAIL and CONTEXT lines name processes,
+    rows and statements that belong in the server's log, not ours."""
+    primary = getattr(getattr(error, "diag", None), "message_primary", None)
+    return str(primary) if primary else (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _chunks(items: Sequence[_Item]) -> Iterator[Sequence[_Item]]:
@@ -637,7 +649,7 @@ class _PostgresLevelLoader:
         return outcome
 
 
-class SqlTransaction:
+class SqlTransaction(TransportFailureStatements):
     """The port's Transaction on one SQLAlchemy connection inside one database transaction."""
 
     def __init__(self, connection: Connection, partner_ids: dict[str, int], space: _LockSpace) -> None:
@@ -1664,48 +1676,3 @@ class SqlTransaction:
             )
             for row in self.connection.execute(query)
         ]
-
-    # transport failures
-
-    def transport_failed(self, partner_id: int, source: str, identity: str, error: str, now: Instant) -> int:
-        """Count one more transport failure of a source file; return how many it has had."""
-        statement = self._insert(_T).on_conflict_do_update(
-            index_elements=[_T.c.partner_id, _T.c.source, _T.c.identity],
-            set_={"failures": _T.c.failures + 1, "last_error": error, "updated_at": now},
-        )
-        self.connection.execute(
-            statement,
-            {
-                "partner_id": partner_id,
-                "source": source,
-                "identity": identity,
-                "failures": 1,
-                "last_error": error,
-                "updated_at": now,
-            },
-        )
-        count = self.connection.execute(
-            select(_T.c.failures).where(_T.c.partner_id == partner_id, _T.c.source == source, _T.c.identity == identity)
-        ).scalar_one()
-        return int(count)
-
-    def quarantine(self, partner_id: int, source: str, identity: str, now: Instant) -> None:
-        """Stop retrying a source file."""
-        self.connection.execute(
-            update(_T)
-            .where(_T.c.partner_id == partner_id, _T.c.source == source, _T.c.identity == identity)
-            .values(quarantined_at=now)
-        )
-
-    def quarantined(self, partner_id: int, source: str) -> set[str]:
-        """Identities of the source's quarantined files."""
-        query = select(_T.c.identity).where(
-            _T.c.partner_id == partner_id, _T.c.source == source, _T.c.quarantined_at.is_not(None)
-        )
-        return set(self.connection.execute(query).scalars())
-
-    def transport_recovered(self, partner_id: int, source: str, identity: str) -> None:
-        """Forget a source file's transport failures."""
-        self.connection.execute(
-            delete(_T).where(_T.c.partner_id == partner_id, _T.c.source == source, _T.c.identity == identity)
-        )

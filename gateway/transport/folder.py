@@ -16,6 +16,7 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from gateway import logs
+from gateway.domain.identifiers import escape_controls
 from gateway.settings import FolderSource
 from gateway.transport.inbox import (
     REPORT_SUFFIX,
@@ -24,6 +25,7 @@ from gateway.transport.inbox import (
     is_temporary,
     report_bytes,
     safe_name,
+    shown_name,
     write_atomically,
 )
 
@@ -40,7 +42,8 @@ class FolderInbox:
         self.refused: list[str] = []
 
     def entries(self) -> list[Entry]:
-        """Regular files directly in the folder; a symbolic link is refused (logged once per pass)."""
+        """Regular files directly in the folder, with their link counts, whatever their names (the pickup refuses
+        names it never takes); a symbolic link is refused (logged once per pass)."""
         found: list[Entry] = []
         try:
             with os.scandir(self.folder) as listing:
@@ -52,17 +55,18 @@ class FolderInbox:
                     if stat.S_ISLNK(info.st_mode):
                         if not item.name.startswith("."):
                             self.refused.append(item.name)
-                            log.warning("folder_link_refused", source=self.name, file=item.name)
+                            shown = escape_controls(shown_name(item.name))
+                            log.warning("folder_link_refused", source=self.name, file=shown)
                         continue
-                    if stat.S_ISREG(info.st_mode) and safe_name(item.name):
-                        found.append(Entry(item.name, info.st_size, info.st_mtime))
+                    if stat.S_ISREG(info.st_mode):
+                        found.append(Entry(item.name, info.st_size, info.st_mtime, info.st_nlink))
         except OSError as exc:
             raise TransportError(f"cannot list {self.folder}: {exc.strerror or exc}") from exc
         return found
 
     def _path(self, entry: Entry) -> Path:
         if not safe_name(entry.name):
-            raise TransportError(f"{entry.name!r} is not a file of {self.folder}")
+            raise TransportError(f"{entry.shown!r} is not a file of {self.folder}")
         return self.folder / entry.name
 
     def fetch(self, entry: Entry, staging: Path) -> Path:
@@ -73,8 +77,11 @@ class FolderInbox:
         final = staging / f"{uuid.uuid4().hex}.staged"
         try:
             with os.fdopen(os.open(source, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as src:
-                if not stat.S_ISREG(os.fstat(src.fileno()).st_mode):
-                    raise TransportError(f"{entry.name} is not a regular file")
+                opened = os.fstat(src.fileno())
+                if not stat.S_ISREG(opened.st_mode):
+                    raise TransportError(f"{entry.shown} is not a regular file")
+                if opened.st_nlink > 1:  # linked since the listing: another name reaches these bytes
+                    raise TransportError(f"{entry.shown} has {opened.st_nlink} hard links; links are never taken")
                 with temporary.open("wb") as out:
                     shutil.copyfileobj(src, out, 1 << 20)
                     out.flush()
@@ -82,7 +89,7 @@ class FolderInbox:
             os.replace(temporary, final)
         except OSError as exc:
             temporary.unlink(missing_ok=True)
-            raise TransportError(f"cannot copy {entry.name}: {exc.strerror or exc}") from exc
+            raise TransportError(f"cannot copy {entry.shown}: {exc.strerror or exc}") from exc
         return final
 
     def fetch_many(self, entries: Sequence[Entry], staging: Path) -> Iterator[tuple[Entry, Path | TransportError]]:
@@ -104,7 +111,7 @@ class FolderInbox:
             os.replace(source, target)
             (self.folder / (entry.name + marker_suffix)).unlink(missing_ok=True)
         except OSError as exc:
-            raise TransportError(f"cannot move {entry.name} to {sub_folder}/: {exc.strerror or exc}") from exc
+            raise TransportError(f"cannot move {entry.shown} to {sub_folder}/: {exc.strerror or exc}") from exc
         return target
 
     def archive(self, entry: Entry, marker_suffix: str, report: Mapping[str, object] | None = None) -> None:
@@ -114,7 +121,7 @@ class FolderInbox:
                 self._path(entry).unlink()
                 (self.folder / (entry.name + marker_suffix)).unlink(missing_ok=True)
             except OSError as exc:
-                raise TransportError(f"cannot delete {entry.name}: {exc.strerror or exc}") from exc
+                raise TransportError(f"cannot delete {entry.shown}: {exc.strerror or exc}") from exc
             return
         target = self._move(entry, self.settings.archive, marker_suffix)
         if report is not None:
@@ -129,7 +136,9 @@ class FolderInbox:
         try:
             write_atomically(target.with_name(target.name + REPORT_SUFFIX), report_bytes(report))
         except OSError as exc:
-            raise TransportError(f"cannot write the report of {target.name}: {exc.strerror or exc}") from exc
+            raise TransportError(
+                f"cannot write the report of {shown_name(target.name)}: {exc.strerror or exc}"
+            ) from exc
 
     def close(self) -> None:
         """Nothing to let go of."""

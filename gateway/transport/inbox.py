@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+from gateway.domain.identifiers import escape_controls
+
 Completion = Literal["marker", "rename", "stable"]
 TEMPORARY_SUFFIXES = (".tmp", ".part")
 REPORT_SUFFIX = ".error.json"
@@ -29,16 +31,35 @@ class HostKeyRejected(TransportError):
 
 @dataclass(frozen=True)
 class Entry:
-    """One listed file: its name inside the source folder, size and modification time (seconds)."""
+    """One listed file: its name inside the source folder, size, modification time (seconds) and link count.
+
+    The name is as the system gave it: bytes that are not UTF-8 are kept as surrogate escapes (os.fsdecode's
+    way), so the file can be opened and moved under its own name; `shown` is the same name as plain text.
+    """
 
     name: str
     size: int
     mtime: float
+    links: int = 1  # hard links to the file (1 where the server does not say)
+
+    @property
+    def shown(self) -> str:
+        """The name as text for the ledger, logs and reports: undecodable bytes written as \\xe9."""
+        return shown_name(self.name)
 
     @property
     def identity(self) -> str:
         """Name, size and time: a corrected upload under the same name is a new file."""
-        return f"{self.name}|{self.size}|{self.mtime:.6f}"
+        return f"{self.shown}|{self.size}|{self.mtime:.6f}"
+
+
+def shown_name(name: str) -> str:
+    """A listed name as plain text: each byte that was not UTF-8 as a backslash escape (caf\\xe9-stock.csv)."""
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no decoding made: escape it as it is
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 def is_temporary(name: str) -> bool:
@@ -46,20 +67,49 @@ def is_temporary(name: str) -> bool:
     return name.startswith(".") or name.endswith(TEMPORARY_SUFFIXES)
 
 
+def name_problem(name: str) -> str | None:
+    """Why a listed name is never taken (one short phrase), or None: it must stay inside the folder (no '/', no
+    Windows '\\', not '.' or '..') and hold no control character (the identifier rule's set)."""
+    if not name or name in (".", ".."):
+        return "not a file name"
+    if "/" in name or "\\" in name:
+        return "holds a path separator"
+    if escape_controls(name) != name:
+        return "holds control characters"
+    return None
+
+
 def safe_name(name: str) -> bool:
-    """A listed name that stays inside the folder: no separators, no '..', nothing absolute."""
-    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..") and "\0" not in name
+    """A name that stays inside the folder and holds no control character."""
+    return name_problem(name) is None
 
 
-def takeable(entries: Sequence[Entry], *, pattern: str, marker_suffix: str) -> list[Entry]:
-    """Entries that are files to take at all: safe, not temporary, not markers or reports, matching the pattern."""
+def candidates(entries: Sequence[Entry], *, pattern: str, marker_suffix: str) -> list[Entry]:
+    """Entries that look like files to take: not temporary, not markers or reports, matching the pattern."""
     return [
         entry
         for entry in entries
-        if safe_name(entry.name)
-        and not is_temporary(entry.name)
+        if not is_temporary(entry.name)
         and not entry.name.endswith((marker_suffix, REPORT_SUFFIX))
         and fnmatch.fnmatchcase(entry.name, pattern)
+    ]
+
+
+def refusal(entry: Entry) -> tuple[str, str] | None:
+    """Why a candidate is never taken as listed, as (log event, reason): its name, or hard links (another name
+    reaches the same bytes, perhaps from outside the folder, as a symbolic link would)."""
+    problem = name_problem(entry.name)
+    if problem is not None:
+        return "file_name_refused", f"the name {problem}"
+    if entry.links > 1:
+        return "file_link_refused", f"{entry.links} hard links reach the file (links are never taken)"
+    return None
+
+
+def takeable(entries: Sequence[Entry], *, pattern: str, marker_suffix: str) -> list[Entry]:
+    """Entries that are files to take at all: candidates with a safe name and one link."""
+    return [
+        entry for entry in candidates(entries, pattern=pattern, marker_suffix=marker_suffix) if refusal(entry) is None
     ]
 
 

@@ -30,7 +30,9 @@ from gateway.transport.inbox import (
     TransportError,
     report_bytes,
     safe_name,
+    shown_name,
 )
+from gateway.transport.sftp_wire import described, listing, wire
 
 log = logs.get(__name__)
 
@@ -212,8 +214,12 @@ class _Connection:
             raise TransportError(f"SFTP to {settings.host}:{settings.port} failed: {exc}") from exc
         except (OSError, EOFError) as exc:
             client.close()
-            raise TransportError(f"cannot reach {settings.host}:{settings.port}: {exc}") from exc
+            why = described(exc, "connect_timeout", settings.connect_timeout)
+            raise TransportError(f"cannot reach {settings.host}:{settings.port}: {why}") from exc
         self._client = client
+
+    def _why(self, exc: BaseException) -> str:
+        return described(exc, "channel_timeout", self.settings.channel_timeout)
 
     def _channel(self, client: Any) -> Any:
         sftp = paramiko.SFTPClient.from_transport(client.get_transport(), window_size=_WINDOW, max_packet_size=_PACKET)
@@ -253,19 +259,20 @@ class SftpInbox(_Connection):
 
     def _remote(self, name: str, sub_folder: str | None = None) -> str:
         if not safe_name(name):
-            raise TransportError(f"{name!r} is not a file of {self.folder}")
+            raise TransportError(f"{shown_name(name)!r} is not a file of {self.folder}")
         return posixpath.join(self.folder, sub_folder, name) if sub_folder else posixpath.join(self.folder, name)
 
     def entries(self) -> list[Entry]:
-        """Regular files in the remote folder, as the server lists them (links and folders left out)."""
+        """Regular files in the remote folder as the server lists them, with their link counts, whatever their
+        names (symbolic links and folders left out; the pickup refuses names it never takes)."""
         try:
-            listing = self._sftp.listdir_attr(self.folder)
+            listed = listing(self._sftp, self.folder)
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            raise TransportError(f"cannot list {self.folder} on {self.settings.host}: {exc}") from exc
+            raise TransportError(f"cannot list {self.folder} on {self.settings.host}: {self._why(exc)}") from exc
         return [
-            Entry(item.filename, item.st_size or 0, float(item.st_mtime or 0))
-            for item in listing
-            if item.st_mode is not None and stat.S_ISREG(item.st_mode) and safe_name(item.filename)
+            Entry(item.name, item.attributes.st_size or 0, float(item.attributes.st_mtime or 0), item.links)
+            for item in listed
+            if item.attributes.st_mode is not None and stat.S_ISREG(item.attributes.st_mode)
         ]
 
     def _staged(self, staging: Path, write: Callable[[BinaryIO], None]) -> Path:
@@ -288,22 +295,23 @@ class SftpInbox(_Connection):
         """One file, with up to _DEPTH reads in flight, sent and collected in this thread."""
 
         def write(out: BinaryIO) -> None:
-            with sftp.open(self._remote(entry.name), "rb") as remote:
+            with sftp.open(wire(self._remote(entry.name)), "rb") as remote:
                 received = _stream(_Requests(sftp), remote.handle, entry.size, out)
             if received != entry.size:
-                raise TransportError(f"{entry.name}: received {received} bytes of {entry.size}; it changed or was cut")
+                raise TransportError(f"{entry.shown}: received {received} bytes of {entry.size}; it changed or was cut")
 
         try:
             return self._staged(staging, write)
         except TransportError:
             raise
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            raise TransportError(f"download of {entry.name} from {self.settings.host} failed: {exc}") from exc
+            host = self.settings.host
+            raise TransportError(f"download of {entry.shown} from {host} failed: {self._why(exc)}") from exc
 
     def _open_all(self, requests: _Requests, entries: Sequence[Entry], outcome: dict[int, Any]) -> dict[int, bytes]:
         """Every file opened at once: its handle, or its error in `outcome`."""
         for number, entry in enumerate(entries):
-            requests.send(number, CMD_OPEN, self._remote(entry.name), SFTP_FLAG_READ, paramiko.SFTPAttributes())
+            requests.send(number, CMD_OPEN, wire(self._remote(entry.name)), SFTP_FLAG_READ, paramiko.SFTPAttributes())
         handles: dict[int, bytes] = {}
         for key, answer in requests.all().items():
             assert isinstance(key, int)
@@ -315,7 +323,7 @@ class SftpInbox(_Connection):
                 problem = "no handle"
             except OSError as exc:
                 problem = str(exc)
-            outcome[key] = TransportError(f"cannot open {entries[key].name} on {self.settings.host}: {problem}")
+            outcome[key] = TransportError(f"cannot open {entries[key].shown} on {self.settings.host}: {problem}")
         return handles
 
     def _read_all(
@@ -340,7 +348,7 @@ class SftpInbox(_Connection):
             beyond = requests.data(pieces[(number, entry.size)])
             if len(body) != entry.size or beyond:
                 got = len(body) + len(beyond)
-                outcome[number] = TransportError(f"{entry.name}: received {got} bytes of {entry.size}; it changed")
+                outcome[number] = TransportError(f"{entry.shown}: received {got} bytes of {entry.size}; it changed")
             else:
                 bodies[number] = body
         return bodies
@@ -363,7 +371,7 @@ class SftpInbox(_Connection):
             for staged in outcome.values():
                 if isinstance(staged, Path):
                     staged.unlink(missing_ok=True)
-            error = TransportError(f"download from {self.settings.host} failed: {exc}")
+            error = TransportError(f"download from {self.settings.host} failed: {self._why(exc)}")
             return [error] * len(entries)
         return [outcome[number] for number in range(len(entries))]
 
@@ -405,7 +413,7 @@ class SftpInbox(_Connection):
             except TransportError as exc:
                 return [exc] * len(task)
             except (OSError, EOFError, paramiko.SSHException) as exc:
-                return [TransportError(f"download from {self.settings.host} failed: {exc}")] * len(task)
+                return [TransportError(f"download from {self.settings.host} failed: {self._why(exc)}")] * len(task)
 
         if workers <= 1 or len(tasks) <= 1:
             for task in tasks:
@@ -426,39 +434,41 @@ class SftpInbox(_Connection):
                 self._sftp.mkdir(target_folder)
             target = self._remote(entry.name, sub_folder)
             try:
-                self._sftp.stat(target)
+                self._sftp.stat(wire(target))
                 target = f"{target}.{uuid.uuid4().hex[:8]}"  # the same name came before: keep both
             except FileNotFoundError:
                 pass
-            self._sftp.posix_rename(self._remote(entry.name), target)
+            self._sftp.posix_rename(wire(self._remote(entry.name)), wire(target))
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            raise TransportError(f"cannot move {entry.name} to {sub_folder}/ on {self.settings.host}: {exc}") from exc
+            where = f"{sub_folder}/ on {self.settings.host}"
+            raise TransportError(f"cannot move {entry.shown} to {where}: {self._why(exc)}") from exc
         return target
 
     def _remove_marker(self, entry: Entry, marker_suffix: str) -> None:
         try:
-            self._sftp.remove(self._remote(entry.name + marker_suffix))
+            self._sftp.remove(wire(self._remote(entry.name + marker_suffix)))
         except FileNotFoundError:
             pass
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            raise TransportError(f"cannot remove the done-marker of {entry.name}: {exc}") from exc
+            raise TransportError(f"cannot remove the done-marker of {entry.shown}: {self._why(exc)}") from exc
 
     def _write_report(self, target: str, report: Mapping[str, object]) -> None:
         temporary = posixpath.join(posixpath.dirname(target), f".{posixpath.basename(target)}{REPORT_SUFFIX}.part")
         try:
-            with self._sftp.open(temporary, "wb") as out:
+            with self._sftp.open(wire(temporary), "wb") as out:
                 out.write(report_bytes(report))
-            self._sftp.posix_rename(temporary, target + REPORT_SUFFIX)
+            self._sftp.posix_rename(wire(temporary), wire(target + REPORT_SUFFIX))
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            raise TransportError(f"cannot write the report of {posixpath.basename(target)}: {exc}") from exc
+            name = shown_name(posixpath.basename(target))
+            raise TransportError(f"cannot write the report of {name}: {self._why(exc)}") from exc
 
     def archive(self, entry: Entry, marker_suffix: str, report: Mapping[str, object] | None = None) -> None:
         """Move to archive/ (or delete), remove the done-marker; a report of refused rows goes beside it."""
         if self.settings.delete:
             try:
-                self._sftp.remove(self._remote(entry.name))
+                self._sftp.remove(wire(self._remote(entry.name)))
             except (OSError, EOFError, paramiko.SSHException) as exc:
-                raise TransportError(f"cannot delete {entry.name} on {self.settings.host}: {exc}") from exc
+                raise TransportError(f"cannot delete {entry.shown} on {self.settings.host}: {self._why(exc)}") from exc
         else:
             target = self._rename(entry, self.settings.archive)
             if report is not None:
@@ -489,5 +499,5 @@ class SftpOutbound(_Connection):
         except (OSError, EOFError, paramiko.SSHException) as exc:
             with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
                 self._sftp.remove(temporary)  # no half file left behind, when the connection still allows
-            raise TransportError(f"cannot write {target} on {self.settings.host}: {exc}") from exc
+            raise TransportError(f"cannot write {target} on {self.settings.host}: {self._why(exc)}") from exc
         return target

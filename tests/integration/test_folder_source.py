@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from gateway import bootstrap, settings
+from gateway.logs import configure
 from gateway.service.pickup import Pickup
 from gateway.settings import FolderSource
 from gateway.store.port import LedgerRecord
@@ -559,7 +561,8 @@ def test_a_file_swapped_for_a_link_after_listing_is_not_followed(world: World) -
 
 
 def test_a_file_that_cannot_be_moved_is_quarantined_after_the_configured_failures(world: World) -> None:
-    world.configure({"max_transport_failures": 3})
+    """Quarantined at the third failure, when the failures also span quarantine_after_seconds (a minute)."""
+    world.configure({"max_transport_failures": 3, "quarantine_after_seconds": 60})
     app = world.app(wait=no_wait)
     stock_in = source(app)
     data = stock_csv({"Q": 1})
@@ -571,6 +574,7 @@ def test_a_file_that_cannot_be_moved_is_quarantined_after_the_configured_failure
         [picked] = app.pickup.poll(P, stock_in)
         outcomes.append(picked.outcome)
         assert files(world.drop) == {"q.csv", "archive"}
+        world.clock.advance(30)
     assert outcomes == ["transport_error", "transport_error", "quarantined"]
     assert stocked(app) == {"Q": 1}  # applied by the first pass, recognised by the next ones
     entries = ledger(app)
@@ -698,3 +702,100 @@ def test_poll_exit_code_does_not_depend_on_the_file_name(world: World) -> None:
     assert "refused 0.csv: applied" in done.stdout + done.stderr
     assert [(e.outcome, e.rows_refused) for e in ledger(app)] == [("applied", 1)]
     assert done.returncode == 1, (done.stdout, done.stderr)
+
+
+# (k) names and links the gateway never takes, names that are not UTF-8
+
+
+@pytest.fixture
+def events() -> Iterator[list[dict[str, Any]]]:
+    """The structlog events of the test, every level."""
+    configure("json", None, "debug")
+    with structlog.testing.capture_logs() as captured:
+        yield captured
+
+
+def test_a_file_named_in_latin_1_is_taken_under_an_escaped_name_and_the_others_go_on(world: World) -> None:
+    """A legacy Windows name (caf\\xe9-stock.csv, not UTF-8) beside good files: `gateway poll` exits 0 without a
+    traceback, every file is applied and archived, the odd one under its own bytes with its name escaped in the
+    ledger."""
+    world.configure()
+    put(world.drop, "a.csv", stock_csv({"A": 1}))
+    latin = os.path.join(os.fsencode(world.drop), b"caf\xe9-stock.csv")
+    with open(latin, "wb") as out:
+        out.write(stock_csv({"CAFE": 2}))
+    put(world.drop, "z.csv", stock_csv({"Z": 3}))
+
+    done = world.cli("poll", "--partner", P)
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    assert "caf\\xe9-stock.csv: applied" in done.stdout
+    app = world.app(wait=no_wait)
+    assert stocked(app) == {"A": 1, "CAFE": 2, "Z": 3}
+    assert sorted(e.source for e in ledger(app)) == ["stock-in:a.csv", "stock-in:caf\\xe9-stock.csv", "stock-in:z.csv"]
+    assert files(world.drop) == set()
+    assert sorted(os.listdir(os.fsencode(world.drop / "archive"))) == [b"a.csv", b"caf\xe9-stock.csv", b"z.csv"]
+
+
+def test_names_never_taken_are_logged_once_and_left_while_the_good_file_is_applied(
+    world: World, events: list[dict[str, Any]]
+) -> None:
+    """A backslash or a control character in the name: `file_name_refused` once per file, however many passes."""
+    world.configure()
+    app = world.app(wait=no_wait)
+    stock_in = source(app)
+    for name in ("back\\slash.csv", "bell\x07.csv", "good.csv"):
+        put(world.drop, name, stock_csv({"G": 1}))
+
+    assert [p.file for p in app.pickup.poll(P, stock_in)] == ["good.csv"]
+    assert app.pickup.poll(P, stock_in) == []
+    refused = sorted((e["file"], e["reason"]) for e in events if e["event"] == "file_name_refused")
+    assert refused == [
+        ("back\\slash.csv", "the name holds a path separator"),
+        ("bell\\x07.csv", "the name holds control characters"),
+    ]
+    assert files(world.drop) == {"back\\slash.csv", "bell\x07.csv"}
+    assert [e.source for e in ledger(app)] == ["stock-in:good.csv"]
+
+
+def test_a_hard_link_is_refused_like_a_symbolic_link_until_it_is_the_only_name(
+    world: World, events: list[dict[str, Any]]
+) -> None:
+    """A file with a second name (here outside the folder) is not taken, and said so once; once the other name
+    is gone it is an ordinary file and is taken."""
+    world.configure()
+    app = world.app(wait=no_wait)
+    stock_in = source(app)
+    put(world.drop, "linked.csv", stock_csv({"L": 4}))
+    os.link(world.drop / "linked.csv", world.root / "elsewhere.csv")
+
+    for _ in range(2):
+        assert app.pickup.poll(P, stock_in) == []
+    assert [(e["event"], e["file"]) for e in events if e["event"] == "file_link_refused"] == [
+        ("file_link_refused", "linked.csv")
+    ]
+    assert files(world.drop) == {"linked.csv"}
+    assert ledger(app) == []
+
+    (world.root / "elsewhere.csv").unlink()
+    assert [(p.file, p.outcome) for p in app.pickup.poll(P, stock_in)] == [("linked.csv", "applied")]
+    assert stocked(app) == {"L": 4}
+
+
+def test_a_file_linked_after_the_listing_is_not_read(world: World) -> None:
+    """Listed with one name, hard-linked before the copy: a transport error, nothing applied."""
+    world.configure()
+    app = world.app(wait=no_wait)
+    put(world.drop, "late.csv", stock_csv({"LATE": 1}))
+
+    class LinkingInbox(FolderInbox):
+        def entries(self) -> list[Entry]:
+            found = super().entries()
+            os.link(self.folder / "late.csv", world.root / "second-name.csv")
+            return found
+
+    pickup = Pickup(app.store, app.settings, app.ingestor, app.clock, LinkingInbox, wait=no_wait)
+    [picked] = pickup.poll(P, source(app))
+    assert (picked.file, picked.outcome) == ("late.csv", "transport_error")
+    assert "hard links" in picked.detail
+    assert stocked(app) == {}

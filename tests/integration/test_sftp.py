@@ -6,8 +6,10 @@ Nothing here waits a fixed time to synchronise: it polls for a state with a dead
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -17,12 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from gateway.bootstrap import App
-from gateway.service.pickup import PickedUp
+from gateway.logs import configure
+from gateway.service.pickup import PickedUp, Pickup
 from gateway.settings import SftpSource
 from gateway.store.port import LedgerRecord
 from gateway.transport.inbox import HostKeyRejected
+from gateway.transport.sftp import SftpInbox
 from tests.conftest import FIXTURES, AppFactory
 from tests.integration.conftest import Remote
 from tests.integration.helpers import contents, stock
@@ -407,3 +412,105 @@ def test_links_and_folders_are_not_taken(sshd: Remote, make_app: AppFactory) -> 
     assert (stock(app, "p", "REAL"), stock(app, "p", "SECRET"), stock(app, "p", "INNER")) == (3, 0, 0)
     assert sshd.names() == ["archive", "folder-link.csv", "folder.csv", "link.csv"]
     assert (outside / "secret.csv").exists()
+
+
+# (j) names that are not UTF-8, names never taken, hard links
+
+
+def test_files_named_in_latin_1_are_taken_and_moved_aside_under_their_own_bytes(
+    sshd: Remote, make_app: AppFactory, tmp_path: Path
+) -> None:
+    """paramiko's own listing stops at a Latin-1 name; the gateway lists names as bytes: `gateway poll` exits
+    without a traceback, the good files and the Latin-1 one are applied and archived, a malformed Latin-1 one goes
+    to failed/ with its report, each under its own bytes on the server and with its name escaped in the ledger."""
+    app, _ = sftp_app(make_app, sshd)
+    sshd.put("a.csv", snapshot({"A": 1}), mtime=T0)
+    folder = os.fsencode(sshd.path)
+    (Path(os.fsdecode(os.path.join(folder, b"caf\xe9-stock.csv")))).write_text(snapshot({"CAFE": 2}))
+    os.utime(os.path.join(folder, b"caf\xe9-stock.csv"), (T0 + 1, T0 + 1))
+    with open(os.path.join(folder, b"m\xfcll.csv"), "wb") as out:
+        out.write(b"sku,quantity\nX,lots\n")
+    os.utime(os.path.join(folder, b"m\xfcll.csv"), (T0 + 2, T0 + 2))
+    sshd.put("z.csv", snapshot({"Z": 3}), mtime=T0 + 3)
+
+    done = gateway(tmp_path / "gateway.toml", "poll", "--partner", "p")
+    assert done.returncode == 1, (done.stdout, done.stderr)  # the malformed file is refused
+    assert "Traceback" not in done.stderr
+    assert "caf\\xe9-stock.csv: applied" in done.stdout
+    assert "m\\xfcll.csv: rejected" in done.stderr
+    assert [(e.source, e.outcome) for e in reversed(ledger(app))] == [
+        ("stock-sftp-1:a.csv", "applied"),
+        ("stock-sftp-1:caf\\xe9-stock.csv", "applied"),
+        ("stock-sftp-1:m\\xfcll.csv", "rejected"),
+        ("stock-sftp-1:z.csv", "applied"),
+    ]
+    assert (stock(app, "p", "A"), stock(app, "p", "CAFE"), stock(app, "p", "Z")) == (1, 2, 3)
+    assert sorted(os.listdir(folder)) == [b"archive", b"failed"]
+    assert sorted(os.listdir(os.path.join(folder, b"archive"))) == [b"a.csv", b"caf\xe9-stock.csv", b"z.csv"]
+    assert sorted(os.listdir(os.path.join(folder, b"failed"))) == [b"m\xfcll.csv", b"m\xfcll.csv.error.json"]
+    report = json.loads(Path(os.fsdecode(os.path.join(folder, b"failed", b"m\xfcll.csv.error.json"))).read_bytes())
+    assert report["file"] == "m\\xfcll.csv"
+
+
+def test_hard_links_and_names_never_taken_are_refused_once_and_the_good_file_is_applied(
+    sshd: Remote, make_app: AppFactory
+) -> None:
+    """The link count comes from the server's long listing: a file with a second name is not taken; a backslash
+    or a control character in a name is logged once as file_name_refused, not skipped silently for ever."""
+    app, source = sftp_app(make_app, sshd)
+    configure("json", None, "debug")
+    sshd.put("good.csv", snapshot({"G": 1}))
+    sshd.put("linked.csv", snapshot({"L": 2}))
+    os.link(sshd.path / "linked.csv", sshd.server.remote_folder() / "second-name.csv")
+    sshd.put("back\\slash.csv", snapshot({"B": 3}))
+    sshd.put("tab\t.csv", snapshot({"T": 4}))
+
+    with structlog.testing.capture_logs() as events:
+        assert outcomes(app.pickup.poll("p", source)) == [("good.csv", "applied")]
+        assert app.pickup.poll("p", source) == []
+    refused = sorted((e["event"], e["file"]) for e in events if e["event"].endswith("_refused"))
+    assert refused == [
+        ("file_link_refused", "linked.csv"),
+        ("file_name_refused", "back\\slash.csv"),
+        ("file_name_refused", "tab\\x09.csv"),
+    ]
+    assert sshd.names() == ["archive", "back\\slash.csv", "linked.csv", "tab\t.csv"]
+    assert (stock(app, "p", "G"), stock(app, "p", "L"), stock(app, "p", "B")) == (1, 0, 0)
+
+
+# (k) a server that stops answering
+
+
+def test_a_download_that_times_out_says_what_timed_out(sshd: Remote, make_app: AppFactory) -> None:
+    """The server's session is stopped (SIGSTOP) after the listing: the file's transport error names the
+    channel_timeout that ran out, instead of an empty reason."""
+    app, source = sftp_app(make_app, sshd, channel_timeout=0.5)
+    sshd.put("a.csv", snapshot({"A": 1}))
+    before = set(sshd.server.session_pids())
+    stopped: list[int] = []
+
+    class StallingInbox(SftpInbox):
+        def fetch_many(self, entries: Any, staging: Path) -> Any:
+            stopped.extend(pid for pid in sshd.server.session_pids() if pid not in before)
+            for pid in stopped:
+                os.kill(pid, signal.SIGSTOP)
+            return super().fetch_many(entries, staging)
+
+    def stalling(settings: Any) -> StallingInbox:
+        inbox = StallingInbox(settings)
+        inbox.connect()
+        return inbox
+
+    pickup = Pickup(app.store, app.settings, app.ingestor, app.clock, stalling)
+    try:
+        [picked] = pickup.poll("p", source)
+    finally:
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGCONT)
+    assert stopped, "no session of the gateway's connection was found"
+    assert (picked.file, picked.outcome) == ("a.csv", "transport_error")
+    assert picked.detail.endswith("failed: no answer from the server within channel_timeout (0.5 s)"), picked.detail
+    assert ledger(app) == []
+    assert sshd.names() == ["a.csv"]

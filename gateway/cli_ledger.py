@@ -1,0 +1,75 @@
+"""`gateway ledger`: what was received and what became of it; `gateway ledger release` puts a quarantined file
+back in line. Exit codes as for every command: 0 success, 1 refused, 2 usage or configuration error."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from gateway import logs
+from gateway.domain import instant
+
+if TYPE_CHECKING:
+    from gateway.cli import State
+
+EXIT_REFUSED = 1
+
+log = logs.get(__name__)
+
+
+@click.group(invoke_without_command=True)
+@click.option("--partner", help="The partner (required without a sub-command).")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON array of ledger entries, newest first.")
+@click.pass_context
+def ledger(ctx: click.Context, partner: str | None, limit: int, as_json: bool) -> None:
+    """What was received and what became of it: applied, duplicate, rejected, quarantined, released."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if partner is None:
+        raise click.UsageError("Missing option '--partner'.")
+    state: State = ctx.obj
+    with state.app(partner) as app, app.store.read() as tx:
+        entries = tx.ledger(tx.partner_id(partner), limit)
+    if as_json:
+        body = [
+            {
+                "id": e.id,
+                "kind": e.kind,
+                "source": e.source,
+                "sha256": e.sha256,
+                "size": e.size,
+                "received_at": instant.to_iso(e.received_at),
+                "outcome": e.outcome,
+                "rows_applied": e.rows_applied,
+                "rows_skipped": e.rows_skipped,
+                "rows_refused": e.rows_refused,
+                "error": e.error,
+            }
+            for e in entries
+        ]
+        click.echo(json.dumps(body))
+        return
+    click.echo(f"{'id':>6}  {'received_at':<27} {'kind':<13} {'outcome':<11} {'applied':>8} {'refused':>8}  source")
+    for e in entries:
+        received = instant.to_iso(e.received_at) or "-"
+        counts = f"{e.rows_applied:>8} {e.rows_refused:>8}"
+        click.echo(f"{e.id:>6}  {received:<27} {e.kind:<13} {e.outcome:<11} {counts}  {e.source}")
+
+
+@ledger.command("release")
+@click.option("--partner", required=True)
+@click.option("--id", "ledger_id", required=True, type=int, help="The ledger entry of the quarantined file.")
+@click.pass_obj
+def release(state: State, partner: str, ledger_id: int) -> None:
+    """Put a quarantined file back in line: its failures are forgotten and the next pass takes it again."""
+    with state.app(partner) as app, app.store.write() as tx:
+        released = tx.release(tx.partner_id(partner), ledger_id, app.clock())
+    if not released:
+        click.echo(f"gateway: refused: ledger entry {ledger_id} is not a quarantined file of {partner}", err=True)
+        sys.exit(EXIT_REFUSED)
+    log.info("file_released", partner=partner, ledger_id=ledger_id)
+    click.echo(f"{partner}: ledger entry {ledger_id} released; the next pass takes the file again")
