@@ -17,168 +17,34 @@ from urllib.parse import unquote
 
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import bootstrap, logs
 from gateway.access import Grant, Tokens
 from gateway.domain import instant
-from gateway.domain.caps import CapReached
-from gateway.domain.errors import IllegalTransition, InsufficientStock, Refusal, UnknownLine, UnknownOrder
+from gateway.domain.errors import Refusal
 from gateway.domain.orders import RequestedLine
-from gateway.domain.status import OrderStatus
+from gateway.platform_models import (
+    MAX_ID,
+    AtsOut,
+    CapIn,
+    ChangeOut,
+    ChannelOut,
+    CommandOut,
+    ConfirmationIn,
+    OrderIn,
+    ProblemOut,
+    StatusIn,
+    StockIn,
+)
+from gateway.platform_problems import PROBLEM, ApiProblem, install, malformed, refusal
 from gateway.service import queries
 from gateway.service.engine import AtsChange
-from gateway.store.port import StoreError, Transaction
+from gateway.store.port import Transaction
 
 log = logs.get(__name__)
-
-PROBLEM = "application/problem+json"
-MAX_ID = 128
-MAX_QUANTITY = 999_999_999_999
-
-Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID, pattern=r"^[^\x00-\x1f\x7f]+$")]
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class OrderLineIn(_Body):
-    """One line of an order to place."""
-
-    sku: Identifier
-    quantity: int = Field(ge=1, le=MAX_QUANTITY)
-
-
-class OrderIn(_Body):
-    """An order to place: all its lines or none."""
-
-    order_id: Identifier
-    lines: list[OrderLineIn] = Field(min_length=1, max_length=1000)
-    assembly: Identifier | None = None
-    collection: Identifier | None = None
-
-
-class StatusIn(_Body):
-    """An order's new status."""
-
-    status: OrderStatus
-
-
-class ConfirmationIn(_Body):
-    """The partner's confirmed quantity for one line of an order."""
-
-    sku: Identifier
-    confirmed_quantity: int = Field(ge=0, le=MAX_QUANTITY)
-    confirmed_at: str = Field(description="ISO 8601; without an offset, the partner's time zone")
-
-
-class CapIn(_Body):
-    """One cap setting: a collection's, or with collection "*" the assembly default; max null: no maximum."""
-
-    sku: Identifier
-    assembly: Identifier
-    collection: Identifier
-    max: int | None = Field(ge=0, le=MAX_QUANTITY)
-
-
-class StockIn(_Body):
-    """A SKU's stock level, as a one-row snapshot."""
-
-    quantity: int = Field(ge=0, le=MAX_QUANTITY)
-    as_of: str | None = Field(default=None, description="ISO 8601; default now")
-
-
-class AtsOut(BaseModel):
-    """One SKU's ATS (the published value: never negative)."""
-
-    sku: str
-    stock: int
-    allocated: int
-    ats: int
-    as_of: str | None
-
-
-class ChannelOut(BaseModel):
-    """What one collection of an assembly may still take of a SKU."""
-
-    sku: str
-    assembly: str
-    collection: str
-    ats: int
-    cap: int | None
-    ordered: int
-
-
-class ChangeOut(BaseModel):
-    """A published ATS value a command moved."""
-
-    sku: str
-    before: int | None
-    after: int
-
-
-class CommandOut(BaseModel):
-    """What a command did."""
-
-    partner: str
-    ats_changes: list[ChangeOut]
-    order_id: str | None = None
-
-
-class ProblemOut(BaseModel):
-    """RFC 9457 problem details."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str | None = None
-
-
-class ApiProblem(Exception):
-    """A refusal to answer as problem details."""
-
-    def __init__(self, status: int, title: str, detail: str, code: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status, self.title, self.detail, self.code, self.extra = status, title, detail, code, extra
-
-    def response(self) -> JSONResponse:
-        body = {
-            "type": f"https://stock-gateway.example/problems/{self.code}",
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-            "code": self.code,
-            **self.extra,
-        }
-        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
-        return JSONResponse(body, status_code=self.status, media_type=PROBLEM, headers=headers)
-
-
-def _refusal(refusal: Refusal) -> ApiProblem:
-    """A rule's refusal as problem details."""
-    if isinstance(refusal, InsufficientStock):
-        available = [
-            {"sku": s.sku, "requested": s.requested, "available": max(0, s.available)} for s in refusal.shortages
-        ]
-        return ApiProblem(409, "Not enough available to sell", str(refusal), refusal.code, available=available)
-    if isinstance(refusal, CapReached):
-        available = [
-            {"sku": s.sku, "requested": s.requested, "available": s.available, "cap": s.cap, "ordered": s.ordered}
-            for s in refusal.shortages
-        ]
-        return ApiProblem(409, "Cap reached", str(refusal), refusal.code, available=available)
-    if isinstance(refusal, IllegalTransition):
-        return ApiProblem(409, "Illegal status move", str(refusal), refusal.code)
-    if isinstance(refusal, UnknownOrder | UnknownLine):
-        return ApiProblem(404, "Not found", str(refusal), refusal.code)
-    return ApiProblem(409, "Refused", str(refusal), refusal.code)
 
 
 def _changes(changes: list[AtsChange]) -> list[ChangeOut]:
@@ -201,10 +67,7 @@ def create_app(app: bootstrap.App, tokens: Tokens) -> FastAPI:
     api.state.gateway = app
     api.state.tokens = tokens
     api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
-    api.add_exception_handler(ApiProblem, _problem)  # type: ignore[arg-type]
-    api.add_exception_handler(RequestValidationError, _malformed)  # type: ignore[arg-type]
-    api.add_exception_handler(StarletteHTTPException, _framework)  # type: ignore[arg-type]
-    api.add_exception_handler(StoreError, _busy)  # type: ignore[arg-type]
+    install(api)
     api.add_middleware(_Authorize)
     api.include_router(router)
     return api
@@ -228,30 +91,15 @@ class _Authorize:
             authorization = headers.get(b"authorization", b"").decode("latin-1")
             grant: Grant | None = tokens.grant(authorization)
             partner = unquote(match.group(1))
-            refusal = None
+            denied = None
             if grant is None:
-                refusal = ApiProblem(401, "Unauthorized", "a valid bearer token is required", "unauthorized")
+                denied = ApiProblem(401, "Unauthorized", "a valid bearer token is required", "unauthorized")
             elif not grant.allows(partner):
-                refusal = ApiProblem(403, "Forbidden", f"this token may not act for partner {partner}", "forbidden")
-            if refusal is not None:
-                await refusal.response()(scope, receive, send)
+                denied = ApiProblem(403, "Forbidden", f"this token may not act for partner {partner}", "forbidden")
+            if denied is not None:
+                await denied.response()(scope, receive, send)
                 return
         await self.app(scope, receive, send)
-
-
-async def _framework(_request: Request, exc: StarletteHTTPException) -> Response:
-    """The framework's own answers (no such path, a method not allowed) as problem details too."""
-    titles = {404: ("Not found", "not_found"), 405: ("Method not allowed", "method_not_allowed")}
-    title, code = titles.get(exc.status_code, ("Refused", f"http_{exc.status_code}"))
-    return ApiProblem(exc.status_code, title, str(exc.detail), code).response()
-
-
-async def _busy(_request: Request, exc: StoreError) -> Response:
-    """The store could not answer in time: try again shortly."""
-    problem = ApiProblem(503, "Store busy", f"the store could not answer: {exc}", "store_busy")
-    response = problem.response()
-    response.headers["Retry-After"] = "1"
-    return response
 
 
 def _openapi(api: FastAPI) -> dict[str, Any]:
@@ -272,19 +120,6 @@ def _openapi(api: FastAPI) -> dict[str, Any]:
     }
     api.openapi_schema = document
     return document
-
-
-async def _problem(_request: Request, exc: ApiProblem) -> Response:
-    return exc.response()
-
-
-async def _malformed(_request: Request, exc: RequestValidationError) -> Response:
-    errors = [
-        {"where": ".".join(str(p) for p in error.get("loc", ())), "message": str(error.get("msg", ""))}
-        for error in exc.errors()
-    ]
-    detail = "; ".join(f"{e['where']}: {e['message']}" for e in errors[:20])
-    return ApiProblem(422, "Malformed request", detail, "malformed", errors=errors).response()
 
 
 async def _gateway(request: Request) -> bootstrap.App:
@@ -309,8 +144,8 @@ router = APIRouter(prefix="/v1/partners/{partner}")
 def _run(action: Callable[[], list[AtsChange]]) -> list[ChangeOut]:
     try:
         return _changes(action())
-    except Refusal as refusal:
-        raise _refusal(refusal) from None
+    except Refusal as refused:
+        raise refusal(refused) from None
 
 
 def _moment(app: bootstrap.App, text: str | None, partner: str, field: str) -> int | None:
@@ -320,10 +155,6 @@ def _moment(app: bootstrap.App, text: str | None, partner: str, field: str) -> i
         return instant.parse(text, app.settings.partner(partner).zone)
     except ValueError as exc:
         raise ApiProblem(422, "Malformed request", f"body.{field}: {exc}", "malformed") from None
-
-
-def _malformed_request(detail: str) -> ApiProblem:
-    return ApiProblem(422, "Malformed request", detail, "malformed")
 
 
 @router.get("/ats", response_model=list[AtsOut] | list[ChannelOut])
@@ -336,11 +167,11 @@ def read_ats(
 ) -> list[AtsOut] | list[ChannelOut]:
     """ATS per SKU (all of them without `sku`), or with `assembly` and `collection` per collection."""
     if (assembly is None) != (collection is None):
-        raise _malformed_request("assembly and collection go together")
+        raise malformed("assembly and collection go together")
     with app.store.read() as tx:
         if assembly is not None and collection is not None:
             if not sku:
-                raise _malformed_request("a collection's ATS needs at least one sku")
+                raise malformed("a collection's ATS needs at least one sku")
             channel_views = [queries.channel(tx, partner, s, assembly, collection) for s in dict.fromkeys(sku)]
             return [
                 ChannelOut(
@@ -402,7 +233,7 @@ def place(
     with another body, 409."""
     digest = hashlib.sha256(order.model_dump_json().encode()).hexdigest()
     if (order.assembly is None) != (order.collection is None):
-        raise _malformed_request("assembly and collection go together")
+        raise malformed("assembly and collection go together")
     lines = [RequestedLine(line.sku, line.quantity, order.assembly, order.collection) for line in order.lines]
 
     def answered(tx: Transaction) -> None:
@@ -419,8 +250,8 @@ def place(
         changes = app.commands.place(partner, order.order_id, lines, also=keep, before=answered)
     except _Answered as first:
         return _replay(first.answer, digest, idempotency_key)
-    except Refusal as refusal:
-        problem = _refusal(refusal)
+    except Refusal as refused:
+        problem = refusal(refused)
         stored = _keep_refusal(app, partner, idempotency_key, digest, problem)
         if stored is not None:  # another request with this key answered first: its answer stands
             return _replay(stored, digest, idempotency_key)
@@ -451,7 +282,7 @@ def set_cap(app: Gateway, partner: Partner, cap: CapIn) -> CommandOut:
     """Set one cap: a collection's, or the assembly default (collection "*"); max null: no maximum."""
     collection = None if cap.collection == "*" else cap.collection
     if collection is not None and "*" in collection:
-        raise _malformed_request("collection: a name, or * for all collections")
+        raise malformed("collection: a name, or * for all collections")
     changes = _run(lambda: app.commands.set_cap(partner, cap.sku, cap.assembly, collection, cap.max))
     return CommandOut(partner=partner, ats_changes=changes)
 

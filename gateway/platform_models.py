@@ -1,0 +1,111 @@
+"""The platform API's request bodies and answers (pydantic models, which are also its OpenAPI schemas)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.domain.status import OrderStatus
+
+MAX_ID = 128
+MAX_QUANTITY = 999_999_999_999
+
+Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OrderLineIn(_Body):
+    """One line of an order to place."""
+
+    sku: Identifier
+    quantity: int = Field(ge=1, le=MAX_QUANTITY)
+
+
+class OrderIn(_Body):
+    """An order to place: all its lines or none."""
+
+    order_id: Identifier
+    lines: list[OrderLineIn] = Field(min_length=1, max_length=1000)
+    assembly: Identifier | None = None
+    collection: Identifier | None = None
+
+
+class StatusIn(_Body):
+    """An order's new status."""
+
+    status: OrderStatus
+
+
+class ConfirmationIn(_Body):
+    """The partner's confirmed quantity for one line of an order."""
+
+    sku: Identifier
+    confirmed_quantity: int = Field(ge=0, le=MAX_QUANTITY)
+    confirmed_at: str = Field(description="ISO 8601; without an offset, the partner's time zone")
+
+
+class CapIn(_Body):
+    """One cap setting: a collection's, or with collection "*" the assembly default; max null: no maximum."""
+
+    sku: Identifier
+    assembly: Identifier
+    collection: Identifier
+    max: int | None = Field(ge=0, le=MAX_QUANTITY)
+
+
+class StockIn(_Body):
+    """A SKU's stock level, as a one-row snapshot."""
+
+    quantity: int = Field(ge=0, le=MAX_QUANTITY)
+    as_of: str | None = Field(default=None, description="ISO 8601; default now")
+
+
+class AtsOut(BaseModel):
+    """One SKU's ATS (the published value: never negative)."""
+
+    sku: str
+    stock: int
+    allocated: int
+    ats: int
+    as_of: str | None
+
+
+class ChannelOut(BaseModel):
+    """What one collection of an assembly may still take of a SKU."""
+
+    sku: str
+    assembly: str
+    collection: str
+    ats: int
+    cap: int | None
+    ordered: int
+
+
+class ChangeOut(BaseModel):
+    """A published ATS value a command moved."""
+
+    sku: str
+    before: int | None
+    after: int
+
+
+class CommandOut(BaseModel):
+    """What a command did."""
+
+    partner: str
+    ats_changes: list[ChangeOut]
+    order_id: str | None = None
+
+
+class ProblemOut(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str | None = None
