@@ -27,13 +27,13 @@ from gateway.domain import instant
 from gateway.domain.errors import Refusal
 from gateway.domain.orders import RequestedLine
 from gateway.platform_models import (
-    MAX_ID,
     AtsOut,
     CapIn,
     ChangeOut,
     ChannelOut,
     CommandOut,
     ConfirmationIn,
+    Identifier,
     OrderIn,
     ProblemOut,
     StatusIn,
@@ -137,7 +137,7 @@ async def _partner_of(request: Request, partner: str) -> str:
 
 Gateway = Annotated[bootstrap.App, Depends(_gateway)]
 Partner = Annotated[str, Depends(_partner_of)]
-Name = Annotated[str, Path(min_length=1, max_length=MAX_ID)]
+Name = Annotated[Identifier, Path()]
 router = APIRouter(prefix="/v1/partners/{partner}")
 
 
@@ -161,9 +161,9 @@ def _moment(app: bootstrap.App, text: str | None, partner: str, field: str) -> i
 def read_ats(
     app: Gateway,
     partner: Partner,
-    sku: Annotated[list[str] | None, Query(max_length=1000)] = None,
-    assembly: Annotated[str | None, Query(min_length=1, max_length=MAX_ID)] = None,
-    collection: Annotated[str | None, Query(min_length=1, max_length=MAX_ID)] = None,
+    sku: Annotated[list[Identifier] | None, Query(max_length=1000)] = None,
+    assembly: Annotated[Identifier | None, Query()] = None,
+    collection: Annotated[Identifier | None, Query()] = None,
 ) -> list[AtsOut] | list[ChannelOut]:
     """ATS per SKU (all of them without `sku`), or with `assembly` and `collection` per collection."""
     if (assembly is None) != (collection is None):

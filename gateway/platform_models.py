@@ -4,14 +4,33 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
 
+from gateway.domain import identifiers
 from gateway.domain.status import OrderStatus
 
-MAX_ID = 128
 MAX_QUANTITY = 999_999_999_999
 
-Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+def _identifier(value: str) -> str:
+    why = identifiers.problem(value)
+    if why is not None:
+        raise ValueError(why)
+    return value
+
+
+# The one identifier rule of the domain (SKU, order id, assembly, collection), for bodies, paths and queries alike;
+# the schema shows what JSON Schema can say of it (the rule also refuses leading or trailing whitespace).
+Identifier = Annotated[
+    str,
+    AfterValidator(_identifier),
+    Field(
+        json_schema_extra={"minLength": 1, "maxLength": identifiers.MAX_LENGTH, "pattern": identifiers.PATTERN},
+        description="1 to 128 characters, no control characters, no leading or trailing whitespace",
+    ),
+]
+# a JSON integer, never `true`, `"5"` or `5.0`
+Quantity = Annotated[int, Strict()]
 
 
 class _Body(BaseModel):
@@ -22,7 +41,7 @@ class OrderLineIn(_Body):
     """One line of an order to place."""
 
     sku: Identifier
-    quantity: int = Field(ge=1, le=MAX_QUANTITY)
+    quantity: Quantity = Field(ge=1, le=MAX_QUANTITY)
 
 
 class OrderIn(_Body):
@@ -44,7 +63,7 @@ class ConfirmationIn(_Body):
     """The partner's confirmed quantity for one line of an order."""
 
     sku: Identifier
-    confirmed_quantity: int = Field(ge=0, le=MAX_QUANTITY)
+    confirmed_quantity: Quantity = Field(ge=0, le=MAX_QUANTITY)
     confirmed_at: str = Field(description="ISO 8601; without an offset, the partner's time zone")
 
 
@@ -54,13 +73,13 @@ class CapIn(_Body):
     sku: Identifier
     assembly: Identifier
     collection: Identifier
-    max: int | None = Field(ge=0, le=MAX_QUANTITY)
+    max: Quantity | None = Field(ge=0, le=MAX_QUANTITY)
 
 
 class StockIn(_Body):
     """A SKU's stock level, as a one-row snapshot."""
 
-    quantity: int = Field(ge=0, le=MAX_QUANTITY)
+    quantity: Quantity = Field(ge=0, le=MAX_QUANTITY)
     as_of: str | None = Field(default=None, description="ISO 8601; default now")
 
 

@@ -76,7 +76,10 @@ async def _problem(_request: Request, exc: ApiProblem) -> Response:
 
 async def _malformed(_request: Request, exc: RequestValidationError) -> Response:
     errors = [
-        {"where": ".".join(str(p) for p in error.get("loc", ())), "message": str(error.get("msg", ""))}
+        {
+            "where": ".".join(str(p) for p in error.get("loc", ())),
+            "message": str(error.get("msg", "")).removeprefix("Value error, "),
+        }
         for error in exc.errors()
     ]
     detail = "; ".join(f"{e['where']}: {e['message']}" for e in errors[:20])
@@ -85,9 +88,22 @@ async def _malformed(_request: Request, exc: RequestValidationError) -> Response
 
 async def _framework(_request: Request, exc: StarletteHTTPException) -> Response:
     """The framework's own answers (no such path, a method not allowed) as problem details too."""
+    if exc.status_code == 400:  # FastAPI's only 400: a body it could not read as JSON (bytes that are not UTF-8)
+        return _unreadable(exc.__cause__).response()
     titles = {404: ("Not found", "not_found"), 405: ("Method not allowed", "method_not_allowed")}
     title, code = titles.get(exc.status_code, ("Refused", f"http_{exc.status_code}"))
     return ApiProblem(exc.status_code, title, str(exc.detail), code).response()
+
+
+def _unreadable(cause: BaseException | None) -> ApiProblem:
+    """A body that is not JSON text: malformed, like any other malformed body (422)."""
+    if isinstance(cause, UnicodeDecodeError):
+        message = f"not UTF-8 ({cause.reason} at byte {cause.start})"
+    else:
+        message = "cannot be read as JSON"
+    return ApiProblem(
+        422, "Malformed request", f"body: {message}", "malformed", errors=[{"where": "body", "message": message}]
+    )
 
 
 async def _busy(_request: Request, exc: StoreError) -> Response:
