@@ -26,6 +26,7 @@ from gateway.access import Grant, Tokens
 from gateway.domain import instant
 from gateway.domain.errors import Refusal
 from gateway.domain.orders import RequestedLine
+from gateway.platform_limits import BodyLimit
 from gateway.platform_models import (
     AtsOut,
     CapIn,
@@ -61,7 +62,13 @@ def create_app(app: bootstrap.App, tokens: Tokens) -> FastAPI:
             401: {"model": ProblemOut, "description": "No token, or a wrong one"},
             403: {"model": ProblemOut, "description": "The token may not act for this partner"},
             404: {"model": ProblemOut, "description": "Unknown partner or order"},
+            413: {"model": ProblemOut, "description": "The body is larger than the server takes (api.max_body_bytes)"},
             422: {"model": ProblemOut, "description": "Malformed request"},
+            503: {
+                "model": ProblemOut,
+                "description": "Too many connections (api.max_connections), or the store is busy: try again "
+                "(Retry-After)",
+            },
         },
     )
     api.state.gateway = app
@@ -69,6 +76,7 @@ def create_app(app: bootstrap.App, tokens: Tokens) -> FastAPI:
     api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
     install(api)
     api.add_middleware(_Authorize)
+    api.add_middleware(BodyLimit, max_bytes=app.settings.api.max_body_bytes)  # outermost: before the token
     api.include_router(router)
     return api
 
@@ -217,12 +225,9 @@ def explain(app: Gateway, partner: Partner, sku: Name) -> dict[str, Any]:
 _REFUSED: dict[int | str, dict[str, Any]] = {
     409: {"model": ProblemOut, "description": "Refused by the rules (the detail says what and why)"}
 }
-_BUSY: dict[int | str, dict[str, Any]] = {
-    503: {"model": ProblemOut, "description": "The store is busy: try again (Retry-After)"}
-}
 
 
-@router.post("/orders", status_code=201, response_model=CommandOut, responses=_REFUSED | _BUSY)
+@router.post("/orders", status_code=201, response_model=CommandOut, responses=_REFUSED)
 def place(
     app: Gateway,
     partner: Partner,
@@ -260,14 +265,14 @@ def place(
     return JSONResponse(body.model_dump(), status_code=201)
 
 
-@router.post("/orders/{order_id:path}/status", response_model=CommandOut, responses=_REFUSED | _BUSY)
+@router.post("/orders/{order_id:path}/status", response_model=CommandOut, responses=_REFUSED)
 def set_status(app: Gateway, partner: Partner, order_id: Name, move: StatusIn) -> CommandOut:
     """Move an order (all its lines) to a status: forward only, never out of closed or cancelled."""
     changes = _run(lambda: app.commands.set_status(partner, order_id, move.status))
     return CommandOut(partner=partner, order_id=order_id, ats_changes=changes)
 
 
-@router.post("/orders/{order_id:path}/confirmations", response_model=CommandOut, responses=_REFUSED | _BUSY)
+@router.post("/orders/{order_id:path}/confirmations", response_model=CommandOut, responses=_REFUSED)
 def confirm(app: Gateway, partner: Partner, order_id: Name, confirmation: ConfirmationIn) -> CommandOut:
     """Record the partner's confirmed quantity for one line of an order."""
     at = _moment(app, confirmation.confirmed_at, partner, "confirmed_at")
@@ -277,7 +282,7 @@ def confirm(app: Gateway, partner: Partner, order_id: Name, confirmation: Confir
     return CommandOut(partner=partner, order_id=order_id, ats_changes=changes)
 
 
-@router.put("/caps", response_model=CommandOut, responses=_REFUSED | _BUSY)
+@router.put("/caps", response_model=CommandOut, responses=_REFUSED)
 def set_cap(app: Gateway, partner: Partner, cap: CapIn) -> CommandOut:
     """Set one cap: a collection's, or the assembly default (collection "*"); max null: no maximum."""
     collection = None if cap.collection == "*" else cap.collection
@@ -287,7 +292,7 @@ def set_cap(app: Gateway, partner: Partner, cap: CapIn) -> CommandOut:
     return CommandOut(partner=partner, ats_changes=changes)
 
 
-@router.put("/stock/{sku:path}", response_model=CommandOut, responses=_REFUSED | _BUSY)
+@router.put("/stock/{sku:path}", response_model=CommandOut, responses=_REFUSED)
 def set_stock(app: Gateway, partner: Partner, sku: Name, level: StockIn) -> CommandOut:
     """Set one SKU's stock level (refused when older than the level it would replace)."""
     as_of = _moment(app, level.as_of, partner, "as_of")

@@ -438,6 +438,7 @@ class PlatformApiSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8082, ge=0, le=65535)
     tokens: list[ApiToken] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=1_048_576, ge=1)  # a larger request body: 413, before it is read
 
     @model_validator(mode="after")
     def _named_once(self) -> Self:
