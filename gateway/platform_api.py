@@ -21,7 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway import bootstrap, logs
+from gateway import bootstrap, logs, platform_server
 from gateway.access import Grant, Tokens
 from gateway.domain import instant
 from gateway.domain.errors import Refusal
@@ -339,5 +339,6 @@ def _keep_refusal(
 
 def server(app: bootstrap.App, tokens: Tokens, host: str, port: int) -> uvicorn.Server:
     """A uvicorn server for the API (not started): `run()` serves in this thread until it is told to exit."""
-    config = uvicorn.Config(create_app(app, tokens), host=host, port=port, log_config=None, access_log=False)
-    return uvicorn.Server(config)
+    config = app.settings.api
+    limits = platform_server.Limits(max_connections=config.max_connections, header_timeout=config.header_timeout)
+    return platform_server.build(create_app(app, tokens), host, port, limits)

@@ -439,6 +439,8 @@ class PlatformApiSettings(_Strict):
     port: int = Field(default=8082, ge=0, le=65535)
     tokens: list[ApiToken] = Field(default_factory=list)
     max_body_bytes: int = Field(default=1_048_576, ge=1)  # a larger request body: 413, before it is read
+    max_connections: int = Field(default=200, ge=1)  # open at once; one more is answered 503 and closed
+    header_timeout: float = Field(default=10.0, gt=0)  # seconds a connection has to send a request's head
 
     @model_validator(mode="after")
     def _named_once(self) -> Self:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -151,3 +153,92 @@ def test_a_body_at_the_limit_is_taken_and_one_byte_more_is_refused_unread(serve:
         connection.sendall(stock_request("Content-Length: 2049"))
         status, _, body = answer(connection)
         assert (status, json.loads(body)["code"]) == (413, "body_too_large")
+
+
+# slow and idle clients
+
+HALF_HEAD = f"GET /v1/partners/acme/ats HTTP/1.1\r\nHost: gateway\r\n{AUTH}".encode()  # no blank line: unfinished
+FULL_GET = HALF_HEAD + b"\r\n"
+
+
+def test_a_connection_that_does_not_send_its_head_in_time_gets_408_and_is_closed(serve: Serve) -> None:
+    """Half a head, or nothing at all, within api.header_timeout: 408 problem details, then the server closes."""
+    port = serve(header_timeout=0.3)
+    with connect(port) as silent, connect(port) as half:
+        half.sendall(HALF_HEAD)
+        for connection in (silent, half):
+            status, headers, body = answer(connection)
+            assert (status, headers["connection"], json.loads(body)["code"]) == (408, "close", "header_timeout")
+            assert "api.header_timeout" in json.loads(body)["detail"]
+            assert closed_by_server(connection)
+
+
+def test_each_request_on_a_kept_alive_connection_has_the_header_timeout(serve: Serve) -> None:
+    """A whole request is answered; the next one's head, left unfinished on the same connection, gets 408."""
+    port = serve(header_timeout=0.3)
+    with connect(port) as connection:
+        connection.sendall(FULL_GET)
+        status, headers, _ = answer(connection)
+        assert (status, headers.get("connection")) == (200, None)  # kept alive
+        connection.sendall(HALF_HEAD)
+        status, _, body = answer(connection)
+        assert (status, json.loads(body)["code"]) == (408, "header_timeout")
+        assert closed_by_server(connection)
+
+
+def test_past_max_connections_a_connection_is_answered_503_at_once_and_closed(serve: Serve) -> None:
+    """With max_connections open (each holding half a head), one more gets 503 problem details and is closed;
+    once one of them goes, a new connection is served again."""
+    port = serve(max_connections=3)
+    held = [connect(port) for _ in range(3)]
+    try:
+        for connection in held:
+            connection.sendall(HALF_HEAD)
+        with connect(port) as extra:
+            status, headers, body = answer(extra)  # before it sent anything
+            assert (status, headers["retry-after"], headers["connection"]) == (503, "1", "close")
+            problem = json.loads(body)
+            assert (problem["code"], problem["status"]) == ("too_many_connections", 503)
+            assert "api.max_connections" in problem["detail"]
+            assert closed_by_server(extra)
+        held.pop().close()
+
+        def served() -> bool:
+            with connect(port) as again:
+                again.sendall(FULL_GET)
+                return answer(again)[0] == 200
+
+        wait_until(served, 10, "a connection served once one of the three closed")
+    finally:
+        for connection in held:
+            connection.close()
+
+
+def descriptors_after_build(soft: int, hard: int) -> tuple[int, list[dict[str, Any]]]:
+    """In a process of its own started with these limits of open files: the soft limit once the API server (200
+    connections) is built, and the log lines."""
+    code = (
+        "import resource, sys\n"
+        f"resource.setrlimit(resource.RLIMIT_NOFILE, ({soft}, {hard}))\n"
+        "from gateway import logs, platform_server\n"
+        "logs.configure('json', sys.stdout, 'info')\n"
+        "async def app(scope, receive, send): pass\n"
+        "platform_server.build(app, '127.0.0.1', 0, platform_server.Limits(max_connections=200, header_timeout=10))\n"
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    *lines, limit = done.stdout.splitlines()
+    return int(limit), [json.loads(line) for line in lines]
+
+
+def test_the_open_file_limit_is_raised_for_max_connections_or_a_warning_says_it_cannot_be() -> None:
+    """The soft limit is raised (up to the hard one) to hold max_connections and the rest of the process; when
+    the hard limit is too low, a warning at start names what to change."""
+    limit, lines = descriptors_after_build(100, 1000)
+    assert limit == 200 + 128 + 64
+    assert [(e["event"], e["before"], e["after"]) for e in lines] == [("api_descriptor_limit_raised", 100, limit)]
+    limit, lines = descriptors_after_build(100, 150)
+    assert limit == 150
+    assert [e["event"] for e in lines] == ["api_descriptor_limit_raised", "api_descriptors_short"]
+    assert (lines[1]["limit"], lines[1]["needed"]) == (150, 392)
+    assert "api.max_connections" in lines[1]["hint"]
