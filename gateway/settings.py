@@ -431,6 +431,9 @@ class ApiToken(_Strict):
         return self
 
 
+NO_TOKENS = "no [[api.tokens]] table: the platform API needs at least one token (it would answer 401 to everything)"
+
+
 class PlatformApiSettings(_Strict):
     """The platform HTTP API (`gateway serve`, or inside `gateway run` when enabled)."""
 
@@ -447,6 +450,8 @@ class PlatformApiSettings(_Strict):
         names = [token.name for token in self.tokens]
         if len(names) != len(set(names)):
             raise ValueError("two tokens have the same name")
+        if self.enabled and not self.tokens:  # `gateway run` serves it: refused at start, as `gateway serve` is
+            raise ValueError(f"enabled, but {NO_TOKENS}")
         return self
 
 
