@@ -3,8 +3,11 @@
 Everything lives under `/v1/partners/{partner}/`. A bearer token scoped to partners is required (401 without
 one or with a wrong one, 403 for another partner's data). Refusals are RFC 9457 problem details
 (`application/problem+json`): 409 for not enough ATS, a cap reached or an illegal status move, 404 for an
-unknown partner or order, 422 for a malformed body. `POST orders` needs an `Idempotency-Key`: the same key with
-the same body gets the first answer again, with another body a 409.
+unknown partner or order, 422 for a malformed request (an identifier is 1 to 128 characters, no control characters,
+no leading or trailing whitespace; a quantity is a JSON integer). `POST orders` needs an `Idempotency-Key`: the same
+key with the same body gets the first answer again, with another body a 409. What a client may cost is bounded: a
+body larger than `api.max_body_bytes` is 413, a request's head slower than `api.header_timeout` 408, and a
+connection past `api.max_connections` 503.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ def create_app(app: bootstrap.App, tokens: Tokens) -> FastAPI:
             401: {"model": ProblemOut, "description": "No token, or a wrong one"},
             403: {"model": ProblemOut, "description": "The token may not act for this partner"},
             404: {"model": ProblemOut, "description": "Unknown partner or order"},
+            408: {"model": ProblemOut, "description": "The request's head took longer than api.header_timeout"},
             413: {"model": ProblemOut, "description": "The body is larger than the server takes (api.max_body_bytes)"},
             422: {"model": ProblemOut, "description": "Malformed request"},
             503: {
