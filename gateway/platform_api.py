@@ -42,6 +42,7 @@ from gateway.platform_models import (
     ProblemOut,
     StatusIn,
     StockIn,
+    Utf8JsonRoute,
 )
 from gateway.platform_problems import PROBLEM, ApiProblem, install, malformed, refusal
 from gateway.service import queries
@@ -150,7 +151,7 @@ async def _partner_of(request: Request, partner: str) -> str:
 Gateway = Annotated[bootstrap.App, Depends(_gateway)]
 Partner = Annotated[str, Depends(_partner_of)]
 Name = Annotated[Identifier, Path()]
-router = APIRouter(prefix="/v1/partners/{partner}")
+router = APIRouter(prefix="/v1/partners/{partner}", route_class=Utf8JsonRoute)
 
 
 def _run(action: Callable[[], list[AtsChange]]) -> list[ChangeOut]:

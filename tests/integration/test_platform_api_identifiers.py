@@ -147,13 +147,19 @@ def test_quantities_are_json_integers_and_nothing_else(
 def test_a_body_that_is_not_utf8_is_422_like_any_malformed_body(
     client: TestClient, gateway_app: bootstrap.App, seeded: dict[str, Any]
 ) -> None:
-    """Bytes that are not UTF-8 in a JSON body answer 422 problem details (not the framework's plain 400)."""
+    """A JSON body that is not UTF-8 (bad bytes, or UTF-16 or UTF-32) is 422 problem details, not the framework's
+    400 nor a guess at its encoding."""
     headers = auth(**{"Idempotency-Key": "latin-1", "Content-Type": "application/json"})
     body = '{"order_id": "café", "lines": [{"sku": "EGGS", "quantity": 1}]}'.encode("latin-1")
     problem(client.post(url("acme", "orders"), content=body, headers=headers), 422, "malformed", "body: not UTF-8")
     answer = client.put(url("acme", "stock/EGGS"), content=b'{"quantity": 1\xff}', headers=headers)
     problem(answer, 422, "malformed", "body: not UTF-8")
+    for encoding in ("utf-16", "utf-32"):  # what json.loads would guess from the bytes: still not UTF-8
+        answer = client.put(url("acme", "stock/EGGS"), content='{"quantity": 1}'.encode(encoding), headers=headers)
+        problem(answer, 422, "malformed", "body: not UTF-8")
     assert contents(gateway_app) == seeded
+    answer = client.put(url("acme", "stock/EGGS"), content=b'\xef\xbb\xbf{"quantity": 1}', headers=headers)
+    assert answer.status_code == 200, answer.text  # UTF-8 with a byte-order mark is UTF-8
 
 
 def test_good_identifiers_of_every_kind_are_taken_as_given(client: TestClient) -> None:
