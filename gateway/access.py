@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway import logs
-from gateway.settings import ApiToken, ConfigError, Settings
+from gateway.settings import NO_TOKENS, ApiToken, ConfigError, Settings
 
 ALL_PARTNERS = "*"
 
@@ -57,7 +57,9 @@ class Tokens:
 
     @classmethod
     def from_settings(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> Tokens:
-        """Read every configured token; ConfigError names a missing or weak one."""
+        """Read every configured token; ConfigError names a missing or weak one, or says there is none."""
+        if not settings.api.tokens:
+            raise ConfigError([f"api: {NO_TOKENS}"])
         environ = os.environ if environ is None else environ
         grants = [Grant(t.name, _digest(_read(t, environ)), frozenset(t.partners)) for t in settings.api.tokens]
         return cls(grants)

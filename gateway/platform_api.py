@@ -3,8 +3,11 @@
 Everything lives under `/v1/partners/{partner}/`. A bearer token scoped to partners is required (401 without
 one or with a wrong one, 403 for another partner's data). Refusals are RFC 9457 problem details
 (`application/problem+json`): 409 for not enough ATS, a cap reached or an illegal status move, 404 for an
-unknown partner or order, 422 for a malformed body. `POST orders` needs an `Idempotency-Key`: the same key with
-the same body gets the first answer again, with another body a 409.
+unknown partner or order, 422 for a malformed request (an identifier is 1 to 128 characters, no control characters,
+no leading or trailing whitespace; a quantity is a JSON integer). `POST orders` needs an `Idempotency-Key`: the same
+key with the same body gets the first answer again, with another body a 409. What a client may cost is bounded: a
+body larger than `api.max_body_bytes` is 413, a request's head slower than `api.header_timeout` 408, and a
+connection past `api.max_connections` 503.
 """
 
 from __future__ import annotations
@@ -17,168 +20,36 @@ from urllib.parse import unquote
 
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gateway import bootstrap, logs
+from gateway import bootstrap, logs, platform_server
 from gateway.access import Grant, Tokens
 from gateway.domain import instant
-from gateway.domain.caps import CapReached
-from gateway.domain.errors import IllegalTransition, InsufficientStock, Refusal, UnknownLine, UnknownOrder
+from gateway.domain.errors import Refusal
 from gateway.domain.orders import RequestedLine
-from gateway.domain.status import OrderStatus
+from gateway.platform_limits import BodyLimit
+from gateway.platform_models import (
+    AtsOut,
+    CapIn,
+    ChangeOut,
+    ChannelOut,
+    CommandOut,
+    ConfirmationIn,
+    Identifier,
+    OrderIn,
+    ProblemOut,
+    StatusIn,
+    StockIn,
+    Utf8JsonRoute,
+)
+from gateway.platform_problems import PROBLEM, ApiProblem, install, malformed, refusal
 from gateway.service import queries
 from gateway.service.engine import AtsChange
-from gateway.store.port import StoreError, Transaction
+from gateway.store.port import Transaction
 
 log = logs.get(__name__)
-
-PROBLEM = "application/problem+json"
-MAX_ID = 128
-MAX_QUANTITY = 999_999_999_999
-
-Identifier = Annotated[str, Field(min_length=1, max_length=MAX_ID, pattern=r"^[^\x00-\x1f\x7f]+$")]
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class OrderLineIn(_Body):
-    """One line of an order to place."""
-
-    sku: Identifier
-    quantity: int = Field(ge=1, le=MAX_QUANTITY)
-
-
-class OrderIn(_Body):
-    """An order to place: all its lines or none."""
-
-    order_id: Identifier
-    lines: list[OrderLineIn] = Field(min_length=1, max_length=1000)
-    assembly: Identifier | None = None
-    collection: Identifier | None = None
-
-
-class StatusIn(_Body):
-    """An order's new status."""
-
-    status: OrderStatus
-
-
-class ConfirmationIn(_Body):
-    """The partner's confirmed quantity for one line of an order."""
-
-    sku: Identifier
-    confirmed_quantity: int = Field(ge=0, le=MAX_QUANTITY)
-    confirmed_at: str = Field(description="ISO 8601; without an offset, the partner's time zone")
-
-
-class CapIn(_Body):
-    """One cap setting: a collection's, or with collection "*" the assembly default; max null: no maximum."""
-
-    sku: Identifier
-    assembly: Identifier
-    collection: Identifier
-    max: int | None = Field(ge=0, le=MAX_QUANTITY)
-
-
-class StockIn(_Body):
-    """A SKU's stock level, as a one-row snapshot."""
-
-    quantity: int = Field(ge=0, le=MAX_QUANTITY)
-    as_of: str | None = Field(default=None, description="ISO 8601; default now")
-
-
-class AtsOut(BaseModel):
-    """One SKU's ATS (the published value: never negative)."""
-
-    sku: str
-    stock: int
-    allocated: int
-    ats: int
-    as_of: str | None
-
-
-class ChannelOut(BaseModel):
-    """What one collection of an assembly may still take of a SKU."""
-
-    sku: str
-    assembly: str
-    collection: str
-    ats: int
-    cap: int | None
-    ordered: int
-
-
-class ChangeOut(BaseModel):
-    """A published ATS value a command moved."""
-
-    sku: str
-    before: int | None
-    after: int
-
-
-class CommandOut(BaseModel):
-    """What a command did."""
-
-    partner: str
-    ats_changes: list[ChangeOut]
-    order_id: str | None = None
-
-
-class ProblemOut(BaseModel):
-    """RFC 9457 problem details."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str | None = None
-
-
-class ApiProblem(Exception):
-    """A refusal to answer as problem details."""
-
-    def __init__(self, status: int, title: str, detail: str, code: str, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status, self.title, self.detail, self.code, self.extra = status, title, detail, code, extra
-
-    def response(self) -> JSONResponse:
-        body = {
-            "type": f"https://stock-gateway.example/problems/{self.code}",
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-            "code": self.code,
-            **self.extra,
-        }
-        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
-        return JSONResponse(body, status_code=self.status, media_type=PROBLEM, headers=headers)
-
-
-def _refusal(refusal: Refusal) -> ApiProblem:
-    """A rule's refusal as problem details."""
-    if isinstance(refusal, InsufficientStock):
-        available = [
-            {"sku": s.sku, "requested": s.requested, "available": max(0, s.available)} for s in refusal.shortages
-        ]
-        return ApiProblem(409, "Not enough available to sell", str(refusal), refusal.code, available=available)
-    if isinstance(refusal, CapReached):
-        available = [
-            {"sku": s.sku, "requested": s.requested, "available": s.available, "cap": s.cap, "ordered": s.ordered}
-            for s in refusal.shortages
-        ]
-        return ApiProblem(409, "Cap reached", str(refusal), refusal.code, available=available)
-    if isinstance(refusal, IllegalTransition):
-        return ApiProblem(409, "Illegal status move", str(refusal), refusal.code)
-    if isinstance(refusal, UnknownOrder | UnknownLine):
-        return ApiProblem(404, "Not found", str(refusal), refusal.code)
-    return ApiProblem(409, "Refused", str(refusal), refusal.code)
 
 
 def _changes(changes: list[AtsChange]) -> list[ChangeOut]:
@@ -195,17 +66,22 @@ def create_app(app: bootstrap.App, tokens: Tokens) -> FastAPI:
             401: {"model": ProblemOut, "description": "No token, or a wrong one"},
             403: {"model": ProblemOut, "description": "The token may not act for this partner"},
             404: {"model": ProblemOut, "description": "Unknown partner or order"},
+            408: {"model": ProblemOut, "description": "The request's head took longer than api.header_timeout"},
+            413: {"model": ProblemOut, "description": "The body is larger than the server takes (api.max_body_bytes)"},
             422: {"model": ProblemOut, "description": "Malformed request"},
+            503: {
+                "model": ProblemOut,
+                "description": "Too many connections (api.max_connections), or the store is busy: try again "
+                "(Retry-After)",
+            },
         },
     )
     api.state.gateway = app
     api.state.tokens = tokens
     api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
-    api.add_exception_handler(ApiProblem, _problem)  # type: ignore[arg-type]
-    api.add_exception_handler(RequestValidationError, _malformed)  # type: ignore[arg-type]
-    api.add_exception_handler(StarletteHTTPException, _framework)  # type: ignore[arg-type]
-    api.add_exception_handler(StoreError, _busy)  # type: ignore[arg-type]
+    install(api)
     api.add_middleware(_Authorize)
+    api.add_middleware(BodyLimit, max_bytes=app.settings.api.max_body_bytes)  # outermost: before the token
     api.include_router(router)
     return api
 
@@ -228,30 +104,15 @@ class _Authorize:
             authorization = headers.get(b"authorization", b"").decode("latin-1")
             grant: Grant | None = tokens.grant(authorization)
             partner = unquote(match.group(1))
-            refusal = None
+            denied = None
             if grant is None:
-                refusal = ApiProblem(401, "Unauthorized", "a valid bearer token is required", "unauthorized")
+                denied = ApiProblem(401, "Unauthorized", "a valid bearer token is required", "unauthorized")
             elif not grant.allows(partner):
-                refusal = ApiProblem(403, "Forbidden", f"this token may not act for partner {partner}", "forbidden")
-            if refusal is not None:
-                await refusal.response()(scope, receive, send)
+                denied = ApiProblem(403, "Forbidden", f"this token may not act for partner {partner}", "forbidden")
+            if denied is not None:
+                await denied.response()(scope, receive, send)
                 return
         await self.app(scope, receive, send)
-
-
-async def _framework(_request: Request, exc: StarletteHTTPException) -> Response:
-    """The framework's own answers (no such path, a method not allowed) as problem details too."""
-    titles = {404: ("Not found", "not_found"), 405: ("Method not allowed", "method_not_allowed")}
-    title, code = titles.get(exc.status_code, ("Refused", f"http_{exc.status_code}"))
-    return ApiProblem(exc.status_code, title, str(exc.detail), code).response()
-
-
-async def _busy(_request: Request, exc: StoreError) -> Response:
-    """The store could not answer in time: try again shortly."""
-    problem = ApiProblem(503, "Store busy", f"the store could not answer: {exc}", "store_busy")
-    response = problem.response()
-    response.headers["Retry-After"] = "1"
-    return response
 
 
 def _openapi(api: FastAPI) -> dict[str, Any]:
@@ -274,19 +135,6 @@ def _openapi(api: FastAPI) -> dict[str, Any]:
     return document
 
 
-async def _problem(_request: Request, exc: ApiProblem) -> Response:
-    return exc.response()
-
-
-async def _malformed(_request: Request, exc: RequestValidationError) -> Response:
-    errors = [
-        {"where": ".".join(str(p) for p in error.get("loc", ())), "message": str(error.get("msg", ""))}
-        for error in exc.errors()
-    ]
-    detail = "; ".join(f"{e['where']}: {e['message']}" for e in errors[:20])
-    return ApiProblem(422, "Malformed request", detail, "malformed", errors=errors).response()
-
-
 async def _gateway(request: Request) -> bootstrap.App:
     found: bootstrap.App = request.app.state.gateway
     return found
@@ -302,15 +150,15 @@ async def _partner_of(request: Request, partner: str) -> str:
 
 Gateway = Annotated[bootstrap.App, Depends(_gateway)]
 Partner = Annotated[str, Depends(_partner_of)]
-Name = Annotated[str, Path(min_length=1, max_length=MAX_ID)]
-router = APIRouter(prefix="/v1/partners/{partner}")
+Name = Annotated[Identifier, Path()]
+router = APIRouter(prefix="/v1/partners/{partner}", route_class=Utf8JsonRoute)
 
 
 def _run(action: Callable[[], list[AtsChange]]) -> list[ChangeOut]:
     try:
         return _changes(action())
-    except Refusal as refusal:
-        raise _refusal(refusal) from None
+    except Refusal as refused:
+        raise refusal(refused) from None
 
 
 def _moment(app: bootstrap.App, text: str | None, partner: str, field: str) -> int | None:
@@ -322,25 +170,21 @@ def _moment(app: bootstrap.App, text: str | None, partner: str, field: str) -> i
         raise ApiProblem(422, "Malformed request", f"body.{field}: {exc}", "malformed") from None
 
 
-def _malformed_request(detail: str) -> ApiProblem:
-    return ApiProblem(422, "Malformed request", detail, "malformed")
-
-
 @router.get("/ats", response_model=list[AtsOut] | list[ChannelOut])
 def read_ats(
     app: Gateway,
     partner: Partner,
-    sku: Annotated[list[str] | None, Query(max_length=1000)] = None,
-    assembly: Annotated[str | None, Query(min_length=1, max_length=MAX_ID)] = None,
-    collection: Annotated[str | None, Query(min_length=1, max_length=MAX_ID)] = None,
+    sku: Annotated[list[Identifier] | None, Query(max_length=1000)] = None,
+    assembly: Annotated[Identifier | None, Query()] = None,
+    collection: Annotated[Identifier | None, Query()] = None,
 ) -> list[AtsOut] | list[ChannelOut]:
     """ATS per SKU (all of them without `sku`), or with `assembly` and `collection` per collection."""
     if (assembly is None) != (collection is None):
-        raise _malformed_request("assembly and collection go together")
+        raise malformed("assembly and collection go together")
     with app.store.read() as tx:
         if assembly is not None and collection is not None:
             if not sku:
-                raise _malformed_request("a collection's ATS needs at least one sku")
+                raise malformed("a collection's ATS needs at least one sku")
             channel_views = [queries.channel(tx, partner, s, assembly, collection) for s in dict.fromkeys(sku)]
             return [
                 ChannelOut(
@@ -386,12 +230,9 @@ def explain(app: Gateway, partner: Partner, sku: Name) -> dict[str, Any]:
 _REFUSED: dict[int | str, dict[str, Any]] = {
     409: {"model": ProblemOut, "description": "Refused by the rules (the detail says what and why)"}
 }
-_BUSY: dict[int | str, dict[str, Any]] = {
-    503: {"model": ProblemOut, "description": "The store is busy: try again (Retry-After)"}
-}
 
 
-@router.post("/orders", status_code=201, response_model=CommandOut, responses=_REFUSED | _BUSY)
+@router.post("/orders", status_code=201, response_model=CommandOut, responses=_REFUSED)
 def place(
     app: Gateway,
     partner: Partner,
@@ -402,7 +243,7 @@ def place(
     with another body, 409."""
     digest = hashlib.sha256(order.model_dump_json().encode()).hexdigest()
     if (order.assembly is None) != (order.collection is None):
-        raise _malformed_request("assembly and collection go together")
+        raise malformed("assembly and collection go together")
     lines = [RequestedLine(line.sku, line.quantity, order.assembly, order.collection) for line in order.lines]
 
     def answered(tx: Transaction) -> None:
@@ -419,8 +260,8 @@ def place(
         changes = app.commands.place(partner, order.order_id, lines, also=keep, before=answered)
     except _Answered as first:
         return _replay(first.answer, digest, idempotency_key)
-    except Refusal as refusal:
-        problem = _refusal(refusal)
+    except Refusal as refused:
+        problem = refusal(refused)
         stored = _keep_refusal(app, partner, idempotency_key, digest, problem)
         if stored is not None:  # another request with this key answered first: its answer stands
             return _replay(stored, digest, idempotency_key)
@@ -429,14 +270,14 @@ def place(
     return JSONResponse(body.model_dump(), status_code=201)
 
 
-@router.post("/orders/{order_id:path}/status", response_model=CommandOut, responses=_REFUSED | _BUSY)
+@router.post("/orders/{order_id:path}/status", response_model=CommandOut, responses=_REFUSED)
 def set_status(app: Gateway, partner: Partner, order_id: Name, move: StatusIn) -> CommandOut:
     """Move an order (all its lines) to a status: forward only, never out of closed or cancelled."""
     changes = _run(lambda: app.commands.set_status(partner, order_id, move.status))
     return CommandOut(partner=partner, order_id=order_id, ats_changes=changes)
 
 
-@router.post("/orders/{order_id:path}/confirmations", response_model=CommandOut, responses=_REFUSED | _BUSY)
+@router.post("/orders/{order_id:path}/confirmations", response_model=CommandOut, responses=_REFUSED)
 def confirm(app: Gateway, partner: Partner, order_id: Name, confirmation: ConfirmationIn) -> CommandOut:
     """Record the partner's confirmed quantity for one line of an order."""
     at = _moment(app, confirmation.confirmed_at, partner, "confirmed_at")
@@ -446,17 +287,17 @@ def confirm(app: Gateway, partner: Partner, order_id: Name, confirmation: Confir
     return CommandOut(partner=partner, order_id=order_id, ats_changes=changes)
 
 
-@router.put("/caps", response_model=CommandOut, responses=_REFUSED | _BUSY)
+@router.put("/caps", response_model=CommandOut, responses=_REFUSED)
 def set_cap(app: Gateway, partner: Partner, cap: CapIn) -> CommandOut:
     """Set one cap: a collection's, or the assembly default (collection "*"); max null: no maximum."""
     collection = None if cap.collection == "*" else cap.collection
     if collection is not None and "*" in collection:
-        raise _malformed_request("collection: a name, or * for all collections")
+        raise malformed("collection: a name, or * for all collections")
     changes = _run(lambda: app.commands.set_cap(partner, cap.sku, cap.assembly, collection, cap.max))
     return CommandOut(partner=partner, ats_changes=changes)
 
 
-@router.put("/stock/{sku:path}", response_model=CommandOut, responses=_REFUSED | _BUSY)
+@router.put("/stock/{sku:path}", response_model=CommandOut, responses=_REFUSED)
 def set_stock(app: Gateway, partner: Partner, sku: Name, level: StockIn) -> CommandOut:
     """Set one SKU's stock level (refused when older than the level it would replace)."""
     as_of = _moment(app, level.as_of, partner, "as_of")
@@ -503,5 +344,6 @@ def _keep_refusal(
 
 def server(app: bootstrap.App, tokens: Tokens, host: str, port: int) -> uvicorn.Server:
     """A uvicorn server for the API (not started): `run()` serves in this thread until it is told to exit."""
-    config = uvicorn.Config(create_app(app, tokens), host=host, port=port, log_config=None, access_log=False)
-    return uvicorn.Server(config)
+    config = app.settings.api
+    limits = platform_server.Limits(max_connections=config.max_connections, header_timeout=config.header_timeout)
+    return platform_server.build(create_app(app, tokens), host, port, limits)

@@ -438,6 +438,9 @@ class ApiToken(_Strict):
         return self
 
 
+NO_TOKENS = "no [[api.tokens]] table: the platform API needs at least one token (it would answer 401 to everything)"
+
+
 class PlatformApiSettings(_Strict):
     """The platform HTTP API (`gateway serve`, or inside `gateway run` when enabled)."""
 
@@ -445,12 +448,17 @@ class PlatformApiSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8082, ge=0, le=65535)
     tokens: list[ApiToken] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=1_048_576, ge=1)  # a larger request body: 413, before it is read
+    max_connections: int = Field(default=200, ge=1)  # open at once; one more is answered 503 and closed
+    header_timeout: float = Field(default=10.0, gt=0)  # seconds a connection has to send a request's head
 
     @model_validator(mode="after")
     def _named_once(self) -> Self:
         names = [token.name for token in self.tokens]
         if len(names) != len(set(names)):
             raise ValueError("two tokens have the same name")
+        if self.enabled and not self.tokens:  # `gateway run` serves it: refused at start, as `gateway serve` is
+            raise ValueError(f"enabled, but {NO_TOKENS}")
         return self
 
 

@@ -113,10 +113,13 @@ class WorkerProcess:
 
     _count = 0
 
-    def __init__(self, config: Path, env: Mapping[str, str] | None = None, name: str = "worker") -> None:
+    def __init__(
+        self, config: Path, env: Mapping[str, str] | None = None, name: str = "worker", nofile: int | None = None
+    ) -> None:
         WorkerProcess._count += 1
         self.config = config
         self.env = environment(env)
+        self.nofile = nofile  # its limit of open file descriptors (RLIMIT_NOFILE), when given
         folder = config.parent
         self.stdout_path = folder / f"{name}-{WorkerProcess._count}.stdout"
         self.stderr_path = folder / f"{name}-{WorkerProcess._count}.stderr"
@@ -135,7 +138,7 @@ class WorkerProcess:
         err = self.stderr_path.open("wb")
         self._files = [out, err]
         self.process = subprocess.Popen(
-            [*GATEWAY, "run", "--config", str(self.config)],
+            [*_limited(self.nofile), "run", "--config", str(self.config)],
             stdout=out,
             stderr=err,
             env=self.env,
@@ -262,6 +265,19 @@ class WorkerProcess:
                 name, _, value = line.rpartition(" ")
                 found[name] = float(value)
         return found
+
+
+def _limited(nofile: int | None) -> list[str]:
+    """`python -m gateway`, under a limit of `nofile` open file descriptors when given (set by the child itself
+    before it runs the gateway: no preexec_fn in a test process that has threads)."""
+    if nofile is None:
+        return GATEWAY
+    code = (
+        "import resource, runpy, sys; "
+        f"resource.setrlimit(resource.RLIMIT_NOFILE, ({nofile}, {nofile})); "
+        "sys.argv[0] = 'gateway'; runpy.run_module('gateway', run_name='__main__')"
+    )
+    return [sys.executable, "-c", code]
 
 
 def drop(folder: Path, name: str, data: str | bytes) -> Path:
