@@ -148,6 +148,38 @@ def test_a_padded_or_dirty_identifier_refuses_the_file_at_its_line(
     assert contents(app) == before
 
 
+def test_a_line_longer_than_max_line_bytes_refuses_the_file_and_applies_nothing(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    """files.max_line_bytes 1024: a 5,000-byte row ends the reading at its line and the file is rejected whole."""
+    app = make_app(p={"stock_mode": "advanced", "files": {"max_line_bytes": 1024}})
+    rows = "".join(f"SKU{i},{i}\n" for i in range(20))
+    path = write(tmp_path, "long.csv", "sku,quantity\n" + rows + "BIG," + "9," * 2500 + "\n" + rows)
+    before = contents(app)
+    result = app.ingestor.ingest("p", Kind.STOCK, path)
+    assert result.outcome == "rejected"
+    assert [p.describe() for p in result.problems] == [
+        "line 22: the line is longer than 1,024 bytes (files.max_line_bytes): the file is refused, "
+        "unread beyond this line"
+    ]
+    assert contents(app) == before
+
+
+def test_a_header_of_megabytes_is_refused_at_line_one_with_the_default_limit(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    """A header of 3 MiB of commas: rejected at line 1 naming the 1 MiB default, the ledger says why."""
+    app = make_app(p={"stock_mode": "advanced"})
+    path = write(tmp_path, "wide.csv", b"sku,quantity" + b"," * (3 << 20) + b"\nA,1\n")
+    result = app.ingestor.ingest("p", Kind.STOCK, path)
+    assert result.outcome == "rejected"
+    [problem] = result.problems
+    assert problem.line == 1
+    assert "longer than 1,048,576 bytes (files.max_line_bytes)" in problem.message
+    [entry] = ledger(app, "p")
+    assert entry.outcome == "rejected"
+
+
 def test_configured_delimiter_columns_and_bom_are_read(make_app: AppFactory) -> None:
     """Renamed columns with `;`, and a BOM with tabs, apply like the defaults."""
     app = make_app(
