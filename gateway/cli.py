@@ -20,7 +20,7 @@ import click
 from sqlalchemy import make_url
 
 from gateway import bootstrap, cli_ledger, logs, settings
-from gateway.domain import instant
+from gateway.domain import identifiers, instant
 from gateway.domain.caps import CapSource
 from gateway.domain.errors import Refusal
 from gateway.domain.orders import RequestedLine
@@ -31,6 +31,7 @@ from gateway.service.channels import ChannelView
 from gateway.service.engine import AtsChange
 from gateway.service.ingest import IngestResult
 from gateway.store.port import OutboxRecord, StoreError
+from gateway.terminal import IDENTIFIER, ORDER_LINE, SafeGroup, echo
 from gateway.transport.http import ApiConfigError
 from gateway.transport.inbox import TransportError
 
@@ -66,7 +67,7 @@ class State:
         try:
             built = bootstrap.build(config)
         except StoreError as exc:
-            click.echo(f"gateway: cannot open the store: {exc}", err=True)
+            echo(f"gateway: cannot open the store: {exc}", err=True)
             sys.exit(EXIT_CONFIG)
         try:
             yield built
@@ -75,14 +76,14 @@ class State:
 
 
 def fail_config(exc: settings.ConfigError) -> NoReturn:
-    click.echo("gateway: the configuration has problems:", err=True)
+    echo("gateway: the configuration has problems:", err=True)
     for problem in exc.problems:
-        click.echo(f"  {problem}", err=True)
+        echo(f"  {problem}", err=True)
     sys.exit(EXIT_CONFIG)
 
 
 def refuse(reason: str) -> NoReturn:
-    click.echo(f"gateway: refused: {reason}", err=True)
+    echo(f"gateway: refused: {reason}", err=True)
     sys.exit(EXIT_REFUSED)
 
 
@@ -98,7 +99,7 @@ def parse_instant(text: str | None, zone_of: str, state: State) -> int | None:
 def print_changes(changes: Sequence[AtsChange], stream: TextIO | None = None) -> None:
     for change in sorted(changes, key=lambda c: c.sku):
         before = "-" if change.before is None else str(change.before)
-        click.echo(f"  ATS {change.sku}: {before} -> {change.after}", file=stream)
+        echo(f"  ATS {change.sku}: {before} -> {change.after}", file=stream)
 
 
 class ProgressLine:
@@ -106,7 +107,7 @@ class ProgressLine:
 
     def __init__(self, stream: TextIO, label: str, enabled: bool) -> None:
         self.stream = stream
-        self.label = label
+        self.label = identifiers.escape_controls(label)  # a file name may hold anything
         self.enabled = enabled and stream.isatty()
         self.started = time.perf_counter()
         self.drawn = False
@@ -125,7 +126,7 @@ class ProgressLine:
             self.stream.flush()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=SafeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="Configuration file (or GATEWAY_CONFIG).")
 @click.option("--log-format", type=click.Choice(["json", "console"]), default="json", show_default=True)
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info")
@@ -148,7 +149,7 @@ def check_config(state: State) -> None:
     shown = url.difference_update_query([k for k in url.query if k.lower() == "password"]).render_as_string(
         hide_password=True
     )
-    click.echo(f"configuration is valid: store {shown}; partners: {names}")
+    echo(f"configuration is valid: store {shown}; partners: {names}")
 
 
 @cli.command()
@@ -196,31 +197,33 @@ def _report_ingest(result: IngestResult, as_json: bool) -> int:
         body["ats_changes"] = [
             {"sku": c.sku, "before": c.before, "after": c.after} for c in sorted(result.changes, key=lambda c: c.sku)
         ]
-        click.echo(json.dumps(body))
+        echo(json.dumps(body))
     if result.outcome == "rejected":
-        click.echo(f"gateway: rejected: {result.summary()}", err=True)
+        echo(f"gateway: rejected: {result.summary()}", err=True)
         for problem in result.problems:
-            click.echo(f"  {problem.describe()}", err=True)
+            echo(f"  {problem.describe()}", err=True)
         if result.unlisted:
-            click.echo(f"  ... and {result.unlisted} more", err=True)
+            echo(f"  ... and {result.unlisted} more", err=True)
         return EXIT_REFUSED
     if not as_json:
-        click.echo(result.summary())
+        echo(result.summary())
         if result.dry_run:
             print_changes(result.changes)
     if result.refusals:
-        click.echo(f"gateway: refused {result.counts.refused} row(s) of {result.source}:", err=True)
+        echo(f"gateway: refused {result.counts.refused} row(s) of {result.source}:", err=True)
         for problem in result.refusals:
-            click.echo(f"  {problem.describe()}", err=True)
+            echo(f"  {problem.describe()}", err=True)
         return EXIT_REFUSED
     return 0
 
 
 @cli.command()
 @click.option("--partner", required=True)
-@click.option("--sku", "skus", multiple=True, help="Only these SKUs (repeatable).")
-@click.option("--assembly", help="With --collection: the ATS of that collection (channel ATS), cap included.")
-@click.option("--collection", help="With --assembly: the collection.")
+@click.option("--sku", "skus", multiple=True, type=IDENTIFIER, help="Only these SKUs (repeatable).")
+@click.option(
+    "--assembly", type=IDENTIFIER, help="With --collection: the ATS of that collection (channel ATS), cap included."
+)
+@click.option("--collection", type=IDENTIFIER, help="With --assembly: the collection.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON array of objects, one per SKU.")
 @click.option("--explain", is_flag=True, help="For one --sku: why its ATS is what it is.")
 @click.pass_obj
@@ -259,11 +262,11 @@ def ats(
             {"sku": v.sku, "stock": v.stock, "allocated": v.allocated, "ats": v.ats, "as_of": instant.to_iso(v.as_of)}
             for v in views
         ]
-        click.echo(json.dumps(body))
+        echo(json.dumps(body))
         return
-    click.echo(f"{'sku':<24} {'stock':>8} {'allocated':>10} {'ats':>8}  as_of")
+    echo(f"{'sku':<24} {'stock':>8} {'allocated':>10} {'ats':>8}  as_of")
     for v in views:
-        click.echo(f"{v.sku:<24} {v.stock:>8} {v.allocated:>10} {v.ats:>8}  {instant.to_iso(v.as_of) or '-'}")
+        echo(f"{v.sku:<24} {v.stock:>8} {v.allocated:>10} {v.ats:>8}  {instant.to_iso(v.as_of) or '-'}")
 
 
 def _print_channels(views: Sequence[ChannelView], as_json: bool, explain: bool) -> None:
@@ -281,32 +284,32 @@ def _print_channels(views: Sequence[ChannelView], as_json: bool, explain: bool) 
             if explain:
                 item |= {"cap_source": v.source.value, "sku_ats": max(0, v.sku_ats)}
             body.append(item)
-        click.echo(json.dumps(body))
+        echo(json.dumps(body))
         return
     for v in views:
         if not explain:
             cap = "no cap" if v.cap is None else f"cap {v.cap}"
-            click.echo(f"{v.sku} in {v.assembly}/{v.collection}: ATS {v.ats} ({cap}, {v.ordered} ordered)")
+            echo(f"{v.sku} in {v.assembly}/{v.collection}: ATS {v.ats} ({cap}, {v.ordered} ordered)")
             continue
-        click.echo(f"SKU {v.sku} in collection {v.collection} of assembly {v.assembly}")
+        echo(f"SKU {v.sku} in collection {v.collection} of assembly {v.assembly}")
         if v.cap is None:
             why = (
                 "an explicit no maximum for this collection: only the overall stock counts"
                 if v.source == CapSource.COLLECTION
                 else "no cap in this assembly: only the overall stock counts"
             )
-            click.echo(f"  cap: none ({why})")
-            click.echo(f"  ATS {v.ats} = max(0, SKU ATS {v.sku_ats})")
+            echo(f"  cap: none ({why})")
+            echo(f"  ATS {v.ats} = max(0, SKU ATS {v.sku_ats})")
         else:
-            click.echo(f"  cap: {v.cap}, from the {v.source.value}")
-            click.echo(f"  {v.ordered} unit(s) ordered in this collection (cancelled lines not counted)")
-            click.echo(f"  ATS {v.ats} = max(0, min(SKU ATS {v.sku_ats}, {v.cap} - {v.ordered}))")
+            echo(f"  cap: {v.cap}, from the {v.source.value}")
+            echo(f"  {v.ordered} unit(s) ordered in this collection (cancelled lines not counted)")
+            echo(f"  ATS {v.ats} = max(0, min(SKU ATS {v.sku_ats}, {v.cap} - {v.ordered}))")
 
 
 def _print_explanation(explanation: queries.Explanation, as_json: bool) -> None:
     view = explanation.view
     if as_json:
-        click.echo(
+        echo(
             json.dumps(
                 {
                     "sku": view.sku,
@@ -328,24 +331,15 @@ def _print_explanation(explanation: queries.Explanation, as_json: bool) -> None:
         if view.as_of is not None
         else f"stock {view.stock}, never set by a snapshot"
     )
-    click.echo(f"SKU {view.sku} ({explanation.mode} mode)")
-    click.echo(f"  {snapshot}")
-    click.echo(f"  allocated {view.allocated} by {len(explanation.lines)} line(s):")
+    echo(f"SKU {view.sku} ({explanation.mode} mode)")
+    echo(f"  {snapshot}")
+    echo(f"  allocated {view.allocated} by {len(explanation.lines)} line(s):")
     for line in explanation.lines:
-        click.echo(
-            f"    order {line.order_id} ({line.status}, ordered {line.quantity}): {line.units} unit(s), {line.rule}"
-        )
+        echo(f"    order {line.order_id} ({line.status}, ordered {line.quantity}): {line.units} unit(s), {line.rule}")
     if explanation.non_allocating:
-        click.echo(f"  {explanation.non_allocating} other open or closed line(s) allocate nothing")
+        echo(f"  {explanation.non_allocating} other open or closed line(s) allocate nothing")
     raw = view.stock - view.allocated
-    click.echo(f"  ATS {view.ats} = max(0, {view.stock} - {view.allocated})" + (" (oversold)" if raw < 0 else ""))
-
-
-def _line(text: str) -> RequestedLine:
-    sku, sep, quantity = text.rpartition(":")
-    if not sep or not sku or not quantity.isdigit() or int(quantity) < 1:
-        raise click.BadParameter(f"{text!r}: expected SKU:QTY with QTY a whole number of at least 1")
-    return RequestedLine(sku.strip(), int(quantity))
+    echo(f"  ATS {view.ats} = max(0, {view.stock} - {view.allocated})" + (" (oversold)" if raw < 0 else ""))
 
 
 def _run_command(action: object) -> None:
@@ -363,39 +357,46 @@ def order() -> None:
 
 @order.command("place")
 @click.option("--partner", required=True)
-@click.option("--order-id", required=True)
-@click.option("--line", "lines", multiple=True, required=True, help="SKU:QTY (repeatable).")
-@click.option("--assembly", help="With --collection: place the lines in that collection of that assembly.")
-@click.option("--collection", help="With --assembly: the collection.")
+@click.option("--order-id", required=True, type=IDENTIFIER)
+@click.option("--line", "lines", multiple=True, required=True, type=ORDER_LINE, help="SKU:QTY (repeatable).")
+@click.option(
+    "--assembly", type=IDENTIFIER, help="With --collection: place the lines in that collection of that assembly."
+)
+@click.option("--collection", type=IDENTIFIER, help="With --assembly: the collection.")
 @click.pass_obj
 def order_place(
-    state: State, partner: str, order_id: str, lines: tuple[str, ...], assembly: str | None, collection: str | None
+    state: State,
+    partner: str,
+    order_id: str,
+    lines: tuple[RequestedLine, ...],
+    assembly: str | None,
+    collection: str | None,
 ) -> None:
     """Place an order: every line fits its SKU's ATS (and its collection's cap), or nothing is placed."""
     if (assembly is None) != (collection is None):
         raise click.UsageError("--assembly and --collection go together")
-    requested = [replace(_line(text), assembly=assembly, collection=collection) for text in lines]
+    requested = [replace(line, assembly=assembly, collection=collection) for line in lines]
     with state.app(partner) as app:
         _run_command(lambda: app.commands.place(partner, order_id, requested))
-    click.echo(f"order {order_id} placed")
+    echo(f"order {order_id} placed")
 
 
 @order.command("set-status")
 @click.option("--partner", required=True)
-@click.option("--order-id", required=True)
+@click.option("--order-id", required=True, type=IDENTIFIER)
 @click.option("--status", required=True, type=click.Choice([s.value for s in OrderStatus]))
 @click.pass_obj
 def order_set_status(state: State, partner: str, order_id: str, status: str) -> None:
     """Move an order forward (pending, confirmed, invoicing, closed) or cancel it."""
     with state.app(partner) as app:
         _run_command(lambda: app.commands.set_status(partner, order_id, parse_status(status)))
-    click.echo(f"order {order_id} is {status}")
+    echo(f"order {order_id} is {status}")
 
 
 @order.command("confirm")
 @click.option("--partner", required=True)
-@click.option("--order-id", required=True)
-@click.option("--sku", required=True)
+@click.option("--order-id", required=True, type=IDENTIFIER)
+@click.option("--sku", required=True, type=IDENTIFIER)
 @click.option("--quantity", required=True, type=click.IntRange(min=0, max=999_999_999_999))
 @click.option("--at", "at", required=True, help="The confirmation's instant (ISO 8601).")
 @click.pass_obj
@@ -405,7 +406,7 @@ def order_confirm(state: State, partner: str, order_id: str, sku: str, quantity:
     assert moment is not None
     with state.app(partner) as app:
         _run_command(lambda: app.commands.confirm(partner, order_id, sku, quantity, moment))
-    click.echo(f"order {order_id} SKU {sku} confirmed at {quantity}")
+    echo(f"order {order_id} SKU {sku} confirmed at {quantity}")
 
 
 @cli.group()
@@ -415,7 +416,7 @@ def stock() -> None:
 
 @stock.command("set")
 @click.option("--partner", required=True)
-@click.option("--sku", required=True)
+@click.option("--sku", required=True, type=IDENTIFIER)
 @click.option("--quantity", required=True, type=click.IntRange(min=0, max=999_999_999_999))
 @click.option("--as-of", "as_of", help="The level's instant (ISO 8601; default now).")
 @click.pass_obj
@@ -424,7 +425,7 @@ def stock_set(state: State, partner: str, sku: str, quantity: int, as_of: str | 
     moment = parse_instant(as_of, partner, state)
     with state.app(partner) as app:
         _run_command(lambda: app.commands.set_stock(partner, sku, quantity, moment))
-    click.echo(f"SKU {sku} stock set to {quantity}")
+    echo(f"SKU {sku} stock set to {quantity}")
 
 
 @cli.command()
@@ -454,15 +455,15 @@ def poll(state: State, partner: str, source_name: str | None, feed_name: str | N
             try:
                 picked = app.pickup.poll(partner, source)
             except TransportError as exc:
-                click.echo(f"gateway: source {source.name}: {exc}", err=True)
+                echo(f"gateway: source {source.name}: {exc}", err=True)
                 worst = EXIT_REFUSED
                 continue
             for item in picked:
                 line = f"{source.name}: {item.file}: {item.outcome}" + (f" ({item.detail})" if item.detail else "")
-                click.echo(line, err=not item.ok)
+                echo(line, err=not item.ok)
                 worst = worst if item.ok else EXIT_REFUSED
             if not picked:
-                click.echo(f"{source.name}: nothing to take")
+                echo(f"{source.name}: nothing to take")
         for feed in feeds:
             worst = max(worst, _poll_feed(app, partner, feed))
     sys.exit(worst)
@@ -472,19 +473,19 @@ def _poll_feed(app: bootstrap.App, partner: str, feed: str) -> int:
     try:
         report = app.feeds.poll(partner, feed)
     except ApiConfigError as exc:
-        click.echo(f"gateway: feed {feed}: {exc}", err=True)
+        echo(f"gateway: feed {feed}: {exc}", err=True)
         return EXIT_CONFIG
     except TransportError as exc:
-        click.echo(f"gateway: feed {feed}: {exc}", err=True)
+        echo(f"gateway: feed {feed}: {exc}", err=True)
         return EXIT_REFUSED
     for page in report.pages:
         result = page.result
         if result.outcome != "empty":
-            click.echo(f"api {feed}: {result.summary()}", err=result.outcome == "rejected")
+            echo(f"api {feed}: {result.summary()}", err=result.outcome == "rejected")
     applied = sum(1 for p in report.pages if p.result.outcome == "applied")
-    click.echo(f"api {feed}: {len(report.pages)} page(s), {applied} applied; cursor {report.cursor or '(start)'}")
+    echo(f"api {feed}: {len(report.pages)} page(s), {applied} applied; cursor {report.cursor or '(start)'}")
     if report.error:
-        click.echo(f"gateway: feed {feed}: {report.error}", err=True)
+        echo(f"gateway: feed {feed}: {report.error}", err=True)
     return 0 if report.ok else EXIT_REFUSED
 
 
@@ -508,7 +509,7 @@ def run(ctx: click.Context, config: str | None) -> None:
     try:
         code = daemon.run()
     except (StoreError, worker.WorkerError) as exc:  # another worker holds the store or the port; no store
-        click.echo(f"gateway: {exc}", err=True)
+        echo(f"gateway: {exc}", err=True)
         sys.exit(EXIT_CONFIG)
     if not daemon.finished:  # an item still in hand runs on a thread the interpreter would wait for: leave now,
         sys.stdout.flush()  # its transaction never commits
@@ -549,7 +550,7 @@ def serve(state: State, host: str | None, port: int | None) -> None:
         while thread.is_alive():
             thread.join(0.5)
         if not server.started:
-            click.echo("gateway: the platform API could not start (is its port taken?)", err=True)
+            echo("gateway: the platform API could not start (is its port taken?)", err=True)
             sys.exit(EXIT_CONFIG)
 
 
@@ -575,7 +576,7 @@ def status(state: State, as_json: bool, health_url: str | None) -> None:
             worker_error = f"no worker answers at {url}: {exc}"
     summary = _status(state, config, worker_view, worker_error)
     if as_json:
-        click.echo(json.dumps(summary))
+        echo(json.dumps(summary))
         return
     _print_status(summary)
 
@@ -625,27 +626,25 @@ def _status(
 def _print_status(summary: dict[str, Any]) -> None:
     worker_state = summary["worker"]
     if not worker_state["reachable"]:
-        click.echo(f"worker: not reachable ({worker_state['error']})")
+        echo(f"worker: not reachable ({worker_state['error']})")
     else:
-        click.echo(f"worker: {'ready' if worker_state['ready'] else 'NOT READY'}")
+        echo(f"worker: {'ready' if worker_state['ready'] else 'NOT READY'}")
         for problem in worker_state["problems"]:
-            click.echo(f"  ! {problem}")
+            echo(f"  ! {problem}")
     if summary["sources"]:
-        click.echo("")
-        click.echo(f"{'partner':<14} {'source':<28} {'last successful poll':<28} last error")
+        echo("")
+        echo(f"{'partner':<14} {'source':<28} {'last successful poll':<28} last error")
     for source in summary["sources"]:
         error = source["last_error"] or ""
-        click.echo(f"{source['partner']:<14} {source['source']:<28} {source['last_ok'] or 'never':<28} {error[:60]}")
-    click.echo("")
-    click.echo(
-        f"{'partner':<14} {'applied (1h)':>12} {'refused (1h)':>12} {'outbox':>8} {'oldest (s)':>10} {'dead':>6}"
-    )
+        echo(f"{source['partner']:<14} {source['source']:<28} {source['last_ok'] or 'never':<28} {error[:60]}")
+    echo("")
+    echo(f"{'partner':<14} {'applied (1h)':>12} {'refused (1h)':>12} {'outbox':>8} {'oldest (s)':>10} {'dead':>6}")
     for partner in summary["partners"]:
         applied = sum(x["items"] for x in partner["last_hour"] if x["outcome"] == "applied")
         refused = sum(x["items"] for x in partner["last_hour"] if x["outcome"] in ("rejected", "quarantined"))
         refused += sum(x["rows_refused"] for x in partner["last_hour"] if x["outcome"] == "applied")
         oldest = partner["oldest_undelivered_seconds"]
-        click.echo(
+        echo(
             f"{partner['partner']:<14} {applied:>12} {refused:>12} {partner['outbox_depth']:>8} "
             f"{'-' if oldest is None else oldest:>10} {partner['dead_letters']:>6}"
         )
@@ -660,15 +659,15 @@ def deliver(state: State, partner: str) -> None:
         try:
             report = app.publisher.deliver(partner)
         except ApiConfigError as exc:
-            click.echo(f"gateway: {exc}", err=True)
+            echo(f"gateway: {exc}", err=True)
             sys.exit(EXIT_CONFIG)
-    click.echo(report.summary(), err=not report.ok)
+    echo(report.summary(), err=not report.ok)
     for kind, why in report.not_configured.items():
-        click.echo(f"gateway: {kind}: not delivered: {why}", err=True)
+        echo(f"gateway: {kind}: not delivered: {why}", err=True)
     for kind in report.unrouted:
-        click.echo(f"{kind}: waiting, but the partner has no route for it (configure api.deliver or export)")
+        echo(f"{kind}: waiting, but the partner has no route for it (configure api.deliver or export)")
     for error in report.errors[:5]:
-        click.echo(f"  {error}", err=True)
+        echo(f"  {error}", err=True)
     sys.exit(EXIT_CONFIG if report.not_configured else 0 if report.ok else EXIT_REFUSED)
 
 
@@ -737,18 +736,18 @@ def outbox(ctx: click.Context, partner: str | None, dead: bool, limit: int, as_j
             ],
             "messages": [_outbox_json(record, why) for record, why in listed],
         }
-        click.echo(json.dumps(body))
+        echo(json.dumps(body))
         return
     if not counts:
-        click.echo(f"{partner}: the outbox is empty")
+        echo(f"{partner}: the outbox is empty")
     for c in counts:
-        click.echo(f"{c.kind:<13} {c.state:<11} {c.count:>8}  oldest {instant.to_iso(c.oldest)}")
+        echo(f"{c.kind:<13} {c.state:<11} {c.count:>8}  oldest {instant.to_iso(c.oldest)}")
     if listed:
-        click.echo("")
-        click.echo(f"{'id':>8}  {'kind':<13} {'key':<30} {'value':>8}  why")
+        echo("")
+        echo(f"{'id':>8}  {'kind':<13} {'key':<30} {'value':>8}  why")
     for record, why in listed:
         value = "" if record.value is None else str(record.value)
-        click.echo(f"{record.id:>8}  {record.kind:<13} {record.key[:30]:<30} {value:>8}  {why}")
+        echo(f"{record.id:>8}  {record.kind:<13} {record.key[:30]:<30} {value:>8}  {why}")
 
 
 @outbox.command("retry")
@@ -763,9 +762,9 @@ def outbox_retry(state: State, partner: str, ids: tuple[int, ...], all_dead: boo
     with state.app(partner) as app, app.store.write() as tx:
         revived, superseded = tx.revive(tx.partner_id(partner), None if all_dead else list(ids), app.clock())
     logs.get(__name__).info("outbox_retry", partner=partner, revived=revived, superseded=superseded)
-    click.echo(f"{partner}: {revived} message(s) queued again; {superseded} superseded by a newer value")
+    echo(f"{partner}: {revived} message(s) queued again; {superseded} superseded by a newer value")
     if ids and revived + superseded < len(set(ids)):
-        click.echo("gateway: some ids are not dead messages of this partner", err=True)
+        echo("gateway: some ids are not dead messages of this partner", err=True)
         sys.exit(EXIT_REFUSED)
 
 
@@ -776,9 +775,9 @@ def cap() -> None:
 
 @cap.command("set")
 @click.option("--partner", required=True)
-@click.option("--sku", required=True)
-@click.option("--assembly", required=True)
-@click.option("--collection", help="Cap this collection only.")
+@click.option("--sku", required=True, type=IDENTIFIER)
+@click.option("--assembly", required=True, type=IDENTIFIER)
+@click.option("--collection", type=IDENTIFIER, help="Cap this collection only.")
 @click.option("--all-collections", is_flag=True, help="Apply to all collections of the assembly, ongoing ones too.")
 @click.option("--max", "limit", type=click.IntRange(min=0, max=999_999_999_999), help="The maximum of units.")
 @click.option("--no-max", is_flag=True, help="No maximum (for one collection: only the overall stock counts).")
@@ -798,18 +797,18 @@ def cap_set(
         raise click.UsageError("give exactly one of --collection C and --all-collections")
     if (limit is None) == (not no_max):
         raise click.UsageError("give exactly one of --max N and --no-max")
-    if collection is not None and ("*" in collection or not collection.strip()):
+    if collection is not None and "*" in collection:
         raise click.UsageError("a collection is named; use --all-collections for all of them")
     with state.app(partner) as app:
         _run_command(lambda: app.commands.set_cap(partner, sku, assembly, collection, limit))
     where = f"all collections of {assembly}" if collection is None else f"collection {collection} of {assembly}"
-    click.echo(f"SKU {sku}, {where}: {'no maximum' if limit is None else f'at most {limit}'}")
+    echo(f"SKU {sku}, {where}: {'no maximum' if limit is None else f'at most {limit}'}")
 
 
 @cap.command("show")
 @click.option("--partner", required=True)
-@click.option("--sku")
-@click.option("--assembly")
+@click.option("--sku", type=IDENTIFIER)
+@click.option("--assembly", type=IDENTIFIER)
 @click.option(
     "--json", "as_json", is_flag=True, help="[{sku, assembly, collection, max}]; collection * is the default."
 )
@@ -819,17 +818,17 @@ def cap_show(state: State, partner: str, sku: str | None, assembly: str | None, 
     with state.app(partner) as app, app.store.read() as tx:
         rows = tx.cap_rows(tx.partner_id(partner), sku, assembly)
     if as_json:
-        click.echo(
+        echo(
             json.dumps(
                 [{"sku": r.sku, "assembly": r.assembly, "collection": r.collection, "max": r.max_units} for r in rows]
             )
         )
         return
-    click.echo(f"{'sku':<24} {'assembly':<16} {'collection':<16} max")
+    echo(f"{'sku':<24} {'assembly':<16} {'collection':<16} max")
     for r in rows:
         shown = "no maximum" if r.max_units is None else str(r.max_units)
         label = "* (all)" if r.collection == "*" else r.collection
-        click.echo(f"{r.sku:<24} {r.assembly:<16} {label:<16} {shown}")
+        echo(f"{r.sku:<24} {r.assembly:<16} {label:<16} {shown}")
 
 
 cli.add_command(cli_ledger.ledger)
@@ -840,5 +839,5 @@ def main() -> None:
     try:
         cli(prog_name="gateway")
     except StoreError as exc:  # the store is unreachable, locked beyond patience, or refused a write
-        click.echo(f"gateway: the store: {exc}", err=True)
+        echo(f"gateway: the store: {exc}", err=True)
         sys.exit(EXIT_REFUSED)

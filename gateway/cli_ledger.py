@@ -11,6 +11,7 @@ import click
 
 from gateway import logs
 from gateway.domain import instant
+from gateway.terminal import echo
 
 if TYPE_CHECKING:
     from gateway.cli import State
@@ -51,13 +52,13 @@ def ledger(ctx: click.Context, partner: str | None, limit: int, as_json: bool) -
             }
             for e in entries
         ]
-        click.echo(json.dumps(body))
+        echo(json.dumps(body))
         return
-    click.echo(f"{'id':>6}  {'received_at':<27} {'kind':<13} {'outcome':<11} {'applied':>8} {'refused':>8}  source")
+    echo(f"{'id':>6}  {'received_at':<27} {'kind':<13} {'outcome':<11} {'applied':>8} {'refused':>8}  source")
     for e in entries:
         received = instant.to_iso(e.received_at) or "-"
         counts = f"{e.rows_applied:>8} {e.rows_refused:>8}"
-        click.echo(f"{e.id:>6}  {received:<27} {e.kind:<13} {e.outcome:<11} {counts}  {e.source}")
+        echo(f"{e.id:>6}  {received:<27} {e.kind:<13} {e.outcome:<11} {counts}  {e.source}")
 
 
 @ledger.command("release")
@@ -69,7 +70,7 @@ def release(state: State, partner: str, ledger_id: int) -> None:
     with state.app(partner) as app, app.store.write() as tx:
         released = tx.release(tx.partner_id(partner), ledger_id, app.clock())
     if not released:
-        click.echo(f"gateway: refused: ledger entry {ledger_id} is not a quarantined file of {partner}", err=True)
+        echo(f"gateway: refused: ledger entry {ledger_id} is not a quarantined file of {partner}", err=True)
         sys.exit(EXIT_REFUSED)
     log.info("file_released", partner=partner, ledger_id=ledger_id)
-    click.echo(f"{partner}: ledger entry {ledger_id} released; the next pass takes the file again")
+    echo(f"{partner}: ledger entry {ledger_id} released; the next pass takes the file again")

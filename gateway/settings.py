@@ -12,6 +12,7 @@ import os
 import socket
 import tomllib
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal, Self
 from urllib.parse import parse_qsl, urlsplit
@@ -20,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gateway.domain.modes import Policy, StockMode
-from gateway.formats.csvfile import CsvOptions
+from gateway.formats.csvfile import MAX_LINE_BYTES, CsvOptions
 from gateway.formats.rows import Kind
 
 CONFIG_ENV = "GATEWAY_CONFIG"
@@ -127,11 +128,13 @@ class PartnerFiles(_Strict):
     orders: OrderFileSettings = OrderFileSettings()
     confirmations: ConfirmationFileSettings = ConfirmationFileSettings()
     caps: CapFileSettings = CapFileSettings()
+    # a header or row line longer than this (in bytes, its line break not counted) refuses the whole file
+    max_line_bytes: int = Field(default=MAX_LINE_BYTES, ge=256)
 
     def csv_options(self, kind: Kind) -> CsvOptions:
         """The CSV reader's options for one kind."""
         settings: _FileSettings = getattr(self, kind.value)
-        return settings.csv_options()
+        return replace(settings.csv_options(), max_line_bytes=self.max_line_bytes)
 
 
 class _SourceSettings(_Strict):

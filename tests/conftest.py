@@ -120,8 +120,12 @@ def write_config(folder: Path, partners: dict[str, dict[str, Any]], store_url: s
         lines.append(f"[partners.{name}]")
         tables: list[tuple[str, dict[str, Any]]] = []
         for key, value in options.items():
-            if key == "files":
-                tables.extend((f"[partners.{name}.files.{kind}]", opts) for kind, opts in value.items())
+            if key == "files":  # a per-kind table each, and the keys of all kinds (max_line_bytes) in their own
+                shared = {k: v for k, v in value.items() if not isinstance(v, dict)}
+                tables.extend([(f"[partners.{name}.files]", shared)] if shared else [])
+                tables.extend(
+                    (f"[partners.{name}.files.{kind}]", opts) for kind, opts in value.items() if isinstance(opts, dict)
+                )
             elif key == "sources":
                 tables.extend((f"[[partners.{name}.sources]]", source) for source in value)
             else:

@@ -1,6 +1,7 @@
 """A streaming CSV table: delimiter detection, encodings, BOM, a required header, configurable names.
 
-Rows are read one at a time from the open file: memory does not grow with the file.
+Rows are read one at a time from the open file: memory does not grow with the file, nor with a line, as a line
+longer than the partner's files.max_line_bytes refuses the file before it is read whole.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import BinaryIO
 from gateway.formats.problems import Malformed, Problem, Problems
 
 DELIMITERS = (",", ";", "\t")
+MAX_LINE_BYTES = 1 << 20  # files.max_line_bytes by default: a header or row line longer than this refuses the file
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class CsvOptions:
     delimiter: str | None = None  # None: detected from the header row
     encoding: str = "utf-8"
     columns: Mapping[str, str] = field(default_factory=dict)  # field name -> header name in the file
+    max_line_bytes: int = MAX_LINE_BYTES  # a longer line (its line break not counted) refuses the file
 
 
 def detect_delimiter(header: str) -> str:
@@ -39,12 +42,53 @@ def _line_breaks(text: str) -> int:
     return text.count("\n") + text.count("\r") - text.count("\r\n")
 
 
+class LineTooLong(Exception):
+    """A line of the file is longer than the partner's files.max_line_bytes."""
+
+    def __init__(self, line: int, limit: int) -> None:
+        super().__init__(f"line {line} is longer than {limit} bytes")
+        self.line = line
+        self.limit = limit
+
+    def problem(self) -> Problem:
+        """The refusal of the whole file, at the long line."""
+        return Problem(
+            self.line,
+            f"the line is longer than {self.limit:,} bytes (files.max_line_bytes): the file is refused, "
+            "unread beyond this line",
+        )
+
+
+def _bounded_lines(text: io.TextIOWrapper, limit: int, encoding: str) -> Iterator[str]:
+    """The lines of `text` as the csv module reads them (ending in \\n, \\r\\n or a lone \\r), each of at most
+    `limit` bytes (its line break not counted); a longer one raises LineTooLong before it is read whole.
+
+    No more than `limit` + 2 characters of a line are ever held, whatever its length, and a line's size in
+    bytes is only worked out when it has more than a quarter as many characters (no character takes more than
+    four bytes in the encodings partners use).
+    """
+    read = text.readline
+    size = limit + 2  # room for a line of `limit` characters and its \r\n: a good line is never cut in two
+    short = limit // 4
+    plain = "utf-8" if encoding == "utf-8-sig" else encoding  # a byte-order mark is not part of a line
+    mark = len("".encode(plain))  # the one some codecs (utf-16, utf-32) write before anything
+    number = 0
+    while line := read(size):
+        number += 1
+        if len(line) > short:
+            body = line.rstrip("\r\n")
+            if len(body) > limit or len(body.encode(plain, errors="replace")) - mark > limit:
+                raise LineTooLong(number, limit)
+        yield line
+
+
 class CsvTable:
     """Rows of one CSV file as lists of cells, with the header resolved to column indexes.
 
     Iterating yields (line number, cells) for each non-blank row. Problems of shape (a row with more or
-    fewer cells than the header, undecodable bytes, broken quoting) are added to `problems`; undecodable
-    bytes and broken quoting end the iteration, because nothing after them can be trusted.
+    fewer cells than the header, undecodable bytes, broken quoting, a line past max_line_bytes) are added to
+    `problems`; all but the first end the iteration, because nothing after them can be trusted (or, for a
+    long line, is worth reading).
     """
 
     def __init__(
@@ -70,20 +114,26 @@ class CsvTable:
             raise
 
     def _open(self, options: CsvOptions, required: Sequence[str], optional: Sequence[str]) -> None:
+        self._max_line_bytes = options.max_line_bytes
+        lines = _bounded_lines(self._text, options.max_line_bytes, self._encoding)
         try:
-            first = self._text.readline()
+            first = next(lines, "")
         except UnicodeDecodeError as exc:
             raise Malformed(Problem(self._locate_decode_error(1), self._decode_message(exc))) from None
+        except LineTooLong as exc:
+            raise Malformed(exc.problem()) from None
         if not first.strip():
             raise Malformed(Problem(1, "the file is empty or has no header row"))
         self.delimiter = options.delimiter or detect_delimiter(first.rstrip("\r\n"))
-        self._reader = csv.reader(itertools.chain([first], self._text), delimiter=self.delimiter, strict=True)
+        self._reader = csv.reader(itertools.chain([first], lines), delimiter=self.delimiter, strict=True)
         try:
             header = next(self._reader)
         except csv.Error as exc:
             raise Malformed(Problem(1, f"the header row cannot be read: {exc}")) from None
         except UnicodeDecodeError as exc:
             raise Malformed(Problem(self._locate_decode_error(1), self._decode_message(exc))) from None
+        except LineTooLong as exc:  # a quoted header cell that runs on over the next lines
+            raise Malformed(exc.problem()) from None
         self.header = [cell.strip() for cell in header]
         self.width = len(self.header)
         self.index = self._resolve(required, optional, options.columns)
@@ -172,6 +222,9 @@ class CsvTable:
                 except csv.Error as exc:
                     self.problems.add(Problem(self._locate_csv_error(first), f"the row cannot be read as CSV: {exc}"))
                     return
+                except LineTooLong as exc:
+                    self.problems.add(exc.problem())
+                    return
                 if not rows:
                     return
                 if reader.line_num - first + 1 == len(rows) and set(map(len, rows)) == {width}:
@@ -199,13 +252,16 @@ class CsvTable:
         self._stream.seek(0)
         text = io.TextIOWrapper(self._stream, encoding=self._encoding, errors="replace", newline="")
         try:
-            again = csv.reader(text, delimiter=self.delimiter, strict=True)
+            lines = _bounded_lines(text, self._max_line_bytes, self._encoding)
+            again = csv.reader(lines, delimiter=self.delimiter, strict=True)
             begins = 1
             try:
                 for _ in again:
                     begins = again.line_num + 1
             except csv.Error:
                 return begins
+            except LineTooLong:  # the first reading checked these lines already; should it differ, say nothing new
+                return fallback
             return fallback
         finally:
             text.detach()
@@ -231,5 +287,7 @@ class CsvTable:
             self.problems.add(Problem(self._locate_decode_error(self.line), self._decode_message(exc)))
         except csv.Error as exc:
             self.problems.add(Problem(self.line, f"the row cannot be read as CSV: {exc}"))
+        except LineTooLong as exc:
+            self.problems.add(exc.problem())
         finally:
             self._release()

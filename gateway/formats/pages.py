@@ -8,6 +8,7 @@ field. A page with any problem is refused whole, as a malformed file is.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -19,6 +20,7 @@ from gateway.formats.problems import Problem, Problems
 from gateway.formats.rows import Cells, ConfirmationRow, StockRow
 
 MAX_CURSOR_LENGTH = 2000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 _T = TypeVar("_T")
 
@@ -63,9 +65,10 @@ def _problem(problems: Problems, item: int | None, message: str, field: str | No
 
 
 def decode(body: bytes, problems: Problems) -> Any:
-    """The JSON document in `body`, or None with a problem when it is not JSON."""
+    """The JSON document in `body`, or None with a problem when it is not JSON in UTF-8 (a byte-order mark is let
+    pass). Not json.loads(bytes): that also takes UTF-16 and UTF-32, and encoded lone surrogates."""
     try:
-        return json.loads(body)
+        return json.loads(body.decode("utf-8-sig"))
     except UnicodeDecodeError:
         _problem(problems, None, "the page is not UTF-8 text")
     except json.JSONDecodeError as exc:
@@ -112,6 +115,9 @@ class _Fields:
             return ""
         if not isinstance(value, str):
             _problem(self.problems, item, f"must be a string, got {_kind(value)}", name)
+            return None
+        if _SURROGATE.search(value):  # a "\ud800" escape alone: JSON lets it through, no store can keep it
+            _problem(self.problems, item, "contains a lone surrogate (\\ud800 to \\udfff), which is not text", name)
             return None
         return value
 

@@ -13,14 +13,14 @@ from enum import StrEnum
 from operator import itemgetter
 from typing import NamedTuple
 
-from gateway.domain import instant
+from gateway.domain import identifiers, instant
 from gateway.domain.caps import ALL_COLLECTIONS
 from gateway.domain.instant import Instant
 from gateway.domain.status import OrderStatus, parse_status
 from gateway.formats.csvfile import CsvTable
 from gateway.formats.problems import Problem, Problems
 
-MAX_ID_LENGTH = 128
+MAX_ID_LENGTH = identifiers.MAX_LENGTH
 MAX_QUANTITY_DIGITS = 12  # up to 999,999,999,999 units: far beyond any stock, well inside a 64-bit column
 
 
@@ -96,17 +96,16 @@ class Cells:
         self.latest: Instant | None = None  # the latest instant parsed
 
     def identifier(self, line: int, column: str, text: str) -> str | None:
-        value = text.strip()
-        if not value:
-            self.problems.add(Problem(line, "must not be empty", column, self.unit))
+        """`text` when it follows the identifier rule, taken as given (never trimmed); else None and a problem."""
+        why = identifiers.problem(text)
+        if why is not None:
+            self.problems.add(Problem(line, why, column, self.unit))
             return None
-        if len(value) > MAX_ID_LENGTH:
-            self.problems.add(Problem(line, f"longer than {MAX_ID_LENGTH} characters", column, self.unit))
-            return None
-        if not value.isprintable():
-            self.problems.add(Problem(line, "contains control characters", column, self.unit))
-            return None
-        return value
+        return text
+
+    def optional_identifier(self, line: int, column: str, text: str) -> str | None:
+        """None for an empty (or blank) cell, else `text` checked as an identifier (None and a problem if not)."""
+        return self.identifier(line, column, text) if text.strip() else None
 
     def count(self, line: int, column: str, text: str, *, minimum: int = 0) -> int | None:
         value = text.strip()
@@ -213,13 +212,14 @@ def _plain_batch(
     seen: set[str],
     default_as_of: Instant | None,
 ) -> list[tuple[str, int, Instant | None]] | None:
-    """The batch's rows when every one is plainly valid (nothing to strip, nothing to report); else None."""
+    """The batch's rows when every one is plainly valid (nothing to report); else None."""
     skus = list(map(itemgetter(i_sku), rows))
     texts = list(map(itemgetter(i_qty), rows))
     digits = "".join(texts)
     names = "".join(skus)
     # Checked on the joined text: every quantity all ASCII digits, every SKU printable and free of any white
-    # space (so nothing to strip); a SKU with an inner space is valid but takes the row-by-row path.
+    # space, so surely an identifier (printable text holds no control character, and spaces are the only
+    # printable white space); a SKU with an inner space, or any doubt, takes the row-by-row path.
     if not (
         digits.isdigit()
         and digits.isascii()
@@ -294,14 +294,19 @@ def read_orders(table: CsvTable, zone: tzinfo) -> Iterator[OrderRow]:
         sku = cells.identifier(line, "sku", row[idx["sku"]])
         quantity = cells.count(line, "quantity", row[idx["quantity"]], minimum=1)
         status = cells.status(line, "status", row[idx["status"]])
-        assembly = row[i_assembly].strip() or None if i_assembly is not None else None
-        collection = row[i_collection].strip() or None if i_collection is not None else None
-        if collection is not None and assembly is None:
+        assembly_text = row[i_assembly] if i_assembly is not None else ""
+        collection_text = row[i_collection] if i_collection is not None else ""
+        assembly = cells.optional_identifier(line, "assembly", assembly_text)
+        collection = cells.optional_identifier(line, "collection", collection_text)
+        in_assembly, in_collection = bool(assembly_text.strip()), bool(collection_text.strip())
+        if in_collection and not in_assembly:
             table.problems.add(Problem(line, "a collection needs an assembly", "assembly"))
             continue
-        if assembly is not None and collection is None:
+        if in_assembly and not in_collection:
             table.problems.add(Problem(line, "an assembly needs a collection", "collection"))
             continue
+        if (in_assembly and assembly is None) or (in_collection and collection is None):
+            continue  # reported by the identifier rule
         if order_id is None or sku is None or quantity is None or status is None:
             continue
         yield OrderRow(line, order_id, sku, quantity, status, assembly, collection)
@@ -329,17 +334,18 @@ def read_caps(table: CsvTable, zone: tzinfo) -> Iterator[CapRowIn]:
     for line, row in table:
         sku = cells.identifier(line, "sku", row[idx["sku"]])
         assembly = cells.identifier(line, "assembly", row[idx["assembly"]])
-        collection = row[idx["collection"]].strip()
+        collection = row[idx["collection"]]
         text = row[idx["max"]].strip()
         limit: int | None = None
         valid = True
-        if not collection or ("*" in collection and collection != ALL_COLLECTIONS):
+        if not collection.strip() or ("*" in collection and collection.strip() != ALL_COLLECTIONS):
+            shown = collection if len(collection) <= 40 else collection[:40] + "..."
             table.problems.add(
-                Problem(
-                    line, f"{collection!r} is not a collection: give its name, or * for all collections", "collection"
-                )
+                Problem(line, f"{shown!r} is not a collection: give its name, or * for all collections", "collection")
             )
             valid = False
+        elif collection != ALL_COLLECTIONS:  # a named collection, or a padded "*": the identifier rule says which
+            valid = cells.identifier(line, "collection", collection) is not None
         if text.lower() != "none":
             limit = cells.count(line, "max", text)
             valid = valid and limit is not None

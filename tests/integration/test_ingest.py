@@ -111,6 +111,75 @@ def test_a_rejected_file_applies_nothing_even_from_rows_before_the_bad_one(
     assert contents(app) == before
 
 
+@pytest.mark.parametrize(
+    ("kind", "text", "expected"),
+    [
+        (Kind.STOCK, "sku,quantity\nA,1\nP1 ,5\n", "line 3, column sku: has leading or trailing whitespace"),
+        (Kind.STOCK, 'sku,quantity\nA,1\n"A\x00B",5\n', "line 3, column sku: contains control characters"),
+        (Kind.STOCK, "sku,quantity\nA,1\nA\u2028B,5\n", "line 3, column sku: contains control characters"),
+        (
+            Kind.ORDERS,
+            "order_id,sku,quantity,status\nO-1,A,1,pending\n O-2,A,1,pending\n",
+            "line 3, column order_id: has leading or trailing whitespace",
+        ),
+        (
+            Kind.CONFIRMATIONS,
+            "order_id,sku,confirmed_quantity,confirmed_at\nO-1 ,A,1,2019-06-26T11:00:00Z\n",
+            "line 2, column order_id: has leading or trailing whitespace",
+        ),
+        (
+            Kind.CAPS,
+            "sku,assembly,collection,max\nA,K1,C1,3\nA,K1,C2 ,3\n",
+            "line 3, column collection: has leading or trailing whitespace",
+        ),
+    ],
+)
+def test_a_padded_or_dirty_identifier_refuses_the_file_at_its_line(
+    make_app: AppFactory, tmp_path: Path, kind: Kind, text: str, expected: str
+) -> None:
+    """No SKU 'P1' made out of 'P1 ', no 'A\\x00B': the file is rejected with the row's line, the store unchanged."""
+    app = make_app(p={"stock_mode": "advanced"})
+    app.commands.set_stock("p", "A", 5, None)
+    app.commands.place("p", "O-1", [RequestedLine("A", 1)])
+    before = contents(app)
+    result = app.ingestor.ingest("p", kind, write(tmp_path, "dirty.csv", text))
+    assert result.outcome == "rejected"
+    assert [p.describe() for p in result.problems] == [expected]
+    assert contents(app) == before
+
+
+def test_a_line_longer_than_max_line_bytes_refuses_the_file_and_applies_nothing(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    """files.max_line_bytes 1024: a 5,000-byte row ends the reading at its line and the file is rejected whole."""
+    app = make_app(p={"stock_mode": "advanced", "files": {"max_line_bytes": 1024}})
+    rows = "".join(f"SKU{i},{i}\n" for i in range(20))
+    path = write(tmp_path, "long.csv", "sku,quantity\n" + rows + "BIG," + "9," * 2500 + "\n" + rows)
+    before = contents(app)
+    result = app.ingestor.ingest("p", Kind.STOCK, path)
+    assert result.outcome == "rejected"
+    assert [p.describe() for p in result.problems] == [
+        "line 22: the line is longer than 1,024 bytes (files.max_line_bytes): the file is refused, "
+        "unread beyond this line"
+    ]
+    assert contents(app) == before
+
+
+def test_a_header_of_megabytes_is_refused_at_line_one_with_the_default_limit(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    """A header of 3 MiB of commas: rejected at line 1 naming the 1 MiB default, the ledger says why."""
+    app = make_app(p={"stock_mode": "advanced"})
+    path = write(tmp_path, "wide.csv", b"sku,quantity" + b"," * (3 << 20) + b"\nA,1\n")
+    result = app.ingestor.ingest("p", Kind.STOCK, path)
+    assert result.outcome == "rejected"
+    [problem] = result.problems
+    assert problem.line == 1
+    assert "longer than 1,048,576 bytes (files.max_line_bytes)" in problem.message
+    [entry] = ledger(app, "p")
+    assert entry.outcome == "rejected"
+
+
 def test_configured_delimiter_columns_and_bom_are_read(make_app: AppFactory) -> None:
     """Renamed columns with `;`, and a BOM with tabs, apply like the defaults."""
     app = make_app(

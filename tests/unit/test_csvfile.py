@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import tracemalloc
 from collections.abc import Sequence
 from typing import Any
 
@@ -434,3 +435,100 @@ def test_problems_are_shared_with_a_given_collection() -> None:
     list(opened)
     assert opened.problems is mine
     assert mine.total == 1
+
+
+# long lines (files.max_line_bytes)
+
+
+LIMIT_TEXT = "longer than 1,048,576 bytes (files.max_line_bytes)"
+
+
+def read_counting(data: bytes, **options: Any) -> tuple[list[tuple[int, list[str]]], list[Problem], CountingRaw]:
+    """Rows and problems of `data` read through a byte source that counts what was taken from it."""
+    raw = CountingRaw(data)
+    try:
+        opened = CsvTable(io.BufferedReader(raw), CsvOptions(**options), STOCK)
+    except Malformed as exc:
+        return [], [exc.problem], raw
+    return list(opened), opened.problems.listed, raw
+
+
+def test_a_header_of_megabytes_of_commas_is_refused_at_line_one_after_reading_about_the_limit() -> None:
+    """8 MiB of commas in the header: refused at line 1, naming the limit, having read little more than 1 MiB."""
+    data = b"sku,quantity" + b"," * (8 << 20) + b"\nA,1\n"
+    tracemalloc.start()
+    try:
+        found, problems, raw = read_counting(data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert found == []
+    assert [p.line for p in problems] == [1]
+    assert LIMIT_TEXT in problems[0].message
+    assert raw.consumed <= (1 << 20) + 64 * 1024
+    assert peak < (8 << 20) // 2  # the line is never held whole, let alone split into eight million cells
+
+
+def test_a_single_huge_row_refuses_the_file_at_its_line_before_the_rest_is_read() -> None:
+    """A 3 MiB row after ten good ones: the good rows come first, then the refusal; the rows after it stay unread."""
+    before = b"sku,quantity\n" + numbered(10)
+    data = before + b"B,1" + b",x" * (3 << 19) + b"\n" + numbered(50_000)
+    found, problems, raw = read_counting(data)
+    assert [line for line, _ in found] == list(range(2, 12))
+    assert [p.line for p in problems] == [12]
+    assert LIMIT_TEXT in problems[0].message
+    assert raw.consumed <= len(before) + (1 << 20) + 64 * 1024
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r", b""])
+def test_a_configured_limit_counts_the_bytes_of_a_line_without_its_line_break(ending: bytes) -> None:
+    """With max_line_bytes 300: a row of exactly 300 bytes is read, one of 301 refuses the file at its line."""
+    at_limit = b"A," + b"1" * 298
+    over = b"B," + b"1" * 299
+    found, problems, _ = read_counting(b"sku,quantity\n" + at_limit + b"\n" + over + ending, max_line_bytes=300)
+    assert found == [(2, ["A", "1" * 298])]
+    assert [(p.line, p.message) for p in problems] == [
+        (3, "the line is longer than 300 bytes (files.max_line_bytes): the file is refused, unread beyond this line")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "at_limit", "over"),
+    [
+        ("utf-8", "é" * 149 + ",1", "é" * 150 + ",1"),  # two bytes a character: 300 and 302 bytes
+        ("latin-1", "é" * 298 + ",1", "é" * 299 + ",1"),  # one byte a character: 300 and 301 bytes
+        ("utf-16", "é" * 148 + ",1", "é" * 149 + ",1"),  # two bytes a character: 300 and 302 bytes
+    ],
+)
+def test_the_limit_is_in_bytes_of_the_files_encoding(encoding: str, at_limit: str, over: str) -> None:
+    """A line of 152 characters is over 300 bytes in UTF-8 but a line of 300 Latin-1 characters is not."""
+    data = f"sku,quantity\n{at_limit}\n{over}\n".encode(encoding)
+    found, problems, _ = read_counting(data, max_line_bytes=300, encoding=encoding)
+    assert [line for line, _ in found] == [2]
+    assert [p.line for p in problems] == [3]
+
+
+def test_a_quoted_cell_spanning_lines_is_bounded_line_by_line() -> None:
+    """Each physical line of a multi-line cell is held to the limit: a long one is refused at its own line."""
+    data = b'sku,quantity\n"A\n' + b"x" * 400 + b'",1\n'
+    found, problems, _ = read_counting(data, max_line_bytes=300)
+    assert found == []
+    assert [p.line for p in problems] == [3]
+
+
+def test_a_header_just_under_a_small_limit_is_read() -> None:
+    """The header is a line like any other: at the limit it is fine."""
+    header = b"sku,quantity," + b"x" * (300 - len(b"sku,quantity,"))
+    found, problems, _ = read_counting(header + b"\nA,1,\n", max_line_bytes=300)
+    assert found == [(2, ["A", "1", ""])]
+    assert problems == []
+
+
+def test_a_cell_past_the_csv_modules_field_limit_is_refused_within_a_larger_line_limit() -> None:
+    """Python's csv module holds one cell to 131,072 characters: a longer cell in a shorter-than-limit line is
+    refused at its line by that bound."""
+    data = b"sku,quantity\nA,1\nB," + b"9" * 200_000 + b"\nC,2\n"
+    found, problems, _ = read_counting(data)
+    assert found == [(2, ["A", "1"])]
+    assert [p.line for p in problems] == [3]
+    assert "field larger than field limit (131072)" in problems[0].message

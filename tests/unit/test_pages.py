@@ -90,6 +90,53 @@ def test_decode_says_when_the_body_is_not_utf8() -> None:
     assert found(problems) == [(None, None, "the page is not UTF-8 text")]
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('{"items": []}'.encode("utf-16"), "the page is not UTF-8 text"),
+        ('{"items": []}'.encode("utf-32"), "the page is not UTF-8 text"),
+        ('{"items": []}'.encode("utf-16-be"), "the page is not JSON: "),  # NUL bytes are UTF-8, but not JSON
+        (b'{"items": [{"sku": "A\xed\xa0\x80", "quantity": 1}]}', "the page is not UTF-8 text"),  # a surrogate
+    ],
+)
+def test_decode_takes_utf8_alone(body: bytes, message: str) -> None:
+    """UTF-16, UTF-32 and encoded surrogates are refused, though Python's JSON reader would take them."""
+    problems = Problems()
+    assert decode(body, problems) is None
+    [(item, field, said)] = found(problems)
+    assert (item, field) == (None, None)
+    assert said.startswith(message)
+
+
+def test_decode_lets_a_utf8_byte_order_mark_pass() -> None:
+    """The partner API guide tolerates a byte-order mark before the JSON."""
+    problems = Problems()
+    assert decode(b'\xef\xbb\xbf{"items": []}', problems) == {"items": []}
+    assert not problems
+
+
+def test_a_status_item_with_a_padded_order_id_is_refused_not_trimmed() -> None:
+    """' O2 ' is not order O2: the item is a problem on its order_id."""
+    found_acks, problems = acks([{"order_id": "O1", "status": "closed"}, {"order_id": " O2 ", "status": "closed"}])
+    assert found_acks.statuses == [StatusItem(1, "O1", OrderStatus.CLOSED)]
+    assert found(problems) == [(2, "order_id", "has leading or trailing whitespace")]
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [("true", "true"), ('"5"', "'5'"), ("5.0", "5.0"), ("1e2", "100.0"), ("-0.0", "-0.0"), ("null", "null")],
+)
+def test_a_quantity_in_a_page_is_a_json_integer_and_nothing_else(text: str, shown: str) -> None:
+    """As sent over the wire: true, "5", 5.0 and 1e2 are not quantities, though each may stand for one."""
+    problems = Problems()
+    body = f'{{"items": [{{"sku": "A", "quantity": {text}}}, {{"sku": "B", "quantity": 5}}]}}'.encode()
+    read = envelope(decode(body, problems), problems)
+    assert read is not None
+    rows = stock_items(read, UTC, problems)
+    assert rows == [StockRow(2, "B", 5, None)]
+    assert found(problems) == [(1, "quantity", f"must be a whole number of at least 0, got {shown}")]
+
+
 def test_decode_of_an_empty_body_is_a_problem() -> None:
     """An empty answer is not a page."""
     problems = Problems()
@@ -204,7 +251,7 @@ def test_valid_stock_items_become_rows_in_page_order() -> None:
             {"sku": "A", "quantity": 3, "as_of": "2026-01-01T00:00:00Z"},
             {"sku": "B", "quantity": 0},
             {"sku": "C", "quantity": 10**MAX_QUANTITY_DIGITS - 1, "as_of": None},
-            {"sku": "  D  ", "quantity": 1, "as_of": ""},
+            {"sku": "D D", "quantity": 1, "as_of": ""},
         ]
     )
     assert not problems
@@ -212,7 +259,7 @@ def test_valid_stock_items_become_rows_in_page_order() -> None:
         StockRow(1, "A", 3, parse("2026-01-01T00:00:00Z")),
         StockRow(2, "B", 0, None),
         StockRow(3, "C", 10**MAX_QUANTITY_DIGITS - 1, None),
-        StockRow(4, "D", 1, None),
+        StockRow(4, "D D", 1, None),
     ]
 
 
@@ -233,11 +280,15 @@ def test_a_timestamp_without_offset_is_read_in_the_given_zone() -> None:
     ("sku", "message"),
     [
         ("", "must not be empty"),
-        ("   ", "must not be empty"),
+        ("   ", "has leading or trailing whitespace"),
+        (" A", "has leading or trailing whitespace"),
+        ("A\u00a0", "has leading or trailing whitespace"),
         ("x" * (MAX_ID_LENGTH + 1), f"longer than {MAX_ID_LENGTH} characters"),
         ("a\x00b", "contains control characters"),
         ("a\tb", "contains control characters"),
-        ("a\u200eb", "contains control characters"),
+        ("a\x9bb", "contains control characters"),
+        ("a\u2028b", "contains control characters"),
+        ("a\ud800b", "contains a lone surrogate (\\ud800 to \\udfff), which is not text"),
         (5, "must be a string, got 5"),
         (None, "must be a string, got null"),
         (["A"], "must be a string, got a list"),
@@ -315,19 +366,22 @@ def test_an_item_that_is_not_an_object_is_refused(item: Any, shown: str) -> None
 
 
 def test_a_sku_given_twice_names_the_first_item() -> None:
-    """The second (and any later) item of one SKU is a problem pointing back at the first; spaces do not count."""
+    """The second (and any later) item of one SKU is a problem pointing back at the first; a padded copy is
+    refused for its padding, never trimmed into the same SKU."""
     rows, problems = stock(
         [
             {"sku": "A", "quantity": 1},
             {"sku": "B", "quantity": 2},
             {"sku": "A", "quantity": 3},
             {"sku": " A ", "quantity": 4},
+            {"sku": "A", "quantity": 5},
         ]
     )
     assert rows == [StockRow(1, "A", 1, None), StockRow(2, "B", 2, None)]
     assert found(problems) == [
         (3, "sku", "SKU A is given again (first at item 1)"),
-        (4, "sku", "SKU A is given again (first at item 1)"),
+        (4, "sku", "has leading or trailing whitespace"),
+        (5, "sku", "SKU A is given again (first at item 1)"),
     ]
 
 
@@ -387,7 +441,7 @@ def test_the_cap_holds_across_item_kinds_of_problem() -> None:
 
 def test_a_status_item_moves_an_order() -> None:
     """{order_id, status}: a status move, case and spaces in the status ignored."""
-    found_acks, problems = acks([{"order_id": "O1", "status": "closed"}, {"order_id": " O2 ", "status": " Cancelled "}])
+    found_acks, problems = acks([{"order_id": "O1", "status": "closed"}, {"order_id": "O2", "status": " Cancelled "}])
     assert not problems
     assert found_acks.statuses == [
         StatusItem(1, "O1", OrderStatus.CLOSED),
@@ -478,6 +532,8 @@ def test_an_item_with_both_shapes_or_neither_is_one_problem(item: dict[str, Any]
         ({"order_id": ""}, "order_id", "must not be empty"),
         ({"sku": 5}, "sku", "must be a string, got 5"),
         ({"sku": "a\nb"}, "sku", "contains control characters"),
+        ({"order_id": "O1 "}, "order_id", "has leading or trailing whitespace"),
+        ({"sku": "\u2003A"}, "sku", "has leading or trailing whitespace"),
         ({"confirmed_quantity": True}, "confirmed_quantity", "must be a whole number of at least 0, got true"),
         ({"confirmed_quantity": "2"}, "confirmed_quantity", "must be a whole number of at least 0, got '2'"),
         ({"confirmed_quantity": 1.5}, "confirmed_quantity", "must be a whole number of at least 0, got 1.5"),

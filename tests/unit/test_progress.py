@@ -42,3 +42,15 @@ def test_quiet_turns_it_off_even_on_a_terminal() -> None:
     progress(20_000)
     progress.close()
     assert screen.getvalue() == ""
+
+
+def test_a_file_name_with_control_characters_is_shown_escaped() -> None:
+    """The name can neither clear the screen nor rewrite the line: only the progress line's own \\r is sent."""
+    screen = Terminal()
+    progress = ProgressLine(screen, "big\x1b[2J\r.csv", enabled=True)
+    progress(20_000)
+    progress.close()
+    text = screen.getvalue()
+    assert "big\\x1b[2J\\x0d.csv: 20,000 rows read" in text
+    assert "\x1b" not in text
+    assert text.count("\r") == 1

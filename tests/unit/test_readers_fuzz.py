@@ -1,7 +1,7 @@
 """Whatever bytes arrive, the readers either refuse them cleanly or yield valid rows: never another exception.
 
 A clean refusal is Malformed raised when the table is opened, or problems recorded while rows are read.
-A valid parse is rows of the kind's type, with non-empty printable identifiers and quantities in range.
+A valid parse is rows of the kind's type, with identifiers that follow the identifier rule and quantities in range.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gateway.domain import identifiers
 from gateway.domain.status import OrderStatus
 from gateway.formats.csvfile import CsvOptions, CsvTable
 from gateway.formats.problems import Malformed, Problem
@@ -130,10 +131,7 @@ INT64_MAX = 2**63 - 1  # the store's integer columns
 
 def check_identifier(identifier: object) -> None:
     assert isinstance(identifier, str)
-    assert identifier
-    assert identifier == identifier.strip()
-    assert len(identifier) <= MAX_ID_LENGTH
-    assert identifier.isprintable()
+    assert identifiers.problem(identifier) is None, (identifier, identifiers.problem(identifier))
 
 
 def check_row(kind: Kind, row: object) -> None:
@@ -149,14 +147,13 @@ def check_row(kind: Kind, row: object) -> None:
         assert type(row.quantity) is int
         assert 1 <= row.quantity <= INT64_MAX
         assert isinstance(row.status, OrderStatus)
-        assert row.assembly is None or (isinstance(row.assembly, str) and row.assembly)
-        assert row.collection is None or (isinstance(row.collection, str) and row.collection)
+        assert row.assembly is None or identifiers.is_valid(row.assembly)
+        assert row.collection is None or identifiers.is_valid(row.collection)
         assert (row.collection is None) == (row.assembly is None)
     elif isinstance(row, CapRowIn):
         check_identifier(row.sku)
         check_identifier(row.assembly)
-        assert row.collection is None or (row.collection == row.collection.strip() and "*" not in row.collection)
-        assert row.collection is None or row.collection
+        assert row.collection is None or (identifiers.is_valid(row.collection) and "*" not in row.collection)
         assert row.limit is None or (type(row.limit) is int and 0 <= row.limit <= INT64_MAX)
     else:
         assert isinstance(row, ConfirmationRow)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Callable, Iterator
 from datetime import UTC, tzinfo
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from gateway.domain import identifiers
 from gateway.domain.instant import parse, to_iso
 from gateway.domain.status import OrderStatus
 from gateway.formats.csvfile import CsvOptions, CsvTable
@@ -20,7 +22,9 @@ from gateway.formats.rows import (
     ConfirmationRow,
     Kind,
     OrderRow,
+    StockBatches,
     StockRow,
+    read_caps,
     read_confirmations,
     read_orders,
     read_stock,
@@ -65,6 +69,15 @@ def where(problems: list[Problem]) -> list[tuple[int | None, str | None]]:
 
 ORDER_HEADER = b"order_id,sku,quantity,status\n"
 CONFIRMATION_HEADER = b"order_id,sku,confirmed_quantity,confirmed_at\n"
+CHANNEL_HEADER = b"order_id,sku,quantity,status,assembly,collection\n"
+CAP_HEADER = b"sku,assembly,collection,max\n"
+READERS: dict[Kind, Callable[[CsvTable, tzinfo], Iterator[Any]]] = {
+    Kind.STOCK: read_stock,
+    Kind.ORDERS: read_orders,
+    Kind.CONFIRMATIONS: read_confirmations,
+    Kind.CAPS: read_caps,
+}
+IDENTIFIER_COLUMNS = ("sku", "order_id", "assembly", "collection")
 
 
 # stock
@@ -97,11 +110,105 @@ def test_a_renamed_semicolon_snapshot_is_read_with_its_configured_columns() -> N
     assert not problems
 
 
-def test_cells_are_stripped_of_surrounding_space() -> None:
-    """' A ' is SKU 'A', ' 3 ' is 3."""
-    found, problems = stock(b"sku,quantity\n A , 3 \n")
+def test_a_quantity_cell_is_read_through_surrounding_space() -> None:
+    """' 3 ' is 3: a number, not an identifier, so its padding says nothing about which SKU is meant."""
+    found, problems = stock(b"sku,quantity\nA, 3 \n")
     assert found == [StockRow(2, "A", 3, None)]
     assert not problems
+
+
+@pytest.mark.parametrize(
+    ("kind", "data", "column"),
+    [
+        (Kind.STOCK, b"sku,quantity\nA,1\n A ,3\n", "sku"),
+        (Kind.STOCK, b"sku,quantity\nA,1\nP1 ,3\n", "sku"),
+        (Kind.STOCK, "sku,quantity\nA,1\n\u00a0P1,3\n".encode(), "sku"),
+        (Kind.ORDERS, ORDER_HEADER + b"O-1,A,1,pending\nO-2 ,A,1,pending\n", "order_id"),
+        (Kind.ORDERS, ORDER_HEADER + b"O-1,A,1,pending\nO-2, B,1,pending\n", "sku"),
+        (
+            Kind.ORDERS,
+            CHANNEL_HEADER + b"O-1,A,1,pending,K1,C1\nO-2,A,1,pending, K1,C1\n",
+            "assembly",
+        ),
+        (
+            Kind.ORDERS,
+            CHANNEL_HEADER + b"O-1,A,1,pending,K1,C1\nO-2,A,1,pending,K1,C1 \n",
+            "collection",
+        ),
+        (
+            Kind.CONFIRMATIONS,
+            CONFIRMATION_HEADER + b"O-1,A,1,2019-06-26T11:00:00Z\n O-1,B,1,2019-06-26T11:00:00Z\n",
+            "order_id",
+        ),
+        (
+            Kind.CONFIRMATIONS,
+            CONFIRMATION_HEADER + b"O-1,A,1,2019-06-26T11:00:00Z\nO-1,B ,1,2019-06-26T11:00:00Z\n",
+            "sku",
+        ),
+        (Kind.CAPS, CAP_HEADER + b"A,K1,C1,3\n A,K1,C1,3\n", "sku"),
+        (Kind.CAPS, CAP_HEADER + b"A,K1,C1,3\nA,K1 ,C1,3\n", "assembly"),
+        (Kind.CAPS, CAP_HEADER + b"A,K1,C1,3\nA,K1, C2,3\n", "collection"),
+        (Kind.CAPS, CAP_HEADER + b"A,K1,C1,3\nA,K1, * ,3\n", "collection"),
+    ],
+)
+def test_a_padded_identifier_is_a_problem_at_its_line_never_trimmed(kind: Kind, data: bytes, column: str) -> None:
+    """An identifier cell with leading or trailing white space is refused with its line, in every kind of file."""
+    found, problems = read(kind, READERS[kind], data)
+    assert [row.line for row in found] == [2]
+    assert [(p.line, p.column, p.message) for p in problems] == [(3, column, "has leading or trailing whitespace")]
+
+
+@pytest.mark.parametrize("sku", [" S50", "S50 ", "S50\u00a0", "\u3000S50", "S\x0050"])
+def test_a_bad_sku_among_plain_rows_is_found_by_the_bulk_reader(sku: str) -> None:
+    """The batches a snapshot is applied in check every SKU by the identifier rule, whatever else the batch holds."""
+    rows = [f"S{i},{i}" for i in range(100)]
+    rows[50] = f"{sku},50"
+    table = open_table(Kind.STOCK, ("sku,quantity\n" + "\n".join(rows) + "\n").encode())
+    batches = StockBatches(table, UTC, parse("2019-06-25T12:00:00Z"), size=5000)
+    applied = [row[0] for batch in batches for row in batch]
+    assert len(applied) == 99
+    assert sku not in applied
+    assert [(p.line, p.column, p.message) for p in table.problems.listed] == [(52, "sku", identifiers.problem(sku))]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "A",
+        "a b",
+        "café",
+        "A\u00a0B",
+        "A\u200bB",
+        " A",
+        "A ",
+        "\u00a0A",
+        "A\x00B",
+        "A\x1b[2J",
+        "A\x85B",
+        "A\u2028B",
+        "A\u2029",
+        "x" * 129,
+        "x" * 128,
+    ],
+)
+@pytest.mark.parametrize("kind", list(Kind))
+def test_every_identifier_cell_follows_the_one_identifier_rule(kind: Kind, value: str) -> None:
+    """Each identifier column of each kind accepts exactly what identifiers.problem accepts, with its reason."""
+    required, optional = COLUMNS[kind]
+    good = {"quantity": "1", "status": "pending", "confirmed_quantity": "1", "confirmed_at": "2019-06-26T11:00:00Z"}
+    good |= {"max": "3", "order_id": "O-1", "sku": "A", "assembly": "K1", "collection": "C1"}
+    why = identifiers.problem(value)
+    for column in [c for c in (*required, *optional) if c in IDENTIFIER_COLUMNS]:
+        cells = [value if c == column else good.get(c, "") for c in (*required, *optional)]
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows([[*required, *optional], cells])
+        found, problems = read(kind, READERS[kind], buffer.getvalue().encode())
+        if why is None:
+            assert not problems, (column, problems)
+            assert getattr(found[0], column) == value
+        else:
+            assert found == []
+            assert [(p.line, p.column, p.message) for p in problems] == [(2, column, why)]
 
 
 def test_an_empty_as_of_cell_means_no_instant() -> None:
@@ -191,10 +298,10 @@ def test_a_duplicate_sku_is_a_problem_naming_it() -> None:
     assert "more than once" in problems[0].message
 
 
-def test_a_duplicate_sku_is_found_despite_surrounding_space() -> None:
-    """'A' and ' A ' are the same SKU."""
+def test_a_padded_copy_of_a_sku_is_refused_for_its_padding_not_taken_as_the_same_sku() -> None:
+    """'A' then ' A ': the second is not trimmed into a duplicate of the first, it is refused as padded."""
     _, problems = stock(b"sku,quantity\nA,1\n A ,2\n")
-    assert where(problems) == [(3, "sku")]
+    assert [(p.line, p.column, p.message) for p in problems] == [(3, "sku", "has leading or trailing whitespace")]
 
 
 def test_seen_collects_the_skus_read() -> None:
@@ -345,10 +452,10 @@ def test_assembly_and_collection_columns_are_optional() -> None:
 
 
 def test_assembly_and_collection_are_read_when_present() -> None:
-    """Empty cells are None; others are stripped text."""
-    data = b"order_id,sku,quantity,status,assembly,collection\nO-1,A,1,pending, K1 , C1 \nO-1,B,1,pending,,\n"
+    """Empty (or blank) cells are None; others are identifiers, taken as given."""
+    data = CHANNEL_HEADER + b"O-1,A,1,pending,K1,C 1\nO-1,B,1,pending,,\nO-1,C,1,pending,  , \n"
     found, problems = orders(data)
-    assert [(r.assembly, r.collection) for r in found] == [("K1", "C1"), (None, None)]
+    assert [(r.assembly, r.collection) for r in found] == [("K1", "C 1"), (None, None), (None, None)]
     assert not problems
 
 

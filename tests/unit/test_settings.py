@@ -44,6 +44,33 @@ def test_defaults_apply_when_keys_are_left_out(tmp_path: Path) -> None:
     }
 
 
+def test_max_line_bytes_defaults_to_one_mebibyte_and_reaches_every_kind_of_file(tmp_path: Path) -> None:
+    """[partners.P.files] max_line_bytes: 1 MiB unless set; the CSV reader of every kind gets the partner's value."""
+    loaded = settings.load(
+        write(
+            tmp_path,
+            '[partners.p]\nstock_mode = "simple"\n'
+            '[partners.q]\nstock_mode = "simple"\n[partners.q.files]\nmax_line_bytes = 4096\n'
+            '[partners.q.files.stock]\ndelimiter = ";"\n',
+        ),
+        environ={},
+    )
+    for kind in settings.Kind:
+        assert loaded.partner("p").files.csv_options(kind).max_line_bytes == 1_048_576
+        assert loaded.partner("q").files.csv_options(kind).max_line_bytes == 4096
+    assert loaded.partner("q").files.csv_options(settings.Kind.STOCK).delimiter == ";"
+
+
+def test_a_max_line_bytes_too_small_for_any_header_is_refused(tmp_path: Path) -> None:
+    """Below 256 bytes no real header fits: the configuration says so, by key."""
+    path = write(tmp_path, '[partners.p]\nstock_mode = "simple"\n[partners.p.files]\nmax_line_bytes = 10\n')
+    with pytest.raises(settings.ConfigError) as error:
+        settings.load(path, environ={})
+    [problem] = error.value.problems
+    assert problem.startswith("partners.p.files.max_line_bytes")
+    assert "greater than or equal to 256" in problem
+
+
 def test_every_problem_is_listed_by_key(tmp_path: Path) -> None:
     """Several mistakes at once: all of them, each under its key."""
     path = write(
