@@ -17,6 +17,11 @@ MAX_LENGTH = 128
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # the same set, for a JSON Schema / pydantic pattern (a whole value free of them)
 PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]+$"
+# a code point of a UTF-16 pair on its own: JSON's "\ud800" decodes to one, and no encoder can write it back
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# what a terminal must never receive raw: the controls, lone surrogates, and the marks and overrides that
+# reorder what it shows (U+200E/F, U+202A-E, U+2066-9)
+_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def problem(value: str) -> str | None:
@@ -27,6 +32,8 @@ def problem(value: str) -> str | None:
         return f"longer than {MAX_LENGTH} characters"
     if _CONTROL.search(value):
         return "contains control characters"
+    if _SURROGATE.search(value):
+        return "contains an unpaired surrogate"
     if value != value.strip():
         return "has leading or trailing whitespace"
     return None
@@ -38,8 +45,9 @@ def is_valid(value: str) -> bool:
 
 
 def escape_controls(text: str) -> str:
-    """`text` fit for a terminal: every control character shown as an escape (\\x00, \\u2028), never sent raw."""
-    return _CONTROL.sub(_escaped, text)
+    """`text` fit for a terminal: every control character, lone surrogate and direction mark or override shown
+    as an escape (\\x00, \\u2028, \\u202e), never sent raw."""
+    return _UNSHOWABLE.sub(_escaped, text)
 
 
 def _escaped(match: re.Match[str]) -> str:

@@ -28,6 +28,7 @@ def test_ordinary_identifiers_are_valid(value: str) -> None:
         ("P1 ", "has leading or trailing whitespace"),
         (" P1", "has leading or trailing whitespace"),
         ("\u00a0P1", "has leading or trailing whitespace"),
+        ("A\ud800B", "contains an unpaired surrogate"),
     ],
 )
 def test_refused_identifiers_say_why(value: str, reason: str) -> None:
@@ -39,3 +40,8 @@ def test_refused_identifiers_say_why(value: str, reason: str) -> None:
 def test_escape_controls_shows_every_control_character_as_an_escape() -> None:
     """Control characters reach a terminal as escapes, other text unchanged."""
     assert identifiers.escape_controls("A\x00B\x1b[2J\u2028é") == "A\\x00B\\x1b[2J\\u2028é"
+
+
+def test_escape_controls_shows_lone_surrogates_and_direction_overrides_as_escapes() -> None:
+    """A lone surrogate (unwritable) and a right-to-left override (reorders a line) never reach a terminal raw."""
+    assert identifiers.escape_controls("A\ud800B\u202eC\u200fD") == "A\\ud800B\\u202eC\\u200fD"
