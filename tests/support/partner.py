@@ -276,8 +276,10 @@ class FakePartner:
         token: str | None = "partner-token",  # noqa: S107 - the fake's own token, not a secret
         basic: tuple[str, str] | None = None,
         prefix: str = "/v1",
+        latency: float = 0.0,
     ) -> None:
         self.token = token
+        self.latency = latency  # every delivery is answered this many seconds after it arrived, at the earliest
         self.basic = basic
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self._lock = threading.RLock()
@@ -516,6 +518,8 @@ class FakePartner:
         if not key:
             raise _Refused("invalid: no Idempotency-Key", _json(400, {"error": "Idempotency-Key missing"}))
         items = _items(kind, request.mimetype, record.body)
+        if self.latency and self._stopping.wait(self.latency):
+            return self._answer(record, "stopping", _json(503, {"error": "stopping"}))
         with self._lock:
             behaviour = self._next(feed=False)
             if isinstance(behaviour, Status) and not 200 <= behaviour.code < 300:
