@@ -438,6 +438,9 @@ class PlatformApiSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8082, ge=0, le=65535)
     tokens: list[ApiToken] = Field(default_factory=list)
+    # seconds a command waits for SQLite's writer (a large file being applied holds it) before a 503 with
+    # Retry-After; reads never wait for it
+    write_wait: float = Field(default=5.0, ge=0, le=300)
 
     @model_validator(mode="after")
     def _named_once(self) -> Self:
