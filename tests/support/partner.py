@@ -16,6 +16,9 @@ The contract it speaks (JSON everywhere, under `prefix`, "/v1" by default):
   applied is answered 200 again without being applied twice (a replay);
 - `Authorization: Bearer <token>` (or Basic with `basic`); a wrong or missing one is answered 401.
 
+A partner made with `latency=SECONDS` answers every delivery no sooner than that after it came (as a real API
+takes its time), waiting on the same event as `Slow`.
+
 Every request is recorded (`requests`), whatever became of it. Deliveries are checked before anything else
 happens to them: a body that is not `{"items": [...]}` with the contract's fields is answered 400 (`invalid: ...`),
 so a gateway that breaks the contract is told at once rather than the batch silently counting.
