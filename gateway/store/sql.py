@@ -1316,7 +1316,8 @@ class SqlTransaction:
     def _settling(self, claim: Claim) -> None:
         """Settling waits for an inbound item of the partner (whose merge queues new values in key order while a
         settle updates the batch's rows in id order: they would deadlock), not for other settles or commands; then
-        it locks the batch's rows in key order, as commands take them (see outbox_locks)."""
+        it locks the batch's rows in key order, as commands take theirs: it may wait for a command holding one, never
+        in a cycle (see outbox_locks)."""
         if claim.messages:
             self._share(self.partner_id(claim.messages[0].partner))
             if self._dialect == "postgresql":
