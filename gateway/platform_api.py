@@ -7,7 +7,8 @@ unknown partner or order, 422 for a malformed request (an identifier is 1 to 128
 no leading or trailing whitespace; a quantity is a JSON integer). `POST orders` needs an `Idempotency-Key`: the same
 key with the same body gets the first answer again, with another body a 409. What a client may cost is bounded: a
 body larger than `api.max_body_bytes` is 413, a request's head slower than `api.header_timeout` 408, and a
-connection past `api.max_connections` 503.
+connection past `api.max_connections` 503. A command that cannot get the store's
+writer within `api.write_wait` seconds is answered 503 with Retry-After; reads never wait for the writer.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import bootstrap, logs, platform_server
 from gateway.access import Grant, Tokens
+from gateway.command_threads import run_command
 from gateway.domain import instant
 from gateway.domain.errors import Refusal
 from gateway.domain.orders import RequestedLine
@@ -46,8 +48,10 @@ from gateway.platform_models import (
 )
 from gateway.platform_problems import PROBLEM, ApiProblem, install, malformed, refusal
 from gateway.service import queries
+from gateway.service.commands import Commands
 from gateway.service.engine import AtsChange
 from gateway.store.port import Transaction
+from gateway.store.retry import retried
 
 log = logs.get(__name__)
 
@@ -154,11 +158,16 @@ Name = Annotated[Identifier, Path()]
 router = APIRouter(prefix="/v1/partners/{partner}", route_class=Utf8JsonRoute)
 
 
-def _run(action: Callable[[], list[AtsChange]]) -> list[ChangeOut]:
-    try:
-        return _changes(action())
-    except Refusal as refused:
-        raise refusal(refused) from None
+async def _run(app: bootstrap.App, action: Callable[[Commands], list[AtsChange]]) -> list[ChangeOut]:
+    """A command on a command thread (gateway.command_threads); a refusal as problem details."""
+
+    def run(commands: Commands) -> list[ChangeOut]:
+        try:
+            return _changes(action(commands))
+        except Refusal as refused:
+            raise refusal(refused) from None
+
+    return await run_command(app.commands, app.settings.api.write_wait, run)
 
 
 def _moment(app: bootstrap.App, text: str | None, partner: str, field: str) -> int | None:
@@ -233,7 +242,7 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/orders", status_code=201, response_model=CommandOut, responses=_REFUSED)
-def place(
+async def place(
     app: Gateway,
     partner: Partner,
     order: OrderIn,
@@ -241,9 +250,14 @@ def place(
 ) -> Response:
     """Place an order: all lines or none. The same Idempotency-Key with the same body answers as the first time;
     with another body, 409."""
-    digest = hashlib.sha256(order.model_dump_json().encode()).hexdigest()
     if (order.assembly is None) != (order.collection is None):
         raise malformed("assembly and collection go together")
+    wait = app.settings.api.write_wait
+    return await run_command(app.commands, wait, lambda commands: _place(commands, partner, order, idempotency_key))
+
+
+def _place(commands: Commands, partner: str, order: OrderIn, idempotency_key: str) -> Response:
+    digest = hashlib.sha256(order.model_dump_json().encode()).hexdigest()
     lines = [RequestedLine(line.sku, line.quantity, order.assembly, order.collection) for line in order.lines]
 
     def answered(tx: Transaction) -> None:
@@ -254,15 +268,15 @@ def place(
 
     def keep(tx: Transaction, changes: list[AtsChange]) -> None:
         body = CommandOut(partner=partner, order_id=order.order_id, ats_changes=_changes(changes))
-        tx.keep_answer(tx.partner_id(partner), idempotency_key, digest, 201, body.model_dump_json(), app.clock())
+        tx.keep_answer(tx.partner_id(partner), idempotency_key, digest, 201, body.model_dump_json(), commands.clock())
 
     try:
-        changes = app.commands.place(partner, order.order_id, lines, also=keep, before=answered)
+        changes = commands.place(partner, order.order_id, lines, also=keep, before=answered)
     except _Answered as first:
         return _replay(first.answer, digest, idempotency_key)
     except Refusal as refused:
         problem = refusal(refused)
-        stored = _keep_refusal(app, partner, idempotency_key, digest, problem)
+        stored = _keep_refusal(commands, partner, idempotency_key, digest, problem)
         if stored is not None:  # another request with this key answered first: its answer stands
             return _replay(stored, digest, idempotency_key)
         raise problem from None
@@ -271,37 +285,37 @@ def place(
 
 
 @router.post("/orders/{order_id:path}/status", response_model=CommandOut, responses=_REFUSED)
-def set_status(app: Gateway, partner: Partner, order_id: Name, move: StatusIn) -> CommandOut:
+async def set_status(app: Gateway, partner: Partner, order_id: Name, move: StatusIn) -> CommandOut:
     """Move an order (all its lines) to a status: forward only, never out of closed or cancelled."""
-    changes = _run(lambda: app.commands.set_status(partner, order_id, move.status))
+    changes = await _run(app, lambda commands: commands.set_status(partner, order_id, move.status))
     return CommandOut(partner=partner, order_id=order_id, ats_changes=changes)
 
 
 @router.post("/orders/{order_id:path}/confirmations", response_model=CommandOut, responses=_REFUSED)
-def confirm(app: Gateway, partner: Partner, order_id: Name, confirmation: ConfirmationIn) -> CommandOut:
+async def confirm(app: Gateway, partner: Partner, order_id: Name, confirmation: ConfirmationIn) -> CommandOut:
     """Record the partner's confirmed quantity for one line of an order."""
     at = _moment(app, confirmation.confirmed_at, partner, "confirmed_at")
     assert at is not None
-    quantity = confirmation.confirmed_quantity
-    changes = _run(lambda: app.commands.confirm(partner, order_id, confirmation.sku, quantity, at))
+    sku, quantity = confirmation.sku, confirmation.confirmed_quantity
+    changes = await _run(app, lambda commands: commands.confirm(partner, order_id, sku, quantity, at))
     return CommandOut(partner=partner, order_id=order_id, ats_changes=changes)
 
 
 @router.put("/caps", response_model=CommandOut, responses=_REFUSED)
-def set_cap(app: Gateway, partner: Partner, cap: CapIn) -> CommandOut:
+async def set_cap(app: Gateway, partner: Partner, cap: CapIn) -> CommandOut:
     """Set one cap: a collection's, or the assembly default (collection "*"); max null: no maximum."""
     collection = None if cap.collection == "*" else cap.collection
     if collection is not None and "*" in collection:
         raise malformed("collection: a name, or * for all collections")
-    changes = _run(lambda: app.commands.set_cap(partner, cap.sku, cap.assembly, collection, cap.max))
+    changes = await _run(app, lambda commands: commands.set_cap(partner, cap.sku, cap.assembly, collection, cap.max))
     return CommandOut(partner=partner, ats_changes=changes)
 
 
 @router.put("/stock/{sku:path}", response_model=CommandOut, responses=_REFUSED)
-def set_stock(app: Gateway, partner: Partner, sku: Name, level: StockIn) -> CommandOut:
+async def set_stock(app: Gateway, partner: Partner, sku: Name, level: StockIn) -> CommandOut:
     """Set one SKU's stock level (refused when older than the level it would replace)."""
     as_of = _moment(app, level.as_of, partner, "as_of")
-    changes = _run(lambda: app.commands.set_stock(partner, sku, level.quantity, as_of))
+    changes = await _run(app, lambda commands: commands.set_stock(partner, sku, level.quantity, as_of))
     return CommandOut(partner=partner, ats_changes=changes)
 
 
@@ -328,18 +342,22 @@ class _Answered(Exception):
 
 
 def _keep_refusal(
-    app: bootstrap.App, partner: str, key: str, digest: str, problem: ApiProblem
+    commands: Commands, partner: str, key: str, digest: str, problem: ApiProblem
 ) -> tuple[str, int, str] | None:
     """Keep a refused placement's answer for its key (the refusal rolled the order back); when another request
     with the key answered first, its answer."""
     body = bytes(problem.response().body).decode()  # kept as sent: a replay is byte for byte the first answer
-    with app.store.write() as tx:
-        partner_id = tx.partner_id(partner)
-        earlier = tx.request_answer(partner_id, key)
-        if earlier is not None:
-            return earlier
-        tx.keep_answer(partner_id, key, digest, problem.status, body, app.clock())
-    return None
+
+    def keep() -> tuple[str, int, str] | None:
+        with commands.store.write(wait=commands.wait) as tx:
+            partner_id = tx.partner_id(partner)
+            earlier = tx.request_answer(partner_id, key)
+            if earlier is not None:
+                return earlier
+            tx.keep_answer(partner_id, key, digest, problem.status, body, commands.clock())
+        return None
+
+    return retried(keep, what="refusal_kept", retries=commands.retries, context={"partner": partner})
 
 
 def server(app: bootstrap.App, tokens: Tokens, host: str, port: int) -> uvicorn.Server:

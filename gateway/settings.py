@@ -454,6 +454,9 @@ class PlatformApiSettings(_Strict):
     max_body_bytes: int = Field(default=1_048_576, ge=1)  # a larger request body: 413, before it is read
     max_connections: int = Field(default=200, ge=1)  # open at once; one more is answered 503 and closed
     header_timeout: float = Field(default=10.0, gt=0)  # seconds a connection has to send a request's head
+    # seconds a command waits for SQLite's writer (a large file being applied holds it) before a 503 with
+    # Retry-After; reads never wait for it
+    write_wait: float = Field(default=5.0, ge=0, le=300)
 
     @model_validator(mode="after")
     def _named_once(self) -> Self:

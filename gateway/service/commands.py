@@ -12,17 +12,35 @@ from gateway.domain.status import OrderStatus
 from gateway.service.engine import AtsChange, Engine, StockInput
 from gateway.settings import Settings
 from gateway.store.port import Store, Transaction
+from gateway.store.retry import RETRIES, retried
 
 log = logs.get(__name__)
 
 
 class Commands:
-    """Place and move orders, record confirmations, set stock levels."""
+    """Place and move orders, record confirmations, set stock levels.
 
-    def __init__(self, store: Store, settings: Settings, clock: Callable[[], Instant]) -> None:
+    Each command is one transaction, run again (up to `retries` times) when the database rolled it back to untie
+    it from another; with `wait`, StoreBusy when the store's writer is not free within that many seconds."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        clock: Callable[[], Instant],
+        *,
+        wait: float | None = None,
+        retries: int = RETRIES,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
+        self.wait = wait
+        self.retries = retries
+
+    def waiting(self, seconds: float | None) -> Commands:
+        """The same commands, each waiting at most `seconds` for the store's writer (None: as long as it takes)."""
+        return Commands(self.store, self.settings, self.clock, wait=seconds, retries=self.retries)
 
     def _run(
         self,
@@ -35,14 +53,19 @@ class Commands:
     ) -> list[AtsChange]:
         policy = self.settings.partner(partner).policy
         bound = log.bind(partner=partner, **context)
-        try:
-            with self.store.write() as tx:
+
+        def run() -> Engine:
+            with self.store.write(wait=self.wait) as tx:
                 if before is not None:  # may end the command before it starts (the platform's idempotency check)
                     before(tx)
                 engine = Engine(tx, partner, policy, self.clock(), clock=self.clock)
                 action(engine)
                 if also is not None:  # in the same transaction (the platform keeps its answer with the order)
                     also(tx, list(engine.changes.values()))
+            return engine
+
+        try:
+            engine = retried(run, what=event, retries=self.retries, context={"partner": partner, **context})
         except Refusal as refusal:
             bound.warning("command_refused", command=event, code=refusal.code, reason=str(refusal))
             raise

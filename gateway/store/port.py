@@ -26,6 +26,11 @@ class StoreBusy(StoreError):
     """Another worker holds the store; the operation may succeed later."""
 
 
+class StoreContention(StoreBusy):
+    """The database rolled the transaction back to untie it from another one (a deadlock, a serialization
+    failure): nothing of it was kept, and running it again from the start may well succeed."""
+
+
 class Conflict(StoreError):
     """A uniqueness rule of the store was hit."""
 
@@ -531,10 +536,11 @@ class Transaction(Protocol):
 class Store(Protocol):
     """A stock store: transactions on demand."""
 
-    def write(self, *, rollback: bool = False) -> AbstractContextManager[Transaction]:
+    def write(self, *, rollback: bool = False, wait: float | None = None) -> AbstractContextManager[Transaction]:
         """A transaction that may write; committed when the block ends normally, rolled back otherwise.
 
-        With `rollback=True` it is a rehearsal (a dry run): rolled back whatever happens.
+        With `rollback=True` it is a rehearsal (a dry run): rolled back whatever happens. With `wait`, StoreBusy
+        when the store's writer is not free within that many seconds (None: as long as it takes).
         """
         ...
 

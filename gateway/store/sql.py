@@ -10,10 +10,8 @@ and a session-level advisory lock per polled source.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
-import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -53,7 +51,8 @@ from gateway.domain.caps import ALL_COLLECTIONS, AssemblyCaps, Override
 from gateway.domain.instant import Instant
 from gateway.domain.modes import Policy
 from gateway.domain.status import OrderStatus
-from gateway.store import schema
+from gateway.store import outbox_locks, schema, sqlite_writer
+from gateway.store.errors import primary_message, translate
 from gateway.store.port import (
     AlreadyApplied,
     CapRow,
@@ -74,12 +73,10 @@ from gateway.store.port import (
 from gateway.store.quarantine import TransportFailureStatements
 
 _Item = TypeVar("_Item")
+_Message = TypeVar("_Message", bound=tuple[Any, ...])
 _CHUNK = 500  # SKUs per IN (...) look-up: well under every driver's bound-parameter limit
 _RANGE_LIMIT = 40_000  # rows one key-range look-up may return before it gives way to IN look-ups
-_BUSY_TIMEOUT_MS = 30_000
 _PG_CONNECT_ARGS = {"connect_timeout": 10, "application_name": "stock-gateway"}
-# PostgreSQL error classes that mean "try again": serialization failure, deadlock, lock or statement time-out
-_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014"})
 
 _S = schema.stock
 _O = schema.orders
@@ -125,17 +122,6 @@ def _postgres_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) ->
     dbapi_connection.commit()
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-    # Transactions are begun by the "begin" listener below, not by the driver's own guesswork.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-    cursor.close()
-
-
 def lock_key(name: str) -> int:
     """A name's 32-bit signed key for a PostgreSQL advisory lock (two names may share one: they then queue)."""
     key = zlib.crc32(name.encode("utf-8"))
@@ -165,11 +151,6 @@ class _LockSpace:
         return lock_key(f"{self.schema}\x00batch"), lock_key(batch_id)
 
 
-def _sqlite_on_begin(connection: Connection) -> None:
-    mode = connection.get_execution_options().get("gateway_begin", "IMMEDIATE")
-    connection.exec_driver_sql(f"BEGIN {mode}")
-
-
 class SqlStore:
     """A store on one SQLAlchemy engine. Build it with `SqlStore.open(url)`."""
 
@@ -178,7 +159,7 @@ class SqlStore:
         self.dialect = engine.dialect.name
         self._partner_ids: dict[str, int] = {}
         # SQLite takes one writer at a time: the threads of one process queue here, not on the database lock
-        self._writer = threading.RLock() if self.dialect == "sqlite" else None
+        self._writer = sqlite_writer.Writer() if self.dialect == "sqlite" else None
         self._worker_lock: IO[str] | None = None
         self._lock_engine: Engine | None = None
         self._space = _LockSpace("")
@@ -189,7 +170,7 @@ class SqlStore:
                 with engine.connect() as connection:
                     self._space = _LockSpace(str(connection.execute(text("SELECT current_schema()")).scalar() or ""))
             except sa_exc.OperationalError as exc:
-                raise _translate(exc) from exc
+                raise translate(exc) from None
 
     def claim_worker(self) -> None:
         """Make this process the one worker of a SQLite store: StoreBusy naming the holder when another runs.
@@ -249,8 +230,8 @@ class SqlStore:
         else:
             engine = create_engine(parsed)
         if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_on_connect)
-            event.listen(engine, "begin", _sqlite_on_begin)
+            event.listen(engine, "connect", sqlite_writer.on_connect)
+            event.listen(engine, "begin", sqlite_writer.on_begin)
             database = engine.url.database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -278,25 +259,30 @@ class SqlStore:
                     connection.execute(text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": self._space.migrate})
                 command.upgrade(_migrations_config(connection), revision)
         except sa_exc.OperationalError as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from None
         except sa_exc.DBAPIError as exc:  # a schema that does not exist, no right to create tables, ...
             raise StoreError(f"the store's schema cannot be brought up to date: {exc.orig}") from exc
 
     def revision(self) -> str | None:
         """The schema revision the store is at (None for an empty database)."""
-        with self.engine.connect().execution_options(gateway_begin="DEFERRED") as connection, connection.begin():
+        with sqlite_writer.reading(self.engine.connect()) as connection, connection.begin():
             return MigrationContext.configure(connection).get_current_revision()
 
     @contextmanager
-    def write(self, *, rollback: bool = False) -> Iterator[SqlTransaction]:
-        """One write transaction; `rollback=True` rehearses it (a dry run) and commits nothing."""
-        with self._writer or contextlib.nullcontext(), self._write(rollback=rollback) as tx:
+    def write(self, *, rollback: bool = False, wait: float | None = None) -> Iterator[SqlTransaction]:
+        """One write transaction; `rollback=True` rehearses it (a dry run) and commits nothing. With `wait`, StoreBusy
+        when SQLite's writer (this process's or another's) is not free within that many seconds."""
+        if self._writer is None:
+            with self._write(rollback=rollback, wait=None) as tx:
+                yield tx
+            return
+        with self._writer.hold(wait) as left, self._write(rollback=rollback, wait=left) as tx:
             yield tx
 
     @contextmanager
-    def _write(self, *, rollback: bool) -> Iterator[SqlTransaction]:
+    def _write(self, *, rollback: bool, wait: float | None) -> Iterator[SqlTransaction]:
         try:
-            with self.engine.connect() as connection:
+            with sqlite_writer.patient(self.engine.connect(), wait) as connection:
                 transaction = connection.begin()
                 try:
                     yield SqlTransaction(connection, self._partner_ids, self._space)
@@ -308,9 +294,9 @@ class SqlStore:
                 else:
                     transaction.commit()
         except sa_exc.IntegrityError as exc:
-            raise Conflict(_message(exc.orig)) from exc
+            raise Conflict(primary_message(exc.orig or exc)) from None
         except (sa_exc.DBAPIError, self._driver_error) as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from None
         except sa_exc.TimeoutError as exc:
             raise StoreBusy(f"the store is busy: no connection free in the pool ({exc})") from exc
 
@@ -318,13 +304,10 @@ class SqlStore:
     def read(self) -> Iterator[SqlTransaction]:
         """One read-only transaction (a deferred BEGIN on SQLite: readers never wait for the writer)."""
         try:
-            with (
-                self.engine.connect().execution_options(gateway_begin="DEFERRED") as connection,
-                connection.begin(),
-            ):
+            with sqlite_writer.reading(self.engine.connect()) as connection, connection.begin():
                 yield SqlTransaction(connection, self._partner_ids, self._space)
         except (sa_exc.DBAPIError, self._driver_error) as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from None
         except sa_exc.TimeoutError as exc:
             raise StoreBusy(f"the store is busy: no connection free in the pool ({exc})") from exc
 
@@ -348,7 +331,7 @@ class SqlStore:
         try:
             connection = self._lock_engine.connect()
         except sa_exc.OperationalError as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from None
         held = False
         try:
             held = bool(connection.execute(text("SELECT pg_try_advisory_lock(:ns, :key)"), params).scalar())
@@ -372,23 +355,6 @@ class SqlStore:
         if self._worker_lock is not None:
             self._worker_lock.close()
             self._worker_lock = None
-
-
-def _translate(exc: Exception) -> StoreError:
-    """A driver's error (wrapped by SQLAlchemy or not) as the store's: StoreBusy when trying again may help."""
-    orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
-    message = _message(orig)
-    locked = isinstance(exc, sa_exc.OperationalError) and ("locked" in message or "busy" in message)
-    if getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES or locked:
-        return StoreBusy(f"the store is busy: {message}")
-    return StoreError(f"the store failed: {message}")
-
-
-def _message(error: BaseException | None) -> str:
-    """The driver's own message, its first line only: PostgreSQL's DETAIL and CONTEXT lines name processes,
-    rows and statements that belong in the server's log, not ours."""
-    primary = getattr(getattr(error, "diag", None), "message_primary", None)
-    return str(primary) if primary else (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def _chunks(items: Sequence[_Item]) -> Iterator[Sequence[_Item]]:
@@ -1123,9 +1089,15 @@ class SqlTransaction(TransportFailureStatements):
             "queue_ats",
             [
                 (partner_id, "ats", sku, value, as_of, ledger_id, now, "pending", None, self.run_id, 0)
-                for sku, value, as_of in messages
+                for sku, value, as_of in self._in_lock_order(partner_id, messages)
             ],
         )
+
+    def _in_lock_order(self, partner_id: int, messages: Sequence[_Message]) -> Sequence[_Message]:
+        """A command's messages in key order (PostgreSQL); an inbound item holds the partner alone: as they come."""
+        if self._dialect != "postgresql" or partner_id in self._alone:
+            return messages
+        return outbox_locks.in_key_order(messages)
 
     def queue_message(
         self, partner_id: int, kind: str, key: str, payload: str, ledger_id: int | None, now: Instant
@@ -1264,7 +1236,7 @@ class SqlTransaction(TransportFailureStatements):
                     "run_id": self.run_id,
                     "attempts": 0,  # a new value starts its own count
                 }
-                for key, value, payload in messages
+                for key, value, payload in self._in_lock_order(partner_id, messages)
             ],
         )
 
@@ -1319,6 +1291,10 @@ class SqlTransaction(TransportFailureStatements):
             batch_id = first[0]
             if self._dialect == "postgresql" and not self._try_batch(batch_id):
                 return None  # another worker is claiming this batch right now: it goes whole, with them
+            if self._dialect == "postgresql" and not outbox_locks.lock_all_or_none(
+                self.connection, (*_due(), _X.c.batch_id == batch_id), params
+            ):
+                return None  # a command is replacing one of its values right now: the batch goes later, whole
 
             # a batch sent before goes again whole, under its key, whatever the limit
             rows = self._run_one("claim_resend", params | {"new_batch": batch_id}).fetchall()
@@ -1341,9 +1317,13 @@ class SqlTransaction(TransportFailureStatements):
 
     def _settling(self, claim: Claim) -> None:
         """Settling waits for an inbound item of the partner (whose merge queues new values in key order while a
-        settle updates the batch's rows in id order: they would deadlock), not for other settles or commands."""
+        settle updates the batch's rows in id order: they would deadlock), not for other settles or commands; then
+        it locks the batch's rows in key order, as commands take theirs: it may wait for a command holding one, never
+        in a cycle (see outbox_locks)."""
         if claim.messages:
             self._share(self.partner_id(claim.messages[0].partner))
+            if self._dialect == "postgresql":
+                outbox_locks.lock_rows(self.connection, claim.ids)
 
     def _partner_name(self, partner_id: int) -> str:
         for name, known in self._partner_ids.items():

@@ -16,6 +16,9 @@ The contract it speaks (JSON everywhere, under `prefix`, "/v1" by default):
   applied is answered 200 again without being applied twice (a replay);
 - `Authorization: Bearer <token>` (or Basic with `basic`); a wrong or missing one is answered 401.
 
+A partner made with `latency=SECONDS` answers every delivery no sooner than that after it came (as a real API
+takes its time), waiting on the same event as `Slow`.
+
 Every request is recorded (`requests`), whatever became of it. Deliveries are checked before anything else
 happens to them: a body that is not `{"items": [...]}` with the contract's fields is answered 400 (`invalid: ...`),
 so a gateway that breaks the contract is told at once rather than the batch silently counting.
@@ -276,8 +279,10 @@ class FakePartner:
         token: str | None = "partner-token",  # noqa: S107 - the fake's own token, not a secret
         basic: tuple[str, str] | None = None,
         prefix: str = "/v1",
+        latency: float = 0.0,
     ) -> None:
         self.token = token
+        self.latency = latency  # every delivery is answered this many seconds after it arrived, at the earliest
         self.basic = basic
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         self._lock = threading.RLock()
@@ -516,6 +521,8 @@ class FakePartner:
         if not key:
             raise _Refused("invalid: no Idempotency-Key", _json(400, {"error": "Idempotency-Key missing"}))
         items = _items(kind, request.mimetype, record.body)
+        if self.latency and self._stopping.wait(self.latency):
+            return self._answer(record, "stopping", _json(503, {"error": "stopping"}))
         with self._lock:
             behaviour = self._next(feed=False)
             if isinstance(behaviour, Status) and not 200 <= behaviour.code < 300:
