@@ -39,6 +39,11 @@ def problem(value: str) -> str | None:
     return None
 
 
+def has_controls(text: str) -> bool:
+    """Whether `text` holds a control character of the rule's set (C0, DEL, C1, U+2028, U+2029)."""
+    return _CONTROL.search(text) is not None
+
+
 def is_valid(value: str) -> bool:
     """Whether `value` follows the identifier rule."""
     return problem(value) is None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
-from gateway.domain.identifiers import escape_controls
+from gateway.domain.identifiers import has_controls
 
 Completion = Literal["marker", "rename", "stable"]
 TEMPORARY_SUFFIXES = (".tmp", ".part")
@@ -74,7 +74,7 @@ def name_problem(name: str) -> str | None:
         return "not a file name"
     if "/" in name or "\\" in name:
         return "holds a path separator"
-    if escape_controls(name) != name:
+    if has_controls(name):
         return "holds control characters"
     return None
 

@@ -45,3 +45,11 @@ def test_escape_controls_shows_every_control_character_as_an_escape() -> None:
 def test_escape_controls_shows_lone_surrogates_and_direction_overrides_as_escapes() -> None:
     """A lone surrogate (unwritable) and a right-to-left override (reorders a line) never reach a terminal raw."""
     assert identifiers.escape_controls("A\ud800B\u202eC\u200fD") == "A\\ud800B\\u202eC\\u200fD"
+
+
+def test_has_controls_sees_the_rules_controls_but_not_surrogates_or_marks() -> None:
+    """has_controls is the rule's control set alone (a file name kept with surrogate escapes is not refused)."""
+    assert identifiers.has_controls("a\x00b")
+    assert identifiers.has_controls("a\u2028b")
+    assert not identifiers.has_controls("caf\udce9-stock.csv")
+    assert not identifiers.has_controls("a\u202eb")
