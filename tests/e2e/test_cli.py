@@ -1,4 +1,5 @@
-"""The `gateway` command as people and scripts use it: real processes, real files, exit codes."""
+"""The `gateway` command as people and scripts use it: real files, exit codes (in-process through click's
+CliRunner; the tests about the process itself, its environment and log lines, as real processes)."""
 
 from __future__ import annotations
 
@@ -12,24 +13,19 @@ from typing import Any
 import pytest
 
 from tests.conftest import FIXTURES, write_config
+from tests.support import cli as in_process
 
 GATEWAY = [sys.executable, "-m", "gateway"]
 
 
 class Cli:
+    """`gateway --config CONFIG ARGS`, in-process (tests/support/cli.py); exit code checked against `expect`."""
+
     def __init__(self, config: Path) -> None:
         self.config = config
 
     def __call__(self, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-        done = subprocess.run(
-            [*GATEWAY, "--config", str(self.config), "--log-level", "warning", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-            check=False,
-        )
+        done = in_process.run(["--config", str(self.config), "--log-level", "warning", *args])
         if expect is not None:
             assert done.returncode == expect, (done.returncode, done.stdout, done.stderr)
         return done
