@@ -59,3 +59,15 @@ def _escaped(match: re.Match[str]) -> str:
     char = match.group()
     code = ord(char)
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def channel_problem(assembly: str | None, collection: str | None) -> str | None:
+    """Why an (assembly, collection) pair naming a channel is not one, or None: both given (each an identifier)
+    or neither."""
+    if (assembly is None) != (collection is None):
+        return "assembly and collection go together"
+    for field, value in (("assembly", assembly), ("collection", collection)):
+        why = None if value is None else problem(value)
+        if why is not None:
+            return f"{field}: {why}"
+    return None

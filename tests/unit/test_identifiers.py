@@ -53,3 +53,12 @@ def test_has_controls_sees_the_rules_controls_but_not_surrogates_or_marks() -> N
     assert identifiers.has_controls("a\u2028b")
     assert not identifiers.has_controls("caf\udce9-stock.csv")
     assert not identifiers.has_controls("a\u202eb")
+
+
+def test_a_channel_is_both_assembly_and_collection_or_neither() -> None:
+    """One of assembly and collection alone is refused; both must be identifiers."""
+    assert identifiers.channel_problem(None, None) is None
+    assert identifiers.channel_problem("A", "C") is None
+    assert identifiers.channel_problem("A", None) == "assembly and collection go together"
+    assert identifiers.channel_problem(None, "C") == "assembly and collection go together"
+    assert identifiers.channel_problem("A ", "C") == "assembly: has leading or trailing whitespace"
