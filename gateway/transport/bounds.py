@@ -26,26 +26,26 @@ from requests.adapters import DEFAULT_POOLBLOCK, HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from gateway.transport.inbox import TransportError
+from gateway.transport.errors import EXCERPT_BYTES, PageTooLarge
 
-EXCERPT_BYTES = 64 * 1024  # what is kept of a page refused as too large
 MAX_REDIRECTS = 3
 _CHUNK = 64 * 1024
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
+__all__ = [  # with the two names the service layer imports from here though they now live in errors.py
+    "EXCERPT_BYTES",
+    "MAX_REDIRECTS",
+    "Deadline",
+    "GuardedAdapter",
+    "PageTooLarge",
+    "origin",
+    "read_excerpt",
+    "read_limited",
+    "same_origin",
+    "show_origin",
+]
+
 _running: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar("gateway_http_deadline", default=None)
-
-
-class PageTooLarge(TransportError):
-    """A body went past its limit: `head` holds its first `limit + 1` bytes (decompressed), the rest was not read."""
-
-    def __init__(self, url: str, head: bytes, limit: int, received: int, encoding: str | None) -> None:
-        super().__init__(f"GET {url}: the page is larger than {limit} bytes (api.max_page_bytes), counted decompressed")
-        self.url = url
-        self.head = head
-        self.limit = limit
-        self.received = received  # bytes taken from the wire before the cut (compressed, when it was)
-        self.encoding = encoding
 
 
 class Deadline:

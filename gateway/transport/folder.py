@@ -17,17 +17,10 @@ from watchdog.observers.polling import PollingObserver
 
 from gateway import logs
 from gateway.domain.identifiers import escape_controls
+from gateway.files import stage, write_atomically
 from gateway.settings import FolderSource
-from gateway.transport.inbox import (
-    REPORT_SUFFIX,
-    Entry,
-    TransportError,
-    is_temporary,
-    report_bytes,
-    safe_name,
-    shown_name,
-    write_atomically,
-)
+from gateway.transport.errors import TransportError
+from gateway.transport.inbox import REPORT_SUFFIX, Entry, is_temporary, report_bytes, safe_name, shown_name
 
 log = logs.get(__name__)
 
@@ -72,9 +65,6 @@ class FolderInbox:
     def fetch(self, entry: Entry, staging: Path) -> Path:
         """Copy into staging under a temporary name, fsync, rename."""
         source = self._path(entry)
-        staging.mkdir(parents=True, exist_ok=True)
-        temporary = staging / f".{uuid.uuid4().hex}.part"
-        final = staging / f"{uuid.uuid4().hex}.staged"
         try:
             with os.fdopen(os.open(source, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as src:
                 opened = os.fstat(src.fileno())
@@ -82,15 +72,9 @@ class FolderInbox:
                     raise TransportError(f"{entry.shown} is not a regular file")
                 if opened.st_nlink > 1:  # linked since the listing: another name reaches these bytes
                     raise TransportError(f"{entry.shown} has {opened.st_nlink} hard links; links are never taken")
-                with temporary.open("wb") as out:
-                    shutil.copyfileobj(src, out, 1 << 20)
-                    out.flush()
-                    os.fsync(out.fileno())
-            os.replace(temporary, final)
+                return stage(staging, lambda out: shutil.copyfileobj(src, out, 1 << 20))
         except OSError as exc:
-            temporary.unlink(missing_ok=True)
             raise TransportError(f"cannot copy {entry.shown}: {exc.strerror or exc}") from exc
-        return final
 
     def fetch_many(self, entries: Sequence[Entry], staging: Path) -> Iterator[tuple[Entry, Path | TransportError]]:
         """Copy files one after another, yielded in the order given (each a path or an error)."""

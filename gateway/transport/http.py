@@ -43,7 +43,7 @@ from gateway.transport.bounds import (
     same_origin,
     show_origin,
 )
-from gateway.transport.inbox import TransportError
+from gateway.transport.errors import REFUSES_ALL, ApiConfigError, DeliveryFailed, RedirectRefused, TransportError
 
 USER_AGENT = "stock-gateway/0.1"
 MAX_ERROR_BODY = 2000  # characters of a partner's answer kept with an error
@@ -52,48 +52,26 @@ _REPLY_BYTES = 64 * 1024  # bytes read of a delivery's 2xx answer (read, so its 
 KEEPS_BODY = frozenset({307, 308})  # the redirects that resend a POST as it was (301-303 would make it a GET)
 RETRYABLE_STATUSES = frozenset({408, 429})
 MAX_RETRY_AFTER = 86_400.0  # a day: a longer Retry-After is taken as a day
-REFUSES_ALL = frozenset({401, 403, 404, 405})
+
+__all__ = [  # with the errors other modules import from here though they now live in errors.py
+    "KEEPS_BODY",
+    "MAX_ERROR_BODY",
+    "MAX_RETRY_AFTER",
+    "REFUSES_ALL",
+    "RETRYABLE_STATUSES",
+    "USER_AGENT",
+    "ApiConfigError",
+    "DeliveryFailed",
+    "PartnerApi",
+    "RedirectRefused",
+    "TransportError",
+    "load_adapter",
+    "retry_after_seconds",
+]
 
 # a batch repeats a few instants many times (one per snapshot, one per transaction): format each once
 _iso = functools.lru_cache(maxsize=4096)(instant.to_iso)
 _iso_fixed = functools.lru_cache(maxsize=4096)(instant.to_iso_fixed)
-
-
-class DeliveryFailed(TransportError):
-    """The partner did not take a batch: `retryable` says whether sending it again may help."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        body: str = "",
-        retry_after: float | None = None,
-        retryable: bool = True,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = body
-        self.retry_after = retry_after
-        self.retryable = retryable
-
-    @property
-    def refuses_all(self) -> bool:
-        """The partner refused our credentials or the endpoint (401, 403, 404, 405): every batch would meet the
-        same answer, whatever it holds."""
-        return self.status in REFUSES_ALL
-
-
-class ApiConfigError(TransportError):
-    """The API cannot be used as configured (a secret missing, an adapter not found)."""
-
-
-class RedirectRefused(TransportError):
-    """The partner redirected the request where it may not go: another origin, a fourth time, or a POST to GET."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:

@@ -1,32 +1,45 @@
 """What every inbound file source offers, and the rules for knowing a listed file is complete.
 
 A source lists entries, fetches one into a local staging file, and moves it aside (archive or failed) only
-after the item it carried has committed. Errors of the outside system become TransportError here.
+after the item it carried has committed. Errors of the outside system become TransportError (transport/errors.py).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import json
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
 from gateway.domain.identifiers import has_controls
+from gateway.files import write_atomically
+from gateway.transport.errors import HostKeyRejected, TransportError
 
 Completion = Literal["marker", "rename", "stable"]
 TEMPORARY_SUFFIXES = (".tmp", ".part")
 REPORT_SUFFIX = ".error.json"
 
-
-class TransportError(Exception):
-    """The outside system failed us (unreachable, refused, interrupted); the file is left where it was."""
-
-
-class HostKeyRejected(TransportError):
-    """The server's host key is not the one in known_hosts: nothing is sent to it."""
+__all__ = [  # with the names other modules import from here though they now live elsewhere
+    "REPORT_SUFFIX",
+    "TEMPORARY_SUFFIXES",
+    "Completion",
+    "Entry",
+    "HostKeyRejected",
+    "Inbox",
+    "TransportError",
+    "candidates",
+    "complete",
+    "is_temporary",
+    "name_problem",
+    "refusal",
+    "report_bytes",
+    "safe_name",
+    "shown_name",
+    "takeable",
+    "write_atomically",
+]
 
 
 @dataclass(frozen=True)
@@ -140,25 +153,6 @@ def complete(
         ready.append(entry)
     ready.sort(key=lambda e: (e.mtime, e.name))
     return ready
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write under a temporary name, fsync, then rename into place."""
-    temporary = path.with_name(f".{path.name}.part")
-    try:
-        with temporary.open("wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-        folder = os.open(path.parent, os.O_RDONLY)  # the rename itself survives a power cut
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
-    except BaseException:
-        temporary.unlink(missing_ok=True)  # no half file left behind
-        raise
 
 
 def report_bytes(report: Mapping[str, object]) -> bytes:
