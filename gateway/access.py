@@ -8,10 +8,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway import logs
+from gateway.secrets import SecretError, read_secret
 from gateway.settings import NO_TOKENS, ApiToken, ConfigError, Settings
 
 ALL_PARTNERS = "*"
+MIN_TOKEN_LENGTH = 16
 
 
 @dataclass(frozen=True)
@@ -32,20 +33,19 @@ def _digest(token: str) -> bytes:
 
 
 def _read(token: ApiToken, environ: Mapping[str, str]) -> str:
-    if token.token_env is not None:
-        value = environ.get(token.token_env)
-        if value is None:
-            raise ConfigError([f"api.tokens.{token.name}: the environment variable {token.token_env} is not set"])
-    else:
-        assert token.token_file is not None
-        try:
-            value = token.token_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError([f"api.tokens.{token.name}: cannot read {token.token_file}: {exc}"]) from None
-    value = value.strip()
-    if len(value) < 16:
-        raise ConfigError([f"api.tokens.{token.name}: the token is shorter than 16 characters"])
-    logs.register_secret(value)
+    def short(value: str) -> str | None:
+        return "is too short" if len(value) < MIN_TOKEN_LENGTH else None
+
+    try:
+        value = read_secret(token.token_env, token.token_file, "the API token", environ, check=short)
+    except SecretError as exc:
+        # the messages name the token by its holder, as every [[api.tokens]] problem does; an empty token is short
+        problem = {
+            "unset": f"the environment variable {token.token_env} is not set",
+            "unreadable": f"cannot read {token.token_file}: {exc.detail}",
+        }.get(exc.reason, f"the token is shorter than {MIN_TOKEN_LENGTH} characters")
+        raise ConfigError([f"api.tokens.{token.name}: {problem}"]) from None
+    assert value is not None  # an ApiToken names exactly one of token_env and token_file
     return value
 
 

@@ -90,25 +90,18 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     return min(MAX_RETRY_AFTER, max(0.0, (moment - (now or datetime.now(UTC))).total_seconds()))
 
 
+def _header_problem(secret: str) -> str | None:
+    """Why a secret is unfit for an HTTP header (it must be printable Latin-1), or None; never echoing it."""
+    if not secret.isprintable() or not all(ord(c) < 256 for c in secret):
+        return "holds a line break, a control character or a character outside Latin-1"
+    return None
+
+
 def _read_secret(env: str | None, file: os.PathLike[str] | None, what: str, environ: Mapping[str, str]) -> str | None:
     try:
-        secret = read_secret(env, file, what, environ)
+        return read_secret(env, file, what, environ, check=_header_problem)
     except SecretError as exc:
         raise ApiConfigError(str(exc)) from exc
-    if secret is None:
-        return None
-    where = f"the environment variable {env} ({what})" if env is not None else f"{what} in {file}"
-    return _checked_secret(secret, where)
-
-
-def _checked_secret(secret: str, where: str) -> str:
-    """A secret fit for an HTTP header: not empty, printable Latin-1 (never echoed in the error)."""
-    logs.register_secret(secret)
-    if not secret:
-        raise ApiConfigError(f"{where} is empty")
-    if not secret.isprintable() or not all(ord(c) < 256 for c in secret):
-        raise ApiConfigError(f"{where} holds a line break, a control character or a character outside Latin-1")
-    return secret
 
 
 def _register_basic(username: str, password: str) -> None:
