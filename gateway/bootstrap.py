@@ -8,12 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from gateway import logs
 from gateway.domain import instant
 from gateway.domain.instant import Instant
 from gateway.secrets import SecretError, read_secret
+from gateway.service import partners
 from gateway.service.commands import Commands
-from gateway.service.engine import Engine
 from gateway.service.feeds import FeedPoller
 from gateway.service.ingest import Clock, Ingestor
 from gateway.service.pickup import Pickup
@@ -24,8 +23,6 @@ from gateway.store.sql import SqlStore
 from gateway.transport import folder, sftp
 from gateway.transport.http import ApiConfigError, PartnerApi, load_adapter
 from gateway.transport.inbox import Inbox
-
-log = logs.get(__name__)
 
 
 def system_clock() -> Instant:
@@ -121,20 +118,9 @@ def open_store(config: StoreSettings, *, migrate: bool = True) -> SqlStore:
 
 
 def sync_partners(store: SqlStore, settings: Settings, clock: Clock) -> None:
-    """Register every configured partner; a partner whose stock mode changed gets its allocations recomputed.
-
-    Partners registered as configured need no write (a command does not queue behind a worker's transaction)."""
-    with store.read() as tx:
-        known = tx.partner_policies()
-    for name, partner in settings.partners.items():
-        if known.get(name) == (partner.policy.mode.value, partner.policy.pending_allocation):
-            continue
-        with store.write() as tx:
-            partner_id, changed = tx.sync_partner(name, partner.policy, clock())
-            if changed:
-                tx.lock_partner(partner_id)
-                fixed = Engine(tx, name, partner.policy, clock(), alone=True).recompute()
-                log.warning("partner_policy_changed", partner=name, stock_mode=partner.stock_mode.value, skus=fixed)
+    """Register every configured partner, recomputing the allocations of one whose stock mode changed (the
+    service's use case, on the store the composition root opened)."""
+    partners.sync(store, settings, clock)
 
 
 def open_inbox(source: FolderSource | SftpSource) -> Inbox:

@@ -7,7 +7,7 @@ a 429 (Retry-After 0), a reset connection or a lost answer (applied, then reset)
 wait and while the batches that carried them fail and are sent again; at a few random points the partner
 refuses one batch with a 400, which sends it to dead letter. Then the partner calms down and delivery drains.
 
-What must hold at the end (shared/DOMAIN.md "What the gateway publishes", docs of gateway/service/publish.py):
+What must hold at the end (shared/DOMAIN.md "What the gateway publishes", docs of gateway/service/publish/):
 
 - the partner's view of every SKU's ATS (latest computed_at) is the store's published ATS, which is the engine's
   current ATS, unless the latest message of that SKU went to dead letter; the same for every channel;

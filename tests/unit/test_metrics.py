@@ -17,8 +17,8 @@ from prometheus_client import generate_latest
 from prometheus_client.core import Metric
 
 from gateway import logs
-from gateway.health import HealthServer
-from gateway.metrics import Metrics, gauge
+from gateway.worker.health import HealthServer
+from gateway.worker.metrics import Metrics, gauge
 
 
 @pytest.fixture

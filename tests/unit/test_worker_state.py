@@ -157,12 +157,12 @@ def test_ready_names_the_stale_sources_and_their_last_error(worker: Worker) -> N
     clock = worker.clock
     assert isinstance(clock, FakeClock)
     try:
-        worker.sources = {
+        worker.sources.states = {
             ("acme", "drop"): SourceState("acme", "drop", "folder", 10.0, last_ok=at(0), started=T0),
             ("acme", "sftp"): SourceState("acme", "sftp", "sftp", 60.0, started=T0),
         }
         assert worker.ready() == (True, {"problems": [], "sources": worker.source_states()})
-        worker.sources[("acme", "sftp")].last_error = "connection refused"
+        worker.sources.states[("acme", "sftp")].last_error = "connection refused"
         clock.advance(31)  # the folder's 30 s are over too
         ok, detail = worker.ready()
         assert not ok
@@ -194,12 +194,12 @@ def test_the_scrape_gauges_give_seconds_since_success_and_the_outbox(worker: Wor
     clock = worker.clock
     assert isinstance(clock, FakeClock)
     try:
-        worker.sources = {
+        worker.sources.states = {
             ("acme", "drop"): SourceState("acme", "drop", "folder", 10.0, last_ok=at(5), started=T0),
             ("acme", "sftp"): SourceState("acme", "sftp", "sftp", 60.0, started=T0),  # never succeeded: since start
         }
         clock.advance(42.5)
-        worker.metrics.add_collector(worker._collect)
+        worker.metrics.add_collector(worker.collect_gauges)
         registry = worker.metrics.registry
         since = "gateway_source_seconds_since_success"
         assert registry.get_sample_value(since, {"partner": "acme", "source": "drop"}) == 37.5

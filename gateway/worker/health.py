@@ -16,10 +16,36 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from gateway import logs
+from gateway.store.port import Store
 
 log = logs.get(__name__)
 
 Readiness = Callable[[], tuple[bool, dict[str, Any]]]
+
+
+def readiness(store: Store | None, states: Callable[[], list[dict[str, Any]]]) -> tuple[bool, dict[str, Any]]:
+    """Ready when the store answers and no source is stale (`states`: every source's state, JSON-ready); the
+    problems named."""
+    problems: list[str] = []
+    try:
+        assert store is not None
+        with store.read() as tx:
+            tx.holds_stock(0)
+    except Exception as exc:
+        problems.append(f"store: {type(exc).__name__}: {exc}")
+    described = states()
+    problems.extend(
+        f"source {s['partner']}/{s['source']}: "
+        + (
+            "no successful poll yet"
+            if s["seconds_since_ok"] is None
+            else f"no successful poll for {s['seconds_since_ok']:.0f} s"
+        )
+        + (f"; last error: {s['last_error']}" if s["last_error"] else "")
+        for s in described
+        if s["stale"]
+    )
+    return not problems, {"problems": problems, "sources": described}
 
 
 class HealthServer:

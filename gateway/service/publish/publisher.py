@@ -1,11 +1,8 @@
-"""Publish: deliver the outbox to partners, at least once, each request under an Idempotency-Key.
+"""The delivery loop: passes over a partner's outbox, each batch claimed, sent and settled in the store.
 
-A delivery pass claims due messages in batches (one kind per batch), sends each batch through the partner's
-route (its HTTP API, or an export file for order exports) and settles it in the store: delivered on a 2xx, due
-again later after timeouts, connection errors, 5xx and 429 (exponential backoff with jitter, capped, and never
-sooner than a Retry-After), dead letter on any other 4xx or past the attempts or age allowed. A batch sent
-before without a known outcome is sent again with the same key. A per-partner circuit breaker stops a pass
-from hammering a partner that keeps failing, and lets one batch probe it after a pause.
+Delivered on a 2xx; due again later after timeouts, connection errors, 5xx and 429 (see `retry`); dead letter on
+any other 4xx or past the attempts or age allowed. The partner's circuit breaker (see `breaker`) is asked before
+a pass and told how each batch went.
 """
 
 from __future__ import annotations
@@ -14,21 +11,21 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from structlog.typing import FilteringBoundLogger
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
-from tenacity.stop import stop_base
 
 from gateway import logs
 from gateway.domain import instant
 from gateway.domain.instant import Instant
-from gateway.formats.export import message_csv
-from gateway.settings import MESSAGE_KINDS, DeliverySettings, PartnerSettings, Settings
-from gateway.store.port import Claim, OutboxRecord, Store, Transaction
+from gateway.service.publish import retry
+from gateway.service.publish.attempts import Sent, send_batch
+from gateway.service.publish.breaker import Breaker
+from gateway.service.publish.routes import Sender
+from gateway.settings import DeliverySettings, Settings
+from gateway.store.port import Claim, Store, Transaction
 from gateway.transport.http import ApiConfigError, DeliveryFailed
 
 log = logs.get(__name__)
@@ -38,129 +35,6 @@ Sleep = Callable[[float], None]
 
 _SECOND = 1_000_000
 MAX_ERROR = 4000  # characters of an error kept with a message
-
-
-class Sender(Protocol):
-    """Where one kind of message goes: sends a claimed batch, returns the HTTP status (None for a file)."""
-
-    def prepare(self) -> None:
-        """Make sure the route can be used (its secrets read, its adapter loaded): ApiConfigError otherwise."""
-        ...
-
-    def send(self, claim: Claim) -> int | None:
-        """Send the batch; raise DeliveryFailed (or TransportError) when it was not taken."""
-        ...
-
-
-class Api(Protocol):
-    """What delivery needs of a partner API adapter."""
-
-    def send(self, kind: str, idempotency_key: str, messages: Sequence[OutboxRecord]) -> int:
-        """POST one batch."""
-        ...
-
-
-class ApiSender:
-    """Sends batches to the partner's API (its adapter made on first use)."""
-
-    def __init__(self, api: Callable[[], Api]) -> None:
-        self.api = api
-
-    def prepare(self) -> None:
-        """Load the adapter (reads the API's secrets)."""
-        self.api()
-
-    def send(self, claim: Claim) -> int | None:
-        """POST the batch with its id as the Idempotency-Key."""
-        return self.api().send(claim.kind, claim.batch_id, claim.messages)
-
-
-class Outbound(Protocol):
-    """A folder files are delivered into (local or SFTP)."""
-
-    def __enter__(self) -> Outbound: ...
-
-    def __exit__(self, *_: object) -> None: ...
-
-    def write(self, name: str, data: bytes) -> str:
-        """Write a whole file under a temporary name, then rename it into place."""
-        ...
-
-
-FILE_PREFIXES = {"order_export": "orders", "order_closed": "closed", "ats": "ats", "channel_ats": "channel-ats"}
-
-
-def export_name(partner: str, claim: Claim) -> str:
-    """The file of a batch: the same name on a re-send, so a re-sent batch replaces its own file."""
-    first = min(message.created_at for message in claim.messages)
-    stamp = instant.to_datetime(first).strftime("%Y%m%dT%H%M%SZ")
-    return f"{FILE_PREFIXES[claim.kind]}-{partner}-{stamp}-{claim.batch_id}.csv"
-
-
-class FileExportSender:
-    """Writes order export batches as CSV files into the partner's export folder."""
-
-    def __init__(self, partner: str, delimiter: str, outbound: Callable[[], Outbound]) -> None:
-        self.partner = partner
-        self.delimiter = delimiter
-        self.outbound = outbound
-
-    def prepare(self) -> None:
-        """Nothing to load: the folder is reached per batch."""
-
-    def send(self, claim: Claim) -> int | None:
-        """Write the batch's file."""
-        data = message_csv(claim.kind, claim.messages, self.delimiter)
-        with self.outbound() as folder:
-            where = folder.write(export_name(self.partner, claim), data)
-        log.info(
-            "outbound_file_written", partner=self.partner, kind=claim.kind, file=where, messages=len(claim.messages)
-        )
-        return None
-
-
-def routes(partner: PartnerSettings) -> dict[str, str]:
-    """Where each kind of message goes: "api", "file" or nowhere (left out)."""
-    found: dict[str, str] = {}
-    for kind in MESSAGE_KINDS:
-        if partner.export is not None and kind in partner.export.kinds:
-            found[kind] = "file"
-        elif partner.api is not None and kind in partner.api.deliver:
-            found[kind] = "api"
-    return found
-
-
-@dataclass
-class Breaker:
-    """A partner's circuit breaker: open after `threshold` failed batches in a row, for `pause` seconds."""
-
-    threshold: int
-    pause: float
-    failures: int = 0
-    open_until: Instant | None = None
-
-    def allows(self, now: Instant) -> bool:
-        """Closed, or open long enough that one batch may probe the partner."""
-        return self.open_until is None or now >= self.open_until
-
-    def success(self) -> bool:
-        """A batch went through; True when that closed an open breaker."""
-        was_open = self.open_until is not None
-        self.failures, self.open_until = 0, None
-        return was_open
-
-    def failure(self, now: Instant) -> bool:
-        """A batch failed; True when that opened (or re-opened) the breaker."""
-        self.failures += 1
-        if self.failures >= self.threshold:
-            self.open_until = now + int(self.pause * _SECOND)
-            return True
-        return False
-
-    def trip(self, now: Instant) -> None:
-        """Open at once (the partner refused our credentials)."""
-        self.failures = max(self.failures, self.threshold)
-        self.open_until = now + int(self.pause * _SECOND)
 
 
 @dataclass
@@ -194,33 +68,12 @@ class DeliveryReport:
         return text
 
 
-@dataclass
-class _Sent:
-    """What came of sending one batch: the partner's status, or the error that ended the attempts."""
-
-    log: FilteringBoundLogger
-    attempts: int = 0
-    status: int | None = None
-    error: DeliveryFailed | None = None
-
-
-class _InPassLimit(stop_base):
-    """Stops retrying within a pass when the partner asks for a longer wait than a pass may spend."""
-
-    def __init__(self, limit: float) -> None:
-        self.limit = limit
-
-    def __call__(self, state: RetryCallState) -> bool:
-        error = state.outcome.exception() if state.outcome else None
-        return isinstance(error, DeliveryFailed) and (error.retry_after or 0.0) > self.limit
-
-
-def _described(error: BaseException) -> str:
-    return logs.scrub(f"{type(error).__name__}: {error}")
-
-
-def _retryable(error: BaseException) -> bool:
-    return isinstance(error, DeliveryFailed) and error.retryable
+def release_claims(store: Store) -> int:
+    """Make every claim nobody's (the one worker of a SQLite store starting: a claim left by a worker that died
+    is nobody's now), so its batch goes again (under its key) at once rather than after its lease; how many
+    messages were released."""
+    with store.write() as tx:
+        return tx.release_claims()
 
 
 class Publisher:
@@ -263,8 +116,7 @@ class Publisher:
             # the breaker is kept in the store too: another process (a `gateway deliver`) respects it
             stored = tx.breaker_open_until(partner_id)
             waiting = tx.pending_kinds(partner_id)
-        if stored is not None and (breaker.open_until is None or stored > breaker.open_until):
-            breaker.open_until, breaker.failures = stored, max(breaker.failures, breaker.threshold)
+        breaker.adopt(stored)
         if not breaker.allows(now):
             report.breaker_open = True
             log.info("delivery_breaker_open", partner=partner, until=instant.to_iso(breaker.open_until))
@@ -308,7 +160,7 @@ class Publisher:
         # A failed batch is settled at once, and nothing more is sent in this pass.
         with self.store.write() as tx:
             claim = claim_in(tx)
-        delivered: tuple[Claim, _Sent] | None = None
+        delivered: tuple[Claim, Sent] | None = None
         while True:
             if claim is None:
                 if delivered is None:
@@ -348,74 +200,16 @@ class Publisher:
             with self.store.write() as tx:
                 tx.unclaim(claim)
 
-    def _send(self, partner: str, delivery: DeliverySettings, sender: Sender, claim: Claim) -> _Sent:
-        """Send one batch, retrying within the pass; what came of it."""
-        bound = log.bind(
-            partner=partner,
-            kind=claim.kind,
-            batch=claim.batch_id,
-            batch_size=len(claim.messages),
-            run_ids=claim.run_ids[:20],  # the inbound items whose values these are: grep one to follow it here
-        )
-        sent = _Sent(bound)
-
-        def attempt() -> int | None:
-            sent.attempts += 1
-            resend = claim.resend or sent.attempts > 1
-            try:
-                status = sender.send(claim)
-            except Exception as exc:
-                failed = (
-                    exc
-                    if isinstance(exc, DeliveryFailed)
-                    else DeliveryFailed(logs.scrub(f"{type(exc).__name__}: {exc}"))
-                )
-                bound.warning(
-                    "delivery_attempt",
-                    attempt=sent.attempts,
-                    resend=resend,
-                    outcome="failed",
-                    status=failed.status,
-                    error=str(exc)[:500],
-                )
-                if failed is exc:
-                    raise
-                raise failed from exc
-            bound.info("delivery_attempt", attempt=sent.attempts, resend=resend, outcome="delivered", status=status)
-            return status
-
-        def before_sleep(state: RetryCallState) -> None:
-            wait = state.next_action.sleep if state.next_action else 0.0
-            error = state.outcome.exception() if state.outcome else None
-            bound.warning(
-                "delivery_retry",
-                attempt=state.attempt_number,
-                status=getattr(error, "status", None),
-                wait_seconds=round(wait, 3),
-                next_attempt_at=instant.to_iso(self.clock() + int(wait * _SECOND)),
-                in_pass=True,
-            )
-
-        retrying = Retrying(
-            retry=retry_if_exception(_retryable),
-            stop=stop_after_attempt(delivery.retries) | _InPassLimit(delivery.wait_in_pass_max),
-            wait=self._wait(delivery),
-            sleep=self.sleep,
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-        try:
-            sent.status = retrying(attempt)
-        except DeliveryFailed as exc:
-            sent.error = exc
-        return sent
+    def _send(self, partner: str, delivery: DeliverySettings, sender: Sender, claim: Claim) -> Sent:
+        """Send one batch, retrying within the pass (sleeping with the publisher's `sleep` of the moment)."""
+        return send_batch(partner, delivery, sender, claim, clock=self.clock, sleep=self.sleep)
 
     def _keep_breaker(self, partner: str, breaker: Breaker) -> None:
         with self.store.write() as tx:
             tx.set_breaker(tx.partner_id(partner), breaker.open_until)
 
     def _settle_delivered(
-        self, tx: Transaction, breaker: Breaker, claim: Claim, sent: _Sent, report: DeliveryReport
+        self, tx: Transaction, breaker: Breaker, claim: Claim, sent: Sent, report: DeliveryReport
     ) -> None:
         """Record a batch the partner took."""
         report.delivered += tx.settle_delivered(claim, sent.status, self.clock(), sent.attempts)
@@ -423,17 +217,6 @@ class Publisher:
         if breaker.success():
             tx.set_breaker(tx.partner_id(claim.messages[0].partner), None)
             sent.log.info("delivery_breaker_closed")
-
-    def _wait(self, delivery: DeliverySettings) -> Callable[[RetryCallState], float]:
-        backoff = wait_random_exponential(multiplier=delivery.backoff_initial, max=delivery.wait_in_pass_max)
-
-        def wait(state: RetryCallState) -> float:
-            error = state.outcome.exception() if state.outcome else None
-            if isinstance(error, DeliveryFailed) and error.retry_after is not None:
-                return error.retry_after  # honoured as asked: never sooner
-            return float(backoff(state))
-
-        return wait
 
     def _failed(
         self,
@@ -468,10 +251,7 @@ class Publisher:
                 return False
             return True
         total = max(m.attempts for m in claim.messages) + attempts
-        delay = min(delivery.backoff_max, delivery.backoff_initial * 2 ** min(total, 40)) * self.rng.uniform(0.5, 1.0)
-        if exc.retry_after is not None:
-            delay = max(delay, exc.retry_after)
-        next_at = now + int(delay * _SECOND)
+        next_at = now + int(retry.next_pass_delay(delivery, total, exc.retry_after, self.rng) * _SECOND)
         queued_before = now - int(delivery.max_age_hours * 3600 * _SECOND)
         with self.store.write() as tx:
             dead = tx.settle_failed(

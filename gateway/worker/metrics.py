@@ -7,12 +7,17 @@ letters) and the sources (seconds since the last successful poll) are computed a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from gateway.domain.instant import Instant
+from gateway.store.port import Store
+
+_SECOND = 1_000_000
 
 _ITEM_EVENTS = {
     "file_applied": "applied",
@@ -103,3 +108,36 @@ class _Collector(Collector):
 def gauge(name: str, documentation: str, labels: list[str]) -> GaugeMetricFamily:
     """A gauge family to fill at scrape time."""
     return GaugeMetricFamily(name, documentation, labels=labels)
+
+
+def scrape_gauges(
+    now: Instant, since_success: Iterable[tuple[str, str, float]], store: Store | None, partners: Iterable[str]
+) -> Iterator[Metric]:
+    """The gauges of one scrape: seconds since each source's last success (`since_success`: partner, source,
+    seconds), and each partner's outbox (depth, oldest undelivered message, dead letters) read from the store."""
+    since = gauge(
+        "gateway_source_seconds_since_success",
+        "Seconds since the source's last successful poll",
+        ["partner", "source"],
+    )
+    for partner, source, seconds in since_success:
+        since.add_metric([partner, source], seconds)
+    yield since
+    depth = gauge("gateway_outbox_depth", "Messages waiting for delivery", ["partner", "kind"])
+    oldest = gauge("gateway_outbox_oldest_seconds", "Age of the oldest undelivered message", ["partner"])
+    dead = gauge("gateway_outbox_dead", "Messages in dead letter", ["partner", "kind"])
+    if store is not None:
+        with store.read() as tx:
+            for partner in partners:
+                counts = tx.outbox_counts(tx.partner_id(partner))
+                pending = [c for c in counts if c.state == "pending"]
+                for c in pending:
+                    depth.add_metric([partner, c.kind], c.count)
+                for c in counts:
+                    if c.state == "dead":
+                        dead.add_metric([partner, c.kind], c.count)
+                first = min((c.oldest for c in pending), default=None)
+                oldest.add_metric([partner], 0.0 if first is None else (now - first) / _SECOND)
+    yield depth
+    yield oldest
+    yield dead
