@@ -16,7 +16,7 @@ from gateway.service.publish import retry
 from gateway.service.publish.routes import Sender
 from gateway.settings import DeliverySettings
 from gateway.store.port import Claim
-from gateway.transport.http import DeliveryFailed
+from gateway.transport.errors import DeliveryFailed
 
 log = logs.get(__name__)
 

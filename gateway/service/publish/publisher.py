@@ -26,7 +26,7 @@ from gateway.service.publish.breaker import Breaker
 from gateway.service.publish.routes import Sender
 from gateway.settings import DeliverySettings, Settings
 from gateway.store.port import Claim, Store, Transaction
-from gateway.transport.http import ApiConfigError, DeliveryFailed
+from gateway.transport.errors import ApiConfigError, DeliveryFailed
 
 log = logs.get(__name__)
 

@@ -12,7 +12,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from tenacity.stop import stop_base
 
 from gateway.settings import DeliverySettings
-from gateway.transport.http import DeliveryFailed
+from gateway.transport.errors import DeliveryFailed
 
 
 class InPassLimit(stop_base):
