@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 import click
 
 from gateway import logs
+from gateway.cli.terminal import echo
 from gateway.domain import instant
-from gateway.terminal import echo
 
 if TYPE_CHECKING:
-    from gateway.cli import State
+    from gateway.cli.main import State
 
 EXIT_REFUSED = 1
 

@@ -19,7 +19,9 @@ from typing import Any, NoReturn, TextIO
 import click
 from sqlalchemy import make_url
 
-from gateway import bootstrap, cli_ledger, logs, settings
+from gateway import bootstrap, logs, settings
+from gateway.cli import ledger as cli_ledger
+from gateway.cli.terminal import IDENTIFIER, ORDER_LINE, SafeGroup, echo
 from gateway.domain import identifiers, instant
 from gateway.domain.caps import CapSource
 from gateway.domain.errors import Refusal
@@ -31,7 +33,6 @@ from gateway.service.channels import ChannelView
 from gateway.service.engine import AtsChange
 from gateway.service.ingest import IngestResult
 from gateway.store.port import OutboxRecord, StoreError
-from gateway.terminal import IDENTIFIER, ORDER_LINE, SafeGroup, echo
 from gateway.transport.http import ApiConfigError
 from gateway.transport.inbox import TransportError
 
