@@ -8,7 +8,7 @@ import json
 import click
 
 from gateway.cli.errors import Refused
-from gateway.cli.state import State
+from gateway.cli.state import State, listed_partner
 from gateway.cli.terminal import echo
 from gateway.domain import instant
 from gateway.service import ledger as ledger_service
@@ -21,10 +21,9 @@ from gateway.service import ledger as ledger_service
 @click.pass_context
 def ledger(ctx: click.Context, partner: str | None, limit: int, as_json: bool) -> None:
     """What was received and what became of it: applied, duplicate, rejected, quarantined, released."""
-    if ctx.invoked_subcommand is not None:
-        return
+    partner = listed_partner(ctx, partner)
     if partner is None:
-        raise click.UsageError("Missing option '--partner'.")
+        return
     state: State = ctx.obj
     with state.app(partner) as app:
         entries = ledger_service.entries(app.store, partner, limit)

@@ -8,7 +8,7 @@ import json
 import click
 
 from gateway.cli.errors import Failed
-from gateway.cli.state import State
+from gateway.cli.state import State, listed_partner
 from gateway.cli.terminal import echo
 from gateway.domain import instant
 from gateway.service import dead_letters, outbox_view
@@ -23,10 +23,9 @@ from gateway.service.outbox_view import ListedMessage, OutboxListing
 @click.pass_context
 def outbox(ctx: click.Context, partner: str | None, dead: bool, limit: int, as_json: bool) -> None:
     """What waits for delivery to the partner and why (or, with --dead, what was given up on and why)."""
-    if ctx.invoked_subcommand is not None:
-        return
+    partner = listed_partner(ctx, partner)
     if partner is None:
-        raise click.UsageError("Missing option '--partner'.")
+        return
     state: State = ctx.obj
     with state.app(partner) as app:
         found = outbox_view.listing(
@@ -35,23 +34,22 @@ def outbox(ctx: click.Context, partner: str | None, dead: bool, limit: int, as_j
     if as_json:
         echo(json.dumps(_outbox_json(found)))
         return
-    if not found.counts:
+    if not found.summary.counts:
         echo(f"{partner}: the outbox is empty")
-    for c in found.counts:
+    for c in found.summary.counts:
         echo(f"{c.kind:<13} {c.state:<11} {c.count:>8}  oldest {instant.to_iso(c.oldest)}")
     if found.messages:
         echo("")
         echo(f"{'id':>8}  {'kind':<13} {'key':<30} {'value':>8}  why")
-    for message in found.messages:
-        record = message.record
+    for record, why in found.messages:
         value = "" if record.value is None else str(record.value)
-        echo(f"{record.id:>8}  {record.kind:<13} {record.key[:30]:<30} {value:>8}  {message.why}")
+        echo(f"{record.id:>8}  {record.kind:<13} {record.key[:30]:<30} {value:>8}  {why}")
 
 
 def _outbox_json(found: OutboxListing) -> dict[str, object]:
     """The JSON object `gateway outbox --json` prints."""
     return {
-        "partner": found.partner,
+        "partner": found.summary.partner,
         "counts": [
             {
                 "kind": c.kind,
@@ -60,14 +58,14 @@ def _outbox_json(found: OutboxListing) -> dict[str, object]:
                 "oldest": instant.to_iso(c.oldest),
                 "next_attempt_at": instant.to_iso(c.next_attempt_at),
             }
-            for c in found.counts
+            for c in found.summary.counts
         ],
         "messages": [_message_json(message) for message in found.messages],
     }
 
 
 def _message_json(message: ListedMessage) -> dict[str, object]:
-    record = message.record
+    record, why = message
     return {
         "id": record.id,
         "kind": record.kind,
@@ -80,7 +78,7 @@ def _message_json(message: ListedMessage) -> dict[str, object]:
         "last_status": record.last_status,
         "last_error": record.last_error,
         "batch_id": record.batch_id,
-        "why": message.why,
+        "why": why,
     }
 
 

@@ -64,3 +64,13 @@ def parse_instant(text: str | None, zone_of: str, state: State) -> int | None:
         return instant.parse(text, state.settings().partner(zone_of).zone)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def listed_partner(ctx: click.Context, partner: str | None) -> str | None:
+    """For a group that lists something without a sub-command (outbox, ledger): None when a sub-command runs,
+    else the partner the listing is of (a usage error without --partner)."""
+    if ctx.invoked_subcommand is not None:
+        return None
+    if partner is None:
+        raise click.UsageError("Missing option '--partner'.")
+    return partner

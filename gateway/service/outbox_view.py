@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from gateway.domain import instant
 from gateway.domain.instant import Instant
@@ -48,9 +49,8 @@ class OutboxSummary:
         return min((c.oldest for c in self.pending), default=None)
 
 
-@dataclass(frozen=True)
-class ListedMessage:
-    """One message of the outbox and why it is where it is."""
+class ListedMessage(NamedTuple):
+    """One message of the outbox and why it is where it is (a pair, to unpack)."""
 
     record: OutboxRecord
     why: str
@@ -60,8 +60,7 @@ class ListedMessage:
 class OutboxListing:
     """A partner's outbox counts, and the first messages of one state with the reason for each."""
 
-    partner: str
-    counts: tuple[OutboxCount, ...]
+    summary: OutboxSummary
     messages: tuple[ListedMessage, ...]
 
 
@@ -121,7 +120,7 @@ def listing(
         records = tx.outbox(partner_id, "dead" if dead else "pending", limit=limit)
     routed = set(publish.routes(settings))
     messages = tuple(ListedMessage(record, why(record, routed, now)) for record in records)
-    return OutboxListing(partner, tuple(counts), messages)
+    return OutboxListing(OutboxSummary(partner, tuple(counts)), messages)
 
 
 def partner_status(store: Store, partners: Iterable[str], now: Instant, window: int = HOUR) -> list[PartnerStatus]:
