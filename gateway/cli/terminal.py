@@ -9,6 +9,7 @@ existed, a file name or an error message cannot move the cursor, clear the scree
 
 from __future__ import annotations
 
+import re
 from typing import IO, Any
 
 import click
@@ -69,6 +70,15 @@ class OrderLine(click.ParamType):  # type: ignore[type-arg, unused-ignore]  # ge
 
 
 ORDER_LINE = OrderLine()
+
+_FIELD = re.compile(r"\b(assembly|collection)\b")
+
+
+def check_channel(assembly: str | None, collection: str | None) -> None:
+    """A usage error unless --assembly and --collection name a channel together (or neither is given)."""
+    why = identifiers.channel_problem(assembly, collection)
+    if why is not None:
+        raise click.UsageError(_FIELD.sub(r"--\1", why))  # the rule names fields, the command line options
 
 
 def echo(message: str = "", *, err: bool = False, file: IO[str] | None = None) -> None:

@@ -4,21 +4,14 @@ back in line. Exit codes as for every command: 0 success, 1 refused, 2 usage or 
 from __future__ import annotations
 
 import json
-import sys
-from typing import TYPE_CHECKING
 
 import click
 
-from gateway import logs
+from gateway.cli.errors import Refused
+from gateway.cli.state import State, listed_partner
+from gateway.cli.terminal import echo
 from gateway.domain import instant
-from gateway.terminal import echo
-
-if TYPE_CHECKING:
-    from gateway.cli import State
-
-EXIT_REFUSED = 1
-
-log = logs.get(__name__)
+from gateway.service import ledger as ledger_service
 
 
 @click.group(invoke_without_command=True)
@@ -28,13 +21,12 @@ log = logs.get(__name__)
 @click.pass_context
 def ledger(ctx: click.Context, partner: str | None, limit: int, as_json: bool) -> None:
     """What was received and what became of it: applied, duplicate, rejected, quarantined, released."""
-    if ctx.invoked_subcommand is not None:
-        return
+    partner = listed_partner(ctx, partner)
     if partner is None:
-        raise click.UsageError("Missing option '--partner'.")
+        return
     state: State = ctx.obj
-    with state.app(partner) as app, app.store.read() as tx:
-        entries = tx.ledger(tx.partner_id(partner), limit)
+    with state.app(partner) as app:
+        entries = ledger_service.entries(app.store, partner, limit)
     if as_json:
         body = [
             {
@@ -67,10 +59,8 @@ def ledger(ctx: click.Context, partner: str | None, limit: int, as_json: bool) -
 @click.pass_obj
 def release(state: State, partner: str, ledger_id: int) -> None:
     """Put a quarantined file back in line: its failures are forgotten and the next pass takes it again."""
-    with state.app(partner) as app, app.store.write() as tx:
-        released = tx.release(tx.partner_id(partner), ledger_id, app.clock())
+    with state.app(partner) as app:
+        released = ledger_service.release(app.store, partner, ledger_id, app.clock())
     if not released:
-        echo(f"gateway: refused: ledger entry {ledger_id} is not a quarantined file of {partner}", err=True)
-        sys.exit(EXIT_REFUSED)
-    log.info("file_released", partner=partner, ledger_id=ledger_id)
+        raise Refused(f"ledger entry {ledger_id} is not a quarantined file of {partner}")
     echo(f"{partner}: ledger entry {ledger_id} released; the next pass takes the file again")

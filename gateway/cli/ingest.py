@@ -1,0 +1,82 @@
+"""`gateway ingest`: apply flat files by hand, each in one transaction, and report what each did."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from gateway.cli.errors import EXIT_REFUSED
+from gateway.cli.render import ProgressLine, print_changes
+from gateway.cli.state import State, parse_instant
+from gateway.cli.terminal import echo
+from gateway.formats.rows import Kind
+from gateway.service.ingest import IngestResult
+
+
+@click.command()
+@click.option("--partner", required=True)
+@click.option("--kind", required=True, type=click.Choice([k.value for k in Kind]))
+@click.option("--dry-run", is_flag=True, help="Show the ATS changes the file would make; change nothing.")
+@click.option("--as-of", "as_of", help="The files' instant, for stock rows without an as_of column.")
+@click.option("--json", "as_json", is_flag=True, help="Print each file's report as JSON.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def ingest(
+    state: State,
+    partner: str,
+    kind: str,
+    dry_run: bool,
+    as_of: str | None,
+    as_json: bool,
+    files: tuple[Path, ...],
+) -> None:
+    """Apply flat files, each in one transaction (a duplicate of an applied file is a no-op)."""
+    file_as_of = parse_instant(as_of, partner, state)
+    worst = 0
+    with state.app(partner) as app:
+        for path in files:
+            progress = ProgressLine(sys.stderr, path.name, not state.quiet)
+            try:
+                result = app.ingestor.ingest(
+                    partner,
+                    Kind(kind),
+                    path,
+                    as_of=file_as_of,
+                    dry_run=dry_run,
+                    progress=progress if progress.enabled else None,
+                )
+            finally:
+                progress.close()
+            worst = max(worst, _report_ingest(result, as_json))
+    raise click.exceptions.Exit(worst)
+
+
+def _report_ingest(result: IngestResult, as_json: bool) -> int:
+    """Print what one file did; its exit code (1 when it was rejected or rows of it were refused)."""
+    if as_json:
+        body = result.report()
+        body["dry_run"] = result.dry_run
+        body["ats_changes"] = [
+            {"sku": c.sku, "before": c.before, "after": c.after} for c in sorted(result.changes, key=lambda c: c.sku)
+        ]
+        echo(json.dumps(body))
+    if result.outcome == "rejected":
+        echo(f"gateway: rejected: {result.summary()}", err=True)
+        for problem in result.problems:
+            echo(f"  {problem.describe()}", err=True)
+        if result.unlisted:
+            echo(f"  ... and {result.unlisted} more", err=True)
+        return EXIT_REFUSED
+    if not as_json:
+        echo(result.summary())
+        if result.dry_run:
+            print_changes(result.changes)
+    if result.refusals:
+        echo(f"gateway: refused {result.counts.refused} row(s) of {result.source}:", err=True)
+        for problem in result.refusals:
+            echo(f"  {problem.describe()}", err=True)
+        return EXIT_REFUSED
+    return 0

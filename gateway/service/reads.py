@@ -1,0 +1,35 @@
+"""Read-only use cases, each in a read transaction of its own: ATS per SKU, per collection of an assembly and
+explained, and the cap settings. The entry points (CLI, API) call these instead of opening the store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from gateway.domain.modes import Policy
+from gateway.service import queries
+from gateway.service.channels import ChannelView
+from gateway.store.port import CapRow, Store
+
+
+def ats(store: Store, partner: str, skus: Sequence[str] | None = None) -> list[queries.AtsView]:
+    """ATS of the given SKUs (a SKU the store has never seen shows zeros), or of every SKU held."""
+    with store.read() as tx:
+        return queries.ats(tx, partner, skus)
+
+
+def channels(store: Store, partner: str, skus: Sequence[str], assembly: str, collection: str) -> list[ChannelView]:
+    """What one collection of one assembly may still take of each SKU (each once, in the order given)."""
+    with store.read() as tx:
+        return [queries.channel(tx, partner, sku, assembly, collection) for sku in dict.fromkeys(skus)]
+
+
+def explain(store: Store, partner: str, policy: Policy, sku: str) -> queries.Explanation:
+    """The snapshot a SKU's ATS stands on and every line that allocates, recomputed from the lines."""
+    with store.read() as tx:
+        return queries.explain(tx, partner, policy, sku)
+
+
+def caps(store: Store, partner: str, sku: str | None = None, assembly: str | None = None) -> list[CapRow]:
+    """The partner's stored cap settings (of one SKU, one assembly), by SKU, assembly and collection ("*" first)."""
+    with store.read() as tx:
+        return tx.cap_rows(tx.partner_id(partner), sku, assembly)
