@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from gateway import logs
 from gateway.domain.errors import Refusal
@@ -15,6 +16,7 @@ from gateway.store.port import Store, Transaction
 from gateway.store.retry import RETRIES, retried
 
 log = logs.get(__name__)
+_T = TypeVar("_T")
 
 
 class Commands:
@@ -42,47 +44,39 @@ class Commands:
         """The same commands, each waiting at most `seconds` for the store's writer (None: as long as it takes)."""
         return Commands(self.store, self.settings, self.clock, wait=seconds, retries=self.retries)
 
-    def _run(
-        self,
-        partner: str,
-        event: str,
-        action: Callable[[Engine], object],
-        also: Callable[[Transaction, list[AtsChange]], None] | None = None,
-        before: Callable[[Transaction], None] | None = None,
-        **context: object,
-    ) -> list[AtsChange]:
-        policy = self.settings.partner(partner).policy
-        bound = log.bind(partner=partner, **context)
+    def engine(self, tx: Transaction, partner: str) -> Engine:
+        """The engine of one command of `partner` in `tx`, at the clock's now."""
+        return Engine(tx, partner, self.settings.partner(partner).policy, self.clock(), clock=self.clock)
 
-        def run() -> Engine:
+    def transaction(self, partner: str, event: str, work: Callable[[Transaction], _T], **context: object) -> _T:
+        """`work` in one write transaction, run again while the database rolls it back to untie it from another;
+        a refusal is logged (`command_refused`) and raised, nothing of it kept."""
+        self.settings.partner(partner)  # an unknown partner fails before any transaction
+
+        def run() -> _T:
             with self.store.write(wait=self.wait) as tx:
-                if before is not None:  # may end the command before it starts (the platform's idempotency check)
-                    before(tx)
-                engine = Engine(tx, partner, policy, self.clock(), clock=self.clock)
-                action(engine)
-                if also is not None:  # in the same transaction (the platform keeps its answer with the order)
-                    also(tx, list(engine.changes.values()))
-            return engine
+                return work(tx)
 
         try:
-            engine = retried(run, what=event, retries=self.retries, context={"partner": partner, **context})
+            return retried(run, what=event, retries=self.retries, context={"partner": partner, **context})
         except Refusal as refusal:
+            bound = log.bind(partner=partner, **context)
             bound.warning("command_refused", command=event, code=refusal.code, reason=str(refusal))
             raise
-        changes = list(engine.changes.values())
-        bound.info(event, ats_changes=len(changes))
+
+    def _run(self, partner: str, event: str, action: Callable[[Engine], object], **context: object) -> list[AtsChange]:
+        def work(tx: Transaction) -> list[AtsChange]:
+            engine = self.engine(tx, partner)
+            action(engine)
+            return list(engine.changes.values())
+
+        changes = self.transaction(partner, event, work, **context)
+        log.bind(partner=partner, **context).info(event, ats_changes=len(changes))
         return changes
 
-    def place(
-        self,
-        partner: str,
-        order_id: str,
-        lines: Sequence[RequestedLine],
-        also: Callable[[Transaction, list[AtsChange]], None] | None = None,
-        before: Callable[[Transaction], None] | None = None,
-    ) -> list[AtsChange]:
-        """Place an order (all lines or none); `before` and `also` run in its transaction, before and after."""
-        return self._run(partner, "order_placed", lambda e: e.place(order_id, lines), also, before, order_id=order_id)
+    def place(self, partner: str, order_id: str, lines: Sequence[RequestedLine]) -> list[AtsChange]:
+        """Place an order (all lines or none); with an Idempotency-Key, gateway.service.orders.place."""
+        return self._run(partner, "order_placed", lambda e: e.place(order_id, lines), order_id=order_id)
 
     def set_status(self, partner: str, order_id: str, status: OrderStatus) -> list[AtsChange]:
         """Move an order to `status`."""

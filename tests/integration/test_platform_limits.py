@@ -220,10 +220,11 @@ def descriptors_after_build(soft: int, hard: int) -> tuple[int, list[dict[str, A
     code = (
         "import resource, sys\n"
         f"resource.setrlimit(resource.RLIMIT_NOFILE, ({soft}, {hard}))\n"
-        "from gateway import logs, platform_server\n"
+        "from gateway import logs\n"
+        "from gateway.platform_api import http_server\n"
         "logs.configure('json', sys.stdout, 'info')\n"
         "async def app(scope, receive, send): pass\n"
-        "platform_server.build(app, '127.0.0.1', 0, platform_server.Limits(max_connections=200, header_timeout=10))\n"
+        "http_server.build(app, '127.0.0.1', 0, http_server.Limits(max_connections=200, header_timeout=10))\n"
         "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)

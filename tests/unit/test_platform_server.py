@@ -5,7 +5,7 @@ from __future__ import annotations
 import structlog
 
 from gateway.logs import configure
-from gateway.platform_server import Throttled
+from gateway.platform_api.http_server import Throttled
 
 
 class Clock:

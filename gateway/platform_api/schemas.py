@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Request, Response
-from fastapi.routing import APIRoute
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
 
 from gateway.domain import identifiers
@@ -35,28 +31,6 @@ Identifier = Annotated[
 ]
 # a JSON integer, never `true`, `"5"` or `5.0`
 Quantity = Annotated[int, Strict()]
-
-
-class _Utf8Request(Request):
-    """A request whose JSON body is UTF-8 (json.loads of bytes alone takes UTF-16 and UTF-32 too)."""
-
-    async def json(self) -> Any:
-        if not hasattr(self, "_json"):
-            # a UnicodeDecodeError is the framework's 400, answered 422 as a malformed body
-            self._json = json.loads((await self.body()).decode("utf-8-sig"))
-        return self._json
-
-
-class Utf8JsonRoute(APIRoute):
-    """A route that reads its JSON body as UTF-8 only."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def utf8(request: Request) -> Response:
-            return await handler(_Utf8Request(request.scope, request.receive))
-
-        return utf8
 
 
 class _Body(BaseModel):

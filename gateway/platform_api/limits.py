@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import logs
-from gateway.platform_problems import ApiProblem
+from gateway.platform_api.problems import ApiProblem
 
 log = logs.get(__name__)
 

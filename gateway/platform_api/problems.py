@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.domain.caps import CapReached
 from gateway.domain.errors import IllegalTransition, InsufficientStock, Refusal, UnknownLine, UnknownOrder
+from gateway.service.orders import KeyReused
 from gateway.store.port import StoreError
 
 PROBLEM = "application/problem+json"
@@ -55,6 +56,8 @@ def refusal(refused: Refusal) -> ApiProblem:
             for s in refused.shortages
         ]
         return ApiProblem(409, "Cap reached", str(refused), refused.code, available=available)
+    if isinstance(refused, KeyReused):
+        return ApiProblem(409, "Idempotency-Key reused", str(refused), refused.code)
     if isinstance(refused, IllegalTransition):
         return ApiProblem(409, "Illegal status move", str(refused), refused.code)
     if isinstance(refused, UnknownOrder | UnknownLine):

@@ -1,0 +1,7 @@
+"""The platform API's routes, one module per resource; `ROUTERS` in the order the API lists them."""
+
+from __future__ import annotations
+
+from gateway.platform_api.routes import ats, orders, stock
+
+ROUTERS = (ats.router, orders.router, stock.router)

@@ -1,0 +1,94 @@
+"""Placing orders (under an Idempotency-Key), moving them and recording their confirmations."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Header
+from fastapi.responses import JSONResponse, Response
+
+from gateway.domain import identifiers
+from gateway.domain.errors import Refusal
+from gateway.domain.orders import RequestedLine
+from gateway.platform_api.problems import PROBLEM, malformed, refusal
+from gateway.platform_api.routes.common import REFUSED, Gateway, Name, Partner, changes_out, moment, partner_router, run
+from gateway.platform_api.schemas import CommandOut, ConfirmationIn, OrderIn, StatusIn
+from gateway.platform_api.threads import run_command
+from gateway.service import orders
+from gateway.service.engine import AtsChange
+
+router = partner_router()
+
+
+@router.post("/orders", status_code=201, response_model=CommandOut, responses=REFUSED)
+async def place(
+    app: Gateway,
+    partner: Partner,
+    order: OrderIn,
+    idempotency_key: Annotated[str, Header(min_length=1, max_length=200)],
+) -> Response:
+    """Place an order: all lines or none. The same Idempotency-Key with the same body answers as the first time;
+    with another body, 409."""
+    why = identifiers.channel_problem(order.assembly, order.collection)
+    if why is not None:
+        raise malformed(why)
+    request = orders.OrderRequest(
+        partner=partner,
+        order_id=order.order_id,
+        lines=[RequestedLine(line.sku, line.quantity, order.assembly, order.collection) for line in order.lines],
+        key=idempotency_key,
+        # the body as the model reads it: the same request written differently is the same request
+        digest=hashlib.sha256(order.model_dump_json().encode()).hexdigest(),
+    )
+    answers = _Answers(partner, order.order_id)
+    wait = app.settings.api.write_wait
+    outcome = await run_command(app.commands, wait, lambda commands: orders.place(commands, request, answers))
+    match outcome:
+        case orders.Placed(changes):
+            return JSONResponse(answers.body(changes).model_dump(), status_code=201)
+        case orders.Refused(refused):
+            raise refusal(refused)
+        case orders.Replayed(answer):
+            media = PROBLEM if answer.status >= 400 else "application/json"
+            return Response(answer.body, status_code=answer.status, media_type=media)
+
+
+@dataclass(frozen=True)
+class _Answers:
+    """The answers to one placement, as kept for its Idempotency-Key."""
+
+    partner: str
+    order_id: str
+
+    def body(self, changes: list[AtsChange]) -> CommandOut:
+        """What the placement did."""
+        return CommandOut(partner=self.partner, order_id=self.order_id, ats_changes=changes_out(changes))
+
+    def placed(self, changes: list[AtsChange]) -> orders.Answer:
+        """201 with what the placement did."""
+        return orders.Answer(201, self.body(changes).model_dump_json())
+
+    def refused(self, refused: Refusal) -> orders.Answer:
+        """The refusal's problem details."""
+        problem = refusal(refused)
+        body = bytes(problem.response().body).decode()  # kept as sent: a replay is byte for byte the first answer
+        return orders.Answer(problem.status, body)
+
+
+@router.post("/orders/{order_id:path}/status", response_model=CommandOut, responses=REFUSED)
+async def set_status(app: Gateway, partner: Partner, order_id: Name, move: StatusIn) -> CommandOut:
+    """Move an order (all its lines) to a status: forward only, never out of closed or cancelled."""
+    changes = await run(app, lambda commands: commands.set_status(partner, order_id, move.status))
+    return CommandOut(partner=partner, order_id=order_id, ats_changes=changes)
+
+
+@router.post("/orders/{order_id:path}/confirmations", response_model=CommandOut, responses=REFUSED)
+async def confirm(app: Gateway, partner: Partner, order_id: Name, confirmation: ConfirmationIn) -> CommandOut:
+    """Record the partner's confirmed quantity for one line of an order."""
+    at = moment(app, confirmation.confirmed_at, partner, "confirmed_at")
+    assert at is not None
+    sku, quantity = confirmation.sku, confirmation.confirmed_quantity
+    changes = await run(app, lambda commands: commands.confirm(partner, order_id, sku, quantity, at))
+    return CommandOut(partner=partner, order_id=order_id, ats_changes=changes)

@@ -1,0 +1,27 @@
+"""Setting caps and stock levels."""
+
+from __future__ import annotations
+
+from gateway.platform_api.problems import malformed
+from gateway.platform_api.routes.common import REFUSED, Gateway, Name, Partner, moment, partner_router, run
+from gateway.platform_api.schemas import CapIn, CommandOut, StockIn
+
+router = partner_router()
+
+
+@router.put("/caps", response_model=CommandOut, responses=REFUSED)
+async def set_cap(app: Gateway, partner: Partner, cap: CapIn) -> CommandOut:
+    """Set one cap: a collection's, or the assembly default (collection "*"); max null: no maximum."""
+    collection = None if cap.collection == "*" else cap.collection
+    if collection is not None and "*" in collection:
+        raise malformed("collection: a name, or * for all collections")
+    changes = await run(app, lambda commands: commands.set_cap(partner, cap.sku, cap.assembly, collection, cap.max))
+    return CommandOut(partner=partner, ats_changes=changes)
+
+
+@router.put("/stock/{sku:path}", response_model=CommandOut, responses=REFUSED)
+async def set_stock(app: Gateway, partner: Partner, sku: Name, level: StockIn) -> CommandOut:
+    """Set one SKU's stock level (refused when older than the level it would replace)."""
+    as_of = moment(app, level.as_of, partner, "as_of")
+    changes = await run(app, lambda commands: commands.set_stock(partner, sku, level.quantity, as_of))
+    return CommandOut(partner=partner, ats_changes=changes)
