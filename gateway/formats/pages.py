@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from gateway.domain.instant import Instant
@@ -23,6 +24,13 @@ MAX_CURSOR_LENGTH = 2000
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 _T = TypeVar("_T")
+
+
+class Feed(StrEnum):
+    """The feeds a partner API serves: stock levels, and acknowledgements (status moves and confirmations)."""
+
+    STOCK = "stock"
+    ACKNOWLEDGEMENTS = "acknowledgements"
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,13 @@ new channel ATS of every channel of that SKU whose value moved, in the same tran
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from gateway.domain import caps as rules
 from gateway.domain.caps import ALL_COLLECTIONS, AssemblyCaps, CapSource, EffectiveCap
 from gateway.domain.instant import Instant
-from gateway.store.port import ChannelRecord, Transaction
+from gateway.store.port import ChannelRecord, LineRecord, Transaction
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,16 @@ class ChannelView:
 def channel_key(sku: str, assembly: str, collection: str) -> str:
     """The outbox key of a channel: unambiguous whatever characters the names hold."""
     return json.dumps([sku, assembly, collection], separators=(",", ":"))
+
+
+def channel_units(lines: Iterable[LineRecord], sign: int) -> list[tuple[str, str, str, int]]:
+    """The units of the order lines that name a channel, as ChannelBook.add_ordered takes them (`sign` -1 takes
+    them back)."""
+    return [
+        (line.sku, line.assembly, line.collection, sign * line.quantity)
+        for line in lines
+        if line.assembly is not None and line.collection is not None
+    ]
 
 
 class ChannelBook:

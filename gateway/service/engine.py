@@ -24,7 +24,7 @@ from gateway.domain.instant import Instant
 from gateway.domain.modes import Policy
 from gateway.domain.orders import RequestedLine, merge_lines
 from gateway.domain.status import OrderStatus, check_transition
-from gateway.service.channels import ChannelBook
+from gateway.service.channels import ChannelBook, channel_units
 from gateway.store.port import AtsMessage, LevelLoader, LineRecord, OrderRecord, StockRecord, Transaction
 
 
@@ -120,7 +120,7 @@ class Engine:
             for sku, line in sorted(merged.items())
         ]
         self.tx.add_order(self.partner_id, order_id, OrderStatus.PENDING, records, self.now)
-        self.channels.add_ordered(_channel_units(records, 1))
+        self.channels.add_ordered(channel_units(records, 1))
         for record in records:
             line = Line(order_id, record.sku, record.quantity, OrderStatus.PENDING)
             current = stock[record.sku]
@@ -152,7 +152,7 @@ class Engine:
                 current.last_moved_at = self.now
         self.tx.set_order_status(self.partner_id, order_id, status, self.now)
         if status == OrderStatus.CANCELLED:
-            self.channels.add_ordered(_channel_units(order.lines, -1))  # cancelled lines free cap room
+            self.channels.add_ordered(channel_units(order.lines, -1))  # cancelled lines free cap room
         self._save(stock.values())
         self._queue_order_message(order, status)
         return True
@@ -410,11 +410,3 @@ class Engine:
 
 def _by_sku(rows: Sequence[tuple[str, int, Instant | None]]) -> dict[str, tuple[str, int, Instant | None]]:
     return dict(zip(map(itemgetter(0), rows), rows, strict=True))
-
-
-def _channel_units(lines: Iterable[LineRecord], sign: int) -> list[tuple[str, str, str, int]]:
-    return [
-        (line.sku, line.assembly, line.collection, sign * line.quantity)
-        for line in lines
-        if line.assembly is not None and line.collection is not None
-    ]

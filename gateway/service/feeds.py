@@ -5,22 +5,34 @@ committed cursor, and a page applied twice is recognised by the ledger. A malfor
 kept with its error report under the API's `failed` folder, and the feed stays where it was. A page larger
 than `api.max_page_bytes` is refused the same way (reason "too_large"), but only its first 64 KiB are kept,
 with the size read and the sha256 of what was read: the rest of it is never read.
+
+Each page is read into its feed's items and applied by the feed's applier (service/appliers), as files are.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+from structlog.typing import FilteringBoundLogger
 
 from gateway import logs
 from gateway.domain import instant
+from gateway.domain.instant import Instant
+from gateway.domain.outcomes import Outcome
+from gateway.formats import pages
 from gateway.formats.problems import Problem, Problems
-from gateway.service.ingest import Clock, Ingestor, PageResult
+from gateway.service import ledger
+from gateway.service.appliers import Applier, Applying, applier
+from gateway.service.engine import Engine
+from gateway.service.items import Clock, IngestResult, log_result, log_snapshot_warnings
 from gateway.settings import ApiSettings, Settings
-from gateway.store.port import Store, StoreError
+from gateway.store.port import AlreadyApplied, Store, StoreError
 from gateway.transport.bounds import EXCERPT_BYTES, PageTooLarge
 from gateway.transport.folder import FolderOutbound
 from gateway.transport.inbox import TransportError, report_bytes
@@ -38,6 +50,16 @@ class FeedApi(Protocol):
     def document(self, feed: str, body: bytes, problems: Problems) -> object:
         """The page in the reference shape."""
         ...
+
+
+@dataclass
+class PageResult:
+    """What became of one page of a feed, and where the feed stands after it."""
+
+    result: IngestResult
+    next_cursor: str | None
+    more: bool  # another page waits now
+    repeat: bool = False  # the same malformed page as last time: its entry and copy are kept already
 
 
 @dataclass
@@ -60,12 +82,12 @@ class FeedPoller:
     """Polls partner feeds through their API adapters."""
 
     def __init__(
-        self, store: Store, settings: Settings, clock: Clock, ingestor: Ingestor, api: Callable[[str], FeedApi]
+        self, store: Store, settings: Settings, clock: Clock, ingestor: object, api: Callable[[str], FeedApi]
     ) -> None:
+        """`ingestor` is not used: pages are applied here (the composition root still passes it)."""
         self.store = store
         self.settings = settings
         self.clock = clock
-        self.ingestor = ingestor
         self.api = api
 
     def poll(self, partner: str, feed: str) -> PollReport:
@@ -96,7 +118,7 @@ class FeedPoller:
                 break
             try:
                 with logs.run():
-                    page = self.ingestor.ingest_page(
+                    page = self.ingest_page(
                         partner,
                         feed,
                         body,
@@ -109,7 +131,7 @@ class FeedPoller:
                 log.error("feed_poll_failed", partner=partner, feed=feed, cursor=cursor, error=str(exc))
                 break
             report.pages.append(page)
-            if page.result.outcome == "rejected":
+            if page.result.outcome == Outcome.REJECTED:
                 if not page.repeat:
                     self._keep_aside(partner, feed, body, page, config.failed, cut)
                 break
@@ -147,6 +169,99 @@ class FeedPoller:
             return
         log.info("page_kept_aside", partner=partner, feed=feed, file=where)
 
+    def ingest_page(
+        self,
+        partner: str,
+        feed: str,
+        body: bytes,
+        cursor: str | None,
+        document: Callable[[bytes, Problems], object],
+        *,
+        source: str | None = None,
+        reason: str | None = None,
+    ) -> PageResult:
+        """Apply one page of a partner feed as one item, and record the cursor after it in the same transaction.
+
+        `document` turns the body into the reference shape (the partner adapter's reading). A malformed page is
+        refused whole and the cursor stays where it was (`reason` names why, when the caller knows: "too_large");
+        the same page as the last one applied (same cursor, same body) is a duplicate, and the cursor moves on.
+        """
+        started = time.perf_counter()
+        partner_settings = self.settings.partner(partner)
+        received_at = self.clock()
+        # A page is its feed position and its body. The same page as the last one applied (asked again from the
+        # same cursor) is a duplicate; a page repeating an older one (a level back to an earlier value) is news.
+        sha256 = hashlib.sha256(f"{feed}\n{cursor or ''}\n".encode() + body).hexdigest()
+        source = source or f"api:{feed}@{(cursor or 'start')[:200]}"
+        result = IngestResult(partner, feed, source, sha256, len(body), outcome=Outcome.APPLIED, reason=reason)
+        bound = log.bind(partner=partner, kind=feed, source=source, sha256=sha256)
+        problems = Problems()
+        kind = applier(feed)
+        page, items = _read_page(kind, body, document, partner_settings.zone, problems)
+        if page is None or problems:
+            result.reject(problems)
+            with self.store.read() as tx:
+                earlier = tx.ledger_applied(tx.partner_id(partner), feed, sha256, outcome=Outcome.REJECTED)
+            if earlier is None:
+                ledger.record_apart(self.store, result, received_at, self.clock)
+            else:  # the partner serves the same broken page again: one entry and one copy kept are enough
+                result.ledger_id = result.duplicate_of = earlier
+            result.duration_ms = int((time.perf_counter() - started) * 1000)
+            log_result(result, bound, event="page", repeat=earlier is not None)
+            return PageResult(result, cursor, more=False, repeat=earlier is not None)
+        more = _more(page, cursor)
+        after = page.next_cursor if page.next_cursor is not None else cursor
+        try:
+            self._apply_page(kind, page, items, result, received_at, cursor, after, bound)
+        except AlreadyApplied:
+            # another worker applied the same page between our look-up and our claim: now it is a duplicate
+            result.nothing_applied()
+            result.refusals = []
+            self._apply_page(kind, page, items, result, received_at, cursor, after, bound)
+        result.duration_ms = int((time.perf_counter() - started) * 1000)
+        if result.outcome != Outcome.EMPTY:
+            log_result(result, bound, event="page")
+        return PageResult(result, after, more=more)
+
+    def _apply_page(
+        self,
+        kind: Applier[Any],
+        page: pages.Page,
+        items: object,
+        result: IngestResult,
+        received_at: Instant,
+        cursor: str | None,
+        after: str | None,
+        bound: FilteringBoundLogger,
+    ) -> None:
+        """One transaction: the page's effects, its ledger entry and the feed's cursor after it."""
+        partner, feed = result.partner, result.kind
+        partner_settings = self.settings.partner(partner)
+        with self.store.write() as tx:
+            partner_id = tx.partner_id(partner)
+            tx.lock_partner(partner_id)
+            _, last = tx.feed_position(partner_id, feed)
+            # the ledger's claim is on the page at its place in the feed's history: the same page again after
+            # another (A, B, A) is news; the same page after the same page (asked again, or raced by another
+            # poller, or replayed from an older cursor) is a duplicate
+            claim = hashlib.sha256(f"{result.sha256}\n{last or ''}".encode()).hexdigest()
+            if not page.items:
+                result.outcome = Outcome.EMPTY
+            elif result.sha256 == last or (earlier := tx.ledger_applied(partner_id, feed, claim)) is not None:
+                result.outcome = Outcome.DUPLICATE
+                result.duplicate_of = None if result.sha256 == last else earlier
+                ledger.record(tx, partner_id, result, received_at, self.clock())
+            else:
+                entry = ledger.claim(tx, partner_id, result, received_at, claim)
+                engine = Engine(tx, partner, partner_settings.policy, self.clock(), entry, alone=True)
+                kind.apply_page(Applying(engine, result, partner_settings, received_at), items)
+                result.ats_changes = engine.changed
+                log_snapshot_warnings(engine, bound)
+                ledger.close_applied(tx, entry, result, self.clock())
+                tx.set_feed_cursor(partner_id, feed, after, entry, self.clock(), last_sha256=result.sha256)
+            if after != cursor and result.outcome != Outcome.APPLIED:
+                tx.set_feed_cursor(partner_id, feed, after, result.ledger_id, self.clock())
+
 
 def _too_large(cut: PageTooLarge) -> Callable[[bytes, Problems], object]:
     """The reading of a page cut at its limit: nothing but the problem that it is too large."""
@@ -162,3 +277,26 @@ def _too_large(cut: PageTooLarge) -> Callable[[bytes, Problems], object]:
         )
 
     return document
+
+
+def _read_page(
+    kind: Applier[Any], body: bytes, document: Callable[[bytes, Problems], object], zone: tzinfo, problems: Problems
+) -> tuple[pages.Page | None, Any]:
+    """The page's envelope and its feed's items, checked; problems say what is wrong."""
+    try:
+        decoded = document(body, problems)
+    except Exception as exc:
+        problems.add(Problem(None, f"the adapter could not read the page: {type(exc).__name__}: {exc}", unit="item"))
+        decoded = None
+    page = None if problems else pages.envelope(decoded, problems)
+    items = None if page is None else kind.read_page(page, zone, problems)
+    return page, items
+
+
+def _more(page: pages.Page, cursor: str | None) -> bool:
+    """Whether to ask for the next page now: `has_more` when the partner says, else while pages bring items and
+    the cursor moves."""
+    moved = page.next_cursor is not None and page.next_cursor != cursor
+    if page.has_more is not None:
+        return page.has_more and moved
+    return bool(page.items) and moved

@@ -21,9 +21,12 @@ from pathlib import Path
 from gateway import logs
 from gateway.domain.identifiers import escape_controls
 from gateway.domain.instant import Instant
-from gateway.service.ingest import Ingestor, IngestResult
+from gateway.domain.outcomes import Outcome
+from gateway.service import ledger
+from gateway.service.ingest import Ingestor
+from gateway.service.items import IngestResult
 from gateway.settings import FolderSource, Settings, SftpSource
-from gateway.store.port import LedgerCounts, Store, StoreError
+from gateway.store.port import Store, StoreError
 from gateway.transport.inbox import Entry, Inbox, TransportError, candidates, complete, refusal, takeable
 
 log = logs.get(__name__)
@@ -33,7 +36,7 @@ InboxFactory = Callable[[SourceSettings], Inbox]
 
 _SECOND = 1_000_000
 _LABEL = 1000  # characters of the ledger's source column
-MOVED_ASIDE = ("applied", "duplicate", "rejected")
+MOVED_ASIDE = (Outcome.APPLIED, Outcome.DUPLICATE, Outcome.REJECTED)
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,7 @@ class PickedUp:
 
     source: str
     file: str
-    outcome: str  # applied | duplicate | rejected | transport_error | quarantined
+    outcome: Outcome  # applied | duplicate | rejected | transport_error | quarantined
     ledger_id: int | None = None
     detail: str = ""
     refused: int = 0
@@ -50,7 +53,7 @@ class PickedUp:
     @property
     def ok(self) -> bool:
         """Applied with nothing refused, or a duplicate moved aside."""
-        return self.outcome == "duplicate" or (self.outcome == "applied" and not self.refused)
+        return self.outcome == Outcome.DUPLICATE or (self.outcome == Outcome.APPLIED and not self.refused)
 
 
 @dataclass
@@ -172,7 +175,7 @@ class Pickup:
         report = _report(result, source, entry)
         bound = log.bind(partner=partner, source=source.name, file=entry.shown, sha256=result.sha256)
         try:
-            if result.outcome == "rejected":
+            if result.outcome == Outcome.REJECTED:
                 inbox.fail(entry, source.marker_suffix, report)
                 bound.info("file_moved_to_failed", ledger_id=result.ledger_id)
             else:
@@ -206,18 +209,16 @@ class Pickup:
             failing_for = (now - failures.first_at) / _SECOND
             if failures.number < source.max_transport_failures or failing_for < source.quarantine_after_seconds:
                 bound.warning("transport_failed", error=text, failures=failures.number, failing_seconds=failing_for)
-                return PickedUp(source.name, entry.shown, "transport_error", None, text)
-            ledger_id = tx.ledger_open(
-                partner_id, source.kind.value, _label(source, entry), "", entry.size, now, "quarantined"
-            )
+                return PickedUp(source.name, entry.shown, Outcome.TRANSPORT_ERROR, None, text)
             reason = (
                 f"quarantined after {failures.number} transport failures over {failing_for:.0f} s; last: {text}"
                 " (`gateway ledger release` puts it back in line)"
             )
-            tx.ledger_close(ledger_id, "quarantined", LedgerCounts(), reason, None, now)
+            label = _label(source, entry)
+            ledger_id = ledger.quarantined(tx, partner_id, source.kind.value, label, entry.size, now, reason)
             tx.quarantine(partner_id, source.name, entry.identity, now, ledger_id)
         bound.error("file_quarantined", error=text, failures=failures.number, ledger_id=ledger_id)
-        return PickedUp(source.name, entry.shown, "quarantined", ledger_id, reason)
+        return PickedUp(source.name, entry.shown, Outcome.QUARANTINED, ledger_id, reason)
 
 
 def stopped_at_limit(picked: list[PickedUp], source: SourceSettings) -> bool:

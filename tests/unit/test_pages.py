@@ -29,7 +29,7 @@ from gateway.formats.pages import (
 )
 from gateway.formats.problems import MAX_LISTED, Problem, Problems
 from gateway.formats.rows import MAX_ID_LENGTH, MAX_QUANTITY_DIGITS, ConfirmationRow, StockRow
-from gateway.service.ingest import _more
+from gateway.service.feeds import _more
 from gateway.transport.http import retry_after_seconds
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -1,0 +1,82 @@
+"""Stock levels: a snapshot file (streamed in batches, the partner's `absent` rule applied at its end), or the
+levels of a stock feed page."""
+
+from __future__ import annotations
+
+from datetime import tzinfo
+
+from gateway.formats import pages
+from gateway.formats import rows as formats
+from gateway.formats.csvfile import CsvTable
+from gateway.formats.problems import Problems
+from gateway.formats.rows import StockRow
+from gateway.service.appliers.base import Applier, Applying
+from gateway.service.engine import Engine, SnapshotOutcome, StockInput, StockLevel
+from gateway.service.items import IngestResult, Rejected
+
+_BATCH = 10_000  # stock rows applied per engine call: bounded memory, few round trips
+
+
+class Stock(Applier[list[StockRow]]):
+    """Stock files are whole snapshots; stock pages bring the levels that moved."""
+
+    def apply_file(self, item: Applying, table: CsvTable) -> None:
+        """Apply a snapshot batch by batch as it is read; a problem anywhere refuses it whole."""
+        engine, result, partner, progress = item.engine, item.result, item.partner, item.progress
+        default_as_of = item.as_of if item.as_of is not None else item.received_at
+        counts = result.counts
+        problems = table.problems
+        # A partner's first snapshot needs no look-ups: its SKUs are unique (checked) and none is stored yet.
+        first_load = not engine.tx.holds_stock(engine.partner_id)
+        # where the store has one (PostgreSQL), every row is streamed in (COPY) and merged in one statement at the end
+        loader = engine.level_loader()
+        batches = formats.StockBatches(table, partner.zone, default_as_of, _BATCH)
+        for batch in batches:
+            if progress is not None:
+                progress(batches.rows)
+            if problems.total:
+                continue  # keep reading to list every problem, apply nothing more
+            if loader is not None:
+                loader.add(batch)
+            else:
+                _apply_levels(engine, batch, result, all_new=first_load)
+        if progress is not None:
+            progress(batches.rows)
+        if problems.total:
+            raise Rejected(problems)
+        if loader is not None:
+            _count(engine.merge_levels(loader, result.ledger_id), result)
+        seen = batches.seen
+        latest = item.as_of if item.as_of is not None else batches.latest
+        if partner.absent == "zero":
+            zero_at = default_as_of if latest is None else latest
+            omitted = [
+                StockInput(record.sku, 0, zero_at)
+                for record in engine.tx.iter_stock(engine.partner_id)
+                if record.sku not in seen and (record.quantity != 0 or record.as_of != zero_at)
+            ]
+            outcome = engine.apply_stock(omitted, result.ledger_id)
+            counts.extra["zeroed"] = outcome.applied
+            counts.skipped += outcome.skipped
+
+    def read_page(self, page: pages.Page, zone: tzinfo, problems: Problems) -> list[StockRow]:
+        """The page's stock levels."""
+        return pages.stock_items(page, zone, problems)
+
+    def apply_page(self, item: Applying, items: list[StockRow]) -> None:
+        """The page's levels, at the page's instant where an item gives none."""
+        received_at = item.received_at
+        levels = [(r.sku, r.quantity, r.as_of if r.as_of is not None else received_at) for r in items]
+        _apply_levels(item.engine, levels, item.result, all_new=False)
+
+
+def _apply_levels(engine: Engine, batch: list[StockLevel], result: IngestResult, *, all_new: bool) -> None:
+    _count(engine.apply_stock(batch, result.ledger_id, all_new=all_new), result)
+
+
+def _count(outcome: SnapshotOutcome, result: IngestResult) -> None:
+    result.counts.applied += outcome.applied
+    result.counts.skipped += outcome.skipped
+    result.counts.extra["predates_confirmation"] = (
+        result.counts.extra.get("predates_confirmation", 0) + outcome.predates_movement
+    )

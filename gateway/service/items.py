@@ -1,0 +1,145 @@
+"""What became of one inbound item (a flat file or a feed page): its result, its report and its log line.
+
+Files (service/ingest) and feed pages (service/feeds) share these: an item is applied, rejected whole, a
+duplicate of content applied already, or (a page) empty; its report lists every problem with its line (or
+item) number, and every row the rules refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from structlog.typing import FilteringBoundLogger
+
+from gateway.domain.instant import Instant
+from gateway.domain.outcomes import Outcome
+from gateway.formats.problems import Problem, Problems
+from gateway.service.engine import AtsChange, Engine
+from gateway.store.port import LedgerCounts
+
+Clock = Callable[[], Instant]
+Progress = Callable[[int], None]
+
+
+@dataclass
+class IngestResult:
+    """What became of one file."""
+
+    partner: str
+    kind: str
+    source: str
+    sha256: str
+    size: int
+    outcome: Outcome  # applied | rejected | duplicate (or, a page, empty)
+    ledger_id: int | None = None
+    duplicate_of: int | None = None
+    counts: LedgerCounts = field(default_factory=LedgerCounts)
+    problems: list[Problem] = field(default_factory=list)  # why a file was rejected
+    refusals: list[Problem] = field(default_factory=list)  # rows the rules refused
+    unlisted: int = 0
+    changes: list[AtsChange] = field(default_factory=list)  # the first ones, for dry runs
+    ats_changes: int = 0  # published ATS values queued (or that would be)
+    dry_run: bool = False
+    duration_ms: int = 0
+    reason: str | None = None  # why a rejected item was refused whole, when it has a name ("too_large")
+
+    @property
+    def ok(self) -> bool:
+        """Applied with nothing refused, or a harmless duplicate (or an empty page)."""
+        return self.outcome in (Outcome.DUPLICATE, Outcome.EMPTY) or (
+            self.outcome == Outcome.APPLIED and not self.counts.refused
+        )
+
+    def summary(self) -> str:
+        """One readable line."""
+        if self.outcome == Outcome.DUPLICATE:
+            return f"{self.source}: duplicate of ledger entry {self.duplicate_of}, nothing applied"
+        if self.outcome == Outcome.REJECTED:
+            first = self.problems[0].describe() if self.problems else "malformed"
+            more = len(self.problems) + self.unlisted - 1
+            extra = f" (and {more} more problem{'s' if more != 1 else ''})" if more > 0 else ""
+            return f"{self.source}: rejected, nothing applied: {first}{extra}"
+        verb = "would apply" if self.dry_run else "applied"
+        return (
+            f"{self.source}: {verb} {self.counts.applied} row(s), skipped {self.counts.skipped} stale, "
+            f"refused {self.counts.refused}; {self.ats_changes} ATS change(s)"
+        )
+
+    def report(self) -> dict[str, object]:
+        """The error report: JSON-ready, every problem with its line number."""
+        report: dict[str, object] = {
+            "partner": self.partner,
+            "kind": self.kind,
+            "source": self.source,
+            "sha256": self.sha256,
+            "ledger_id": self.ledger_id,
+            "outcome": self.outcome,
+            "rows_applied": self.counts.applied,
+            "rows_skipped": self.counts.skipped,
+            "rows_refused": self.counts.refused,
+            "problems": [p.as_dict() for p in self.problems],
+            "refused": [p.as_dict() for p in self.refusals],
+            "unlisted_problems": self.unlisted,
+        }
+        if self.reason is not None:
+            report["reason"] = self.reason
+        return report
+
+    def reject(self, problems: Problems) -> None:
+        """Refused whole: the problems say why, and nothing the item did counts any more."""
+        self.outcome = Outcome.REJECTED
+        self.problems, self.unlisted = problems.listed, problems.unlisted
+        self.nothing_applied()
+
+    def nothing_applied(self) -> None:
+        """Forget what the item did (its transaction rolled back, or will apply nothing)."""
+        self.counts = LedgerCounts()
+        self.changes, self.ats_changes = [], 0
+
+
+class Rejected(Exception):
+    """The item is refused whole: its transaction rolls back, and its problems say why."""
+
+    def __init__(self, problems: Problems) -> None:
+        super().__init__(problems.total)
+        self.problems = problems
+
+
+def log_snapshot_warnings(engine: Engine, bound: FilteringBoundLogger) -> None:
+    """Stale rows skipped, and a snapshot older than confirmations applied since, as the engine saw them."""
+    if engine.stale_skus:
+        bound.info("stale_rows_skipped", sample_skus=engine.stale_skus)
+    if engine.predating_skus:
+        bound.warning(
+            "snapshot_predates_confirmation",
+            sample_skus=engine.predating_skus,
+            hint="the snapshot is older than confirmations the gateway applied; it may put sold units back",
+        )
+
+
+def log_result(result: IngestResult, bound: FilteringBoundLogger, event: str = "file", *, repeat: bool = False) -> None:
+    """The item's one log line: `file_applied`, `page_rejected`..."""
+    context = {
+        "ledger_id": result.ledger_id,
+        "rows_applied": result.counts.applied,
+        "rows_skipped": result.counts.skipped,
+        "rows_refused": result.counts.refused,
+        "duration_ms": result.duration_ms,
+    }
+    if result.outcome == Outcome.REJECTED:
+        # a refusal with a name gives it as the reason, with the words beside it
+        why = {"reason": result.summary()} if result.reason is None else {"reason": result.reason}
+        if result.reason is not None:
+            why["error"] = result.summary()
+        bound.warning(
+            f"{event}_rejected",
+            **why,
+            problems=len(result.problems) + result.unlisted,
+            **({"repeat": True} if repeat else {}),
+            **context,
+        )
+    elif result.outcome == Outcome.DUPLICATE:
+        bound.info(f"{event}_duplicate", duplicate_of=result.duplicate_of, **context)
+    else:
+        bound.info(f"{event}_applied", ats_changes=result.ats_changes, **context)
