@@ -16,6 +16,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from gateway import logs
+from gateway.service import reads
 from gateway.store.port import Store
 
 log = logs.get(__name__)
@@ -29,8 +30,7 @@ def readiness(store: Store | None, states: Callable[[], list[dict[str, Any]]]) -
     problems: list[str] = []
     try:
         assert store is not None
-        with store.read() as tx:
-            tx.holds_stock(0)
+        reads.ping(store)
     except Exception as exc:
         problems.append(f"store: {type(exc).__name__}: {exc}")
     described = states()

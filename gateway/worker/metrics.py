@@ -15,6 +15,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from gateway.domain.instant import Instant
+from gateway.service import outbox_view
 from gateway.store.port import Store
 
 _SECOND = 1_000_000
@@ -127,17 +128,13 @@ def scrape_gauges(
     oldest = gauge("gateway_outbox_oldest_seconds", "Age of the oldest undelivered message", ["partner"])
     dead = gauge("gateway_outbox_dead", "Messages in dead letter", ["partner", "kind"])
     if store is not None:
-        with store.read() as tx:
-            for partner in partners:
-                counts = tx.outbox_counts(tx.partner_id(partner))
-                pending = [c for c in counts if c.state == "pending"]
-                for c in pending:
-                    depth.add_metric([partner, c.kind], c.count)
-                for c in counts:
-                    if c.state == "dead":
-                        dead.add_metric([partner, c.kind], c.count)
-                first = min((c.oldest for c in pending), default=None)
-                oldest.add_metric([partner], 0.0 if first is None else (now - first) / _SECOND)
+        for summary in outbox_view.summaries(store, partners):
+            for c in summary.pending:
+                depth.add_metric([summary.partner, c.kind], c.count)
+            for c in summary.dead:
+                dead.add_metric([summary.partner, c.kind], c.count)
+            first = summary.oldest
+            oldest.add_metric([summary.partner], 0.0 if first is None else (now - first) / _SECOND)
     yield depth
     yield oldest
     yield dead

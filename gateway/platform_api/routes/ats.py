@@ -10,7 +10,7 @@ from gateway.domain import identifiers, instant
 from gateway.platform_api.problems import malformed
 from gateway.platform_api.routes.common import Gateway, Name, Partner, partner_router
 from gateway.platform_api.schemas import AtsOut, ChannelOut, Identifier
-from gateway.service import queries
+from gateway.service import reads
 
 router = partner_router()
 
@@ -27,18 +27,14 @@ def read_ats(
     why = identifiers.channel_problem(assembly, collection)
     if why is not None:
         raise malformed(why)
-    with app.store.read() as tx:
-        if assembly is not None and collection is not None:
-            if not sku:
-                raise malformed("a collection's ATS needs at least one sku")
-            channel_views = [queries.channel(tx, partner, s, assembly, collection) for s in dict.fromkeys(sku)]
-            return [
-                ChannelOut(
-                    sku=v.sku, assembly=v.assembly, collection=v.collection, ats=v.ats, cap=v.cap, ordered=v.ordered
-                )
-                for v in channel_views
-            ]
-        views = queries.ats(tx, partner, sku)
+    if assembly is not None and collection is not None:
+        if not sku:
+            raise malformed("a collection's ATS needs at least one sku")
+        return [
+            ChannelOut(sku=v.sku, assembly=v.assembly, collection=v.collection, ats=v.ats, cap=v.cap, ordered=v.ordered)
+            for v in reads.channels(app.store, partner, sku, assembly, collection)
+        ]
+    views = reads.ats(app.store, partner, sku)
     return [
         AtsOut(sku=v.sku, stock=v.stock, allocated=v.allocated, ats=v.ats, as_of=instant.to_iso(v.as_of)) for v in views
     ]
@@ -47,8 +43,7 @@ def read_ats(
 @router.get("/ats/{sku:path}/explain")
 def explain(app: Gateway, partner: Partner, sku: Name) -> dict[str, Any]:
     """Why a SKU's ATS is what it is: the snapshot it stands on and every allocating line with its rule."""
-    with app.store.read() as tx:
-        found = queries.explain(tx, partner, app.settings.partner(partner).policy, sku)
+    found = reads.explain(app.store, partner, app.settings.partner(partner).policy, sku)
     view = found.view
     return {
         "sku": view.sku,
