@@ -22,7 +22,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urljoin
 
 import requests
@@ -33,7 +33,6 @@ from gateway.formats import pages
 from gateway.formats.problems import Problems
 from gateway.secrets import SecretError, read_secret
 from gateway.settings import ApiSettings
-from gateway.store.port import OutboxRecord
 from gateway.transport.bounds import (
     MAX_REDIRECTS,
     Deadline,
@@ -72,6 +71,25 @@ __all__ = [  # with the errors other modules import from here though they now li
 # a batch repeats a few instants many times (one per snapshot, one per transaction): format each once
 _iso = functools.lru_cache(maxsize=4096)(instant.to_iso)
 _iso_fixed = functools.lru_cache(maxsize=4096)(instant.to_iso_fixed)
+
+
+class Message(Protocol):
+    """What delivery needs of one outbox message (the store's OutboxRecord has it): a transport knows no store."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def value(self) -> int | None: ...
+    @property
+    def as_of(self) -> instant.Instant | None: ...
+    @property
+    def payload(self) -> str | None: ...
+    @property
+    def created_at(self) -> instant.Instant: ...
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -205,7 +223,7 @@ class PartnerApi:
 
     # delivery
 
-    def item(self, message: OutboxRecord) -> dict[str, Any]:
+    def item(self, message: Message) -> dict[str, Any]:
         """One outbox message as an item of a delivery request."""
         computed_at = _iso_fixed(message.created_at)
         if message.kind == "ats":
@@ -222,11 +240,11 @@ class PartnerApi:
             body["computed_at"] = computed_at
         return body
 
-    def body(self, kind: str, messages: Sequence[OutboxRecord]) -> dict[str, Any]:
+    def body(self, kind: str, messages: Sequence[Message]) -> dict[str, Any]:
         """The JSON body of one delivery request."""
         return {"items": [self.item(message) for message in messages]}
 
-    def send(self, kind: str, idempotency_key: str, messages: Sequence[OutboxRecord]) -> int:
+    def send(self, kind: str, idempotency_key: str, messages: Sequence[Message]) -> int:
         """POST one batch; return the partner's 2xx status, or raise DeliveryFailed."""
         url = self.url(self.DELIVERY_PATHS[kind])
         data = json.dumps(self.body(kind, messages), separators=(",", ":")).encode()
