@@ -20,7 +20,7 @@ from gateway.store.errors import StoreError
 from gateway.store.sql import sqlite_writer, statements
 from gateway.store.sql.errors import translate_errors
 from gateway.store.sql.levels import PostgresLevelLoader
-from gateway.store.sql.locks import AdvisoryLocks, LockSpace, OneWorker, OneWriter, SourceLocks
+from gateway.store.sql.locks import AdvisoryLocks, AdvisorySourceLocks, LockSpace, SourceLocks, TransactionLocks
 
 if TYPE_CHECKING:
     from gateway.store.port import LevelLoader
@@ -86,13 +86,13 @@ class Dialect:
         """The first keys of the store's locks."""
         return LockSpace("")
 
-    def locks(self, connection: Connection, space: LockSpace) -> OneWriter:
+    def locks(self, connection: Connection, space: LockSpace) -> TransactionLocks:
         """The locks of a transaction on `connection`."""
-        return OneWriter()
+        return TransactionLocks()
 
-    def source_locks(self, engine: Engine, space: LockSpace) -> OneWorker:
+    def source_locks(self, engine: Engine, space: LockSpace) -> SourceLocks:
         """The locks that let one worker at a time poll each source."""
-        return OneWorker()
+        return SourceLocks()
 
 
 class SQLite(Dialect):
@@ -189,7 +189,7 @@ class PostgreSQL(Dialect):
         """Advisory locks held to the end of the transaction."""
         return AdvisoryLocks(connection, space)
 
-    def source_locks(self, engine: Engine, space: LockSpace) -> SourceLocks:
+    def source_locks(self, engine: Engine, space: LockSpace) -> AdvisorySourceLocks:
         """Session-level advisory locks, each on a connection of its own outside the pool."""
 
         def connect() -> Engine:
@@ -197,7 +197,7 @@ class PostgreSQL(Dialect):
             event.listen(unpooled, "connect", _postgres_on_connect)
             return unpooled
 
-        return SourceLocks(space, connect, self.driver_error)
+        return AdvisorySourceLocks(space, connect, self.driver_error)
 
 
 DIALECTS: dict[str, type[Dialect]] = {"sqlite": SQLite, "postgresql": PostgreSQL}

@@ -51,9 +51,9 @@ class LockSpace:
         return lock_key(f"{self.schema}\x00batch"), lock_key(batch_id)
 
 
-class OneWriter:
-    """The locks of a transaction on a store that takes one writer at a time (SQLite): it writes alone, so it
-    takes none, and every call says so (no lock taken, a batch always claimable)."""
+class TransactionLocks:
+    """The locks a transaction holds. As they are here, on a store that takes one writer at a time (SQLite): it
+    writes alone, so it takes none, and every call says so (no lock taken, a batch always claimable)."""
 
     def partner(self, partner_id: int) -> None:
         """Hold the partner alone for the rest of the transaction (an inbound item: a file, a page)."""
@@ -84,7 +84,7 @@ class OneWriter:
         """Hold what settling a claimed batch of the partner (these outbox ids) needs."""
 
 
-class AdvisoryLocks(OneWriter):
+class AdvisoryLocks(TransactionLocks):
     """The locks of a transaction on PostgreSQL: advisory locks held to the end of the transaction, and the
     outbox rows a settle or a re-claim touches (see outbox_locks)."""
 
@@ -166,8 +166,9 @@ class AdvisoryLocks(OneWriter):
         outbox_locks.lock_rows(self.connection, ids)
 
 
-class OneWorker:
-    """The source locks of a store with one worker (SQLite): every source is its own."""
+class SourceLocks:
+    """The locks that let one worker at a time poll each source. As they are here, on a store with one worker
+    (SQLite): every source is its own."""
 
     engine: Engine | None = None
 
@@ -180,7 +181,7 @@ class OneWorker:
         """Release what the locks hold."""
 
 
-class SourceLocks(OneWorker):
+class AdvisorySourceLocks(SourceLocks):
     """The source locks of a store several workers share (PostgreSQL): a session-level advisory lock per source,
     tried without waiting, each on a connection of its own."""
 

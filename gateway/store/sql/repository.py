@@ -1,5 +1,5 @@
 """What every repository of one transaction works on: its connection, its database's dialect, its locks, the run
-that opened it, and the partners the store knows.
+it belongs to, and the partners the store knows.
 
 Each repository (stock.py, orders.py, ...) is a mixin on this base; SqlTransaction (transaction.py) is all of them.
 """
@@ -11,12 +11,11 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from gateway import logs
 from gateway.store import schema
 from gateway.store.errors import StoreError
 from gateway.store.sql import statements
 from gateway.store.sql.dialects import Dialect
-from gateway.store.sql.locks import LockSpace
+from gateway.store.sql.locks import TransactionLocks
 
 _P = schema.partners
 
@@ -48,14 +47,24 @@ class KnownPartners:
 
 
 class SqlRepository:
-    """The part of the port's Transaction on one SQLAlchemy connection inside one database transaction."""
+    """The part of the port's Transaction on one SQLAlchemy connection inside one database transaction.
 
-    def __init__(self, connection: Connection, dialect: Dialect, space: LockSpace, partners: KnownPartners) -> None:
+    Every repository of one transaction shares its connection, its `locks` (what the transaction holds) and the
+    store's known partners; `run_id` is the inbound item being handled, if any, kept with what it queues."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        dialect: Dialect,
+        locks: TransactionLocks,
+        partners: KnownPartners,
+        run_id: str | None,
+    ) -> None:
         self.connection = connection
         self.dialect = dialect
-        self.locks = dialect.locks(connection, space)
+        self.locks = locks
         self._known = partners
-        self.run_id = logs.current_run()  # the inbound item being handled, if any: kept with what it queues
+        self.run_id = run_id
 
     def _run_many(self, name: str, rows: Sequence[tuple[Any, ...]]) -> None:
         """Run statement `name` (statements.BULK) once per row, in one batch."""

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
+from gateway import logs
 from gateway.store.sql import engine as engines
 from gateway.store.sql import sqlite_writer
 from gateway.store.sql.dialects import Dialect, dialect_class
@@ -101,7 +102,7 @@ class SqlStore:
         ):
             transaction = connection.begin()
             try:
-                yield SqlTransaction(connection, self.database, self._space, self._partners)
+                yield self._transaction(connection)
             except BaseException:
                 transaction.rollback()
                 raise
@@ -118,7 +119,13 @@ class SqlStore:
             sqlite_writer.reading(self.engine.connect()) as connection,
             connection.begin(),
         ):
-            yield SqlTransaction(connection, self.database, self._space, self._partners)
+            yield self._transaction(connection)
+
+    def _transaction(self, connection: Connection) -> SqlTransaction:
+        """The repositories of a transaction begun on `connection`, and the locks it is to hold."""
+        locks = self.database.locks(connection, self._space)
+        # the inbound item being handled, if any (bound to the logs by its handler): kept with what it queues
+        return SqlTransaction(connection, self.database, locks, self._partners, logs.current_run())
 
     @contextmanager
     def source_lock(self, name: str) -> Iterator[bool]:
