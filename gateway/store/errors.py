@@ -1,46 +1,28 @@
-"""A driver's error as the store's own: busy (try again later), contention (run it again now) or failed.
+"""The store's own errors: what a use case may catch, whatever database is behind the store.
 
-PostgreSQL's errors carry a DETAIL (process and transaction ids, the other transaction's statement), a HINT and
-a CONTEXT: internals of the server, meant for its own log. Only the primary message and the SQLSTATE are kept, so
-an answer or a log line of the gateway never shows them.
+The adapter turns its driver's errors into these at its edge (gateway.store.sql.errors); nothing above the store
+ever sees a driver's exception.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import exc as sa_exc
 
-from gateway.store.port import StoreBusy, StoreContention, StoreError
-
-# the transaction was rolled back to untie it from another: serialization failure, deadlock
-CONTENTION_SQLSTATES = frozenset({"40001", "40P01"})
-# it waited longer than allowed: lock time-out, statement time-out (or cancel)
-BUSY_SQLSTATES = frozenset({"55P03", "57014"})
-_SECTIONS = ("\nDETAIL:", "\nHINT:", "\nCONTEXT:")
+class StoreError(Exception):
+    """The store could not do what was asked (unreachable, corrupt, locked beyond patience)."""
 
 
-def primary_message(error: BaseException) -> str:
-    """The driver error's own message, without PostgreSQL's DETAIL, HINT and CONTEXT."""
-    diag = getattr(error, "diag", None)
-    primary = getattr(diag, "message_primary", None) if diag is not None else None
-    if primary:
-        return str(primary)
-    message = str(error)
-    for section in _SECTIONS:
-        message = message.split(section, 1)[0]
-    return message.strip()
+class StoreBusy(StoreError):
+    """Another worker holds the store; the operation may succeed later."""
 
 
-def translate(exc: BaseException) -> StoreError:
-    """The store's error for a driver's error, wrapped by SQLAlchemy or raw (the PostgreSQL COPY loader's cursor);
-    raise it `from None`: the driver's own, chained, would show its DETAIL in a traceback."""
-    orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
-    sqlstate = getattr(orig, "sqlstate", None)
-    message = primary_message(orig)
-    if sqlstate in CONTENTION_SQLSTATES:
-        return StoreContention(f"the store is busy: {message} (SQLSTATE {sqlstate}); the transaction was rolled back")
-    if sqlstate in BUSY_SQLSTATES:
-        return StoreBusy(f"the store is busy: {message} (SQLSTATE {sqlstate})")
-    operational = isinstance(exc, sa_exc.OperationalError) or type(orig).__name__ == "OperationalError"
-    if operational and ("locked" in message or "busy" in message):  # SQLite: another process holds the write lock
-        return StoreBusy(f"the store is busy: {message}")
-    return StoreError(f"the store failed: {message}")
+class StoreContention(StoreBusy):
+    """The database rolled the transaction back to untie it from another one (a deadlock, a serialization
+    failure): nothing of it was kept, and running it again from the start may well succeed."""
+
+
+class Conflict(StoreError):
+    """A uniqueness rule of the store was hit."""
+
+
+class AlreadyApplied(Conflict):
+    """The same content was applied for the same partner and kind by someone else meanwhile."""

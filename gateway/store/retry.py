@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from gateway import logs
-from gateway.store.port import StoreContention
+from gateway.store.errors import StoreContention
 
 RETRIES = 3  # runs after the first, before the contention is reported (a 503 on the platform API)
 PAUSE = 0.02  # seconds: up to this much (times the run's number) before a run again, drawn at random

@@ -144,6 +144,12 @@ def test_a_store_upgraded_by_a_newer_release_is_refused_with_a_clear_error(store
     store.close()
 
 
+def test_a_store_on_a_database_other_than_sqlite_or_postgresql_is_refused_with_a_clear_error() -> None:
+    """A URL naming another database is refused with the store's own error, before any driver is loaded."""
+    with pytest.raises(StoreError, match="runs on SQLite or PostgreSQL, not mysql"):
+        SqlStore.open("mysql://gateway@127.0.0.1/stock")
+
+
 @pytest.mark.parametrize("mode", ["simple", "advanced", "time_based"])
 def test_concurrent_confirmations_and_placements_keep_the_allocation_exact(make_app: AppFactory, mode: str) -> None:
     """Confirmations of one order while other orders are placed on its SKU: no placement's units are lost.

@@ -249,6 +249,6 @@ def test_the_server_drops_a_dead_workers_connections_and_locks_within_a_minute(
     assert shown == ["30", "10", "3"]
     with first.source_lock("source:p/drop") as mine:
         assert mine
-        assert first._lock_engine is not None
-        with first._lock_engine.connect() as connection:
+        assert first._sources.engine is not None
+        with first._sources.engine.connect() as connection:
             assert connection.exec_driver_sql("SHOW tcp_keepalives_idle").scalar() == "30"

@@ -1,4 +1,5 @@
-"""SQLite's one writer: the connections' set-up, how their transactions begin, and the queue of a process's writers.
+"""SQLite's one writer: the connections' set-up, how their transactions begin, the queue of a process's writers,
+and the one worker a SQLite store takes.
 
 A write transaction starts with BEGIN IMMEDIATE (two writers queue on the lock instead of failing half-way when
 both try to upgrade); a read starts with a deferred BEGIN and, the journal being WAL, never waits for the writer.
@@ -9,16 +10,19 @@ it, StoreBusy at once, rather than after the default busy time-out.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from sqlalchemy import Connection
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from gateway.store.port import StoreBusy
+from gateway.store.errors import StoreBusy
 
 BUSY_TIMEOUT_MS = 30_000  # how long a write waits for another process's writer when its caller sets no limit
 _BEGIN = "gateway_begin"  # execution option: "IMMEDIATE" (the default) or "DEFERRED" (a read)
@@ -85,3 +89,31 @@ class Writer:
             yield None if wait is None else max(0.0, wait - (time.monotonic() - started))
         finally:
             self._lock.release()
+
+
+def claim_worker(database: str | None) -> IO[str] | None:
+    """Make this process the one worker of the SQLite store `database`: StoreBusy naming the holder when another
+    runs. Returns the lock's open file (closing it lets go), None for a store in memory.
+
+    The lock is an advisory lock on NAME.worker.lock beside the database, released when the process ends
+    (even killed).
+    """
+    if not database or database == ":memory:":
+        return None
+    path = Path(f"{database}.worker.lock")
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise StoreBusy(
+            f"another worker ({holder}) runs on the SQLite store {database}; a SQLite store takes one worker "
+            "(several workers need PostgreSQL)"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}\n")
+    handle.flush()
+    return handle

@@ -1,0 +1,121 @@
+"""The stock store port: what the use cases need from a store, whatever database is behind it.
+
+One `write()` block is one transaction (a unit of work): everything an inbound item or a command does commits
+together or not at all. Its operations come in small repositories, one per aggregate, each a protocol of its own
+module: stock, orders, caps (and channels), outbox, ledger (and transport failures), feeds, partners, requests
+(idempotent answers), and the locks a shared store takes. `Transaction` is all of them on one connection.
+
+Records are plain data (gateway.store.records); the rules that compute them live in gateway.domain. Errors are
+the store's own (gateway.store.errors). Every name is importable from here, as before the port was split.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from gateway.store.errors import AlreadyApplied, Conflict, StoreBusy, StoreContention, StoreError
+from gateway.store.port.caps import CapRepository
+from gateway.store.port.feeds import FeedRepository
+from gateway.store.port.ledger import LedgerRepository
+from gateway.store.port.locks import Locks
+from gateway.store.port.orders import OrderRepository
+from gateway.store.port.outbox import OutboxRepository
+from gateway.store.port.partners import PartnerRepository
+from gateway.store.port.requests import RequestRepository
+from gateway.store.port.stock import LevelLoader, StockRepository
+from gateway.store.records import (
+    AtsMessage,
+    CapRow,
+    ChannelRecord,
+    Claim,
+    LedgerCounts,
+    LedgerRecord,
+    LineRecord,
+    MergeOutcome,
+    OrderRecord,
+    OutboxCount,
+    OutboxRecord,
+    StockRecord,
+    StockVersion,
+    StockVersions,
+    TransportFailures,
+)
+
+__all__ = [
+    "AlreadyApplied",
+    "AtsMessage",
+    "CapRepository",
+    "CapRow",
+    "ChannelRecord",
+    "Claim",
+    "Conflict",
+    "FeedRepository",
+    "LedgerCounts",
+    "LedgerRecord",
+    "LedgerRepository",
+    "LevelLoader",
+    "LineRecord",
+    "Locks",
+    "MergeOutcome",
+    "OrderRecord",
+    "OrderRepository",
+    "OutboxCount",
+    "OutboxRecord",
+    "OutboxRepository",
+    "PartnerRepository",
+    "RequestRepository",
+    "StockRecord",
+    "StockRepository",
+    "StockVersion",
+    "StockVersions",
+    "Store",
+    "StoreBusy",
+    "StoreContention",
+    "StoreError",
+    "Transaction",
+    "TransportFailures",
+]
+
+
+class Transaction(
+    Locks,
+    PartnerRepository,
+    StockRepository,
+    OrderRepository,
+    CapRepository,
+    OutboxRepository,
+    LedgerRepository,
+    FeedRepository,
+    RequestRepository,
+    Protocol,
+):
+    """The operations of one store transaction: every repository, on one connection in one transaction.
+
+    A driver's failure in any of them leaves the transaction's block as a StoreError (StoreBusy: try again later;
+    StoreContention: the database rolled it back, run it again from its start; Conflict: a uniqueness rule), never
+    as the driver's own exception."""
+
+
+class Store(Protocol):
+    """A stock store: transactions on demand."""
+
+    def write(self, *, rollback: bool = False, wait: float | None = None) -> AbstractContextManager[Transaction]:
+        """A transaction that may write; committed when the block ends normally, rolled back otherwise.
+
+        With `rollback=True` it is a rehearsal (a dry run): rolled back whatever happens. With `wait`, StoreBusy
+        when the store's writer is not free within that many seconds (None: as long as it takes).
+        """
+        ...
+
+    def read(self) -> AbstractContextManager[Transaction]:
+        """A transaction that only reads."""
+        ...
+
+    def source_lock(self, name: str) -> AbstractContextManager[bool]:
+        """True while this process may poll the source `name` (one worker at a time), without waiting."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,80 @@
+"""The ingest ledger (every inbound item and what became of it), and the source files that keep failing.
+
+The ledger is what makes an item applied once: an `applied` entry claims its content (partner, kind, digest), and a
+crash after the commit is recognised by it on restart. A source file whose transport keeps failing is counted,
+then quarantined under a `quarantined` ledger entry, until it is released.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from gateway.domain.instant import Instant
+from gateway.store.records import LedgerCounts, LedgerRecord, TransportFailures
+
+
+class LedgerRepository(Protocol):
+    """Ledger entries, and transport failures per source file (name, size and time)."""
+
+    def ledger_applied(self, partner_id: int, kind: str, sha256: str, outcome: str = "applied") -> int | None:
+        """The id of the entry that applied this content already (or the first one with `outcome`), if any."""
+        ...
+
+    def ledger_open(
+        self,
+        partner_id: int,
+        kind: str,
+        source: str,
+        sha256: str,
+        size: int,
+        received_at: Instant,
+        outcome: str = "applied",
+    ) -> int:
+        """Start a ledger entry and return its id; an `applied` entry claims the content (Conflict if taken).
+
+        Raises AlreadyApplied (a Conflict) when another transaction applied the same content meanwhile; on
+        PostgreSQL the transaction can then do nothing more: leave its block."""
+        ...
+
+    def ledger_close(
+        self,
+        entry_id: int,
+        outcome: str,
+        counts: LedgerCounts,
+        error: str | None,
+        report: str | None,
+        now: Instant,
+    ) -> None:
+        """Record what became of an item (`now`: when it finished)."""
+        ...
+
+    def ledger_since(self, partner_id: int, since: Instant) -> list[tuple[str, str, int, int, int]]:
+        """(kind, outcome, items, rows applied, rows refused) of the items received since `since`."""
+        ...
+
+    def ledger(self, partner_id: int, limit: int = 100) -> list[LedgerRecord]:
+        """The latest ledger entries, newest first."""
+        ...
+
+    def transport_failed(
+        self, partner_id: int, source: str, identity: str, error: str, now: Instant
+    ) -> TransportFailures:
+        """Count one more transport failure of a source file; return how many it has had, and since when."""
+        ...
+
+    def quarantine(self, partner_id: int, source: str, identity: str, now: Instant, ledger_id: int) -> None:
+        """Stop retrying a source file; `ledger_id` is the `quarantined` ledger entry that says so."""
+        ...
+
+    def release(self, partner_id: int, ledger_id: int, now: Instant) -> bool:
+        """Put the file quarantined under ledger entry `ledger_id` back in line: its failures are forgotten and
+        the entry's outcome becomes `released`. False when the entry is no quarantined file of the partner."""
+        ...
+
+    def quarantined(self, partner_id: int, source: str) -> set[str]:
+        """Identities of the source's quarantined files."""
+        ...
+
+    def transport_recovered(self, partner_id: int, source: str, identity: str) -> None:
+        """Forget a source file's transport failures (it went through)."""
+        ...

@@ -1,0 +1,51 @@
+"""A partner's orders: their status, their lines and the confirmations received for them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+from gateway.domain.allocation import Line
+from gateway.domain.instant import Instant
+from gateway.domain.status import OrderStatus
+from gateway.store.records import LineRecord, OrderRecord
+
+
+class OrderRepository(Protocol):
+    """Orders and their lines. Statuses and confirmations are decided by the rules; the store keeps them."""
+
+    def order(self, partner_id: int, order_id: str) -> OrderRecord | None:
+        """The order and its lines, or None."""
+        ...
+
+    def add_order(
+        self, partner_id: int, order_id: str, status: OrderStatus, lines: Sequence[LineRecord], now: Instant
+    ) -> None:
+        """Store a new order with its lines (an order id taken already: Conflict leaving the block)."""
+        ...
+
+    def set_order_status(self, partner_id: int, order_id: str, status: OrderStatus, now: Instant) -> None:
+        """Record an order's new status."""
+        ...
+
+    def add_confirmation(
+        self,
+        partner_id: int,
+        order_id: str,
+        sku: str,
+        quantity: int,
+        at: Instant,
+        now: Instant,
+        *,
+        in_force: bool,
+    ) -> None:
+        """Keep a confirmation; when `in_force`, it becomes the line's confirmation."""
+        ...
+
+    def lines_of(self, partner_id: int, skus: Sequence[str], statuses: Sequence[OrderStatus]) -> list[Line]:
+        """Lines of the given SKUs whose order is in one of `statuses` (by SKU, then order id)."""
+        ...
+
+    def all_lines(self, partner_id: int) -> Iterator[Line]:
+        """Every line of the partner that is not cancelled."""
+        ...

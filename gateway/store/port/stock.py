@@ -1,0 +1,69 @@
+"""A partner's stock: each SKU's level, inventory timestamp, cached allocation and published ATS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+from gateway.domain.instant import Instant
+from gateway.store.records import MergeOutcome, StockRecord, StockVersions
+
+
+class LevelLoader(Protocol):
+    """A large snapshot's levels streamed into the store, then merged in one set-based statement.
+
+    The merge applies the rules of Engine.apply_stock for a partner with no channel and no closed line that may
+    allocate: a new SKU is stored with its level as ATS; a stored SKU takes a level that differs and is not older
+    than its inventory timestamp (else the row is stale), its published ATS is max(0, level - allocated), and every
+    published ATS that moved is queued, replacing an undelivered older value of the SKU."""
+
+    def add(self, rows: Sequence[tuple[str, int, Instant]]) -> None:
+        """Stream (sku, level, as_of) rows (every SKU once in a snapshot)."""
+        ...
+
+    def merge(self, *, set_by: int | None, now: Instant, moves_stock: bool, sample: int) -> MergeOutcome:
+        """Apply every row added; `moves_stock`: the partner's mode moves stock (count rows that predate a
+        movement); up to `sample` changes are listed."""
+        ...
+
+
+class StockRepository(Protocol):
+    """Stock rows, one per (partner, SKU). The engine computes every field; the store keeps what it is given."""
+
+    def level_loader(self, partner_id: int, ledger_id: int | None) -> LevelLoader | None:
+        """A bulk loader for a large snapshot, where the store has one (PostgreSQL's COPY); else None.
+
+        The ATS values the merge queues carry `ledger_id` and the transaction's run."""
+        ...
+
+    def stock(self, partner_id: int, skus: Sequence[str]) -> dict[str, StockRecord]:
+        """The stock rows of the given SKUs that exist."""
+        ...
+
+    def stock_versions(self, partner_id: int, skus: Sequence[str]) -> StockVersions:
+        """(sku, quantity, as_of) of the existing stock rows of the given SKUs: a dict by SKU, or for a batch
+        sorted by SKU possibly a list of the stored rows in the batch's key range, in SKU order.
+
+        Two shapes, so that a sorted batch (partners often export sorted by SKU) is compared with its stored rows in
+        place, without a dict of them: the caller tells them apart (see records.StockVersions)."""
+        ...
+
+    def holds_stock(self, partner_id: int) -> bool:
+        """Whether the partner has any stock row at all."""
+        ...
+
+    def iter_stock(self, partner_id: int, skus: Sequence[str] | None = None) -> Iterator[StockRecord]:
+        """Stock rows in SKU order, all of them or the given SKUs."""
+        ...
+
+    def put_stock(self, partner_id: int, records: Sequence[StockRecord], now: Instant) -> None:
+        """Insert or replace these stock rows (`now` their update time)."""
+        ...
+
+    def insert_stock(
+        self, partner_id: int, levels: Sequence[tuple[str, int, Instant, int]], set_by: int | None, now: Instant
+    ) -> None:
+        """Insert rows for SKUs the store does not hold yet: (sku, quantity, as_of, published), nothing allocated.
+
+        A SKU held already would be a bug upstream: it fails the transaction (Conflict leaving its block)."""
+        ...

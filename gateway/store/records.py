@@ -1,0 +1,205 @@
+"""The store's records: plain data a repository of the store takes and gives back.
+
+The rules that compute them live in gateway.domain; the store only keeps them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from gateway.domain.allocation import Line
+from gateway.domain.instant import Instant
+from gateway.domain.status import OrderStatus
+
+StockVersion = tuple[str, int, Instant | None]
+"""(sku, quantity, as_of) of a stored stock row: enough to tell what a snapshot's row changes."""
+
+StockVersions = dict[str, StockVersion] | list[StockVersion]
+"""What StockRepository.stock_versions gives back: a dict by SKU, or (a sorted batch read as one key range) a list
+of the stored rows in the range, in SKU order, which may hold SKUs the batch omits. Two shapes for one answer: the
+list spares the engine a dict of every row of a sorted batch (see the method)."""
+
+
+@dataclass
+class StockRecord:
+    """A SKU's stock row: level, inventory timestamp and the cached allocation and published ATS."""
+
+    sku: str
+    quantity: int
+    as_of: Instant | None = None
+    allocated: int = 0
+    published: int | None = None
+    last_moved_at: Instant | None = None
+    set_by: int | None = None
+
+
+@dataclass(frozen=True)
+class LineRecord:
+    """One stored order line."""
+
+    sku: str
+    quantity: int
+    confirmed_quantity: int | None = None
+    confirmed_at: Instant | None = None
+    assembly: str | None = None
+    collection: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """One stored order with its lines."""
+
+    order_id: str
+    status: OrderStatus
+    lines: tuple[LineRecord, ...]
+    updated_at: Instant = 0
+
+    def line(self, sku: str) -> LineRecord | None:
+        """The order's line for `sku`, if it holds one."""
+        return next((line for line in self.lines if line.sku == sku), None)
+
+    def domain_line(self, line: LineRecord, status: OrderStatus | None = None) -> Line:
+        """`line` as the allocation rules see it, in this order's status or `status`."""
+        return Line(
+            order_id=self.order_id,
+            sku=line.sku,
+            quantity=line.quantity,
+            status=status or self.status,
+            confirmed_quantity=line.confirmed_quantity,
+            confirmed_at=line.confirmed_at,
+        )
+
+
+@dataclass
+class ChannelRecord:
+    """One (SKU, assembly, collection) channel: units ordered in it and its last published ATS."""
+
+    sku: str
+    assembly: str
+    collection: str
+    ordered: int = 0
+    published: int | None = None
+
+
+@dataclass(frozen=True)
+class CapRow:
+    """One stored cap setting: `collection` "*" is the assembly default; `max_units` None is "no maximum"."""
+
+    sku: str
+    assembly: str
+    collection: str
+    max_units: int | None
+
+
+@dataclass(frozen=True)
+class LedgerRecord:
+    """One inbound item as the ledger remembers it."""
+
+    id: int
+    partner: str
+    kind: str
+    source: str
+    sha256: str
+    size: int
+    received_at: Instant
+    finished_at: Instant | None
+    outcome: str
+    rows_applied: int
+    rows_skipped: int
+    rows_refused: int
+    error: str | None
+    report: str | None
+
+
+class OutboxRecord(NamedTuple):
+    """One message owed to a partner (a tuple: a batch holds thousands)."""
+
+    id: int
+    partner: str
+    kind: str
+    key: str
+    value: int | None
+    as_of: Instant | None
+    payload: str | None
+    ledger_id: int | None
+    created_at: Instant
+    state: str
+    attempts: int
+    next_attempt_at: Instant | None = None
+    last_error: str | None = None
+    last_status: int | None = None
+    batch_id: str | None = None
+    delivered_at: Instant | None = None
+    run_id: str | None = None
+    claimed_until: Instant | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A batch of one kind of message claimed for delivery; `batch_id` is the request's Idempotency-Key."""
+
+    batch_id: str
+    kind: str
+    messages: tuple[OutboxRecord, ...]
+    resend: bool  # sent before without a known outcome: the same key again, so the partner can deduplicate
+    lease_until: Instant = 0  # the claim's lease: settling touches only rows still held under it
+
+    @property
+    def ids(self) -> list[int]:
+        """The messages' outbox ids."""
+        return [message.id for message in self.messages]
+
+    @property
+    def run_ids(self) -> list[str]:
+        """The runs (inbound items) that queued the batch's messages, for the delivery's logs."""
+        return sorted({message.run_id for message in self.messages if message.run_id})
+
+
+@dataclass(frozen=True)
+class OutboxCount:
+    """How many messages of one kind are in one state, and when the oldest was queued and the next is due."""
+
+    kind: str
+    state: str
+    count: int
+    oldest: Instant
+    next_attempt_at: Instant | None
+
+
+class AtsMessage(NamedTuple):
+    """A published ATS value to queue for a SKU."""
+
+    sku: str
+    value: int
+    as_of: Instant | None
+
+
+class TransportFailures(NamedTuple):
+    """A source file's transport failures so far: how many, and when the first of them was."""
+
+    number: int
+    first_at: Instant
+
+
+@dataclass
+class LedgerCounts:
+    """Rows applied, skipped (stale) and refused (by the rules) in one item."""
+
+    applied: int = 0
+    skipped: int = 0
+    refused: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class MergeOutcome:
+    """What a set-based merge of stock levels did (see LevelLoader)."""
+
+    rows: int = 0
+    skipped: int = 0  # stale rows
+    stale_sample: list[str] = field(default_factory=list)
+    predates_movement: int = 0
+    predates_sample: list[str] = field(default_factory=list)
+    changed: int = 0  # SKUs whose published ATS moved (or was first published)
+    changes: list[tuple[str, int | None, int]] = field(default_factory=list)  # the first of them: sku, before, after

@@ -1,0 +1,17 @@
+"""The store on SQLAlchemy Core (SQLite and PostgreSQL): the port's Store and Transaction, one module per part.
+
+store.py holds SqlStore (the unit of work: write, read, source locks); transaction.py SqlTransaction, composed of
+one repository per aggregate (stock.py, orders.py, caps.py, outbox.py and delivery.py, ledger.py, feeds.py,
+partners.py, requests.py, on repository.py's shared base); engine.py opens the engine and migrates the schema;
+dialects.py holds what differs between SQLite and PostgreSQL; locks.py and outbox_locks.py the locks of a shared
+store; statements.py the SQL of the bulk paths and the raw SQL; errors.py turns driver errors into the store's.
+"""
+
+from __future__ import annotations
+
+from gateway.store.sql.engine import head_revision
+from gateway.store.sql.locks import lock_key
+from gateway.store.sql.store import SqlStore
+from gateway.store.sql.transaction import SqlTransaction
+
+__all__ = ["SqlStore", "SqlTransaction", "head_revision", "lock_key"]

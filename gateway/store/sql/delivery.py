@@ -1,0 +1,160 @@
+"""The outbox repository on SQL, its delivery side: due messages claimed in batches under a lease, then settled
+(delivered, due again later, or dead). A batch sent before goes again whole, under its own id (its key)."""
+
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import and_, or_, update
+
+from gateway.domain.instant import Instant
+from gateway.store import schema
+from gateway.store.records import Claim, OutboxRecord
+from gateway.store.sql.repository import SqlRepository
+from gateway.store.sql.statements import IS_PENDING, chunks, due
+
+_X = schema.outbox
+
+
+class SqlDelivery(SqlRepository):
+    """The port's OutboxRepository: claims and settles (SqlOutbox: queuing, views and revival)."""
+
+    def claim(
+        self, partner_id: int, kind: str, now: Instant, limit: int, lease_until: Instant, batch_id: str
+    ) -> Claim | None:
+        """The next due batch: one sent before (same id) first, else up to `limit` never-batched messages."""
+        # Compiled once per dialect and run through the driver: a delivery pass claims many batches.
+        params = {"of_partner": partner_id, "of_kind": kind, "now": now, "lease": lease_until, "limit": limit}
+        self.locks.share(partner_id)  # like settling: never waiting on an inbound item's rows while it waits on ours
+        first = self._run_one("claim_first", params).fetchone()
+        if first is None:
+            return None
+        resend = first[0] is not None
+        if resend:
+            batch_id = first[0]
+            if not self.locks.resending(batch_id, (*due(), _X.c.batch_id == batch_id), params):
+                return None  # another worker, or a command, holds part of it right now: the batch goes later, whole
+            # a batch sent before goes again whole, under its key, whatever the limit
+            rows = self._run_one("claim_resend", params | {"new_batch": batch_id}).fetchall()
+        else:
+            rows = self._run_one("claim_new", params | {"new_batch": batch_id}).fetchall()
+        if not rows:  # another worker claimed them between the look and the claim
+            return None
+        rows = sorted(rows, key=itemgetter(0))  # RETURNING promises no order
+        partner = self._known.name_of(self.connection, partner_id)
+        make = OutboxRecord._make
+        messages = tuple([make((row[0], partner, *row[1:])) for row in rows])
+        return Claim(batch_id, kind, messages, resend, lease_until)
+
+    def _settling(self, claim: Claim) -> None:
+        """Hold what settling the claim needs (see locks.AdvisoryLocks.settling)."""
+        if claim.messages:
+            self.locks.settling(self._known.id_of(self.connection, claim.messages[0].partner), claim.ids)
+
+    def _release(self, claim: Claim, settled: int) -> None:
+        """Messages of the claim replaced by a newer value meanwhile are claimable again."""
+        if settled == len(claim.messages):
+            return  # none was replaced
+        for chunk in chunks(claim.ids):
+            self.connection.execute(
+                update(_X).where(_X.c.id.in_(chunk), IS_PENDING, _X.c.batch_id.is_(None)).values(claimed_until=None)
+            )
+
+    def _in_batch(self, claim: Claim) -> Any:
+        # the batch's id range (primary key) narrows the search; its id says which rows of the range are its own
+        first, last = claim.messages[0].id, claim.messages[-1].id
+        return and_(
+            _X.c.id >= first,
+            _X.c.id <= last,
+            _X.c.batch_id == claim.batch_id,
+            _X.c.claimed_until == claim.lease_until,  # still ours: a lease that ran out may have been re-claimed
+            IS_PENDING,
+        )
+
+    def unclaim(self, claim: Claim) -> None:
+        """A claimed batch that was not sent is claimable again; one sent before keeps its id (its key)."""
+        self._settling(claim)
+        values: dict[str, Any] = {"claimed_until": None}
+        if not claim.resend:
+            values["batch_id"] = None
+        given_back = self.connection.execute(update(_X).where(self._in_batch(claim)).values(**values)).rowcount
+        self._release(claim, given_back)  # and those replaced by a newer value meanwhile
+
+    def settle_delivered(self, claim: Claim, status: int | None, now: Instant, attempts: int = 1) -> int:
+        """The batch's messages are delivered, except those replaced meanwhile (they stay pending)."""
+        self._settling(claim)
+        params = {
+            "first": claim.messages[0].id,
+            "last": claim.messages[-1].id,
+            "of_batch": claim.batch_id,
+            "lease": claim.lease_until,
+            "at": now,
+            "tries": attempts,
+            "answer": status,
+        }
+        done = self._run_one("settle_delivered", params).rowcount
+        self._release(claim, done)
+        return int(done)
+
+    def settle_failed(
+        self,
+        claim: Claim,
+        *,
+        attempts: int,
+        status: int | None,
+        error: str,
+        next_attempt_at: Instant,
+        max_attempts: int,
+        queued_before: Instant,
+        now: Instant,
+    ) -> int:
+        """Due again later, or to dead letter past the attempts or the age allowed."""
+        self._settling(claim)
+        dead = self._bury(
+            claim,
+            attempts,
+            status,
+            error,
+            or_(_X.c.attempts + attempts >= max_attempts, _X.c.created_at < queued_before),
+        )
+        settled = (
+            dead
+            + self.connection.execute(
+                update(_X)
+                .where(self._in_batch(claim))
+                .values(
+                    attempts=_X.c.attempts + attempts,
+                    last_status=status,
+                    last_error=error,
+                    next_attempt_at=next_attempt_at,
+                    claimed_until=None,
+                )
+            ).rowcount
+        )
+        self._release(claim, settled)
+        return int(dead)
+
+    def _bury(self, claim: Claim, attempts: int, status: int | None, error: str, *condition: Any) -> int:
+        """The batch's messages (those meeting `condition`) go to dead letter; how many did."""
+        return int(
+            self.connection.execute(
+                update(_X)
+                .where(self._in_batch(claim), *condition)
+                .values(
+                    state="dead",
+                    attempts=_X.c.attempts + attempts,
+                    last_status=status,
+                    last_error=error,
+                    claimed_until=None,
+                    next_attempt_at=None,
+                )
+            ).rowcount
+        )
+
+    def settle_dead(self, claim: Claim, *, attempts: int, status: int | None, error: str, now: Instant) -> int:
+        """The batch's messages go to dead letter with the partner's answer."""
+        self._settling(claim)
+        dead = self._bury(claim, attempts, status, error)
+        self._release(claim, dead)
+        return int(dead)

@@ -1,0 +1,78 @@
+"""The store's engine: opened on a URL with its dialect's pool and connection set-up, and its schema migrated.
+
+Migrations are Alembic's (gateway/store/migrations): a store made by an older release is upgraded in place and
+keeps its data; one upgraded by a newer release is refused rather than written in a schema this one does not know.
+"""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, make_url
+
+from gateway.store.errors import StoreError
+from gateway.store.sql import sqlite_writer
+from gateway.store.sql.dialects import Dialect, dialect_class
+from gateway.store.sql.errors import translate_errors
+from gateway.store.sql.locks import LockSpace
+
+_MIGRATIONS = "gateway.store:migrations"
+
+
+def _migrations_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", _MIGRATIONS)
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The schema revision this release writes."""
+    head = ScriptDirectory.from_config(_migrations_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def _known_revisions() -> set[str]:
+    return {script.revision for script in ScriptDirectory.from_config(_migrations_config()).walk_revisions()}
+
+
+def open_engine(
+    url: str, *, password: str | None, pool_size: int, max_overflow: int, pool_timeout: float
+) -> tuple[Engine, Dialect]:
+    """An engine on the store at `url` (connections set up as its database needs), and its dialect object.
+
+    `password` joins a PostgreSQL URL; `pool_size`, `max_overflow` and `pool_timeout` size a PostgreSQL pool."""
+    parsed = make_url(url)
+    kind = dialect_class(parsed.get_backend_name())
+    engine = kind.create_engine(
+        parsed, password=password, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout
+    )
+    return engine, kind(engine.dialect)
+
+
+def revision(engine: Engine) -> str | None:
+    """The schema revision the store is at (None for an empty database)."""
+    with sqlite_writer.reading(engine.connect()) as connection, connection.begin():
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def migrate(engine: Engine, dialect: Dialect, space: LockSpace, target: str = "head") -> None:
+    """Upgrade the schema in place to revision `target` (a store made by an older release keeps its data).
+
+    A store already at the head is only read: a command never queues behind a worker's write for nothing."""
+    with translate_errors(failing="the store's schema cannot be brought up to date"):
+        current = revision(engine)
+        if target == "head" and current == head_revision():
+            return
+        if current is not None and current not in _known_revisions():
+            raise StoreError(
+                f"the store is at schema revision {current}, which this release does not know: a newer release "
+                "upgraded it; run that release (or a later one) against this store"
+            )
+        with engine.begin() as connection:
+            dialect.locks(connection, space).migrating()
+            command.upgrade(_migrations_config(connection), target)

@@ -1,0 +1,44 @@
+"""The feeds repository on SQL: where each polled partner feed stands."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from gateway.domain.instant import Instant
+from gateway.store import schema
+from gateway.store.sql.repository import SqlRepository
+
+_F = schema.feed_cursors
+
+
+class SqlFeeds(SqlRepository):
+    """The port's FeedRepository."""
+
+    def feed_cursor(self, partner_id: int, feed: str) -> str | None:
+        """The cursor to send next to a polled feed."""
+        query = select(_F.c.cursor).where(_F.c.partner_id == partner_id, _F.c.feed == feed)
+        found: str | None = self.connection.execute(query).scalar_one_or_none()
+        return found
+
+    def feed_position(self, partner_id: int, feed: str) -> tuple[str | None, str | None]:
+        """(cursor, digest of the last page applied) of a polled feed."""
+        query = select(_F.c.cursor, _F.c.last_sha256).where(_F.c.partner_id == partner_id, _F.c.feed == feed)
+        row = self.connection.execute(query).first()
+        return (None, None) if row is None else (row[0], row[1])
+
+    def set_feed_cursor(
+        self,
+        partner_id: int,
+        feed: str,
+        cursor: str | None,
+        ledger_id: int | None,
+        now: Instant,
+        last_sha256: str | None = None,
+    ) -> None:
+        """Record where a feed stands (and, after a page applied, that page's digest)."""
+        row = {"partner_id": partner_id, "feed": feed, "cursor": cursor, "ledger_id": ledger_id, "updated_at": now}
+        update_columns = ["cursor", "ledger_id", "updated_at"]
+        if last_sha256 is not None:
+            row["last_sha256"] = last_sha256
+            update_columns.append("last_sha256")
+        self.connection.execute(self.dialect.upsert(_F, ("partner_id", "feed"), update_columns), row)

@@ -1,0 +1,200 @@
+"""The ledger repository on SQL: every inbound item and what became of it, and the store's side of source files
+that keep failing (their transport failures, quarantine and release)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+
+from gateway.domain import instant
+from gateway.domain.instant import Instant
+from gateway.store import schema
+from gateway.store.errors import AlreadyApplied
+from gateway.store.records import LedgerCounts, LedgerRecord, TransportFailures
+from gateway.store.sql.errors import translate_errors
+from gateway.store.sql.repository import SqlRepository
+
+_G = schema.ingest_ledger
+_P = schema.partners
+_T = schema.transport_failures
+
+
+class SqlLedger(SqlRepository):
+    """The port's LedgerRepository: ledger entries, and transport failures per source file (name, size and time)."""
+
+    def ledger_applied(self, partner_id: int, kind: str, sha256: str, outcome: str = "applied") -> int | None:
+        """The entry that already applied this content for this partner and kind (or the first with `outcome`)."""
+        found = self.connection.execute(
+            select(_G.c.id)
+            .where(
+                _G.c.partner_id == partner_id,
+                _G.c.kind == kind,
+                _G.c.sha256 == sha256,
+                _G.c.outcome == outcome,
+            )
+            .order_by(_G.c.id)
+            .limit(1)
+        ).scalar_one_or_none()
+        return None if found is None else int(found)
+
+    def ledger_open(
+        self,
+        partner_id: int,
+        kind: str,
+        source: str,
+        sha256: str,
+        size: int,
+        received_at: Instant,
+        outcome: str = "applied",
+    ) -> int:
+        """Start an entry; an `applied` one claims the content, so the same content cannot apply twice."""
+        with translate_errors(conflict=lambda _: AlreadyApplied(f"{kind} content {sha256} was applied already")):
+            key = self.connection.execute(
+                _G.insert().values(
+                    partner_id=partner_id,
+                    kind=kind,
+                    source=source,
+                    sha256=sha256,
+                    size=size,
+                    received_at=received_at,
+                    outcome=outcome,
+                )
+            ).inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def ledger_close(
+        self,
+        entry_id: int,
+        outcome: str,
+        counts: LedgerCounts,
+        error: str | None,
+        report: str | None,
+        now: Instant,
+    ) -> None:
+        """Record the item's outcome and counts."""
+        self.connection.execute(
+            update(_G)
+            .where(_G.c.id == entry_id)
+            .values(
+                outcome=outcome,
+                rows_applied=counts.applied,
+                rows_skipped=counts.skipped,
+                rows_refused=counts.refused,
+                error=error,
+                report=report,
+                finished_at=now,
+            )
+        )
+
+    def ledger_since(self, partner_id: int, since: Instant) -> list[tuple[str, str, int, int, int]]:
+        """Items received since `since`, by kind and outcome."""
+        query = (
+            select(
+                _G.c.kind,
+                _G.c.outcome,
+                func.count(),
+                func.coalesce(func.sum(_G.c.rows_applied), 0),
+                func.coalesce(func.sum(_G.c.rows_refused), 0),
+            )
+            .where(_G.c.partner_id == partner_id, _G.c.received_at >= since)
+            .group_by(_G.c.kind, _G.c.outcome)
+            .order_by(_G.c.kind, _G.c.outcome)
+        )
+        return [(r[0], r[1], int(r[2]), int(r[3]), int(r[4])) for r in self.connection.execute(query)]
+
+    def ledger(self, partner_id: int, limit: int = 100) -> list[LedgerRecord]:
+        """The latest entries of the partner, newest first."""
+        query = (
+            select(_G, _P.c.name)
+            .select_from(_G.join(_P, _P.c.id == _G.c.partner_id))
+            .where(_G.c.partner_id == partner_id)
+            .order_by(_G.c.id.desc())
+            .limit(limit)
+        )
+        return [
+            LedgerRecord(
+                id=row.id,
+                partner=row.name,
+                kind=row.kind,
+                source=row.source,
+                sha256=row.sha256,
+                size=row.size,
+                received_at=row.received_at,
+                finished_at=row.finished_at,
+                outcome=row.outcome,
+                rows_applied=row.rows_applied,
+                rows_skipped=row.rows_skipped,
+                rows_refused=row.rows_refused,
+                error=row.error,
+                report=row.report,
+            )
+            for row in self.connection.execute(query)
+        ]
+
+    # transport failures of source files, and the quarantine they lead to
+
+    def _where(self, partner_id: int, source: str, identity: str) -> Any:
+        return (_T.c.partner_id == partner_id) & (_T.c.source == source) & (_T.c.identity == identity)
+
+    def transport_failed(
+        self, partner_id: int, source: str, identity: str, error: str, now: Instant
+    ) -> TransportFailures:
+        """Count one more transport failure of a source file; return how many it has had, and since when."""
+        insert = self.dialect.insert(_T)
+        statement = insert.on_conflict_do_update(
+            index_elements=[_T.c.partner_id, _T.c.source, _T.c.identity],
+            set_={"failures": _T.c.failures + 1, "last_error": error, "updated_at": now},
+        )
+        self.connection.execute(
+            statement,
+            {
+                "partner_id": partner_id,
+                "source": source,
+                "identity": identity,
+                "failures": 1,
+                "last_error": error,
+                "updated_at": now,
+                "first_failed_at": now,
+            },
+        )
+        count, first = self.connection.execute(
+            select(_T.c.failures, _T.c.first_failed_at).where(self._where(partner_id, source, identity))
+        ).one()
+        return TransportFailures(int(count), int(first if first is not None else now))
+
+    def quarantine(self, partner_id: int, source: str, identity: str, now: Instant, ledger_id: int) -> None:
+        """Stop retrying a source file; `ledger_id` is the `quarantined` ledger entry that says so."""
+        self.connection.execute(
+            update(_T).where(self._where(partner_id, source, identity)).values(quarantined_at=now, ledger_id=ledger_id)
+        )
+
+    def quarantined(self, partner_id: int, source: str) -> set[str]:
+        """Identities of the source's quarantined files."""
+        query = select(_T.c.identity).where(
+            _T.c.partner_id == partner_id, _T.c.source == source, _T.c.quarantined_at.is_not(None)
+        )
+        return set(self.connection.execute(query).scalars())
+
+    def transport_recovered(self, partner_id: int, source: str, identity: str) -> None:
+        """Forget a source file's transport failures."""
+        self.connection.execute(delete(_T).where(self._where(partner_id, source, identity)))
+
+    def release(self, partner_id: int, ledger_id: int, now: Instant) -> bool:
+        """Put the file quarantined under ledger entry `ledger_id` back in line: its failures are forgotten and
+        the entry's outcome becomes `released`. False when the entry is no quarantined file of the partner."""
+        gone = self.connection.execute(
+            delete(_T).where(
+                _T.c.partner_id == partner_id, _T.c.ledger_id == ledger_id, _T.c.quarantined_at.is_not(None)
+            )
+        ).rowcount
+        if not gone:
+            return False
+        note = f"; released at {instant.to_iso(now)}"
+        self.connection.execute(
+            update(_G)
+            .where(_G.c.id == ledger_id, _G.c.partner_id == partner_id)
+            .values(outcome="released", error=func.coalesce(_G.c.error, "") + note)
+        )
+        return True

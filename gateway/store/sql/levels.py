@@ -1,0 +1,68 @@
+"""PostgreSQL's LevelLoader: a large snapshot's levels by binary COPY into a temporary table, then merged into the
+stock in one statement that also queues the published ATS that moved (see port.stock.LevelLoader)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from gateway.domain.instant import Instant
+from gateway.store.records import MergeOutcome
+from gateway.store.sql import statements
+
+if TYPE_CHECKING:
+    from gateway.store.sql.repository import SqlRepository
+
+
+class PostgresLevelLoader:
+    """PostgreSQL's LevelLoader: rows go by binary COPY into a temporary table dropped at commit, then one
+    statement merges them into the stock and queues the published ATS that moved (see port.LevelLoader)."""
+
+    def __init__(self, transaction: SqlRepository, partner_id: int, ledger_id: int | None) -> None:
+        self.transaction = transaction
+        self.partner_id = partner_id
+        self.ledger_id = ledger_id
+        self.rows = 0
+        self.cursor = transaction.connection.connection.cursor()
+        self.cursor.execute(statements.LEVELS_DROP)
+        self.cursor.execute(statements.LEVELS_TABLE)
+
+    def add(self, rows: Sequence[tuple[str, int, Instant]]) -> None:
+        """Stream (sku, level, as_of) rows."""
+        with self.cursor.copy(statements.LEVELS_COPY) as copy:
+            copy.set_types(["text", "int8", "int8"])
+            write = copy.write_row
+            for row in rows:
+                write(row)
+        self.rows += len(rows)
+
+    def merge(self, *, set_by: int | None, now: Instant, moves_stock: bool, sample: int) -> MergeOutcome:
+        """Apply every row added, in one statement (see port.LevelLoader)."""
+        outcome = MergeOutcome(rows=self.rows)
+        if not self.rows:
+            return outcome
+        cursor = self.cursor
+        params: dict[str, Any] = {"p": self.partner_id}
+        cursor.execute(statements.LEVELS_ANALYZE)  # a plan for a million rows, not for an empty table
+        cursor.execute(statements.LEVEL_STATS, params)
+        stale, predates = cursor.fetchone() or (0, 0)
+        outcome.skipped = int(stale)
+        if stale:
+            cursor.execute(statements.STALE_SAMPLE, params)
+            outcome.stale_sample = [row[0] for row in cursor.fetchall()]
+        if moves_stock and predates:
+            outcome.predates_movement = int(predates)
+            cursor.execute(statements.PREDATES_SAMPLE, params)
+            outcome.predates_sample = [row[0] for row in cursor.fetchall()]
+        params |= {
+            "set_by": set_by,
+            "now": now,
+            "ledger": self.ledger_id,
+            "run": self.transaction.run_id,
+            "sample": max(sample, 1),
+        }
+        cursor.execute(statements.MERGE_LEVELS, params)
+        listed = cursor.fetchall()
+        outcome.changed = int(listed[0][3]) if listed else 0
+        outcome.changes = [(sku, before, after) for sku, before, after, _ in listed[:sample]]
+        return outcome

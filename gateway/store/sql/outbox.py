@@ -1,0 +1,188 @@
+"""The outbox repository on SQL, its queuing and views: messages queued in the transaction that decided them,
+one undelivered message per key, and dead messages revived. Claiming and settling are in delivery.py."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+
+from gateway.domain.instant import Instant
+from gateway.store import schema
+from gateway.store.records import OutboxCount, OutboxRecord
+from gateway.store.sql.repository import SqlRepository
+from gateway.store.sql.statements import IS_PENDING, PENDING, PENDING_KEY, REQUEUE
+
+_X = schema.outbox
+_P = schema.partners
+
+
+def _outbox_record(row: Any, batch_id: str | None = None) -> OutboxRecord:
+    return OutboxRecord(
+        id=row.id,
+        partner=row.name,
+        kind=row.kind,
+        key=row.key,
+        value=row.value,
+        as_of=row.as_of,
+        payload=row.payload,
+        ledger_id=row.ledger_id,
+        created_at=row.created_at,
+        state=row.state,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        last_status=row.last_status,
+        batch_id=batch_id if batch_id is not None else row.batch_id,
+        delivered_at=row.delivered_at,
+        run_id=row.run_id,
+        claimed_until=row.claimed_until,
+    )
+
+
+class SqlOutbox(SqlRepository):
+    """The port's OutboxRepository: queuing, views and revival (SqlDelivery: claims and settles)."""
+
+    def queue_ats(
+        self, partner_id: int, messages: Sequence[tuple[str, int, Instant | None]], ledger_id: int | None, now: Instant
+    ) -> None:
+        """Queue ATS values; an undelivered older value of the same SKU is replaced."""
+        self._run_many(
+            "queue_ats",
+            [
+                (partner_id, "ats", sku, value, as_of, ledger_id, now, "pending", None, self.run_id, 0)
+                for sku, value, as_of in self.locks.in_key_order(partner_id, messages)
+            ],
+        )
+
+    def queue_message(
+        self, partner_id: int, kind: str, key: str, payload: str, ledger_id: int | None, now: Instant
+    ) -> bool:
+        """Queue an order message once per (kind, key), whatever its delivery state."""
+        already = self.connection.execute(
+            select(func.count())
+            .select_from(_X)
+            .where(_X.c.partner_id == partner_id, _X.c.kind == kind, _X.c.key == key)
+        ).scalar_one()
+        if already:
+            return False
+        self.connection.execute(
+            _X.insert().values(
+                partner_id=partner_id,
+                kind=kind,
+                key=key,
+                payload=payload,
+                ledger_id=ledger_id,
+                created_at=now,
+                state="pending",
+                run_id=self.run_id,
+            )
+        )
+        return True
+
+    def queue_channel_ats(
+        self, partner_id: int, messages: Sequence[tuple[str, int, str]], ledger_id: int | None, now: Instant
+    ) -> None:
+        """Queue channel ATS values; an undelivered older value of the same channel is replaced."""
+        if not messages:
+            return
+        statement = self.dialect.upsert(_X, PENDING_KEY, REQUEUE, PENDING)
+        self.connection.execute(
+            statement,
+            [
+                {
+                    "partner_id": partner_id,
+                    "kind": "channel_ats",
+                    "key": key,
+                    "value": value,
+                    "payload": payload,
+                    "ledger_id": ledger_id,
+                    "as_of": None,
+                    "created_at": now,
+                    "state": "pending",
+                    "batch_id": None,
+                    "run_id": self.run_id,
+                    "attempts": 0,  # a new value starts its own count
+                }
+                for key, value, payload in self.locks.in_key_order(partner_id, messages)
+            ],
+        )
+
+    def outbox(
+        self, partner_id: int, state: str | None = "pending", kind: str | None = None, limit: int | None = None
+    ) -> list[OutboxRecord]:
+        """The partner's messages in `state` (every state for None) and `kind` (every kind for None), oldest first."""
+        query = select(_X, _P.c.name).select_from(_X.join(_P, _P.c.id == _X.c.partner_id))
+        query = query.where(_X.c.partner_id == partner_id)
+        if state is not None:
+            query = query.where(_X.c.state == state)
+        if kind is not None:
+            query = query.where(_X.c.kind == kind)
+        query = query.order_by(_X.c.id)
+        if limit is not None:
+            query = query.limit(limit)
+        return [_outbox_record(row) for row in self.connection.execute(query)]
+
+    def pending_kinds(self, partner_id: int) -> set[str]:
+        """The kinds waiting (read from the partial index of pending messages)."""
+        query = select(_X.c.kind).where(_X.c.partner_id == partner_id, IS_PENDING).distinct()
+        return set(self.connection.execute(query).scalars())
+
+    def outbox_counts(self, partner_id: int) -> list[OutboxCount]:
+        """Messages by kind and state."""
+        query = (
+            select(
+                _X.c.kind,
+                _X.c.state,
+                func.count(),
+                func.min(_X.c.created_at),
+                func.min(_X.c.next_attempt_at),
+            )
+            .where(_X.c.partner_id == partner_id)
+            .group_by(_X.c.kind, _X.c.state)
+            .order_by(_X.c.kind, _X.c.state)
+        )
+        return [OutboxCount(*row) for row in self.connection.execute(query)]
+
+    def revive(self, partner_id: int, ids: Sequence[int] | None, now: Instant) -> tuple[int, int]:
+        """Dead messages back in the queue; a dead value with a newer one of its key since is superseded."""
+        self.locks.partner(partner_id)  # no value of the partner is queued meanwhile (PostgreSQL; rare and short)
+        query = select(_X.c.id, _X.c.kind, _X.c.key, _X.c.created_at).where(
+            _X.c.partner_id == partner_id, _X.c.state == "dead"
+        )
+        if ids is not None:
+            query = query.where(_X.c.id.in_(list(ids)))
+        revived = superseded = 0
+        for row in self.connection.execute(query.order_by(_X.c.id)).all():
+            newer = self.connection.execute(
+                select(_X.c.id)
+                .where(
+                    _X.c.partner_id == partner_id,
+                    _X.c.kind == row.kind,
+                    _X.c.key == row.key,
+                    _X.c.id != row.id,
+                    _X.c.state.in_(("pending", "delivered", "dead")),
+                    or_(
+                        _X.c.created_at > row.created_at,
+                        and_(_X.c.created_at == row.created_at, _X.c.id > row.id),
+                    ),
+                )
+                .limit(1)
+            ).first()
+            if newer is not None:
+                self.connection.execute(update(_X).where(_X.c.id == row.id).values(state="superseded"))
+                superseded += 1
+                continue
+            self.connection.execute(
+                update(_X)
+                .where(_X.c.id == row.id)
+                .values(state="pending", attempts=0, next_attempt_at=None, claimed_until=None, batch_id=None)
+            )
+            revived += 1
+        return revived, superseded
+
+    def release_claims(self) -> int:
+        """Free every claimed message (the one worker of a SQLite store starting: no claim is anyone's)."""
+        statement = update(_X).where(IS_PENDING, _X.c.claimed_until.is_not(None)).values(claimed_until=None)
+        return int(self.connection.execute(statement).rowcount)

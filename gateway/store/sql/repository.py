@@ -1,0 +1,80 @@
+"""What every repository of one transaction works on: its connection, its database's dialect, its locks, the run
+it belongs to, and the partners the store knows.
+
+Each repository (stock.py, orders.py, ...) is a mixin on this base; SqlTransaction (transaction.py) is all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from gateway.store import schema
+from gateway.store.errors import StoreError
+from gateway.store.sql import statements
+from gateway.store.sql.dialects import Dialect
+from gateway.store.sql.locks import TransactionLocks
+
+_P = schema.partners
+
+
+class KnownPartners:
+    """Partner names and ids the store has met, kept for the store's life (a partner's id never changes)."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+
+    def id_of(self, connection: Connection, name: str) -> int:
+        """The store id of partner `name`: StoreError when it is not registered."""
+        cached = self.ids.get(name)
+        if cached is not None:
+            return cached
+        found = connection.execute(select(_P.c.id).where(_P.c.name == name)).scalar_one_or_none()
+        if found is None:
+            raise StoreError(f"partner {name!r} is not registered in the store")
+        self.ids[name] = found
+        return int(found)
+
+    def name_of(self, connection: Connection, partner_id: int) -> str:
+        """The name of the partner with id `partner_id`."""
+        for name, known in self.ids.items():
+            if known == partner_id:
+                return name
+        name_found: str = connection.execute(select(_P.c.name).where(_P.c.id == partner_id)).scalar_one()
+        return name_found
+
+
+class SqlRepository:
+    """The part of the port's Transaction on one SQLAlchemy connection inside one database transaction.
+
+    Every repository of one transaction shares its connection, its `locks` (what the transaction holds) and the
+    store's known partners; `run_id` is the inbound item being handled, if any, kept with what it queues."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        dialect: Dialect,
+        locks: TransactionLocks,
+        partners: KnownPartners,
+        run_id: str | None,
+    ) -> None:
+        self.connection = connection
+        self.dialect = dialect
+        self.locks = locks
+        self._known = partners
+        self.run_id = run_id
+
+    def _run_many(self, name: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Run statement `name` (statements.BULK) once per row, in one batch."""
+        if rows:
+            compiled = statements.compiled(self.dialect, name)
+            self.connection.exec_driver_sql(compiled.sql, compiled.params(rows))
+
+    def _run_one(self, name: str, params: dict[str, Any]) -> Any:
+        """Run statement `name` (statements.BULK) with these parameters; its result."""
+        compiled = statements.compiled(self.dialect, name)
+        return self.connection.exec_driver_sql(
+            compiled.sql, compiled.params([tuple(params[k] for k in compiled.keys)])[0]
+        )

@@ -1,0 +1,348 @@
+"""The adapter's SQL in one place: the statements of its bulk paths, compiled once by name, and the raw SQL of
+PostgreSQL's level merge and of the advisory locks.
+
+Bulk paths (a million-row snapshot, a delivery pass claiming many batches) spend most of their time binding
+parameters: their statements are built with SQLAlchemy Core (one portable SQL), compiled once per database, and
+run through the driver with plain tuples. Code asks for one by its name in `BULK`; the other queries are built
+with Core where they are used, in the repository that runs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import ARRAY, String, any_, bindparam, or_, select, text, update
+
+from gateway.store import schema
+
+if TYPE_CHECKING:
+    from gateway.store.sql.dialects import Dialect
+
+_Item = TypeVar("_Item")
+CHUNK = 500  # SKUs per IN (...) look-up: well under every driver's bound-parameter limit
+RANGE_LIMIT = 40_000  # rows one key-range look-up may return before it gives way to IN look-ups
+
+_S = schema.stock
+_X = schema.outbox
+
+
+def chunks(items: Sequence[_Item]) -> Iterator[Sequence[_Item]]:
+    """`items` in slices of CHUNK, the size of one look-up."""
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+STOCK_COLUMNS = (
+    _S.c.sku,
+    _S.c.quantity,
+    _S.c.as_of,
+    _S.c.allocated,
+    _S.c.published,
+    _S.c.last_moved_at,
+    _S.c.set_by,
+)
+_STOCK_KEYS = (
+    "partner_id",
+    "sku",
+    "quantity",
+    "as_of",
+    "allocated",
+    "published",
+    "last_moved_at",
+    "set_by",
+    "updated_at",
+)
+_ATS_KEYS = (
+    "partner_id",
+    "kind",
+    "key",
+    "value",
+    "as_of",
+    "ledger_id",
+    "created_at",
+    "state",
+    "batch_id",
+    "run_id",
+    "attempts",
+)
+# a newer value replaces an undelivered older one and leaves the batch it was sent in: a re-send of that batch
+# (same Idempotency-Key) must not carry a value the partner may already have deduplicated away
+REQUEUE = ("value", "as_of", "payload", "ledger_id", "created_at", "batch_id", "run_id", "attempts")
+PENDING_KEY = ("partner_id", "kind", "key")  # one undelivered message per key: ux_outbox_pending_key
+PENDING = "state = 'pending'"
+IS_PENDING = text("outbox.state = 'pending'")
+OUTBOX_COLUMNS = (
+    _X.c.id,
+    _X.c.kind,
+    _X.c.key,
+    _X.c.value,
+    _X.c.as_of,
+    _X.c.payload,
+    _X.c.ledger_id,
+    _X.c.created_at,
+    _X.c.state,
+    _X.c.attempts,
+    _X.c.next_attempt_at,
+    _X.c.last_error,
+    _X.c.last_status,
+    _X.c.batch_id,
+    _X.c.delivered_at,
+    _X.c.run_id,
+    _X.c.claimed_until,
+)
+_LOOKUP_KEYS = ("partner_id", *(f"sku_{i}" for i in range(CHUNK)))
+
+
+def due() -> tuple[Any, ...]:
+    """A partner's messages of one kind due for delivery (bound: of_partner, of_kind, now)."""
+    now: Any = bindparam("now")
+    return (
+        _X.c.partner_id == bindparam("of_partner"),
+        _X.c.kind == bindparam("of_kind"),
+        IS_PENDING,  # a literal, so SQLite can use the partial index ix_outbox_pending
+        or_(_X.c.next_attempt_at.is_(None), _X.c.next_attempt_at <= now),
+        or_(_X.c.claimed_until.is_(None), _X.c.claimed_until <= now),
+    )
+
+
+def _claim_update(chosen: Any) -> Any:
+    """Claim the chosen messages under a batch id until a lease ends, returning them."""
+    return (
+        update(_X)
+        .where(_X.c.id.in_(chosen.scalar_subquery()))
+        .values(batch_id=bindparam("new_batch"), claimed_until=bindparam("lease"))
+        .returning(*OUTBOX_COLUMNS)
+    )
+
+
+# On PostgreSQL, rows another worker is claiming right now are skipped, not waited for (SQLite renders no
+# FOR UPDATE: its one writer claims alone).
+
+
+def _claim_first(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
+    statement = select(_X.c.batch_id).where(*due()).order_by(_X.c.id).limit(1).with_for_update(skip_locked=True)
+    return statement, ("of_partner", "of_kind", "now")
+
+
+def _claim_new(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
+    chosen = (
+        select(_X.c.id)
+        .where(*due(), _X.c.batch_id.is_(None))
+        .order_by(_X.c.id)
+        .limit(bindparam("limit"))
+        .with_for_update(skip_locked=True)
+    )
+    return _claim_update(chosen), ("of_partner", "of_kind", "now", "limit", "new_batch", "lease")
+
+
+def _claim_resend(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
+    chosen = select(_X.c.id).where(*due(), _X.c.batch_id == bindparam("new_batch")).with_for_update()
+    return _claim_update(chosen), ("of_partner", "of_kind", "now", "new_batch", "lease")
+
+
+def _settle_delivered(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
+    statement = (
+        update(_X)
+        .where(
+            _X.c.id >= bindparam("first"),
+            _X.c.id <= bindparam("last"),
+            _X.c.batch_id == bindparam("of_batch"),
+            _X.c.claimed_until == bindparam("lease"),
+            IS_PENDING,
+        )
+        .values(
+            state="delivered",
+            delivered_at=bindparam("at"),
+            claimed_until=None,
+            attempts=_X.c.attempts + bindparam("tries"),
+            last_status=bindparam("answer"),
+            last_error=None,
+        )
+    )
+    return statement, ("first", "last", "of_batch", "lease", "at", "tries", "answer")
+
+
+def _put_stock(dialect: Dialect) -> tuple[Any, Sequence[str]]:
+    return dialect.upsert(_S, ("partner_id", "sku"), _STOCK_KEYS[2:]), _STOCK_KEYS
+
+
+def _insert_stock(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
+    keys = ("partner_id", "sku", "quantity", "as_of", "published", "set_by", "updated_at")
+    return _S.insert(), keys
+
+
+def _queue_ats(dialect: Dialect) -> tuple[Any, Sequence[str]]:
+    return dialect.upsert(_X, PENDING_KEY, REQUEUE[:2] + REQUEUE[3:], PENDING), _ATS_KEYS
+
+
+def _versions(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
+    statement = select(_S.c.sku, _S.c.quantity, _S.c.as_of).where(
+        _S.c.partner_id == bindparam("partner_id"),
+        _S.c.sku.in_([bindparam(key) for key in _LOOKUP_KEYS[1:]]),
+    )
+    return statement, _LOOKUP_KEYS
+
+
+def _versions_range(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
+    statement = (
+        select(_S.c.sku, _S.c.quantity, _S.c.as_of)
+        .where(
+            _S.c.partner_id == bindparam("partner_id"),
+            _S.c.sku >= bindparam("first"),
+            _S.c.sku <= bindparam("last"),
+        )
+        .limit(RANGE_LIMIT + 1)
+    )
+    return statement, ("partner_id", "first", "last")
+
+
+def _lookup_any(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
+    statement = select(*STOCK_COLUMNS).where(
+        _S.c.partner_id == bindparam("partner_id"), _S.c.sku == any_(bindparam("skus", type_=ARRAY(String)))
+    )
+    return statement, ("partner_id", "skus")
+
+
+def _versions_any(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
+    statement = select(_S.c.sku, _S.c.quantity, _S.c.as_of).where(
+        _S.c.partner_id == bindparam("partner_id"), _S.c.sku == any_(bindparam("skus", type_=ARRAY(String)))
+    )
+    return statement, ("partner_id", "skus")
+
+
+def _lookup(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
+    statement = select(*STOCK_COLUMNS).where(
+        _S.c.partner_id == bindparam("partner_id"),
+        _S.c.sku.in_([bindparam(key) for key in _LOOKUP_KEYS[1:]]),
+    )
+    return statement, _LOOKUP_KEYS
+
+
+# name -> the statement for a database and the names of its parameters, in the order rows give them
+BULK: dict[str, Callable[[Dialect], tuple[Any, Sequence[str]]]] = {
+    "claim_first": _claim_first,
+    "claim_new": _claim_new,
+    "claim_resend": _claim_resend,
+    "settle_delivered": _settle_delivered,
+    "put_stock": _put_stock,
+    "insert_stock": _insert_stock,
+    "queue_ats": _queue_ats,
+    # stock look-ups by SKU: an IN list (SQLite), an array (`_any`, PostgreSQL), a key range (a sorted batch)
+    "lookup": _lookup,
+    "lookup_any": _lookup_any,
+    "versions": _versions,
+    "versions_any": _versions_any,
+    "versions_range": _versions_range,
+}
+
+
+class Compiled:
+    """A Core statement compiled once per dialect and run through the driver with plain tuples.
+
+    Bulk paths (a million-row snapshot) spend most of their time binding parameters; compiling once and
+    handing tuples to the driver's executemany keeps SQLAlchemy's portable SQL without its per-row cost.
+    """
+
+    def __init__(self, statement: Any, dialect: Any, keys: Sequence[str]) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+        self.sql = str(compiled)
+        self.keys = list(keys)
+        constants = compiled.params  # parameters fixed in the statement itself, such as a LIMIT
+        positions = compiled.positiontup
+        self.named = positions is None
+        self.constants = {name: value for name, value in constants.items() if name not in self.keys}
+        self.order: list[int | str] | None = None
+        if positions is not None and list(positions) != self.keys:
+            self.order = [self.keys.index(name) if name in self.keys else name for name in positions]
+
+    def params(self, rows: Sequence[tuple[Any, ...]]) -> Any:
+        """The driver's parameters for these rows (each a tuple in the order of the statement's keys)."""
+        if self.named:
+            return [dict(zip(self.keys, row, strict=True)) | self.constants for row in rows]
+        if self.order is not None:
+            order, constants = self.order, self.constants
+            return [tuple(row[i] if isinstance(i, int) else constants[i] for i in order) for row in rows]
+        return rows
+
+
+_COMPILED: dict[tuple[str, str], Compiled] = {}
+
+
+def compiled(dialect: Dialect, name: str) -> Compiled:
+    """The statement `name` of BULK, compiled for `dialect` (once per process)."""
+    key = (dialect.name, name)
+    found = _COMPILED.get(key)
+    if found is None:
+        statement, keys = BULK[name](dialect)
+        found = _COMPILED[key] = Compiled(statement, dialect.sa, keys)
+    return found
+
+
+# PostgreSQL's advisory locks (see locks.py): two 32-bit keys each, the first the store's space for the kind of lock
+
+LOCK = "SELECT pg_advisory_xact_lock(:ns, :key)"
+LOCK_SHARED = "SELECT pg_advisory_xact_lock_shared(:ns, :key)"
+LOCK_EACH = (
+    "SELECT pg_advisory_xact_lock(ns, k) FROM unnest(CAST(:spaces AS integer[]), CAST(:keys AS integer[])) AS t(ns, k)"
+)
+TRY_LOCK = "SELECT pg_try_advisory_xact_lock(:ns, :key)"
+TRY_SESSION_LOCK = "SELECT pg_try_advisory_lock(:ns, :key)"
+SESSION_UNLOCK = "SELECT pg_advisory_unlock(:ns, :key)"
+CURRENT_SCHEMA = "SELECT current_schema()"
+
+# PostgreSQL's level loader (see levels.py): a snapshot's rows copied into a temporary table, then merged
+
+LEVELS_TABLE = (
+    "CREATE TEMPORARY TABLE gateway_levels (sku TEXT NOT NULL, quantity BIGINT NOT NULL, as_of BIGINT NOT NULL)"
+    " ON COMMIT DROP"
+)
+LEVELS_DROP = "DROP TABLE IF EXISTS pg_temp.gateway_levels"
+LEVELS_COPY = "COPY gateway_levels (sku, quantity, as_of) FROM STDIN (FORMAT BINARY)"
+LEVELS_ANALYZE = "ANALYZE gateway_levels"
+MERGE_LEVELS = """
+WITH fresh AS (
+    INSERT INTO stock (partner_id, sku, quantity, as_of, allocated, published, set_by, updated_at)
+    SELECT %(p)s, i.sku, i.quantity, i.as_of, 0, GREATEST(i.quantity, 0), %(set_by)s, %(now)s
+    FROM gateway_levels AS i
+    WHERE NOT EXISTS (SELECT 1 FROM stock AS s WHERE s.partner_id = %(p)s AND s.sku = i.sku)
+    RETURNING sku, as_of, CAST(NULL AS BIGINT) AS before, published AS after
+), moved AS (
+    UPDATE stock AS s
+    SET quantity = i.quantity, as_of = i.as_of, set_by = %(set_by)s, updated_at = %(now)s,
+        published = GREATEST(i.quantity - s.allocated, 0)
+    FROM gateway_levels AS i, stock AS o
+    WHERE s.partner_id = %(p)s AND s.sku = i.sku AND o.partner_id = s.partner_id AND o.sku = s.sku
+      AND (s.quantity, s.as_of) IS DISTINCT FROM (i.quantity, i.as_of)
+      AND NOT (s.as_of IS NOT NULL AND i.as_of < s.as_of)
+    RETURNING s.sku, s.as_of, o.published AS before, s.published AS after
+), published AS (
+    SELECT sku, as_of, before, after FROM fresh
+    UNION ALL
+    SELECT sku, as_of, before, after FROM moved WHERE after IS DISTINCT FROM before
+), queued AS (
+    INSERT INTO outbox (partner_id, kind, key, value, as_of, ledger_id, created_at, state, batch_id, run_id, attempts)
+    SELECT %(p)s, 'ats', sku, after, as_of, %(ledger)s, %(now)s, 'pending', NULL, %(run)s, 0 FROM published
+    ON CONFLICT (partner_id, kind, key) WHERE state = 'pending' DO UPDATE
+    SET value = excluded.value, as_of = excluded.as_of, payload = NULL, ledger_id = excluded.ledger_id,
+        created_at = excluded.created_at, batch_id = NULL, run_id = excluded.run_id, attempts = 0
+)
+SELECT sku, before, after, count(*) OVER () FROM published LIMIT %(sample)s
+"""
+_STALE = "s.as_of IS NOT NULL AND i.as_of < s.as_of"
+LEVEL_STATS = f"""
+SELECT count(*) FILTER (WHERE {_STALE}),
+       count(*) FILTER (WHERE NOT ({_STALE}) AND (s.quantity, s.as_of) IS DISTINCT FROM (i.quantity, i.as_of)
+                          AND s.last_moved_at IS NOT NULL AND i.as_of < s.last_moved_at)
+FROM gateway_levels AS i JOIN stock AS s ON s.partner_id = %(p)s AND s.sku = i.sku
+"""
+STALE_SAMPLE = f"""
+SELECT i.sku FROM gateway_levels AS i JOIN stock AS s ON s.partner_id = %(p)s AND s.sku = i.sku
+WHERE {_STALE} ORDER BY i.sku LIMIT 20
+"""
+PREDATES_SAMPLE = f"""
+SELECT i.sku FROM gateway_levels AS i JOIN stock AS s ON s.partner_id = %(p)s AND s.sku = i.sku
+WHERE NOT ({_STALE}) AND (s.quantity, s.as_of) IS DISTINCT FROM (i.quantity, i.as_of)
+  AND s.last_moved_at IS NOT NULL AND i.as_of < s.last_moved_at
+ORDER BY i.sku LIMIT 20
+"""

@@ -1,0 +1,112 @@
+"""The stock repository on SQL: a partner's stock rows, looked up by the thousand and written in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import select
+
+from gateway.domain.instant import Instant
+from gateway.store import schema
+from gateway.store.port import LevelLoader
+from gateway.store.records import StockRecord, StockVersion, StockVersions
+from gateway.store.sql import statements
+from gateway.store.sql.repository import SqlRepository
+from gateway.store.sql.statements import STOCK_COLUMNS, chunks
+
+_S = schema.stock
+
+
+def _stock_record(row: Any) -> StockRecord:
+    return StockRecord(
+        sku=row.sku,
+        quantity=row.quantity,
+        as_of=row.as_of,
+        allocated=row.allocated,
+        published=row.published,
+        last_moved_at=row.last_moved_at,
+        set_by=row.set_by,
+    )
+
+
+class SqlStock(SqlRepository):
+    """The port's StockRepository."""
+
+    def level_loader(self, partner_id: int, ledger_id: int | None) -> LevelLoader | None:
+        """PostgreSQL's COPY-and-merge loader for a large snapshot; None on SQLite (the row path is its fastest)."""
+        return self.dialect.level_loader(self, partner_id, ledger_id)
+
+    def stock(self, partner_id: int, skus: Sequence[str]) -> dict[str, StockRecord]:
+        """The existing stock rows of `skus`."""
+        found: dict[str, StockRecord] = {}
+        # the driver's own cursor: a snapshot looks up every SKU it holds, and row objects would double the cost
+        cursor = self.connection.connection.cursor()
+        try:
+            for chunk in chunks(skus):
+                cursor.execute(*self.dialect.by_skus("lookup", partner_id, chunk))
+                for sku, quantity, as_of, allocated, published, last_moved_at, set_by in cursor.fetchall():
+                    found[sku] = StockRecord(sku, quantity, as_of, allocated, published, last_moved_at, set_by)
+        finally:
+            cursor.close()
+        return found
+
+    def stock_versions(self, partner_id: int, skus: Sequence[str]) -> StockVersions:
+        """(sku, quantity, as_of) of the existing stock rows of `skus`: enough to tell what a snapshot changes.
+
+        Partners often export sorted by SKU: a sorted batch is read as one key range, which costs a fraction of
+        looking each SKU up, and comes back as a list in SKU order (it may hold stored SKUs the batch omits).
+        Otherwise, or when the range holds many more rows than the batch (a sparse file), a dict by SKU.
+        """
+        found: dict[str, StockVersion] = {}
+        cursor = self.connection.connection.cursor()
+        try:
+            if self.dialect.reads_range(skus):
+                ranged = statements.compiled(self.dialect, "versions_range")
+                [params] = ranged.params([(partner_id, skus[0], skus[-1])])
+                cursor.execute(ranged.sql, params)
+                ranged_rows: list[StockVersion] = list(cursor.fetchall())
+                if len(ranged_rows) <= statements.RANGE_LIMIT:
+                    return ranged_rows
+            for chunk in chunks(skus):
+                cursor.execute(*self.dialect.by_skus("versions", partner_id, chunk))
+                rows = cursor.fetchall()
+                found.update(zip(map(itemgetter(0), rows), rows, strict=True))
+        finally:
+            cursor.close()
+        return found
+
+    def holds_stock(self, partner_id: int) -> bool:
+        """Whether the partner has any stock row at all."""
+        query = select(_S.c.sku).where(_S.c.partner_id == partner_id).limit(1)
+        return self.connection.execute(query).first() is not None
+
+    def iter_stock(self, partner_id: int, skus: Sequence[str] | None = None) -> Iterator[StockRecord]:
+        """Stock rows in SKU order: all of the partner's, or those of `skus`."""
+        if skus is not None:
+            found = self.stock(partner_id, sorted(set(skus)))
+            yield from (found[sku] for sku in sorted(found))
+            return
+        query = select(*STOCK_COLUMNS).where(_S.c.partner_id == partner_id).order_by(_S.c.sku)
+        for row in self.connection.execute(query.execution_options(yield_per=5000)):
+            yield _stock_record(row)
+
+    def put_stock(self, partner_id: int, records: Sequence[StockRecord], now: Instant) -> None:
+        """Insert or replace these stock rows in one statement batch."""
+        self._run_many(
+            "put_stock",
+            [
+                (partner_id, r.sku, r.quantity, r.as_of, r.allocated, r.published, r.last_moved_at, r.set_by, now)
+                for r in records
+            ],
+        )
+
+    def insert_stock(
+        self, partner_id: int, levels: Sequence[tuple[str, int, Instant, int]], set_by: int | None, now: Instant
+    ) -> None:
+        """Insert rows for SKUs not held yet (a conflict would be a bug upstream, and fails the transaction)."""
+        self._run_many(
+            "insert_stock",
+            [(partner_id, sku, quantity, as_of, published, set_by, now) for sku, quantity, as_of, published in levels],
+        )
