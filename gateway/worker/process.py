@@ -88,9 +88,10 @@ class Worker:
         """Open the store (refusing a second worker on SQLite), start the endpoint and every partner's work."""
         store = bootstrap.open_store(self.settings.store, migrate=False)
         try:
-            store.claim_worker()  # before anything waits on the database: a second worker is refused at once
+            # before anything waits on the database: a second worker is refused at once
+            alone = store.claim_worker()
             store.migrate()
-            if store.dialect == "sqlite":
+            if alone:
                 # the one worker of this store: a claim left by a worker that died is nobody's now, so its batch
                 # goes again (under its key) at once rather than after its lease
                 released = publish.release_claims(store)

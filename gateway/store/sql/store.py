@@ -40,15 +40,18 @@ class SqlStore:
         self._space = self.database.lock_space(engine)
         self._sources = self.database.source_locks(engine, self._space)
 
-    def claim_worker(self) -> None:
-        """Make this process the one worker of a SQLite store: StoreBusy naming the holder when another runs.
+    def claim_worker(self) -> bool:
+        """Make this process the one worker of a SQLite store: StoreBusy naming the holder when another runs;
+        True when this process is now the store's one worker.
 
         The lock is an advisory lock on NAME.worker.lock beside the database, released when the process ends
-        (even killed). Several workers share a PostgreSQL store; there is nothing to claim.
+        (even killed). Several workers share a PostgreSQL store; there is nothing to claim (False).
         """
         handle = self.database.claim_worker(self.engine.url.database)
-        if handle is not None:
-            self._worker_lock = handle
+        if handle is None:
+            return False
+        self._worker_lock = handle
+        return True
 
     @classmethod
     def open(
