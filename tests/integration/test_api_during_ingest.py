@@ -14,17 +14,24 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from gateway import bootstrap, platform_api, settings
+from gateway import bootstrap, settings
 from gateway.access import Tokens
 from gateway.formats.rows import Kind
 from tests.conftest import FakeClock
-from tests.integration.test_platform_api import ENV, TOKENS_TOML, auth, order_body, write_api_config
+from tests.integration.test_platform_api import (
+    ENV,
+    TOKENS_TOML,
+    Live,
+    auth,
+    order_body,
+    serving,
+    write_api_config,
+)
 
 WRITE_WAIT = 0.5  # [api] write_wait of these tests: seconds
 ROWS = 200_000  # the snapshot: more rows than this machine applies while the test measures
@@ -37,32 +44,16 @@ class _Enough(Exception):
     """The test has measured: the snapshot ends here (rolled back)."""
 
 
-@dataclass
-class Live:
-    base: str
-    app: bootstrap.App
-
-
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[Live]:
     """The API on a SQLite store (write_wait 0.5 s), served by uvicorn on a free loopback port in a thread."""
     api = TOKENS_TOML.replace("enabled = true\n", f"enabled = true\nwrite_wait = {WRITE_WAIT}\n", 1)
     app = bootstrap.build(settings.load(write_api_config(tmp_path, api), environ={}), clock=FakeClock())
     assert app.settings.api.write_wait == WRITE_WAIT
-    server = platform_api.server(app, Tokens.from_settings(app.settings, environ=ENV), "127.0.0.1", 0)
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive(), "the server stopped"
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield Live(f"http://127.0.0.1:{port}/v1/partners/acme", app)
+        with serving(app, Tokens.from_settings(app.settings, environ=ENV)) as running:
+            yield running
     finally:
-        server.should_exit = True
-        thread.join(10)
         app.close()
 
 

@@ -15,6 +15,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -720,10 +721,10 @@ class Live:
     app: bootstrap.App
 
 
-@pytest.fixture
-def live(gateway_app: bootstrap.App, tokens: Tokens) -> Iterator[Live]:
-    """uvicorn for real on a free loopback port, in a thread."""
-    server = platform_api.server(gateway_app, tokens, "127.0.0.1", 0)
+@contextmanager
+def serving(app: bootstrap.App, tokens: Tokens) -> Iterator[Live]:
+    """uvicorn for real on a free loopback port, in a thread, until the block ends."""
+    server = platform_api.server(app, tokens, "127.0.0.1", 0)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -733,11 +734,18 @@ def live(gateway_app: bootstrap.App, tokens: Tokens) -> Iterator[Live]:
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield Live(f"http://127.0.0.1:{port}/v1/partners/acme", gateway_app)
+        yield Live(f"http://127.0.0.1:{port}/v1/partners/acme", app)
     finally:
         server.should_exit = True
         thread.join(10)
         assert not thread.is_alive()
+
+
+@pytest.fixture
+def live(gateway_app: bootstrap.App, tokens: Tokens) -> Iterator[Live]:
+    """uvicorn for real on a free loopback port, in a thread."""
+    with serving(gateway_app, tokens) as running:
+        yield running
 
 
 def race(live: Live, count: int, **channel: str) -> list[httpx.Response]:
