@@ -129,7 +129,7 @@ def one_run(url: str, folder: Path, args: argparse.Namespace) -> dict[str, float
     )
     queued = time.perf_counter() - started
     with app.store.read() as tx:
-        pending = tx.outbox(tx.partner_id("bench"), "pending", kind="ats")
+        pending = tx.outbox.rows(tx.partners.id_of("bench"), "pending", kind="ats")
     final = [
         {
             "message_id": m.id,

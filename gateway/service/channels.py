@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from gateway.domain import caps as rules
 from gateway.domain.caps import ALL_COLLECTIONS, AssemblyCaps, CapSource, EffectiveCap
 from gateway.domain.instant import Instant
-from gateway.store.port import ChannelRecord, LineRecord, Transaction
+from gateway.store.port import ChannelRecord, LineRecord, UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def channel_units(lines: Iterable[LineRecord], sign: int) -> list[tuple[str, str
 class ChannelBook:
     """The channels of one partner inside one store transaction."""
 
-    def __init__(self, tx: Transaction, partner_id: int, now: Instant, ledger_id: int | None) -> None:
+    def __init__(self, tx: UnitOfWork, partner_id: int, now: Instant, ledger_id: int | None) -> None:
         self.tx = tx
         self.partner_id = partner_id
         self.now = now
@@ -59,17 +59,17 @@ class ChannelBook:
     def any(self) -> bool:
         """Whether the partner has channels at all (asked once per transaction until one is made)."""
         if self._any is None:
-            self._any = self.tx.holds_channels(self.partner_id)
+            self._any = self.tx.caps.holds_channels(self.partner_id)
         return self._any
 
     def effective(self, sku: str, assembly: str, collection: str) -> EffectiveCap:
         """The cap in force for a SKU in one collection."""
-        settings = self.tx.caps(self.partner_id, [sku]).get((sku, assembly)) or AssemblyCaps()
+        settings = self.tx.caps.get(self.partner_id, [sku]).get((sku, assembly)) or AssemblyCaps()
         return settings.effective(collection)
 
     def ordered(self, sku: str, assembly: str, collection: str) -> int:
         """Units of the SKU on lines of the collection that are not cancelled."""
-        for record in self.tx.channels(self.partner_id, [sku]):
+        for record in self.tx.caps.channels(self.partner_id, [sku]):
             if (record.assembly, record.collection) == (assembly, collection):
                 return record.ordered
         return 0
@@ -87,7 +87,9 @@ class ChannelBook:
         """Add (or, with negative units, take back) units ordered in channels: (sku, assembly, collection, units)."""
         if not lines:
             return
-        held = {(r.sku, r.assembly, r.collection): r for r in self.tx.channels(self.partner_id, [x[0] for x in lines])}
+        held = {
+            (r.sku, r.assembly, r.collection): r for r in self.tx.caps.channels(self.partner_id, [x[0] for x in lines])
+        }
         touched: list[ChannelRecord] = []
         for sku, assembly, collection, units in lines:
             record = held.get((sku, assembly, collection))
@@ -95,7 +97,7 @@ class ChannelBook:
                 record = held[(sku, assembly, collection)] = ChannelRecord(sku, assembly, collection)
             record.ordered += units
             touched.append(record)
-        self.tx.put_channels(self.partner_id, touched)
+        self.tx.caps.put_channels(self.partner_id, touched)
         self._any = True
 
     def register(self, sku: str, assembly: str, collection: str) -> None:
@@ -104,12 +106,12 @@ class ChannelBook:
 
     def set_cap(self, sku: str, assembly: str, collection: str | None, limit: int | None) -> AssemblyCaps:
         """One collection's setting (`collection`), or the assembly-wide one (`collection=None`)."""
-        settings = self.tx.caps(self.partner_id, [sku]).get((sku, assembly)) or AssemblyCaps()
+        settings = self.tx.caps.get(self.partner_id, [sku]).get((sku, assembly)) or AssemblyCaps()
         if collection is None:
             settings.set_all(limit)
         else:
             settings.set_collection(collection, limit)
-        self.tx.put_caps(self.partner_id, sku, assembly, settings, self.now)
+        self.tx.caps.put(self.partner_id, sku, assembly, settings, self.now)
         self.register(sku, assembly, ALL_COLLECTIONS if collection is None else collection)
         return settings
 
@@ -117,10 +119,10 @@ class ChannelBook:
         """Queue the channel ATS of every channel of these SKUs whose value moved (internal SKU ATS given)."""
         if not sku_ats or not self.any():
             return
-        records = self.tx.channels(self.partner_id, list(sku_ats))
+        records = self.tx.caps.channels(self.partner_id, list(sku_ats))
         if not records:
             return
-        settings = self.tx.caps(self.partner_id, sorted({r.sku for r in records}))
+        settings = self.tx.caps.get(self.partner_id, sorted({r.sku for r in records}))
         moved: list[ChannelRecord] = []
         messages: list[tuple[str, int, str]] = []
         for record in records:
@@ -141,11 +143,11 @@ class ChannelBook:
             key = channel_key(record.sku, record.assembly, record.collection)
             messages.append((key, value, json.dumps(body, sort_keys=True)))
         self.changed += len(messages)
-        self.tx.put_channels(self.partner_id, moved)
-        self.tx.queue_channel_ats(self.partner_id, messages, self.ledger_id, self.now)
+        self.tx.caps.put_channels(self.partner_id, moved)
+        self.tx.outbox.queue_channel_ats(self.partner_id, messages, self.ledger_id, self.now)
 
 
-def view(tx: Transaction, partner_id: int, sku: str, assembly: str, collection: str, sku_ats: int) -> ChannelView:
+def view(tx: UnitOfWork, partner_id: int, sku: str, assembly: str, collection: str, sku_ats: int) -> ChannelView:
     """One channel as the CLI and the platform see it (a collection never ordered from holds 0)."""
     book = ChannelBook(tx, partner_id, 0, None)
     cap = book.effective(sku, assembly, collection)

@@ -12,7 +12,7 @@ from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
 from gateway.service.engine import AtsChange, Engine, StockInput
 from gateway.settings import Settings
-from gateway.store.port import Store, Transaction
+from gateway.store.port import Store, UnitOfWork
 from gateway.store.retry import RETRIES, retried
 
 log = logs.get(__name__)
@@ -44,11 +44,11 @@ class Commands:
         """The same commands, each waiting at most `seconds` for the store's writer (None: as long as it takes)."""
         return Commands(self.store, self.settings, self.clock, wait=seconds, retries=self.retries)
 
-    def engine(self, tx: Transaction, partner: str) -> Engine:
+    def engine(self, tx: UnitOfWork, partner: str) -> Engine:
         """The engine of one command of `partner` in `tx`, at the clock's now."""
         return Engine(tx, partner, self.settings.partner(partner).policy, self.clock(), clock=self.clock)
 
-    def transaction(self, partner: str, event: str, work: Callable[[Transaction], _T], **context: object) -> _T:
+    def transaction(self, partner: str, event: str, work: Callable[[UnitOfWork], _T], **context: object) -> _T:
         """`work` in one write transaction, run again while the database rolls it back to untie it from another;
         a refusal is logged (`command_refused`) and raised, nothing of it kept."""
         self.settings.partner(partner)  # an unknown partner fails before any transaction
@@ -65,7 +65,7 @@ class Commands:
             raise
 
     def _run(self, partner: str, event: str, action: Callable[[Engine], object], **context: object) -> list[AtsChange]:
-        def work(tx: Transaction) -> list[AtsChange]:
+        def work(tx: UnitOfWork) -> list[AtsChange]:
             engine = self.engine(tx, partner)
             action(engine)
             return list(engine.changes.values())

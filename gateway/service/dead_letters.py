@@ -29,6 +29,6 @@ def retry(store: Store, partner: str, ids: Sequence[int] | None, now: Instant) -
     """Put the partner's dead messages (those of `ids`, or all of them for None) back in the queue, due at `now`;
     a value superseded by a newer one of its key is not."""
     with store.write() as tx:
-        revived, superseded = tx.revive(tx.partner_id(partner), None if ids is None else list(ids), now)
+        revived, superseded = tx.outbox.revive(tx.partners.id_of(partner), None if ids is None else list(ids), now)
     log.info("outbox_retry", partner=partner, revived=revived, superseded=superseded)
     return Retried(revived, superseded)

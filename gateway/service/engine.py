@@ -25,7 +25,7 @@ from gateway.domain.modes import Policy
 from gateway.domain.orders import RequestedLine, merge_lines
 from gateway.domain.status import OrderStatus, check_transition
 from gateway.service.channels import ChannelBook, channel_units
-from gateway.store.port import AtsMessage, LevelLoader, LineRecord, OrderRecord, StockRecord, Transaction
+from gateway.store.port import AtsMessage, LevelLoader, LineRecord, OrderRecord, StockRecord, UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class Engine:
 
     def __init__(
         self,
-        tx: Transaction,
+        tx: UnitOfWork,
         partner: str,
         policy: Policy,
         now: Instant,
@@ -76,12 +76,12 @@ class Engine:
         clock: Callable[[], Instant] | None = None,
         alone: bool = False,
     ) -> None:
-        """`alone`: the transaction holds the partner alone already (an inbound item, see Transaction.lock_partner);
+        """`alone`: the transaction holds the partner alone already (an inbound item, see UnitOfWork.lock_partner);
         otherwise each command locks the orders and SKUs it touches first, and with a `clock` its instant is taken
         again after a wait, so the values it queues are stamped in the order they commit."""
         self.tx = tx
         self.partner = partner
-        self.partner_id = tx.partner_id(partner)
+        self.partner_id = tx.partners.id_of(partner)
         self.policy = policy
         self.now = now
         self.ledger_id = ledger_id
@@ -104,7 +104,7 @@ class Engine:
     ) -> None:
         """Place an order: every line fits its SKU's ATS, or nothing is placed. Then move it to `status`."""
         self._hold([order_id], [line.sku for line in lines])
-        if self.tx.order(self.partner_id, order_id) is not None:
+        if self.tx.orders.get(self.partner_id, order_id) is not None:
             raise OrderExists(order_id)
         merged = merge_lines(order_id, lines)
         stock = self._stock(list(merged))
@@ -119,7 +119,7 @@ class Engine:
             LineRecord(sku=sku, quantity=line.quantity, assembly=line.assembly, collection=line.collection)
             for sku, line in sorted(merged.items())
         ]
-        self.tx.add_order(self.partner_id, order_id, OrderStatus.PENDING, records, self.now)
+        self.tx.orders.add(self.partner_id, order_id, OrderStatus.PENDING, records, self.now)
         self.channels.add_ordered(channel_units(records, 1))
         for record in records:
             line = Line(order_id, record.sku, record.quantity, OrderStatus.PENDING)
@@ -150,7 +150,7 @@ class Engine:
             current.quantity += movement
             if movement < 0:
                 current.last_moved_at = self.now
-        self.tx.set_order_status(self.partner_id, order_id, status, self.now)
+        self.tx.orders.set_status(self.partner_id, order_id, status, self.now)
         if status == OrderStatus.CANCELLED:
             self.channels.add_ordered(channel_units(order.lines, -1))  # cancelled lines free cap room
         self._save(stock.values())
@@ -168,7 +168,7 @@ class Engine:
         if line is None:
             raise UnknownLine(order_id, sku)
         in_force = line.confirmed_at is None or at >= line.confirmed_at
-        self.tx.add_confirmation(self.partner_id, order_id, sku, quantity, at, self.now, in_force=in_force)
+        self.tx.orders.add_confirmation(self.partner_id, order_id, sku, quantity, at, self.now, in_force=in_force)
         if not in_force:
             return False
         current = self._stock([sku])[sku]
@@ -206,8 +206,8 @@ class Engine:
         for sku, _, _, value in levels[: max(0, room)]:
             self.changes[sku] = AtsChange(sku, None, value)
         self.changed += len(levels)
-        self.tx.insert_stock(self.partner_id, levels, set_by, self.now)
-        self.tx.queue_ats(self.partner_id, messages, self.ledger_id, self.now)
+        self.tx.stock.insert(self.partner_id, levels, set_by, self.now)
+        self.tx.outbox.queue_ats(self.partner_id, messages, self.ledger_id, self.now)
         if self.channels.any():  # skip building the map for a partner without caps (most snapshots)
             self.channels.republish({sku: quantity for sku, quantity, _, _ in levels})
         writes = self._apply_changed(changed, set_by, outcome) if changed else []
@@ -221,7 +221,7 @@ class Engine:
         channel to republish and no closed line that follows the inventory timestamp (else: apply_stock)."""
         if self.policy.closed_may_allocate or self.channels.any():
             return None
-        return self.tx.level_loader(self.partner_id, self.ledger_id)
+        return self.tx.stock.level_loader(self.partner_id, self.ledger_id)
 
     def merge_levels(self, loader: LevelLoader, set_by: int | None) -> SnapshotOutcome:
         """Merge every level streamed into `loader`, as apply_stock would have applied them."""
@@ -260,7 +260,7 @@ class Engine:
         the loop below.
         """
         skus = list(map(itemgetter(0), rows))
-        stored = self.tx.stock_versions(self.partner_id, skus)
+        stored = self.tx.stock.versions(self.partner_id, skus)
         # A sorted batch comes back as the stored rows in key order: when they pair up with the batch one to one,
         # row and stored row are compared in place; otherwise (or where a pair is not the same SKU) by SKU.
         listed: list[tuple[str, int, Instant | None]] = []
@@ -300,10 +300,10 @@ class Engine:
         """New levels for SKUs already held (to be saved): time_based closed lines follow the inventory timestamp."""
         policy = self.policy
         skus = [row[0] for row in changed]
-        existing = self.tx.stock(self.partner_id, skus)
+        existing = self.tx.stock.get(self.partner_id, skus)
         closed: dict[str, list[Line]] = defaultdict(list)
         if policy.closed_may_allocate:
-            for line in self.tx.lines_of(self.partner_id, skus, [OrderStatus.CLOSED]):
+            for line in self.tx.orders.lines_of(self.partner_id, skus, [OrderStatus.CLOSED]):
                 closed[line.sku].append(line)
         writes: list[StockRecord] = []
         for sku, quantity, as_of in changed:
@@ -322,10 +322,10 @@ class Engine:
     def recompute(self) -> int:
         """Recompute every SKU's allocation from its lines (after a change of stock mode); return SKUs fixed."""
         lines: dict[str, list[Line]] = defaultdict(list)
-        for line in self.tx.all_lines(self.partner_id):
+        for line in self.tx.orders.all_lines(self.partner_id):
             lines[line.sku].append(line)
         fixed: list[StockRecord] = []
-        for record in self.tx.iter_stock(self.partner_id):
+        for record in self.tx.stock.iterate(self.partner_id):
             allocated = rules.allocated(self.policy, lines.pop(record.sku, []), record.as_of)
             if allocated != record.allocated:
                 record.allocated = allocated
@@ -340,21 +340,21 @@ class Engine:
     # internals
 
     def _hold(self, orders: Sequence[str] = (), skus: Sequence[str] = ()) -> None:
-        """Lock these orders and SKUs for the rest of the transaction (see Transaction.lock_keys)."""
+        """Lock these orders and SKUs for the rest of the transaction (see UnitOfWork.lock_keys)."""
         if self._alone:
             return
-        if self.tx.lock_keys(self.partner_id, orders, skus) and self._clock is not None:
+        if self.tx.locks.keys(self.partner_id, orders, skus) and self._clock is not None:
             # stamped after the wait: a value computed later (committed later) never carries an earlier instant
             self.now = self.channels.now = max(self.now, self._clock())
 
     def _order(self, order_id: str) -> OrderRecord:
-        order = self.tx.order(self.partner_id, order_id)
+        order = self.tx.orders.get(self.partner_id, order_id)
         if order is None:
             raise UnknownOrder(order_id)
         return order
 
     def _stock(self, skus: Sequence[str]) -> dict[str, StockRecord]:
-        found = self.tx.stock(self.partner_id, skus)
+        found = self.tx.stock.get(self.partner_id, skus)
         for sku in skus:
             if sku not in found:
                 found[sku] = StockRecord(sku=sku, quantity=0)
@@ -372,8 +372,8 @@ class Engine:
                 self._note_change(record.sku, record.published, value)
                 record.published = value
                 messages.append(AtsMessage(record.sku, value, record.as_of))
-        self.tx.put_stock(self.partner_id, writes, self.now)
-        self.tx.queue_ats(self.partner_id, messages, self.ledger_id, self.now)
+        self.tx.stock.put(self.partner_id, writes, self.now)
+        self.tx.outbox.queue_ats(self.partner_id, messages, self.ledger_id, self.now)
         self.channels.republish({r.sku: rules.available(r.quantity, r.allocated) for r in writes})
 
     def _note_change(self, sku: str, before: int | None, after: int) -> None:
@@ -405,7 +405,7 @@ class Engine:
             ],
         }
         payload = json.dumps(body, sort_keys=True)
-        self.tx.queue_message(self.partner_id, kind, order.order_id, payload, self.ledger_id, self.now)
+        self.tx.outbox.queue_message(self.partner_id, kind, order.order_id, payload, self.ledger_id, self.now)
 
 
 def _by_sku(rows: Sequence[tuple[str, int, Instant | None]]) -> dict[str, tuple[str, int, Instant | None]]:

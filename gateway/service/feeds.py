@@ -105,7 +105,7 @@ class FeedPoller:
     def _follow(self, partner: str, feed: str, config: ApiSettings, report: PollReport) -> PollReport:
         api = self.api(partner)
         with self.store.read() as tx:
-            cursor = tx.feed_cursor(tx.partner_id(partner), feed)
+            cursor = tx.feeds.cursor(tx.partners.id_of(partner), feed)
         for _ in range(config.max_pages_per_poll):
             cut: PageTooLarge | None = None
             try:
@@ -117,7 +117,7 @@ class FeedPoller:
                 log.warning("feed_poll_failed", partner=partner, feed=feed, cursor=cursor, error=str(exc))
                 break
             try:
-                with logs.run():
+                with logs.run() as run_id:
                     page = self.ingest_page(
                         partner,
                         feed,
@@ -125,6 +125,7 @@ class FeedPoller:
                         cursor,
                         (lambda data, problems: api.document(feed, data, problems)) if cut is None else _too_large(cut),
                         reason=None if cut is None else "too_large",
+                        run_id=run_id,
                     )
             except StoreError as exc:  # rolled back with its cursor: the next poll asks for the same page
                 report.error = str(exc)
@@ -179,12 +180,14 @@ class FeedPoller:
         *,
         source: str | None = None,
         reason: str | None = None,
+        run_id: str | None = None,
     ) -> PageResult:
         """Apply one page of a partner feed as one item, and record the cursor after it in the same transaction.
 
         `document` turns the body into the reference shape (the partner adapter's reading). A malformed page is
         refused whole and the cursor stays where it was (`reason` names why, when the caller knows: "too_large");
         the same page as the last one applied (same cursor, same body) is a duplicate, and the cursor moves on.
+        The values it queues carry `run_id` (the poll's, bound to its log lines).
         """
         started = time.perf_counter()
         partner_settings = self.settings.partner(partner)
@@ -201,7 +204,7 @@ class FeedPoller:
         if page is None or problems:
             result.reject(problems)
             with self.store.read() as tx:
-                earlier = tx.ledger_applied(tx.partner_id(partner), feed, sha256, outcome=Outcome.REJECTED)
+                earlier = tx.ledger.applied(tx.partners.id_of(partner), feed, sha256, outcome=Outcome.REJECTED)
             if earlier is None:
                 ledger.record_apart(self.store, result, received_at, self.clock)
             else:  # the partner serves the same broken page again: one entry and one copy kept are enough
@@ -212,12 +215,12 @@ class FeedPoller:
         more = _more(page, cursor)
         after = page.next_cursor if page.next_cursor is not None else cursor
         try:
-            self._apply_page(kind, page, items, result, received_at, cursor, after, bound)
+            self._apply_page(kind, page, items, result, received_at, cursor, after, bound, run_id)
         except AlreadyApplied:
             # another worker applied the same page between our look-up and our claim: now it is a duplicate
             result.nothing_applied()
             result.refusals = []
-            self._apply_page(kind, page, items, result, received_at, cursor, after, bound)
+            self._apply_page(kind, page, items, result, received_at, cursor, after, bound, run_id)
         result.duration_ms = int((time.perf_counter() - started) * 1000)
         if result.outcome != Outcome.EMPTY:
             log_result(result, bound, event="page")
@@ -233,21 +236,22 @@ class FeedPoller:
         cursor: str | None,
         after: str | None,
         bound: FilteringBoundLogger,
+        run_id: str | None,
     ) -> None:
         """One transaction: the page's effects, its ledger entry and the feed's cursor after it."""
         partner, feed = result.partner, result.kind
         partner_settings = self.settings.partner(partner)
-        with self.store.write() as tx:
-            partner_id = tx.partner_id(partner)
-            tx.lock_partner(partner_id)
-            _, last = tx.feed_position(partner_id, feed)
+        with self.store.write(run_id=run_id) as tx:
+            partner_id = tx.partners.id_of(partner)
+            tx.locks.partner(partner_id)
+            _, last = tx.feeds.position(partner_id, feed)
             # the ledger's claim is on the page at its place in the feed's history: the same page again after
             # another (A, B, A) is news; the same page after the same page (asked again, or raced by another
             # poller, or replayed from an older cursor) is a duplicate
             claim = hashlib.sha256(f"{result.sha256}\n{last or ''}".encode()).hexdigest()
             if not page.items:
                 result.outcome = Outcome.EMPTY
-            elif result.sha256 == last or (earlier := tx.ledger_applied(partner_id, feed, claim)) is not None:
+            elif result.sha256 == last or (earlier := tx.ledger.applied(partner_id, feed, claim)) is not None:
                 result.outcome = Outcome.DUPLICATE
                 result.duplicate_of = None if result.sha256 == last else earlier
                 ledger.record(tx, partner_id, result, received_at, self.clock())
@@ -258,9 +262,9 @@ class FeedPoller:
                 result.ats_changes = engine.changed
                 log_snapshot_warnings(engine, bound)
                 ledger.close_applied(tx, entry, result, self.clock())
-                tx.set_feed_cursor(partner_id, feed, after, entry, self.clock(), last_sha256=result.sha256)
+                tx.feeds.set_cursor(partner_id, feed, after, entry, self.clock(), last_sha256=result.sha256)
             if after != cursor and result.outcome != Outcome.APPLIED:
-                tx.set_feed_cursor(partner_id, feed, after, result.ledger_id, self.clock())
+                tx.feeds.set_cursor(partner_id, feed, after, result.ledger_id, self.clock())
 
 
 def _too_large(cut: PageTooLarge) -> Callable[[bytes, Problems], object]:

@@ -84,12 +84,13 @@ class Ingestor:
         as_of: Instant | None = None,
         dry_run: bool = False,
         progress: Progress | None = None,
+        run_id: str | None = None,
     ) -> IngestResult:
         """Apply the file at `path` as one item; `as_of` is the file's instant for rows without their own.
 
         Its log lines and the outbox rows it queues carry a `run_id` (the caller's, or a new one)."""
-        with logs.run(logs.current_run()):
-            return self._ingest(partner, kind, path, source, received_at, as_of, dry_run, progress)
+        with logs.run(run_id) as run:
+            return self._ingest(partner, kind, path, source, received_at, as_of, dry_run, progress, run)
 
     def _ingest(
         self,
@@ -101,6 +102,7 @@ class Ingestor:
         as_of: Instant | None,
         dry_run: bool,
         progress: Progress | None,
+        run_id: str,
     ) -> IngestResult:
         started = time.perf_counter()
         partner_settings = self.settings.partner(partner)
@@ -110,10 +112,10 @@ class Ingestor:
         result = IngestResult(partner, kind.value, source, sha256, size, outcome=Outcome.APPLIED, dry_run=dry_run)
         bound = log.bind(partner=partner, kind=kind.value, source=source, sha256=sha256, dry_run=dry_run)
         try:
-            with self.store.write(rollback=dry_run) as tx:
-                partner_id = tx.partner_id(partner)
-                tx.lock_partner(partner_id)  # one item of a partner at a time, whichever worker took it
-                earlier = tx.ledger_applied(partner_id, kind.value, sha256)
+            with self.store.write(rollback=dry_run, run_id=run_id) as tx:
+                partner_id = tx.partners.id_of(partner)
+                tx.locks.partner(partner_id)  # one item of a partner at a time, whichever worker took it
+                earlier = tx.ledger.applied(partner_id, kind.value, sha256)
                 if earlier is not None:
                     result.outcome, result.duplicate_of = Outcome.DUPLICATE, earlier
                 else:

@@ -18,7 +18,7 @@ from gateway.domain.errors import Refusal
 from gateway.domain.orders import RequestedLine
 from gateway.service.commands import Commands
 from gateway.service.engine import AtsChange
-from gateway.store.port import Transaction
+from gateway.store.port import UnitOfWork
 from gateway.store.retry import retried
 
 log = logs.get(__name__)
@@ -100,10 +100,10 @@ def place(commands: Commands, request: OrderRequest, answers: Answers) -> Outcom
     (refused with KeyReused when the key answered another request)."""
     partner, key = request.partner, request.key
 
-    def work(tx: Transaction) -> Outcome:
-        partner_id = tx.partner_id(partner)
+    def work(tx: UnitOfWork) -> Outcome:
+        partner_id = tx.partners.id_of(partner)
         # in the placement's own write transaction: a retry racing the first request waits for its answer
-        earlier = tx.request_answer(partner_id, key)
+        earlier = tx.requests.answer(partner_id, key)
         if earlier is not None:
             return _again(earlier, request)
         engine = commands.engine(tx, partner)
@@ -111,7 +111,7 @@ def place(commands: Commands, request: OrderRequest, answers: Answers) -> Outcom
         changes = list(engine.changes.values())
         # in the same transaction: the order and its answer are kept together, or neither
         answer = answers.placed(changes)
-        tx.keep_answer(partner_id, key, request.digest, answer.status, answer.body, commands.clock())
+        tx.requests.keep(partner_id, key, request.digest, answer.status, answer.body, commands.clock())
         return Placed(changes)
 
     try:
@@ -140,11 +140,11 @@ def _keep_refusal(commands: Commands, request: OrderRequest, answer: Answer) -> 
 
     def keep() -> tuple[str, int, str] | None:
         with commands.store.write(wait=commands.wait) as tx:
-            partner_id = tx.partner_id(request.partner)
-            earlier = tx.request_answer(partner_id, request.key)
+            partner_id = tx.partners.id_of(request.partner)
+            earlier = tx.requests.answer(partner_id, request.key)
             if earlier is not None:
                 return earlier
-            tx.keep_answer(partner_id, request.key, request.digest, answer.status, answer.body, commands.clock())
+            tx.requests.keep(partner_id, request.key, request.digest, answer.status, answer.body, commands.clock())
         return None
 
     return retried(keep, what="refusal_kept", retries=commands.retries, context={"partner": request.partner})

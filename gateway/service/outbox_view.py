@@ -11,7 +11,7 @@ from gateway.domain import instant
 from gateway.domain.instant import Instant
 from gateway.service import publish
 from gateway.settings import PartnerSettings
-from gateway.store.port import OutboxCount, OutboxRecord, Store, Transaction
+from gateway.store.port import OutboxCount, OutboxRecord, Store, UnitOfWork
 
 HOUR = 3_600_000_000  # microseconds: the window `gateway status` counts items in
 
@@ -84,9 +84,9 @@ class PartnerStatus:
     outbox: OutboxSummary
 
 
-def summary(tx: Transaction, partner: str) -> OutboxSummary:
+def summary(tx: UnitOfWork, partner: str) -> OutboxSummary:
     """The partner's outbox counts, read in the transaction `tx`."""
-    return OutboxSummary(partner, tuple(tx.outbox_counts(tx.partner_id(partner))))
+    return OutboxSummary(partner, tuple(tx.outbox.counts(tx.partners.id_of(partner))))
 
 
 def summaries(store: Store, partners: Iterable[str]) -> list[OutboxSummary]:
@@ -115,9 +115,9 @@ def listing(
     """The partner's outbox counts and its first `limit` waiting messages (dead letters with `dead`), oldest
     first, each with why it is where it is at `now`."""
     with store.read() as tx:
-        partner_id = tx.partner_id(partner)
-        counts = tx.outbox_counts(partner_id)
-        records = tx.outbox(partner_id, "dead" if dead else "pending", limit=limit)
+        partner_id = tx.partners.id_of(partner)
+        counts = tx.outbox.counts(partner_id)
+        records = tx.outbox.rows(partner_id, "dead" if dead else "pending", limit=limit)
     routed = set(publish.routes(settings))
     messages = tuple(ListedMessage(record, why(record, routed, now)) for record in records)
     return OutboxListing(OutboxSummary(partner, tuple(counts)), messages)
@@ -129,6 +129,6 @@ def partner_status(store: Store, partners: Iterable[str], now: Instant, window: 
     found: list[PartnerStatus] = []
     with store.read() as tx:
         for partner in partners:
-            tallies = tuple(LedgerTally(*row) for row in tx.ledger_since(tx.partner_id(partner), now - window))
+            tallies = tuple(LedgerTally(*row) for row in tx.ledger.since(tx.partners.id_of(partner), now - window))
             found.append(PartnerStatus(partner, tallies, summary(tx, partner)))
     return found

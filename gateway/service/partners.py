@@ -19,13 +19,13 @@ def sync(store: Store, settings: Settings, clock: Callable[[], Instant]) -> None
 
     Partners registered as configured need no write (a command does not queue behind a worker's transaction)."""
     with store.read() as tx:
-        known = tx.partner_policies()
+        known = tx.partners.policies()
     for name, partner in settings.partners.items():
         if known.get(name) == (partner.policy.mode.value, partner.policy.pending_allocation):
             continue
         with store.write() as tx:
-            partner_id, changed = tx.sync_partner(name, partner.policy, clock())
+            partner_id, changed = tx.partners.sync(name, partner.policy, clock())
             if changed:
-                tx.lock_partner(partner_id)
+                tx.locks.partner(partner_id)
                 fixed = Engine(tx, name, partner.policy, clock(), alone=True).recompute()
                 log.warning("partner_policy_changed", partner=name, stock_mode=partner.stock_mode.value, skus=fixed)

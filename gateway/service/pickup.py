@@ -101,7 +101,7 @@ class Pickup:
             try:
                 ready = self._ready(key, inbox, source)
                 with self.store.read() as tx:
-                    quarantined = tx.quarantined(tx.partner_id(partner), source.name)
+                    quarantined = tx.ledger.quarantined(tx.partners.id_of(partner), source.name)
                 ready = [entry for entry in ready if entry.identity not in quarantined][: source.max_files_per_poll]
                 done: list[PickedUp] = []
                 staging = self.settings.staging / partner / source.name
@@ -115,8 +115,8 @@ class Pickup:
                         done.append(self._transport_failed(partner, source, entry, staged))
                         continue
                     try:
-                        with logs.run():
-                            done.append(self._apply(partner, source, inbox, entry, staged))
+                        with logs.run() as run_id:
+                            done.append(self._apply(partner, source, inbox, entry, staged, run_id))
                     except Exception as exc:  # one file's failure is that file's: the pass goes on
                         done.append(self._apply_failed(partner, source, entry, exc))
                     finally:
@@ -169,9 +169,13 @@ class Pickup:
             event, reason = refused
             log.warning(event, partner=key[0], source=source.name, file=escape_controls(entry.shown), reason=reason)
 
-    def _apply(self, partner: str, source: SourceSettings, inbox: Inbox, entry: Entry, staged: Path) -> PickedUp:
+    def _apply(
+        self, partner: str, source: SourceSettings, inbox: Inbox, entry: Entry, staged: Path, run_id: str
+    ) -> PickedUp:
         label = _label(source, entry)
-        result = self.ingestor.ingest(partner, source.kind, staged, source=label, received_at=self.clock())
+        result = self.ingestor.ingest(
+            partner, source.kind, staged, source=label, received_at=self.clock(), run_id=run_id
+        )
         report = _report(result, source, entry)
         bound = log.bind(partner=partner, source=source.name, file=entry.shown, sha256=result.sha256)
         try:
@@ -185,7 +189,7 @@ class Pickup:
             # applied (or refused) and recorded; only the move failed: the ledger recognises it next time
             return self._transport_failed(partner, source, entry, exc)
         with self.store.write() as tx:
-            tx.transport_recovered(tx.partner_id(partner), source.name, entry.identity)
+            tx.ledger.transport_recovered(tx.partners.id_of(partner), source.name, entry.identity)
         return PickedUp(
             source.name, entry.shown, result.outcome, result.ledger_id, result.summary(), result.counts.refused
         )
@@ -204,8 +208,8 @@ class Pickup:
         now = self.clock()
         text = _described(error)
         with self.store.write() as tx:
-            partner_id = tx.partner_id(partner)
-            failures = tx.transport_failed(partner_id, source.name, entry.identity, text, now)
+            partner_id = tx.partners.id_of(partner)
+            failures = tx.ledger.transport_failed(partner_id, source.name, entry.identity, text, now)
             failing_for = (now - failures.first_at) / _SECOND
             if failures.number < source.max_transport_failures or failing_for < source.quarantine_after_seconds:
                 bound.warning("transport_failed", error=text, failures=failures.number, failing_seconds=failing_for)
@@ -216,7 +220,7 @@ class Pickup:
             )
             label = _label(source, entry)
             ledger_id = ledger.quarantined(tx, partner_id, source.kind.value, label, entry.size, now, reason)
-            tx.quarantine(partner_id, source.name, entry.identity, now, ledger_id)
+            tx.ledger.quarantine(partner_id, source.name, entry.identity, now, ledger_id)
         bound.error("file_quarantined", error=text, failures=failures.number, ledger_id=ledger_id)
         return PickedUp(source.name, entry.shown, Outcome.QUARANTINED, ledger_id, reason)
 

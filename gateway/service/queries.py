@@ -11,7 +11,7 @@ from gateway.domain.instant import Instant
 from gateway.domain.modes import Policy
 from gateway.domain.status import OrderStatus
 from gateway.service import channels
-from gateway.store.port import StockRecord, Transaction
+from gateway.store.port import StockRecord, UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -58,29 +58,29 @@ def _view(record: StockRecord) -> AtsView:
     )
 
 
-def ats(tx: Transaction, partner: str, skus: Sequence[str] | None = None) -> list[AtsView]:
+def ats(tx: UnitOfWork, partner: str, skus: Sequence[str] | None = None) -> list[AtsView]:
     """ATS of the given SKUs (a SKU the store has never seen shows zeros), or of every SKU held."""
-    partner_id = tx.partner_id(partner)
+    partner_id = tx.partners.id_of(partner)
     if not skus:
-        return [_view(record) for record in tx.iter_stock(partner_id)]
-    found = tx.stock(partner_id, list(skus))
+        return [_view(record) for record in tx.stock.iterate(partner_id)]
+    found = tx.stock.get(partner_id, list(skus))
     return [_view(found.get(sku) or StockRecord(sku=sku, quantity=0)) for sku in dict.fromkeys(skus)]
 
 
-def channel(tx: Transaction, partner: str, sku: str, assembly: str, collection: str) -> channels.ChannelView:
+def channel(tx: UnitOfWork, partner: str, sku: str, assembly: str, collection: str) -> channels.ChannelView:
     """What one collection of one assembly may still take of a SKU, with its cap and where the cap comes from."""
-    partner_id = tx.partner_id(partner)
-    record = tx.stock(partner_id, [sku]).get(sku) or StockRecord(sku=sku, quantity=0)
+    partner_id = tx.partners.id_of(partner)
+    record = tx.stock.get(partner_id, [sku]).get(sku) or StockRecord(sku=sku, quantity=0)
     sku_ats = rules.available(record.quantity, record.allocated)
     return channels.view(tx, partner_id, sku, assembly, collection, sku_ats)
 
 
-def explain(tx: Transaction, partner: str, policy: Policy, sku: str) -> Explanation:
+def explain(tx: UnitOfWork, partner: str, policy: Policy, sku: str) -> Explanation:
     """The snapshot a SKU's ATS stands on and every line that allocates, recomputed from the lines."""
-    partner_id = tx.partner_id(partner)
-    record = tx.stock(partner_id, [sku]).get(sku) or StockRecord(sku=sku, quantity=0)
+    partner_id = tx.partners.id_of(partner)
+    record = tx.stock.get(partner_id, [sku]).get(sku) or StockRecord(sku=sku, quantity=0)
     statuses = [s for s in OrderStatus if s != OrderStatus.CANCELLED]
-    lines: list[Line] = tx.lines_of(partner_id, [sku], statuses)
+    lines: list[Line] = tx.orders.lines_of(partner_id, [sku], statuses)
     allocating: list[AllocatingLine] = []
     idle = 0
     for line in lines:

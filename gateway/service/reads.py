@@ -32,10 +32,10 @@ def explain(store: Store, partner: str, policy: Policy, sku: str) -> queries.Exp
 def caps(store: Store, partner: str, sku: str | None = None, assembly: str | None = None) -> list[CapRow]:
     """The partner's stored cap settings (of one SKU, one assembly), by SKU, assembly and collection ("*" first)."""
     with store.read() as tx:
-        return tx.cap_rows(tx.partner_id(partner), sku, assembly)
+        return tx.caps.rows(tx.partners.id_of(partner), sku, assembly)
 
 
 def ping(store: Store) -> None:
     """Ask the store a trivial question: its error when it cannot answer (readiness)."""
     with store.read() as tx:
-        tx.holds_stock(0)
+        tx.stock.holds(0)

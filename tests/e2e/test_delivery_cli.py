@@ -86,7 +86,7 @@ class Cli:
         app = self.app()
         try:
             with app.store.read() as tx:
-                return tx.outbox(tx.partner_id(partner), state=state)
+                return tx.outbox.rows(tx.partners.id_of(partner), state=state)
         finally:
             app.close()
 

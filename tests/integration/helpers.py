@@ -38,10 +38,10 @@ def stock(app: bootstrap.App, partner: str, sku: str) -> int:
 def pending_ats(app: bootstrap.App, partner: str) -> dict[str, int | None]:
     """The undelivered ATS messages of a partner: SKU -> value."""
     with app.store.read() as tx:
-        return {m.key: m.value for m in tx.outbox(tx.partner_id(partner)) if m.kind == "ats"}
+        return {m.key: m.value for m in tx.outbox.rows(tx.partners.id_of(partner)) if m.kind == "ats"}
 
 
 def messages(app: bootstrap.App, partner: str, kind: str) -> list[str]:
     """Keys of the partner's messages of `kind`, in every state."""
     with app.store.read() as tx:
-        return [m.key for m in tx.outbox(tx.partner_id(partner), state=None) if m.kind == kind]
+        return [m.key for m in tx.outbox.rows(tx.partners.id_of(partner), state=None) if m.kind == kind]

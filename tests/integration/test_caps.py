@@ -36,7 +36,7 @@ def channel_messages(app: bootstrap.App) -> dict[tuple[str, str, str], int | Non
     with app.store.read() as tx:
         return {
             tuple(json.loads(m.key)): m.value  # type: ignore[misc]
-            for m in tx.outbox(tx.partner_id("p"))
+            for m in tx.outbox.rows(tx.partners.id_of("p"))
             if m.kind == "channel_ats"
         }
 
@@ -95,7 +95,7 @@ def test_apply_to_all_collections_also_affects_the_ongoing_collections(app: boot
     app.commands.set_cap("p", "EGGS", ASM, None, 5)
     assert channel(app) == (2, 5, 3)
     with app.store.read() as tx:
-        rows = tx.cap_rows(tx.partner_id("p"))
+        rows = tx.caps.rows(tx.partners.id_of("p"))
     assert [(r.collection, r.max_units) for r in rows] == [("*", 5)]
 
 
@@ -115,7 +115,7 @@ def test_lowering_a_cap_below_what_is_ordered_keeps_the_orders_and_gives_zero(ap
     app.commands.set_cap("p", "EGGS", ASM, DEC1, 5)
     assert channel(app) == (0, 5, 8)
     with app.store.read() as tx:
-        assert tx.order(tx.partner_id("p"), "O1") is not None
+        assert tx.orders.get(tx.partners.id_of("p"), "O1") is not None
     with pytest.raises(CapReached):
         place(app, "O2", 1)
 
@@ -157,7 +157,7 @@ def test_a_good_cap_file_sets_defaults_overrides_and_no_maximum(app: bootstrap.A
     result = app.ingestor.ingest("p", Kind.CAPS, FIXTURES / "caps" / "good.csv")
     assert (result.outcome, result.counts.applied) == ("applied", 3)
     with app.store.read() as tx:
-        rows = tx.cap_rows(tx.partner_id("p"))
+        rows = tx.caps.rows(tx.partners.id_of("p"))
     assert [(r.sku, r.assembly, r.collection, r.max_units) for r in rows] == [
         ("3700000000011", "paris-11", "*", 10),
         ("3700000000011", "paris-11", "2026-12-08", None),

@@ -433,12 +433,12 @@ class CapsMachine(RuleBasedStateMachine):
             if self.seen.get(key := (sku, assembly, collection)) != (due_when := _due_when(model.view(*key)))
         ]
         with self.store.read() as tx:
-            partner_id = tx.partner_id(self.partner)
+            partner_id = tx.partners.id_of(self.partner)
             views = [queries.channel(tx, self.partner, *key) for key, _ in due]
             skus = {view.sku: view for view in queries.ats(tx, self.partner, list(SKUS))}
-            settings = tx.caps(partner_id, list(SKUS))
-            records = tx.channels(partner_id, list(SKUS))
-            queued = [m for m in tx.outbox(partner_id) if m.kind == "channel_ats"]
+            settings = tx.caps.get(partner_id, list(SKUS))
+            records = tx.caps.channels(partner_id, list(SKUS))
+            queued = [m for m in tx.outbox.rows(partner_id) if m.kind == "channel_ats"]
 
         for sku in SKUS:
             assert (skus[sku].stock, skus[sku].stock - skus[sku].allocated) == (

@@ -71,7 +71,7 @@ class Rig:
 
     def rows(self, state: str | None = None, kind: str | None = None) -> list[OutboxRecord]:
         with self.app.store.read() as tx:
-            return tx.outbox(tx.partner_id("p"), state=state, kind=kind)
+            return tx.outbox.rows(tx.partners.id_of("p"), state=state, kind=kind)
 
     def states(self) -> Counter[str]:
         return Counter(row.state for row in self.rows())
@@ -446,7 +446,7 @@ def test_revive_requeues_dead_messages_but_supersedes_a_value_replaced_since(rig
     r.stock("A", 7)  # a newer A since it went to dead letter
 
     with r.app.store.write() as tx:
-        assert tx.revive(tx.partner_id("p"), None, r.clock()) == (1, 1)
+        assert tx.outbox.revive(tx.partners.id_of("p"), None, r.clock()) == (1, 1)
     assert {(row.key, row.value, row.state) for row in r.rows(kind="ats")} == {
         ("A", 5, "superseded"),
         ("A", 7, "pending"),
@@ -466,7 +466,7 @@ def test_a_batch_sent_before_a_crash_is_resent_with_its_key_once_its_lease_expir
     r.stock("B", 6)
     now = r.clock()
     with r.app.store.write() as tx:
-        claim = tx.claim(tx.partner_id("p"), "ats", now, 10, now + 300 * SECOND, "crash-batch")
+        claim = tx.outbox.claim(tx.partners.id_of("p"), "ats", now, 10, now + 300 * SECOND, "crash-batch")
     assert claim is not None
     assert r.app.apis("p").send(claim.kind, claim.batch_id, claim.messages) == 200  # then the worker dies
 
@@ -496,7 +496,7 @@ def test_revive_of_two_dead_values_of_one_sku_delivers_the_newer(rig: RigFactory
     assert [(row.value, row.state) for row in r.rows(kind="ats")] == [(5, "dead"), (7, "dead")]
 
     with r.app.store.write() as tx:
-        assert tx.revive(tx.partner_id("p"), None, r.clock()) == (1, 1)
+        assert tx.outbox.revive(tx.partners.id_of("p"), None, r.clock()) == (1, 1)
     r.deliver()
 
     assert r.partner.ats_view() == {"A": 7}
@@ -565,12 +565,12 @@ def test_a_batch_given_back_unsent_frees_a_value_replaced_meanwhile(rig: RigFact
     r.stock("B", 3)
     now = r.clock()
     with r.app.store.write() as tx:
-        claim = tx.claim(tx.partner_id("p"), "ats", now, 10, now + 300_000_000, "never-sent")
+        claim = tx.outbox.claim(tx.partners.id_of("p"), "ats", now, 10, now + 300_000_000, "never-sent")
     assert claim is not None
     r.stock("A", 7)  # replaces the claimed value: it leaves the batch
 
     with r.app.store.write() as tx:
-        tx.unclaim(claim)
+        tx.outbox.unclaim(claim)
     report = r.deliver()
 
     assert report.delivered == 2
@@ -597,7 +597,7 @@ def test_basic_credentials_a_partner_echoes_are_redacted_in_every_form(tmp_path:
             app.commands.set_stock("p", "A", 5, None)
             assert app.publisher.deliver("p").dead == 1
             with app.store.read() as tx:
-                [row] = tx.outbox(tx.partner_id("p"), state="dead")
+                [row] = tx.outbox.rows(tx.partners.id_of("p"), state="dead")
         finally:
             app.close()
         assert partner.requests[0].headers["Authorization"] == f"Basic {encoded}"  # what it echoed is what we sent

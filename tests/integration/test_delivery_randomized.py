@@ -187,12 +187,12 @@ class Run:
 
     def pending(self) -> int:
         with self.app.store.read() as tx:
-            counts = tx.outbox_counts(tx.partner_id(PARTNER))
+            counts = tx.outbox.counts(tx.partners.id_of(PARTNER))
         return sum(count.count for count in counts if count.state == "pending")
 
     def outbox(self) -> list[OutboxRecord]:
         with self.app.store.read() as tx:
-            return tx.outbox(tx.partner_id(PARTNER), state=None)
+            return tx.outbox.rows(tx.partners.id_of(PARTNER), state=None)
 
 
 @pytest.fixture
@@ -285,10 +285,10 @@ def check_the_end(run: Run) -> None:
     assert not [str(r) for r in requests if r.outcome == "unauthorized" or r.outcome.startswith("invalid")]
 
     with app.store.read() as tx:
-        partner_id = tx.partner_id(PARTNER)
-        stock = {record.sku: record for record in tx.iter_stock(partner_id)}
+        partner_id = tx.partners.id_of(PARTNER)
+        stock = {record.sku: record for record in tx.stock.iterate(partner_id)}
         views = {view.sku: view for view in queries.ats(tx, PARTNER)}
-        held = tx.channels(partner_id, SKUS)
+        held = tx.caps.channels(partner_id, SKUS)
         channel_now = {
             (c.sku, c.assembly, c.collection): queries.channel(tx, PARTNER, c.sku, c.assembly, c.collection).ats
             for c in held

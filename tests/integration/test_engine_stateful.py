@@ -337,11 +337,11 @@ class EngineMachine(RuleBasedStateMachine):
     def store_agrees_with_model(self) -> None:
         with self.app.store.read() as tx:
             views = {v.sku: v for v in queries.ats(tx, self.partner, [*SKUS, UNKNOWN_SKU])}
-            partner_id = tx.partner_id(self.partner)
-            messages = tx.outbox(partner_id, state=None)
+            partner_id = tx.partners.id_of(self.partner)
+            messages = tx.outbox.rows(partner_id, state=None)
             lines = {
                 (line.order_id, line.sku): (line.quantity, line.status, line.confirmed_quantity, line.confirmed_at)
-                for line in tx.all_lines(partner_id)
+                for line in tx.orders.all_lines(partner_id)
             }
         for sku in SKUS:
             view = views[sku]

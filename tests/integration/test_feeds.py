@@ -22,7 +22,8 @@ from gateway.formats.rows import Kind
 from gateway.logs import configure
 from gateway.service import queries
 from gateway.store.port import LedgerRecord
-from gateway.store.sql import SqlTransaction
+from gateway.store.sql.feeds import SqlFeeds
+from gateway.store.sql.ledger import SqlLedger
 from gateway.transport.http import ApiConfigError, PartnerApi
 from tests.conftest import AppFactory, FakeClock, at, write_config
 from tests.e2e.test_cli import Cli
@@ -94,13 +95,13 @@ def held(app: bootstrap.App, partner: str = "p") -> dict[str, int]:
 
 def cursor(app: bootstrap.App, feed: str = "stock", partner: str = "p") -> str | None:
     with app.store.read() as tx:
-        return tx.feed_cursor(tx.partner_id(partner), feed)
+        return tx.feeds.cursor(tx.partners.id_of(partner), feed)
 
 
 def ledger(app: bootstrap.App, partner: str = "p") -> list[LedgerRecord]:
     """The partner's ledger, oldest first."""
     with app.store.read() as tx:
-        return list(reversed(tx.ledger(tx.partner_id(partner))))
+        return list(reversed(tx.ledger.entries(tx.partners.id_of(partner))))
 
 
 def cursors_asked(partner: FakePartner, path: str = "/v1/stock") -> list[str | None]:
@@ -202,15 +203,15 @@ def test_a_crash_before_the_cursor_is_saved_rolls_the_whole_page_back(
     and the next poll applies page 2 (and 3) cleanly from the cursor page 1 left."""
     fake.add_items("stock", stock_items(0, 250))
     app = make_app(p=api_partner(fake))
-    real = SqlTransaction.set_feed_cursor
+    real = SqlFeeds.set_cursor
 
-    def crash(self: SqlTransaction, partner_id: int, feed: str, value: str | None, *rest: Any, **named: Any) -> None:
+    def crash(self: SqlFeeds, partner_id: int, feed: str, value: str | None, *rest: Any, **named: Any) -> None:
         if value == "200":
             raise RuntimeError("the process died here")
         real(self, partner_id, feed, value, *rest, **named)
 
     with monkeypatch.context() as patch:
-        patch.setattr(SqlTransaction, "set_feed_cursor", crash)
+        patch.setattr(SqlFeeds, "set_cursor", crash)
         with pytest.raises(RuntimeError, match="died"):
             app.feeds.poll("p", "stock")
 
@@ -240,7 +241,7 @@ def test_pages_polled_again_are_harmless_and_a_replayed_sequence_is_a_duplicate(
     levels = held(app)
     queued = messages(app, "p", "ats")
     with app.store.write() as tx:
-        tx.set_feed_cursor(tx.partner_id("p"), "stock", "100", None, clock())
+        tx.feeds.set_cursor(tx.partners.id_of("p"), "stock", "100", None, clock())
     clock.advance(60)
 
     report = app.feeds.poll("p", "stock")
@@ -286,15 +287,15 @@ def test_a_page_another_poller_applied_meanwhile_is_a_duplicate(
     app = make_app(p=api_partner(fake))
     app.feeds.poll("p", "stock")
     with app.store.write() as tx:
-        tx.set_feed_cursor(tx.partner_id("p"), "stock", None, None, clock())
-    real = SqlTransaction.ledger_applied
+        tx.feeds.set_cursor(tx.partners.id_of("p"), "stock", None, None, clock())
+    real = SqlLedger.applied
     calls: list[str] = []
 
-    def racing(self: SqlTransaction, *args: Any, **kwargs: Any) -> int | None:
+    def racing(self: SqlLedger, *args: Any, **kwargs: Any) -> int | None:
         calls.append("look-up")
         return None if len(calls) == 1 else real(self, *args, **kwargs)  # the race: the first look-up saw nothing
 
-    monkeypatch.setattr(SqlTransaction, "ledger_applied", racing)
+    monkeypatch.setattr(SqlLedger, "applied", racing)
 
     report = app.feeds.poll("p", "stock")
 
@@ -466,8 +467,8 @@ def test_acknowledgements_close_orders_and_confirm_lines_like_files_do(
     assert app.ingestor.ingest("q", Kind.CONFIRMATIONS, confirmations).ok
     app.commands.set_status("q", "O1", OrderStatus.CLOSED)
     with app.store.read() as tx:
-        by_api = [tx.order(tx.partner_id("p"), order) for order in ("O1", "O2")]
-        by_file = [tx.order(tx.partner_id("q"), order) for order in ("O1", "O2")]
+        by_api = [tx.orders.get(tx.partners.id_of("p"), order) for order in ("O1", "O2")]
+        by_file = [tx.orders.get(tx.partners.id_of("q"), order) for order in ("O1", "O2")]
     assert [o.status if o else None for o in by_api] == [OrderStatus.CLOSED, OrderStatus.PENDING]
     assert [(o.status, o.lines) if o else None for o in by_api] == [(o.status, o.lines) if o else None for o in by_file]
     assert by_api[1] is not None
@@ -493,7 +494,7 @@ def test_a_malformed_acknowledgement_refuses_the_page(make_app: AppFactory, fake
     assert cursor(app, "acknowledgements") is None
     assert messages(app, "p", "order_closed") == []
     with app.store.read() as tx:
-        order = tx.order(tx.partner_id("p"), "O1")
+        order = tx.orders.get(tx.partners.id_of("p"), "O1")
     assert order is not None
     assert order.status == OrderStatus.INVOICING
 

@@ -108,13 +108,13 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15.0) 
 def ledger(app: bootstrap.App) -> list[LedgerRecord]:
     """The partner's ledger, oldest first."""
     with app.store.read() as tx:
-        return list(reversed(tx.ledger(tx.partner_id(P), 100_000)))
+        return list(reversed(tx.ledger.entries(tx.partners.id_of(P), 100_000)))
 
 
 def stocked(app: bootstrap.App) -> dict[str, int]:
     """SKU -> stock level of every SKU the partner holds."""
     with app.store.read() as tx:
-        return {record.sku: record.quantity for record in tx.iter_stock(tx.partner_id(P))}
+        return {record.sku: record.quantity for record in tx.stock.iterate(tx.partners.id_of(P))}
 
 
 def source(app: bootstrap.App, name: str = "stock-in") -> FolderSource:

@@ -12,7 +12,7 @@ import pytest
 from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
 from gateway.formats.rows import Kind
-from gateway.store.sql import SqlTransaction
+from gateway.store.sql.ledger import SqlLedger
 from tests.conftest import FIXTURES, AppFactory, FakeClock, at
 from tests.integration.helpers import ats, contents, messages, pending_ats, stock
 
@@ -30,7 +30,7 @@ def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
 
 def ledger(app, partner: str):  # type: ignore[no-untyped-def]
     with app.store.read() as tx:
-        return tx.ledger(tx.partner_id(partner))
+        return tx.ledger.entries(tx.partners.id_of(partner))
 
 
 def test_a_good_snapshot_sets_levels_queues_ats_and_records_the_ledger(make_app: AppFactory) -> None:
@@ -219,12 +219,12 @@ def test_rows_without_as_of_take_the_files_instant_else_the_received_time(
     path = write(tmp_path, "s.csv", "sku,quantity\nA,9\n")
     app.ingestor.ingest("p", Kind.STOCK, path, as_of=at("2019-06-25T00:00:00"))
     with app.store.read() as tx:
-        assert tx.stock(tx.partner_id("p"), ["A"])["A"].as_of == at("2019-06-25T00:00:00")
+        assert tx.stock.get(tx.partners.id_of("p"), ["A"])["A"].as_of == at("2019-06-25T00:00:00")
     path2 = write(tmp_path, "s2.csv", "sku,quantity\nA,8\n")
     clock.set("2026-02-01T00:00:00")
     app.ingestor.ingest("p", Kind.STOCK, path2)
     with app.store.read() as tx:
-        assert tx.stock(tx.partner_id("p"), ["A"])["A"].as_of == at("2026-02-01T00:00:00")
+        assert tx.stock.get(tx.partners.id_of("p"), ["A"])["A"].as_of == at("2026-02-01T00:00:00")
 
 
 def test_a_snapshot_with_absent_zero_zeroes_the_skus_it_omits(make_app: AppFactory, tmp_path: Path) -> None:
@@ -396,7 +396,7 @@ def test_large_snapshots_apply_the_same_whatever_the_row_order(
     result = app.ingestor.ingest("p", Kind.STOCK, snapshot("b.csv", second))
     assert result.counts.skipped == sum(1 for i in range(len(first)) if i % 7 and i % 11 == 0)
     with app.store.read() as tx:
-        held = {r.sku: r.quantity for r in tx.iter_stock(tx.partner_id("p"))}
+        held = {r.sku: r.quantity for r in tx.stock.iterate(tx.partners.id_of("p"))}
     assert held == expected
 
 
@@ -411,7 +411,7 @@ def test_a_sorted_but_sparse_snapshot_over_a_large_store_applies_correctly(
     result = app.ingestor.ingest("p", Kind.STOCK, write(tmp_path, "sparse.csv", "sku,quantity,as_of\n" + sparse))
     assert result.counts.applied == 1200
     with app.store.read() as tx:
-        held = {r.sku: r.quantity for r in tx.iter_stock(tx.partner_id("p"))}
+        held = {r.sku: r.quantity for r in tx.stock.iterate(tx.partners.id_of("p"))}
     assert held == {f"S{i:06d}": (i % 5 if i % 50 == 0 else 1) for i in range(60_000)}
 
 
@@ -422,7 +422,7 @@ def test_two_workers_racing_on_the_same_content_apply_it_once(
     app = make_app(p={"stock_mode": "advanced"})
     first = app.ingestor.ingest("p", Kind.STOCK, FIXTURES / "stock" / "good.csv")
     before = contents(app)
-    monkeypatch.setattr(SqlTransaction, "ledger_applied", lambda *_: None)  # the race: nothing seen yet
+    monkeypatch.setattr(SqlLedger, "applied", lambda *_: None)  # the race: nothing seen yet
     second = app.ingestor.ingest("p", Kind.STOCK, FIXTURES / "stock" / "good.csv")
     assert (first.outcome, second.outcome) == ("applied", "duplicate")
     assert contents(app) == before

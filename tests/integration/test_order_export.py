@@ -54,7 +54,7 @@ def invoiced(app: App, order_id: str, *lines: RequestedLine) -> None:
 
 def exports(app: App, state: str | None = None) -> list[OutboxRecord]:
     with app.store.read() as tx:
-        return tx.outbox(tx.partner_id("p"), state=state, kind="order_export")
+        return tx.outbox.rows(tx.partners.id_of("p"), state=state, kind="order_export")
 
 
 def files(folder: Path) -> list[str]:
@@ -97,7 +97,7 @@ def test_an_order_reaching_invoicing_is_written_as_csv_into_the_export_folder(
     assert (report.ok, report.delivered, report.batches) == (True, 1, 1), report
     written = only_file(out)
     with app.store.read() as tx:
-        claimed = tx.outbox(tx.partner_id("p"), state=None, kind="order_export")
+        claimed = tx.outbox.rows(tx.partners.id_of("p"), state=None, kind="order_export")
     assert written.name == f"orders-p-20260101T000100Z-{claimed[0].batch_id}.csv"  # stamped when queued
     data = written.read_bytes()
     lines = data.decode("utf-8").split("\r\n")
@@ -172,7 +172,9 @@ def test_a_re_sent_batch_replaces_its_own_file_under_the_same_name(
     invoiced(app, "O2", RequestedLine("B2", 2))
     lease = app.settings.partner("p").delivery.lease_seconds
     with app.store.write() as tx:
-        claim = tx.claim(tx.partner_id("p"), "order_export", clock(), 500, clock() + int(lease * 1e6), "batch-1")
+        claim = tx.outbox.claim(
+            tx.partners.id_of("p"), "order_export", clock(), 500, clock() + int(lease * 1e6), "batch-1"
+        )
     assert claim is not None
     assert len(claim.messages) == 2
     app.publisher.senders("p")["order_export"].send(claim)
@@ -257,7 +259,7 @@ def test_order_exports_go_to_the_file_while_other_kinds_still_go_to_the_api(
         assert partner.ats_view() == {"A1": 6}
     assert rows(only_file(out).read_bytes())[1][:5] == ["O1", "invoicing", "2026-01-01T00:00:00Z", "A1", "4"]
     with app.store.read() as tx:
-        states = {(m.kind, m.state) for m in tx.outbox(tx.partner_id("p"), state=None)}
+        states = {(m.kind, m.state) for m in tx.outbox.rows(tx.partners.id_of("p"), state=None)}
     assert states == {("ats", "delivered"), ("order_export", "delivered"), ("order_closed", "delivered")}
 
 
@@ -302,7 +304,7 @@ def test_a_re_sent_batch_replaces_its_file_on_the_sftp_server(
     stocked(app, "A1")
     invoiced(app, "O1", RequestedLine("A1", 3))
     with app.store.write() as tx:
-        claim = tx.claim(tx.partner_id("p"), "order_export", clock(), 500, clock() + 1_000_000, "batch-sftp")
+        claim = tx.outbox.claim(tx.partners.id_of("p"), "order_export", clock(), 500, clock() + 1_000_000, "batch-sftp")
     assert claim is not None
     app.publisher.senders("p")["order_export"].send(claim)
     name = export_name("p", claim)

@@ -82,12 +82,12 @@ def held(app: bootstrap.App) -> dict[str, int]:
 
 def cursor(app: bootstrap.App) -> str | None:
     with app.store.read() as tx:
-        return tx.feed_cursor(tx.partner_id("p"), "stock")
+        return tx.feeds.cursor(tx.partners.id_of("p"), "stock")
 
 
 def ledger(app: bootstrap.App) -> list[LedgerRecord]:
     with app.store.read() as tx:
-        return list(reversed(tx.ledger(tx.partner_id("p"))))
+        return list(reversed(tx.ledger.entries(tx.partners.id_of("p"))))
 
 
 def named(events: Events, name: str) -> list[dict[str, Any]]:
@@ -236,7 +236,7 @@ def test_a_partner_trickling_its_answer_to_a_delivery_fails_the_batch_at_the_req
 
     assert (report.delivered, report.failed_batches) == (0, 1)
     with app.store.read() as tx:
-        [row] = tx.outbox(tx.partner_id("p"))
+        [row] = tx.outbox.rows(tx.partners.id_of("p"))
     assert row.state == "pending"
     assert "request deadline of 0.5s" in (row.last_error or "")
 
@@ -357,7 +357,7 @@ def test_a_delivery_follows_a_307_within_its_origin_and_refuses_other_redirects(
             report = app.publisher.deliver("p")
             assert (report.delivered, report.failed_batches) == (0, 1)
             with app.store.read() as tx:
-                [row] = tx.outbox(tx.partner_id("p"), state="pending")
+                [row] = tx.outbox.rows(tx.partners.id_of("p"), state="pending")
             assert why in (row.last_error or "")
             clock.advance(600)  # past the batch's backoff
             assert app.publisher.deliver("p").delivered == 1  # not redirected again: delivered where it belongs

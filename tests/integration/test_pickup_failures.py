@@ -74,13 +74,13 @@ def drop(folder: Path, name: str, levels: dict[str, int], mtime: int) -> None:
 
 def stocked(app: bootstrap.App) -> dict[str, int]:
     with app.store.read() as tx:
-        return {record.sku: record.quantity for record in tx.iter_stock(tx.partner_id(P))}
+        return {record.sku: record.quantity for record in tx.stock.iterate(tx.partners.id_of(P))}
 
 
 def ledger(app: bootstrap.App) -> list[LedgerRecord]:
     """Oldest first."""
     with app.store.read() as tx:
-        return list(reversed(tx.ledger(tx.partner_id(P))))
+        return list(reversed(tx.ledger.entries(tx.partners.id_of(P))))
 
 
 def sources(app: bootstrap.App) -> list[FolderSource]:
@@ -188,7 +188,7 @@ def test_a_feed_page_whose_apply_fails_in_the_store_fails_the_poll_and_keeps_the
         assert "poisoned SKU POISON" in failed["error"]
         assert "DETAIL" not in failed["error"]
         with app.store.read() as tx:
-            assert tx.feed_cursor(tx.partner_id(P), "stock") == "3"
+            assert tx.feeds.cursor(tx.partners.id_of(P), "stock") == "3"
 
         cure(app)
         again = app.feeds.poll(P, "stock")
@@ -218,10 +218,10 @@ def test_a_file_quarantined_before_the_upgrade_can_be_released_after_it(store_ur
     store = SqlStore.open(store_url)
     try:
         with store.write() as tx:
-            assert tx.quarantined(1, "stock-in") == {"q.csv|10|1.000000"}
-            assert tx.release(1, 7, 1_000_000)
-            assert tx.quarantined(1, "stock-in") == set()
-            [entry] = tx.ledger(1)
+            assert tx.ledger.quarantined(1, "stock-in") == {"q.csv|10|1.000000"}
+            assert tx.ledger.release(1, 7, 1_000_000)
+            assert tx.ledger.quarantined(1, "stock-in") == set()
+            [entry] = tx.ledger.entries(1)
         assert entry.outcome == "released"
         assert entry.error == "quarantined after 5 failures; released at 1970-01-01T00:00:01Z"
     finally:

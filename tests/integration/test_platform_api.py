@@ -151,7 +151,7 @@ def problem(answer: httpx.Response, status: int, code: str, *phrases: str) -> di
 
 def order_count(app: bootstrap.App, partner: str) -> int:
     with app.store.read() as tx:
-        partner_id = tx.partner_id(partner)
+        partner_id = tx.partners.id_of(partner)
     with app.store.engine.connect() as connection:
         query = select(func.count()).select_from(schema.orders).where(schema.orders.c.partner_id == partner_id)
         return int(connection.execute(query).scalar_one())
@@ -159,7 +159,7 @@ def order_count(app: bootstrap.App, partner: str) -> int:
 
 def placed_ids(app: bootstrap.App, partner: str) -> set[str]:
     with app.store.read() as tx:
-        partner_id = tx.partner_id(partner)
+        partner_id = tx.partners.id_of(partner)
     with app.store.engine.connect() as connection:
         query = select(schema.orders.c.order_id).where(schema.orders.c.partner_id == partner_id)
         return {row[0] for row in connection.execute(query)}

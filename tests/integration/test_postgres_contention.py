@@ -36,7 +36,7 @@ from gateway.domain.modes import Policy, StockMode
 from gateway.logs import configure
 from gateway.service.commands import Commands
 from gateway.store.port import Claim
-from gateway.store.sql import SqlStore, SqlTransaction
+from gateway.store.sql import SqlStore, SqlUnitOfWork
 from gateway.worker import Worker
 from tests.conftest import FakeClock, postgres_base_url, postgres_schema, toml_value, write_config
 from tests.integration.test_platform_api import ENV, TOKEN_ALL, auth, order_body, write_api_config
@@ -76,22 +76,22 @@ def stores() -> Iterator[tuple[SqlStore, SqlStore]]:
     with postgres_schema(postgres_base_url()) as url:
         first, second = SqlStore.open(url), SqlStore.open(url)
         with first.write() as tx:
-            partner_id, _ = tx.sync_partner("p", Policy(StockMode.SIMPLE), NOW)
-            tx.queue_ats(partner_id, [("B", 1, NOW)], None, NOW)
-            tx.queue_ats(partner_id, [("A", 1, NOW)], None, NOW)
+            partner_id, _ = tx.partners.sync("p", Policy(StockMode.SIMPLE), NOW)
+            tx.outbox.queue_ats(partner_id, [("B", 1, NOW)], None, NOW)
+            tx.outbox.queue_ats(partner_id, [("A", 1, NOW)], None, NOW)
         yield first, second
         first.close()
         second.close()
 
 
 @contextmanager
-def command(store: SqlStore) -> Iterator[SqlTransaction]:
+def command(store: SqlStore) -> Iterator[SqlUnitOfWork]:
     """A command's transaction held open by the test (which queues its values step by step)."""
     with store.write() as tx:
         yield tx
 
 
-def blocks(tx: SqlTransaction) -> bool:
+def blocks(tx: SqlUnitOfWork) -> bool:
     """Whether another session waits for a lock this transaction holds."""
     query = text("SELECT count(*) FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))")
     return bool(tx.connection.execute(query).scalar_one())
@@ -103,25 +103,25 @@ def test_a_settle_takes_its_rows_in_key_order_as_commands_do(stores: tuple[SqlSt
     and neither is rolled back as a deadlock (the settle used to mark B delivered first, then wait for A)."""
     first, second = stores
     with first.write() as tx:
-        claim = tx.claim(tx.partner_id("p"), "ats", NOW, 10, LEASE, "batch-1")
+        claim = tx.outbox.claim(tx.partners.id_of("p"), "ats", NOW, 10, LEASE, "batch-1")
     assert claim is not None
     with second.write() as tx:  # while the batch travels, a command replaces A: its row leaves the batch
-        tx.queue_ats(tx.partner_id("p"), [("A", 2, NOW)], None, NOW)
+        tx.outbox.queue_ats(tx.partners.id_of("p"), [("A", 2, NOW)], None, NOW)
     settled: Future[int]
 
     def settle(batch: Claim) -> int:
         with first.write() as tx:
-            return tx.settle_delivered(batch, 200, NOW)
+            return tx.outbox.settle_delivered(batch, 200, NOW)
 
     with ThreadPoolExecutor(1) as pool, command(second) as tx:
-        partner_id = tx.partner_id("p")
-        tx.queue_ats(partner_id, [("A", 3, NOW)], None, NOW)  # another command replaces A again, B next
+        partner_id = tx.partners.id_of("p")
+        tx.outbox.queue_ats(partner_id, [("A", 3, NOW)], None, NOW)  # another command replaces A again, B next
         settled = pool.submit(settle, claim)
         wait_until(lambda: blocks(tx), 10, "the settle waits for A")
-        tx.queue_ats(partner_id, [("B", 2, NOW)], None, NOW)
+        tx.outbox.queue_ats(partner_id, [("B", 2, NOW)], None, NOW)
     assert settled.result(timeout=30) == 0  # both replaced meanwhile: nothing of the batch was delivered
     with first.read() as tx:
-        rows = tx.outbox(tx.partner_id("p"))
+        rows = tx.outbox.rows(tx.partners.id_of("p"))
     assert [(r.key, r.value, r.batch_id, r.claimed_until) for r in rows] == [("B", 2, None, None), ("A", 3, None, None)]
 
 
@@ -132,20 +132,22 @@ def test_a_batch_sent_before_is_not_claimed_while_a_command_replaces_one_of_its_
     settled in the same transaction: out of key order): the batch is left for later, then claimed whole."""
     first, second = stores
     with first.write() as tx:
-        claim = tx.claim(tx.partner_id("p"), "ats", NOW, 10, LEASE, "sent-before")
+        claim = tx.outbox.claim(tx.partners.id_of("p"), "ats", NOW, 10, LEASE, "sent-before")
         assert claim is not None
         failed = {"attempts": 1, "status": 500, "error": "HTTP 500", "max_attempts": 10, "queued_before": 0}
-        tx.settle_failed(claim, next_attempt_at=NOW, now=NOW, **failed)  # due again at once, under its key
+        tx.outbox.settle_failed(claim, next_attempt_at=NOW, now=NOW, **failed)  # due again at once, under its key
     with ThreadPoolExecutor(1) as pool, command(second) as tx:
-        tx.queue_ats(tx.partner_id("p"), [("A", 2, NOW)], None, NOW)  # a command replaces A, not committed yet
+        tx.outbox.queue_ats(
+            tx.partners.id_of("p"), [("A", 2, NOW)], None, NOW
+        )  # a command replaces A, not committed yet
 
         def again() -> Claim | None:
             with first.write() as claiming:
-                return claiming.claim(claiming.partner_id("p"), "ats", NOW, 10, LEASE, "new")
+                return claiming.outbox.claim(claiming.partners.id_of("p"), "ats", NOW, 10, LEASE, "new")
 
         assert pool.submit(again).result(timeout=10) is None  # no wait, and no part of the batch
     with first.write() as tx:  # the command committed: A left the batch, B goes again under its key
-        resent = tx.claim(tx.partner_id("p"), "ats", NOW, 10, LEASE, "new")
+        resent = tx.outbox.claim(tx.partners.id_of("p"), "ats", NOW, 10, LEASE, "new")
     assert resent is not None
     assert (resent.batch_id, [m.key for m in resent.messages]) == ("sent-before", ["B"])
 
@@ -214,7 +216,7 @@ def test_a_placement_rolled_back_by_a_deadlock_is_run_again_and_placed(app: boot
     )
     assert (again.status_code, again.text) == (201, answer.text)
     with app.store.read() as tx:
-        order = tx.order(tx.partner_id("acme"), "O1")
+        order = tx.orders.get(tx.partners.id_of("acme"), "O1")
         assert order is not None
 
 
@@ -236,7 +238,7 @@ def test_a_deadlock_past_the_retries_is_a_503_without_the_servers_detail(app: bo
         assert "Process " not in seen
         assert "waits for" not in seen
     with app.store.read() as tx:
-        assert tx.order(tx.partner_id("acme"), "O2") is None
+        assert tx.orders.get(tx.partners.id_of("acme"), "O2") is None
 
 
 # --- the load: placements and cancellations over the API while workers deliver -----------------------------------

@@ -71,7 +71,7 @@ def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 10.0) 
 def ledger(app: App, partner: str = "p") -> list[LedgerRecord]:
     """Newest first."""
     with app.store.read() as tx:
-        return tx.ledger(tx.partner_id(partner))
+        return tx.ledger.entries(tx.partners.id_of(partner))
 
 
 def outcomes(picked: list[PickedUp]) -> list[tuple[str, str]]:

@@ -52,7 +52,7 @@ def test_a_store_made_by_an_older_release_upgrades_in_place_and_keeps_its_data(s
     assert upgraded.revision() == head_revision()
     assert {"ingest_ledger", "outbox"} <= _tables(upgraded)
     with upgraded.read() as tx:
-        assert tx.stock(tx.partner_id("p"), ["A"])["A"].quantity == 7
+        assert tx.stock.get(tx.partners.id_of("p"), ["A"])["A"].quantity == 7
     upgraded.close()
 
 
@@ -183,6 +183,6 @@ def test_concurrent_confirmations_and_placements_keep_the_allocation_exact(make_
     assert confirmed
     assert confirmed[0] > 0
     with app.store.read() as tx:
-        record = tx.stock(tx.partner_id("p"), ["S"])["S"]
+        record = tx.stock.get(tx.partners.id_of("p"), ["S"])["S"]
     assert record.allocated == 121  # every unit of every pending line: 1 + 3 x 40
     assert record.published == 100_000 - 121

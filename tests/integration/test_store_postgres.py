@@ -32,8 +32,8 @@ def stores(url: str) -> Iterator[tuple[SqlStore, SqlStore]]:
     """Two stores on one database: two workers."""
     first, second = SqlStore.open(url), SqlStore.open(url)
     with first.write() as tx:
-        partner_id, _ = tx.sync_partner("p", Policy(StockMode.ADVANCED), NOW)
-        tx.queue_ats(partner_id, [(f"S{i:03}", i, NOW) for i in range(30)], None, NOW)
+        partner_id, _ = tx.partners.sync("p", Policy(StockMode.ADVANCED), NOW)
+        tx.outbox.queue_ats(partner_id, [(f"S{i:03}", i, NOW) for i in range(30)], None, NOW)
     yield first, second
     first.close()
     second.close()
@@ -43,15 +43,15 @@ def test_two_workers_claiming_at_once_get_disjoint_batches(stores: tuple[SqlStor
     """A batch being claimed by one worker is skipped by the other (FOR UPDATE SKIP LOCKED), not waited for."""
     first, second = stores
     with first.write() as one:
-        claim_one = one.claim(one.partner_id("p"), "ats", NOW, 10, LEASE, "batch-1")
+        claim_one = one.outbox.claim(one.partners.id_of("p"), "ats", NOW, 10, LEASE, "batch-1")
         with second.write() as two:  # the first transaction is still open: its rows are locked
-            claim_two = two.claim(two.partner_id("p"), "ats", NOW, 10, LEASE, "batch-2")
+            claim_two = two.outbox.claim(two.partners.id_of("p"), "ats", NOW, 10, LEASE, "batch-2")
     assert claim_one is not None
     assert claim_two is not None
     assert len(claim_one.ids) == len(claim_two.ids) == 10
     assert not set(claim_one.ids) & set(claim_two.ids)
     with second.write() as tx:  # both committed: the rest is left, and nothing claimed twice
-        rest = tx.claim(tx.partner_id("p"), "ats", NOW, 100, LEASE, "batch-3")
+        rest = tx.outbox.claim(tx.partners.id_of("p"), "ats", NOW, 100, LEASE, "batch-3")
     assert rest is not None
     assert len(rest.ids) == 10
     assert not set(rest.ids) & (set(claim_one.ids) | set(claim_two.ids))
@@ -61,14 +61,14 @@ def test_a_claim_whose_lease_ran_out_goes_again_under_its_key(stores: tuple[SqlS
     """A worker died holding a batch: after the lease, another worker takes the same batch with the same id."""
     first, second = stores
     with first.write() as tx:
-        taken = tx.claim(tx.partner_id("p"), "ats", NOW, 10, LEASE, "dead-worker")
+        taken = tx.outbox.claim(tx.partners.id_of("p"), "ats", NOW, 10, LEASE, "dead-worker")
     assert taken is not None
     with second.write() as tx:
-        before = tx.claim(tx.partner_id("p"), "ats", NOW, 100, LEASE, "other")
+        before = tx.outbox.claim(tx.partners.id_of("p"), "ats", NOW, 100, LEASE, "other")
     assert before is not None
     assert not set(before.ids) & set(taken.ids)
     with second.write() as tx:
-        after = tx.claim(tx.partner_id("p"), "ats", LEASE + 1, 100, LEASE + 600_000_000, "ignored")
+        after = tx.outbox.claim(tx.partners.id_of("p"), "ats", LEASE + 1, 100, LEASE + 600_000_000, "ignored")
     # the earlier batch, un-settled, was sent once: it goes again whole, under its own id (the Idempotency-Key)
     assert after is not None
     assert after.batch_id in {"dead-worker", "other"}
@@ -113,11 +113,11 @@ def test_an_inbound_item_holds_its_partner_and_commands_wait_for_it(stores: tupl
     def command() -> None:
         with second.write() as tx:
             waited.set()
-            tx.lock_keys(tx.partner_id("p"), ["O1"], ["S001"])
+            tx.locks.keys(tx.partners.id_of("p"), ["O1"], ["S001"])
         done.set()
 
     with first.write() as item:
-        item.lock_partner(item.partner_id("p"))
+        item.locks.partner(item.partners.id_of("p"))
         thread = threading.Thread(target=command)
         thread.start()
         wait_until(waited.is_set, 10, "the command started")
@@ -132,17 +132,17 @@ def test_commands_on_other_skus_run_side_by_side_and_on_the_same_sku_in_turn(
     """Two commands share the partner; the same SKU is locked by one of them at a time."""
     first, second = stores
     with first.write() as one:
-        assert one.lock_keys(one.partner_id("p"), ["O1"], ["S001", "S002"])
-        assert not one.lock_keys(one.partner_id("p"), ["O1"], ["S002"])  # held already: nothing new taken
+        assert one.locks.keys(one.partners.id_of("p"), ["O1"], ["S001", "S002"])
+        assert not one.locks.keys(one.partners.id_of("p"), ["O1"], ["S002"])  # held already: nothing new taken
         with second.write() as two:
-            assert two.lock_keys(two.partner_id("p"), ["O2"], ["S003"])  # no wait: other keys
+            assert two.locks.keys(two.partners.id_of("p"), ["O2"], ["S003"])  # no wait: other keys
         blocked = threading.Event()
         finished = threading.Event()
 
         def same_sku() -> None:
             with second.write() as two:
                 blocked.set()
-                two.lock_keys(two.partner_id("p"), ["O3"], ["S002"])
+                two.locks.keys(two.partners.id_of("p"), ["O3"], ["S002"])
             finished.set()
 
         thread = threading.Thread(target=same_sku)
@@ -178,7 +178,7 @@ def test_workers_starting_together_register_a_new_partner_once(url: str) -> None
         try:
             barrier.wait(10)
             with store.write() as tx:
-                ids.append(tx.sync_partner("new", Policy(StockMode.SIMPLE), NOW)[0])
+                ids.append(tx.partners.sync("new", Policy(StockMode.SIMPLE), NOW)[0])
         except BaseException as exc:
             errors.append(exc)
 

@@ -223,7 +223,9 @@ def test_the_one_worker_of_a_sqlite_store_frees_the_claims_a_dead_worker_left(tm
     app = bootstrap.build(settings.load(config, environ={}), clock=clock)
     app.commands.set_stock("acme", "A", 5, None)
     with app.store.write() as tx:
-        claim = tx.claim(tx.partner_id("acme"), "ats", clock(), 10, clock() + 300 * SECOND, "left-by-the-dead")
+        claim = tx.outbox.claim(
+            tx.partners.id_of("acme"), "ats", clock(), 10, clock() + 300 * SECOND, "left-by-the-dead"
+        )
     assert claim is not None
     app.close()
 
@@ -235,7 +237,7 @@ def test_the_one_worker_of_a_sqlite_store_frees_the_claims_a_dead_worker_left(tm
     try:
         assert worker.store is not None
         with worker.store.read() as tx:
-            [row] = tx.outbox(tx.partner_id("acme"))
+            [row] = tx.outbox.rows(tx.partners.id_of("acme"))
         assert (row.claimed_until, row.batch_id) == (None, "left-by-the-dead")
     finally:
         worker.stop()

@@ -37,7 +37,7 @@ class Orders(Applier[None]):
             raise Rejected(table.problems)
         for order_id, rows in orders.items():
             try:
-                existing = tx.order(engine.partner_id, order_id)
+                existing = tx.orders.get(engine.partner_id, order_id)
                 if existing is None:
                     lines = [RequestedLine(r.sku, r.quantity, r.assembly, r.collection) for r in rows]
                     engine.place(order_id, lines, rows[0].status)

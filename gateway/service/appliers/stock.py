@@ -27,7 +27,7 @@ class Stock(Applier[list[StockRow]]):
         counts = result.counts
         problems = table.problems
         # A partner's first snapshot needs no look-ups: its SKUs are unique (checked) and none is stored yet.
-        first_load = not engine.tx.holds_stock(engine.partner_id)
+        first_load = not engine.tx.stock.holds(engine.partner_id)
         # where the store has one (PostgreSQL), every row is streamed in (COPY) and merged in one statement at the end
         loader = engine.level_loader()
         batches = formats.StockBatches(table, partner.zone, default_as_of, _BATCH)
@@ -52,7 +52,7 @@ class Stock(Applier[list[StockRow]]):
             zero_at = default_as_of if latest is None else latest
             omitted = [
                 StockInput(record.sku, 0, zero_at)
-                for record in engine.tx.iter_stock(engine.partner_id)
+                for record in engine.tx.stock.iterate(engine.partner_id)
                 if record.sku not in seen and (record.quantity != 0 or record.as_of != zero_at)
             ]
             outcome = engine.apply_stock(omitted, result.ledger_id)

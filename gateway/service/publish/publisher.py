@@ -25,7 +25,7 @@ from gateway.service.publish.attempts import Sent, send_batch
 from gateway.service.publish.breaker import Breaker
 from gateway.service.publish.routes import Sender
 from gateway.settings import DeliverySettings, Settings
-from gateway.store.port import Claim, Store, Transaction
+from gateway.store.port import Claim, Store, UnitOfWork
 from gateway.transport.errors import ApiConfigError, DeliveryFailed
 
 log = logs.get(__name__)
@@ -73,7 +73,7 @@ def release_claims(store: Store) -> int:
     is nobody's now), so its batch goes again (under its key) at once rather than after its lease; how many
     messages were released."""
     with store.write() as tx:
-        return tx.release_claims()
+        return tx.outbox.release_claims()
 
 
 class Publisher:
@@ -112,10 +112,10 @@ class Publisher:
         breaker = self.breaker(partner)
         now = self.clock()
         with self.store.read() as tx:
-            partner_id = tx.partner_id(partner)
+            partner_id = tx.partners.id_of(partner)
             # the breaker is kept in the store too: another process (a `gateway deliver`) respects it
-            stored = tx.breaker_open_until(partner_id)
-            waiting = tx.pending_kinds(partner_id)
+            stored = tx.partners.breaker_open_until(partner_id)
+            waiting = tx.outbox.pending_kinds(partner_id)
         breaker.adopt(stored)
         if not breaker.allows(now):
             report.breaker_open = True
@@ -151,10 +151,10 @@ class Publisher:
         delivery = self.settings.partner(partner).delivery
         breaker = self.breaker(partner)
 
-        def claim_in(tx: Transaction) -> Claim | None:
+        def claim_in(tx: UnitOfWork) -> Claim | None:
             now = self.clock()
             lease = now + int(delivery.lease_seconds * _SECOND)
-            return tx.claim(partner_id, kind, now, delivery.batch_size, lease, uuid.uuid4().hex)
+            return tx.outbox.claim(partner_id, kind, now, delivery.batch_size, lease, uuid.uuid4().hex)
 
         # While a batch travels, one transaction settles the batch before it (delivered) and claims the next.
         # A failed batch is settled at once, and nothing more is sent in this pass.
@@ -198,7 +198,7 @@ class Publisher:
     def _give_back(self, claim: Claim | None) -> None:
         if claim is not None:
             with self.store.write() as tx:
-                tx.unclaim(claim)
+                tx.outbox.unclaim(claim)
 
     def _send(self, partner: str, delivery: DeliverySettings, sender: Sender, claim: Claim) -> Sent:
         """Send one batch, retrying within the pass (sleeping with the publisher's `sleep` of the moment)."""
@@ -206,16 +206,16 @@ class Publisher:
 
     def _keep_breaker(self, partner: str, breaker: Breaker) -> None:
         with self.store.write() as tx:
-            tx.set_breaker(tx.partner_id(partner), breaker.open_until)
+            tx.partners.set_breaker(tx.partners.id_of(partner), breaker.open_until)
 
     def _settle_delivered(
-        self, tx: Transaction, breaker: Breaker, claim: Claim, sent: Sent, report: DeliveryReport
+        self, tx: UnitOfWork, breaker: Breaker, claim: Claim, sent: Sent, report: DeliveryReport
     ) -> None:
         """Record a batch the partner took."""
-        report.delivered += tx.settle_delivered(claim, sent.status, self.clock(), sent.attempts)
+        report.delivered += tx.outbox.settle_delivered(claim, sent.status, self.clock(), sent.attempts)
         report.batches += 1
         if breaker.success():
-            tx.set_breaker(tx.partner_id(claim.messages[0].partner), None)
+            tx.partners.set_breaker(tx.partners.id_of(claim.messages[0].partner), None)
             sent.log.info("delivery_breaker_closed")
 
     def _failed(
@@ -234,7 +234,7 @@ class Publisher:
         report.errors.append(error)
         if not exc.retryable:
             with self.store.write() as tx:
-                dead = tx.settle_dead(claim, attempts=attempts, status=exc.status, error=error, now=now)
+                dead = tx.outbox.settle_dead(claim, attempts=attempts, status=exc.status, error=error, now=now)
             report.dead += dead
             bound.error(
                 "delivery_dead", reason="refused", status=exc.status, attempt=attempts, messages=dead, error=error[:500]
@@ -254,7 +254,7 @@ class Publisher:
         next_at = now + int(retry.next_pass_delay(delivery, total, exc.retry_after, self.rng) * _SECOND)
         queued_before = now - int(delivery.max_age_hours * 3600 * _SECOND)
         with self.store.write() as tx:
-            dead = tx.settle_failed(
+            dead = tx.outbox.settle_failed(
                 claim,
                 attempts=attempts,
                 status=exc.status,

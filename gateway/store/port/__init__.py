@@ -3,7 +3,7 @@
 One `write()` block is one transaction (a unit of work): everything an inbound item or a command does commits
 together or not at all. Its operations come in small repositories, one per aggregate, each a protocol of its own
 module: stock, orders, caps (and channels), outbox, ledger (and transport failures), feeds, partners, requests
-(idempotent answers), and the locks a shared store takes. `Transaction` is all of them on one connection.
+(idempotent answers), and the locks a shared store takes. A `UnitOfWork` holds them all on one connection.
 
 Records are plain data (gateway.store.records); the rules that compute them live in gateway.domain. Errors are
 the store's own (gateway.store.errors). Every name is importable from here, as before the port was split.
@@ -73,42 +73,81 @@ __all__ = [
     "StoreBusy",
     "StoreContention",
     "StoreError",
-    "Transaction",
     "TransportFailures",
+    "UnitOfWork",
 ]
 
 
-class Transaction(
-    Locks,
-    PartnerRepository,
-    StockRepository,
-    OrderRepository,
-    CapRepository,
-    OutboxRepository,
-    LedgerRepository,
-    FeedRepository,
-    RequestRepository,
-    Protocol,
-):
-    """The operations of one store transaction: every repository, on one connection in one transaction.
+class UnitOfWork(Protocol):
+    """One store transaction: its repositories, all on one connection, committed or rolled back together.
 
-    A driver's failure in any of them leaves the transaction's block as a StoreError (StoreBusy: try again later;
-    StoreContention: the database rolled it back, run it again from its start; Conflict: a uniqueness rule), never
-    as the driver's own exception."""
+    Each repository is a narrow protocol of its own module, reached by aggregate (`uow.stock.get(...)`,
+    `uow.outbox.claim(...)`). A driver's failure in any of them leaves the transaction's block as a StoreError
+    (StoreBusy: try again later; StoreContention: the database rolled it back, run it again from its start;
+    Conflict: a uniqueness rule), never as the driver's own exception."""
+
+    @property
+    def locks(self) -> Locks:
+        """The locks the transaction holds to its end (PostgreSQL; none on SQLite's one writer)."""
+        ...
+
+    @property
+    def partners(self) -> PartnerRepository:
+        """Partners: ids, policies, breakers."""
+        ...
+
+    @property
+    def stock(self) -> StockRepository:
+        """Stock rows, one per (partner, SKU)."""
+        ...
+
+    @property
+    def orders(self) -> OrderRepository:
+        """Orders, their lines and confirmations."""
+        ...
+
+    @property
+    def caps(self) -> CapRepository:
+        """Caps per assembly and collection, and the channels' published values."""
+        ...
+
+    @property
+    def outbox(self) -> OutboxRepository:
+        """Messages to deliver: queued, claimed, settled."""
+        ...
+
+    @property
+    def ledger(self) -> LedgerRepository:
+        """Inbound items and transport failures."""
+        ...
+
+    @property
+    def feeds(self) -> FeedRepository:
+        """Feed cursors."""
+        ...
+
+    @property
+    def requests(self) -> RequestRepository:
+        """Answers kept for idempotency keys."""
+        ...
 
 
 class Store(Protocol):
     """A stock store: transactions on demand."""
 
-    def write(self, *, rollback: bool = False, wait: float | None = None) -> AbstractContextManager[Transaction]:
+    def write(
+        self, *, rollback: bool = False, wait: float | None = None, run_id: str | None = None
+    ) -> AbstractContextManager[UnitOfWork]:
         """A transaction that may write; committed when the block ends normally, rolled back otherwise.
 
+        `run_id` names the inbound item being handled (a file, a page), kept with every message it queues so
+        that a delivery's log lines lead back to the item.
         With `rollback=True` it is a rehearsal (a dry run): rolled back whatever happens. With `wait`, StoreBusy
         when the store's writer is not free within that many seconds (None: as long as it takes).
         """
         ...
 
-    def read(self) -> AbstractContextManager[Transaction]:
+    def read(self) -> AbstractContextManager[UnitOfWork]:
         """A transaction that only reads."""
         ...
 

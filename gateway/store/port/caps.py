@@ -13,15 +13,15 @@ from gateway.store.records import CapRow, ChannelRecord
 class CapRepository(Protocol):
     """Cap settings by (sku, assembly, collection), and the channels (units ordered, ATS published) they govern."""
 
-    def caps(self, partner_id: int, skus: Sequence[str]) -> dict[tuple[str, str], AssemblyCaps]:
+    def get(self, partner_id: int, skus: Sequence[str]) -> dict[tuple[str, str], AssemblyCaps]:
         """The cap settings of the given SKUs, by (sku, assembly)."""
         ...
 
-    def put_caps(self, partner_id: int, sku: str, assembly: str, settings: AssemblyCaps, now: Instant) -> None:
+    def put(self, partner_id: int, sku: str, assembly: str, settings: AssemblyCaps, now: Instant) -> None:
         """Replace every cap setting of one SKU in one assembly."""
         ...
 
-    def cap_rows(self, partner_id: int, sku: str | None = None, assembly: str | None = None) -> list[CapRow]:
+    def rows(self, partner_id: int, sku: str | None = None, assembly: str | None = None) -> list[CapRow]:
         """Stored cap settings, by SKU, assembly and collection ("*" first)."""
         ...
 

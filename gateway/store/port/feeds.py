@@ -10,15 +10,15 @@ from gateway.domain.instant import Instant
 class FeedRepository(Protocol):
     """Feed cursors, moved in the transaction that applied the page before them (both commit or neither)."""
 
-    def feed_cursor(self, partner_id: int, feed: str) -> str | None:
+    def cursor(self, partner_id: int, feed: str) -> str | None:
         """Where a polled feed stands: the cursor to send next, None before the first page."""
         ...
 
-    def feed_position(self, partner_id: int, feed: str) -> tuple[str | None, str | None]:
+    def position(self, partner_id: int, feed: str) -> tuple[str | None, str | None]:
         """(cursor, digest of the last page applied) of a polled feed."""
         ...
 
-    def set_feed_cursor(
+    def set_cursor(
         self,
         partner_id: int,
         feed: str,

@@ -16,11 +16,11 @@ from gateway.store.records import LedgerCounts, LedgerRecord, TransportFailures
 class LedgerRepository(Protocol):
     """Ledger entries, and transport failures per source file (name, size and time)."""
 
-    def ledger_applied(self, partner_id: int, kind: str, sha256: str, outcome: str = "applied") -> int | None:
+    def applied(self, partner_id: int, kind: str, sha256: str, outcome: str = "applied") -> int | None:
         """The id of the entry that applied this content already (or the first one with `outcome`), if any."""
         ...
 
-    def ledger_open(
+    def open(
         self,
         partner_id: int,
         kind: str,
@@ -36,7 +36,7 @@ class LedgerRepository(Protocol):
         PostgreSQL the transaction can then do nothing more: leave its block."""
         ...
 
-    def ledger_close(
+    def close(
         self,
         entry_id: int,
         outcome: str,
@@ -48,11 +48,11 @@ class LedgerRepository(Protocol):
         """Record what became of an item (`now`: when it finished)."""
         ...
 
-    def ledger_since(self, partner_id: int, since: Instant) -> list[tuple[str, str, int, int, int]]:
+    def since(self, partner_id: int, since: Instant) -> list[tuple[str, str, int, int, int]]:
         """(kind, outcome, items, rows applied, rows refused) of the items received since `since`."""
         ...
 
-    def ledger(self, partner_id: int, limit: int = 100) -> list[LedgerRecord]:
+    def entries(self, partner_id: int, limit: int = 100) -> list[LedgerRecord]:
         """The latest ledger entries, newest first."""
         ...
 

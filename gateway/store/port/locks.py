@@ -16,12 +16,12 @@ class Locks(Protocol):
     transaction's block as StoreBusy or StoreContention (run it again from its start).
     """
 
-    def lock_partner(self, partner_id: int) -> None:
+    def partner(self, partner_id: int) -> None:
         """Hold the partner alone until the transaction ends (an inbound item): other workers' items and
         commands of the partner wait. A no-op on a store that takes one writer at a time."""
         ...
 
-    def lock_keys(self, partner_id: int, orders: Sequence[str] = (), skus: Sequence[str] = ()) -> bool:
+    def keys(self, partner_id: int, orders: Sequence[str] = (), skus: Sequence[str] = ()) -> bool:
         """Hold these orders and SKUs of the partner until the transaction ends (a command), in one fixed key
         order; return whether a lock was taken now (so what was read before may be out of date)."""
         ...

@@ -14,17 +14,17 @@ from gateway.store.records import LineRecord, OrderRecord
 class OrderRepository(Protocol):
     """Orders and their lines. Statuses and confirmations are decided by the rules; the store keeps them."""
 
-    def order(self, partner_id: int, order_id: str) -> OrderRecord | None:
+    def get(self, partner_id: int, order_id: str) -> OrderRecord | None:
         """The order and its lines, or None."""
         ...
 
-    def add_order(
+    def add(
         self, partner_id: int, order_id: str, status: OrderStatus, lines: Sequence[LineRecord], now: Instant
     ) -> None:
         """Store a new order with its lines (an order id taken already: Conflict leaving the block)."""
         ...
 
-    def set_order_status(self, partner_id: int, order_id: str, status: OrderStatus, now: Instant) -> None:
+    def set_status(self, partner_id: int, order_id: str, status: OrderStatus, now: Instant) -> None:
         """Record an order's new status."""
         ...
 

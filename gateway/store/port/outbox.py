@@ -38,7 +38,7 @@ class OutboxRepository(Protocol):
         """Queue channel ATS values (key, value, payload), replacing undelivered older values of the same key."""
         ...
 
-    def outbox(
+    def rows(
         self, partner_id: int, state: str | None = "pending", kind: str | None = None, limit: int | None = None
     ) -> list[OutboxRecord]:
         """Messages of the partner in `state` (all states for None), of `kind` (every kind for None), oldest first."""
@@ -48,7 +48,7 @@ class OutboxRepository(Protocol):
         """The kinds of message waiting for the partner."""
         ...
 
-    def outbox_counts(self, partner_id: int) -> list[OutboxCount]:
+    def counts(self, partner_id: int) -> list[OutboxCount]:
         """Messages by kind and state."""
         ...
 

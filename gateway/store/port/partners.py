@@ -11,19 +11,19 @@ from gateway.domain.modes import Policy
 class PartnerRepository(Protocol):
     """Registered partners. Every other repository names a partner by the id this one gives."""
 
-    def partner_id(self, name: str) -> int:
+    def id_of(self, name: str) -> int:
         """The store id of partner `name` (registered by `sync_partner`).
 
         Raises StoreError when the partner is not registered."""
         ...
 
-    def sync_partner(self, name: str, policy: Policy, now: Instant) -> tuple[int, bool]:
+    def sync(self, name: str, policy: Policy, now: Instant) -> tuple[int, bool]:
         """Register partner `name` with `policy`; return its id and whether its policy changed.
 
         Workers starting together register a new partner once (they queue for it on PostgreSQL)."""
         ...
 
-    def partner_policies(self) -> dict[str, tuple[str, bool]]:
+    def policies(self) -> dict[str, tuple[str, bool]]:
         """Every registered partner's (stock mode, pending allocation)."""
         ...
 

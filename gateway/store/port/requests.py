@@ -10,11 +10,11 @@ from gateway.domain.instant import Instant
 class RequestRepository(Protocol):
     """Idempotent answers, kept in the transaction that did what the request asked (both or neither)."""
 
-    def request_answer(self, partner_id: int, key: str) -> tuple[str, int, str] | None:
+    def answer(self, partner_id: int, key: str) -> tuple[str, int, str] | None:
         """(request digest, status, body) of the answer given to an Idempotency-Key, if any."""
         ...
 
-    def keep_answer(self, partner_id: int, key: str, request_sha256: str, status: int, body: str, now: Instant) -> None:
+    def keep(self, partner_id: int, key: str, request_sha256: str, status: int, body: str, now: Instant) -> None:
         """Remember the answer given to an Idempotency-Key (Conflict when the key has one already).
 
         The Conflict leaves the transaction's block (a request that raced with ours kept its answer first)."""

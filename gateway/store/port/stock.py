@@ -36,11 +36,11 @@ class StockRepository(Protocol):
         The ATS values the merge queues carry `ledger_id` and the transaction's run."""
         ...
 
-    def stock(self, partner_id: int, skus: Sequence[str]) -> dict[str, StockRecord]:
+    def get(self, partner_id: int, skus: Sequence[str]) -> dict[str, StockRecord]:
         """The stock rows of the given SKUs that exist."""
         ...
 
-    def stock_versions(self, partner_id: int, skus: Sequence[str]) -> StockVersions:
+    def versions(self, partner_id: int, skus: Sequence[str]) -> StockVersions:
         """(sku, quantity, as_of) of the existing stock rows of the given SKUs: a dict by SKU, or for a batch
         sorted by SKU possibly a list of the stored rows in the batch's key range, in SKU order.
 
@@ -48,19 +48,19 @@ class StockRepository(Protocol):
         place, without a dict of them: the caller tells them apart (see records.StockVersions)."""
         ...
 
-    def holds_stock(self, partner_id: int) -> bool:
+    def holds(self, partner_id: int) -> bool:
         """Whether the partner has any stock row at all."""
         ...
 
-    def iter_stock(self, partner_id: int, skus: Sequence[str] | None = None) -> Iterator[StockRecord]:
+    def iterate(self, partner_id: int, skus: Sequence[str] | None = None) -> Iterator[StockRecord]:
         """Stock rows in SKU order, all of them or the given SKUs."""
         ...
 
-    def put_stock(self, partner_id: int, records: Sequence[StockRecord], now: Instant) -> None:
+    def put(self, partner_id: int, records: Sequence[StockRecord], now: Instant) -> None:
         """Insert or replace these stock rows (`now` their update time)."""
         ...
 
-    def insert_stock(
+    def insert(
         self, partner_id: int, levels: Sequence[tuple[str, int, Instant, int]], set_by: int | None, now: Instant
     ) -> None:
         """Insert rows for SKUs the store does not hold yet: (sku, quantity, as_of, published), nothing allocated.

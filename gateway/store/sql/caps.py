@@ -20,7 +20,7 @@ _H = schema.channels
 class SqlCaps(SqlRepository):
     """The port's CapRepository."""
 
-    def caps(self, partner_id: int, skus: Sequence[str]) -> dict[tuple[str, str], AssemblyCaps]:
+    def get(self, partner_id: int, skus: Sequence[str]) -> dict[tuple[str, str], AssemblyCaps]:
         """The cap settings of the given SKUs, by (sku, assembly)."""
         found: dict[tuple[str, str], AssemblyCaps] = {}
         for chunk in chunks(sorted(set(skus))):
@@ -35,7 +35,7 @@ class SqlCaps(SqlRepository):
                     settings.overrides[row.collection] = Override(row.max_units)
         return found
 
-    def put_caps(self, partner_id: int, sku: str, assembly: str, settings: AssemblyCaps, now: Instant) -> None:
+    def put(self, partner_id: int, sku: str, assembly: str, settings: AssemblyCaps, now: Instant) -> None:
         """Replace every cap setting of one SKU in one assembly."""
         self.connection.execute(
             delete(_K).where(_K.c.partner_id == partner_id, _K.c.sku == sku, _K.c.assembly == assembly)
@@ -59,7 +59,7 @@ class SqlCaps(SqlRepository):
                 ],
             )
 
-    def cap_rows(self, partner_id: int, sku: str | None = None, assembly: str | None = None) -> list[CapRow]:
+    def rows(self, partner_id: int, sku: str | None = None, assembly: str | None = None) -> list[CapRow]:
         """Stored cap settings in (sku, assembly, collection) order; "*" sorts before collection names."""
         query = select(_K.c.sku, _K.c.assembly, _K.c.collection, _K.c.max_units).where(_K.c.partner_id == partner_id)
         if sku is not None:

@@ -18,7 +18,7 @@ _X = schema.outbox
 
 
 class SqlDelivery(SqlRepository):
-    """The port's OutboxRepository: claims and settles (SqlOutbox: queuing, views and revival)."""
+    """The delivery half of the port's OutboxRepository: claims and settles (SqlOutbox adds queuing, views, revival)."""
 
     def claim(
         self, partner_id: int, kind: str, now: Instant, limit: int, lease_until: Instant, batch_id: str

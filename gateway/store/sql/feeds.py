@@ -14,19 +14,19 @@ _F = schema.feed_cursors
 class SqlFeeds(SqlRepository):
     """The port's FeedRepository."""
 
-    def feed_cursor(self, partner_id: int, feed: str) -> str | None:
+    def cursor(self, partner_id: int, feed: str) -> str | None:
         """The cursor to send next to a polled feed."""
         query = select(_F.c.cursor).where(_F.c.partner_id == partner_id, _F.c.feed == feed)
         found: str | None = self.connection.execute(query).scalar_one_or_none()
         return found
 
-    def feed_position(self, partner_id: int, feed: str) -> tuple[str | None, str | None]:
+    def position(self, partner_id: int, feed: str) -> tuple[str | None, str | None]:
         """(cursor, digest of the last page applied) of a polled feed."""
         query = select(_F.c.cursor, _F.c.last_sha256).where(_F.c.partner_id == partner_id, _F.c.feed == feed)
         row = self.connection.execute(query).first()
         return (None, None) if row is None else (row[0], row[1])
 
-    def set_feed_cursor(
+    def set_cursor(
         self,
         partner_id: int,
         feed: str,

@@ -23,7 +23,7 @@ _T = schema.transport_failures
 class SqlLedger(SqlRepository):
     """The port's LedgerRepository: ledger entries, and transport failures per source file (name, size and time)."""
 
-    def ledger_applied(self, partner_id: int, kind: str, sha256: str, outcome: str = "applied") -> int | None:
+    def applied(self, partner_id: int, kind: str, sha256: str, outcome: str = "applied") -> int | None:
         """The entry that already applied this content for this partner and kind (or the first with `outcome`)."""
         found = self.connection.execute(
             select(_G.c.id)
@@ -38,7 +38,7 @@ class SqlLedger(SqlRepository):
         ).scalar_one_or_none()
         return None if found is None else int(found)
 
-    def ledger_open(
+    def open(
         self,
         partner_id: int,
         kind: str,
@@ -64,7 +64,7 @@ class SqlLedger(SqlRepository):
         assert key is not None
         return int(key[0])
 
-    def ledger_close(
+    def close(
         self,
         entry_id: int,
         outcome: str,
@@ -88,7 +88,7 @@ class SqlLedger(SqlRepository):
             )
         )
 
-    def ledger_since(self, partner_id: int, since: Instant) -> list[tuple[str, str, int, int, int]]:
+    def since(self, partner_id: int, since: Instant) -> list[tuple[str, str, int, int, int]]:
         """Items received since `since`, by kind and outcome."""
         query = (
             select(
@@ -104,7 +104,7 @@ class SqlLedger(SqlRepository):
         )
         return [(r[0], r[1], int(r[2]), int(r[3]), int(r[4])) for r in self.connection.execute(query)]
 
-    def ledger(self, partner_id: int, limit: int = 100) -> list[LedgerRecord]:
+    def entries(self, partner_id: int, limit: int = 100) -> list[LedgerRecord]:
         """The latest entries of the partner, newest first."""
         query = (
             select(_G, _P.c.name)

@@ -62,7 +62,7 @@ class TransactionLocks:
         """Hold the partner shared unless held already; whether a lock was taken now."""
         return False
 
-    def keys(self, partner_id: int, orders: Sequence[str], skus: Sequence[str]) -> bool:
+    def keys(self, partner_id: int, orders: Sequence[str] = (), skus: Sequence[str] = ()) -> bool:
         """Hold these orders and SKUs of the partner (a command); whether a lock was taken now."""
         return False
 
@@ -110,7 +110,7 @@ class AdvisoryLocks(TransactionLocks):
         self._shared.add(partner_id)
         return True
 
-    def keys(self, partner_id: int, orders: Sequence[str], skus: Sequence[str]) -> bool:
+    def keys(self, partner_id: int, orders: Sequence[str] = (), skus: Sequence[str] = ()) -> bool:
         """Hold these orders and SKUs of the partner for the rest of the transaction (a command); return whether
         it took a lock it did not hold (and so may have waited: what it read before may be out of date).
 

@@ -23,7 +23,7 @@ _C = schema.confirmations
 class SqlOrders(SqlRepository):
     """The port's OrderRepository."""
 
-    def order(self, partner_id: int, order_id: str) -> OrderRecord | None:
+    def get(self, partner_id: int, order_id: str) -> OrderRecord | None:
         """The order `order_id` with its lines, or None."""
         head = self.connection.execute(
             select(_O.c.status, _O.c.updated_at).where(_O.c.partner_id == partner_id, _O.c.order_id == order_id)
@@ -59,7 +59,7 @@ class SqlOrders(SqlRepository):
             updated_at=head.updated_at,
         )
 
-    def add_order(
+    def add(
         self, partner_id: int, order_id: str, status: OrderStatus, lines: Sequence[LineRecord], now: Instant
     ) -> None:
         """Store a new order and its lines."""
@@ -83,7 +83,7 @@ class SqlOrders(SqlRepository):
             ],
         )
 
-    def set_order_status(self, partner_id: int, order_id: str, status: OrderStatus, now: Instant) -> None:
+    def set_status(self, partner_id: int, order_id: str, status: OrderStatus, now: Instant) -> None:
         """Record the order's new status."""
         self.connection.execute(
             update(_O)

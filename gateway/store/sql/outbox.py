@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, or_, select, update
 from gateway.domain.instant import Instant
 from gateway.store import schema
 from gateway.store.records import OutboxCount, OutboxRecord
-from gateway.store.sql.repository import SqlRepository
+from gateway.store.sql.delivery import SqlDelivery
 from gateway.store.sql.statements import IS_PENDING, PENDING, PENDING_KEY, REQUEUE
 
 _X = schema.outbox
@@ -41,7 +41,7 @@ def _outbox_record(row: Any, batch_id: str | None = None) -> OutboxRecord:
     )
 
 
-class SqlOutbox(SqlRepository):
+class SqlOutbox(SqlDelivery):
     """The port's OutboxRepository: queuing, views and revival (SqlDelivery: claims and settles)."""
 
     def queue_ats(
@@ -109,7 +109,7 @@ class SqlOutbox(SqlRepository):
             ],
         )
 
-    def outbox(
+    def rows(
         self, partner_id: int, state: str | None = "pending", kind: str | None = None, limit: int | None = None
     ) -> list[OutboxRecord]:
         """The partner's messages in `state` (every state for None) and `kind` (every kind for None), oldest first."""
@@ -129,7 +129,7 @@ class SqlOutbox(SqlRepository):
         query = select(_X.c.kind).where(_X.c.partner_id == partner_id, IS_PENDING).distinct()
         return set(self.connection.execute(query).scalars())
 
-    def outbox_counts(self, partner_id: int) -> list[OutboxCount]:
+    def counts(self, partner_id: int) -> list[OutboxCount]:
         """Messages by kind and state."""
         query = (
             select(

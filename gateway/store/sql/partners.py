@@ -15,11 +15,11 @@ _P = schema.partners
 class SqlPartners(SqlRepository):
     """The port's PartnerRepository."""
 
-    def partner_id(self, name: str) -> int:
+    def id_of(self, name: str) -> int:
         """The store id of partner `name`."""
         return self._known.id_of(self.connection, name)
 
-    def sync_partner(self, name: str, policy: Policy, now: Instant) -> tuple[int, bool]:
+    def sync(self, name: str, policy: Policy, now: Instant) -> tuple[int, bool]:
         """Register `name` with `policy`; return its id and whether the policy differs from the stored one."""
         self.locks.registering()  # workers starting together register a new partner once
         row = self.connection.execute(
@@ -47,7 +47,7 @@ class SqlPartners(SqlRepository):
         self._known.ids[name] = int(row.id)
         return int(row.id), changed
 
-    def partner_policies(self) -> dict[str, tuple[str, bool]]:
+    def policies(self) -> dict[str, tuple[str, bool]]:
         """Every registered partner's (stock mode, pending allocation)."""
         rows = self.connection.execute(select(_P.c.name, _P.c.stock_mode, _P.c.pending_allocation))
         return {row[0]: (row[1], bool(row[2])) for row in rows}

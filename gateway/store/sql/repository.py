@@ -1,7 +1,7 @@
 """What every repository of one transaction works on: its connection, its database's dialect, its locks, the run
 it belongs to, and the partners the store knows.
 
-Each repository (stock.py, orders.py, ...) is a mixin on this base; SqlTransaction (transaction.py) is all of them.
+Each repository (stock.py, orders.py, ...) is built on this base; SqlUnitOfWork (unit_of_work.py) holds one of each.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class KnownPartners:
 
 
 class SqlRepository:
-    """The part of the port's Transaction on one SQLAlchemy connection inside one database transaction.
+    """One repository of a unit of work, on its SQLAlchemy connection inside one database transaction.
 
     Every repository of one transaction shares its connection, its `locks` (what the transaction holds) and the
     store's known partners; `run_id` is the inbound item being handled, if any, kept with what it queues."""

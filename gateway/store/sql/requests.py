@@ -14,7 +14,7 @@ _R = schema.platform_requests
 class SqlRequests(SqlRepository):
     """The port's RequestRepository."""
 
-    def request_answer(self, partner_id: int, key: str) -> tuple[str, int, str] | None:
+    def answer(self, partner_id: int, key: str) -> tuple[str, int, str] | None:
         """The answer given to an Idempotency-Key."""
         query = select(_R.c.request_sha256, _R.c.status, _R.c.body).where(
             _R.c.partner_id == partner_id, _R.c.key == key
@@ -22,7 +22,7 @@ class SqlRequests(SqlRepository):
         row = self.connection.execute(query).first()
         return None if row is None else (row[0], int(row[1]), row[2])
 
-    def keep_answer(self, partner_id: int, key: str, request_sha256: str, status: int, body: str, now: Instant) -> None:
+    def keep(self, partner_id: int, key: str, request_sha256: str, status: int, body: str, now: Instant) -> None:
         """Remember an answer."""
         self.connection.execute(
             _R.insert().values(

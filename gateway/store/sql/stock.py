@@ -38,7 +38,7 @@ class SqlStock(SqlRepository):
         """PostgreSQL's COPY-and-merge loader for a large snapshot; None on SQLite (the row path is its fastest)."""
         return self.dialect.level_loader(self, partner_id, ledger_id)
 
-    def stock(self, partner_id: int, skus: Sequence[str]) -> dict[str, StockRecord]:
+    def get(self, partner_id: int, skus: Sequence[str]) -> dict[str, StockRecord]:
         """The existing stock rows of `skus`."""
         found: dict[str, StockRecord] = {}
         # the driver's own cursor: a snapshot looks up every SKU it holds, and row objects would double the cost
@@ -52,7 +52,7 @@ class SqlStock(SqlRepository):
             cursor.close()
         return found
 
-    def stock_versions(self, partner_id: int, skus: Sequence[str]) -> StockVersions:
+    def versions(self, partner_id: int, skus: Sequence[str]) -> StockVersions:
         """(sku, quantity, as_of) of the existing stock rows of `skus`: enough to tell what a snapshot changes.
 
         Partners often export sorted by SKU: a sorted batch is read as one key range, which costs a fraction of
@@ -77,22 +77,22 @@ class SqlStock(SqlRepository):
             cursor.close()
         return found
 
-    def holds_stock(self, partner_id: int) -> bool:
+    def holds(self, partner_id: int) -> bool:
         """Whether the partner has any stock row at all."""
         query = select(_S.c.sku).where(_S.c.partner_id == partner_id).limit(1)
         return self.connection.execute(query).first() is not None
 
-    def iter_stock(self, partner_id: int, skus: Sequence[str] | None = None) -> Iterator[StockRecord]:
+    def iterate(self, partner_id: int, skus: Sequence[str] | None = None) -> Iterator[StockRecord]:
         """Stock rows in SKU order: all of the partner's, or those of `skus`."""
         if skus is not None:
-            found = self.stock(partner_id, sorted(set(skus)))
+            found = self.get(partner_id, sorted(set(skus)))
             yield from (found[sku] for sku in sorted(found))
             return
         query = select(*STOCK_COLUMNS).where(_S.c.partner_id == partner_id).order_by(_S.c.sku)
         for row in self.connection.execute(query.execution_options(yield_per=5000)):
             yield _stock_record(row)
 
-    def put_stock(self, partner_id: int, records: Sequence[StockRecord], now: Instant) -> None:
+    def put(self, partner_id: int, records: Sequence[StockRecord], now: Instant) -> None:
         """Insert or replace these stock rows in one statement batch."""
         self._run_many(
             "put_stock",
@@ -102,7 +102,7 @@ class SqlStock(SqlRepository):
             ],
         )
 
-    def insert_stock(
+    def insert(
         self, partner_id: int, levels: Sequence[tuple[str, int, Instant, int]], set_by: int | None, now: Instant
     ) -> None:
         """Insert rows for SKUs not held yet (a conflict would be a bug upstream, and fails the transaction)."""

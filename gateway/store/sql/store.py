@@ -16,13 +16,12 @@ from typing import IO
 
 from sqlalchemy import Connection, Engine
 
-from gateway import logs
 from gateway.store.sql import engine as engines
 from gateway.store.sql import sqlite_writer
 from gateway.store.sql.dialects import Dialect, dialect_class
 from gateway.store.sql.errors import translate_errors
 from gateway.store.sql.repository import KnownPartners
-from gateway.store.sql.transaction import SqlTransaction
+from gateway.store.sql.unit_of_work import SqlUnitOfWork
 
 
 class SqlStore:
@@ -87,25 +86,27 @@ class SqlStore:
         return engines.revision(self.engine)
 
     @contextmanager
-    def write(self, *, rollback: bool = False, wait: float | None = None) -> Iterator[SqlTransaction]:
+    def write(
+        self, *, rollback: bool = False, wait: float | None = None, run_id: str | None = None
+    ) -> Iterator[SqlUnitOfWork]:
         """One write transaction; `rollback=True` rehearses it (a dry run) and commits nothing. With `wait`, StoreBusy
         when SQLite's writer (this process's or another's) is not free within that many seconds."""
         if self._writer is None:
-            with self._write(rollback=rollback, wait=None) as tx:
+            with self._write(rollback=rollback, wait=None, run_id=run_id) as tx:
                 yield tx
             return
-        with self._writer.hold(wait) as left, self._write(rollback=rollback, wait=left) as tx:
+        with self._writer.hold(wait) as left, self._write(rollback=rollback, wait=left, run_id=run_id) as tx:
             yield tx
 
     @contextmanager
-    def _write(self, *, rollback: bool, wait: float | None) -> Iterator[SqlTransaction]:
+    def _write(self, *, rollback: bool, wait: float | None, run_id: str | None) -> Iterator[SqlUnitOfWork]:
         with (
             translate_errors(self.database.driver_error),
             sqlite_writer.patient(self.engine.connect(), wait) as connection,
         ):
             transaction = connection.begin()
             try:
-                yield self._transaction(connection)
+                yield self._transaction(connection, run_id)
             except BaseException:
                 transaction.rollback()
                 raise
@@ -115,20 +116,20 @@ class SqlStore:
                 transaction.commit()
 
     @contextmanager
-    def read(self) -> Iterator[SqlTransaction]:
+    def read(self) -> Iterator[SqlUnitOfWork]:
         """One read-only transaction (a deferred BEGIN on SQLite: readers never wait for the writer)."""
         with (
             translate_errors(self.database.driver_error),
             sqlite_writer.reading(self.engine.connect()) as connection,
             connection.begin(),
         ):
-            yield self._transaction(connection)
+            yield self._transaction(connection, None)
 
-    def _transaction(self, connection: Connection) -> SqlTransaction:
-        """The repositories of a transaction begun on `connection`, and the locks it is to hold."""
+    def _transaction(self, connection: Connection, run_id: str | None) -> SqlUnitOfWork:
+        """The repositories of a transaction begun on `connection`, and the locks it is to hold; `run_id` is the
+        inbound item being handled, if any, kept with what it queues."""
         locks = self.database.locks(connection, self._space)
-        # the inbound item being handled, if any (bound to the logs by its handler): kept with what it queues
-        return SqlTransaction(connection, self.database, locks, self._partners, logs.current_run())
+        return SqlUnitOfWork(connection, self.database, locks, self._partners, run_id)
 
     @contextmanager
     def source_lock(self, name: str) -> Iterator[bool]:
