@@ -153,6 +153,6 @@ def wire(settings: Settings, store: SqlStore, clock: Clock = system_clock, sleep
         pickup=Pickup(store, settings, ingestor, clock, open_inbox),
         apis=apis,
         feed_apis=feed_apis,
-        feeds=FeedPoller(store, settings, clock, ingestor, feed_apis),
+        feeds=FeedPoller(store, settings, clock, feed_apis),
         publisher=Publisher(store, settings, clock, senders(settings, apis), sleep=sleep),
     )

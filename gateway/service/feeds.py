@@ -81,10 +81,7 @@ class PollReport:
 class FeedPoller:
     """Polls partner feeds through their API adapters."""
 
-    def __init__(
-        self, store: Store, settings: Settings, clock: Clock, ingestor: object, api: Callable[[str], FeedApi]
-    ) -> None:
-        """`ingestor` is not used: pages are applied here (the composition root still passes it)."""
+    def __init__(self, store: Store, settings: Settings, clock: Clock, api: Callable[[str], FeedApi]) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock

@@ -1,7 +1,8 @@
 """Ingest: one flat file = one inbound item = one transaction, recorded in the ledger.
 
 A file is hashed, checked against the ledger (the same content for the same partner and kind applies once),
-parsed as a stream and applied in one transaction with its ledger entry. A malformed file is refused whole:
+parsed as a stream and applied in one transaction with its ledger entry. A file pickup staged comes with the
+sha256 taken as it was copied, so it is read once here, to parse it. A malformed file is refused whole:
 the transaction rolls back and a `rejected` entry records every problem with its line number. Rows the rules
 refuse (not enough ATS, an illegal status move, an unknown order) are refused alone and listed; the rest applies.
 
@@ -84,13 +85,16 @@ class Ingestor:
         as_of: Instant | None = None,
         dry_run: bool = False,
         progress: Progress | None = None,
+        digest: tuple[str, int] | None = None,
         run_id: str | None = None,
     ) -> IngestResult:
         """Apply the file at `path` as one item; `as_of` is the file's instant for rows without their own.
 
-        Its log lines and the outbox rows it queues carry a `run_id` (the caller's, or a new one)."""
+        `digest` is the file's (sha256 hex, size) when the caller has it already (pickup hashes a file as it
+        stages it); without it the file is read once to hash it, before it is read to apply it. Its log lines
+        and the outbox rows it queues carry a `run_id` (the caller's, or a new one)."""
         with logs.run(run_id) as run:
-            return self._ingest(partner, kind, path, source, received_at, as_of, dry_run, progress, run)
+            return self._ingest(partner, kind, path, source, received_at, as_of, dry_run, progress, digest, run)
 
     def _ingest(
         self,
@@ -102,13 +106,14 @@ class Ingestor:
         as_of: Instant | None,
         dry_run: bool,
         progress: Progress | None,
+        digest: tuple[str, int] | None,
         run_id: str,
     ) -> IngestResult:
         started = time.perf_counter()
         partner_settings = self.settings.partner(partner)
         source = source or str(path)
         received_at = received_at if received_at is not None else self.clock()
-        sha256, size = file_digest(path)
+        sha256, size = digest if digest is not None else file_digest(path)
         result = IngestResult(partner, kind.value, source, sha256, size, outcome=Outcome.APPLIED, dry_run=dry_run)
         bound = log.bind(partner=partner, kind=kind.value, source=source, sha256=sha256, dry_run=dry_run)
         try:

@@ -1,13 +1,13 @@
 """Pickup: take complete files from a source, apply each exactly once, then move it aside.
 
-For each file: fetch it into staging; apply it through the ingest service (one transaction with its ledger
-entry); only after that commit, move the source file to archive/ (or failed/ with NAME.error.json beside it)
-and remove its done-marker. A crash between the commit and the move leaves the file in place: the next pass
-applies nothing (the ledger knows its sha256) and moves it. A file whose transport keeps failing, or whose
-apply fails in the store, is rolled back and counted; after `max_transport_failures` failures spanning at least
-`quarantine_after_seconds` it is quarantined and skipped until `gateway ledger release` puts it back. Either way
-the pass goes on with the next file. A file never taken (a name with a path separator or a control character,
-a hard link) is logged once.
+For each file: fetch it into staging (hashed as it is written there, so ingest need not read it again to hash it);
+apply it through the ingest service (one transaction with its ledger entry); only after that commit, move the
+source file to archive/ (or failed/ with NAME.error.json beside it) and remove its done-marker. A crash between the
+commit and the move leaves the file in place: the next pass applies nothing (the ledger knows its sha256) and moves
+it. A file whose transport keeps failing, or whose apply fails in the store, is rolled back and counted; after
+`max_transport_failures` failures spanning at least `quarantine_after_seconds` it is quarantined and skipped until
+`gateway ledger release` puts it back. Either way the pass goes on with the next file. A file never taken (a name
+with a path separator or a control character, a hard link) is logged once.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from gateway.service.ingest import Ingestor
 from gateway.service.items import IngestResult
 from gateway.settings import FolderSource, Settings, SftpSource
 from gateway.store.port import Store, StoreError
-from gateway.transport.inbox import Entry, Inbox, TransportError, candidates, complete, refusal, takeable
+from gateway.transport.inbox import Entry, Inbox, Staged, TransportError, candidates, complete, refusal, takeable
 
 log = logs.get(__name__)
 
@@ -108,8 +108,8 @@ class Pickup:
                 _clear(staging)  # what a crashed pass left there; passes over one source never overlap
                 for entry, staged in inbox.fetch_many(ready, staging):
                     if self.stopping.is_set():
-                        if isinstance(staged, Path):
-                            staged.unlink(missing_ok=True)
+                        if isinstance(staged, Staged):
+                            staged.path.unlink(missing_ok=True)
                         break
                     if isinstance(staged, TransportError):
                         done.append(self._transport_failed(partner, source, entry, staged))
@@ -120,7 +120,7 @@ class Pickup:
                     except Exception as exc:  # one file's failure is that file's: the pass goes on
                         done.append(self._apply_failed(partner, source, entry, exc))
                     finally:
-                        staged.unlink(missing_ok=True)
+                        staged.path.unlink(missing_ok=True)
                 return done
             finally:
                 inbox.close()
@@ -170,11 +170,17 @@ class Pickup:
             log.warning(event, partner=key[0], source=source.name, file=escape_controls(entry.shown), reason=reason)
 
     def _apply(
-        self, partner: str, source: SourceSettings, inbox: Inbox, entry: Entry, staged: Path, run_id: str
+        self, partner: str, source: SourceSettings, inbox: Inbox, entry: Entry, staged: Staged, run_id: str
     ) -> PickedUp:
         label = _label(source, entry)
         result = self.ingestor.ingest(
-            partner, source.kind, staged, source=label, received_at=self.clock(), run_id=run_id
+            partner,
+            source.kind,
+            staged.path,
+            source=label,
+            received_at=self.clock(),
+            digest=staged.digest,
+            run_id=run_id,
         )
         report = _report(result, source, entry)
         bound = log.bind(partner=partner, source=source.name, file=entry.shown, sha256=result.sha256)

@@ -17,10 +17,19 @@ from watchdog.observers.polling import PollingObserver
 
 from gateway import logs
 from gateway.domain.identifiers import escape_controls
-from gateway.files import stage, write_atomically
+from gateway.files import write_atomically
 from gateway.settings import FolderSource
 from gateway.transport.errors import TransportError
-from gateway.transport.inbox import REPORT_SUFFIX, Entry, is_temporary, report_bytes, safe_name, shown_name
+from gateway.transport.inbox import (
+    REPORT_SUFFIX,
+    Entry,
+    Staged,
+    is_temporary,
+    report_bytes,
+    safe_name,
+    shown_name,
+    stage_hashed,
+)
 
 log = logs.get(__name__)
 
@@ -62,8 +71,8 @@ class FolderInbox:
             raise TransportError(f"{entry.shown!r} is not a file of {self.folder}")
         return self.folder / entry.name
 
-    def fetch(self, entry: Entry, staging: Path) -> Path:
-        """Copy into staging under a temporary name, fsync, rename."""
+    def fetch(self, entry: Entry, staging: Path) -> Staged:
+        """Copy into staging under a temporary name, hashing as it is written, fsync, rename."""
         source = self._path(entry)
         try:
             with os.fdopen(os.open(source, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb") as src:
@@ -72,12 +81,12 @@ class FolderInbox:
                     raise TransportError(f"{entry.shown} is not a regular file")
                 if opened.st_nlink > 1:  # linked since the listing: another name reaches these bytes
                     raise TransportError(f"{entry.shown} has {opened.st_nlink} hard links; links are never taken")
-                return stage(staging, lambda out: shutil.copyfileobj(src, out, 1 << 20))
+                return stage_hashed(staging, lambda out: shutil.copyfileobj(src, out, 1 << 20))
         except OSError as exc:
             raise TransportError(f"cannot copy {entry.shown}: {exc.strerror or exc}") from exc
 
-    def fetch_many(self, entries: Sequence[Entry], staging: Path) -> Iterator[tuple[Entry, Path | TransportError]]:
-        """Copy files one after another, yielded in the order given (each a path or an error)."""
+    def fetch_many(self, entries: Sequence[Entry], staging: Path) -> Iterator[tuple[Entry, Staged | TransportError]]:
+        """Copy files one after another, yielded in the order given (each a staged file or an error)."""
         for entry in entries:
             try:
                 yield entry, self.fetch(entry, staging)

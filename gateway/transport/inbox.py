@@ -7,14 +7,15 @@ after the item it carried has committed. Errors of the outside system become Tra
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import BinaryIO, Literal, Protocol
 
 from gateway.domain.identifiers import has_controls
-from gateway.files import write_atomically
+from gateway.files import stage, write_atomically
 from gateway.transport.errors import HostKeyRejected, TransportError
 
 Completion = Literal["marker", "rename", "stable"]
@@ -26,8 +27,10 @@ __all__ = [  # with the names other modules import from here though they now liv
     "TEMPORARY_SUFFIXES",
     "Completion",
     "Entry",
+    "HashingWriter",
     "HostKeyRejected",
     "Inbox",
+    "Staged",
     "TransportError",
     "candidates",
     "complete",
@@ -37,6 +40,7 @@ __all__ = [  # with the names other modules import from here though they now liv
     "report_bytes",
     "safe_name",
     "shown_name",
+    "stage_hashed",
     "takeable",
     "write_atomically",
 ]
@@ -64,6 +68,56 @@ class Entry:
     def identity(self) -> str:
         """Name, size and time: a corrected upload under the same name is a new file."""
         return f"{self.shown}|{self.size}|{self.mtime:.6f}"
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A file copied into staging, with the sha256 (hex) and size of exactly the bytes written there.
+
+    They are counted as the bytes go out, so ingest takes them from here instead of reading the file once more
+    to hash it: the file is read twice on its way in (copied, parsed), not three times.
+    """
+
+    path: Path
+    sha256: str
+    size: int
+
+    @property
+    def digest(self) -> tuple[str, int]:
+        """(sha256, size), as ingest takes them."""
+        return self.sha256, self.size
+
+
+class HashingWriter:
+    """Writes to a staging file and hashes what it writes, in the order written."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        """Write every byte of `data` (a buffered file raises rather than write part of it), then hash them."""
+        self._out.write(data)
+        self._sha256.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def hexdigest(self) -> str:
+        """The sha256 of everything written so far."""
+        return self._sha256.hexdigest()
+
+
+def stage_hashed(staging: Path, write: Callable[[HashingWriter], object]) -> Staged:
+    """files.stage, with the sha256 and size of the bytes `write` wrote, taken as they were written."""
+    made: list[HashingWriter] = []  # the one writer, made inside stage() around its temporary file
+
+    def hashing(out: BinaryIO) -> None:
+        made.append(HashingWriter(out))
+        write(made[0])
+
+    path = stage(staging, hashing)
+    return Staged(path, made[0].hexdigest(), made[0].size)
 
 
 def shown_name(name: str) -> str:
@@ -169,12 +223,13 @@ class Inbox(Protocol):
         """Every regular file in the source folder (no folders, no links)."""
         ...
 
-    def fetch(self, entry: Entry, staging: Path) -> Path:
-        """Copy the file into the staging folder (temporary name, fsync, rename); return the staged path."""
+    def fetch(self, entry: Entry, staging: Path) -> Staged:
+        """Copy the file into the staging folder (temporary name, fsync, rename), hashing the bytes as they are
+        written; return the staged path with their sha256 and size."""
         ...
 
-    def fetch_many(self, entries: Sequence[Entry], staging: Path) -> Iterator[tuple[Entry, Path | TransportError]]:
-        """Fetch several files (perhaps at once), yielded in the order given: each a staged path or an error."""
+    def fetch_many(self, entries: Sequence[Entry], staging: Path) -> Iterator[tuple[Entry, Staged | TransportError]]:
+        """Fetch several files (perhaps at once), yielded in the order given: each a staged file or an error."""
         ...
 
     def archive(self, entry: Entry, marker_suffix: str, report: Mapping[str, object] | None = None) -> None:

@@ -11,15 +11,14 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import paramiko
 from paramiko.sftp import CMD_CLOSE, CMD_DATA, CMD_HANDLE, CMD_OPEN, CMD_READ, SFTP_FLAG_READ, int64
 
-from gateway.files import stage
 from gateway.settings import SftpSource
 from gateway.transport.errors import TransportError
-from gateway.transport.inbox import Entry, safe_name, shown_name
+from gateway.transport.inbox import Entry, HashingWriter, Staged, safe_name, shown_name, stage_hashed
 from gateway.transport.sftp_connection import Connection
 from gateway.transport.sftp_wire import wire
 
@@ -77,9 +76,13 @@ class _Requests:
         raise OSError(f"unexpected answer {kind} to a read")
 
 
-def _stream(requests: _Requests, handle: bytes, size: int, out: BinaryIO) -> int:
+def _stream(requests: _Requests, handle: bytes, size: int, out: HashingWriter) -> int:
     """Copy a remote file of `size` bytes to `out` with up to _DEPTH reads in flight, and one read past the end
-    (data there: the file grew). Returns the bytes received; fewer or more than `size` means it changed."""
+    (data there: the file grew). Returns the bytes received; fewer or more than `size` means it changed.
+
+    The reads may be answered in any order, but each answer is taken by its offset and written in turn (the
+    next offset's answer is waited for, the others kept): `out` receives the file from its first byte to its
+    last, in order, so it hashes the bytes as it writes them."""
     asked = received = 0
     while True:
         while len(requests.waiting) < _DEPTH and asked <= size:
@@ -117,17 +120,17 @@ class Downloader(Connection):
             raise TransportError(f"{shown_name(name)!r} is not a file of {self.folder}")
         return posixpath.join(self.folder, sub_folder, name) if sub_folder else posixpath.join(self.folder, name)
 
-    def _download(self, sftp: Any, entry: Entry, staging: Path) -> Path:
+    def _download(self, sftp: Any, entry: Entry, staging: Path) -> Staged:
         """One file, with up to _DEPTH reads in flight, sent and collected in this thread."""
 
-        def write(out: BinaryIO) -> None:
+        def write(out: HashingWriter) -> None:
             with sftp.open(wire(self._remote(entry.name)), "rb") as remote:
                 received = _stream(_Requests(sftp), remote.handle, entry.size, out)
             if received != entry.size:
                 raise TransportError(f"{entry.shown}: received {received} bytes of {entry.size}; it changed or was cut")
 
         try:
-            return stage(staging, write)
+            return stage_hashed(staging, write)
         except TransportError:
             raise
         except (OSError, EOFError, paramiko.SSHException) as exc:
@@ -179,30 +182,30 @@ class Downloader(Connection):
                 bodies[number] = body
         return bodies
 
-    def _fetch_batch(self, sftp: Any, entries: Sequence[Entry], staging: Path) -> list[Path | TransportError]:
+    def _fetch_batch(self, sftp: Any, entries: Sequence[Entry], staging: Path) -> list[Staged | TransportError]:
         """Small files over one channel: every open sent at once, then every read, then every close; each file
         staged once all its bytes are here. A connection lost on the way fails the whole batch."""
         requests = _Requests(sftp)
-        outcome: dict[int, Path | TransportError] = {}
+        outcome: dict[int, Staged | TransportError] = {}
         try:
             handles = self._open_all(requests, entries, outcome)
             bodies = self._read_all(requests, entries, handles, outcome)
             for handle in handles.values():
                 requests.send(handle, CMD_CLOSE, handle)
             for number, body in bodies.items():  # written while the closes are answered
-                outcome[number] = stage(staging, lambda out, body=body: out.write(body))  # type: ignore[misc]
+                outcome[number] = stage_hashed(staging, lambda out, body=body: out.write(body))  # type: ignore[misc]
             with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
                 requests.all()  # the closes: the bytes are staged already
         except (OSError, EOFError, paramiko.SSHException) as exc:
             for staged in outcome.values():
-                if isinstance(staged, Path):
-                    staged.unlink(missing_ok=True)
+                if isinstance(staged, Staged):
+                    staged.path.unlink(missing_ok=True)
             error = TransportError(f"download from {self.settings.host} failed: {self._why(exc)}")
             return [error] * len(entries)
         return [outcome[number] for number in range(len(entries))]
 
-    def fetch(self, entry: Entry, staging: Path) -> Path:
-        """Download one file into staging (temporary name, fsync, rename)."""
+    def fetch(self, entry: Entry, staging: Path) -> Staged:
+        """Download one file into staging (temporary name, hashed as written, fsync, rename)."""
         return self._download(self._sftp, entry, staging)
 
     def _worker_channel(self) -> Any:
@@ -214,8 +217,8 @@ class Downloader(Connection):
                 self._channels.append(sftp)
         return sftp
 
-    def fetch_many(self, entries: Sequence[Entry], staging: Path) -> Iterator[tuple[Entry, Path | TransportError]]:
-        """Download several files, yielded in the order given (each a path or an error): small ones in pipelined
+    def fetch_many(self, entries: Sequence[Entry], staging: Path) -> Iterator[tuple[Entry, Staged | TransportError]]:
+        """Download several files, yielded in the order given (each a staged file or an error): small ones in pipelined
         batches, large ones each with its reads in flight; over parallel channels when there is enough to share."""
         workers = max(1, min(self.settings.download_workers, len(entries)))
         share = min(_BATCH, max(1, -(-len(entries) // workers)))
@@ -227,7 +230,7 @@ class Downloader(Connection):
             else:
                 tasks.append([entry])
 
-        def run(task: list[Entry], sftp: Any = None) -> list[Path | TransportError]:
+        def run(task: list[Entry], sftp: Any = None) -> list[Staged | TransportError]:
             try:
                 sftp = sftp or self._worker_channel()
                 if len(task) == 1 and task[0].size > _SMALL:
