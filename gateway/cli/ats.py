@@ -7,12 +7,17 @@ from collections.abc import Sequence
 
 import click
 
+from gateway import views
 from gateway.cli.state import State
 from gateway.cli.terminal import IDENTIFIER, check_channel, echo
 from gateway.domain import instant
 from gateway.domain.caps import CapSource
 from gateway.service import queries, reads
 from gateway.service.channels import ChannelView
+
+# The names `--explain --json` printed before it took the platform API's (views.explanation), kept beside the new
+# ones for one release (README, "Command line"): old name -> new name.
+OLD_NAMES = {"set_by_ledger_id": "set_by_ledger_entry", "lines_not_allocating": "non_allocating_lines"}
 
 
 @click.command()
@@ -46,8 +51,8 @@ def ats(
         if not skus:
             raise click.UsageError("a collection's ATS needs at least one --sku")
         with state.app(partner) as app:
-            channel_views = reads.channels(app.store, partner, skus, assembly, collection)
-        _print_channels(channel_views, as_json, explain)
+            channels = reads.channels(app.store, partner, skus, assembly, collection)
+        _print_channels(channels, as_json, explain)
         return
     with state.app(partner) as app:
         if explain:
@@ -55,37 +60,20 @@ def ats(
                 reads.explain(app.store, partner, app.settings.partner(partner).policy, skus[0]), as_json
             )
             return
-        views = reads.ats(app.store, partner, list(skus))
+        found = reads.ats(app.store, partner, list(skus))
     if as_json:
-        body = [
-            {"sku": v.sku, "stock": v.stock, "allocated": v.allocated, "ats": v.ats, "as_of": instant.to_iso(v.as_of)}
-            for v in views
-        ]
-        echo(json.dumps(body))
+        echo(json.dumps([views.ats(v) for v in found]))
         return
     echo(f"{'sku':<24} {'stock':>8} {'allocated':>10} {'ats':>8}  as_of")
-    for v in views:
+    for v in found:
         echo(f"{v.sku:<24} {v.stock:>8} {v.allocated:>10} {v.ats:>8}  {instant.to_iso(v.as_of) or '-'}")
 
 
-def _print_channels(views: Sequence[ChannelView], as_json: bool, explain: bool) -> None:
+def _print_channels(channels: Sequence[ChannelView], as_json: bool, explain: bool) -> None:
     if as_json:
-        body: list[dict[str, object]] = []
-        for v in views:
-            item: dict[str, object] = {
-                "sku": v.sku,
-                "assembly": v.assembly,
-                "collection": v.collection,
-                "ats": v.ats,
-                "cap": v.cap,
-                "ordered": v.ordered,
-            }
-            if explain:
-                item |= {"cap_source": v.source.value, "sku_ats": max(0, v.sku_ats)}
-            body.append(item)
-        echo(json.dumps(body))
+        echo(json.dumps([views.channel(v, explained=explain) for v in channels]))
         return
-    for v in views:
+    for v in channels:
         if not explain:
             cap = "no cap" if v.cap is None else f"cap {v.cap}"
             echo(f"{v.sku} in {v.assembly}/{v.collection}: ATS {v.ats} ({cap}, {v.ordered} ordered)")
@@ -108,21 +96,7 @@ def _print_channels(views: Sequence[ChannelView], as_json: bool, explain: bool) 
 def _print_explanation(explanation: queries.Explanation, as_json: bool) -> None:
     view = explanation.view
     if as_json:
-        echo(
-            json.dumps(
-                {
-                    "sku": view.sku,
-                    "mode": explanation.mode,
-                    "stock": view.stock,
-                    "as_of": instant.to_iso(view.as_of),
-                    "set_by_ledger_id": explanation.set_by,
-                    "allocated": view.allocated,
-                    "ats": view.ats,
-                    "lines": [line.__dict__ for line in explanation.lines],
-                    "lines_not_allocating": explanation.non_allocating,
-                }
-            )
-        )
+        echo(json.dumps(with_old_names(views.explanation(explanation))))
         return
     source = f"ledger entry {explanation.set_by}" if explanation.set_by is not None else "a command"
     snapshot = (
@@ -139,3 +113,14 @@ def _print_explanation(explanation: queries.Explanation, as_json: bool) -> None:
         echo(f"  {explanation.non_allocating} other open or closed line(s) allocate nothing")
     raw = view.stock - view.allocated
     echo(f"  ATS {view.ats} = max(0, {view.stock} - {view.allocated})" + (" (oversold)" if raw < 0 else ""))
+
+
+def with_old_names(body: dict[str, object]) -> dict[str, object]:
+    """`body` with each old name of OLD_NAMES beside its new one, holding the same value."""
+    renamed = {new: old for old, new in OLD_NAMES.items()}
+    both: dict[str, object] = {}
+    for name, value in body.items():
+        both[name] = value
+        if name in renamed:
+            both[renamed[name]] = value
+    return both

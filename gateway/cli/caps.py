@@ -6,6 +6,7 @@ import json
 
 import click
 
+from gateway import views
 from gateway.cli.render import run_and_show
 from gateway.cli.state import State
 from gateway.cli.terminal import IDENTIFIER, echo
@@ -62,11 +63,7 @@ def cap_show(state: State, partner: str, sku: str | None, assembly: str | None, 
     with state.app(partner) as app:
         rows = reads.caps(app.store, partner, sku, assembly)
     if as_json:
-        echo(
-            json.dumps(
-                [{"sku": r.sku, "assembly": r.assembly, "collection": r.collection, "max": r.max_units} for r in rows]
-            )
-        )
+        echo(json.dumps([views.cap(r) for r in rows]))
         return
     echo(f"{'sku':<24} {'assembly':<16} {'collection':<16} max")
     for r in rows:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from gateway import views
 from gateway.cli.errors import EXIT_REFUSED
 from gateway.cli.render import ProgressLine, print_changes
 from gateway.cli.state import State, parse_instant
@@ -57,12 +58,7 @@ def ingest(
 def _report_ingest(result: IngestResult, as_json: bool) -> int:
     """Print what one file did; its exit code (1 when it was rejected or rows of it were refused)."""
     if as_json:
-        body = result.report()
-        body["dry_run"] = result.dry_run
-        body["ats_changes"] = [
-            {"sku": c.sku, "before": c.before, "after": c.after} for c in sorted(result.changes, key=lambda c: c.sku)
-        ]
-        echo(json.dumps(body))
+        echo(json.dumps(views.ingest_report(result)))
     if result.outcome == "rejected":
         echo(f"gateway: rejected: {result.summary()}", err=True)
         for problem in result.problems:

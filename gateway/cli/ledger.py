@@ -7,6 +7,7 @@ import json
 
 import click
 
+from gateway import views
 from gateway.cli.errors import Refused
 from gateway.cli.state import State, listed_partner
 from gateway.cli.terminal import echo
@@ -28,23 +29,7 @@ def ledger(ctx: click.Context, partner: str | None, limit: int, as_json: bool) -
     with state.app(partner) as app:
         entries = ledger_service.entries(app.store, partner, limit)
     if as_json:
-        body = [
-            {
-                "id": e.id,
-                "kind": e.kind,
-                "source": e.source,
-                "sha256": e.sha256,
-                "size": e.size,
-                "received_at": instant.to_iso(e.received_at),
-                "outcome": e.outcome,
-                "rows_applied": e.rows_applied,
-                "rows_skipped": e.rows_skipped,
-                "rows_refused": e.rows_refused,
-                "error": e.error,
-            }
-            for e in entries
-        ]
-        echo(json.dumps(body))
+        echo(json.dumps([views.ledger_entry(e) for e in entries]))
         return
     echo(f"{'id':>6}  {'received_at':<27} {'kind':<13} {'outcome':<11} {'applied':>8} {'refused':>8}  source")
     for e in entries:

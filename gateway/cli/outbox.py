@@ -7,12 +7,12 @@ import json
 
 import click
 
+from gateway import views
 from gateway.cli.errors import Failed
 from gateway.cli.state import State, listed_partner
 from gateway.cli.terminal import echo
 from gateway.domain import instant
 from gateway.service import dead_letters, outbox_view
-from gateway.service.outbox_view import ListedMessage, OutboxListing
 
 
 @click.group(invoke_without_command=True)
@@ -32,7 +32,7 @@ def outbox(ctx: click.Context, partner: str | None, dead: bool, limit: int, as_j
             app.store, partner, app.settings.partner(partner), dead=dead, limit=limit, now=app.clock()
         )
     if as_json:
-        echo(json.dumps(_outbox_json(found)))
+        echo(json.dumps(views.outbox(found)))
         return
     if not found.summary.counts:
         echo(f"{partner}: the outbox is empty")
@@ -44,42 +44,6 @@ def outbox(ctx: click.Context, partner: str | None, dead: bool, limit: int, as_j
     for record, why in found.messages:
         value = "" if record.value is None else str(record.value)
         echo(f"{record.id:>8}  {record.kind:<13} {record.key[:30]:<30} {value:>8}  {why}")
-
-
-def _outbox_json(found: OutboxListing) -> dict[str, object]:
-    """The JSON object `gateway outbox --json` prints."""
-    return {
-        "partner": found.summary.partner,
-        "counts": [
-            {
-                "kind": c.kind,
-                "state": c.state,
-                "count": c.count,
-                "oldest": instant.to_iso(c.oldest),
-                "next_attempt_at": instant.to_iso(c.next_attempt_at),
-            }
-            for c in found.summary.counts
-        ],
-        "messages": [_message_json(message) for message in found.messages],
-    }
-
-
-def _message_json(message: ListedMessage) -> dict[str, object]:
-    record, why = message
-    return {
-        "id": record.id,
-        "kind": record.kind,
-        "key": record.key,
-        "value": record.value,
-        "state": record.state,
-        "attempts": record.attempts,
-        "created_at": instant.to_iso(record.created_at),
-        "next_attempt_at": instant.to_iso(record.next_attempt_at),
-        "last_status": record.last_status,
-        "last_error": record.last_error,
-        "batch_id": record.batch_id,
-        "why": why,
-    }
 
 
 @outbox.command("retry")

@@ -6,16 +6,14 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from dataclasses import asdict
 from typing import Any
 
 import click
 
-from gateway import settings
+from gateway import settings, views
 from gateway.cli.state import State
 from gateway.cli.terminal import echo
 from gateway.service import outbox_view
-from gateway.service.outbox_view import PartnerStatus
 
 
 @click.command()
@@ -49,7 +47,7 @@ def status(state: State, as_json: bool, health_url: str | None) -> None:
             "problems": (worker_view or {}).get("problems", []),
         },
         "sources": (worker_view or {}).get("sources", []),
-        "partners": [_partner_json(p, now) for p in partners],
+        "partners": [views.partner_status(p, now) for p in partners],
     }
     if as_json:
         echo(json.dumps(summary))
@@ -62,18 +60,6 @@ def _health_url(config: settings.Settings) -> str | None:
         return None
     host = config.worker.health_host
     return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{config.worker.health_port}"  # noqa: S104
-
-
-def _partner_json(found: PartnerStatus, now: int) -> dict[str, Any]:
-    """One partner's entry of `gateway status --json`."""
-    oldest = found.outbox.oldest
-    return {
-        "partner": found.partner,
-        "last_hour": [asdict(tally) for tally in found.last_hour],
-        "outbox_depth": found.outbox.depth,
-        "oldest_undelivered_seconds": None if oldest is None else round((now - oldest) / 1e6, 1),
-        "dead_letters": found.outbox.dead_letters,
-    }
 
 
 def _print_status(summary: dict[str, Any]) -> None:

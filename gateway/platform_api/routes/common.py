@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.routing import APIRoute
 
-from gateway import bootstrap
+from gateway import bootstrap, views
 from gateway.domain import instant
 from gateway.domain.errors import Refusal
 from gateway.platform_api.problems import ApiProblem, refusal
@@ -73,7 +73,7 @@ REFUSED: dict[int | str, dict[str, Any]] = {
 
 def changes_out(changes: list[AtsChange]) -> list[ChangeOut]:
     """The ATS values a command moved, as answered."""
-    return [ChangeOut(sku=c.sku, before=c.before, after=c.after) for c in changes]
+    return [ChangeOut.model_validate(views.ats_change(c)) for c in changes]
 
 
 async def run(app: bootstrap.App, action: Callable[[Commands], list[AtsChange]]) -> list[ChangeOut]:
