@@ -260,30 +260,12 @@ class Engine:
         the loop below.
         """
         skus = list(map(itemgetter(0), rows))
-        stored = self.tx.stock.versions(self.partner_id, skus)
-        # A sorted batch comes back as the stored rows in key order: when they pair up with the batch one to one,
-        # row and stored row are compared in place; otherwise (or where a pair is not the same SKU) by SKU.
-        listed: list[tuple[str, int, Instant | None]] = []
-        by_sku: dict[str, tuple[str, int, Instant | None]] | None = None
-        held: Sequence[tuple[str, int, Instant | None] | None]
-        if isinstance(stored, dict):
-            by_sku, held = stored, list(map(stored.get, skus))
-        elif len(stored) == len(rows):
-            listed, held = stored, stored
-        else:
-            listed, by_sku = stored, _by_sku(stored)
-            held = list(map(by_sku.get, skus))
+        held = self.tx.stock.versions(self.partner_id, skus)  # aligned with the rows
         is_stale = rules.is_stale
         fresh: list[StockLevel] = []
         changed: list[StockLevel] = []
         for index in compress(range(len(rows)), map(ne, rows, held)):
             row, version = rows[index], held[index]
-            if version is not None and version[0] != row[0]:
-                if by_sku is None:
-                    by_sku = _by_sku(listed)
-                version = by_sku.get(row[0])
-                if version == row:
-                    continue
             if version is None:
                 fresh.append(row)
             elif is_stale(row[2], version[2]):
@@ -406,7 +388,3 @@ class Engine:
         }
         payload = json.dumps(body, sort_keys=True)
         self.tx.outbox.queue_message(self.partner_id, kind, order.order_id, payload, self.ledger_id, self.now)
-
-
-def _by_sku(rows: Sequence[tuple[str, int, Instant | None]]) -> dict[str, tuple[str, int, Instant | None]]:
-    return dict(zip(map(itemgetter(0), rows), rows, strict=True))

@@ -15,10 +15,9 @@ from gateway.domain.status import OrderStatus
 StockVersion = tuple[str, int, Instant | None]
 """(sku, quantity, as_of) of a stored stock row: enough to tell what a snapshot's row changes."""
 
-StockVersions = dict[str, StockVersion] | list[StockVersion]
-"""What StockRepository.stock_versions gives back: a dict by SKU, or (a sorted batch read as one key range) a list
-of the stored rows in the range, in SKU order, which may hold SKUs the batch omits. Two shapes for one answer: the
-list spares the engine a dict of every row of a sorted batch (see the method)."""
+StockVersions = list[StockVersion | None]
+"""What StockRepository.versions gives back: one entry per SKU asked for, in the order asked, None where the store
+holds no row for it."""
 
 
 @dataclass

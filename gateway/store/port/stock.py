@@ -41,11 +41,8 @@ class StockRepository(Protocol):
         ...
 
     def versions(self, partner_id: int, skus: Sequence[str]) -> StockVersions:
-        """(sku, quantity, as_of) of the existing stock rows of the given SKUs: a dict by SKU, or for a batch
-        sorted by SKU possibly a list of the stored rows in the batch's key range, in SKU order.
-
-        Two shapes, so that a sorted batch (partners often export sorted by SKU) is compared with its stored rows in
-        place, without a dict of them: the caller tells them apart (see records.StockVersions)."""
+        """(sku, quantity, as_of) of the stored row of each SKU, aligned with `skus` (None where there is none):
+        the caller compares a snapshot's rows with them in place, index by index."""
         ...
 
     def holds(self, partner_id: int) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from operator import itemgetter
+from operator import eq, itemgetter
 from typing import Any
 
 from sqlalchemy import select
@@ -53,11 +53,12 @@ class SqlStock(SqlRepository):
         return found
 
     def versions(self, partner_id: int, skus: Sequence[str]) -> StockVersions:
-        """(sku, quantity, as_of) of the existing stock rows of `skus`: enough to tell what a snapshot changes.
+        """(sku, quantity, as_of) of the stored row of each of `skus`, aligned with them (None where none).
 
         Partners often export sorted by SKU: a sorted batch is read as one key range, which costs a fraction of
-        looking each SKU up, and comes back as a list in SKU order (it may hold stored SKUs the batch omits).
-        Otherwise, or when the range holds many more rows than the batch (a sparse file), a dict by SKU.
+        looking each SKU up; when the range holds exactly the batch's SKUs (a routine snapshot), its rows are the
+        answer as they come. Otherwise, or when the range holds many more rows than the batch (a sparse file),
+        the rows are looked up and aligned by SKU.
         """
         found: dict[str, StockVersion] = {}
         cursor = self.connection.connection.cursor()
@@ -67,15 +68,18 @@ class SqlStock(SqlRepository):
                 [params] = ranged.params([(partner_id, skus[0], skus[-1])])
                 cursor.execute(ranged.sql, params)
                 ranged_rows: list[StockVersion] = list(cursor.fetchall())
+                if len(ranged_rows) == len(skus) and all(map(eq, map(itemgetter(0), ranged_rows), skus)):
+                    return list(ranged_rows)
                 if len(ranged_rows) <= statements.RANGE_LIMIT:
-                    return ranged_rows
+                    found.update(zip(map(itemgetter(0), ranged_rows), ranged_rows, strict=True))
+                    return list(map(found.get, skus))
             for chunk in chunks(skus):
                 cursor.execute(*self.dialect.by_skus("versions", partner_id, chunk))
                 rows = cursor.fetchall()
                 found.update(zip(map(itemgetter(0), rows), rows, strict=True))
         finally:
             cursor.close()
-        return found
+        return list(map(found.get, skus))
 
     def holds(self, partner_id: int) -> bool:
         """Whether the partner has any stock row at all."""
