@@ -45,7 +45,7 @@ class SqlDelivery(SqlRepository):
         rows = sorted(rows, key=itemgetter(0))  # RETURNING promises no order
         partner = self._known.name_of(self.connection, partner_id)
         make = OutboxRecord._make
-        kind = MessageKind(kind)  # every row claimed is of this kind; the row's state (pending) as its word
+        kind = MessageKind(kind)  # every row claimed is of `kind`; its state is read back as a member too
         messages = tuple([make((row[0], partner, kind, *row[2:8], OutboxState(row[8]), *row[9:])) for row in rows])
         return Claim(batch_id, kind, messages, resend, lease_until)
 
