@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from gateway.domain import instant
 from gateway.domain.instant import Instant
+from gateway.domain.messages import MessageKind
 from gateway.secrets import SecretError, read_secret
 from gateway.service import partners
 from gateway.service.commands import Commands
@@ -85,12 +86,12 @@ def open_outbound(export: FolderExport | SftpExport) -> Callable[[], Outbound]:
     return lambda: sftp.SftpOutbound(export)
 
 
-def senders(settings: Settings, apis: Apis) -> Callable[[str], dict[str, Sender]]:
+def senders(settings: Settings, apis: Apis) -> Callable[[str], dict[MessageKind, Sender]]:
     """Each partner's route per kind of message."""
 
-    def make(partner: str) -> dict[str, Sender]:
+    def make(partner: str) -> dict[MessageKind, Sender]:
         config = settings.partner(partner)
-        found: dict[str, Sender] = {}
+        found: dict[MessageKind, Sender] = {}
         for kind, route in routes(config).items():
             if route == "file" and config.export is not None:
                 found[kind] = FileExportSender(partner, config.export.delimiter, open_outbound(config.export))

@@ -13,6 +13,7 @@ from gateway.cli.errors import EXIT_REFUSED
 from gateway.cli.render import ProgressLine, print_changes
 from gateway.cli.state import State, parse_instant
 from gateway.cli.terminal import echo
+from gateway.domain.outcomes import Outcome
 from gateway.formats.rows import Kind
 from gateway.service.ingest import IngestResult
 
@@ -59,7 +60,7 @@ def _report_ingest(result: IngestResult, as_json: bool) -> int:
     """Print what one file did; its exit code (1 when it was rejected or rows of it were refused)."""
     if as_json:
         echo(json.dumps(views.ingest_report(result)))
-    if result.outcome == "rejected":
+    if result.outcome == Outcome.REJECTED:
         echo(f"gateway: rejected: {result.summary()}", err=True)
         for problem in result.problems:
             echo(f"  {problem.describe()}", err=True)

@@ -13,6 +13,7 @@ import click
 from gateway import settings, views
 from gateway.cli.state import State
 from gateway.cli.terminal import echo
+from gateway.domain.outcomes import Outcome
 from gateway.service import outbox_view
 
 
@@ -79,9 +80,11 @@ def _print_status(summary: dict[str, Any]) -> None:
     echo("")
     echo(f"{'partner':<14} {'applied (1h)':>12} {'refused (1h)':>12} {'outbox':>8} {'oldest (s)':>10} {'dead':>6}")
     for partner in summary["partners"]:
-        applied = sum(x["items"] for x in partner["last_hour"] if x["outcome"] == "applied")
-        refused = sum(x["items"] for x in partner["last_hour"] if x["outcome"] in ("rejected", "quarantined"))
-        refused += sum(x["rows_refused"] for x in partner["last_hour"] if x["outcome"] == "applied")
+        applied = sum(x["items"] for x in partner["last_hour"] if x["outcome"] == Outcome.APPLIED)
+        refused = sum(
+            x["items"] for x in partner["last_hour"] if x["outcome"] in (Outcome.REJECTED, Outcome.QUARANTINED)
+        )
+        refused += sum(x["rows_refused"] for x in partner["last_hour"] if x["outcome"] == Outcome.APPLIED)
         oldest = partner["oldest_undelivered_seconds"]
         echo(
             f"{partner['partner']:<14} {applied:>12} {refused:>12} {partner['outbox_depth']:>8} "

@@ -14,6 +14,7 @@ from gateway import bootstrap, logs, settings
 from gateway.cli.errors import EXIT_CONFIG, EXIT_REFUSED, ConfigProblems, UsageProblem
 from gateway.cli.state import State
 from gateway.cli.terminal import echo
+from gateway.domain.outcomes import Outcome
 from gateway.store.port import StoreError
 from gateway.transport.http import ApiConfigError
 from gateway.transport.inbox import TransportError
@@ -22,7 +23,7 @@ from gateway.transport.inbox import TransportError
 @click.command()
 @click.option("--partner", required=True)
 @click.option("--source", "source_name", help="Only this file source (default: every source and feed of the partner).")
-@click.option("--feed", "feed_name", type=click.Choice(list(settings.FEEDS)), help="Only this API feed.")
+@click.option("--feed", "feed_name", type=click.Choice([f.value for f in settings.FEEDS]), help="Only this API feed.")
 @click.pass_obj
 def poll(state: State, partner: str, source_name: str | None, feed_name: str | None) -> None:
     """One pass over the partner's sources and API feeds: take complete files and new pages, apply each once."""
@@ -73,9 +74,9 @@ def _poll_feed(app: bootstrap.App, partner: str, feed: str) -> int:
         return EXIT_REFUSED
     for page in report.pages:
         result = page.result
-        if result.outcome != "empty":
-            echo(f"api {feed}: {result.summary()}", err=result.outcome == "rejected")
-    applied = sum(1 for p in report.pages if p.result.outcome == "applied")
+        if result.outcome != Outcome.EMPTY:
+            echo(f"api {feed}: {result.summary()}", err=result.outcome == Outcome.REJECTED)
+    applied = sum(1 for p in report.pages if p.result.outcome == Outcome.APPLIED)
     echo(f"api {feed}: {len(report.pages)} page(s), {applied} applied; cursor {report.cursor or '(start)'}")
     if report.error:
         echo(f"gateway: feed {feed}: {report.error}", err=True)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from gateway.domain import instant
+from gateway.domain.messages import MessageKind
 
 EXPORT_COLUMNS = (
     "order_id",
@@ -96,11 +97,11 @@ def _table(header: Iterable[str], rows: Iterable[list[str]], delimiter: str) -> 
     return out.getvalue().encode("utf-8")
 
 
-def message_csv(kind: str, messages: Sequence[Message], delimiter: str = ",") -> bytes:
+def message_csv(kind: MessageKind, messages: Sequence[Message], delimiter: str = ",") -> bytes:
     """The file of one batch of outbox messages of `kind`."""
-    if kind in ("order_export", "order_closed"):
+    if kind in (MessageKind.ORDER_EXPORT, MessageKind.ORDER_CLOSED):
         return export_csv([m.payload or "{}" for m in messages], delimiter)
-    if kind == "ats":
+    if kind == MessageKind.ATS:
         rows = [
             [safe_cell(m.key), str(m.value), instant.to_iso(m.as_of) or "", instant.to_iso_fixed(m.created_at)]
             for m in messages

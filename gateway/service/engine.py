@@ -21,6 +21,7 @@ from gateway.domain import instant
 from gateway.domain.allocation import Line
 from gateway.domain.errors import OrderExists, UnknownLine, UnknownOrder
 from gateway.domain.instant import Instant
+from gateway.domain.messages import MessageKind
 from gateway.domain.modes import Policy
 from gateway.domain.orders import RequestedLine, merge_lines
 from gateway.domain.status import OrderStatus, check_transition
@@ -370,7 +371,7 @@ class Engine:
         reached_invoicing = status == OrderStatus.INVOICING
         if not (reached_invoicing or status == OrderStatus.CLOSED):
             return
-        kind = "order_export" if reached_invoicing else "order_closed"
+        kind = MessageKind.ORDER_EXPORT if reached_invoicing else MessageKind.ORDER_CLOSED
         body = {
             "order_id": order.order_id,
             "status": status.value,

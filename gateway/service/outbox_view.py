@@ -9,6 +9,8 @@ from typing import NamedTuple
 
 from gateway.domain import instant
 from gateway.domain.instant import Instant
+from gateway.domain.messages import MessageKind, OutboxState
+from gateway.domain.outcomes import Outcome
 from gateway.service import publish
 from gateway.settings import PartnerSettings
 from gateway.store.port import OutboxCount, OutboxRecord, Store, UnitOfWork
@@ -26,12 +28,12 @@ class OutboxSummary:
     @property
     def pending(self) -> tuple[OutboxCount, ...]:
         """The counts of messages waiting for delivery, one per kind."""
-        return tuple(c for c in self.counts if c.state == "pending")
+        return tuple(c for c in self.counts if c.state == OutboxState.PENDING)
 
     @property
     def dead(self) -> tuple[OutboxCount, ...]:
         """The counts of dead letters, one per kind."""
-        return tuple(c for c in self.counts if c.state == "dead")
+        return tuple(c for c in self.counts if c.state == OutboxState.DEAD)
 
     @property
     def depth(self) -> int:
@@ -69,7 +71,7 @@ class LedgerTally:
     """Items of one kind and outcome received in a window, with the rows they applied and refused."""
 
     kind: str
-    outcome: str
+    outcome: Outcome
     items: int
     rows_applied: int
     rows_refused: int
@@ -95,9 +97,9 @@ def summaries(store: Store, partners: Iterable[str]) -> list[OutboxSummary]:
         return [summary(tx, partner) for partner in partners]
 
 
-def why(record: OutboxRecord, routed: Iterable[str], now: Instant) -> str:
+def why(record: OutboxRecord, routed: Iterable[MessageKind], now: Instant) -> str:
     """Why a message is where it is at `now`: dead and why, unrouted, being sent, waiting for a retry, or due."""
-    if record.state == "dead":
+    if record.state == OutboxState.DEAD:
         return f"dead after {record.attempts} attempt(s): {record.last_error or 'no answer recorded'}"
     if record.kind not in routed:
         return "no route: the partner has no API delivery or export for this kind"
@@ -117,7 +119,7 @@ def listing(
     with store.read() as tx:
         partner_id = tx.partners.id_of(partner)
         counts = tx.outbox.counts(partner_id)
-        records = tx.outbox.rows(partner_id, "dead" if dead else "pending", limit=limit)
+        records = tx.outbox.rows(partner_id, OutboxState.DEAD if dead else OutboxState.PENDING, limit=limit)
     routed = set(publish.routes(settings))
     messages = tuple(ListedMessage(record, why(record, routed, now)) for record in records)
     return OutboxListing(OutboxSummary(partner, tuple(counts)), messages)

@@ -12,6 +12,8 @@ importable from `gateway.settings` itself.
 
 from __future__ import annotations
 
+from gateway.domain.messages import MessageKind
+from gateway.formats.pages import Feed
 from gateway.formats.rows import Kind
 from gateway.settings.base import ConfigError
 from gateway.settings.files import (
@@ -32,9 +34,7 @@ from gateway.settings.partners import (
     ApiSettings,
     DeliverySettings,
     Export,
-    Feed,
     FolderExport,
-    MessageKind,
     PartnerSettings,
     SftpExport,
 )

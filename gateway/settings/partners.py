@@ -10,15 +10,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
+from gateway.domain.messages import MessageKind
 from gateway.domain.modes import Policy, StockMode
+from gateway.formats.pages import Feed
 from gateway.settings.base import ConfigError, Strict
 from gateway.settings.files import PartnerFiles
 from gateway.settings.sources import FolderSource, SftpConnection, SftpSource, Source
 
-MessageKind = Literal["ats", "channel_ats", "order_closed", "order_export"]
-MESSAGE_KINDS: tuple[MessageKind, ...] = ("ats", "channel_ats", "order_closed", "order_export")
-Feed = Literal["stock", "acknowledgements"]
-FEEDS: tuple[Feed, ...] = ("stock", "acknowledgements")
+# the configuration names them by their values: "ats", "stock"...
+MESSAGE_KINDS: tuple[MessageKind, ...] = tuple(MessageKind)
+FEEDS: tuple[Feed, ...] = tuple(Feed)
 
 
 class ApiSettings(Strict):
@@ -104,7 +105,7 @@ class DeliverySettings(Strict):
 class _ExportSettings(Strict):
     delimiter: Literal[",", ";", "\t"] = ","
     # the kinds of message written as files (the others go to the API, if any)
-    kinds: list[MessageKind] = Field(default_factory=lambda: list(MESSAGE_KINDS[3:]), min_length=1)
+    kinds: list[MessageKind] = Field(default_factory=lambda: [MessageKind.ORDER_EXPORT], min_length=1)
 
 
 class FolderExport(_ExportSettings):

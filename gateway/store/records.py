@@ -10,6 +10,8 @@ from typing import NamedTuple
 
 from gateway.domain.allocation import Line
 from gateway.domain.instant import Instant
+from gateway.domain.messages import MessageKind, OutboxState
+from gateway.domain.outcomes import Outcome
 from gateway.domain.status import OrderStatus
 
 StockVersion = tuple[str, int, Instant | None]
@@ -103,7 +105,7 @@ class LedgerRecord:
     size: int
     received_at: Instant
     finished_at: Instant | None
-    outcome: str
+    outcome: Outcome
     rows_applied: int
     rows_skipped: int
     rows_refused: int
@@ -116,14 +118,14 @@ class OutboxRecord(NamedTuple):
 
     id: int
     partner: str
-    kind: str
+    kind: MessageKind
     key: str
     value: int | None
     as_of: Instant | None
     payload: str | None
     ledger_id: int | None
     created_at: Instant
-    state: str
+    state: OutboxState
     attempts: int
     next_attempt_at: Instant | None = None
     last_error: str | None = None
@@ -139,7 +141,7 @@ class Claim:
     """A batch of one kind of message claimed for delivery; `batch_id` is the request's Idempotency-Key."""
 
     batch_id: str
-    kind: str
+    kind: MessageKind
     messages: tuple[OutboxRecord, ...]
     resend: bool  # sent before without a known outcome: the same key again, so the partner can deduplicate
     lease_until: Instant = 0  # the claim's lease: settling touches only rows still held under it
@@ -159,8 +161,8 @@ class Claim:
 class OutboxCount:
     """How many messages of one kind are in one state, and when the oldest was queued and the next is due."""
 
-    kind: str
-    state: str
+    kind: MessageKind
+    state: OutboxState
     count: int
     oldest: Instant
     next_attempt_at: Instant | None

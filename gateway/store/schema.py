@@ -21,7 +21,13 @@ from sqlalchemy import (
     text,
 )
 
+from gateway.domain.messages import OutboxState
+from gateway.domain.outcomes import Outcome
+
 metadata = MetaData()
+# the partial indexes' conditions, as the migrations wrote them: an applied ledger entry, a pending message
+_APPLIED = f"outcome = '{Outcome.APPLIED.value}'"
+_PENDING = f"state = '{OutboxState.PENDING.value}'"
 
 partners = Table(
     "partners",
@@ -114,7 +120,7 @@ ingest_ledger = Table(
     Column("size", BigInteger, nullable=False),
     Column("received_at", BigInteger, nullable=False),
     Column("finished_at", BigInteger, nullable=True),
-    # applied | rejected | duplicate | quarantined | released (a quarantined file put back in line)
+    # an Outcome: applied | rejected | duplicate | quarantined | released (a quarantined file put back in line)
     Column("outcome", String(16), nullable=False),
     Column("rows_applied", BigInteger, nullable=False, server_default=text("0")),
     Column("rows_skipped", BigInteger, nullable=False, server_default=text("0")),
@@ -130,8 +136,8 @@ ingest_ledger = Table(
         "kind",
         "sha256",
         unique=True,
-        sqlite_where=text("outcome = 'applied'"),
-        postgresql_where=text("outcome = 'applied'"),
+        sqlite_where=text(_APPLIED),
+        postgresql_where=text(_APPLIED),
     ),
     Index("ix_ingest_ledger_received", "partner_id", "received_at"),
 )
@@ -141,7 +147,7 @@ outbox = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("partner_id", Integer, nullable=False),
-    # ats | order_closed | order_export
+    # a MessageKind: ats | channel_ats | order_closed | order_export
     Column("kind", String(32), nullable=False),
     # what coalesces: the SKU for ats, the order id for order messages
     Column("key", String(400), nullable=False),
@@ -152,8 +158,8 @@ outbox = Table(
     Column("payload", Text, nullable=True),
     Column("ledger_id", BigInteger, nullable=True),
     Column("created_at", BigInteger, nullable=False),
-    # pending | delivered | dead
-    Column("state", String(16), nullable=False, server_default=text("'pending'")),
+    # an OutboxState: pending | delivered | dead | superseded (a dead value with a newer one of its key)
+    Column("state", String(16), nullable=False, server_default=text(f"'{OutboxState.PENDING.value}'")),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("next_attempt_at", BigInteger, nullable=True),
     Column("last_error", Text, nullable=True),
@@ -174,8 +180,8 @@ outbox = Table(
         "kind",
         "key",
         unique=True,
-        sqlite_where=text("state = 'pending'"),
-        postgresql_where=text("state = 'pending'"),
+        sqlite_where=text(_PENDING),
+        postgresql_where=text(_PENDING),
     ),
     # claims: a partner's due messages of one kind, oldest first
     Index(
@@ -183,8 +189,8 @@ outbox = Table(
         "partner_id",
         "kind",
         "id",
-        sqlite_where=text("state = 'pending'"),
-        postgresql_where=text("state = 'pending'"),
+        sqlite_where=text(_PENDING),
+        postgresql_where=text(_PENDING),
     ),
 )
 

@@ -29,6 +29,7 @@ import requests
 
 from gateway import logs
 from gateway.domain import instant
+from gateway.domain.messages import MessageKind
 from gateway.formats import pages
 from gateway.formats.problems import Problems
 from gateway.secrets import SecretError, read_secret
@@ -156,12 +157,13 @@ class PartnerApi:
     """The reference partner API. A partner whose API differs gets a subclass named in its configuration
     (`api.adapter = "package.module:ClassName"`) overriding `url`, `document`, `body` or `item`."""
 
-    FEED_PATHS: Mapping[str, str] = {"stock": "stock", "acknowledgements": "acknowledgements"}
+    # by feed and by kind of message (words that are strings: an adapter may key its own by "ats", "stock"...)
+    FEED_PATHS: Mapping[str, str] = {pages.Feed.STOCK: "stock", pages.Feed.ACKNOWLEDGEMENTS: "acknowledgements"}
     DELIVERY_PATHS: Mapping[str, str] = {
-        "ats": "ats",
-        "channel_ats": "channel-ats",
-        "order_closed": "orders/closed",
-        "order_export": "order-exports",
+        MessageKind.ATS: "ats",
+        MessageKind.CHANNEL_ATS: "channel-ats",
+        MessageKind.ORDER_CLOSED: "orders/closed",
+        MessageKind.ORDER_EXPORT: "order-exports",
     }
 
     def __init__(self, partner: str, settings: ApiSettings, environ: Mapping[str, str] | None = None) -> None:
@@ -226,7 +228,7 @@ class PartnerApi:
     def item(self, message: Message) -> dict[str, Any]:
         """One outbox message as an item of a delivery request."""
         computed_at = _iso_fixed(message.created_at)
-        if message.kind == "ats":
+        if message.kind == MessageKind.ATS:
             return {
                 "message_id": message.id,
                 "sku": message.key,
@@ -236,7 +238,7 @@ class PartnerApi:
             }
         body: dict[str, Any] = json.loads(message.payload or "{}")
         body["message_id"] = message.id
-        if message.kind == "channel_ats":
+        if message.kind == MessageKind.CHANNEL_ATS:
             body["computed_at"] = computed_at
         return body
 

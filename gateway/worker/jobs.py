@@ -16,6 +16,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from gateway import access, bootstrap, logs, platform_api
 from gateway.domain.instant import Instant
+from gateway.domain.outcomes import Outcome
 from gateway.service import pickup
 from gateway.service.publish import routes
 from gateway.settings import FolderSource, Settings, SftpSource
@@ -145,7 +146,7 @@ class Running:
                 self.sources.failed(state, exc, "source_poll_failed")
                 return
             self.sources.succeeded(state)
-            if any(item.outcome == "applied" for item in picked):
+            if any(item.outcome == Outcome.APPLIED for item in picked):
                 self._wake(partner)
             if not pickup.stopped_at_limit(picked, source):
                 return
@@ -162,7 +163,7 @@ class Running:
             self.sources.failed(state, RuntimeError(report.error), None)
         else:
             self.sources.succeeded(state)
-        if any(page.result.outcome == "applied" for page in report.pages):
+        if any(page.result.outcome == Outcome.APPLIED for page in report.pages):
             self._wake(partner)
 
     def _wake(self, partner: str) -> None:

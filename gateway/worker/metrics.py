@@ -15,19 +15,20 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from gateway.domain.instant import Instant
+from gateway.domain.outcomes import Outcome
 from gateway.service import outbox_view
 from gateway.store.port import Store
 
 _SECOND = 1_000_000
 
 _ITEM_EVENTS = {
-    "file_applied": "applied",
-    "file_rejected": "rejected",
-    "file_duplicate": "duplicate",
-    "file_quarantined": "quarantined",
-    "page_applied": "applied",
-    "page_rejected": "rejected",
-    "page_duplicate": "duplicate",
+    "file_applied": Outcome.APPLIED,
+    "file_rejected": Outcome.REJECTED,
+    "file_duplicate": Outcome.DUPLICATE,
+    "file_quarantined": Outcome.QUARANTINED,
+    "page_applied": Outcome.APPLIED,
+    "page_rejected": Outcome.REJECTED,
+    "page_duplicate": Outcome.DUPLICATE,
 }
 
 
@@ -76,7 +77,7 @@ class Metrics:
         outcome = _ITEM_EVENTS.get(str(name))
         if outcome is not None:
             self.items.labels(partner, kind, outcome).inc()
-            if outcome == "applied":
+            if outcome == Outcome.APPLIED:
                 self.rows.labels(partner, kind).inc(_number(event.get("rows_applied")))
                 self.rows_refused.labels(partner, kind).inc(_number(event.get("rows_refused")))
             if "duration_ms" in event:

@@ -20,6 +20,7 @@ from structlog.typing import FilteringBoundLogger
 from gateway import logs
 from gateway.domain import instant
 from gateway.domain.instant import Instant
+from gateway.domain.messages import MessageKind
 from gateway.service.publish import retry
 from gateway.service.publish.attempts import Sent, send_batch
 from gateway.service.publish.breaker import Breaker
@@ -48,8 +49,8 @@ class DeliveryReport:
     dead: int = 0
     breaker_open: bool = False
     errors: list[str] = field(default_factory=list)
-    unrouted: list[str] = field(default_factory=list)
-    not_configured: dict[str, str] = field(default_factory=dict)  # kind -> why its route cannot be used
+    unrouted: list[MessageKind] = field(default_factory=list)
+    not_configured: dict[MessageKind, str] = field(default_factory=dict)  # kind -> why its route cannot be used
 
     @property
     def ok(self) -> bool:
@@ -84,7 +85,7 @@ class Publisher:
         store: Store,
         settings: Settings,
         clock: Clock,
-        senders: Callable[[str], Mapping[str, Sender]],
+        senders: Callable[[str], Mapping[MessageKind, Sender]],
         *,
         sleep: Sleep = time.sleep,
         rng: random.Random | None = None,
@@ -142,7 +143,7 @@ class Publisher:
         self,
         partner: str,
         partner_id: int,
-        kind: str,
+        kind: MessageKind,
         sender: Sender,
         pool: ThreadPoolExecutor,
         report: DeliveryReport,

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from gateway import logs
 from gateway.domain import instant
+from gateway.domain.messages import MessageKind
 from gateway.formats.export import message_csv
 from gateway.settings import MESSAGE_KINDS, PartnerSettings
 from gateway.store.port import Claim, OutboxRecord
@@ -65,7 +66,12 @@ class Outbound(Protocol):
         ...
 
 
-FILE_PREFIXES = {"order_export": "orders", "order_closed": "closed", "ats": "ats", "channel_ats": "channel-ats"}
+FILE_PREFIXES = {
+    MessageKind.ORDER_EXPORT: "orders",
+    MessageKind.ORDER_CLOSED: "closed",
+    MessageKind.ATS: "ats",
+    MessageKind.CHANNEL_ATS: "channel-ats",
+}
 
 
 def export_name(partner: str, claim: Claim) -> str:
@@ -97,9 +103,9 @@ class FileExportSender:
         return None
 
 
-def routes(partner: PartnerSettings) -> dict[str, str]:
+def routes(partner: PartnerSettings) -> dict[MessageKind, str]:
     """Where each kind of message goes: "api", "file" or nowhere (left out)."""
-    found: dict[str, str] = {}
+    found: dict[MessageKind, str] = {}
     for kind in MESSAGE_KINDS:
         if partner.export is not None and kind in partner.export.kinds:
             found[kind] = "file"

@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Protocol
 
 from gateway.domain.instant import Instant
+from gateway.domain.outcomes import Outcome
 from gateway.store.records import LedgerCounts, LedgerRecord, TransportFailures
 
 
 class LedgerRepository(Protocol):
     """Ledger entries, and transport failures per source file (name, size and time)."""
 
-    def applied(self, partner_id: int, kind: str, sha256: str, outcome: str = "applied") -> int | None:
+    def applied(self, partner_id: int, kind: str, sha256: str, outcome: Outcome = Outcome.APPLIED) -> int | None:
         """The id of the entry that applied this content already (or the first one with `outcome`), if any."""
         ...
 
@@ -28,7 +29,7 @@ class LedgerRepository(Protocol):
         sha256: str,
         size: int,
         received_at: Instant,
-        outcome: str = "applied",
+        outcome: Outcome = Outcome.APPLIED,
     ) -> int:
         """Start a ledger entry and return its id; an `applied` entry claims the content (Conflict if taken).
 
@@ -39,7 +40,7 @@ class LedgerRepository(Protocol):
     def close(
         self,
         entry_id: int,
-        outcome: str,
+        outcome: Outcome,
         counts: LedgerCounts,
         error: str | None,
         report: str | None,
@@ -48,7 +49,7 @@ class LedgerRepository(Protocol):
         """Record what became of an item (`now`: when it finished)."""
         ...
 
-    def since(self, partner_id: int, since: Instant) -> list[tuple[str, str, int, int, int]]:
+    def since(self, partner_id: int, since: Instant) -> list[tuple[str, Outcome, int, int, int]]:
         """(kind, outcome, items, rows applied, rows refused) of the items received since `since`."""
         ...
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from gateway.domain.instant import Instant
+from gateway.domain.messages import MessageKind, OutboxState
 from gateway.store.records import Claim, OutboxCount, OutboxRecord
 
 
@@ -27,7 +28,7 @@ class OutboxRepository(Protocol):
         ...
 
     def queue_message(
-        self, partner_id: int, kind: str, key: str, payload: str, ledger_id: int | None, now: Instant
+        self, partner_id: int, kind: MessageKind, key: str, payload: str, ledger_id: int | None, now: Instant
     ) -> bool:
         """Queue an order message once per (kind, key); return False when it was already queued."""
         ...
@@ -39,12 +40,16 @@ class OutboxRepository(Protocol):
         ...
 
     def rows(
-        self, partner_id: int, state: str | None = "pending", kind: str | None = None, limit: int | None = None
+        self,
+        partner_id: int,
+        state: OutboxState | None = OutboxState.PENDING,
+        kind: MessageKind | None = None,
+        limit: int | None = None,
     ) -> list[OutboxRecord]:
         """Messages of the partner in `state` (all states for None), of `kind` (every kind for None), oldest first."""
         ...
 
-    def pending_kinds(self, partner_id: int) -> set[str]:
+    def pending_kinds(self, partner_id: int) -> set[MessageKind]:
         """The kinds of message waiting for the partner."""
         ...
 
@@ -53,7 +58,7 @@ class OutboxRepository(Protocol):
         ...
 
     def claim(
-        self, partner_id: int, kind: str, now: Instant, limit: int, lease_until: Instant, batch_id: str
+        self, partner_id: int, kind: MessageKind, now: Instant, limit: int, lease_until: Instant, batch_id: str
     ) -> Claim | None:
         """Claim the next due batch of `kind`: a batch sent before and due again first (with its own id, whole),
         else up to `limit` due messages never batched, under `batch_id`. None when nothing is due.

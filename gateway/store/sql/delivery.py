@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, or_, update
 
 from gateway.domain.instant import Instant
+from gateway.domain.messages import MessageKind, OutboxState
 from gateway.store import schema
 from gateway.store.records import Claim, OutboxRecord
 from gateway.store.sql.repository import SqlRepository
@@ -21,7 +22,7 @@ class SqlDelivery(SqlRepository):
     """The delivery half of the port's OutboxRepository: claims and settles (SqlOutbox adds queuing, views, revival)."""
 
     def claim(
-        self, partner_id: int, kind: str, now: Instant, limit: int, lease_until: Instant, batch_id: str
+        self, partner_id: int, kind: MessageKind, now: Instant, limit: int, lease_until: Instant, batch_id: str
     ) -> Claim | None:
         """The next due batch: one sent before (same id) first, else up to `limit` never-batched messages."""
         # Compiled once per dialect and run through the driver: a delivery pass claims many batches.
@@ -44,7 +45,8 @@ class SqlDelivery(SqlRepository):
         rows = sorted(rows, key=itemgetter(0))  # RETURNING promises no order
         partner = self._known.name_of(self.connection, partner_id)
         make = OutboxRecord._make
-        messages = tuple([make((row[0], partner, *row[1:])) for row in rows])
+        kind = MessageKind(kind)  # every row claimed is of `kind`; its state is read back as a member too
+        messages = tuple([make((row[0], partner, kind, *row[2:8], OutboxState(row[8]), *row[9:])) for row in rows])
         return Claim(batch_id, kind, messages, resend, lease_until)
 
     def _settling(self, claim: Claim) -> None:
@@ -142,7 +144,7 @@ class SqlDelivery(SqlRepository):
                 update(_X)
                 .where(self._in_batch(claim), *condition)
                 .values(
-                    state="dead",
+                    state=OutboxState.DEAD.value,
                     attempts=_X.c.attempts + attempts,
                     last_status=status,
                     last_error=error,

@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, select, update
 
 from gateway.domain import instant
 from gateway.domain.instant import Instant
+from gateway.domain.outcomes import Outcome
 from gateway.store import schema
 from gateway.store.errors import AlreadyApplied
 from gateway.store.records import LedgerCounts, LedgerRecord, TransportFailures
@@ -23,7 +24,7 @@ _T = schema.transport_failures
 class SqlLedger(SqlRepository):
     """The port's LedgerRepository: ledger entries, and transport failures per source file (name, size and time)."""
 
-    def applied(self, partner_id: int, kind: str, sha256: str, outcome: str = "applied") -> int | None:
+    def applied(self, partner_id: int, kind: str, sha256: str, outcome: Outcome = Outcome.APPLIED) -> int | None:
         """The entry that already applied this content for this partner and kind (or the first with `outcome`)."""
         found = self.connection.execute(
             select(_G.c.id)
@@ -46,7 +47,7 @@ class SqlLedger(SqlRepository):
         sha256: str,
         size: int,
         received_at: Instant,
-        outcome: str = "applied",
+        outcome: Outcome = Outcome.APPLIED,
     ) -> int:
         """Start an entry; an `applied` one claims the content, so the same content cannot apply twice."""
         with translate_errors(conflict=lambda _: AlreadyApplied(f"{kind} content {sha256} was applied already")):
@@ -67,7 +68,7 @@ class SqlLedger(SqlRepository):
     def close(
         self,
         entry_id: int,
-        outcome: str,
+        outcome: Outcome,
         counts: LedgerCounts,
         error: str | None,
         report: str | None,
@@ -88,7 +89,7 @@ class SqlLedger(SqlRepository):
             )
         )
 
-    def since(self, partner_id: int, since: Instant) -> list[tuple[str, str, int, int, int]]:
+    def since(self, partner_id: int, since: Instant) -> list[tuple[str, Outcome, int, int, int]]:
         """Items received since `since`, by kind and outcome."""
         query = (
             select(
@@ -102,7 +103,7 @@ class SqlLedger(SqlRepository):
             .group_by(_G.c.kind, _G.c.outcome)
             .order_by(_G.c.kind, _G.c.outcome)
         )
-        return [(r[0], r[1], int(r[2]), int(r[3]), int(r[4])) for r in self.connection.execute(query)]
+        return [(r[0], Outcome(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in self.connection.execute(query)]
 
     def entries(self, partner_id: int, limit: int = 100) -> list[LedgerRecord]:
         """The latest entries of the partner, newest first."""
@@ -123,7 +124,7 @@ class SqlLedger(SqlRepository):
                 size=row.size,
                 received_at=row.received_at,
                 finished_at=row.finished_at,
-                outcome=row.outcome,
+                outcome=Outcome(row.outcome),
                 rows_applied=row.rows_applied,
                 rows_skipped=row.rows_skipped,
                 rows_refused=row.rows_refused,
@@ -195,6 +196,6 @@ class SqlLedger(SqlRepository):
         self.connection.execute(
             update(_G)
             .where(_G.c.id == ledger_id, _G.c.partner_id == partner_id)
-            .values(outcome="released", error=func.coalesce(_G.c.error, "") + note)
+            .values(outcome=Outcome.RELEASED.value, error=func.coalesce(_G.c.error, "") + note)
         )
         return True

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select, update
 
 from gateway.domain.instant import Instant
+from gateway.domain.messages import MessageKind, OutboxState
 from gateway.store import schema
 from gateway.store.records import OutboxCount, OutboxRecord
 from gateway.store.sql.delivery import SqlDelivery
@@ -16,20 +17,22 @@ from gateway.store.sql.statements import IS_PENDING, PENDING, PENDING_KEY, REQUE
 
 _X = schema.outbox
 _P = schema.partners
+_ATS = MessageKind.ATS.value
+_PENDING = OutboxState.PENDING.value
 
 
 def _outbox_record(row: Any, batch_id: str | None = None) -> OutboxRecord:
     return OutboxRecord(
         id=row.id,
         partner=row.name,
-        kind=row.kind,
+        kind=MessageKind(row.kind),
         key=row.key,
         value=row.value,
         as_of=row.as_of,
         payload=row.payload,
         ledger_id=row.ledger_id,
         created_at=row.created_at,
-        state=row.state,
+        state=OutboxState(row.state),
         attempts=row.attempts,
         next_attempt_at=row.next_attempt_at,
         last_error=row.last_error,
@@ -51,13 +54,13 @@ class SqlOutbox(SqlDelivery):
         self._run_many(
             "queue_ats",
             [
-                (partner_id, "ats", sku, value, as_of, ledger_id, now, "pending", None, self.run_id, 0)
+                (partner_id, _ATS, sku, value, as_of, ledger_id, now, _PENDING, None, self.run_id, 0)
                 for sku, value, as_of in self.locks.in_key_order(partner_id, messages)
             ],
         )
 
     def queue_message(
-        self, partner_id: int, kind: str, key: str, payload: str, ledger_id: int | None, now: Instant
+        self, partner_id: int, kind: MessageKind, key: str, payload: str, ledger_id: int | None, now: Instant
     ) -> bool:
         """Queue an order message once per (kind, key), whatever its delivery state."""
         already = self.connection.execute(
@@ -75,7 +78,7 @@ class SqlOutbox(SqlDelivery):
                 payload=payload,
                 ledger_id=ledger_id,
                 created_at=now,
-                state="pending",
+                state=_PENDING,
                 run_id=self.run_id,
             )
         )
@@ -93,14 +96,14 @@ class SqlOutbox(SqlDelivery):
             [
                 {
                     "partner_id": partner_id,
-                    "kind": "channel_ats",
+                    "kind": MessageKind.CHANNEL_ATS.value,
                     "key": key,
                     "value": value,
                     "payload": payload,
                     "ledger_id": ledger_id,
                     "as_of": None,
                     "created_at": now,
-                    "state": "pending",
+                    "state": _PENDING,
                     "batch_id": None,
                     "run_id": self.run_id,
                     "attempts": 0,  # a new value starts its own count
@@ -110,7 +113,11 @@ class SqlOutbox(SqlDelivery):
         )
 
     def rows(
-        self, partner_id: int, state: str | None = "pending", kind: str | None = None, limit: int | None = None
+        self,
+        partner_id: int,
+        state: OutboxState | None = OutboxState.PENDING,
+        kind: MessageKind | None = None,
+        limit: int | None = None,
     ) -> list[OutboxRecord]:
         """The partner's messages in `state` (every state for None) and `kind` (every kind for None), oldest first."""
         query = select(_X, _P.c.name).select_from(_X.join(_P, _P.c.id == _X.c.partner_id))
@@ -124,10 +131,10 @@ class SqlOutbox(SqlDelivery):
             query = query.limit(limit)
         return [_outbox_record(row) for row in self.connection.execute(query)]
 
-    def pending_kinds(self, partner_id: int) -> set[str]:
+    def pending_kinds(self, partner_id: int) -> set[MessageKind]:
         """The kinds waiting (read from the partial index of pending messages)."""
         query = select(_X.c.kind).where(_X.c.partner_id == partner_id, IS_PENDING).distinct()
-        return set(self.connection.execute(query).scalars())
+        return {MessageKind(kind) for kind in self.connection.execute(query).scalars()}
 
     def counts(self, partner_id: int) -> list[OutboxCount]:
         """Messages by kind and state."""
@@ -143,13 +150,16 @@ class SqlOutbox(SqlDelivery):
             .group_by(_X.c.kind, _X.c.state)
             .order_by(_X.c.kind, _X.c.state)
         )
-        return [OutboxCount(*row) for row in self.connection.execute(query)]
+        return [
+            OutboxCount(MessageKind(kind), OutboxState(state), *rest)
+            for kind, state, *rest in self.connection.execute(query)
+        ]
 
     def revive(self, partner_id: int, ids: Sequence[int] | None, now: Instant) -> tuple[int, int]:
         """Dead messages back in the queue; a dead value with a newer one of its key since is superseded."""
         self.locks.partner(partner_id)  # no value of the partner is queued meanwhile (PostgreSQL; rare and short)
         query = select(_X.c.id, _X.c.kind, _X.c.key, _X.c.created_at).where(
-            _X.c.partner_id == partner_id, _X.c.state == "dead"
+            _X.c.partner_id == partner_id, _X.c.state == OutboxState.DEAD.value
         )
         if ids is not None:
             query = query.where(_X.c.id.in_(list(ids)))
@@ -162,7 +172,7 @@ class SqlOutbox(SqlDelivery):
                     _X.c.kind == row.kind,
                     _X.c.key == row.key,
                     _X.c.id != row.id,
-                    _X.c.state.in_(("pending", "delivered", "dead")),
+                    _X.c.state.in_((_PENDING, OutboxState.DELIVERED.value, OutboxState.DEAD.value)),
                     or_(
                         _X.c.created_at > row.created_at,
                         and_(_X.c.created_at == row.created_at, _X.c.id > row.id),
@@ -171,13 +181,13 @@ class SqlOutbox(SqlDelivery):
                 .limit(1)
             ).first()
             if newer is not None:
-                self.connection.execute(update(_X).where(_X.c.id == row.id).values(state="superseded"))
+                self.connection.execute(update(_X).where(_X.c.id == row.id).values(state=OutboxState.SUPERSEDED.value))
                 superseded += 1
                 continue
             self.connection.execute(
                 update(_X)
                 .where(_X.c.id == row.id)
-                .values(state="pending", attempts=0, next_attempt_at=None, claimed_until=None, batch_id=None)
+                .values(state=_PENDING, attempts=0, next_attempt_at=None, claimed_until=None, batch_id=None)
             )
             revived += 1
         return revived, superseded

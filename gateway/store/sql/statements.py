@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import ARRAY, String, any_, bindparam, or_, select, text, update
 
+from gateway.domain.messages import MessageKind, OutboxState
 from gateway.store import schema
 
 if TYPE_CHECKING:
@@ -70,8 +71,8 @@ _ATS_KEYS = (
 # (same Idempotency-Key) must not carry a value the partner may already have deduplicated away
 REQUEUE = ("value", "as_of", "payload", "ledger_id", "created_at", "batch_id", "run_id", "attempts")
 PENDING_KEY = ("partner_id", "kind", "key")  # one undelivered message per key: ux_outbox_pending_key
-PENDING = "state = 'pending'"
-IS_PENDING = text("outbox.state = 'pending'")
+PENDING = f"state = '{OutboxState.PENDING.value}'"
+IS_PENDING = text(f"outbox.state = '{OutboxState.PENDING.value}'")
 OUTBOX_COLUMNS = (
     _X.c.id,
     _X.c.kind,
@@ -152,7 +153,7 @@ def _settle_delivered(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
             IS_PENDING,
         )
         .values(
-            state="delivered",
+            state=OutboxState.DELIVERED.value,
             delivered_at=bindparam("at"),
             claimed_until=None,
             attempts=_X.c.attempts + bindparam("tries"),
@@ -300,7 +301,7 @@ LEVELS_TABLE = (
 LEVELS_DROP = "DROP TABLE IF EXISTS pg_temp.gateway_levels"
 LEVELS_COPY = "COPY gateway_levels (sku, quantity, as_of) FROM STDIN (FORMAT BINARY)"
 LEVELS_ANALYZE = "ANALYZE gateway_levels"
-MERGE_LEVELS = """
+MERGE_LEVELS = f"""
 WITH fresh AS (
     INSERT INTO stock (partner_id, sku, quantity, as_of, allocated, published, set_by, updated_at)
     SELECT %(p)s, i.sku, i.quantity, i.as_of, 0, GREATEST(i.quantity, 0), %(set_by)s, %(now)s
@@ -322,8 +323,9 @@ WITH fresh AS (
     SELECT sku, as_of, before, after FROM moved WHERE after IS DISTINCT FROM before
 ), queued AS (
     INSERT INTO outbox (partner_id, kind, key, value, as_of, ledger_id, created_at, state, batch_id, run_id, attempts)
-    SELECT %(p)s, 'ats', sku, after, as_of, %(ledger)s, %(now)s, 'pending', NULL, %(run)s, 0 FROM published
-    ON CONFLICT (partner_id, kind, key) WHERE state = 'pending' DO UPDATE
+    SELECT %(p)s, '{MessageKind.ATS.value}', sku, after, as_of, %(ledger)s, %(now)s, '{OutboxState.PENDING.value}',
+        NULL, %(run)s, 0 FROM published
+    ON CONFLICT (partner_id, kind, key) WHERE {PENDING} DO UPDATE
     SET value = excluded.value, as_of = excluded.as_of, payload = NULL, ledger_id = excluded.ledger_id,
         created_at = excluded.created_at, batch_id = NULL, run_id = excluded.run_id, attempts = 0
 )
