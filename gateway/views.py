@@ -15,6 +15,7 @@ from __future__ import annotations
 from gateway.domain import instant
 from gateway.domain.instant import Instant
 from gateway.service.channels import ChannelView
+from gateway.service.bundles import BundleResult
 from gateway.service.engine import AtsChange
 from gateway.service.items import IngestResult
 from gateway.service.outbox_view import LedgerTally, ListedMessage, OutboxListing, PartnerStatus
@@ -107,6 +108,14 @@ def ingest_report(result: IngestResult) -> Json:
     body = result.report()
     body["dry_run"] = result.dry_run
     body["ats_changes"] = [ats_change(c) for c in sorted(result.changes, key=lambda c: c.sku)]
+    return body
+
+
+def bundle_report(result: BundleResult) -> Json:
+    """What a bundle did: its report and ATS changes (only the values that moved over the whole bundle), and each
+    member's report in order (a member's own changes are not published apart): `gateway ingest --bundle --json`."""
+    body = ingest_report(result)
+    body["members"] = [member.report() | {"dry_run": member.dry_run} for member in result.members]
     return body
 
 

@@ -1,4 +1,5 @@
-"""`gateway ingest`: apply flat files by hand, each in one transaction, and report what each did."""
+"""`gateway ingest`: apply flat files by hand, each in one transaction, and report what each did; or a bundle
+(`--bundle MANIFEST`): the files a manifest lists, in one transaction, all or nothing."""
 
 from __future__ import annotations
 
@@ -15,28 +16,56 @@ from gateway.cli.state import State, parse_instant
 from gateway.cli.terminal import echo
 from gateway.domain.outcomes import Outcome
 from gateway.formats.rows import Kind
+from gateway.service.bundles import BundleResult, Bundles
 from gateway.service.ingest import IngestResult
 
 
 @click.command()
 @click.option("--partner", required=True)
-@click.option("--kind", required=True, type=click.Choice([k.value for k in Kind]))
+@click.option("--kind", type=click.Choice([k.value for k in Kind]), help="The kind of the FILES.")
+@click.option(
+    "--bundle",
+    "manifest",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A manifest (kind,file): apply the files it lists together, in order, all or nothing.",
+)
 @click.option("--dry-run", is_flag=True, help="Show the ATS changes the file would make; change nothing.")
 @click.option("--as-of", "as_of", help="The files' instant, for stock rows without an as_of column.")
 @click.option("--json", "as_json", is_flag=True, help="Print each file's report as JSON.")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.pass_obj
 def ingest(
     state: State,
     partner: str,
-    kind: str,
+    kind: str | None,
+    manifest: Path | None,
     dry_run: bool,
     as_of: str | None,
     as_json: bool,
     files: tuple[Path, ...],
 ) -> None:
-    """Apply flat files, each in one transaction (a duplicate of an applied file is a no-op)."""
+    """Apply flat files (--kind K FILES...), each in one transaction, or a bundle (--bundle MANIFEST); a
+    duplicate of an applied file or bundle is a no-op."""
+    if manifest is not None and (kind is not None or files):
+        raise click.UsageError("give --bundle MANIFEST alone: the manifest names its files and their kinds")
+    if manifest is None and (kind is None or not files):
+        raise click.UsageError("give --kind KIND and FILES..., or --bundle MANIFEST")
     file_as_of = parse_instant(as_of, partner, state)
+    if manifest is not None:
+        with state.app(partner) as app:
+            progress = ProgressLine(sys.stderr, manifest.name, not state.quiet)
+            try:
+                bundle = Bundles(app.ingestor).ingest_manifest(
+                    partner,
+                    manifest,
+                    as_of=file_as_of,
+                    dry_run=dry_run,
+                    progress=progress if progress.enabled else None,
+                )
+            finally:
+                progress.close()
+        raise click.exceptions.Exit(_report_bundle(bundle, as_json))
+    assert kind is not None  # checked above
     worst = 0
     with state.app(partner) as app:
         for path in files:
@@ -77,3 +106,33 @@ def _report_ingest(result: IngestResult, as_json: bool) -> int:
             echo(f"  {problem.describe()}", err=True)
         return EXIT_REFUSED
     return 0
+
+
+def _report_bundle(result: BundleResult, as_json: bool) -> int:
+    """Print what a bundle did, member by member; its exit code (1 when it was rejected or rows were refused)."""
+    if as_json:
+        echo(json.dumps(views.bundle_report(result)))
+    if result.outcome == Outcome.REJECTED:
+        echo(f"gateway: rejected: {result.summary()}", err=True)
+        for problem in result.problems:
+            echo(f"  {problem.describe()}", err=True)
+        for member in result.members:
+            if member.reason is None:  # a member refused whole for its own problems
+                echo(f"  {member.source}:", err=True)
+                for problem in member.problems:
+                    echo(f"    {problem.describe()}", err=True)
+                if member.unlisted:
+                    echo(f"    ... and {member.unlisted} more", err=True)
+        return EXIT_REFUSED
+    if not as_json:
+        echo(result.summary())
+        for member in result.members:
+            echo(f"  {member.summary()}")
+        if result.dry_run:
+            print_changes(result.changes)
+    refused = [member for member in result.members if member.refusals]
+    for member in refused:
+        echo(f"gateway: refused {member.counts.refused} row(s) of {member.source}:", err=True)
+        for problem in member.refusals:
+            echo(f"  {problem.describe()}", err=True)
+    return EXIT_REFUSED if refused else 0

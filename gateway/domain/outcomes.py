@@ -14,6 +14,7 @@ class Outcome(StrEnum):
     """What became of one inbound item."""
 
     APPLIED = "applied"  # its rows applied (some may have been refused alone, and listed)
+    BUNDLED = "bundled"  # a file applied as a member of a bundle (the bundle's own entry is `applied`)
     REJECTED = "rejected"  # refused whole: nothing applied, every problem listed
     DUPLICATE = "duplicate"  # the same content applied already: nothing applied again
     EMPTY = "empty"  # a feed page without items: nothing to apply, nothing recorded

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from gateway.domain import caps as rules
 from gateway.domain.caps import ALL_COLLECTIONS, AssemblyCaps, CapSource, EffectiveCap
 from gateway.domain.instant import Instant
+from gateway.service.held import HeldBack
 from gateway.store.port import ChannelRecord, LineRecord, UnitOfWork
 
 
@@ -48,13 +49,17 @@ def channel_units(lines: Iterable[LineRecord], sign: int) -> list[tuple[str, str
 class ChannelBook:
     """The channels of one partner inside one store transaction."""
 
-    def __init__(self, tx: UnitOfWork, partner_id: int, now: Instant, ledger_id: int | None) -> None:
+    def __init__(
+        self, tx: UnitOfWork, partner_id: int, now: Instant, ledger_id: int | None, *, held_back: bool = False
+    ) -> None:
+        """`held_back`: channel values that move are queued by publish() only (see Engine's `held_back`)."""
         self.tx = tx
         self.partner_id = partner_id
         self.now = now
         self.ledger_id = ledger_id
         self._any: bool | None = None
         self.changed = 0
+        self._held: HeldBack[str] | None = HeldBack() if held_back else None
 
     def any(self) -> bool:
         """Whether the partner has channels at all (asked once per transaction until one is made)."""
@@ -130,7 +135,7 @@ class ChannelBook:
             value = rules.channel_ats(sku_ats[record.sku], cap.limit, record.ordered)
             if value == record.published:
                 continue
-            record.published = value
+            before, record.published = record.published, value
             moved.append(record)
             body = {
                 "sku": record.sku,
@@ -142,9 +147,19 @@ class ChannelBook:
             }
             key = channel_key(record.sku, record.assembly, record.collection)
             messages.append((key, value, json.dumps(body, sort_keys=True)))
-        self.changed += len(messages)
+            if self._held is not None:
+                self._held.hold(key, before, value, messages[-1][2])
         self.tx.caps.put_channels(self.partner_id, moved)
-        self.tx.outbox.queue_channel_ats(self.partner_id, messages, self.ledger_id, self.now)
+        if self._held is None:
+            self.changed += len(messages)
+            self.tx.outbox.queue_channel_ats(self.partner_id, messages, self.ledger_id, self.now)
+
+    def publish(self) -> None:
+        """Queue the channel values held back whose value after everything differs from before."""
+        if self._held is not None:
+            messages = self._held.moved()
+            self.changed += len(messages)
+            self.tx.outbox.queue_channel_ats(self.partner_id, messages, self.ledger_id, self.now)
 
 
 def view(tx: UnitOfWork, partner_id: int, sku: str, assembly: str, collection: str, sku_ats: int) -> ChannelView:

@@ -26,6 +26,7 @@ from gateway.domain.modes import Policy
 from gateway.domain.orders import RequestedLine, merge_lines
 from gateway.domain.status import OrderStatus, check_transition
 from gateway.service.channels import ChannelBook, channel_units
+from gateway.service.held import HeldBack
 from gateway.store.port import AtsMessage, LevelLoader, LineRecord, OrderRecord, StockRecord, UnitOfWork
 
 
@@ -76,10 +77,15 @@ class Engine:
         *,
         clock: Callable[[], Instant] | None = None,
         alone: bool = False,
+        held_back: bool = False,
     ) -> None:
         """`alone`: the transaction holds the partner alone already (an inbound item, see UnitOfWork.lock_partner);
         otherwise each command locks the orders and SKUs it touches first, and with a `clock` its instant is taken
-        again after a wait, so the values it queues are stamped in the order they commit."""
+        again after a wait, so the values it queues are stamped in the order they commit.
+
+        `held_back` (a bundle: several files in one transaction): the ATS values that move are held until
+        `publish()`, which queues only those that differ from what they were before the first change; nothing
+        in between is ever queued (a SKU moved 10 -> 5 -> 10 queues nothing)."""
         self.tx = tx
         self.partner = partner
         self.partner_id = tx.partners.id_of(partner)
@@ -93,7 +99,8 @@ class Engine:
         self.changed = 0
         self.stale_skus: list[str] = []
         self.predating_skus: list[str] = []
-        self.channels = ChannelBook(tx, self.partner_id, now, ledger_id)
+        self._held: HeldBack[Instant | None] | None = HeldBack() if held_back else None
+        self.channels = ChannelBook(tx, self.partner_id, now, ledger_id, held_back=held_back)
 
     # placing orders and moving them
 
@@ -208,7 +215,7 @@ class Engine:
             self.changes[sku] = AtsChange(sku, None, value)
         self.changed += len(levels)
         self.tx.stock.insert(self.partner_id, levels, set_by, self.now)
-        self.tx.outbox.queue_ats(self.partner_id, messages, self.ledger_id, self.now)
+        self._queue_ats(messages, None)
         if self.channels.any():  # skip building the map for a partner without caps (most snapshots)
             self.channels.republish({sku: quantity for sku, quantity, _, _ in levels})
         writes = self._apply_changed(changed, set_by, outcome) if changed else []
@@ -219,8 +226,9 @@ class Engine:
 
     def level_loader(self) -> LevelLoader | None:
         """A set-based loader for a whole snapshot, where the store has one and the partner's rules allow it: no
-        channel to republish and no closed line that follows the inventory timestamp (else: apply_stock)."""
-        if self.policy.closed_may_allocate or self.channels.any():
+        channel to republish and no closed line that follows the inventory timestamp (else: apply_stock). Never
+        while values are held back: the loader's merge queues what moved itself."""
+        if self._held is not None or self.policy.closed_may_allocate or self.channels.any():
             return None
         return self.tx.stock.level_loader(self.partner_id, self.ledger_id)
 
@@ -349,15 +357,39 @@ class Engine:
         if not writes:
             return
         messages: list[AtsMessage] = []
+        before: list[int | None] = []
         for record in writes:
             value = rules.published(record.quantity - record.allocated)
             if value != record.published:
                 self._note_change(record.sku, record.published, value)
+                before.append(record.published)
                 record.published = value
                 messages.append(AtsMessage(record.sku, value, record.as_of))
         self.tx.stock.put(self.partner_id, writes, self.now)
-        self.tx.outbox.queue_ats(self.partner_id, messages, self.ledger_id, self.now)
+        self._queue_ats(messages, before)
         self.channels.republish({r.sku: rules.available(r.quantity, r.allocated) for r in writes})
+
+    def _queue_ats(
+        self, messages: Sequence[tuple[str, int, Instant | None]], before: Sequence[int | None] | None
+    ) -> None:
+        """Queue published ATS values that moved (`before`: each one's previous value; None: new SKUs), or hold
+        them back until publish()."""
+        if self._held is None:
+            self.tx.outbox.queue_ats(self.partner_id, messages, self.ledger_id, self.now)
+            return
+        for index, (sku, value, as_of) in enumerate(messages):
+            self._held.hold(sku, None if before is None else before[index], value, as_of)
+
+    def publish(self) -> None:
+        """Queue what was held back (see `held_back`): each SKU's and channel's value after everything, where it
+        differs from before the first change. The changes reported are those alone."""
+        if self._held is None:
+            return
+        messages = self._held.moved()
+        self.tx.outbox.queue_ats(self.partner_id, messages, self.ledger_id, self.now)
+        self.channels.publish()
+        self.changes = {sku: change for sku, change in self.changes.items() if change.before != change.after}
+        self.changed = len(messages)
 
     def _note_change(self, sku: str, before: int | None, after: int) -> None:
         self.changed += 1

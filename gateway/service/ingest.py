@@ -121,6 +121,8 @@ class Ingestor:
                 partner_id = tx.partners.id_of(partner)
                 tx.locks.partner(partner_id)  # one item of a partner at a time, whichever worker took it
                 earlier = tx.ledger.applied(partner_id, kind.value, sha256)
+                if earlier is None:  # the same content applied in a bundle is applied already too (service/bundles)
+                    earlier = tx.ledger.applied(partner_id, kind.value, sha256, Outcome.BUNDLED)
                 if earlier is not None:
                     result.outcome, result.duplicate_of = Outcome.DUPLICATE, earlier
                 else:

@@ -43,6 +43,7 @@ class IngestResult:
     dry_run: bool = False
     duration_ms: int = 0
     reason: str | None = None  # why a rejected item was refused whole, when it has a name ("too_large")
+    bundle_id: int | None = None  # the ledger entry of the bundle the file came in (service/bundles)
 
     @property
     def ok(self) -> bool:
@@ -84,6 +85,8 @@ class IngestResult:
         }
         if self.reason is not None:
             report["reason"] = self.reason
+        if self.bundle_id is not None:
+            report["bundle_id"] = self.bundle_id
         return report
 
     def reject(self, problems: Problems) -> None:

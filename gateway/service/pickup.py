@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,11 @@ from gateway import logs
 from gateway.domain.identifiers import escape_controls
 from gateway.domain.instant import Instant
 from gateway.domain.outcomes import Outcome
+from gateway.formats.manifest import read_manifest
+from gateway.formats.problems import Problems
+from gateway.formats.rows import Kind
 from gateway.service import ledger
+from gateway.service.bundles import Bundles, Member, members_in, not_applied
 from gateway.service.ingest import Ingestor
 from gateway.service.items import IngestResult
 from gateway.settings import FolderSource, Settings, SftpSource
@@ -77,6 +81,7 @@ class Pickup:
         self.store = store
         self.settings = settings
         self.ingestor = ingestor
+        self.bundles = Bundles(ingestor)
         self.clock = clock
         self.open_inbox = open_inbox
         self.wait = wait
@@ -172,6 +177,8 @@ class Pickup:
     def _apply(
         self, partner: str, source: SourceSettings, inbox: Inbox, entry: Entry, staged: Staged, run_id: str
     ) -> PickedUp:
+        if not isinstance(source.kind, Kind):
+            return self._apply_bundle(partner, source, inbox, entry, staged, run_id)
         label = _label(source, entry)
         result = self.ingestor.ingest(
             partner,
@@ -182,14 +189,67 @@ class Pickup:
             digest=staged.digest,
             run_id=run_id,
         )
+        return self._moved_aside(partner, source, inbox, entry, result)
+
+    def _apply_bundle(
+        self, partner: str, source: SourceSettings, inbox: Inbox, entry: Entry, staged: Staged, run_id: str
+    ) -> PickedUp:
+        """A manifest: its members staged beside it and applied with it as one bundle, then moved aside with it."""
+        problems = Problems()
+        with staged.path.open("rb") as stream:
+            listed = read_manifest(stream, problems)
+        found = members_in(listed, inbox.entries(), entry, source.pattern, problems)
+        received_at = self.clock()
+        if problems:  # refused whole: the members it names that are there go to failed/ with it
+            label = _label(source, entry)
+            rejected = self.bundles.reject_manifest(partner, label, staged.digest, problems, received_at=received_at)
+            named = [(member, not_applied(partner, item.kind, _label(source, member), label)) for item, member in found]
+            return self._moved_aside(partner, source, inbox, entry, rejected, named)
+        fetched = list(inbox.fetch_many([member for _, member in found], staged.path.parent))
+        try:
+            failed = next((got for _, got in fetched if isinstance(got, TransportError)), None)
+            if failed is not None:
+                return self._transport_failed(partner, source, entry, failed)
+            members = [
+                Member(item.kind, got.path, _label(source, member), got.digest, item.line)
+                for (item, member), (_, got) in zip(found, fetched, strict=True)
+                if isinstance(got, Staged)
+            ]
+            result = self.bundles.ingest_bundle(
+                partner, members, source=_label(source, entry), received_at=received_at, run_id=run_id
+            )
+        finally:
+            for _, got in fetched:
+                if isinstance(got, Staged):
+                    got.path.unlink(missing_ok=True)
+        moved = [(member, item) for (_, member), item in zip(found, result.members, strict=True)]
+        return self._moved_aside(partner, source, inbox, entry, result, moved)
+
+    def _moved_aside(
+        self,
+        partner: str,
+        source: SourceSettings,
+        inbox: Inbox,
+        entry: Entry,
+        result: IngestResult,
+        members: Sequence[tuple[Entry, IngestResult]] = (),
+    ) -> PickedUp:
+        """After the item's commit: the file to archive/ or failed/ (with its report), and a bundle's members with it
+        (the manifest first: a crash between the moves leaves members no pass takes, never a manifest without them)."""
         report = _report(result, source, entry)
         bound = log.bind(partner=partner, source=source.name, file=entry.shown, sha256=result.sha256)
         try:
             if result.outcome == Outcome.REJECTED:
                 inbox.fail(entry, source.marker_suffix, report)
+                for member, item in members:
+                    inbox.fail(member, source.marker_suffix, _report(item, source, member) | {"bundle": entry.shown})
                 bound.info("file_moved_to_failed", ledger_id=result.ledger_id)
             else:
-                inbox.archive(entry, source.marker_suffix, report if result.refusals else None)
+                inbox.archive(entry, source.marker_suffix, report if result.refusals or result.counts.refused else None)
+                for member, item in members:
+                    inbox.archive(
+                        member, source.marker_suffix, _report(item, source, member) if item.refusals else None
+                    )
                 bound.info("file_archived", ledger_id=result.ledger_id, outcome=result.outcome)
         except TransportError as exc:
             # applied (or refused) and recorded; only the move failed: the ledger recognises it next time
@@ -202,7 +262,7 @@ class Pickup:
 
     def _apply_failed(self, partner: str, source: SourceSettings, entry: Entry, error: Exception) -> PickedUp:
         """The item rolled back: the store refused it (or the code failed). It counts as a failure of the file."""
-        bound = log.bind(partner=partner, kind=source.kind.value, source=source.name, file=entry.shown)
+        bound = log.bind(partner=partner, kind=str(source.kind), source=source.name, file=entry.shown)
         if isinstance(error, StoreError):
             bound.error("item_store_failed", error=str(error))
         else:
@@ -210,7 +270,7 @@ class Pickup:
         return self._transport_failed(partner, source, entry, error)
 
     def _transport_failed(self, partner: str, source: SourceSettings, entry: Entry, error: Exception) -> PickedUp:
-        bound = log.bind(partner=partner, kind=source.kind.value, source=source.name, file=entry.shown)
+        bound = log.bind(partner=partner, kind=str(source.kind), source=source.name, file=entry.shown)
         now = self.clock()
         text = _described(error)
         with self.store.write() as tx:
@@ -225,7 +285,7 @@ class Pickup:
                 " (`gateway ledger release` puts it back in line)"
             )
             label = _label(source, entry)
-            ledger_id = ledger.quarantined(tx, partner_id, source.kind.value, label, entry.size, now, reason)
+            ledger_id = ledger.quarantined(tx, partner_id, str(source.kind), label, entry.size, now, reason)
             tx.ledger.quarantine(partner_id, source.name, entry.identity, now, ledger_id)
         bound.error("file_quarantined", error=text, failures=failures.number, ledger_id=ledger_id)
         return PickedUp(source.name, entry.shown, Outcome.QUARANTINED, ledger_id, reason)

@@ -142,7 +142,7 @@ class PartnerSettings(Strict):
         names: set[str] = set()
         for position, source in enumerate(self.sources, start=1):
             if not source.name:
-                object.__setattr__(source, "name", f"{source.kind.value}-{source.type}-{position}")
+                object.__setattr__(source, "name", f"{source.kind}-{source.type}-{position}")
             if source.name in names:
                 raise ValueError(f"two sources are named {source.name!r}")
             names.add(source.name)

@@ -8,16 +8,20 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
+from gateway.formats.manifest import BUNDLE
 from gateway.formats.rows import Kind
 from gateway.settings.base import Strict
+
+BUNDLE_PATTERN = "*.bundle.csv"  # a bundle source's manifests unless `pattern` says otherwise
 
 
 class _SourceSettings(Strict):
     """What every inbound file source has: its kind, which files, how to know they are complete, where they go."""
 
     name: str = ""  # default: "<kind>-<type>-<position>"
-    kind: Kind
-    pattern: str = "*.csv"
+    # a kind of flat file, or "bundle": manifests (`kind,file`) whose members are taken with them
+    kind: Kind | Literal["bundle"]
+    pattern: str = "*.csv"  # a bundle source's default: BUNDLE_PATTERN (its members must not match it)
     # marker: NAME<marker_suffix> present; rename: written elsewhere and renamed into place (default);
     # stable: size and modification time unchanged across two looks `stable_seconds` apart
     completion: Literal["marker", "rename", "stable"] = "rename"
@@ -41,6 +45,13 @@ class _SourceSettings(Strict):
         if not value or "/" in value or "\\" in value or value in (".", ".."):
             raise ValueError(f"{value!r}: a sub-folder name of the source folder, not a path")
         return value
+
+    @model_validator(mode="after")
+    def _bundle_pattern(self) -> Self:
+        # "*.csv" would take every member as a manifest of its own
+        if self.kind == BUNDLE and "pattern" not in self.model_fields_set:
+            object.__setattr__(self, "pattern", BUNDLE_PATTERN)
+        return self
 
 
 class FolderSource(_SourceSettings):

@@ -29,6 +29,9 @@ _ITEM_EVENTS = {
     "page_applied": Outcome.APPLIED,
     "page_rejected": Outcome.REJECTED,
     "page_duplicate": Outcome.DUPLICATE,
+    "bundle_applied": Outcome.APPLIED,  # its rows are its members' (kind "bundle")
+    "bundle_rejected": Outcome.REJECTED,
+    "bundle_duplicate": Outcome.DUPLICATE,
 }
 
 
