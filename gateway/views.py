@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from gateway.domain import instant
 from gateway.domain.instant import Instant
-from gateway.service.channels import ChannelView
 from gateway.service.bundles import BundleResult
+from gateway.service.channels import ChannelView
 from gateway.service.engine import AtsChange
 from gateway.service.items import IngestResult
 from gateway.service.outbox_view import LedgerTally, ListedMessage, OutboxListing, PartnerStatus
