@@ -34,6 +34,7 @@ ALLOWED: dict[str, dict[str, str]] = {
     "secrets.py": {"empty": "why a secret cannot be used (SecretError.reason), not an item's outcome"},
     "service/channels.py": {"ats": "a field of a channel ATS message's payload"},
     "service/items.py": {"applied": "the verb of an item's summary line"},
+    "service/bundles.py": {"applied": "the verb of a bundle's summary line"},
     "service/publish/attempts.py": {"delivered": "a delivery attempt's outcome in its log line (delivered | failed)"},
     "service/publish/routes.py": {"orders": "an export file's name prefix", "ats": "an export file's name prefix"},
     "store/schema.py": {

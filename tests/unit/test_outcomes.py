@@ -16,6 +16,7 @@ def test_the_outcomes_are_the_words_the_ledger_and_the_reports_use() -> None:
         "empty",
         "quarantined",
         "released",
+        "bundled",
         "transport_error",
     ]
 
