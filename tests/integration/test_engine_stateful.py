@@ -5,7 +5,9 @@ levels, inventory timestamps, orders, and the confirmation in force per line. Fo
 its own whether the rules must refuse it, and after every step it recomputes each SKU's allocation and ATS by
 the partner's mode and compares them with what the store holds, and with what the outbox has queued. Status
 moves also come as status-only acknowledgement files (one row per order, refused row by row as the commands are,
-refused whole when an order is given twice).
+refused whole when an order is given twice), and as bundles of a stock file and an acknowledgements file applied
+together: a bundle must do what its members would do one after the other, queuing only the values that differ after
+the whole bundle (under the bundle's ledger entry), and nothing at all when a member is refused whole.
 
 One SQLite file serves a whole test; each example gets a fresh partner in it, so no example sees another's data.
 """
@@ -38,13 +40,15 @@ from gateway.domain.errors import (
     UnknownLine,
     UnknownOrder,
 )
-from gateway.domain.instant import Instant, parse
+from gateway.domain.instant import Instant, parse, to_iso
+from gateway.domain.messages import MessageKind
 from gateway.domain.modes import StockMode
 from gateway.domain.orders import RequestedLine
 from gateway.domain.outcomes import Outcome
 from gateway.domain.status import OrderStatus
 from gateway.formats.rows import Kind
 from gateway.service import queries
+from gateway.service.bundles import Bundles
 from gateway.service.commands import StaleStock
 from gateway.service.engine import AtsChange
 from gateway.settings import PartnerSettings, Settings
@@ -180,6 +184,7 @@ class EngineMachine(RuleBasedStateMachine):
         self.folder = folder / self.partner  # the acknowledgement files this example sends
         self.folder.mkdir(parents=True)
         self.files_applied: set[str] = set()  # contents applied: the same again is a duplicate
+        self.bundles_applied: set[tuple[str, ...]] = set()  # members' (kind, text) in order: again, a duplicate
 
     # helpers
 
@@ -279,6 +284,16 @@ class EngineMachine(RuleBasedStateMachine):
             assert (result.outcome, result.counts.applied) == (Outcome.DUPLICATE, 0)
             return
         self.files_applied.add(text)
+        refused = self._model_acknowledgements(moves)
+        assert result.outcome == Outcome.APPLIED
+        assert [(p.line, p.message) for p in result.refusals] == refused
+        assert (result.counts.applied, result.counts.refused) == (len(moves) - len(refused), len(refused))
+        # A file's changes run from each SKU's value before the file to its value after (one that came back to
+        # where it was is no change).
+        self._check_changes(before, [c for c in result.changes if c.before != c.after])
+
+    def _model_acknowledgements(self, moves: list[tuple[str, OrderStatus]]) -> list[tuple[int, str]]:
+        """The model's side of an acknowledgements file: each legal move made, the others refused (line, why)."""
         refused: list[tuple[int, str]] = []
         for line, (order_id, status) in enumerate(moves, start=2):
             order = self.model.orders.get(order_id)
@@ -288,12 +303,61 @@ class EngineMachine(RuleBasedStateMachine):
                 refused.append((line, str(IllegalTransition(order_id, order.status.value, status.value))))
             else:
                 self._move(order_id, status)
+        return refused
+
+    def _bundle(
+        self, levels: list[tuple[str, int, Instant]], moves: list[tuple[str, OrderStatus]], stock_first: bool
+    ) -> None:
+        """A bundle of a stock file and an acknowledgements file (in either order), applied in one transaction."""
+        self.clock.advance()
+        number = len(list(self.folder.iterdir()))
+        texts = {
+            Kind.STOCK: "sku,quantity,as_of\n" + "".join(f"{sku},{q},{to_iso(a)}\n" for sku, q, a in levels),
+            Kind.ACKNOWLEDGEMENTS: "order_id,status\n" + "".join(f"{o},{status.value}\n" for o, status in moves),
+        }
+        order = [Kind.STOCK, Kind.ACKNOWLEDGEMENTS] if stock_first else [Kind.ACKNOWLEDGEMENTS, Kind.STOCK]
+        for kind in order:
+            (self.folder / f"b{number}-{kind.value}.csv").write_text(texts[kind], encoding="utf-8")
+        manifest = self.folder / f"b{number}.bundle.csv"
+        manifest.write_text("kind,file\n" + "".join(f"{k.value},b{number}-{k.value}.csv\n" for k in order))
+        before = self._published_now()
+        result = Bundles(self.app.ingestor).ingest_manifest(self.partner, manifest)
+        members = dict(zip(order, result.members, strict=True))
+        ids = [order_id for order_id, _ in moves]
+        if len(set(ids)) != len(ids):
+            # an order given twice refuses the acknowledgements file whole, and with it the whole bundle
+            assert result.outcome == Outcome.REJECTED
+            assert members[Kind.STOCK].reason == "bundle_rejected"
+            assert members[Kind.ACKNOWLEDGEMENTS].problems
+            return
+        key = tuple(texts[kind] for kind in order)
+        if key in self.bundles_applied:
+            assert (result.outcome, result.counts.applied, result.ats_changes) == (Outcome.DUPLICATE, 0, 0)
+            return
+        self.bundles_applied.add(key)
+        self.files_applied.add(texts[Kind.ACKNOWLEDGEMENTS])  # the same file alone is now a duplicate
+        refused: list[tuple[int, str]] = []
+        skipped = 0
+        for kind in order:  # the members one after the other, as lone files would apply
+            if kind == Kind.ACKNOWLEDGEMENTS:
+                refused = self._model_acknowledgements(moves)
+                continue
+            for sku, quantity, as_of in levels:
+                inventory_at = self.model.inventory_at.get(sku)
+                if inventory_at is not None and as_of < inventory_at:
+                    skipped += 1
+                else:
+                    self.model.stock[sku], self.model.inventory_at[sku] = quantity, as_of
         assert result.outcome == Outcome.APPLIED
-        assert [(p.line, p.message) for p in result.refusals] == refused
-        assert (result.counts.applied, result.counts.refused) == (len(moves) - len(refused), len(refused))
-        # A file's changes run from each SKU's value before the file to its value after (one that came back to
-        # where it was is no change).
-        self._check_changes(before, [c for c in result.changes if c.before != c.after])
+        assert [(p.line, p.message) for p in members[Kind.ACKNOWLEDGEMENTS].refusals] == refused
+        assert members[Kind.STOCK].counts.skipped == skipped
+        self._check_changes(before, result.changes)
+        # only the values that differ after the whole bundle were queued, under the bundle's entry
+        after = self._published_now()
+        with self.app.store.read() as tx:
+            rows = tx.outbox.rows(tx.partners.id_of(self.partner), state=None, kind=MessageKind.ATS)
+        queued = {m.key: m.value for m in rows if m.ledger_id == result.ledger_id}
+        assert queued == {sku: after[sku] for sku in SKUS if after[sku] != before[sku]}
 
     def _set_stock(self, sku: str, quantity: int, as_of: Instant) -> None:
         self.clock.advance()
@@ -382,6 +446,30 @@ class EngineMachine(RuleBasedStateMachine):
         if twice == 5:
             moves.append((ids[0], data.draw(STATUSES, label="status again")))
         self._acknowledge(moves, stamped)
+
+    @rule(
+        data=st.data(),
+        skus=st.sets(st.sampled_from(SKUS), min_size=1),
+        stock_first=st.booleans(),
+        twice=st.integers(0, 7),
+    )
+    def bundle(self, data: st.DataObject, skus: set[str], stock_first: bool, twice: int) -> None:
+        """A stock file and an acknowledgements file applied together as one bundle: each level often the SKU's
+        ATS now (the units of its open orders shipped: closing them brings the ATS back where it was), open orders
+        likely, one never placed now and then, every status; now and then an order given twice (the whole bundle
+        refused)."""
+        levels: list[tuple[str, int, Instant]] = []
+        for sku in sorted(skus):
+            shipped = st.just(max(0, self.model.ats(sku)))
+            quantity = data.draw(st.one_of(shipped, st.integers(0, 40)), label=f"{sku} level")
+            levels.append((sku, quantity, self._stamp(sku, data.draw(OFFSETS, label=f"{sku} offset"))))
+        open_orders = [o for o, order in sorted(self.model.orders.items()) if order.status in _OPEN]
+        candidates = st.sampled_from([*open_orders, *sorted(self.model.orders), UNKNOWN_ORDER])
+        ids = data.draw(st.lists(candidates, min_size=1, max_size=3, unique=True), label="orders")
+        moves = [(order_id, data.draw(STATUSES, label="status")) for order_id in ids]
+        if twice == 7:
+            moves.append((ids[0], data.draw(STATUSES, label="status again")))
+        self._bundle(levels, moves, stock_first)
 
     @rule(sku=st.sampled_from(SKUS), quantity=st.integers(0, 40), offset=OFFSETS)
     def set_stock(self, sku: str, quantity: int, offset: int) -> None:
