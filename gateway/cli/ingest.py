@@ -126,8 +126,8 @@ def _report_bundle(result: BundleResult, as_json: bool) -> int:
         return EXIT_REFUSED
     if not as_json:
         echo(result.summary())
-        for member in result.members:
-            echo(f"  {member.summary()}")
+        for line in result.member_lines() if result.outcome == Outcome.APPLIED else []:
+            echo(f"  {line}")
         if result.dry_run:
             print_changes(result.changes)
     refused = [member for member in result.members if member.refusals]

@@ -77,6 +77,15 @@ class BundleResult(IngestResult):
             f"skipped {self.counts.skipped} stale, refused {self.counts.refused}; {self.ats_changes} ATS change(s)"
         )
 
+    def member_lines(self) -> list[str]:
+        """One line per member of an applied bundle: its rows (its ATS changes are the bundle's)."""
+        verb = "would apply" if self.dry_run else "applied"
+        return [
+            f"{item.source}: {verb} {item.counts.applied} row(s), skipped {item.counts.skipped} stale, "
+            f"refused {item.counts.refused}"
+            for item in self.members
+        ]
+
     def report(self) -> dict[str, object]:
         """The bundle's report, with each member's report in order."""
         return super().report() | {"members": [member.report() for member in self.members]}

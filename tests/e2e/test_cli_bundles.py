@@ -33,7 +33,7 @@ def test_the_good_bundle_applies_with_one_line_per_member_and_exit_0(cli: Cli) -
     assert lines[2].startswith(f"  {GOOD.parent / 'acknowledgements.csv'}: applied 2 row(s)")
     assert [cli.ats("brand", sku)["ats"] for sku in ("3700000000011", "3700000000028", "3700000000035")] == [5, 3, 6]
     again = cli("ingest", "--partner", "brand", "--bundle", str(GOOD))
-    assert "duplicate of ledger entry" in again.stdout
+    assert again.stdout == f"{GOOD}: duplicate of ledger entry 3, nothing applied\n"
 
 
 def test_json_reports_the_bundle_and_each_member(cli: Cli) -> None:
