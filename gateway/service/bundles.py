@@ -318,6 +318,7 @@ def _rejected(result: BundleResult, members: Sequence[Member]) -> None:
     """A member was malformed: the bundle is rejected naming each such member; the sound ones say why they did
     not apply. Nothing of the rolled-back transaction is kept (its ledger ids were never committed)."""
     problems = Problems()
+    result.ledger_id = None
     for member, item in zip(members, result.members, strict=True):
         item.ledger_id = None
         if item.outcome == Outcome.REJECTED:
