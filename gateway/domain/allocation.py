@@ -74,6 +74,11 @@ def available(stock: int, allocation: int) -> int:
     return stock - allocation
 
 
+def oversold(stock: int, allocation: int) -> bool:
+    """Whether a SKU's stock level is below its allocation (its ATS negative): more is promised than is held."""
+    return stock < allocation
+
+
 def published(ats: int) -> int:
     """The ATS value shown to partners and customers: never negative."""
     return max(0, ats)
