@@ -214,6 +214,19 @@ def test_a_stale_stock_level_is_refused(client: TestClient) -> None:
     assert ats_of(client, "EGGS")["stock"] == 9
 
 
+def test_ats_marks_a_sku_whose_stock_is_below_its_allocation_oversold(client: TestClient) -> None:
+    """Allocation 8, level set to 5: `oversold` true (the published ATS stays 0); the other SKU false."""
+    for sku in ("W1", "W2"):
+        set_stock(client, sku, 10, partner="bolt", token=TOKEN_B)
+    assert place(client, "O1", ("W1", 8), ("W2", 1), partner="bolt").status_code == 201
+    set_stock(client, "W1", 5, partner="bolt", token=TOKEN_B)
+    answer = client.get(url("bolt", "ats"), params=[("sku", "W1"), ("sku", "W2")], headers=auth(TOKEN_B))
+    assert [(v["sku"], v["stock"], v["allocated"], v["ats"], v["oversold"]) for v in answer.json()] == [
+        ("W1", 5, 8, 0, True),
+        ("W2", 10, 1, 9, False),
+    ]
+
+
 def test_place_an_order(client: TestClient, gateway_app: bootstrap.App) -> None:
     """201 with the ATS changes (lines of one SKU merged); the lines allocate."""
     set_stock(client, "EGGS", 30)
