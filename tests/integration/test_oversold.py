@@ -3,7 +3,7 @@ counted by the store, and an `oversold` warning when an item or a command makes 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from tests.conftest import AppFactory, at
 
 pytestmark = pytest.mark.both_stores
 
-Events = list[dict[str, Any]]
+Events = list[MutableMapping[str, Any]]
 
 
 @pytest.fixture
