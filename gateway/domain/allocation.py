@@ -1,4 +1,4 @@
-"""Allocation, available-to-sell, stock movements and placement checks, per DOMAIN.md."""
+"""Allocation, available-to-sell, stock movements and placement checks, per docs/rules.md."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class Allocation:
 _NONE = Allocation(0, None)
 
 
-def line_allocation(policy: Policy, line: Line, inventory_at: Instant | None) -> Allocation:  # noqa: PLR0911 - one return per rule of DOMAIN.md reads best
+def line_allocation(policy: Policy, line: Line, inventory_at: Instant | None) -> Allocation:  # noqa: PLR0911 - one return per rule of docs/rules.md reads best
     """Return the units `line` allocates under `policy`, given the SKU's inventory timestamp."""
     status = line.status
     if status == OrderStatus.CANCELLED:

@@ -65,7 +65,7 @@ MAX_TRACKED_CHANGES = 10_000
 
 
 class Engine:
-    """Applies the rules of DOMAIN.md for one partner inside one store transaction."""
+    """Applies the rules of docs/rules.md for one partner inside one store transaction."""
 
     def __init__(
         self,

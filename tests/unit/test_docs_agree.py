@@ -1,6 +1,10 @@
-"""The partner API's two documents say the same thing: docs/partner-api.md (the contract in prose) and
-docs/partner-api.openapi.yaml (the reference a partner generates code from) state the same rules for the feeds,
-as the gateway applies them (gateway/service/feeds.py, gateway/service/appliers/acknowledgements.py).
+"""The documents that ship with the product stand on their own, and the partner API's two say the same thing.
+
+Every relative link of the README and of docs/ leads to a file of the repository: a reader who has the product
+can follow it (the rules live in docs/rules.md, nowhere outside). The partner API's two documents,
+docs/partner-api.md (the contract in prose) and docs/partner-api.openapi.yaml (the reference a partner generates
+code from), state the same rules for the feeds, as the gateway applies them (gateway/service/feeds.py,
+gateway/service/appliers/acknowledgements.py).
 
 Each rule is a statement that both must make, in the same words once white space and emphasis are set aside; a
 rule the gateway does not follow must appear in neither. The OpenAPI document is read operation by operation
@@ -17,6 +21,8 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+LINK = re.compile(r"\]\(([^)\s]+)\)")  # a markdown link's target
 PROSE = ROOT / "docs" / "partner-api.md"
 REFERENCE = ROOT / "docs" / "partner-api.openapi.yaml"
 
@@ -74,3 +80,16 @@ def test_neither_document_states_a_rule_the_gateway_does_not_follow(document: Pa
     text = plain(document.read_text(encoding="utf-8"))
     found = [match.group(0) for pattern in WRONG for match in pattern.finditer(text)]
     assert found == [], f"{document.name} states a rule the gateway does not follow: {found}"
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
+def test_every_relative_link_leads_to_a_file_of_the_repository(document: Path) -> None:
+    """No link to ../shared or anywhere else a user of the product cannot follow; no link to a missing file."""
+    text = document.read_text(encoding="utf-8")
+    assert "shared/" not in text
+    for target in LINK.findall(text):
+        if re.match(r"[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
+            continue  # a web address, or a place in the same document
+        path = (document.parent / target.split("#")[0]).resolve()
+        assert ROOT in path.parents, f"{document.name} links outside the repository: {target}"
+        assert path.exists(), f"{document.name} links to a missing file: {target}"
