@@ -157,6 +157,16 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class BatchFailure:
+    """How a claimed batch failed in one delivery pass: the attempts it took, the partner's last HTTP status (None:
+    no answer) and the error; the batch's messages keep all three."""
+
+    attempts: int
+    status: int | None
+    error: str
+
+
+@dataclass(frozen=True)
 class OutboxCount:
     """How many messages of one kind are in one state, and when the oldest was queued and the next is due."""
 

@@ -25,7 +25,7 @@ from gateway.service.publish.attempts import Sent, send_batch
 from gateway.service.publish.breaker import Breaker
 from gateway.service.publish.routes import Sender
 from gateway.settings import DeliverySettings, Settings
-from gateway.store.port import Claim, Store, UnitOfWork
+from gateway.store.port import BatchFailure, Claim, Store, UnitOfWork
 from gateway.transport.errors import ApiConfigError, DeliveryFailed
 
 log = logs.get(__name__)
@@ -232,9 +232,10 @@ class Publisher:
         now = self.clock()
         error = str(exc)[:MAX_ERROR]
         report.errors.append(error)
+        failure = BatchFailure(attempts, exc.status, error)
         if not exc.retryable:
             with self.store.write() as tx:
-                dead = tx.outbox.settle_dead(claim, attempts=attempts, status=exc.status, error=error, now=now)
+                dead = tx.outbox.settle_dead(claim, failure)
             report.dead += dead
             bound.error(
                 "delivery_dead", reason="refused", status=exc.status, attempt=attempts, messages=dead, error=error[:500]
@@ -255,14 +256,7 @@ class Publisher:
         queued_before = now - int(delivery.max_age_hours * 3600 * _SECOND)
         with self.store.write() as tx:
             dead = tx.outbox.settle_failed(
-                claim,
-                attempts=attempts,
-                status=exc.status,
-                error=error,
-                next_attempt_at=next_at,
-                max_attempts=delivery.max_attempts,
-                queued_before=queued_before,
-                now=now,
+                claim, failure, next_attempt_at=next_at, max_attempts=delivery.max_attempts, queued_before=queued_before
             )
         report.failed_batches += 1
         bound.warning(

@@ -26,6 +26,7 @@ from gateway.store.port.requests import RequestRepository
 from gateway.store.port.stock import LevelLoader, StockRepository
 from gateway.store.records import (
     AtsMessage,
+    BatchFailure,
     CapRow,
     ChannelRecord,
     Claim,
@@ -45,6 +46,7 @@ from gateway.store.records import (
 __all__ = [
     "AlreadyApplied",
     "AtsMessage",
+    "BatchFailure",
     "CapRepository",
     "CapRow",
     "ChannelRecord",

@@ -51,7 +51,7 @@ class SqlOutbox(SqlDelivery):
         self._run_many(
             "queue_ats",
             [
-                (partner_id, "ats", sku, value, as_of, ledger_id, now, "pending", None, self.run_id, 0)
+                (partner_id, "ats", sku, value, as_of, ledger_id, now, "pending", None, self.shared.run_id, 0)
                 for sku, value, as_of in self.locks.in_key_order(partner_id, messages)
             ],
         )
@@ -76,7 +76,7 @@ class SqlOutbox(SqlDelivery):
                 ledger_id=ledger_id,
                 created_at=now,
                 state="pending",
-                run_id=self.run_id,
+                run_id=self.shared.run_id,
             )
         )
         return True
@@ -102,7 +102,7 @@ class SqlOutbox(SqlDelivery):
                     "created_at": now,
                     "state": "pending",
                     "batch_id": None,
-                    "run_id": self.run_id,
+                    "run_id": self.shared.run_id,
                     "attempts": 0,  # a new value starts its own count
                 }
                 for key, value, payload in self.locks.in_key_order(partner_id, messages)

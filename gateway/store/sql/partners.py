@@ -17,7 +17,7 @@ class SqlPartners(SqlRepository):
 
     def id_of(self, name: str) -> int:
         """The store id of partner `name`."""
-        return self._known.id_of(self.connection, name)
+        return self.shared.partners.id_of(self.connection, name)
 
     def sync(self, name: str, policy: Policy, now: Instant) -> tuple[int, bool]:
         """Register `name` with `policy`; return its id and whether the policy differs from the stored one."""
@@ -35,7 +35,7 @@ class SqlPartners(SqlRepository):
                 )
             ).inserted_primary_key
             assert new_id is not None
-            self._known.ids[name] = int(new_id[0])
+            self.shared.partners.ids[name] = int(new_id[0])
             return int(new_id[0]), False
         changed = row.stock_mode != policy.mode.value or bool(row.pending_allocation) != policy.pending_allocation
         if changed:
@@ -44,7 +44,7 @@ class SqlPartners(SqlRepository):
                 .where(_P.c.id == row.id)
                 .values(stock_mode=policy.mode.value, pending_allocation=policy.pending_allocation)
             )
-        self._known.ids[name] = int(row.id)
+        self.shared.partners.ids[name] = int(row.id)
         return int(row.id), changed
 
     def policies(self) -> dict[str, tuple[str, bool]]:

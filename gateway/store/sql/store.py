@@ -20,7 +20,7 @@ from gateway.store.sql import engine as engines
 from gateway.store.sql import sqlite_writer
 from gateway.store.sql.dialects import Dialect, dialect_class
 from gateway.store.sql.errors import translate_errors
-from gateway.store.sql.repository import KnownPartners
+from gateway.store.sql.repository import KnownPartners, Shared
 from gateway.store.sql.unit_of_work import SqlUnitOfWork
 
 
@@ -129,7 +129,7 @@ class SqlStore:
         """The repositories of a transaction begun on `connection`, and the locks it is to hold; `run_id` is the
         inbound item being handled, if any, kept with what it queues."""
         locks = self.database.locks(connection, self._space)
-        return SqlUnitOfWork(connection, self.database, locks, self._partners, run_id)
+        return SqlUnitOfWork(Shared(connection, self.database, locks, self._partners, run_id))
 
     @contextmanager
     def source_lock(self, name: str) -> Iterator[bool]:
