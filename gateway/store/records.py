@@ -93,6 +93,19 @@ class CapRow:
 
 
 @dataclass(frozen=True)
+class Inbound:
+    """An inbound item as its ledger entry opens: whose, what kind, where it came from, its content's digest and
+    size, and when it was received (the entry's columns, by name)."""
+
+    partner_id: int
+    kind: str
+    source: str
+    sha256: str
+    size: int
+    received_at: Instant
+
+
+@dataclass(frozen=True)
 class LedgerRecord:
     """One inbound item as the ledger remembers it."""
 
@@ -183,6 +196,14 @@ class AtsMessage(NamedTuple):
     sku: str
     value: int
     as_of: Instant | None
+
+
+class FeedPosition(NamedTuple):
+    """Where a polled feed stands: the cursor to send next (None before the first page) and the digest of the last
+    page applied (None: none yet; given to set_cursor, the stored one is kept)."""
+
+    cursor: str | None
+    last_sha256: str | None
 
 
 class TransportFailures(NamedTuple):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from gateway.domain.instant import Instant
-from gateway.store.records import LedgerCounts, LedgerRecord, TransportFailures
+from gateway.store.records import Inbound, LedgerCounts, LedgerRecord, TransportFailures
 
 
 class LedgerRepository(Protocol):
@@ -20,30 +20,16 @@ class LedgerRepository(Protocol):
         """The id of the entry that applied this content already (or the first one with `outcome`), if any."""
         ...
 
-    def open(
-        self,
-        partner_id: int,
-        kind: str,
-        source: str,
-        sha256: str,
-        size: int,
-        received_at: Instant,
-        outcome: str = "applied",
-    ) -> int:
-        """Start a ledger entry and return its id; an `applied` entry claims the content (Conflict if taken).
+    def open(self, item: Inbound, outcome: str = "applied") -> int:
+        """Start the ledger entry of `item` and return its id; an `applied` entry claims the content (Conflict if
+        taken).
 
         Raises AlreadyApplied (a Conflict) when another transaction applied the same content meanwhile; on
         PostgreSQL the transaction can then do nothing more: leave its block."""
         ...
 
     def close(
-        self,
-        entry_id: int,
-        outcome: str,
-        counts: LedgerCounts,
-        error: str | None,
-        report: str | None,
-        now: Instant,
+        self, entry_id: int, outcome: str, counts: LedgerCounts, error: str | None, report: str | None, now: Instant
     ) -> None:
         """Record what became of an item (`now`: when it finished)."""
         ...

@@ -92,15 +92,7 @@ class SqlOrders(SqlRepository):
         )
 
     def add_confirmation(
-        self,
-        partner_id: int,
-        order_id: str,
-        sku: str,
-        quantity: int,
-        at: Instant,
-        now: Instant,
-        *,
-        in_force: bool,
+        self, partner_id: int, order_id: str, sku: str, quantity: int, at: Instant, now: Instant, *, in_force: bool
     ) -> None:
         """Keep the confirmation; when in force, make it the line's."""
         self.connection.execute(

@@ -59,7 +59,7 @@ class SqlOutbox(SqlDelivery):
     def queue_message(
         self, partner_id: int, kind: str, key: str, payload: str, ledger_id: int | None, now: Instant
     ) -> bool:
-        """Queue an order message once per (kind, key), whatever its delivery state."""
+        """A look for a message of the key in any state, then an insert (the unique index covers pending only)."""
         already = self.connection.execute(
             select(func.count())
             .select_from(_X)
@@ -130,7 +130,7 @@ class SqlOutbox(SqlDelivery):
         return set(self.connection.execute(query).scalars())
 
     def counts(self, partner_id: int) -> list[OutboxCount]:
-        """Messages by kind and state."""
+        """One GROUP BY kind and state."""
         query = (
             select(
                 _X.c.kind,

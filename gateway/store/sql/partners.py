@@ -48,12 +48,12 @@ class SqlPartners(SqlRepository):
         return int(row.id), changed
 
     def policies(self) -> dict[str, tuple[str, bool]]:
-        """Every registered partner's (stock mode, pending allocation)."""
+        """One read of the partners table."""
         rows = self.connection.execute(select(_P.c.name, _P.c.stock_mode, _P.c.pending_allocation))
         return {row[0]: (row[1], bool(row[2])) for row in rows}
 
     def breaker_open_until(self, partner_id: int) -> Instant | None:
-        """Until when the partner's delivery breaker is open."""
+        """The partner row's `breaker_open_until`."""
         query = select(_P.c.breaker_open_until).where(_P.c.id == partner_id)
         found: Instant | None = self.connection.execute(query).scalar_one_or_none()
         return found

@@ -78,7 +78,7 @@ class SqlStock(SqlRepository):
         return found
 
     def holds(self, partner_id: int) -> bool:
-        """Whether the partner has any stock row at all."""
+        """One row read, at most."""
         query = select(_S.c.sku).where(_S.c.partner_id == partner_id).limit(1)
         return self.connection.execute(query).first() is not None
 
