@@ -14,10 +14,9 @@ from gateway.store import schema
 from gateway.store.errors import AlreadyApplied
 from gateway.store.records import Inbound, LedgerCounts, LedgerRecord, TransportFailures
 from gateway.store.sql.errors import translate_errors
-from gateway.store.sql.repository import SqlRepository
+from gateway.store.sql.repository import SqlRepository, with_partner
 
 _G = schema.ingest_ledger
-_P = schema.partners
 _T = schema.transport_failures
 
 
@@ -83,32 +82,8 @@ class SqlLedger(SqlRepository):
 
     def entries(self, partner_id: int, limit: int = 100) -> list[LedgerRecord]:
         """The latest entries of the partner, newest first."""
-        query = (
-            select(_G, _P.c.name)
-            .select_from(_G.join(_P, _P.c.id == _G.c.partner_id))
-            .where(_G.c.partner_id == partner_id)
-            .order_by(_G.c.id.desc())
-            .limit(limit)
-        )
-        return [
-            LedgerRecord(
-                id=row.id,
-                partner=row.name,
-                kind=row.kind,
-                source=row.source,
-                sha256=row.sha256,
-                size=row.size,
-                received_at=row.received_at,
-                finished_at=row.finished_at,
-                outcome=row.outcome,
-                rows_applied=row.rows_applied,
-                rows_skipped=row.rows_skipped,
-                rows_refused=row.rows_refused,
-                error=row.error,
-                report=row.report,
-            )
-            for row in self.connection.execute(query)
-        ]
+        query = with_partner(_G).where(_G.c.partner_id == partner_id).order_by(_G.c.id.desc()).limit(limit)
+        return [LedgerRecord(**row._mapping) for row in self.connection.execute(query)]
 
     # transport failures of source files, and the quarantine they lead to
 

@@ -45,17 +45,7 @@ class SqlOrders(SqlRepository):
         return OrderRecord(
             order_id=order_id,
             status=OrderStatus(head.status),
-            lines=tuple(
-                LineRecord(
-                    sku=row.sku,
-                    quantity=row.quantity,
-                    confirmed_quantity=row.confirmed_quantity,
-                    confirmed_at=row.confirmed_at,
-                    assembly=row.assembly,
-                    collection=row.collection,
-                )
-                for row in lines
-            ),
+            lines=tuple(LineRecord(**row._mapping) for row in lines),
             updated_at=head.updated_at,
         )
 

@@ -4,7 +4,6 @@ one undelivered message per key, and dead messages revived. Claiming and settlin
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 
@@ -12,33 +11,10 @@ from gateway.domain.instant import Instant
 from gateway.store import schema
 from gateway.store.records import OutboxCount, OutboxRecord
 from gateway.store.sql.delivery import SqlDelivery
+from gateway.store.sql.repository import with_partner
 from gateway.store.sql.statements import IS_PENDING, PENDING, PENDING_KEY, REQUEUE
 
 _X = schema.outbox
-_P = schema.partners
-
-
-def _outbox_record(row: Any, batch_id: str | None = None) -> OutboxRecord:
-    return OutboxRecord(
-        id=row.id,
-        partner=row.name,
-        kind=row.kind,
-        key=row.key,
-        value=row.value,
-        as_of=row.as_of,
-        payload=row.payload,
-        ledger_id=row.ledger_id,
-        created_at=row.created_at,
-        state=row.state,
-        attempts=row.attempts,
-        next_attempt_at=row.next_attempt_at,
-        last_error=row.last_error,
-        last_status=row.last_status,
-        batch_id=batch_id if batch_id is not None else row.batch_id,
-        delivered_at=row.delivered_at,
-        run_id=row.run_id,
-        claimed_until=row.claimed_until,
-    )
 
 
 class SqlOutbox(SqlDelivery):
@@ -113,8 +89,7 @@ class SqlOutbox(SqlDelivery):
         self, partner_id: int, state: str | None = "pending", kind: str | None = None, limit: int | None = None
     ) -> list[OutboxRecord]:
         """The partner's messages in `state` (every state for None) and `kind` (every kind for None), oldest first."""
-        query = select(_X, _P.c.name).select_from(_X.join(_P, _P.c.id == _X.c.partner_id))
-        query = query.where(_X.c.partner_id == partner_id)
+        query = with_partner(_X).where(_X.c.partner_id == partner_id)
         if state is not None:
             query = query.where(_X.c.state == state)
         if kind is not None:
@@ -122,7 +97,7 @@ class SqlOutbox(SqlDelivery):
         query = query.order_by(_X.c.id)
         if limit is not None:
             query = query.limit(limit)
-        return [_outbox_record(row) for row in self.connection.execute(query)]
+        return [OutboxRecord(**row._mapping) for row in self.connection.execute(query)]
 
     def pending_kinds(self, partner_id: int) -> set[str]:
         """The kinds waiting (read from the partial index of pending messages)."""

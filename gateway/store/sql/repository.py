@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, Table, select
 
 from gateway.store import schema
 from gateway.store.errors import StoreError
@@ -20,6 +20,13 @@ from gateway.store.sql.dialects import Dialect
 from gateway.store.sql.locks import TransactionLocks
 
 _P = schema.partners
+
+
+def with_partner(table: Table) -> Select[Any]:
+    """Every column of a partner's `table`, with the partner's name (as `partner`) in place of its id: the fields
+    of the table's record, by name."""
+    columns = [column for column in table.c if column.name != "partner_id"]
+    return select(*columns, _P.c.name.label("partner")).select_from(table.join(_P, _P.c.id == table.c.partner_id))
 
 
 class KnownPartners:
