@@ -4,6 +4,7 @@ one undelivered message per key, and dead messages revived. Claiming and settlin
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 
@@ -19,6 +20,18 @@ _X = schema.outbox
 
 class SqlOutbox(SqlDelivery):
     """The port's OutboxRepository: queuing, views and revival (SqlDelivery: claims and settles)."""
+
+    def _queued(self, partner_id: int, kind: str, key: str, ledger_id: int | None, now: Instant) -> dict[str, Any]:
+        """The columns every message queued in this transaction carries: whose, what, which run queued it, when."""
+        return {
+            "partner_id": partner_id,
+            "kind": kind,
+            "key": key,
+            "ledger_id": ledger_id,
+            "created_at": now,
+            "state": "pending",
+            "run_id": self.shared.run_id,
+        }
 
     def queue_ats(
         self, partner_id: int, messages: Sequence[tuple[str, int, Instant | None]], ledger_id: int | None, now: Instant
@@ -44,16 +57,7 @@ class SqlOutbox(SqlDelivery):
         if already:
             return False
         self.connection.execute(
-            _X.insert().values(
-                partner_id=partner_id,
-                kind=kind,
-                key=key,
-                payload=payload,
-                ledger_id=ledger_id,
-                created_at=now,
-                state="pending",
-                run_id=self.shared.run_id,
-            )
+            _X.insert().values(**self._queued(partner_id, kind, key, ledger_id, now), payload=payload)
         )
         return True
 
@@ -68,17 +72,11 @@ class SqlOutbox(SqlDelivery):
             statement,
             [
                 {
-                    "partner_id": partner_id,
-                    "kind": "channel_ats",
-                    "key": key,
+                    **self._queued(partner_id, "channel_ats", key, ledger_id, now),
                     "value": value,
                     "payload": payload,
-                    "ledger_id": ledger_id,
                     "as_of": None,
-                    "created_at": now,
-                    "state": "pending",
                     "batch_id": None,
-                    "run_id": self.shared.run_id,
                     "attempts": 0,  # a new value starts its own count
                 }
                 for key, value, payload in self.locks.in_key_order(partner_id, messages)
