@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from gateway.domain.errors import Refusal
+from gateway.domain.errors import Refusal, Shortage
 
 ALL_COLLECTIONS = "*"
 
@@ -80,27 +80,23 @@ def channel_ats(sku_ats: int, cap: int | None, ordered: int) -> int:
 
 
 @dataclass(frozen=True)
-class CapShortage:
-    """One line asking a collection for more than its cap leaves room for."""
+class CapShortage(Shortage):
+    """One line asking a collection for more than its cap leaves room for: `available` is the collection's channel
+    ATS, under the `cap` with `ordered` units already ordered in it."""
 
-    sku: str
-    requested: int
-    available: int
     cap: int
     ordered: int
 
 
+@dataclass(eq=False)
 class CapReached(Refusal):
     """A placement in a collection beyond what its cap leaves."""
 
     code = "cap_reached"
-
-    def __init__(self, order_id: str, assembly: str, collection: str, shortages: tuple[CapShortage, ...]) -> None:
-        super().__init__(order_id, assembly, collection, shortages)
-        self.order_id = order_id
-        self.assembly = assembly
-        self.collection = collection
-        self.shortages = shortages
+    order_id: str
+    assembly: str
+    collection: str
+    shortages: tuple[CapShortage, ...]
 
     def message(self) -> str:
         parts = "; ".join(

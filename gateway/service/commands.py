@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from gateway import logs
@@ -123,14 +124,12 @@ class Commands:
         return self._run(partner, "stock_set", apply, sku=sku)
 
 
+@dataclass(eq=False)
 class StaleStock(Refusal):
     """A stock level older than the SKU's inventory timestamp: not applied."""
 
     code = "stale"
-
-    def __init__(self, sku: str) -> None:
-        super().__init__(sku)
-        self.sku = sku
+    sku: str
 
     def message(self) -> str:
         return f"SKU {self.sku}: the level is older than the current inventory timestamp; not applied (stale)"
