@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 from structlog.typing import FilteringBoundLogger
 
@@ -76,27 +76,20 @@ def release_claims(store: Store) -> int:
         return tx.outbox.release_claims()
 
 
+@dataclass(eq=False)
 class Publisher:
     """Delivery passes over the outbox, one partner at a time."""
 
-    def __init__(
-        self,
-        store: Store,
-        settings: Settings,
-        clock: Clock,
-        senders: Callable[[str], Mapping[str, Sender]],
-        *,
-        sleep: Sleep = time.sleep,
-        rng: random.Random | None = None,
-    ) -> None:
-        self.store = store
-        self.settings = settings
-        self.clock = clock
-        self.senders = senders
-        self.sleep = sleep
-        self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
-        self.breakers: dict[str, Breaker] = {}
-        self.stopping = threading.Event()  # set: finish the batch in hand, send no other
+    store: Store
+    settings: Settings
+    clock: Clock
+    senders: Callable[[str], Mapping[str, Sender]]
+    _: KW_ONLY
+    sleep: Sleep = time.sleep
+    rng: random.Random = field(default_factory=random.Random)  # jitter, not secrets
+    breakers: dict[str, Breaker] = field(default_factory=dict, init=False)
+    # set: finish the batch in hand, send no other
+    stopping: threading.Event = field(default_factory=threading.Event, init=False)
 
     def breaker(self, partner: str) -> Breaker:
         """The partner's circuit breaker (closed until it has failed)."""
