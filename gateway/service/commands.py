@@ -85,11 +85,7 @@ class Commands:
     def confirm(self, partner: str, order_id: str, sku: str, quantity: int, at: Instant) -> list[AtsChange]:
         """Record the partner's confirmed quantity for one line."""
         return self._run(
-            partner,
-            "order_confirmed",
-            lambda e: e.confirm(order_id, sku, quantity, at),
-            order_id=order_id,
-            sku=sku,
+            partner, "order_confirmed", lambda e: e.confirm(order_id, sku, quantity, at), order_id=order_id, sku=sku
         )
 
     def set_cap(
