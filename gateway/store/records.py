@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from gateway.domain.allocation import Line
 from gateway.domain.instant import Instant
+from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
 
 StockVersion = tuple[str, int, Instant | None]
@@ -35,15 +36,11 @@ class StockRecord:
 
 
 @dataclass(frozen=True)
-class LineRecord:
-    """One stored order line."""
+class LineRecord(RequestedLine):
+    """One stored order line: the line as requested, and the partner's confirmation in force for it, if any."""
 
-    sku: str
-    quantity: int
     confirmed_quantity: int | None = None
     confirmed_at: Instant | None = None
-    assembly: str | None = None
-    collection: str | None = None
 
 
 @dataclass(frozen=True)
