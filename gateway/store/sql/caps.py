@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import delete, select
 
-from gateway.domain.caps import ALL_COLLECTIONS, AssemblyCaps, Override
+from gateway.domain.caps import ALL_COLLECTIONS, AssemblyCaps
 from gateway.domain.instant import Instant
 from gateway.store import schema
 from gateway.store.records import CapRow, ChannelRecord
@@ -32,7 +32,7 @@ class SqlCaps(SqlRepository):
                 if row.collection == ALL_COLLECTIONS:
                     settings.default = row.max_units
                 else:
-                    settings.overrides[row.collection] = Override(row.max_units)
+                    settings.overrides[row.collection] = row.max_units
         return found
 
     def put(self, partner_id: int, sku: str, assembly: str, settings: AssemblyCaps, now: Instant) -> None:
@@ -41,7 +41,7 @@ class SqlCaps(SqlRepository):
         self.connection.execute(
             delete(_K).where(_K.c.partner_id == partner_id, _K.c.sku == sku, _K.c.assembly == assembly)
         )
-        rows = [(collection, override.limit) for collection, override in settings.overrides.items()]
+        rows = list(settings.overrides.items())
         if settings.default is not None:
             rows.append((ALL_COLLECTIONS, settings.default))
         if rows:
