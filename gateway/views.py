@@ -17,9 +17,9 @@ from gateway.domain.instant import Instant
 from gateway.service.channels import ChannelView
 from gateway.service.engine import AtsChange
 from gateway.service.items import IngestResult
-from gateway.service.outbox_view import LedgerTally, ListedMessage, OutboxListing, PartnerStatus
+from gateway.service.outbox_view import ListedMessage, OutboxListing, PartnerStatus
 from gateway.service.queries import AllocatingLine, AtsView, Explanation
-from gateway.store.records import CapRow, LedgerRecord, OutboxCount
+from gateway.store.records import CapRow, LedgerRecord, LedgerTally, OutboxCount
 
 Json = dict[str, object]
 

@@ -103,6 +103,17 @@ class Inbound:
 
 
 @dataclass(frozen=True)
+class LedgerTally:
+    """Items of one kind and outcome received in a window, with the rows they applied and refused."""
+
+    kind: str
+    outcome: str
+    items: int
+    rows_applied: int
+    rows_refused: int
+
+
+@dataclass(frozen=True)
 class LedgerRecord:
     """One inbound item as the ledger remembers it."""
 

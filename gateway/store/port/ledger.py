@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from gateway.domain.instant import Instant
-from gateway.store.records import Inbound, LedgerCounts, LedgerRecord, TransportFailures
+from gateway.store.records import Inbound, LedgerCounts, LedgerRecord, LedgerTally, TransportFailures
 
 
 class LedgerRepository(Protocol):
@@ -34,8 +34,8 @@ class LedgerRepository(Protocol):
         """Record what became of an item (`now`: when it finished)."""
         ...
 
-    def since(self, partner_id: int, since: Instant) -> list[tuple[str, str, int, int, int]]:
-        """(kind, outcome, items, rows applied, rows refused) of the items received since `since`."""
+    def since(self, partner_id: int, since: Instant) -> list[LedgerTally]:
+        """The items received since `since`, by kind and outcome."""
         ...
 
     def entries(self, partner_id: int, limit: int = 100) -> list[LedgerRecord]:

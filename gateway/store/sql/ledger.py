@@ -12,7 +12,7 @@ from gateway.domain import instant
 from gateway.domain.instant import Instant
 from gateway.store import schema
 from gateway.store.errors import AlreadyApplied
-from gateway.store.records import Inbound, LedgerCounts, LedgerRecord, TransportFailures
+from gateway.store.records import Inbound, LedgerCounts, LedgerRecord, LedgerTally, TransportFailures
 from gateway.store.sql.errors import translate_errors
 from gateway.store.sql.repository import SqlRepository, with_partner
 
@@ -64,8 +64,8 @@ class SqlLedger(SqlRepository):
             )
         )
 
-    def since(self, partner_id: int, since: Instant) -> list[tuple[str, str, int, int, int]]:
-        """Items received since `since`, by kind and outcome."""
+    def since(self, partner_id: int, since: Instant) -> list[LedgerTally]:
+        """One GROUP BY kind and outcome."""
         query = (
             select(
                 _G.c.kind,
@@ -78,7 +78,7 @@ class SqlLedger(SqlRepository):
             .group_by(_G.c.kind, _G.c.outcome)
             .order_by(_G.c.kind, _G.c.outcome)
         )
-        return [(r[0], r[1], int(r[2]), int(r[3]), int(r[4])) for r in self.connection.execute(query)]
+        return [LedgerTally(r[0], r[1], int(r[2]), int(r[3]), int(r[4])) for r in self.connection.execute(query)]
 
     def entries(self, partner_id: int, limit: int = 100) -> list[LedgerRecord]:
         """The latest entries of the partner, newest first."""
