@@ -127,7 +127,7 @@ class SqlStore:
         """The repositories of a transaction begun on `connection`, and the locks it is to hold; `run_id` is the
         inbound item being handled, if any, kept with what it queues."""
         locks = self.database.locks(connection, self._space)
-        return SqlUnitOfWork(Shared(connection, self.database, locks, self._partners, run_id))
+        return SqlUnitOfWork.on(Shared(connection, self.database, locks, self._partners, run_id))
 
     @contextmanager
     def source_lock(self, name: str) -> Iterator[bool]:
