@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 
 class Refusal(Exception):
-    """A well-formed request that the rules refuse. Nothing of it is applied."""
+    """A well-formed request that the rules refuse. Nothing of it is applied.
+
+    Each refusal is a dataclass of what it refuses (`eq=False`: an exception is itself, not equal to another)."""
 
     code = "refused"
 
@@ -19,16 +20,14 @@ class Refusal(Exception):
         raise NotImplementedError
 
 
+@dataclass(eq=False)
 class IllegalTransition(Refusal):
     """An order status change the lifecycle forbids."""
 
     code = "illegal_transition"
-
-    def __init__(self, order_id: str, current: str, requested: str) -> None:
-        super().__init__(order_id, current, requested)
-        self.order_id = order_id
-        self.current = current
-        self.requested = requested
+    order_id: str
+    current: str
+    requested: str
 
     def message(self) -> str:
         return (
@@ -46,72 +45,62 @@ class Shortage:
     available: int
 
 
+@dataclass(eq=False)
 class InsufficientStock(Refusal):
     """A placement asking for more than the available-to-sell of one or more SKUs."""
 
     code = "insufficient_stock"
-
-    def __init__(self, order_id: str, shortages: Sequence[Shortage]) -> None:
-        super().__init__(order_id, tuple(shortages))
-        self.order_id = order_id
-        self.shortages = tuple(shortages)
+    order_id: str
+    shortages: tuple[Shortage, ...]
 
     def message(self) -> str:
         parts = "; ".join(f"SKU {s.sku} wants {s.requested}, {max(0, s.available)} available" for s in self.shortages)
         return f"order {self.order_id} refused, not enough available to sell: {parts}"
 
 
+@dataclass(eq=False)
 class UnknownOrder(Refusal):
     """A status change or confirmation for an order the gateway does not hold."""
 
     code = "unknown_order"
-
-    def __init__(self, order_id: str) -> None:
-        super().__init__(order_id)
-        self.order_id = order_id
+    order_id: str
 
     def message(self) -> str:
         return f"order {self.order_id} is unknown"
 
 
+@dataclass(eq=False)
 class UnknownLine(Refusal):
     """A confirmation or status row naming a SKU the order does not hold."""
 
     code = "unknown_line"
-
-    def __init__(self, order_id: str, sku: str) -> None:
-        super().__init__(order_id, sku)
-        self.order_id = order_id
-        self.sku = sku
+    order_id: str
+    sku: str
 
     def message(self) -> str:
         return f"order {self.order_id} holds no line for SKU {self.sku}"
 
 
+@dataclass(eq=False)
 class OrderExists(Refusal):
     """A placement reusing the id of an order already held."""
 
     code = "order_exists"
-
-    def __init__(self, order_id: str) -> None:
-        super().__init__(order_id)
-        self.order_id = order_id
+    order_id: str
 
     def message(self) -> str:
         return f"order {self.order_id} already exists; placing it again is refused"
 
 
+@dataclass(eq=False)
 class LineMismatch(Refusal):
     """A status row for an existing order whose quantity differs from the order's line."""
 
     code = "line_mismatch"
-
-    def __init__(self, order_id: str, sku: str, given: int, held: int) -> None:
-        super().__init__(order_id, sku, given, held)
-        self.order_id = order_id
-        self.sku = sku
-        self.given = given
-        self.held = held
+    order_id: str
+    sku: str
+    given: int
+    held: int
 
     def message(self) -> str:
         return (
@@ -120,15 +109,13 @@ class LineMismatch(Refusal):
         )
 
 
+@dataclass(eq=False)
 class InvalidOrder(Refusal):
     """An order whose lines contradict each other."""
 
     code = "invalid_order"
-
-    def __init__(self, order_id: str, reason: str) -> None:
-        super().__init__(order_id, reason)
-        self.order_id = order_id
-        self.reason = reason
+    order_id: str
+    reason: str
 
     def message(self) -> str:
         return f"order {self.order_id} refused: {self.reason}"

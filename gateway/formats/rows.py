@@ -16,6 +16,7 @@ from typing import NamedTuple
 from gateway.domain import identifiers, instant
 from gateway.domain.caps import ALL_COLLECTIONS
 from gateway.domain.instant import Instant
+from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus, parse_status
 from gateway.formats.csvfile import CsvTable
 from gateway.formats.problems import Problem, Problems
@@ -54,15 +55,13 @@ class StockRow(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class OrderRow:
-    """One line of an order and the status its order is in or moves to."""
+    """One row of an order file (at `line`): the order, the status it is in or moves to, and one of its lines as
+    requested."""
 
     line: int
     order_id: str
-    sku: str
-    quantity: int
     status: OrderStatus
-    assembly: str | None = None
-    collection: str | None = None
+    requested: RequestedLine
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +320,7 @@ def read_orders(table: CsvTable, zone: tzinfo) -> Iterator[OrderRow]:
             continue  # reported by the identifier rule
         if order_id is None or sku is None or quantity is None or status is None:
             continue
-        yield OrderRow(line, order_id, sku, quantity, status, assembly, collection)
+        yield OrderRow(line, order_id, status, RequestedLine(sku, quantity, assembly, collection))
 
 
 def read_confirmations(table: CsvTable, zone: tzinfo) -> Iterator[ConfirmationRow]:

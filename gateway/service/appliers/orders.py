@@ -39,10 +39,10 @@ class Orders(Applier[None]):
             try:
                 existing = tx.orders.get(engine.partner_id, order_id)
                 if existing is None:
-                    lines = [RequestedLine(r.sku, r.quantity, r.assembly, r.collection) for r in rows]
-                    engine.place(order_id, lines, rows[0].status)
+                    engine.place(order_id, [r.requested for r in rows], rows[0].status)
                 else:
-                    for sku, line in merge_lines(order_id, [RequestedLine(r.sku, r.quantity) for r in rows]).items():
+                    given = [RequestedLine(r.requested.sku, r.requested.quantity) for r in rows]
+                    for sku, line in merge_lines(order_id, given).items():
                         held = existing.line(sku)
                         if held is None:
                             raise UnknownLine(order_id, sku)
