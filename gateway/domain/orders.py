@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gateway.domain.errors import InvalidOrder
+from gateway.domain.identifiers import channel_problem
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,9 @@ def merge_lines(order_id: str, lines: Sequence[RequestedLine]) -> dict[str, Requ
         raise InvalidOrder(order_id, "an order needs at least one line")
     merged: dict[str, RequestedLine] = {}
     for line in lines:
-        if (line.assembly is None) != (line.collection is None):
-            raise InvalidOrder(order_id, f"SKU {line.sku}: an assembly and a collection go together")
+        why = channel_problem(line.assembly, line.collection)
+        if why is not None:
+            raise InvalidOrder(order_id, f"SKU {line.sku}: {why}")
         if line.quantity < 1:
             raise InvalidOrder(order_id, f"SKU {line.sku}: quantity must be at least 1, got {line.quantity}")
         held = merged.get(line.sku)

@@ -189,3 +189,10 @@ def test_one_sku_in_two_channels_of_one_order_is_refused() -> None:
     """Merging cannot put one line in two collections."""
     with pytest.raises(InvalidOrder, match="two different"):
         merge_lines("O1", [RequestedLine("A", 1, "asm", "c1"), RequestedLine("A", 1, "asm", "c2")])
+
+
+def test_a_line_with_half_a_channel_is_refused_by_the_one_channel_rule() -> None:
+    """An assembly without its collection (or the reverse) is refused with the words of identifiers.channel_problem."""
+    for assembly, collection in (("asm", None), (None, "c1")):
+        with pytest.raises(InvalidOrder, match="SKU A: assembly and collection go together"):
+            merge_lines("O1", [RequestedLine("A", 1, assembly, collection)])
