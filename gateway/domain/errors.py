@@ -60,13 +60,22 @@ class InsufficientStock(Refusal):
 
 @dataclass(eq=False)
 class UnknownOrder(Refusal):
-    """A status change or confirmation for an order the gateway does not hold."""
+    """A status change or confirmation for an order the gateway does not hold.
+
+    `status`: the status an `orders` row asked an unknown order to be placed in, when it was not one an order
+    may start in (a `closed` row for a mistyped id must not create a closed order)."""
 
     code = "unknown_order"
     order_id: str
+    status: str | None = None
 
     def message(self) -> str:
-        return f"order {self.order_id} is unknown"
+        if self.status is None:
+            return f"order {self.order_id} is unknown"
+        return (
+            f"order {self.order_id} is unknown, and a row places a new order only as pending or confirmed, "
+            f"not {self.status} (a mistyped order id?)"
+        )
 
 
 @dataclass(eq=False)
@@ -119,3 +128,43 @@ class InvalidOrder(Refusal):
 
     def message(self) -> str:
         return f"order {self.order_id} refused: {self.reason}"
+
+
+class FutureTimestamp(Refusal):
+    """A stock level or confirmation stamped further ahead of the gateway's clock than the partner's skew allows.
+
+    Taken, a level stamped in 2030 would make every later snapshot of its SKU stale until 2030."""
+
+    code = "future_timestamp"
+
+    def __init__(self, field: str, stamp: str, now: str, skew_seconds: float) -> None:
+        super().__init__(field, stamp, now, skew_seconds)
+        self.field = field
+        self.stamp = stamp
+        self.now = now
+        self.skew_seconds = skew_seconds
+
+    def message(self) -> str:
+        return (
+            f"{self.field} {self.stamp} is in the future: more than max_clock_skew ({self.skew_seconds:g} s) "
+            f"ahead of the gateway's clock ({self.now}); not applied"
+        )
+
+
+class ConfirmedAboveOrdered(Refusal):
+    """A confirmed quantity above the line's ordered quantity, from a partner that does not allow it."""
+
+    code = "confirmed_above_ordered"
+
+    def __init__(self, order_id: str, sku: str, confirmed: int, ordered: int) -> None:
+        super().__init__(order_id, sku, confirmed, ordered)
+        self.order_id = order_id
+        self.sku = sku
+        self.confirmed = confirmed
+        self.ordered = ordered
+
+    def message(self) -> str:
+        return (
+            f"order {self.order_id}, SKU {self.sku}: confirmed quantity {self.confirmed} is above the "
+            f"{self.ordered} ordered (allow_over_confirmation = true accepts it for this partner)"
+        )

@@ -272,8 +272,9 @@ def read_stock(table: CsvTable, zone: tzinfo, seen: set[str] | None = None) -> I
 class StockBatches:
     """A snapshot's valid rows as batches of (sku, quantity, as_of), for applying in bulk.
 
-    Rows without an as_of take `default_as_of`. `seen` holds every SKU read (for `absent = "zero"`), and
-    `latest` the latest as_of the file itself gave (None when it gave none).
+    Rows without an as_of take `default_as_of`. `seen` holds every SKU read (for `absent = "zero"`), `latest`
+    the latest as_of the file itself gave (None when it gave none), and `lines` the line numbers of the batch
+    last given, row for row.
     """
 
     def __init__(self, table: CsvTable, zone: tzinfo, default_as_of: Instant, size: int = 5000) -> None:
@@ -283,6 +284,7 @@ class StockBatches:
         self.size = size
         self.seen: set[str] = set()
         self.rows = 0
+        self.lines: list[int] = []
 
     @property
     def latest(self) -> Instant | None:
@@ -290,9 +292,11 @@ class StockBatches:
         return self.cells.latest
 
     def __iter__(self) -> Iterator[list[tuple[str, int, Instant]]]:
-        for batch in _scan_stock(self.table, self.cells, self.seen, self.default_as_of, self.size):
+        lines = self.lines
+        for batch in _scan_stock(self.table, self.cells, self.seen, self.default_as_of, self.size, lines):
             self.rows += len(batch)
             yield batch  # type: ignore[misc]  # with a default, every as_of is set
+            lines.clear()  # the next batch's lines are gathered from here
 
 
 def read_orders(table: CsvTable, zone: tzinfo) -> Iterator[OrderRow]:

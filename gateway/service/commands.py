@@ -86,9 +86,14 @@ class Commands:
         )
 
     def confirm(self, partner: str, order_id: str, sku: str, quantity: int, at: Instant) -> list[AtsChange]:
-        """Record the partner's confirmed quantity for one line."""
+        """Record the partner's confirmed quantity for one line (above the ordered one only where allowed)."""
+        allow_above = self.settings.partner(partner).allow_over_confirmation
         return self._run(
-            partner, "order_confirmed", lambda e: e.confirm(order_id, sku, quantity, at), order_id=order_id, sku=sku
+            partner,
+            "order_confirmed",
+            lambda e: e.confirm(order_id, sku, quantity, at, allow_above=allow_above),
+            order_id=order_id,
+            sku=sku,
         )
 
     def set_cap(

@@ -457,7 +457,7 @@ def test_acknowledgements_close_orders_and_confirm_lines_like_files_do(
     [entry] = ledger(app)
     assert (entry.kind, entry.outcome, entry.rows_applied, entry.rows_refused) == ("acknowledgements", "applied", 2, 1)
     assert json.loads(entry.report or "{}")["refused"] == [
-        {"item": 2, "field": None, "message": "order GHOST is unknown"}
+        {"item": 2, "field": None, "message": "order GHOST is unknown", "reason": "unknown_order"}
     ]
     assert messages(app, "p", "order_closed") == ["O1"]
 
