@@ -18,12 +18,17 @@ from gateway.store.retry import RETRIES, retried
 log = logs.get(__name__)
 _T = TypeVar("_T")
 
+# where a command was given, as an order's history names it: the command line, or the platform API
+CLI = "cli"
+API = "api"
+
 
 class Commands:
     """Place and move orders, record confirmations, set stock levels.
 
     Each command is one transaction, run again (up to `retries` times) when the database rolled it back to untie
-    it from another; with `wait`, StoreBusy when the store's writer is not free within that many seconds."""
+    it from another; with `wait`, StoreBusy when the store's writer is not free within that many seconds. `origin`
+    says where the commands are given (CLI, API): an order's history names it for each move a command made."""
 
     def __init__(
         self,
@@ -33,20 +38,27 @@ class Commands:
         *,
         wait: float | None = None,
         retries: int = RETRIES,
+        origin: str = CLI,
     ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
         self.wait = wait
         self.retries = retries
+        self.origin = origin
 
     def waiting(self, seconds: float | None) -> Commands:
         """The same commands, each waiting at most `seconds` for the store's writer (None: as long as it takes)."""
-        return Commands(self.store, self.settings, self.clock, wait=seconds, retries=self.retries)
+        return Commands(self.store, self.settings, self.clock, wait=seconds, retries=self.retries, origin=self.origin)
+
+    def given_on(self, origin: str) -> Commands:
+        """The same commands, given on `origin` (CLI, API)."""
+        return Commands(self.store, self.settings, self.clock, wait=self.wait, retries=self.retries, origin=origin)
 
     def engine(self, tx: UnitOfWork, partner: str) -> Engine:
         """The engine of one command of `partner` in `tx`, at the clock's now."""
-        return Engine(tx, partner, self.settings.partner(partner).policy, self.clock(), clock=self.clock)
+        policy = self.settings.partner(partner).policy
+        return Engine(tx, partner, policy, self.clock(), clock=self.clock, command=self.origin)
 
     def transaction(self, partner: str, event: str, work: Callable[[UnitOfWork], _T], **context: object) -> _T:
         """`work` in one write transaction, run again while the database rolls it back to untie it from another;

@@ -74,6 +74,24 @@ orders = Table(
     Column("updated_at", BigInteger, nullable=False),
     PrimaryKeyConstraint("partner_id", "order_id"),
     ForeignKeyConstraint(["partner_id"], ["partners.id"]),
+    # listings by status, oldest status first (`gateway order list`, `GET orders`)
+    Index("ix_orders_partner_status", "partner_id", "status", "updated_at"),
+)
+
+# each status an order reached, when, and what moved it (0008; orders older than that start with their status then)
+order_events = Table(
+    "order_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("partner_id", Integer, nullable=False),
+    Column("order_id", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    # the inbound item that moved it (a file, a feed page), or the command's origin: cli | api (neither: unknown)
+    Column("ledger_id", BigInteger, nullable=True),
+    Column("command", String(16), nullable=True),
+    ForeignKeyConstraint(["partner_id", "order_id"], ["orders.partner_id", "orders.order_id"]),
+    Index("ix_order_events_order", "partner_id", "order_id", "id"),
 )
 
 order_lines = Table(
