@@ -99,7 +99,8 @@ def order(store: Store, partner: str, policy: Policy, order_id: str) -> OrderDet
         if not history:  # no step kept (a store older than the histories): its status since it reached it
             history = [OrderEvent(found.status, found.updated_at)]
         view = _views(tx, partner_id, policy, [found])[0]
-        return OrderDetail(view, policy.mode.value, tuple(history), tuple(tx.orders.confirmations(partner_id, order_id)))
+        confirmations = tuple(tx.orders.confirmations(partner_id, order_id))
+    return OrderDetail(view, policy.mode.value, tuple(history), confirmations)
 
 
 def orders(store: Store, partner: str, policy: Policy, wanted: OrderFilter, now: Instant) -> OrderListing:
