@@ -125,7 +125,7 @@ class OrderEventOut(BaseModel):
     source), `command:cli` or `command:api`; null when unknown (an order older than the histories)."""
 
     status: OrderStatus
-    at: str | None
+    at: str
     by: str | None
     ledger_entry: int | None
     source: str | None
@@ -136,8 +136,8 @@ class ConfirmationOut(BaseModel):
 
     sku: str
     confirmed_quantity: int
-    confirmed_at: str | None
-    received_at: str | None
+    confirmed_at: str
+    received_at: str
     in_force: bool
 
 
@@ -146,8 +146,8 @@ class OrderSummaryOut(BaseModel):
 
     order_id: str
     status: OrderStatus
-    created_at: str | None
-    updated_at: str | None
+    created_at: str
+    updated_at: str
     allocated: int
     lines: list[OrderLineOut]
 
