@@ -192,6 +192,9 @@ def _print_order(partner: str, found: OrderDetail) -> None:
 
 
 def _print_listing(found: OrderListing, allocating: bool, limit: int) -> None:
+    if not found.orders:
+        echo("no order matches")
+        return
     echo(f"{'order_id':<24} {'status':<10} {'since':<27} {'lines':>5} {'allocated':>10}")
     for view in found.orders:
         since = instant.to_iso(view.updated_at) or "-"

@@ -380,6 +380,7 @@ def test_the_cli_prints_an_order_and_a_listing_for_people(both: Both) -> None:
     assert "    EGGS: allocates 5 unit(s): closed line, not yet confirmed by the partner" in listing
     more = both.cli("order", "list", "--partner", "acme", "--limit", "2")
     assert more.splitlines()[-1] == "(the first 2 shown; --limit to see more)"
+    assert both.cli("order", "list", "--partner", "acme", "--older-than", "1d") == "no order matches\n"
 
 
 def test_the_cli_refuses_an_unknown_order_and_a_duration_it_cannot_read(both: Both) -> None:
