@@ -96,8 +96,10 @@ def order(store: Store, partner: str, policy: Policy, order_id: str) -> OrderDet
         if found is None:
             raise UnknownOrder(order_id)
         history = tx.orders.history(partner_id, order_id)
-        if not history:  # no step kept (a store older than the histories): its status since it reached it
-            history = [OrderEvent(found.status, found.updated_at)]
+        if not history or history[-1].status != found.status:
+            # a move no step was kept for (an older release moving orders while a newer one migrated the store):
+            # the status it has, since it reached it, moved by nothing known
+            history.append(OrderEvent(found.status, found.updated_at))
         view = _views(tx, partner_id, policy, [found])[0]
         confirmations = tuple(tx.orders.confirmations(partner_id, order_id))
     return OrderDetail(view, policy.mode.value, tuple(history), confirmations)

@@ -284,6 +284,23 @@ def test_a_store_upgraded_from_0007_lists_its_orders_with_their_status_since_the
         store.close()
 
 
+def test_a_move_an_older_release_made_without_a_step_ends_the_history_with_the_status_the_order_has(
+    make_app: AppFactory,
+) -> None:
+    """During a roll-out an older worker moves orders without keeping a step: the history ends with the status the
+    order has, since it reached it, moved by nothing known."""
+    app = make_app(acme={"stock_mode": "advanced"})
+    app.commands.set_stock("acme", "EGGS", 10, None)
+    app.commands.place("acme", "O1", [RequestedLine("EGGS", 1)])
+    with app.store.write() as tx:  # what an older release does: the status, and nothing of the history
+        tx.connection.exec_driver_sql(
+            "UPDATE orders SET status = 'invoicing', updated_at = 5000000 WHERE order_id = 'O1'"
+        )
+    body = show(app, "acme", "O1")
+    assert moved(body) == [("pending", "command:cli"), ("invoicing", None)]
+    assert body["history"][-1]["at"] == "1970-01-01T00:00:05Z"
+
+
 # the command line and the API, over one store
 
 
