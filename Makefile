@@ -28,7 +28,7 @@ run: $(STAMP)
 	@mkdir -p var && test -s var/demo-api.token || $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(24))" > var/demo-api.token
 	@echo "stock-gateway demo: the worker on config/demo.toml (SQLite in var/gateway.db). Ctrl-C stops it."
 	@echo "  drop files into  var/drop/PARTNER/KIND/   PARTNER: simple-shop, advanced-brand, timed-farm"
-	@echo "                                            KIND: stock, orders, confirmations (advanced-brand: caps too)"
+	@echo "                                            KIND: stock, orders, confirmations, acknowledgements (advanced-brand: caps too)"
 	@echo "  e.g.             cp fixtures/stock/good.csv var/drop/simple-shop/stock/"
 	@echo "  read the results in var/outbound/PARTNER/ (ATS, order exports) and with:"
 	@echo "                   $(BIN)/gateway --config config/demo.toml status"

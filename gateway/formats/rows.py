@@ -1,4 +1,4 @@
-"""The kinds of flat file and their rows: stock snapshots, order statuses, confirmations.
+"""The kinds of flat file and their rows: stock snapshots, order statuses, confirmations, caps, acknowledgements.
 
 Each reader turns a CsvTable's cells into typed rows, adding a Problem for every cell that is not what the
 kind requires. Rows with problems are not yielded: the caller refuses the file when problems exist.
@@ -31,6 +31,7 @@ class Kind(StrEnum):
     ORDERS = "orders"
     CONFIRMATIONS = "confirmations"
     CAPS = "caps"
+    ACKNOWLEDGEMENTS = "acknowledgements"  # the same word as the feed (pages.Feed): one applier serves both
 
 
 COLUMNS: dict[Kind, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -38,6 +39,7 @@ COLUMNS: dict[Kind, tuple[tuple[str, ...], tuple[str, ...]]] = {
     Kind.ORDERS: (("order_id", "sku", "quantity", "status"), ("assembly", "collection")),
     Kind.CONFIRMATIONS: (("order_id", "sku", "confirmed_quantity", "confirmed_at"), ()),
     Kind.CAPS: (("sku", "assembly", "collection", "max"), ()),
+    Kind.ACKNOWLEDGEMENTS: (("order_id", "status"), ("updated_at",)),
 }
 
 
@@ -83,6 +85,16 @@ class CapRowIn:
     assembly: str
     collection: str | None
     limit: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AcknowledgementRow:
+    """A status-only acknowledgement: the order (all its lines) moves to `status`, stated at `updated_at`."""
+
+    line: int
+    order_id: str
+    status: OrderStatus
+    updated_at: Instant | None = None  # as the partner gave it; the move itself is stamped by the gateway
 
 
 class Cells:
@@ -361,3 +373,30 @@ def read_caps(table: CsvTable, zone: tzinfo) -> Iterator[CapRowIn]:
             continue
         seen[key] = line
         yield CapRowIn(line, sku, assembly, None if collection == ALL_COLLECTIONS else collection, limit)
+
+
+def read_acknowledgements(table: CsvTable, zone: tzinfo) -> Iterator[AcknowledgementRow]:
+    """Status-only acknowledgements, one row per order: the order moves to `status` (`updated_at` optional).
+
+    An order given twice in one file is a problem naming both lines: which of its rows the partner meant to be
+    the last word cannot be known, so the file is refused whole rather than one of them guessed.
+    """
+    cells = Cells(table.problems, zone)
+    idx = table.index
+    i_updated = idx.get("updated_at")
+    seen: dict[str, int] = {}
+    for line, row in table:
+        order_id = cells.identifier(line, "order_id", row[idx["order_id"]])
+        status = cells.status(line, "status", row[idx["status"]])
+        stamp = row[i_updated] if i_updated is not None else ""
+        updated_at = cells.moment(line, "updated_at", stamp, required=False)
+        if order_id is None:
+            continue
+        first = seen.setdefault(order_id, line)  # a row with another problem still holds its order's place
+        if first != line:
+            again = f"order {order_id} is acknowledged again (first at line {first}): one row per order"
+            table.problems.add(Problem(line, again, "order_id"))
+            continue
+        if status is None or (updated_at is None and stamp.strip()):
+            continue
+        yield AcknowledgementRow(line, order_id, status, updated_at)

@@ -17,6 +17,8 @@ from gateway.formats.pages import Feed
 from gateway.formats.rows import Kind
 from gateway.settings.base import ConfigError
 from gateway.settings.files import (
+    AcknowledgementColumns,
+    AcknowledgementFileSettings,
     CapColumns,
     CapFileSettings,
     ConfirmationColumns,
@@ -50,6 +52,8 @@ __all__ = [
     "MESSAGE_KINDS",
     "NO_TOKENS",
     "STORE_URL_ENV",
+    "AcknowledgementColumns",
+    "AcknowledgementFileSettings",
     "ApiSettings",
     "ApiToken",
     "CapColumns",

@@ -50,6 +50,14 @@ class CapColumns(Strict):
     max: str = "max"
 
 
+class AcknowledgementColumns(Strict):
+    """Header names of a partner's acknowledgement files (status only, one row per order)."""
+
+    order_id: str = "order_id"
+    status: str = "status"
+    updated_at: str = "updated_at"
+
+
 class _FileSettings(Strict):
     delimiter: Literal[",", ";", "\t"] | None = None
     encoding: str = "utf-8"
@@ -93,6 +101,12 @@ class CapFileSettings(_FileSettings):
     columns: CapColumns = CapColumns()
 
 
+class AcknowledgementFileSettings(_FileSettings):
+    """How a partner writes acknowledgement files."""
+
+    columns: AcknowledgementColumns = AcknowledgementColumns()
+
+
 class PartnerFiles(Strict):
     """File options per kind."""
 
@@ -100,6 +114,7 @@ class PartnerFiles(Strict):
     orders: OrderFileSettings = OrderFileSettings()
     confirmations: ConfirmationFileSettings = ConfirmationFileSettings()
     caps: CapFileSettings = CapFileSettings()
+    acknowledgements: AcknowledgementFileSettings = AcknowledgementFileSettings()
     # a header or row line longer than this (in bytes, its line break not counted) refuses the whole file
     max_line_bytes: int = Field(default=MAX_LINE_BYTES, ge=256)
 

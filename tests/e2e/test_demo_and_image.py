@@ -72,7 +72,7 @@ def test_the_demo_names_one_partner_per_stock_mode_with_drop_folders_and_an_expo
             assert isinstance(source, settings.FolderSource), (name, source)
             assert source.path == var / "drop" / name / source.kind.value, (name, source.path)
             kinds.add(source.kind.value)
-        assert {"stock", "orders", "confirmations"} <= kinds, name
+        assert {"stock", "orders", "confirmations", "acknowledgements"} <= kinds, name
         assert partner.export is not None, name
         assert partner.export.path == var / "outbound" / name
         assert set(partner.export.kinds) == EXPORT_KINDS
@@ -112,6 +112,15 @@ def wait_files(var: Path, partner: str, prefix: str, count: int, worker: WorkerP
         15,
         lambda: f"{count} {prefix}-{partner}-*.csv in {var / 'outbound' / partner}\n{worker.tail()}",
     )
+
+
+def wait_closed(var: Path, partner: str, orders: set[str], worker: WorkerProcess) -> None:
+    """Wait until the partner's closed-order files (all of them together) name exactly `orders`."""
+
+    def closed() -> bool:
+        return {row[0] for path in outbound(var, partner, "closed") for row in read_csv(path)[1:]} == orders
+
+    wait_until(closed, 15, lambda: f"{sorted(orders)} closed for {partner}\n{worker.tail()}")
 
 
 def stock_fixture() -> dict[str, tuple[str, str]]:
@@ -199,7 +208,23 @@ def test_the_demo_worker_takes_dropped_fixtures_and_writes_what_each_partner_is_
                 ("O-1001", "invoicing", "3700000000028", "1"),
             ], partner
 
+        # the brand closes both orders by status alone (fixtures/acknowledgements/good.csv): each closed order is
+        # sent back; only in advanced mode does the close free units (simple took them from stock as the orders
+        # left pending, time_based keeps them until the partner's confirmation is in a snapshot)
+        for partner in MODES:
+            shutil.copy(
+                FIXTURES / "acknowledgements" / "good.csv", var / "drop" / partner / "acknowledgements" / "good.csv"
+            )
+        for partner in MODES:
+            wait_closed(var, partner, {"O-1001", "O-1002"}, worker)
+        [*_, third] = wait_files(var, "advanced-brand", "ats", 3, worker)
+        assert ats_rows(third) == {
+            "3700000000011": ("10", "2019-06-25T12:00:00Z"),
+            "3700000000028": ("4", "2019-06-25T12:00:00Z"),
+        }
+
         items = worker.metrics()
+        assert items['gateway_items_total{kind="acknowledgements",outcome="applied",partner="simple-shop"}'] == 1
         assert items['gateway_items_total{kind="stock",outcome="applied",partner="simple-shop"}'] == 1
         assert items['gateway_items_total{kind="orders",outcome="applied",partner="simple-shop"}'] == 2
         assert worker.stop(timeout=15) == 0

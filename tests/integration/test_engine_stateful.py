@@ -3,7 +3,9 @@
 The model below is written straight from shared/DOMAIN.md (it does not use gateway.domain.allocation): stock
 levels, inventory timestamps, orders, and the confirmation in force per line. For every command it decides on
 its own whether the rules must refuse it, and after every step it recomputes each SKU's allocation and ATS by
-the partner's mode and compares them with what the store holds, and with what the outbox has queued.
+the partner's mode and compares them with what the store holds, and with what the outbox has queued. Status
+moves also come as status-only acknowledgement files (one row per order, refused row by row as the commands are,
+refused whole when an order is given twice).
 
 One SQLite file serves a whole test; each example gets a fresh partner in it, so no example sees another's data.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -38,7 +41,9 @@ from gateway.domain.errors import (
 from gateway.domain.instant import Instant, parse
 from gateway.domain.modes import StockMode
 from gateway.domain.orders import RequestedLine
+from gateway.domain.outcomes import Outcome
 from gateway.domain.status import OrderStatus
+from gateway.formats.rows import Kind
 from gateway.service import queries
 from gateway.service.commands import StaleStock
 from gateway.service.engine import AtsChange
@@ -164,7 +169,7 @@ class Model:
 class EngineMachine(RuleBasedStateMachine):
     """Commands through `App.commands` on a real store; the model says what must happen."""
 
-    def __init__(self, shared: bootstrap.App, clock: FakeClock, partner: PartnerSettings) -> None:
+    def __init__(self, shared: bootstrap.App, clock: FakeClock, partner: PartnerSettings, folder: Path) -> None:
         super().__init__()
         self.clock = clock
         self.partner = f"sm{next(_partner_numbers)}"
@@ -172,6 +177,9 @@ class EngineMachine(RuleBasedStateMachine):
         bootstrap.sync_partners(shared.store, config, clock)
         self.app = bootstrap.wire(config, shared.store, clock)
         self.model = Model(partner.stock_mode, partner.pending_allocation)
+        self.folder = folder / self.partner  # the acknowledgement files this example sends
+        self.folder.mkdir(parents=True)
+        self.files_applied: set[str] = set()  # contents applied: the same again is a duplicate
 
     # helpers
 
@@ -228,6 +236,12 @@ class EngineMachine(RuleBasedStateMachine):
             return
         before = self._published_now()
         changes = self.app.commands.set_status(self.partner, order_id, status)
+        self._move(order_id, status)
+        self._check_changes(before, changes)
+
+    def _move(self, order_id: str, status: OrderStatus) -> None:
+        """The model's side of a legal status move."""
+        order = self.model.orders[order_id]
         current = order.status
         if self.model.mode == StockMode.SIMPLE and current != status:
             # Simple mode moves stock: leaving pending for confirmed, invoicing or closed takes the quantity,
@@ -242,7 +256,44 @@ class EngineMachine(RuleBasedStateMachine):
         if current != status and status == S.CLOSED:
             self.model.closed.append(order_id)
         order.status = status
-        self._check_changes(before, changes)
+
+    def _acknowledge(self, moves: list[tuple[str, OrderStatus]], stamped: bool) -> None:
+        """An acknowledgements file moving each order to its status, row by row in file order."""
+        self.clock.advance()
+        header = "order_id,status,updated_at\n" if stamped else "order_id,status\n"
+        stamp = ",2019-06-26T12:00:00Z" if stamped else ""
+        text = header + "".join(f"{order_id},{status.value}{stamp}\n" for order_id, status in moves)
+        path = self.folder / f"ack{len(list(self.folder.iterdir()))}.csv"
+        path.write_text(text, encoding="utf-8")
+        before = self._published_now()
+        result = self.app.ingestor.ingest(self.partner, Kind.ACKNOWLEDGEMENTS, path)
+        first: dict[str, int] = {}
+        twice = [(line, first[o]) for line, (o, _) in enumerate(moves, start=2) if first.setdefault(o, line) != line]
+        if twice:
+            # One row per order: the file is refused whole, naming each repeated row and its order's first row.
+            assert result.outcome == Outcome.REJECTED
+            assert [(p.line, p.column) for p in result.problems] == [(line, "order_id") for line, _ in twice]
+            assert all(f"(first at line {at})" in p.message for p, (_, at) in zip(result.problems, twice, strict=True))
+            return
+        if text in self.files_applied:
+            assert (result.outcome, result.counts.applied) == (Outcome.DUPLICATE, 0)
+            return
+        self.files_applied.add(text)
+        refused: list[tuple[int, str]] = []
+        for line, (order_id, status) in enumerate(moves, start=2):
+            order = self.model.orders.get(order_id)
+            if order is None:
+                refused.append((line, str(UnknownOrder(order_id))))
+            elif not legal(order.status, status):
+                refused.append((line, str(IllegalTransition(order_id, order.status.value, status.value))))
+            else:
+                self._move(order_id, status)
+        assert result.outcome == Outcome.APPLIED
+        assert [(p.line, p.message) for p in result.refusals] == refused
+        assert (result.counts.applied, result.counts.refused) == (len(moves) - len(refused), len(refused))
+        # A file's changes run from each SKU's value before the file to its value after (one that came back to
+        # where it was is no change).
+        self._check_changes(before, [c for c in result.changes if c.before != c.after])
 
     def _set_stock(self, sku: str, quantity: int, as_of: Instant) -> None:
         self.clock.advance()
@@ -319,6 +370,19 @@ class EngineMachine(RuleBasedStateMachine):
         open_orders = sorted(order_id for order_id, order in self.model.orders.items() if order.status in _OPEN)
         self._set_status(data.draw(st.sampled_from(open_orders), label="order_id"), status)
 
+    @precondition(lambda self: self.model.orders)
+    @rule(data=st.data(), stamped=st.booleans(), twice=st.integers(0, 5))
+    def acknowledge(self, data: st.DataObject, stamped: bool, twice: int) -> None:
+        """A status-only acknowledgements file: up to three orders (open ones likely, one never placed now and
+        then), each to any status; now and then one of them given a second row."""
+        open_orders = [o for o, order in sorted(self.model.orders.items()) if order.status in _OPEN]
+        candidates = st.sampled_from([*open_orders, *sorted(self.model.orders), UNKNOWN_ORDER])
+        ids = data.draw(st.lists(candidates, min_size=1, max_size=3, unique=True), label="orders")
+        moves = [(order_id, data.draw(STATUSES, label="status")) for order_id in ids]
+        if twice == 5:
+            moves.append((ids[0], data.draw(STATUSES, label="status again")))
+        self._acknowledge(moves, stamped)
+
     @rule(sku=st.sampled_from(SKUS), quantity=st.integers(0, 40), offset=OFFSETS)
     def set_stock(self, sku: str, quantity: int, offset: int) -> None:
         self._set_stock(sku, quantity, self._stamp(sku, offset))
@@ -381,7 +445,12 @@ class EngineMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.parametrize("mode", list(MODES))
-def test_engine_follows_the_model(mode: str, make_app: AppFactory, clock: FakeClock, store_backend: str) -> None:
-    """Random placements, status moves, snapshots and confirmations keep store and model equal, per mode."""
+def test_engine_follows_the_model(
+    mode: str, make_app: AppFactory, clock: FakeClock, store_backend: str, tmp_path: Path
+) -> None:
+    """Random placements, status moves (commands and acknowledgement files), snapshots and confirmations keep
+    store and model equal, per mode."""
     shared = make_app(unused={"stock_mode": "simple"})  # the store file; each example adds its own partner
-    run_state_machine_as_test(lambda: EngineMachine(shared, clock, MODES[mode]), settings=_settings_for(store_backend))
+    run_state_machine_as_test(
+        lambda: EngineMachine(shared, clock, MODES[mode], tmp_path / "acks"), settings=_settings_for(store_backend)
+    )

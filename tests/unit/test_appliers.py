@@ -29,9 +29,11 @@ def test_the_feeds_are_the_ones_the_settings_allow() -> None:
 
 
 def test_files_and_pages_of_the_same_things_share_one_applier() -> None:
-    """Stock files and stock pages, confirmations files and acknowledgements pages: one applier each."""
+    """Stock files and stock pages, acknowledgements files and acknowledgements pages: one applier each (one word
+    each); confirmations files have their own, which reads confirmation rows."""
     assert applier(Kind.STOCK) is applier(Feed.STOCK)
-    assert applier(Kind.CONFIRMATIONS) is applier(Feed.ACKNOWLEDGEMENTS)
+    assert applier(Kind.ACKNOWLEDGEMENTS) is applier(Feed.ACKNOWLEDGEMENTS)
+    assert applier(Kind.CONFIRMATIONS) is not applier(Feed.ACKNOWLEDGEMENTS)
     assert set(APPLIERS) == {k.value for k in Kind} | {f.value for f in Feed}
 
 

@@ -25,11 +25,13 @@ from gateway.formats.problems import Malformed, Problem
 from gateway.formats.rows import (
     COLUMNS,
     MAX_ID_LENGTH,
+    AcknowledgementRow,
     CapRowIn,
     ConfirmationRow,
     Kind,
     OrderRow,
     StockRow,
+    read_acknowledgements,
     read_caps,
     read_confirmations,
     read_orders,
@@ -51,6 +53,7 @@ READERS: dict[Kind, tuple[Reader, type]] = {
     Kind.ORDERS: (read_orders, OrderRow),
     Kind.CONFIRMATIONS: (read_confirmations, ConfirmationRow),
     Kind.CAPS: (read_caps, CapRowIn),
+    Kind.ACKNOWLEDGEMENTS: (read_acknowledgements, AcknowledgementRow),
 }
 
 RENAMED = {
@@ -58,6 +61,7 @@ RENAMED = {
     Kind.ORDERS: {"order_id": "Commande", "sku": "EAN", "quantity": "Qty", "status": "Etat"},
     Kind.CONFIRMATIONS: {"order_id": "Commande", "sku": "EAN", "confirmed_quantity": "Qty", "confirmed_at": "Le"},
     Kind.CAPS: {"sku": "EAN", "assembly": "Ruche", "collection": "Distribution", "max": "Maximum"},
+    Kind.ACKNOWLEDGEMENTS: {"order_id": "Commande", "status": "Etat", "updated_at": "Le"},
 }
 
 
@@ -94,6 +98,10 @@ INLINE: dict[Kind, list[bytes]] = {
         b"order_id,sku,confirmed_quantity,confirmed_at\nO-1,3700000000011,2,2019-06-26T11:00:00Z\n"
         b"O-1,3700000000028,0,2019-06-26T13:00:00\n",
         b"order_id\tsku\tconfirmed_quantity\tconfirmed_at\r\nO-1\t3700000000011\t2\t2019-06-26T11:00:00+02:00\r\n",
+    ],
+    Kind.ACKNOWLEDGEMENTS: [
+        b"order_id,status,updated_at\nO-1,closed,2019-06-26T12:00:00Z\nO-2,Cancelled ,\nO-3,invoicing,2019-06-26\n",
+        b"order_id;status\r\nO-1;closed\r\nO-1;closed\r\n",
     ],
 }
 
@@ -150,6 +158,10 @@ def check_row(kind: Kind, row: object) -> None:
         assert row.assembly is None or identifiers.is_valid(row.assembly)
         assert row.collection is None or identifiers.is_valid(row.collection)
         assert (row.collection is None) == (row.assembly is None)
+    elif isinstance(row, AcknowledgementRow):
+        check_identifier(row.order_id)
+        assert isinstance(row.status, OrderStatus)
+        assert row.updated_at is None or type(row.updated_at) is int
     elif isinstance(row, CapRowIn):
         check_identifier(row.sku)
         check_identifier(row.assembly)
@@ -194,6 +206,9 @@ def check(kind: Kind, data: bytes, options: CsvOptions, zone: tzinfo) -> None:
     if kind == Kind.STOCK:
         skus = [row.sku for row in found]
         assert len(skus) == len(set(skus)), "a snapshot names each SKU once"
+    if kind == Kind.ACKNOWLEDGEMENTS:
+        orders = [row.order_id for row in found]
+        assert len(orders) == len(set(orders)), "an acknowledgements file names each order once"
 
 
 # strategies
@@ -269,6 +284,8 @@ def cells(kind: Kind) -> st.SearchStrategy[list[str]]:
         collections = st.one_of(st.sampled_from(["*", "**", "C*", "", " * "]), IDENTIFIERS)
         limits = st.one_of(st.sampled_from(["none", "None", " NONE ", "-1"]), QUANTITIES)
         return st.tuples(IDENTIFIERS, IDENTIFIERS, collections, limits).map(list)
+    if kind == Kind.ACKNOWLEDGEMENTS:
+        return st.tuples(IDENTIFIERS, STATUSES, MOMENTS).map(list)
     return st.tuples(IDENTIFIERS, IDENTIFIERS, QUANTITIES, MOMENTS).map(list)
 
 

@@ -24,6 +24,7 @@ from gateway.formats.rows import (
     OrderRow,
     StockBatches,
     StockRow,
+    read_acknowledgements,
     read_caps,
     read_confirmations,
     read_orders,
@@ -76,6 +77,7 @@ READERS: dict[Kind, Callable[[CsvTable, tzinfo], Iterator[Any]]] = {
     Kind.ORDERS: read_orders,
     Kind.CONFIRMATIONS: read_confirmations,
     Kind.CAPS: read_caps,
+    Kind.ACKNOWLEDGEMENTS: read_acknowledgements,
 }
 IDENTIFIER_COLUMNS = ("sku", "order_id", "assembly", "collection")
 
@@ -149,6 +151,7 @@ def test_a_quantity_cell_is_read_through_surrounding_space() -> None:
         (Kind.CAPS, CAP_HEADER + b"A,K1,C1,3\nA,K1 ,C1,3\n", "assembly"),
         (Kind.CAPS, CAP_HEADER + b"A,K1,C1,3\nA,K1, C2,3\n", "collection"),
         (Kind.CAPS, CAP_HEADER + b"A,K1,C1,3\nA,K1, * ,3\n", "collection"),
+        (Kind.ACKNOWLEDGEMENTS, b"order_id,status\nO-1,closed\nO-2 ,closed\n", "order_id"),
     ],
 )
 def test_a_padded_identifier_is_a_problem_at_its_line_never_trimmed(kind: Kind, data: bytes, column: str) -> None:

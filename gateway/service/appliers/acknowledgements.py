@@ -1,7 +1,8 @@
 """Acknowledgements: the partner's status moves and confirmations of order lines.
 
-A confirmations file brings confirmations alone, an acknowledgements page both, in page order; each is applied
-alone, and one the rules refuse is counted and listed.
+An acknowledgements file brings status moves alone (one row per order), a confirmations file confirmations
+alone, an acknowledgements page both, in page order; each is applied alone, and one the rules refuse (an
+unknown order, an illegal move) is counted and listed.
 """
 
 from __future__ import annotations
@@ -12,18 +13,32 @@ from gateway.formats import pages
 from gateway.formats import rows as formats
 from gateway.formats.csvfile import CsvTable
 from gateway.formats.problems import Problems
-from gateway.formats.rows import ConfirmationRow
+from gateway.formats.rows import AcknowledgementRow, ConfirmationRow
 from gateway.service.appliers.base import Applier, Applying, counting, one_by_one
 from gateway.service.engine import Engine
 from gateway.service.items import Rejected
 
 
-class Acknowledgements(Applier[pages.Acknowledgements]):
-    """Confirmations files and acknowledgements pages."""
+class Confirmations(Applier[None]):
+    """Confirmations files, applied as the confirmations of an acknowledgements page are."""
 
     def apply_file(self, item: Applying, table: CsvTable) -> None:
         """Confirm each line of the file; a malformed row refuses the file whole."""
         rows = list(counting(formats.read_confirmations(table, item.partner.zone), item.progress))
+        if table.problems:
+            raise Rejected(table.problems)
+        engine = item.engine
+        one_by_one(rows, lambda row: _acknowledge(engine, row), item.result)
+
+
+class Acknowledgements(Applier[pages.Acknowledgements]):
+    """Acknowledgements files (status moves alone) and pages (status moves and confirmations): one word, one
+    applier, so that a file and a page of the same acknowledgements do the same."""
+
+    def apply_file(self, item: Applying, table: CsvTable) -> None:
+        """Move each order of the file to its status, as a page's status item does; a malformed row, or an order
+        given twice, refuses the file whole."""
+        rows = list(counting(formats.read_acknowledgements(table, item.partner.zone), item.progress))
         if table.problems:
             raise Rejected(table.problems)
         engine = item.engine
@@ -39,7 +54,9 @@ class Acknowledgements(Applier[pages.Acknowledgements]):
         one_by_one(items.items, lambda ack: _acknowledge(engine, ack), item.result, unit="item")
 
 
-def _acknowledge(engine: Engine, ack: pages.StatusItem | ConfirmationRow) -> object:
-    if isinstance(ack, pages.StatusItem):
+def _acknowledge(engine: Engine, ack: pages.StatusItem | AcknowledgementRow | ConfirmationRow) -> object:
+    # A status move carries no instant into the engine: the gateway stamps it with its own clock, whether it
+    # came as a page's item or as a file's row (whose `updated_at`, when given, was checked and is not used).
+    if isinstance(ack, pages.StatusItem | AcknowledgementRow):
         return engine.set_status(ack.order_id, ack.status)
     return engine.confirm(ack.order_id, ack.sku, ack.confirmed_quantity, ack.confirmed_at)
