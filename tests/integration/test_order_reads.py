@@ -110,6 +110,21 @@ def test_an_order_placed_by_a_file_straight_into_a_status_shows_both_steps_by_th
     assert moved(show(app, "acme", "O1")) == [("pending", f"ledger:{entry}"), ("invoicing", f"ledger:{entry}")]
 
 
+def test_an_acknowledgements_file_that_closes_an_order_is_named_in_its_history(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    """A status-only acknowledgement moves the order: the step names the file's ledger entry and source."""
+    app = make_app(acme={"stock_mode": "advanced"})
+    app.commands.set_stock("acme", "EGGS", 10, None)
+    app.commands.place("acme", "O1", [RequestedLine("EGGS", 2)])
+    acks = tmp_path / "acks.csv"
+    acks.write_text("order_id,status\nO1,closed\n", encoding="utf-8")
+    entry = app.ingestor.ingest("acme", Kind.ACKNOWLEDGEMENTS, acks, source="drop:acks.csv").ledger_id
+    body = show(app, "acme", "O1")
+    assert moved(body) == [("pending", "command:cli"), ("closed", f"ledger:{entry}")]
+    assert body["history"][-1]["source"] == "drop:acks.csv"
+
+
 def test_each_line_says_whether_and_why_it_allocates_under_time_based_rules(make_app: AppFactory) -> None:
     """The worked time_based sequence: closed and confirmed after the inventory timestamp, the line holds its
     confirmed quantity; once a snapshot stamped later comes, it holds nothing and says the snapshot includes it.
