@@ -17,9 +17,10 @@ from gateway.domain.instant import Instant
 from gateway.service.channels import ChannelView
 from gateway.service.engine import AtsChange
 from gateway.service.items import IngestResult
+from gateway.service.order_reads import LineView, OrderDetail, OrderView
 from gateway.service.outbox_view import ListedMessage, OutboxListing, PartnerStatus
 from gateway.service.queries import AllocatingLine, AtsView, Explanation
-from gateway.store.records import CapRow, LedgerRecord, LedgerTally, OutboxCount
+from gateway.store.records import CapRow, ConfirmationRecord, LedgerRecord, LedgerTally, OrderEvent, OutboxCount
 
 Json = dict[str, object]
 
@@ -86,6 +87,81 @@ def cap(row: CapRow) -> Json:
     """One cap setting (`collection` "*": the assembly default; `max` None: no maximum), as `PUT caps` takes it:
     `gateway cap show --json`."""
     return {"sku": row.sku, "assembly": row.assembly, "collection": row.collection, "max": row.max_units}
+
+
+# orders
+
+
+def order_line(line: LineView) -> Json:
+    """One line of an order: whether it allocates under the partner's mode, its units and the rule (or, when it
+    holds nothing, the rule that leaves it out); `inventory_at` is its SKU's inventory timestamp."""
+    return {
+        "sku": line.sku,
+        "quantity": line.quantity,
+        "assembly": line.assembly,
+        "collection": line.collection,
+        "confirmed_quantity": line.confirmed_quantity,
+        "confirmed_at": instant.to_iso(line.confirmed_at),
+        "inventory_at": instant.to_iso(line.inventory_at),
+        "allocates": line.allocates,
+        "units": line.units,
+        "rule": line.rule,
+    }
+
+
+def moved_by(event: OrderEvent) -> str | None:
+    """What moved an order: `ledger:N` (an inbound item's ledger entry), `command:cli` or `command:api`; None when
+    unknown (the status an order had when the store began keeping histories)."""
+    if event.ledger_id is not None:
+        return f"ledger:{event.ledger_id}"
+    if event.command is not None:
+        return f"command:{event.command}"
+    return None
+
+
+def order_event(event: OrderEvent) -> Json:
+    """A status an order reached, when, and what moved it (`by`; an inbound item's ledger entry and source)."""
+    return {
+        "status": event.status.value,
+        "at": instant.to_iso(event.at),
+        "by": moved_by(event),
+        "ledger_entry": event.ledger_id,
+        "source": event.source,
+    }
+
+
+def confirmation(found: ConfirmationRecord) -> Json:
+    """A confirmation received for a line (`in_force` False: a later-stamped one had arrived before it)."""
+    return {
+        "sku": found.sku,
+        "confirmed_quantity": found.confirmed_quantity,
+        "confirmed_at": instant.to_iso(found.confirmed_at),
+        "received_at": instant.to_iso(found.received_at),
+        "in_force": found.in_force,
+    }
+
+
+def order_summary(view: OrderView) -> Json:
+    """An order as listed (`updated_at`: when it reached its status; `allocated`: units its lines hold now):
+    each entry of `gateway order list --json`, `GET orders`."""
+    return {
+        "order_id": view.order_id,
+        "status": view.status.value,
+        "created_at": instant.to_iso(view.created_at),
+        "updated_at": instant.to_iso(view.updated_at),
+        "allocated": view.allocated,
+        "lines": [order_line(line) for line in view.lines],
+    }
+
+
+def order(found: OrderDetail) -> Json:
+    """One order read whole, under the partner's `mode`: its lines, each status it reached (oldest first) and the
+    confirmations received: `gateway order show --json`, `GET orders/{order_id}`."""
+    return order_summary(found.order) | {
+        "mode": found.mode,
+        "history": [order_event(event) for event in found.history],
+        "confirmations": [confirmation(c) for c in found.confirmations],
+    }
 
 
 # what came in

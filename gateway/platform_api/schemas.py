@@ -105,6 +105,62 @@ class ChannelOut(BaseModel):
     ordered: int
 
 
+class OrderLineOut(BaseModel):
+    """One line of an order: whether it allocates under the partner's stock mode, its units and the rule (or the
+    rule that leaves it out); `inventory_at` is its SKU's inventory timestamp."""
+
+    sku: str
+    quantity: int
+    assembly: str | None
+    collection: str | None
+    confirmed_quantity: int | None
+    confirmed_at: str | None
+    inventory_at: str | None
+    allocates: bool
+    units: int
+    rule: str
+
+
+class OrderEventOut(BaseModel):
+    """A status an order reached, when, and what moved it: `ledger:N` (an inbound item: its ledger entry and
+    source), `command:cli` or `command:api`; null when unknown (an order older than the histories)."""
+
+    status: OrderStatus
+    at: str
+    by: str | None
+    ledger_entry: int | None
+    source: str | None
+
+
+class ConfirmationOut(BaseModel):
+    """A confirmation received for a line (`in_force` false: a later-stamped one had arrived before it)."""
+
+    sku: str
+    confirmed_quantity: int
+    confirmed_at: str
+    received_at: str
+    in_force: bool
+
+
+class OrderSummaryOut(BaseModel):
+    """An order as listed: `updated_at` is when it reached its status, `allocated` the units its lines hold."""
+
+    order_id: str
+    status: OrderStatus
+    created_at: str
+    updated_at: str
+    allocated: int
+    lines: list[OrderLineOut]
+
+
+class OrderOut(OrderSummaryOut):
+    """One order read whole: its lines, each status it reached (oldest first), the confirmations received."""
+
+    mode: str
+    history: list[OrderEventOut]
+    confirmations: list[ConfirmationOut]
+
+
 class ChangeOut(BaseModel):
     """A published ATS value a command moved."""
 

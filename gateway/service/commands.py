@@ -20,13 +20,18 @@ from gateway.store.retry import RETRIES, retried
 log = logs.get(__name__)
 _T = TypeVar("_T")
 
+# where a command was given, as an order's history names it: the command line, or the platform API
+CLI = "cli"
+API = "api"
+
 
 @dataclass(eq=False)
 class Commands:
     """Place and move orders, record confirmations, set stock levels.
 
     Each command is one transaction, run again (up to `retries` times) when the database rolled it back to untie
-    it from another; with `wait`, StoreBusy when the store's writer is not free within that many seconds."""
+    it from another; with `wait`, StoreBusy when the store's writer is not free within that many seconds. `origin`
+    says where the commands are given (CLI, API): an order's history names it for each move a command made."""
 
     store: Store
     settings: Settings
@@ -34,14 +39,20 @@ class Commands:
     _: KW_ONLY
     wait: float | None = None
     retries: int = RETRIES
+    origin: str = CLI
 
     def waiting(self, seconds: float | None) -> Commands:
         """The same commands, each waiting at most `seconds` for the store's writer (None: as long as it takes)."""
         return replace(self, wait=seconds)
 
+    def given_on(self, origin: str) -> Commands:
+        """The same commands, given on `origin` (CLI, API)."""
+        return replace(self, origin=origin)
+
     def engine(self, tx: UnitOfWork, partner: str) -> Engine:
         """The engine of one command of `partner` in `tx`, at the clock's now."""
-        return Engine(tx, partner, self.settings.partner(partner).policy, self.clock(), clock=self.clock)
+        policy = self.settings.partner(partner).policy
+        return Engine(tx, partner, policy, self.clock(), clock=self.clock, command=self.origin)
 
     def transaction(self, partner: str, event: str, work: Callable[[UnitOfWork], _T], **context: object) -> _T:
         """`work` in one write transaction, run again while the database rolls it back to untie it from another;

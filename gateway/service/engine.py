@@ -77,10 +77,12 @@ class Engine:
         *,
         clock: Callable[[], Instant] | None = None,
         alone: bool = False,
+        command: str | None = None,
     ) -> None:
         """`alone`: the transaction holds the partner alone already (an inbound item, see UnitOfWork.lock_partner);
         otherwise each command locks the orders and SKUs it touches first, and with a `clock` its instant is taken
-        again after a wait, so the values it queues are stamped in the order they commit."""
+        again after a wait, so the values it queues are stamped in the order they commit. What moves an order is
+        kept in its history: the inbound item `ledger_id`, or else the command given on `command` (`cli`, `api`)."""
         self.tx = tx
         self.partner = partner
         self.partner_id = tx.partners.id_of(partner)
@@ -89,6 +91,7 @@ class Engine:
         self.ledger_id = ledger_id
         self._clock = clock
         self._alone = alone
+        self.command = None if ledger_id is not None else command
         # the first MAX_TRACKED_CHANGES SKUs whose published ATS moved (for dry runs and replies), and a count
         self.changes: dict[str, AtsChange] = {}
         self.changed = 0
@@ -123,6 +126,7 @@ class Engine:
             for sku, line in sorted(merged.items())
         ]
         self.tx.orders.add(self.partner_id, order_id, OrderStatus.PENDING, records, self.now)
+        self._moved(order_id, OrderStatus.PENDING)
         self.channels.add_ordered(channel_units(records, 1))
         for record in records:
             line = Line(order_id, record.sku, record.quantity, OrderStatus.PENDING)
@@ -154,6 +158,7 @@ class Engine:
             if movement < 0:
                 current.last_moved_at = self.now
         self.tx.orders.set_status(self.partner_id, order_id, status, self.now)
+        self._moved(order_id, status)
         if status == OrderStatus.CANCELLED:
             self.channels.add_ordered(channel_units(order.lines, -1))  # cancelled lines free cap room
         self._save(stock.values())
@@ -337,6 +342,12 @@ class Engine:
         if self.tx.locks.keys(self.partner_id, orders, skus) and self._clock is not None:
             # stamped after the wait: a value computed later (committed later) never carries an earlier instant
             self.now = self.channels.now = max(self.now, self._clock())
+
+    def _moved(self, order_id: str, status: OrderStatus) -> None:
+        """Keep the step in the order's history, with what moved it."""
+        self.tx.orders.add_event(
+            self.partner_id, order_id, status, self.now, ledger_id=self.ledger_id, command=self.command
+        )
 
     def _order(self, order_id: str) -> OrderRecord:
         order = self.tx.orders.get(self.partner_id, order_id)

@@ -51,7 +51,8 @@ class OrderRecord:
     order_id: str
     status: OrderStatus
     lines: tuple[LineRecord, ...]
-    updated_at: Instant = 0
+    updated_at: Instant = 0  # when it reached its status (a status set again moves nothing)
+    created_at: Instant = 0
 
     def line(self, sku: str) -> LineRecord | None:
         """The order's line for `sku`, if it holds one."""
@@ -67,6 +68,45 @@ class OrderRecord:
             confirmed_quantity=line.confirmed_quantity,
             confirmed_at=line.confirmed_at,
         )
+
+
+@dataclass(frozen=True)
+class OrderEvent:
+    """One step of an order's history: the status it reached, when, and what moved it: an inbound item (its ledger
+    entry, and that entry's source read back with it) or a command (`command`: where it was given, `cli` or `api`).
+    Neither: unknown (the status an order already had when the store began keeping histories)."""
+
+    status: OrderStatus
+    at: Instant
+    ledger_id: int | None = None
+    command: str | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfirmationRecord:
+    """A confirmation as received for one line: `in_force` unless a later-stamped one had arrived before it."""
+
+    sku: str
+    confirmed_quantity: int
+    confirmed_at: Instant
+    received_at: Instant
+    in_force: bool
+
+
+@dataclass(frozen=True)
+class OrderQuery:
+    """Which of a partner's orders to list, oldest status first (by the time each reached its status).
+
+    `statuses`: the orders in one of these (empty: none). `updated_before`: only those that reached their status
+    before this instant. `closed_unsettled`: a closed order only when one of its lines may not be in its SKU's
+    inventory yet (no confirmation, no snapshot of the SKU, or a confirmation stamped after the SKU's inventory
+    timestamp: where the time_based rule looks); the rule itself still decides each line. At most `limit` orders."""
+
+    statuses: frozenset[OrderStatus]
+    updated_before: Instant | None = None
+    closed_unsettled: bool = False
+    limit: int = 100
 
 
 @dataclass

@@ -117,7 +117,23 @@ orders = _partner_table(
     Column("status", String(16), nullable=False),
     _instant("created_at"),
     _instant("updated_at"),
+    # listings by status, oldest status first (`gateway order list`, `GET orders`)
+    Index("ix_orders_partner_status", "partner_id", "status", "updated_at"),
     key=("order_id",),
+)
+
+# each status an order reached, when, and what moved it (0008; orders older than that start with their status then)
+order_events = _partner_table(
+    "order_events",
+    _identifier("order_id"),
+    Column("status", String(16), nullable=False),
+    _instant("at"),
+    # the inbound item that moved it (a file, a feed page), or the command's origin: cli | api (neither: unknown)
+    Column("ledger_id", BigInteger, nullable=True),
+    Column("command", String(16), nullable=True),
+    Index("ix_order_events_order", "partner_id", "order_id", "id"),
+    serial=True,
+    parent=ForeignKeyConstraint(["partner_id", "order_id"], ["orders.partner_id", "orders.order_id"]),
 )
 
 

@@ -30,6 +30,7 @@ COMMANDS = [
     ["order", "set-status", "--order-id", "{}", "--status", "confirmed"],
     ["order", "confirm", "--order-id", "{}", "--sku", "A", "--quantity", "1", "--at", "2019-06-26T11:00:00Z"],
     ["order", "confirm", "--order-id", "O1", "--sku", "{}", "--quantity", "1", "--at", "2019-06-26T11:00:00Z"],
+    ["order", "show", "--order-id", "{}"],
     ["ats", "--sku", "{}"],
     ["ats", "--sku", "A", "--assembly", "{}", "--collection", "C"],
     ["ats", "--sku", "A", "--assembly", "K", "--collection", "{}"],

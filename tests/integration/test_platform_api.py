@@ -596,6 +596,8 @@ def endpoints(partner: str) -> list[tuple[str, str, dict[str, Any] | None, dict[
         ("GET", f"{prefix}/ats?sku=EGGS", None, {}),
         ("GET", f"{prefix}/ats?sku=EGGS&assembly={ASM}&collection={COL}", None, {}),
         ("GET", f"{prefix}/ats/EGGS/explain", None, {}),
+        ("GET", f"{prefix}/orders/X1", None, {}),
+        ("GET", f"{prefix}/orders?status=confirmed&allocating=true", None, {}),
     ]
 
 
@@ -605,7 +607,7 @@ def test_the_endpoint_list_covers_every_route(client: TestClient) -> None:
     assert isinstance(app, FastAPI)
     routes = {(method.upper(), path) for path, item in app.openapi()["paths"].items() for method in item}
     listed = {
-        (method, path.split("?")[0].replace("/p/", "/{partner}/").replace("/X1/", "/{order_id}/"))
+        (method, path.split("?")[0].replace("/p/", "/{partner}/").replace("/orders/X1", "/orders/{order_id}"))
         for method, path, _, _ in endpoints("p")
     }
     listed = {(m, p.replace("/stock/EGGS", "/stock/{sku}").replace("/ats/EGGS/", "/ats/{sku}/")) for m, p in listed}

@@ -83,6 +83,7 @@ def test_a_bad_identifier_in_a_path_is_422_and_changes_nothing(
         path = quote(value, safe="")
         refused(client.put(url("acme", f"stock/{path}"), json={"quantity": 1}, headers=auth()), "path.sku", why)
         refused(client.get(url("acme", f"ats/{path}/explain"), headers=auth()), "path.sku", why)
+        refused(client.get(url("acme", f"orders/{path}"), headers=auth()), "path.order_id", why)
         move = {"status": "cancelled"}
         refused(client.post(url("acme", f"orders/{path}/status"), json=move, headers=auth()), "path.order_id", why)
         confirmation = {"sku": "EGGS", "confirmed_quantity": 1, "confirmed_at": "2026-01-01T09:00:00Z"}
