@@ -138,7 +138,7 @@ def cap_show(state: State, partner: str, sku: str | None, assembly: str | None, 
     if as_json:
         echo(json.dumps([views.cap(line) for line in lines]))
         return
-    echo(f"{'sku':<24} {'assembly':<16} {'collection':<16} {'max':<24} {'ordered':>8} {'remaining':>9}")
+    echo(f"{'sku':<24} {'assembly':<16} {'collection':<16} {'max':<16} {'ordered':>8} {'remaining':>9}")
     for line in lines:
         if line.collection == ALL_COLLECTIONS:
             label, limit = "* (all)", _limit(line.cap.limit).removeprefix("at most ")
@@ -150,4 +150,4 @@ def cap_show(state: State, partner: str, sku: str | None, assembly: str | None, 
         ordered = "-" if line.ordered is None else str(line.ordered)
         left = "-" if line.remaining is None else str(line.remaining)
         flag = "  over cap" if line.over_cap else ""
-        echo(f"{line.sku:<24} {line.assembly:<16} {label:<16} {limit:<24} {ordered:>8} {left:>9}{flag}")
+        echo(f"{line.sku:<24} {line.assembly:<16} {label:<16} {limit:<16} {ordered:>8} {left:>9}{flag}")
