@@ -140,13 +140,11 @@ def cap_show(state: State, partner: str, sku: str | None, assembly: str | None, 
         return
     echo(f"{'sku':<24} {'assembly':<16} {'collection':<16} {'max':<16} {'ordered':>8} {'remaining':>9}")
     for line in lines:
-        if line.collection == ALL_COLLECTIONS:
-            label, limit = "* (all)", _limit(line.cap.limit).removeprefix("at most ")
-        else:
-            label = line.collection
-            limit = "no maximum" if line.cap.limit is None else str(line.cap.limit)
-            if line.cap.source is CapSource.ASSEMBLY:
-                limit += " (default)"
+        default = line.collection == ALL_COLLECTIONS
+        label = "* (all)" if default else line.collection
+        limit = "no maximum" if line.cap.limit is None else str(line.cap.limit)
+        if line.cap.source is CapSource.ASSEMBLY and not default:
+            limit += " (default)"
         ordered = "-" if line.ordered is None else str(line.ordered)
         left = "-" if line.remaining is None else str(line.remaining)
         flag = "  over cap" if line.over_cap else ""
