@@ -13,14 +13,16 @@ services' result types, never an entry point or a transport (tests/unit/test_lay
 from __future__ import annotations
 
 from gateway.domain import instant
+from gateway.domain.caps import OverCap
 from gateway.domain.instant import Instant
-from gateway.service.channels import ChannelView
+from gateway.service.channels import CapLine, ChannelView, Erased
+from gateway.service.commands import CapDone
 from gateway.service.engine import AtsChange
 from gateway.service.items import IngestResult
 from gateway.service.order_reads import LineView, OrderDetail, OrderView
 from gateway.service.outbox_view import ListedMessage, OutboxListing, PartnerStatus
 from gateway.service.queries import AllocatingLine, AtsView, Explanation
-from gateway.store.records import CapRow, ConfirmationRecord, LedgerRecord, LedgerTally, OrderEvent, OutboxCount
+from gateway.store.records import ConfirmationRecord, LedgerRecord, LedgerTally, OrderEvent, OutboxCount
 
 Json = dict[str, object]
 
@@ -83,10 +85,49 @@ def ats_change(change: AtsChange) -> Json:
     return _fields(change, "sku", "before", "after")
 
 
-def cap(row: CapRow) -> Json:
-    """One cap setting (`collection` "*": the assembly default; `max` None: no maximum), as `PUT caps` takes it:
-    `gateway cap show --json`."""
-    return {"sku": row.sku, "assembly": row.assembly, "collection": row.collection, "max": row.max_units}
+def cap(line: CapLine) -> Json:
+    """One cap: `gateway cap show --json`, `GET caps`. First the setting as `PUT caps` takes it (`collection` "*":
+    the assembly default; `max` None: no maximum), then where the cap in force comes from, the units ordered in the
+    collection (not cancelled), what the cap leaves (`max - ordered`: negative when the collection is over its
+    cap, None with no maximum) and whether it is over. The "*" line takes no order: `ordered`, `remaining` None."""
+    return {
+        "sku": line.sku,
+        "assembly": line.assembly,
+        "collection": line.collection,
+        "max": line.cap.limit,
+        "cap_source": line.cap.source.value,
+        "ordered": line.ordered,
+        "remaining": line.remaining,
+        "over_cap": line.over_cap,
+    }
+
+
+def erased_cap(erased: Erased) -> Json:
+    """A collection's own setting a cap command removed (`max` None: it was "no maximum")."""
+    return {"collection": erased.collection, "max": erased.limit}
+
+
+def over_cap(found: OverCap) -> Json:
+    """A collection holding more units (not cancelled) than its cap."""
+    return {"collection": found.collection, "ordered": found.ordered, "cap": found.cap}
+
+
+def cap_done(done: CapDone) -> Json:
+    """What `gateway cap set` or `cap clear` did (`--json`; the API's answer to `PUT caps` and `DELETE caps` adds
+    the partner): the cap now in force in `collection` ("*": the assembly default) and where it comes from, the
+    collections' own settings it erased, the collections it touched that are now over their cap, and the ATS it
+    moved."""
+    edit = done.edit
+    return {
+        "sku": edit.sku,
+        "assembly": edit.assembly,
+        "collection": edit.collection,
+        "max": edit.cap.limit,
+        "cap_source": edit.cap.source.value,
+        "erased": [erased_cap(e) for e in edit.erased],
+        "over_cap": [over_cap(o) for o in edit.over_cap],
+        "ats_changes": [ats_change(c) for c in sorted(done.changes, key=lambda c: c.sku)],
+    }
 
 
 # orders

@@ -53,14 +53,24 @@ class AssemblyCaps:
         """Cap one collection only (`limit=None`: "no maximum for this collection", even under a default)."""
         self.overrides[collection] = limit
 
-    def set_all(self, limit: int | None) -> None:
+    def set_all(self, limit: int | None) -> dict[str, int | None]:
         """Apply to all collections of the assembly: the default, and every per-collection setting cleared.
 
         The seed's "BE AWARE, this also affects the ongoing collections": overrides of ongoing collections go too.
-        `limit=None` removes the default: no cap anywhere in the assembly.
+        `limit=None` removes the default: no cap anywhere in the assembly. Returns the settings it erased, by
+        collection, so that the person who set it is told what went.
         """
+        erased = dict(sorted(self.overrides.items()))
         self.default = limit
         self.overrides.clear()
+        return erased
+
+    def clear_collection(self, collection: str) -> tuple[bool, int | None]:
+        """Return one collection to the assembly default: its own setting goes. Returns whether it had one, and
+        that setting (a maximum, or None for its explicit "no maximum")."""
+        if collection not in self.overrides:
+            return False, None
+        return True, self.overrides.pop(collection)
 
 
 def channel_ats(sku_ats: int, cap: int | None, ordered: int) -> int:
@@ -68,6 +78,32 @@ def channel_ats(sku_ats: int, cap: int | None, ordered: int) -> int:
     if cap is None:
         return max(0, sku_ats)
     return max(0, min(sku_ats, cap - ordered))
+
+
+def remaining(cap: int | None, ordered: int) -> int | None:
+    """What a cap leaves in a collection, `cap - ordered` (None: no cap). Negative when the collection is over its
+    cap (a cap lowered below what was already ordered): an operator sees the true overrun, not a clamped 0."""
+    return None if cap is None else cap - ordered
+
+
+@dataclass(frozen=True)
+class OverCap:
+    """A collection holding more units than its cap: orders placed before the cap was lowered keep their units."""
+
+    collection: str
+    ordered: int
+    cap: int
+
+
+def over_cap(settings: AssemblyCaps, ordered: Mapping[str, int]) -> list[OverCap]:
+    """The collections (of `ordered`: units on lines not cancelled, by collection) whose units exceed the cap in
+    force, by collection name. A collection exactly at its cap is full, not over."""
+    found = []
+    for collection, units in sorted(ordered.items()):
+        cap = settings.effective(collection).limit
+        if cap is not None and units > cap:
+            found.append(OverCap(collection, units, cap))
+    return found
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
 
 from gateway.domain import identifiers
+from gateway.domain.caps import CapSource
 from gateway.domain.status import OrderStatus
 
 MAX_QUANTITY = 999_999_999_999
@@ -175,6 +176,51 @@ class CommandOut(BaseModel):
     partner: str
     ats_changes: list[ChangeOut]
     order_id: str | None = None
+
+
+class ErasedCapOut(BaseModel):
+    """A collection's own cap setting a command removed (max null: it was "no maximum")."""
+
+    collection: str
+    max: int | None
+
+
+class OverCapOut(BaseModel):
+    """A collection holding more units (not cancelled) than its cap: the orders stay, it takes no more."""
+
+    collection: str
+    ordered: int
+    cap: int
+
+
+class CapOut(CommandOut):
+    """What setting or clearing a cap did: the cap now in force in `collection` ("*": the assembly default; max
+    null: none) and where it comes from, the collections' own settings it erased (setting "*" erases them all),
+    and the collections it touched that now hold more than their cap. `order_id` is always null here."""
+
+    sku: str
+    assembly: str
+    collection: str
+    max: int | None
+    cap_source: CapSource
+    erased: list[ErasedCapOut]
+    over_cap: list[OverCapOut]
+
+
+class CapLineOut(BaseModel):
+    """One cap: the assembly default (collection "*") or a collection with its own setting or with units ordered
+    under the default. `max` is the cap in force (null: no maximum), `ordered` the units on lines not cancelled,
+    `remaining` max - ordered (negative when over the cap; null with no maximum, and on the "*" line, which takes
+    no order)."""
+
+    sku: str
+    assembly: str
+    collection: str
+    max: int | None
+    cap_source: CapSource
+    ordered: int | None
+    remaining: int | None
+    over_cap: bool
 
 
 class ProblemOut(BaseModel):

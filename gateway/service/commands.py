@@ -11,6 +11,7 @@ from gateway.domain.errors import Refusal
 from gateway.domain.instant import Instant
 from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
+from gateway.service.channels import CapEdit
 from gateway.service.engine import AtsChange, Engine, StockInput
 from gateway.service.oversold import OversoldReport, log_oversold
 from gateway.settings import Settings
@@ -107,11 +108,22 @@ class Commands:
             sku=sku,
         )
 
-    def set_cap(
-        self, partner: str, sku: str, assembly: str, collection: str | None, limit: int | None
-    ) -> list[AtsChange]:
-        """Cap one collection, or all collections of the assembly (`collection=None`); `limit=None`: no maximum."""
-        return self._run(
+    def _cap(self, partner: str, event: str, action: Callable[[Engine], CapEdit], **context: object) -> CapDone:
+        def work(tx: UnitOfWork) -> CapDone:
+            engine = self.engine(tx, partner)
+            edit = action(engine)
+            return CapDone(edit, list(engine.changes.values()))
+
+        done = self.transaction(partner, event, work, **context)
+        erased = [e.collection for e in done.edit.erased]
+        over = [o.collection for o in done.edit.over_cap]
+        log.bind(partner=partner, **context).info(event, ats_changes=len(done.changes), erased=erased, over_cap=over)
+        return done
+
+    def set_cap(self, partner: str, sku: str, assembly: str, collection: str | None, limit: int | None) -> CapDone:
+        """Cap one collection, or all collections of the assembly (`collection=None`, which erases every
+        collection's own setting); `limit=None`: no maximum. Says what it erased and what is now over its cap."""
+        return self._cap(
             partner,
             "cap_set",
             lambda e: e.set_cap(sku, assembly, collection, limit),
@@ -119,6 +131,18 @@ class Commands:
             assembly=assembly,
             collection=collection or "*",
             max=limit,
+        )
+
+    def clear_cap(self, partner: str, sku: str, assembly: str, collection: str) -> CapDone:
+        """Return one collection to the assembly default: its own setting (if any) erased, its channel ATS queued
+        again when that moves it. Clearing a collection with no setting of its own erases nothing."""
+        return self._cap(
+            partner,
+            "cap_cleared",
+            lambda e: e.clear_cap(sku, assembly, collection),
+            sku=sku,
+            assembly=assembly,
+            collection=collection,
         )
 
     def set_stock(self, partner: str, sku: str, quantity: int, as_of: Instant | None) -> list[AtsChange]:
@@ -130,6 +154,14 @@ class Commands:
                 raise StaleStock(sku)
 
         return self._run(partner, "stock_set", apply, sku=sku)
+
+
+@dataclass(frozen=True)
+class CapDone:
+    """A cap command's answer: what it did to the caps (gateway.service.channels.CapEdit) and the ATS it moved."""
+
+    edit: CapEdit
+    changes: list[AtsChange]
 
 
 @dataclass(eq=False)

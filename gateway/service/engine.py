@@ -26,7 +26,7 @@ from gateway.domain.modes import Policy
 from gateway.domain.orders import RequestedLine, merge_lines
 from gateway.domain.status import OrderStatus, check_transition
 from gateway.service import oversold
-from gateway.service.channels import ChannelBook, channel_units
+from gateway.service.channels import CapEdit, ChannelBook, channel_units
 from gateway.store.port import AtsMessage, LevelLoader, LineRecord, OrderRecord, StockRecord, UnitOfWork
 
 
@@ -250,16 +250,25 @@ class Engine:
 
     # caps
 
-    def set_cap(self, sku: str, assembly: str, collection: str | None, limit: int | None) -> None:
+    def set_cap(self, sku: str, assembly: str, collection: str | None, limit: int | None) -> CapEdit:
         """Cap one collection (`collection`) or all collections of the assembly (`collection=None`).
 
         `limit=None` is "no maximum": for one collection, an explicit override of the assembly default; for
         all collections, no cap anywhere in the assembly.
         """
         self._hold(skus=[sku])
-        self.channels.set_cap(sku, assembly, collection, limit)
+        return self._republished(sku, self.channels.set_cap(sku, assembly, collection, limit))
+
+    def clear_cap(self, sku: str, assembly: str, collection: str) -> CapEdit:
+        """Return one collection to the assembly default (nothing changes when it has no setting of its own)."""
+        self._hold(skus=[sku])
+        return self._republished(sku, self.channels.clear_cap(sku, assembly, collection))
+
+    def _republished(self, sku: str, edit: CapEdit) -> CapEdit:
+        """Queue the channel ATS of the SKU's channels that a cap edit moved."""
         record = self._stock([sku])[sku]
         self.channels.republish({sku: rules.available(record.quantity, record.allocated)})
+        return edit
 
     def _classify(
         self, rows: Sequence[StockLevel], outcome: SnapshotOutcome

@@ -1,5 +1,5 @@
 """Read-only use cases, each in a read transaction of its own: ATS per SKU, per collection of an assembly and
-explained, and the cap settings. The entry points (CLI, API) call these instead of opening the store."""
+explained, and the caps. The entry points (CLI, API) call these instead of opening the store."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 
 from gateway.domain.modes import Policy
 from gateway.service import queries
-from gateway.service.channels import ChannelView
-from gateway.store.port import CapRow, Store
+from gateway.service.channels import CapLine, ChannelView, cap_lines
+from gateway.store.port import Store
 
 
 def ats(store: Store, partner: str, skus: Sequence[str] | None = None) -> list[queries.AtsView]:
@@ -36,10 +36,11 @@ def explain(store: Store, partner: str, policy: Policy, sku: str) -> queries.Exp
         return queries.explain(tx, partner, policy, sku)
 
 
-def caps(store: Store, partner: str, sku: str | None = None, assembly: str | None = None) -> list[CapRow]:
-    """The partner's stored cap settings (of one SKU, one assembly), by SKU, assembly and collection ("*" first)."""
+def caps(store: Store, partner: str, sku: str | None = None, assembly: str | None = None) -> list[CapLine]:
+    """The partner's caps (of one SKU, one assembly), by SKU, assembly and collection ("*", the default, first):
+    each setting, and each collection ordered into under the default, with its units ordered and what is left."""
     with store.read() as tx:
-        return tx.caps.rows(tx.partners.id_of(partner), sku, assembly)
+        return cap_lines(tx, tx.partners.id_of(partner), sku, assembly)
 
 
 def ping(store: Store) -> None:

@@ -37,6 +37,9 @@ COMMANDS = [
     ["cap", "set", "--sku", "{}", "--assembly", "K", "--collection", "C", "--max", "1"],
     ["cap", "set", "--sku", "A", "--assembly", "{}", "--collection", "C", "--max", "1"],
     ["cap", "set", "--sku", "A", "--assembly", "K", "--collection", "{}", "--max", "1"],
+    ["cap", "clear", "--sku", "{}", "--assembly", "K", "--collection", "C"],
+    ["cap", "clear", "--sku", "A", "--assembly", "{}", "--collection", "C"],
+    ["cap", "clear", "--sku", "A", "--assembly", "K", "--collection", "{}"],
     ["cap", "show", "--sku", "{}"],
     ["cap", "show", "--assembly", "{}"],
 ]

@@ -343,7 +343,18 @@ def test_caps_and_channel_ats(client: TestClient) -> None:
     body = {"sku": "EGGS", "assembly": ASM, "collection": COL, "max": 10}
     answer = client.put(url("acme", "caps"), json=body, headers=auth())
     assert answer.status_code == 200
-    assert answer.json() == {"partner": "acme", "order_id": None, "ats_changes": []}
+    assert answer.json() == {
+        "partner": "acme",
+        "order_id": None,
+        "ats_changes": [],
+        "sku": "EGGS",
+        "assembly": ASM,
+        "collection": COL,
+        "max": 10,
+        "cap_source": "collection override",
+        "erased": [],
+        "over_cap": [],
+    }
     assert channel_of(client, "EGGS") == {
         "sku": "EGGS",
         "assembly": ASM,
@@ -590,6 +601,8 @@ def endpoints(partner: str) -> list[tuple[str, str, dict[str, Any] | None, dict[
     return [
         ("PUT", f"{prefix}/stock/EGGS", {"quantity": 40}, {}),
         ("PUT", f"{prefix}/caps", {"sku": "EGGS", "assembly": ASM, "collection": COL, "max": 10}, {}),
+        ("GET", f"{prefix}/caps?sku=EGGS&assembly={ASM}", None, {}),
+        ("DELETE", f"{prefix}/caps?sku=EGGS&assembly={ASM}&collection={COL2}", None, {}),
         ("POST", f"{prefix}/orders", order_body("X1", ("EGGS", 2), **CH), {"Idempotency-Key": "x1"}),
         ("POST", f"{prefix}/orders/X1/confirmations", CONFIRMATION, {}),
         ("POST", f"{prefix}/orders/X1/status", {"status": "confirmed"}, {}),
@@ -869,7 +882,7 @@ def test_skus_and_order_ids_with_a_slash(client: TestClient) -> None:
 
 def test_unknown_routes_and_methods_answer_problem_details(client: TestClient) -> None:
     problem(client.get(url("acme", "nothing-here"), headers=auth()), 404, "not_found")
-    problem(client.delete(url("acme", "caps"), headers=auth()), 405, "method_not_allowed")
+    problem(client.patch(url("acme", "caps"), headers=auth()), 405, "method_not_allowed")
 
 
 # `gateway serve`
