@@ -13,44 +13,47 @@ services' result types, never an entry point or a transport (tests/unit/test_lay
 from __future__ import annotations
 
 from gateway.domain import instant
+from gateway.domain.caps import OverCap
 from gateway.domain.instant import Instant
 from gateway.service.bundles import BundleResult
-from gateway.service.channels import ChannelView
+from gateway.service.channels import CapLine, ChannelView, Erased
+from gateway.service.commands import CapDone
 from gateway.service.engine import AtsChange
 from gateway.service.items import IngestResult
-from gateway.service.outbox_view import LedgerTally, ListedMessage, OutboxListing, PartnerStatus
+from gateway.service.order_reads import LineView, OrderDetail, OrderView
+from gateway.service.outbox_view import ListedMessage, OutboxListing, PartnerStatus
 from gateway.service.queries import AllocatingLine, AtsView, Explanation
-from gateway.store.records import CapRow, LedgerRecord, OutboxCount
+from gateway.store.records import ConfirmationRecord, LedgerRecord, LedgerTally, OrderEvent, OutboxCount
 
 Json = dict[str, object]
+
+# the fields that hold an instant, wherever they are shown
+_INSTANTS = frozenset({"as_of", "received_at", "created_at", "oldest", "next_attempt_at"})
+
+
+def _fields(source: object, *names: str) -> Json:
+    """The named attributes of `source` under their own names, in that order; an instant as its ISO 8601 text."""
+    body: Json = {}
+    for name in names:
+        value = getattr(source, name)
+        body[name] = instant.to_iso(value) if name in _INSTANTS else value
+    return body
 
 
 # ATS
 
 
 def ats(view: AtsView) -> Json:
-    """One SKU's ATS (`ats` the published value, never negative): `gateway ats --json`, `GET ats`."""
-    return {
-        "sku": view.sku,
-        "stock": view.stock,
-        "allocated": view.allocated,
-        "ats": view.ats,
-        "as_of": instant.to_iso(view.as_of),
-    }
+    """One SKU's ATS (`ats` the published value, never negative; `oversold` when the stock is below the
+    allocation): `gateway ats --json`, `GET ats`."""
+    return _fields(view, "sku", "stock", "allocated", "ats", "oversold", "as_of")
 
 
 def channel(view: ChannelView, *, explained: bool = False) -> Json:
     """What one collection of an assembly may still take of a SKU: `gateway ats --assembly A --collection C
     --json`, `GET ats?assembly=A&collection=C`. With `explained` (the command's `--explain`), where the cap comes
     from and the SKU's own ATS (published: never negative) too."""
-    body: Json = {
-        "sku": view.sku,
-        "assembly": view.assembly,
-        "collection": view.collection,
-        "ats": view.ats,
-        "cap": view.cap,
-        "ordered": view.ordered,
-    }
+    body = _fields(view, "sku", "assembly", "collection", "ats", "cap", "ordered")
     if explained:
         body |= {"cap_source": view.source.value, "sku_ats": max(0, view.sku_ats)}
     return body
@@ -58,14 +61,7 @@ def channel(view: ChannelView, *, explained: bool = False) -> Json:
 
 def allocating_line(line: AllocatingLine) -> Json:
     """A line that holds units of a SKU, and the rule that makes it count."""
-    return {
-        "order_id": line.order_id,
-        "status": line.status,
-        "quantity": line.quantity,
-        "confirmed_quantity": line.confirmed_quantity,
-        "units": line.units,
-        "rule": line.rule,
-    }
+    return _fields(line, "order_id", "status", "quantity", "confirmed_quantity", "units", "rule")
 
 
 def explanation(found: Explanation) -> Json:
@@ -77,10 +73,7 @@ def explanation(found: Explanation) -> Json:
     return {
         "sku": view.sku,
         "mode": found.mode,
-        "stock": view.stock,
-        "as_of": instant.to_iso(view.as_of),
-        "allocated": view.allocated,
-        "ats": view.ats,
+        **_fields(view, "stock", "as_of", "allocated", "ats"),
         "set_by_ledger_entry": found.set_by,
         "lines": [allocating_line(line) for line in found.lines],
         "non_allocating_lines": found.non_allocating,
@@ -90,13 +83,127 @@ def explanation(found: Explanation) -> Json:
 def ats_change(change: AtsChange) -> Json:
     """A published ATS value that moved (`before` None: never published): a command's answer in the API, each
     change of `gateway ingest --json`."""
-    return {"sku": change.sku, "before": change.before, "after": change.after}
+    return _fields(change, "sku", "before", "after")
 
 
-def cap(row: CapRow) -> Json:
-    """One cap setting (`collection` "*": the assembly default; `max` None: no maximum), as `PUT caps` takes it:
-    `gateway cap show --json`."""
-    return {"sku": row.sku, "assembly": row.assembly, "collection": row.collection, "max": row.max_units}
+def cap(line: CapLine) -> Json:
+    """One cap: `gateway cap show --json`, `GET caps`. First the setting as `PUT caps` takes it (`collection` "*":
+    the assembly default; `max` None: no maximum), then where the cap in force comes from, the units ordered in the
+    collection (not cancelled), what the cap leaves (`max - ordered`: negative when the collection is over its
+    cap, None with no maximum) and whether it is over. The "*" line takes no order: `ordered`, `remaining` None."""
+    return {
+        "sku": line.sku,
+        "assembly": line.assembly,
+        "collection": line.collection,
+        "max": line.cap.limit,
+        "cap_source": line.cap.source.value,
+        "ordered": line.ordered,
+        "remaining": line.remaining,
+        "over_cap": line.over_cap,
+    }
+
+
+def erased_cap(erased: Erased) -> Json:
+    """A collection's own setting a cap command removed (`max` None: it was "no maximum")."""
+    return {"collection": erased.collection, "max": erased.limit}
+
+
+def over_cap(found: OverCap) -> Json:
+    """A collection holding more units (not cancelled) than its cap."""
+    return {"collection": found.collection, "ordered": found.ordered, "cap": found.cap}
+
+
+def cap_done(done: CapDone) -> Json:
+    """What `gateway cap set` or `cap clear` did (`--json`; the API's answer to `PUT caps` and `DELETE caps` adds
+    the partner): the cap now in force in `collection` ("*": the assembly default) and where it comes from, the
+    collections' own settings it erased, the collections it touched that are now over their cap, and the ATS it
+    moved."""
+    edit = done.edit
+    return {
+        "sku": edit.sku,
+        "assembly": edit.assembly,
+        "collection": edit.collection,
+        "max": edit.cap.limit,
+        "cap_source": edit.cap.source.value,
+        "erased": [erased_cap(e) for e in edit.erased],
+        "over_cap": [over_cap(o) for o in edit.over_cap],
+        "ats_changes": [ats_change(c) for c in sorted(done.changes, key=lambda c: c.sku)],
+    }
+
+
+# orders
+
+
+def order_line(line: LineView) -> Json:
+    """One line of an order: whether it allocates under the partner's mode, its units and the rule (or, when it
+    holds nothing, the rule that leaves it out); `inventory_at` is its SKU's inventory timestamp."""
+    return {
+        "sku": line.sku,
+        "quantity": line.quantity,
+        "assembly": line.assembly,
+        "collection": line.collection,
+        "confirmed_quantity": line.confirmed_quantity,
+        "confirmed_at": instant.to_iso(line.confirmed_at),
+        "inventory_at": instant.to_iso(line.inventory_at),
+        "allocates": line.allocates,
+        "units": line.units,
+        "rule": line.rule,
+    }
+
+
+def moved_by(event: OrderEvent) -> str | None:
+    """What moved an order: `ledger:N` (an inbound item's ledger entry), `command:cli` or `command:api`; None when
+    unknown (the status an order had when the store began keeping histories)."""
+    if event.ledger_id is not None:
+        return f"ledger:{event.ledger_id}"
+    if event.command is not None:
+        return f"command:{event.command}"
+    return None
+
+
+def order_event(event: OrderEvent) -> Json:
+    """A status an order reached, when, and what moved it (`by`; an inbound item's ledger entry and source)."""
+    return {
+        "status": event.status.value,
+        "at": instant.to_iso(event.at),
+        "by": moved_by(event),
+        "ledger_entry": event.ledger_id,
+        "source": event.source,
+    }
+
+
+def confirmation(found: ConfirmationRecord) -> Json:
+    """A confirmation received for a line (`in_force` False: a later-stamped one had arrived before it)."""
+    return {
+        "sku": found.sku,
+        "confirmed_quantity": found.confirmed_quantity,
+        "confirmed_at": instant.to_iso(found.confirmed_at),
+        "received_at": instant.to_iso(found.received_at),
+        "in_force": found.in_force,
+    }
+
+
+def order_summary(view: OrderView) -> Json:
+    """An order as listed (`updated_at`: when it reached its status; `allocated`: units its lines hold now):
+    each entry of `gateway order list --json`, `GET orders`."""
+    return {
+        "order_id": view.order_id,
+        "status": view.status.value,
+        "created_at": instant.to_iso(view.created_at),
+        "updated_at": instant.to_iso(view.updated_at),
+        "allocated": view.allocated,
+        "lines": [order_line(line) for line in view.lines],
+    }
+
+
+def order(found: OrderDetail) -> Json:
+    """One order read whole, under the partner's `mode`: its lines, each status it reached (oldest first) and the
+    confirmations received: `gateway order show --json`, `GET orders/{order_id}`."""
+    return order_summary(found.order) | {
+        "mode": found.mode,
+        "history": [order_event(event) for event in found.history],
+        "confirmations": [confirmation(c) for c in found.confirmations],
+    }
 
 
 # what came in
@@ -121,19 +228,20 @@ def bundle_report(result: BundleResult) -> Json:
 
 def ledger_entry(entry: LedgerRecord) -> Json:
     """One inbound item and what became of it: `gateway ledger --json`."""
-    return {
-        "id": entry.id,
-        "kind": entry.kind,
-        "source": entry.source,
-        "sha256": entry.sha256,
-        "size": entry.size,
-        "received_at": instant.to_iso(entry.received_at),
-        "outcome": entry.outcome,
-        "rows_applied": entry.rows_applied,
-        "rows_skipped": entry.rows_skipped,
-        "rows_refused": entry.rows_refused,
-        "error": entry.error,
-    }
+    return _fields(
+        entry,
+        "id",
+        "kind",
+        "source",
+        "sha256",
+        "size",
+        "received_at",
+        "outcome",
+        "rows_applied",
+        "rows_skipped",
+        "rows_refused",
+        "error",
+    )
 
 
 # what goes out
@@ -141,32 +249,27 @@ def ledger_entry(entry: LedgerRecord) -> Json:
 
 def outbox_count(count: OutboxCount) -> Json:
     """How many messages of one kind are in one state, the oldest and the next due."""
-    return {
-        "kind": count.kind,
-        "state": count.state,
-        "count": count.count,
-        "oldest": instant.to_iso(count.oldest),
-        "next_attempt_at": instant.to_iso(count.next_attempt_at),
-    }
+    return _fields(count, "kind", "state", "count", "oldest", "next_attempt_at")
 
 
 def outbox_message(message: ListedMessage) -> Json:
     """One message of the outbox and why it is where it is."""
     record, why = message
-    return {
-        "id": record.id,
-        "kind": record.kind,
-        "key": record.key,
-        "value": record.value,
-        "state": record.state,
-        "attempts": record.attempts,
-        "created_at": instant.to_iso(record.created_at),
-        "next_attempt_at": instant.to_iso(record.next_attempt_at),
-        "last_status": record.last_status,
-        "last_error": record.last_error,
-        "batch_id": record.batch_id,
-        "why": why,
-    }
+    shown = _fields(
+        record,
+        "id",
+        "kind",
+        "key",
+        "value",
+        "state",
+        "attempts",
+        "created_at",
+        "next_attempt_at",
+        "last_status",
+        "last_error",
+        "batch_id",
+    )
+    return shown | {"why": why}
 
 
 def outbox(found: OutboxListing) -> Json:
@@ -180,13 +283,7 @@ def outbox(found: OutboxListing) -> Json:
 
 def ledger_tally(tally: LedgerTally) -> Json:
     """Items of one kind and outcome in a window, with the rows they applied and refused."""
-    return {
-        "kind": tally.kind,
-        "outcome": tally.outcome,
-        "items": tally.items,
-        "rows_applied": tally.rows_applied,
-        "rows_refused": tally.rows_refused,
-    }
+    return _fields(tally, "kind", "outcome", "items", "rows_applied", "rows_refused")
 
 
 def partner_status(found: PartnerStatus, now: Instant) -> Json:

@@ -1,4 +1,4 @@
-"""Allocation, available-to-sell, stock movements and placement checks, per DOMAIN.md."""
+"""Allocation, available-to-sell, stock movements and placement checks, per docs/rules.md."""
 
 from __future__ import annotations
 
@@ -26,31 +26,43 @@ class Line:
 
 @dataclass(frozen=True)
 class Allocation:
-    """How many units one line holds, and the rule that makes it count (None when it holds nothing)."""
+    """How many units one line holds, and the rule that makes it count (None when it holds nothing); when it holds
+    nothing, `why_not` says which rule leaves it out."""
 
     units: int
     rule: str | None
+    why_not: str | None = None
 
 
-_NONE = Allocation(0, None)
+# Why a line holds nothing: made once, as a snapshot's hot loop asks for thousands of closed lines.
+_CANCELLED = Allocation(0, None, "cancelled line")
+_PENDING_OFF = Allocation(0, None, "pending line, pending_allocation off")
+_MOVED = {
+    status: Allocation(0, None, f"{status.value} line: simple mode took its units from the stock level")
+    for status in (OrderStatus.CONFIRMED, OrderStatus.INVOICING, OrderStatus.CLOSED)
+}
+_CLOSED_NEVER = Allocation(0, None, "closed line: only time_based mode allocates closed lines")
+_INCLUDED = Allocation(
+    0, None, "closed line confirmed at or before the SKU's inventory timestamp: the snapshot includes it"
+)
 
 
-def line_allocation(policy: Policy, line: Line, inventory_at: Instant | None) -> Allocation:  # noqa: PLR0911 - one return per rule of DOMAIN.md reads best
+def line_allocation(policy: Policy, line: Line, inventory_at: Instant | None) -> Allocation:  # noqa: PLR0911 - one return per rule of docs/rules.md reads best
     """Return the units `line` allocates under `policy`, given the SKU's inventory timestamp."""
     status = line.status
     if status == OrderStatus.CANCELLED:
-        return _NONE
+        return _CANCELLED
     if policy.mode == StockMode.SIMPLE:
         if status == OrderStatus.PENDING and policy.pending_allocation:
             return Allocation(line.quantity, "pending line, pending_allocation on")
-        return _NONE
+        return _PENDING_OFF if status == OrderStatus.PENDING else _MOVED[status]
     units, quantity_note = line.quantity, "ordered"
     if policy.uses_confirmations and line.confirmed_quantity is not None:
         units, quantity_note = line.confirmed_quantity, "confirmed"
     if status != OrderStatus.CLOSED:
         return Allocation(units, f"{status.value} line ({quantity_note} quantity)")
     if not policy.closed_may_allocate:
-        return _NONE
+        return _CLOSED_NEVER
     if line.confirmed_at is None:
         return Allocation(units, "closed line, not yet confirmed by the partner")
     if inventory_at is None:
@@ -61,7 +73,18 @@ def line_allocation(policy: Policy, line: Line, inventory_at: Instant | None) ->
             f"closed line confirmed at {instant.to_iso(line.confirmed_at)}, "
             f"after the inventory timestamp {instant.to_iso(inventory_at)}",
         )
-    return _NONE
+    return _INCLUDED
+
+
+def statuses_that_may_allocate(policy: Policy) -> frozenset[OrderStatus]:
+    """The statuses whose lines `line_allocation` may count under `policy` (a line of any other status holds
+    nothing): where a search for the lines that hold stock starts."""
+    if policy.mode == StockMode.SIMPLE:
+        return frozenset({OrderStatus.PENDING}) if policy.pending_allocation else frozenset()
+    held = {OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.INVOICING}
+    if policy.closed_may_allocate:
+        held.add(OrderStatus.CLOSED)
+    return frozenset(held)
 
 
 def allocated(policy: Policy, lines: Iterable[Line], inventory_at: Instant | None) -> int:
@@ -72,6 +95,11 @@ def allocated(policy: Policy, lines: Iterable[Line], inventory_at: Instant | Non
 def available(stock: int, allocation: int) -> int:
     """Available-to-sell: stock level minus allocation. May be negative (oversold)."""
     return stock - allocation
+
+
+def oversold(stock: int, allocation: int) -> bool:
+    """Whether a SKU's stock level is below its allocation (its ATS negative): more is promised than is held."""
+    return stock < allocation
 
 
 def published(ats: int) -> int:
@@ -119,4 +147,4 @@ def check_placement(order_id: str, lines: Mapping[str, int], ats: Mapping[str, i
         if quantity > ats.get(sku, 0)
     ]
     if shortages:
-        raise InsufficientStock(order_id, shortages)
+        raise InsufficientStock(order_id, tuple(shortages))

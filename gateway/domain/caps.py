@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
-from gateway.domain.errors import Refusal
+from gateway.domain.errors import Refusal, Shortage
 
 ALL_COLLECTIONS = "*"
 
@@ -25,15 +26,7 @@ class CapSource(StrEnum):
     NONE = "none"
 
 
-@dataclass(frozen=True)
-class Override:
-    """A collection's own setting: a maximum, or `limit=None` for an explicit "no maximum"."""
-
-    limit: int | None
-
-
-@dataclass(frozen=True)
-class EffectiveCap:
+class EffectiveCap(NamedTuple):
     """The cap in force in one collection (None: no cap) and where it comes from."""
 
     limit: int | None
@@ -45,31 +38,39 @@ class AssemblyCaps:
     """Every cap setting of one SKU in one assembly."""
 
     default: int | None = None
-    overrides: dict[str, Override] = field(default_factory=dict)
+    # each collection's own setting: a maximum, or None for an explicit "no maximum"
+    overrides: dict[str, int | None] = field(default_factory=dict)
 
     def effective(self, collection: str) -> EffectiveCap:
         """The collection's own setting if any, else the assembly default, else none."""
-        override = self.overrides.get(collection)
-        if override is not None:
-            if override.limit is None:
-                return EffectiveCap(None, CapSource.COLLECTION)
-            return EffectiveCap(override.limit, CapSource.COLLECTION)
+        if collection in self.overrides:
+            return EffectiveCap(self.overrides[collection], CapSource.COLLECTION)
         if self.default is not None:
             return EffectiveCap(self.default, CapSource.ASSEMBLY)
         return EffectiveCap(None, CapSource.NONE)
 
     def set_collection(self, collection: str, limit: int | None) -> None:
         """Cap one collection only (`limit=None`: "no maximum for this collection", even under a default)."""
-        self.overrides[collection] = Override(limit)
+        self.overrides[collection] = limit
 
-    def set_all(self, limit: int | None) -> None:
+    def set_all(self, limit: int | None) -> dict[str, int | None]:
         """Apply to all collections of the assembly: the default, and every per-collection setting cleared.
 
         The seed's "BE AWARE, this also affects the ongoing collections": overrides of ongoing collections go too.
-        `limit=None` removes the default: no cap anywhere in the assembly.
+        `limit=None` removes the default: no cap anywhere in the assembly. Returns the settings it erased, by
+        collection, so that the person who set it is told what went.
         """
+        erased = dict(sorted(self.overrides.items()))
         self.default = limit
         self.overrides.clear()
+        return erased
+
+    def clear_collection(self, collection: str) -> tuple[bool, int | None]:
+        """Return one collection to the assembly default: its own setting goes. Returns whether it had one, and
+        that setting (a maximum, or None for its explicit "no maximum")."""
+        if collection not in self.overrides:
+            return False, None
+        return True, self.overrides.pop(collection)
 
 
 def channel_ats(sku_ats: int, cap: int | None, ordered: int) -> int:
@@ -79,28 +80,50 @@ def channel_ats(sku_ats: int, cap: int | None, ordered: int) -> int:
     return max(0, min(sku_ats, cap - ordered))
 
 
-@dataclass(frozen=True)
-class CapShortage:
-    """One line asking a collection for more than its cap leaves room for."""
+def remaining(cap: int | None, ordered: int) -> int | None:
+    """What a cap leaves in a collection, `cap - ordered` (None: no cap). Negative when the collection is over its
+    cap (a cap lowered below what was already ordered): an operator sees the true overrun, not a clamped 0."""
+    return None if cap is None else cap - ordered
 
-    sku: str
-    requested: int
-    available: int
+
+@dataclass(frozen=True)
+class OverCap:
+    """A collection holding more units than its cap: orders placed before the cap was lowered keep their units."""
+
+    collection: str
+    ordered: int
+    cap: int
+
+
+def over_cap(settings: AssemblyCaps, ordered: Mapping[str, int]) -> list[OverCap]:
+    """The collections (of `ordered`: units on lines not cancelled, by collection) whose units exceed the cap in
+    force, by collection name. A collection exactly at its cap is full, not over."""
+    found = []
+    for collection, units in sorted(ordered.items()):
+        cap = settings.effective(collection).limit
+        if cap is not None and units > cap:
+            found.append(OverCap(collection, units, cap))
+    return found
+
+
+@dataclass(frozen=True)
+class CapShortage(Shortage):
+    """One line asking a collection for more than its cap leaves room for: `available` is the collection's channel
+    ATS, under the `cap` with `ordered` units already ordered in it."""
+
     cap: int
     ordered: int
 
 
+@dataclass(eq=False)
 class CapReached(Refusal):
     """A placement in a collection beyond what its cap leaves."""
 
     code = "cap_reached"
-
-    def __init__(self, order_id: str, assembly: str, collection: str, shortages: tuple[CapShortage, ...]) -> None:
-        super().__init__(order_id, assembly, collection, shortages)
-        self.order_id = order_id
-        self.assembly = assembly
-        self.collection = collection
-        self.shortages = shortages
+    order_id: str
+    assembly: str
+    collection: str
+    shortages: tuple[CapShortage, ...]
 
     def message(self) -> str:
         parts = "; ".join(

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
 
 from gateway.domain import identifiers
+from gateway.domain.caps import CapSource
 from gateway.domain.status import OrderStatus
 
 MAX_QUANTITY = 999_999_999_999
@@ -84,12 +85,13 @@ class StockIn(_Body):
 
 
 class AtsOut(BaseModel):
-    """One SKU's ATS (the published value: never negative)."""
+    """One SKU's ATS (the published value: never negative); `oversold`: the stock is below the allocation."""
 
     sku: str
     stock: int
     allocated: int
     ats: int
+    oversold: bool
     as_of: str | None
 
 
@@ -102,6 +104,62 @@ class ChannelOut(BaseModel):
     ats: int
     cap: int | None
     ordered: int
+
+
+class OrderLineOut(BaseModel):
+    """One line of an order: whether it allocates under the partner's stock mode, its units and the rule (or the
+    rule that leaves it out); `inventory_at` is its SKU's inventory timestamp."""
+
+    sku: str
+    quantity: int
+    assembly: str | None
+    collection: str | None
+    confirmed_quantity: int | None
+    confirmed_at: str | None
+    inventory_at: str | None
+    allocates: bool
+    units: int
+    rule: str
+
+
+class OrderEventOut(BaseModel):
+    """A status an order reached, when, and what moved it: `ledger:N` (an inbound item: its ledger entry and
+    source), `command:cli` or `command:api`; null when unknown (an order older than the histories)."""
+
+    status: OrderStatus
+    at: str
+    by: str | None
+    ledger_entry: int | None
+    source: str | None
+
+
+class ConfirmationOut(BaseModel):
+    """A confirmation received for a line (`in_force` false: a later-stamped one had arrived before it)."""
+
+    sku: str
+    confirmed_quantity: int
+    confirmed_at: str
+    received_at: str
+    in_force: bool
+
+
+class OrderSummaryOut(BaseModel):
+    """An order as listed: `updated_at` is when it reached its status, `allocated` the units its lines hold."""
+
+    order_id: str
+    status: OrderStatus
+    created_at: str
+    updated_at: str
+    allocated: int
+    lines: list[OrderLineOut]
+
+
+class OrderOut(OrderSummaryOut):
+    """One order read whole: its lines, each status it reached (oldest first), the confirmations received."""
+
+    mode: str
+    history: list[OrderEventOut]
+    confirmations: list[ConfirmationOut]
 
 
 class ChangeOut(BaseModel):
@@ -118,6 +176,51 @@ class CommandOut(BaseModel):
     partner: str
     ats_changes: list[ChangeOut]
     order_id: str | None = None
+
+
+class ErasedCapOut(BaseModel):
+    """A collection's own cap setting a command removed (max null: it was "no maximum")."""
+
+    collection: str
+    max: int | None
+
+
+class OverCapOut(BaseModel):
+    """A collection holding more units (not cancelled) than its cap: the orders stay, it takes no more."""
+
+    collection: str
+    ordered: int
+    cap: int
+
+
+class CapOut(CommandOut):
+    """What setting or clearing a cap did: the cap now in force in `collection` ("*": the assembly default; max
+    null: none) and where it comes from, the collections' own settings it erased (setting "*" erases them all),
+    and the collections it touched that now hold more than their cap. `order_id` is always null here."""
+
+    sku: str
+    assembly: str
+    collection: str
+    max: int | None
+    cap_source: CapSource
+    erased: list[ErasedCapOut]
+    over_cap: list[OverCapOut]
+
+
+class CapLineOut(BaseModel):
+    """One cap: the assembly default (collection "*") or a collection with its own setting or with units ordered
+    under the default. `max` is the cap in force (null: no maximum), `ordered` the units on lines not cancelled,
+    `remaining` max - ordered (negative when over the cap; null with no maximum, and on the "*" line, which takes
+    no order)."""
+
+    sku: str
+    assembly: str
+    collection: str
+    max: int | None
+    cap_source: CapSource
+    ordered: int | None
+    remaining: int | None
+    over_cap: bool
 
 
 class ProblemOut(BaseModel):

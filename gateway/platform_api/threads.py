@@ -15,7 +15,7 @@ from typing import TypeVar
 import anyio
 from anyio.lowlevel import RunVar
 
-from gateway.service.commands import Commands
+from gateway.service.commands import API, Commands
 
 COMMAND_THREADS = 40  # commands in flight at once; the others wait for a thread (within their write_wait)
 
@@ -35,10 +35,10 @@ def _limiter() -> anyio.CapacityLimiter:
 
 async def run_command(commands: Commands, write_wait: float, run: Callable[[Commands], _T]) -> _T:
     """`run(commands)` on a command thread, the commands waiting for the store's writer at most what is left of
-    `write_wait` seconds from now."""
+    `write_wait` seconds from now (and named, in the orders' histories, as given on the API)."""
     deadline = time.monotonic() + write_wait
 
     def call() -> _T:
-        return run(commands.waiting(max(0.0, deadline - time.monotonic())))
+        return run(commands.waiting(max(0.0, deadline - time.monotonic())).given_on(API))
 
     return await anyio.to_thread.run_sync(call, limiter=_limiter())

@@ -41,7 +41,7 @@ from gateway.service.engine import Engine
 # the reading of one file, exactly as a lone file is read
 from gateway.service.ingest import Ingestor, _apply, _collector_paused, file_digest
 from gateway.service.items import IngestResult, Progress, Rejected, log_result, log_snapshot_warnings
-from gateway.store.port import AlreadyApplied, LedgerCounts, UnitOfWork
+from gateway.store.port import AlreadyApplied, Inbound, LedgerCounts, UnitOfWork
 from gateway.transport.inbox import Entry, refusal
 
 log = logs.get(__name__)
@@ -256,10 +256,10 @@ class Bundles:
         engine = Engine(tx, result.partner, partner_settings.policy, self.clock(), entry, alone=True, held_back=True)
         for position, (member, item) in enumerate(zip(members, result.members, strict=True), start=1):
             item.bundle_id = entry
-            item.ledger_id = tx.ledger.open(
-                partner_id, item.kind, item.source, item.sha256, item.size, received_at, Outcome.BUNDLED
-            )
+            inbound = Inbound(partner_id, item.kind, item.source, item.sha256, item.size, received_at)
+            item.ledger_id = tx.ledger.open(inbound, Outcome.BUNDLED)
             bound.info("bundle_member_applying", member=position, of=len(members), file=item.source, kind=item.kind)
+            engine.ledger_id = item.ledger_id  # an order's history and its messages name the member that moved it
             applying = Applying(engine, item, partner_settings, received_at, as_of, progress)
             try:
                 with member.path.open("rb") as stream, _collector_paused():
@@ -268,8 +268,10 @@ class Bundles:
                 item.reject(rejected.problems)
         if any(item.outcome == Outcome.REJECTED for item in result.members):
             raise Rejected(Problems())  # rolls the whole bundle back
+        engine.ledger_id = entry  # the values published are the bundle's
         engine.publish()
         result.changes, result.ats_changes = list(engine.changes.values()), engine.changed
+        result.oversold = engine.oversold.report()
         log_snapshot_warnings(engine, bound)
         now = self.clock()
         for item in result.members:
@@ -287,9 +289,8 @@ class Bundles:
         with self.store.write() as tx:
             partner_id = tx.partners.id_of(result.partner)
             rejected = result.outcome == Outcome.REJECTED
-            entry = tx.ledger.open(
-                partner_id, BUNDLE, result.source, result.sha256, result.size, received_at, result.outcome
-            )
+            inbound = Inbound(partner_id, BUNDLE, result.source, result.sha256, result.size, received_at)
+            entry = tx.ledger.open(inbound, result.outcome)
             result.ledger_id = entry
             if rejected:
                 for item in result.members:

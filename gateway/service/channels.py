@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from gateway.domain import caps as rules
-from gateway.domain.caps import ALL_COLLECTIONS, AssemblyCaps, CapSource, EffectiveCap
+from gateway.domain.caps import ALL_COLLECTIONS, AssemblyCaps, CapSource, EffectiveCap, OverCap
 from gateway.domain.instant import Instant
 from gateway.service.held import HeldBack
 from gateway.store.port import ChannelRecord, LineRecord, UnitOfWork
@@ -19,16 +19,61 @@ from gateway.store.port import ChannelRecord, LineRecord, UnitOfWork
 
 @dataclass(frozen=True)
 class ChannelView:
-    """What one collection may still take of a SKU, and why."""
+    """What one collection may still take of a SKU, and why: its cap and where the cap comes from, the units
+    already ordered in it, and the SKU's own ATS."""
 
     sku: str
     assembly: str
     collection: str
     ats: int
     cap: int | None
-    ordered: int
     source: CapSource
+    ordered: int
     sku_ats: int
+
+
+@dataclass(frozen=True)
+class Erased:
+    """A collection's own cap setting that a command removed: `limit` None was "no maximum"."""
+
+    collection: str
+    limit: int | None
+
+
+@dataclass(frozen=True)
+class CapEdit:
+    """What setting or clearing a cap did to one SKU in one assembly, for the person who asked.
+
+    `collection` is the one set or cleared ("*": all collections of the assembly); `cap` is what applies there now
+    (for "*", the assembly default); `erased` the collections' own settings the command removed; `over_cap` the
+    collections it touched that now hold more units than their cap (orders already placed keep their units)."""
+
+    sku: str
+    assembly: str
+    collection: str
+    cap: EffectiveCap
+    erased: tuple[Erased, ...] = ()
+    over_cap: tuple[OverCap, ...] = ()
+
+
+@dataclass(frozen=True)
+class CapLine:
+    """One line of `gateway cap show`: the assembly default ("*"), or a collection with its own setting or units
+    ordered under the default, with what it has ordered and what its cap leaves (negative: over its cap).
+
+    The "*" line is a setting no order is placed in: `ordered` and `remaining` are None there."""
+
+    sku: str
+    assembly: str
+    collection: str
+    cap: EffectiveCap
+    ordered: int | None
+    remaining: int | None
+
+    @property
+    def over_cap(self) -> bool:
+        """More units ordered in the collection than its cap allows."""
+        return self.remaining is not None and self.remaining < 0
 
 
 def channel_key(sku: str, assembly: str, collection: str) -> str:
@@ -109,16 +154,47 @@ class ChannelBook:
         """Make sure a channel exists (a cap was set for it), without changing what it holds."""
         self.add_ordered([(sku, assembly, collection, 0)])
 
-    def set_cap(self, sku: str, assembly: str, collection: str | None, limit: int | None) -> AssemblyCaps:
-        """One collection's setting (`collection`), or the assembly-wide one (`collection=None`)."""
+    def set_cap(self, sku: str, assembly: str, collection: str | None, limit: int | None) -> CapEdit:
+        """One collection's setting (`collection`), or the assembly-wide one (`collection=None`, which erases
+        every collection's own setting): what it erased and the collections it leaves over their cap."""
         settings = self.tx.caps.get(self.partner_id, [sku]).get((sku, assembly)) or AssemblyCaps()
+        erased: dict[str, int | None] = {}
         if collection is None:
-            settings.set_all(limit)
+            erased = settings.set_all(limit)
         else:
             settings.set_collection(collection, limit)
         self.tx.caps.put(self.partner_id, sku, assembly, settings, self.now)
         self.register(sku, assembly, ALL_COLLECTIONS if collection is None else collection)
-        return settings
+        return self._edit(sku, assembly, collection or ALL_COLLECTIONS, settings, erased)
+
+    def clear_cap(self, sku: str, assembly: str, collection: str) -> CapEdit:
+        """Return one collection to the assembly default (its own setting, if any, erased); nothing is written
+        when it has none."""
+        settings = self.tx.caps.get(self.partner_id, [sku]).get((sku, assembly)) or AssemblyCaps()
+        had, limit = settings.clear_collection(collection)
+        if had:
+            self.tx.caps.put(self.partner_id, sku, assembly, settings, self.now)
+        return self._edit(sku, assembly, collection, settings, {collection: limit} if had else {})
+
+    def _edit(
+        self, sku: str, assembly: str, collection: str, settings: AssemblyCaps, erased: Mapping[str, int | None]
+    ) -> CapEdit:
+        """What a setting now in force means for the collections it touches (all of the assembly's for "*")."""
+        ordered = {
+            r.collection: r.ordered
+            for r in self.tx.caps.channels(self.partner_id, [sku])
+            if r.assembly == assembly and r.collection != ALL_COLLECTIONS
+        }
+        if collection != ALL_COLLECTIONS:
+            ordered = {collection: ordered.get(collection, 0)}
+        return CapEdit(
+            sku=sku,
+            assembly=assembly,
+            collection=collection,
+            cap=settings.effective(collection),
+            erased=tuple(Erased(name, limit) for name, limit in sorted(erased.items())),
+            over_cap=tuple(rules.over_cap(settings, ordered)),
+        )
 
     def republish(self, sku_ats: Mapping[str, int]) -> None:
         """Queue the channel ATS of every channel of these SKUs whose value moved (internal SKU ATS given)."""
@@ -173,7 +249,35 @@ def view(tx: UnitOfWork, partner_id: int, sku: str, assembly: str, collection: s
         collection=collection,
         ats=rules.channel_ats(sku_ats, cap.limit, ordered),
         cap=cap.limit,
-        ordered=ordered,
         source=cap.source,
+        ordered=ordered,
         sku_ats=sku_ats,
     )
+
+
+def cap_lines(tx: UnitOfWork, partner_id: int, sku: str | None = None, assembly: str | None = None) -> list[CapLine]:
+    """Every (SKU, assembly) with a cap setting (of one SKU, one assembly): its default ("*" first), then each
+    collection with its own setting or with units ordered under the default, by name. A collection under no cap
+    at all is not a cap's business and is left out."""
+    pairs = sorted({(row.sku, row.assembly) for row in tx.caps.rows(partner_id, sku, assembly)})
+    if not pairs:
+        return []
+    skus = sorted({pair[0] for pair in pairs})
+    settings = tx.caps.get(partner_id, skus)
+    ordered: dict[tuple[str, str], dict[str, int]] = {}
+    for record in tx.caps.channels(partner_id, skus):
+        if record.collection != ALL_COLLECTIONS and record.ordered:
+            ordered.setdefault((record.sku, record.assembly), {})[record.collection] = record.ordered
+    lines: list[CapLine] = []
+    for pair in pairs:
+        held = settings.get(pair) or AssemblyCaps()
+        if held.default is not None:
+            lines.append(CapLine(*pair, ALL_COLLECTIONS, held.effective(ALL_COLLECTIONS), None, None))
+        units = ordered.get(pair, {})
+        for collection in sorted(held.overrides.keys() | units.keys()):
+            cap = held.effective(collection)
+            if cap.source is CapSource.NONE:
+                continue
+            count = units.get(collection, 0)
+            lines.append(CapLine(*pair, collection, cap, count, rules.remaining(cap.limit, count)))
+    return lines

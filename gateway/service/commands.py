@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import KW_ONLY, dataclass, replace
 from typing import TypeVar
 
 from gateway import logs
@@ -10,7 +11,9 @@ from gateway.domain.errors import Refusal
 from gateway.domain.instant import Instant
 from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
+from gateway.service.channels import CapEdit
 from gateway.service.engine import AtsChange, Engine, StockInput
+from gateway.service.oversold import OversoldReport, log_oversold
 from gateway.settings import Settings
 from gateway.store.port import Store, UnitOfWork
 from gateway.store.retry import RETRIES, retried
@@ -18,35 +21,39 @@ from gateway.store.retry import RETRIES, retried
 log = logs.get(__name__)
 _T = TypeVar("_T")
 
+# where a command was given, as an order's history names it: the command line, or the platform API
+CLI = "cli"
+API = "api"
 
+
+@dataclass(eq=False)
 class Commands:
     """Place and move orders, record confirmations, set stock levels.
 
     Each command is one transaction, run again (up to `retries` times) when the database rolled it back to untie
-    it from another; with `wait`, StoreBusy when the store's writer is not free within that many seconds."""
+    it from another; with `wait`, StoreBusy when the store's writer is not free within that many seconds. `origin`
+    says where the commands are given (CLI, API): an order's history names it for each move a command made."""
 
-    def __init__(
-        self,
-        store: Store,
-        settings: Settings,
-        clock: Callable[[], Instant],
-        *,
-        wait: float | None = None,
-        retries: int = RETRIES,
-    ) -> None:
-        self.store = store
-        self.settings = settings
-        self.clock = clock
-        self.wait = wait
-        self.retries = retries
+    store: Store
+    settings: Settings
+    clock: Callable[[], Instant]
+    _: KW_ONLY
+    wait: float | None = None
+    retries: int = RETRIES
+    origin: str = CLI
 
     def waiting(self, seconds: float | None) -> Commands:
         """The same commands, each waiting at most `seconds` for the store's writer (None: as long as it takes)."""
-        return Commands(self.store, self.settings, self.clock, wait=seconds, retries=self.retries)
+        return replace(self, wait=seconds)
+
+    def given_on(self, origin: str) -> Commands:
+        """The same commands, given on `origin` (CLI, API)."""
+        return replace(self, origin=origin)
 
     def engine(self, tx: UnitOfWork, partner: str) -> Engine:
         """The engine of one command of `partner` in `tx`, at the clock's now."""
-        return Engine(tx, partner, self.settings.partner(partner).policy, self.clock(), clock=self.clock)
+        policy = self.settings.partner(partner).policy
+        return Engine(tx, partner, policy, self.clock(), clock=self.clock, command=self.origin)
 
     def transaction(self, partner: str, event: str, work: Callable[[UnitOfWork], _T], **context: object) -> _T:
         """`work` in one write transaction, run again while the database rolls it back to untie it from another;
@@ -65,13 +72,15 @@ class Commands:
             raise
 
     def _run(self, partner: str, event: str, action: Callable[[Engine], object], **context: object) -> list[AtsChange]:
-        def work(tx: UnitOfWork) -> list[AtsChange]:
+        def work(tx: UnitOfWork) -> tuple[list[AtsChange], OversoldReport]:
             engine = self.engine(tx, partner)
             action(engine)
-            return list(engine.changes.values())
+            return list(engine.changes.values()), engine.oversold.report()
 
-        changes = self.transaction(partner, event, work, **context)
-        log.bind(partner=partner, **context).info(event, ats_changes=len(changes))
+        changes, made_oversold = self.transaction(partner, event, work, **context)
+        bound = log.bind(partner=partner, **context)
+        log_oversold(made_oversold, bound)
+        bound.info(event, ats_changes=len(changes))
         return changes
 
     def place(self, partner: str, order_id: str, lines: Sequence[RequestedLine]) -> list[AtsChange]:
@@ -89,20 +98,32 @@ class Commands:
         )
 
     def confirm(self, partner: str, order_id: str, sku: str, quantity: int, at: Instant) -> list[AtsChange]:
-        """Record the partner's confirmed quantity for one line."""
+        """Record the partner's confirmed quantity for one line (above the ordered one only where allowed)."""
+        allow_above = self.settings.partner(partner).allow_over_confirmation
         return self._run(
             partner,
             "order_confirmed",
-            lambda e: e.confirm(order_id, sku, quantity, at),
+            lambda e: e.confirm(order_id, sku, quantity, at, allow_above=allow_above),
             order_id=order_id,
             sku=sku,
         )
 
-    def set_cap(
-        self, partner: str, sku: str, assembly: str, collection: str | None, limit: int | None
-    ) -> list[AtsChange]:
-        """Cap one collection, or all collections of the assembly (`collection=None`); `limit=None`: no maximum."""
-        return self._run(
+    def _cap(self, partner: str, event: str, action: Callable[[Engine], CapEdit], **context: object) -> CapDone:
+        def work(tx: UnitOfWork) -> CapDone:
+            engine = self.engine(tx, partner)
+            edit = action(engine)
+            return CapDone(edit, list(engine.changes.values()))
+
+        done = self.transaction(partner, event, work, **context)
+        erased = [e.collection for e in done.edit.erased]
+        over = [o.collection for o in done.edit.over_cap]
+        log.bind(partner=partner, **context).info(event, ats_changes=len(done.changes), erased=erased, over_cap=over)
+        return done
+
+    def set_cap(self, partner: str, sku: str, assembly: str, collection: str | None, limit: int | None) -> CapDone:
+        """Cap one collection, or all collections of the assembly (`collection=None`, which erases every
+        collection's own setting); `limit=None`: no maximum. Says what it erased and what is now over its cap."""
+        return self._cap(
             partner,
             "cap_set",
             lambda e: e.set_cap(sku, assembly, collection, limit),
@@ -110,6 +131,18 @@ class Commands:
             assembly=assembly,
             collection=collection or "*",
             max=limit,
+        )
+
+    def clear_cap(self, partner: str, sku: str, assembly: str, collection: str) -> CapDone:
+        """Return one collection to the assembly default: its own setting (if any) erased, its channel ATS queued
+        again when that moves it. Clearing a collection with no setting of its own erases nothing."""
+        return self._cap(
+            partner,
+            "cap_cleared",
+            lambda e: e.clear_cap(sku, assembly, collection),
+            sku=sku,
+            assembly=assembly,
+            collection=collection,
         )
 
     def set_stock(self, partner: str, sku: str, quantity: int, as_of: Instant | None) -> list[AtsChange]:
@@ -123,14 +156,20 @@ class Commands:
         return self._run(partner, "stock_set", apply, sku=sku)
 
 
+@dataclass(frozen=True)
+class CapDone:
+    """A cap command's answer: what it did to the caps (gateway.service.channels.CapEdit) and the ATS it moved."""
+
+    edit: CapEdit
+    changes: list[AtsChange]
+
+
+@dataclass(eq=False)
 class StaleStock(Refusal):
     """A stock level older than the SKU's inventory timestamp: not applied."""
 
     code = "stale"
-
-    def __init__(self, sku: str) -> None:
-        super().__init__(sku)
-        self.sku = sku
+    sku: str
 
     def message(self) -> str:
         return f"SKU {self.sku}: the level is older than the current inventory timestamp; not applied (stale)"

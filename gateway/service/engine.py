@@ -17,7 +17,7 @@ from operator import itemgetter, ne
 from typing import NamedTuple
 
 from gateway.domain import allocation as rules
-from gateway.domain import instant
+from gateway.domain import guards, instant
 from gateway.domain.allocation import Line
 from gateway.domain.errors import OrderExists, UnknownLine, UnknownOrder
 from gateway.domain.instant import Instant
@@ -25,7 +25,8 @@ from gateway.domain.messages import MessageKind
 from gateway.domain.modes import Policy
 from gateway.domain.orders import RequestedLine, merge_lines
 from gateway.domain.status import OrderStatus, check_transition
-from gateway.service.channels import ChannelBook, channel_units
+from gateway.service import oversold
+from gateway.service.channels import CapEdit, ChannelBook, channel_units
 from gateway.service.held import HeldBack
 from gateway.store.port import AtsMessage, LevelLoader, LineRecord, OrderRecord, StockRecord, UnitOfWork
 
@@ -65,7 +66,7 @@ MAX_TRACKED_CHANGES = 10_000
 
 
 class Engine:
-    """Applies the rules of DOMAIN.md for one partner inside one store transaction."""
+    """Applies the rules of docs/rules.md for one partner inside one store transaction."""
 
     def __init__(
         self,
@@ -77,11 +78,13 @@ class Engine:
         *,
         clock: Callable[[], Instant] | None = None,
         alone: bool = False,
+        command: str | None = None,
         held_back: bool = False,
     ) -> None:
         """`alone`: the transaction holds the partner alone already (an inbound item, see UnitOfWork.lock_partner);
         otherwise each command locks the orders and SKUs it touches first, and with a `clock` its instant is taken
-        again after a wait, so the values it queues are stamped in the order they commit.
+        again after a wait, so the values it queues are stamped in the order they commit. What moves an order is
+        kept in its history: the inbound item `ledger_id`, or else the command given on `command` (`cli`, `api`).
 
         `held_back` (a bundle: several files in one transaction): the ATS values that move are held until
         `publish()`, which queues only those that differ from what they were before the first change; nothing
@@ -94,6 +97,7 @@ class Engine:
         self.ledger_id = ledger_id
         self._clock = clock
         self._alone = alone
+        self.command = None if ledger_id is not None else command
         # the first MAX_TRACKED_CHANGES SKUs whose published ATS moved (for dry runs and replies), and a count
         self.changes: dict[str, AtsChange] = {}
         self.changed = 0
@@ -101,6 +105,7 @@ class Engine:
         self.predating_skus: list[str] = []
         self._held: HeldBack[Instant | None] | None = HeldBack() if held_back else None
         self.channels = ChannelBook(tx, self.partner_id, now, ledger_id, held_back=held_back)
+        self.oversold = oversold.Watch()  # SKUs this item or command makes oversold, for the `oversold` event
 
     # placing orders and moving them
 
@@ -128,6 +133,7 @@ class Engine:
             for sku, line in sorted(merged.items())
         ]
         self.tx.orders.add(self.partner_id, order_id, OrderStatus.PENDING, records, self.now)
+        self._moved(order_id, OrderStatus.PENDING)
         self.channels.add_ordered(channel_units(records, 1))
         for record in records:
             line = Line(order_id, record.sku, record.quantity, OrderStatus.PENDING)
@@ -159,22 +165,25 @@ class Engine:
             if movement < 0:
                 current.last_moved_at = self.now
         self.tx.orders.set_status(self.partner_id, order_id, status, self.now)
+        self._moved(order_id, status)
         if status == OrderStatus.CANCELLED:
             self.channels.add_ordered(channel_units(order.lines, -1))  # cancelled lines free cap room
         self._save(stock.values())
         self._queue_order_message(order, status)
         return True
 
-    def confirm(self, order_id: str, sku: str, quantity: int, at: Instant) -> bool:
+    def confirm(self, order_id: str, sku: str, quantity: int, at: Instant, *, allow_above: bool = False) -> bool:
         """Record the partner's confirmed quantity for a line; return whether it is now the one in force.
 
-        A confirmation stamped earlier than the one in force is kept but does not replace it.
+        A confirmation stamped earlier than the one in force is kept but does not replace it. One above the
+        line's ordered quantity is refused unless `allow_above` (the partner's `allow_over_confirmation`).
         """
         self._hold([order_id], [sku])
         order = self._order(order_id)
         line = order.line(sku)
         if line is None:
             raise UnknownLine(order_id, sku)
+        guards.check_confirmed_quantity(order_id, sku, quantity, line.quantity, allow_above=allow_above)
         in_force = line.confirmed_at is None or at >= line.confirmed_at
         self.tx.orders.add_confirmation(self.partner_id, order_id, sku, quantity, at, self.now, in_force=in_force)
         if not in_force:
@@ -238,6 +247,7 @@ class Engine:
         merged = loader.merge(set_by=set_by, now=self.now, moves_stock=self.policy.moves_stock, sample=room)
         for sku, before, after in merged.changes:
             self._note_change(sku, before, after)
+        self.oversold.merged(merged.oversold, merged.oversold_count)
         self.changed += merged.changed - len(merged.changes)
         self.stale_skus.extend(merged.stale_sample[: max(0, SAMPLE - len(self.stale_skus))])
         self.predating_skus.extend(merged.predates_sample[: max(0, SAMPLE - len(self.predating_skus))])
@@ -248,16 +258,25 @@ class Engine:
 
     # caps
 
-    def set_cap(self, sku: str, assembly: str, collection: str | None, limit: int | None) -> None:
+    def set_cap(self, sku: str, assembly: str, collection: str | None, limit: int | None) -> CapEdit:
         """Cap one collection (`collection`) or all collections of the assembly (`collection=None`).
 
         `limit=None` is "no maximum": for one collection, an explicit override of the assembly default; for
         all collections, no cap anywhere in the assembly.
         """
         self._hold(skus=[sku])
-        self.channels.set_cap(sku, assembly, collection, limit)
+        return self._republished(sku, self.channels.set_cap(sku, assembly, collection, limit))
+
+    def clear_cap(self, sku: str, assembly: str, collection: str) -> CapEdit:
+        """Return one collection to the assembly default (nothing changes when it has no setting of its own)."""
+        self._hold(skus=[sku])
+        return self._republished(sku, self.channels.clear_cap(sku, assembly, collection))
+
+    def _republished(self, sku: str, edit: CapEdit) -> CapEdit:
+        """Queue the channel ATS of the SKU's channels that a cap edit moved."""
         record = self._stock([sku])[sku]
         self.channels.republish({sku: rules.available(record.quantity, record.allocated)})
+        return edit
 
     def _classify(
         self, rows: Sequence[StockLevel], outcome: SnapshotOutcome
@@ -292,6 +311,7 @@ class Engine:
         policy = self.policy
         skus = [row[0] for row in changed]
         existing = self.tx.stock.get(self.partner_id, skus)
+        self.oversold.seen(existing.values())
         closed: dict[str, list[Line]] = defaultdict(list)
         if policy.closed_may_allocate:
             for line in self.tx.orders.lines_of(self.partner_id, skus, [OrderStatus.CLOSED]):
@@ -319,10 +339,12 @@ class Engine:
         for record in self.tx.stock.iterate(self.partner_id):
             allocated = rules.allocated(self.policy, lines.pop(record.sku, []), record.as_of)
             if allocated != record.allocated:
+                self.oversold.seen([record])
                 record.allocated = allocated
                 fixed.append(record)
         for sku, orphan_lines in lines.items():
             record = StockRecord(sku=sku, quantity=0)
+            self.oversold.seen([record])
             record.allocated = rules.allocated(self.policy, orphan_lines, None)
             fixed.append(record)
         self._save(fixed)
@@ -338,6 +360,12 @@ class Engine:
             # stamped after the wait: a value computed later (committed later) never carries an earlier instant
             self.now = self.channels.now = max(self.now, self._clock())
 
+    def _moved(self, order_id: str, status: OrderStatus) -> None:
+        """Keep the step in the order's history, with what moved it."""
+        self.tx.orders.add_event(
+            self.partner_id, order_id, status, self.now, ledger_id=self.ledger_id, command=self.command
+        )
+
     def _order(self, order_id: str) -> OrderRecord:
         order = self.tx.orders.get(self.partner_id, order_id)
         if order is None:
@@ -349,6 +377,7 @@ class Engine:
         for sku in skus:
             if sku not in found:
                 found[sku] = StockRecord(sku=sku, quantity=0)
+        self.oversold.seen(found.values())
         return found
 
     def _save(self, records: Iterable[StockRecord]) -> None:
@@ -366,6 +395,7 @@ class Engine:
                 record.published = value
                 messages.append(AtsMessage(record.sku, value, record.as_of))
         self.tx.stock.put(self.partner_id, writes, self.now)
+        self.oversold.saved(writes)
         self._queue_ats(messages, before)
         self.channels.republish({r.sku: rules.available(r.quantity, r.allocated) for r in writes})
 

@@ -133,6 +133,7 @@ class Ingestor:
                         _apply(item, kind, stream)
                     result.changes = list(engine.changes.values())
                     result.ats_changes = engine.changed
+                    result.oversold = engine.oversold.report()
                     log_snapshot_warnings(engine, bound)
                     ledger.close_applied(tx, entry, result, self.clock())
         except Rejected as rejected:

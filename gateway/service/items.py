@@ -16,6 +16,7 @@ from gateway.domain.instant import Instant
 from gateway.domain.outcomes import Outcome
 from gateway.formats.problems import Problem, Problems
 from gateway.service.engine import AtsChange, Engine
+from gateway.service.oversold import OversoldReport, log_oversold
 from gateway.store.port import LedgerCounts
 
 Clock = Callable[[], Instant]
@@ -43,6 +44,7 @@ class IngestResult:
     dry_run: bool = False
     duration_ms: int = 0
     reason: str | None = None  # why a rejected item was refused whole, when it has a name ("too_large")
+    oversold: OversoldReport = field(default_factory=OversoldReport)  # SKUs it made oversold
     bundle_id: int | None = None  # the ledger entry of the bundle the file came in (service/bundles)
 
     @property
@@ -96,9 +98,11 @@ class IngestResult:
         self.nothing_applied()
 
     def nothing_applied(self) -> None:
-        """Forget what the item did (its transaction rolled back, or will apply nothing)."""
+        """Forget what the item did (its transaction rolled back, or will apply nothing), rows refused included."""
         self.counts = LedgerCounts()
         self.changes, self.ats_changes = [], 0
+        self.refusals = []
+        self.oversold = OversoldReport()
 
 
 class Rejected(Exception):
@@ -122,7 +126,8 @@ def log_snapshot_warnings(engine: Engine, bound: FilteringBoundLogger) -> None:
 
 
 def log_result(result: IngestResult, bound: FilteringBoundLogger, event: str = "file", *, repeat: bool = False) -> None:
-    """The item's one log line: `file_applied`, `page_rejected`..."""
+    """The item's one log line: `file_applied`, `page_rejected`...; an applied item's line follows an `oversold`
+    warning for each SKU it made oversold."""
     context = {
         "ledger_id": result.ledger_id,
         "rows_applied": result.counts.applied,
@@ -145,4 +150,5 @@ def log_result(result: IngestResult, bound: FilteringBoundLogger, event: str = "
     elif result.outcome == Outcome.DUPLICATE:
         bound.info(f"{event}_duplicate", duplicate_of=result.duplicate_of, **context)
     else:
+        log_oversold(result.oversold, bound)
         bound.info(f"{event}_applied", ats_changes=result.ats_changes, **context)

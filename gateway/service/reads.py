@@ -1,20 +1,27 @@
 """Read-only use cases, each in a read transaction of its own: ATS per SKU, per collection of an assembly and
-explained, and the cap settings. The entry points (CLI, API) call these instead of opening the store."""
+explained, and the caps. The entry points (CLI, API) call these instead of opening the store."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from gateway.domain.modes import Policy
 from gateway.service import queries
-from gateway.service.channels import ChannelView
-from gateway.store.port import CapRow, Store
+from gateway.service.channels import CapLine, ChannelView, cap_lines
+from gateway.store.port import Store
 
 
 def ats(store: Store, partner: str, skus: Sequence[str] | None = None) -> list[queries.AtsView]:
     """ATS of the given SKUs (a SKU the store has never seen shows zeros), or of every SKU held."""
     with store.read() as tx:
         return queries.ats(tx, partner, skus)
+
+
+def oversold_counts(store: Store, partners: Iterable[str]) -> dict[str, int]:
+    """How many SKUs of each partner are oversold (stock level below allocation), all read in one transaction,
+    one count per partner asked of the store."""
+    with store.read() as tx:
+        return {partner: tx.stock.count_oversold(tx.partners.id_of(partner)) for partner in partners}
 
 
 def channels(store: Store, partner: str, skus: Sequence[str], assembly: str, collection: str) -> list[ChannelView]:
@@ -29,10 +36,11 @@ def explain(store: Store, partner: str, policy: Policy, sku: str) -> queries.Exp
         return queries.explain(tx, partner, policy, sku)
 
 
-def caps(store: Store, partner: str, sku: str | None = None, assembly: str | None = None) -> list[CapRow]:
-    """The partner's stored cap settings (of one SKU, one assembly), by SKU, assembly and collection ("*" first)."""
+def caps(store: Store, partner: str, sku: str | None = None, assembly: str | None = None) -> list[CapLine]:
+    """The partner's caps (of one SKU, one assembly), by SKU, assembly and collection ("*", the default, first):
+    each setting, and each collection ordered into under the default, with its units ordered and what is left."""
     with store.read() as tx:
-        return tx.caps.rows(tx.partners.id_of(partner), sku, assembly)
+        return cap_lines(tx, tx.partners.id_of(partner), sku, assembly)
 
 
 def ping(store: Store) -> None:

@@ -11,6 +11,7 @@ from typing import NamedTuple
 from gateway.domain.allocation import Line
 from gateway.domain.instant import Instant
 from gateway.domain.messages import MessageKind, OutboxState
+from gateway.domain.orders import RequestedLine
 from gateway.domain.outcomes import Outcome
 from gateway.domain.status import OrderStatus
 
@@ -36,15 +37,11 @@ class StockRecord:
 
 
 @dataclass(frozen=True)
-class LineRecord:
-    """One stored order line."""
+class LineRecord(RequestedLine):
+    """One stored order line: the line as requested, and the partner's confirmation in force for it, if any."""
 
-    sku: str
-    quantity: int
     confirmed_quantity: int | None = None
     confirmed_at: Instant | None = None
-    assembly: str | None = None
-    collection: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,7 +51,8 @@ class OrderRecord:
     order_id: str
     status: OrderStatus
     lines: tuple[LineRecord, ...]
-    updated_at: Instant = 0
+    updated_at: Instant = 0  # when it reached its status (a status set again moves nothing)
+    created_at: Instant = 0
 
     def line(self, sku: str) -> LineRecord | None:
         """The order's line for `sku`, if it holds one."""
@@ -70,6 +68,45 @@ class OrderRecord:
             confirmed_quantity=line.confirmed_quantity,
             confirmed_at=line.confirmed_at,
         )
+
+
+@dataclass(frozen=True)
+class OrderEvent:
+    """One step of an order's history: the status it reached, when, and what moved it: an inbound item (its ledger
+    entry, and that entry's source read back with it) or a command (`command`: where it was given, `cli` or `api`).
+    Neither: unknown (the status an order already had when the store began keeping histories)."""
+
+    status: OrderStatus
+    at: Instant
+    ledger_id: int | None = None
+    command: str | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfirmationRecord:
+    """A confirmation as received for one line: `in_force` unless a later-stamped one had arrived before it."""
+
+    sku: str
+    confirmed_quantity: int
+    confirmed_at: Instant
+    received_at: Instant
+    in_force: bool
+
+
+@dataclass(frozen=True)
+class OrderQuery:
+    """Which of a partner's orders to list, oldest status first (by the time each reached its status).
+
+    `statuses`: the orders in one of these (empty: none). `updated_before`: only those that reached their status
+    before this instant. `closed_unsettled`: a closed order only when one of its lines may not be in its SKU's
+    inventory yet (no confirmation, no snapshot of the SKU, or a confirmation stamped after the SKU's inventory
+    timestamp: where the time_based rule looks); the rule itself still decides each line. At most `limit` orders."""
+
+    statuses: frozenset[OrderStatus]
+    updated_before: Instant | None = None
+    closed_unsettled: bool = False
+    limit: int = 100
 
 
 @dataclass
@@ -91,6 +128,30 @@ class CapRow:
     assembly: str
     collection: str
     max_units: int | None
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """An inbound item as its ledger entry opens: whose, what kind, where it came from, its content's digest and
+    size, and when it was received (the entry's columns, by name)."""
+
+    partner_id: int
+    kind: str
+    source: str
+    sha256: str
+    size: int
+    received_at: Instant
+
+
+@dataclass(frozen=True)
+class LedgerTally:
+    """Items of one kind and outcome received in a window, with the rows they applied and refused."""
+
+    kind: str
+    outcome: Outcome
+    items: int
+    rows_applied: int
+    rows_refused: int
 
 
 @dataclass(frozen=True)
@@ -158,6 +219,16 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class BatchFailure:
+    """How a claimed batch failed in one delivery pass: the attempts it took, the partner's last HTTP status (None:
+    no answer) and the error; the batch's messages keep all three."""
+
+    attempts: int
+    status: int | None
+    error: str
+
+
+@dataclass(frozen=True)
 class OutboxCount:
     """How many messages of one kind are in one state, and when the oldest was queued and the next is due."""
 
@@ -174,6 +245,14 @@ class AtsMessage(NamedTuple):
     sku: str
     value: int
     as_of: Instant | None
+
+
+class FeedPosition(NamedTuple):
+    """Where a polled feed stands: the cursor to send next (None before the first page) and the digest of the last
+    page applied (None: none yet; given to set_cursor, the stored one is kept)."""
+
+    cursor: str | None
+    last_sha256: str | None
 
 
 class TransportFailures(NamedTuple):
@@ -204,3 +283,5 @@ class MergeOutcome:
     predates_sample: list[str] = field(default_factory=list)
     changed: int = 0  # SKUs whose published ATS moved (or was first published)
     changes: list[tuple[str, int | None, int]] = field(default_factory=list)  # the first of them: sku, before, after
+    oversold_count: int = 0  # SKUs the merge put below their allocation that were not
+    oversold: list[tuple[str, int, int]] = field(default_factory=list)  # the first of them: sku, level, allocated

@@ -2,7 +2,7 @@
 
 Counters and histograms follow the stable log events (a processor sees every event before it is rendered), so
 metrics and logs never disagree; gauges that describe the store (outbox depth, oldest undelivered message, dead
-letters) and the sources (seconds since the last successful poll) are computed at each scrape.
+letters, oversold SKUs) and the sources (seconds since the last successful poll) are computed at each scrape.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 
 from gateway.domain.instant import Instant
 from gateway.domain.outcomes import Outcome
-from gateway.service import outbox_view
+from gateway.service import outbox_view, reads
 from gateway.store.port import Store
 
 _SECOND = 1_000_000
@@ -40,18 +40,13 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.items = Counter(
+        self.items = self._counter(
             "gateway_items",
             "Inbound items (files and pages) by outcome: applied, rejected, duplicate, quarantined",
-            ["partner", "kind", "outcome"],
-            registry=self.registry,
+            "outcome",
         )
-        self.rows = Counter(
-            "gateway_rows_applied", "Rows applied from inbound items", ["partner", "kind"], registry=self.registry
-        )
-        self.rows_refused = Counter(
-            "gateway_rows_refused", "Rows refused by the rules", ["partner", "kind"], registry=self.registry
-        )
+        self.rows = self._counter("gateway_rows_applied", "Rows applied from inbound items")
+        self.rows_refused = self._counter("gateway_rows_refused", "Rows refused by the rules")
         self.duration = Histogram(
             "gateway_ingest_duration_seconds",
             "Time to apply one inbound item",
@@ -59,18 +54,15 @@ class Metrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
             registry=self.registry,
         )
-        self.deliveries = Counter(
-            "gateway_delivery_attempts",
-            "Delivery attempts by outcome (delivered, failed)",
-            ["partner", "kind", "outcome"],
-            registry=self.registry,
+        self.deliveries = self._counter(
+            "gateway_delivery_attempts", "Delivery attempts by outcome (delivered, failed)", "outcome"
         )
-        self.retries = Counter(
-            "gateway_delivery_retries", "Delivery retries scheduled", ["partner", "kind"], registry=self.registry
-        )
-        self.dead = Counter(
-            "gateway_delivery_dead", "Messages sent to dead letter", ["partner", "kind"], registry=self.registry
-        )
+        self.retries = self._counter("gateway_delivery_retries", "Delivery retries scheduled")
+        self.dead = self._counter("gateway_delivery_dead", "Messages sent to dead letter")
+
+    def _counter(self, name: str, documentation: str, *more_labels: str) -> Counter:
+        """A counter of the registry, by partner and kind (and `more_labels`)."""
+        return Counter(name, documentation, ["partner", "kind", *more_labels], registry=self.registry)
 
     def observe(self, _logger: object, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         """A structlog processor: count what the event says happened."""
@@ -119,7 +111,9 @@ def scrape_gauges(
     now: Instant, since_success: Iterable[tuple[str, str, float]], store: Store | None, partners: Iterable[str]
 ) -> Iterator[Metric]:
     """The gauges of one scrape: seconds since each source's last success (`since_success`: partner, source,
-    seconds), and each partner's outbox (depth, oldest undelivered message, dead letters) read from the store."""
+    seconds), each partner's outbox (depth, oldest undelivered message, dead letters) and its count of oversold
+    SKUs (stock level below allocation), read from the store."""
+    partners = list(partners)  # read twice: the outbox, then the oversold SKUs
     since = gauge(
         "gateway_source_seconds_since_success",
         "Seconds since the source's last successful poll",
@@ -142,3 +136,8 @@ def scrape_gauges(
     yield depth
     yield oldest
     yield dead
+    oversold = gauge("gateway_oversold_skus", "SKUs whose stock level is below their allocation", ["partner"])
+    if store is not None:
+        for partner, count in reads.oversold_counts(store, partners).items():
+            oversold.add_metric([partner], count)
+    yield oversold

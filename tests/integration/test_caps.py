@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from gateway import bootstrap
-from gateway.domain.caps import CapReached
+from gateway.domain.caps import CapReached, CapSource, EffectiveCap, OverCap
 from gateway.domain.errors import InsufficientStock, InvalidOrder
 from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
 from gateway.formats.rows import Kind
-from gateway.service import queries
+from gateway.service import queries, reads
+from gateway.service.channels import Erased
 from tests.conftest import FIXTURES, AppFactory
 from tests.integration.helpers import ats, contents
 
@@ -215,3 +216,121 @@ def test_a_snapshot_republishes_the_channels_of_the_skus_it_changes(app: bootstr
     app.clock.advance()  # type: ignore[attr-defined]
     app.ingestor.ingest("p", Kind.STOCK, path)
     assert channel_messages(app) == {("EGGS", ASM, DEC1): 6}
+
+
+# what a cap command says it did (issue 15, item 11)
+
+
+def stored(app: bootstrap.App) -> list[tuple[str, str, str, int | None]]:
+    with app.store.read() as tx:
+        return [(r.sku, r.assembly, r.collection, r.max_units) for r in tx.caps.rows(tx.partners.id_of("p"))]
+
+
+def test_apply_to_all_collections_says_what_it_erased_and_which_collections_are_now_over(app: bootstrap.App) -> None:
+    """Both collections' own settings (a number, a "no maximum") are named; of the ordered collections only the
+    one holding more than the new default is over (one exactly at it is full, not over)."""
+    app.commands.set_cap("p", "EGGS", ASM, DEC1, 10)
+    app.commands.set_cap("p", "EGGS", ASM, DEC8, None)
+    place(app, "O1", 8)
+    place(app, "O2", 5, collection=DEC8)
+    place(app, "O3", 2, collection="2026-12-15")
+    done = app.commands.set_cap("p", "EGGS", ASM, None, 5)
+    edit = done.edit
+    assert (edit.sku, edit.assembly, edit.collection, edit.cap) == (
+        "EGGS",
+        ASM,
+        "*",
+        EffectiveCap(5, CapSource.ASSEMBLY),
+    )
+    assert edit.erased == (Erased(DEC1, 10), Erased(DEC8, None))
+    assert edit.over_cap == (OverCap(DEC1, 8, 5),)
+    assert stored(app) == [("EGGS", ASM, "*", 5)]
+    assert done.changes == []  # a cap never moves the SKU's own ATS
+
+
+def test_apply_to_all_collections_with_nothing_to_erase_says_so(app: bootstrap.App) -> None:
+    """No own settings, no orders: nothing erased, nothing over; removing the default leaves no cap."""
+    edit = app.commands.set_cap("p", "EGGS", ASM, None, 5).edit
+    assert (edit.erased, edit.over_cap) == ((), ())
+    edit = app.commands.set_cap("p", "EGGS", ASM, None, None).edit
+    assert (edit.cap, edit.erased, edit.over_cap) == (EffectiveCap(None, CapSource.NONE), (), ())
+
+
+def test_one_collections_cap_set_below_what_it_holds_is_reported_over(app: bootstrap.App) -> None:
+    """A collection's own cap lowered under its units: that collection (and no other) is over; nothing erased."""
+    app.commands.set_cap("p", "EGGS", ASM, None, 5)
+    place(app, "O1", 4)
+    place(app, "O2", 5, collection=DEC8)
+    edit = app.commands.set_cap("p", "EGGS", ASM, DEC1, 3).edit
+    assert (edit.collection, edit.cap) == (DEC1, EffectiveCap(3, CapSource.COLLECTION))
+    assert (edit.erased, edit.over_cap) == ((), (OverCap(DEC1, 4, 3),))
+
+
+def test_clearing_a_collection_returns_it_to_the_default_and_republishes_its_ats(app: bootstrap.App) -> None:
+    """Its own cap of 10 goes, the default of 5 applies: channel ATS 2 -> 0 is queued; the collection is over."""
+    app.commands.set_cap("p", "EGGS", ASM, None, 5)
+    app.commands.set_cap("p", "EGGS", ASM, DEC1, 10)
+    place(app, "O1", 8)
+    assert channel_messages(app) == {("EGGS", ASM, DEC1): 2, ("EGGS", ASM, "*"): 5}
+    done = app.commands.clear_cap("p", "EGGS", ASM, DEC1)
+    edit = done.edit
+    assert (edit.collection, edit.cap) == (DEC1, EffectiveCap(5, CapSource.ASSEMBLY))
+    assert (edit.erased, edit.over_cap) == ((Erased(DEC1, 10),), (OverCap(DEC1, 8, 5),))
+    assert stored(app) == [("EGGS", ASM, "*", 5)]
+    assert channel(app) == (0, 5, 8)
+    assert channel_messages(app) == {("EGGS", ASM, DEC1): 0, ("EGGS", ASM, "*"): 5}
+    with pytest.raises(CapReached):
+        place(app, "O2", 1)
+
+
+def test_clearing_no_maximum_puts_the_collection_back_under_the_default(app: bootstrap.App) -> None:
+    """ "No maximum" cleared: the collection's ATS falls from the SKU's to the default's room."""
+    app.commands.set_cap("p", "EGGS", ASM, None, 5)
+    app.commands.set_cap("p", "EGGS", ASM, DEC8, None)
+    place(app, "O1", 3, collection=DEC8)
+    assert channel(app, collection=DEC8) == (27, None, 3)
+    edit = app.commands.clear_cap("p", "EGGS", ASM, DEC8).edit
+    assert (edit.erased, edit.over_cap) == ((Erased(DEC8, None),), ())
+    assert channel(app, collection=DEC8) == (2, 5, 3)
+    assert channel_messages(app)[("EGGS", ASM, DEC8)] == 2
+
+
+def test_clearing_a_collection_with_no_setting_of_its_own_changes_nothing(app: bootstrap.App) -> None:
+    """Idempotent: nothing erased, nothing written or queued; it still says what applies there."""
+    app.commands.set_cap("p", "EGGS", ASM, None, 5)
+    app.commands.set_cap("p", "EGGS", ASM, DEC1, 10)
+    app.commands.clear_cap("p", "EGGS", ASM, DEC1)
+    before = contents(app)
+    edit = app.commands.clear_cap("p", "EGGS", ASM, DEC1).edit
+    assert (edit.cap, edit.erased, edit.over_cap) == (EffectiveCap(5, CapSource.ASSEMBLY), (), ())
+    edit = app.commands.clear_cap("p", "EGGS", "nowhere", DEC1).edit
+    assert (edit.cap, edit.erased) == (EffectiveCap(None, CapSource.NONE), ())
+    assert contents(app) == before
+
+
+def test_cap_show_lists_each_collection_with_its_units_and_what_is_left(app: bootstrap.App) -> None:
+    """The default first, then each collection with its own setting or ordered under the default, with ordered
+    and remaining (negative when over); a collection under no cap and a SKU without caps are left out."""
+    app.commands.set_stock("p", "MILK", 30, None)
+    app.commands.set_cap("p", "EGGS", ASM, DEC1, 10)
+    place(app, "O1", 8)
+    place(app, "O2", 4, collection=DEC8)
+    place(app, "O3", 3, sku="MILK")  # MILK has no cap: not listed
+    app.commands.set_cap("p", "EGGS", ASM, None, 5)
+    app.commands.set_cap("p", "EGGS", ASM, "2026-12-22", None)
+    app.commands.set_cap("p", "EGGS", "lyon-3", DEC1, 2)
+    place(app, "O4", 1, collection="2026-12-29")
+    app.commands.set_status("p", "O4", OrderStatus.CANCELLED)  # no units left there: not listed
+    shown = [
+        (line.assembly, line.collection, line.cap.limit, line.cap.source, line.ordered, line.remaining, line.over_cap)
+        for line in reads.caps(app.store, "p")
+    ]
+    assert shown == [  # by SKU, assembly, collection
+        ("lyon-3", DEC1, 2, CapSource.COLLECTION, 0, 2, False),
+        (ASM, "*", 5, CapSource.ASSEMBLY, None, None, False),
+        (ASM, DEC1, 5, CapSource.ASSEMBLY, 8, -3, True),
+        (ASM, DEC8, 5, CapSource.ASSEMBLY, 4, 1, False),
+        (ASM, "2026-12-22", None, CapSource.COLLECTION, 0, None, False),
+    ]
+    assert [line.collection for line in reads.caps(app.store, "p", "EGGS", "lyon-3")] == [DEC1]
+    assert reads.caps(app.store, "p", "MILK") == []

@@ -1,4 +1,4 @@
-"""A stateful property test of caps: snapshots, cap settings, placements in channels and status moves.
+"""A stateful property test of caps: snapshots, cap settings and clearings, placements in channels, status moves.
 
 Random commands go through the real engine on SQLite and are checked against a model written from
 shared/DOMAIN.md ("Caps per assembly and collection", "Placement and concurrency"); the model does not use
@@ -9,7 +9,9 @@ must refuse it (InvalidOrder, then InsufficientStock, then CapReached) and the e
 After every step the store holds what the model holds (stock and allocation, cap settings, units ordered per
 collection), the channels of the pools read through `queries.channel` as the model says, and every queued channel
 ATS is the current one; after every placement no collection it touched holds more than its cap, and no SKU's ATS
-went below zero because of it.
+went below zero because of it. Every cap set or cleared says what the model says it did: the cap now in force,
+the collections' own settings it erased, the collections it left over their cap; and `cap show` lists what the
+model lists (each setting, each collection under a cap with its units ordered and what is left).
 
 The modes are `advanced` and `simple` with pending_allocation false: in the latter a pending order does not
 shrink the SKU's ATS, so the caps are the only thing that limits a collection until orders are confirmed.
@@ -42,7 +44,7 @@ from gateway.domain.instant import parse
 from gateway.domain.modes import StockMode
 from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
-from gateway.service import channels, queries
+from gateway.service import channels, queries, reads
 from gateway.service.commands import Commands
 from gateway.settings import PartnerSettings, Settings
 from tests.conftest import AppFactory, FakeClock
@@ -150,18 +152,58 @@ class Model:
             return self.defaults[(sku, assembly)], "assembly default"
         return None, "none"
 
-    def set_cap(self, sku: str, assembly: str, collection: str | None, limit: int | None) -> None:
+    def set_cap(
+        self, sku: str, assembly: str, collection: str | None, limit: int | None
+    ) -> list[tuple[str, int | None]]:
+        """Set a cap; the collections' own settings it erased (all of the assembly's for "apply to all")."""
         if collection is None:
             # Apply to all: the default (None: no default), every per-collection setting cleared.
             if limit is None:
                 self.defaults.pop((sku, assembly), None)
             else:
                 self.defaults[(sku, assembly)] = limit
-            self.overrides.pop((sku, assembly), None)
+            erased = sorted(self.overrides.pop((sku, assembly), {}).items())
             self.published.add((sku, assembly, ALL))
-        else:
-            self.overrides.setdefault((sku, assembly), {})[collection] = limit
-            self.published.add((sku, assembly, collection))
+            return erased
+        self.overrides.setdefault((sku, assembly), {})[collection] = limit
+        self.published.add((sku, assembly, collection))
+        return []
+
+    def clear(self, sku: str, assembly: str, collection: str) -> list[tuple[str, int | None]]:
+        """Return one collection to the assembly default: its own setting, if it had one, is erased."""
+        own = self.overrides.get((sku, assembly), {})
+        if collection not in own:
+            return []
+        return [(collection, own.pop(collection))]
+
+    def over_cap(self, sku: str, assembly: str, collection: str) -> list[tuple[str, int, int]]:
+        """The collections a cap command touched (all of the assembly's for ALL) holding more than their cap."""
+        found = []
+        for (s, a, c), units in sorted(self.ordered_everywhere().items()):
+            if (s, a) != (sku, assembly) or collection not in (ALL, c):
+                continue
+            cap, _ = self.effective(sku, assembly, c)
+            if cap is not None and units > cap:
+                found.append((c, units, cap))
+        return found
+
+    def cap_lines(self) -> list[tuple[str, str, str, int | None, str, int | None, int | None]]:
+        """What `gateway cap show` lists: per (SKU, assembly) with a setting, its default, then each collection
+        with its own setting or units ordered under a cap: (sku, assembly, collection, cap, from, ordered, left)."""
+        ordered = self.ordered_everywhere()
+        lines: list[tuple[str, str, str, int | None, str, int | None, int | None]] = []
+        for sku, assembly in sorted(self.settings()):
+            if (sku, assembly) in self.defaults:
+                lines.append((sku, assembly, ALL, self.defaults[(sku, assembly)], "assembly default", None, None))
+            named = set(self.overrides.get((sku, assembly), {}))
+            named |= {c for (s, a, c) in ordered if (s, a) == (sku, assembly)}
+            for collection in sorted(named):
+                cap, source = self.effective(sku, assembly, collection)
+                if source == "none":
+                    continue
+                units = ordered.get((sku, assembly, collection), 0)
+                lines.append((sku, assembly, collection, cap, source, units, None if cap is None else cap - units))
+        return lines
 
     def ordered(self, sku: str, assembly: str, collection: str) -> int:
         """Units of the SKU on lines not cancelled in the collection."""
@@ -300,10 +342,51 @@ class CapsMachine(RuleBasedStateMachine):
         limit=LIMITS,
     )
     def set_cap(self, sku: str, assembly: str, collection: str | None, limit: int | None) -> None:
-        """One collection (a number or no maximum), or all collections of the assembly."""
+        """One collection (a number or no maximum), or all collections of the assembly: it says what it erased
+        and which collections it leaves over their cap, as the model does."""
         self.clock.advance()
-        self.commands.set_cap(self.partner, sku, assembly, collection, limit)
-        self.model.set_cap(sku, assembly, collection, limit)
+        done = self.commands.set_cap(self.partner, sku, assembly, collection, limit)
+        erased = self.model.set_cap(sku, assembly, collection, limit)
+        self._check_edit(done.edit, erased)
+
+    @precondition(lambda self: self.model.ordered_everywhere())
+    @rule(data=st.data(), everywhere=st.booleans(), under=st.sampled_from((0, 1, 3)))
+    def cap_what_is_ordered(self, data: st.DataObject, everywhere: bool, under: int) -> None:
+        """A collection ordered into capped at what it holds or under it, alone or by the assembly default: a
+        collection exactly at its cap is full, under it is over (its orders stay)."""
+        held = sorted(self.model.ordered_everywhere().items())
+        (sku, assembly, collection), units = data.draw(st.sampled_from(held), label="channel")
+        self.set_cap(sku, assembly, None if everywhere else collection, max(0, units - under))
+
+    @rule(sku=st.sampled_from(SKUS), assembly=st.sampled_from(ASSEMBLIES), collection=st.sampled_from(COLLECTIONS))
+    def clear_cap(self, sku: str, assembly: str, collection: str) -> None:
+        """One collection back to the assembly default (nothing to clear now and then): its channel ATS follows."""
+        self.clock.advance()
+        done = self.commands.clear_cap(self.partner, sku, assembly, collection)
+        erased = self.model.clear(sku, assembly, collection)
+        event(f"clear: {'erased' if erased else 'nothing to clear'}")
+        self._check_edit(done.edit, erased)
+
+    def _check_edit(self, edit: channels.CapEdit, erased: list[tuple[str, int | None]]) -> None:
+        """The cap now in force where it was set or cleared, the settings erased, the collections over their cap."""
+        cap, source = self.model.effective(edit.sku, edit.assembly, edit.collection)
+        assert (edit.cap.limit, edit.cap.source) == (cap, source)
+        assert [(e.collection, e.limit) for e in edit.erased] == erased
+        over = [(o.collection, o.ordered, o.cap) for o in edit.over_cap]
+        assert over == self.model.over_cap(edit.sku, edit.assembly, edit.collection)
+        if over:
+            event("cap edit: collections over their cap")
+            self.show_caps()  # the listing shows the overrun too
+
+    @precondition(lambda self: self.model.settings())
+    @rule()
+    def show_caps(self) -> None:
+        """`gateway cap show`: every setting and every collection under a cap, its units ordered and what is left."""
+        shown = [
+            (line.sku, line.assembly, line.collection, line.cap.limit, line.cap.source, line.ordered, line.remaining)
+            for line in reads.caps(self.store, self.partner)
+        ]
+        assert shown == self.model.cap_lines()
 
     @rule(data=st.data(), quantities=st.lists(st.integers(1, 6), min_size=1, max_size=2))
     def place(self, data: st.DataObject, quantities: list[int]) -> None:
@@ -446,7 +529,7 @@ class CapsMachine(RuleBasedStateMachine):
                 model.sku_ats(sku),
             ), sku
         stored_settings = {
-            key: (held.default, {collection: o.limit for collection, o in held.overrides.items()})
+            key: (held.default, dict(held.overrides))
             for key, held in settings.items()
             if held.default is not None or held.overrides
         }

@@ -174,7 +174,7 @@ class Run:
         assembly = self.rng.choice(ASSEMBLIES)
         collection = self.rng.choice((*COLLECTIONS, None))
         limit = self.rng.choice((None, *range(13)))
-        changes = self.app.commands.set_cap(PARTNER, sku, assembly, collection, limit)
+        changes = self.app.commands.set_cap(PARTNER, sku, assembly, collection, limit).changes
         self.ats_changes += len(changes)
         self.outcomes["cap set"] += 1
 

@@ -188,13 +188,13 @@ def test_stock_and_ats_per_sku(client: TestClient) -> None:
     everything = client.get(url("acme", "ats"), headers=auth())
     assert everything.status_code == 200
     assert sorted(everything.json(), key=lambda v: v["sku"]) == [
-        {"sku": "EGGS", "stock": 25, "allocated": 0, "ats": 25, "as_of": "2026-01-01T00:00:00Z"},
-        {"sku": "MILK", "stock": 5, "allocated": 0, "ats": 5, "as_of": "2025-12-31T10:00:00Z"},
+        {"sku": "EGGS", "stock": 25, "allocated": 0, "ats": 25, "oversold": False, "as_of": "2026-01-01T00:00:00Z"},
+        {"sku": "MILK", "stock": 5, "allocated": 0, "ats": 5, "oversold": False, "as_of": "2025-12-31T10:00:00Z"},
     ]
     some = client.get(url("acme", "ats"), params=[("sku", "MILK"), ("sku", "NEVER"), ("sku", "MILK")], headers=auth())
     assert some.json() == [
-        {"sku": "MILK", "stock": 5, "allocated": 0, "ats": 5, "as_of": "2025-12-31T10:00:00Z"},
-        {"sku": "NEVER", "stock": 0, "allocated": 0, "ats": 0, "as_of": None},
+        {"sku": "MILK", "stock": 5, "allocated": 0, "ats": 5, "oversold": False, "as_of": "2025-12-31T10:00:00Z"},
+        {"sku": "NEVER", "stock": 0, "allocated": 0, "ats": 0, "oversold": False, "as_of": None},
     ]
 
 
@@ -214,6 +214,19 @@ def test_a_stale_stock_level_is_refused(client: TestClient) -> None:
     assert ats_of(client, "EGGS")["stock"] == 9
 
 
+def test_ats_marks_a_sku_whose_stock_is_below_its_allocation_oversold(client: TestClient) -> None:
+    """Allocation 8, level set to 5: `oversold` true (the published ATS stays 0); the other SKU false."""
+    for sku in ("W1", "W2"):
+        set_stock(client, sku, 10, partner="bolt", token=TOKEN_B)
+    assert place(client, "O1", ("W1", 8), ("W2", 1), partner="bolt").status_code == 201
+    set_stock(client, "W1", 5, partner="bolt", token=TOKEN_B)
+    answer = client.get(url("bolt", "ats"), params=[("sku", "W1"), ("sku", "W2")], headers=auth(TOKEN_B))
+    assert [(v["sku"], v["stock"], v["allocated"], v["ats"], v["oversold"]) for v in answer.json()] == [
+        ("W1", 5, 8, 0, True),
+        ("W2", 10, 1, 9, False),
+    ]
+
+
 def test_place_an_order(client: TestClient, gateway_app: bootstrap.App) -> None:
     """201 with the ATS changes (lines of one SKU merged); the lines allocate."""
     set_stock(client, "EGGS", 30)
@@ -231,6 +244,7 @@ def test_place_an_order(client: TestClient, gateway_app: bootstrap.App) -> None:
         "stock": 30,
         "allocated": 6,
         "ats": 24,
+        "oversold": False,
         "as_of": "2026-01-01T00:00:00Z",
     }
     assert placed_ids(gateway_app, "acme") == {"O1"}
@@ -329,7 +343,18 @@ def test_caps_and_channel_ats(client: TestClient) -> None:
     body = {"sku": "EGGS", "assembly": ASM, "collection": COL, "max": 10}
     answer = client.put(url("acme", "caps"), json=body, headers=auth())
     assert answer.status_code == 200
-    assert answer.json() == {"partner": "acme", "order_id": None, "ats_changes": []}
+    assert answer.json() == {
+        "partner": "acme",
+        "order_id": None,
+        "ats_changes": [],
+        "sku": "EGGS",
+        "assembly": ASM,
+        "collection": COL,
+        "max": 10,
+        "cap_source": "collection override",
+        "erased": [],
+        "over_cap": [],
+    }
     assert channel_of(client, "EGGS") == {
         "sku": "EGGS",
         "assembly": ASM,
@@ -576,12 +601,16 @@ def endpoints(partner: str) -> list[tuple[str, str, dict[str, Any] | None, dict[
     return [
         ("PUT", f"{prefix}/stock/EGGS", {"quantity": 40}, {}),
         ("PUT", f"{prefix}/caps", {"sku": "EGGS", "assembly": ASM, "collection": COL, "max": 10}, {}),
+        ("GET", f"{prefix}/caps?sku=EGGS&assembly={ASM}", None, {}),
+        ("DELETE", f"{prefix}/caps?sku=EGGS&assembly={ASM}&collection={COL2}", None, {}),
         ("POST", f"{prefix}/orders", order_body("X1", ("EGGS", 2), **CH), {"Idempotency-Key": "x1"}),
         ("POST", f"{prefix}/orders/X1/confirmations", CONFIRMATION, {}),
         ("POST", f"{prefix}/orders/X1/status", {"status": "confirmed"}, {}),
         ("GET", f"{prefix}/ats?sku=EGGS", None, {}),
         ("GET", f"{prefix}/ats?sku=EGGS&assembly={ASM}&collection={COL}", None, {}),
         ("GET", f"{prefix}/ats/EGGS/explain", None, {}),
+        ("GET", f"{prefix}/orders/X1", None, {}),
+        ("GET", f"{prefix}/orders?status=confirmed&allocating=true", None, {}),
     ]
 
 
@@ -591,7 +620,7 @@ def test_the_endpoint_list_covers_every_route(client: TestClient) -> None:
     assert isinstance(app, FastAPI)
     routes = {(method.upper(), path) for path, item in app.openapi()["paths"].items() for method in item}
     listed = {
-        (method, path.split("?")[0].replace("/p/", "/{partner}/").replace("/X1/", "/{order_id}/"))
+        (method, path.split("?")[0].replace("/p/", "/{partner}/").replace("/orders/X1", "/orders/{order_id}"))
         for method, path, _, _ in endpoints("p")
     }
     listed = {(m, p.replace("/stock/EGGS", "/stock/{sku}").replace("/ats/EGGS/", "/ats/{sku}/")) for m, p in listed}
@@ -689,6 +718,7 @@ def test_no_partner_sees_anothers_data(client: TestClient) -> None:
         "stock": 100,
         "allocated": 30,
         "ats": 70,
+        "oversold": False,
         "as_of": "2026-01-01T00:00:00Z",
     }
     assert ats_of(client, "BOLT-ONLY", "bolt", TOKEN_B)["allocated"] == 2
@@ -852,7 +882,7 @@ def test_skus_and_order_ids_with_a_slash(client: TestClient) -> None:
 
 def test_unknown_routes_and_methods_answer_problem_details(client: TestClient) -> None:
     problem(client.get(url("acme", "nothing-here"), headers=auth()), 404, "not_found")
-    problem(client.delete(url("acme", "caps"), headers=auth()), 405, "method_not_allowed")
+    problem(client.patch(url("acme", "caps"), headers=auth()), 405, "method_not_allowed")
 
 
 # `gateway serve`
@@ -899,7 +929,14 @@ def test_gateway_serve_answers_and_never_prints_the_token(tmp_path: Path) -> Non
                 time.sleep(0.1)
         assert answer.status_code == 200
         assert answer.json() == [
-            {"sku": "EGGS", "stock": 12, "allocated": 0, "ats": 12, "as_of": answer.json()[0]["as_of"]}
+            {
+                "sku": "EGGS",
+                "stock": 12,
+                "allocated": 0,
+                "ats": 12,
+                "oversold": False,
+                "as_of": answer.json()[0]["as_of"],
+            }
         ]
         assert httpx.get(f"{base}/acme/ats", timeout=5).status_code == 401
         assert httpx.get(f"{base}/bolt/ats", headers=auth(TOKEN_A), timeout=5).status_code == 403

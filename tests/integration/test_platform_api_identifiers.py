@@ -83,6 +83,7 @@ def test_a_bad_identifier_in_a_path_is_422_and_changes_nothing(
         path = quote(value, safe="")
         refused(client.put(url("acme", f"stock/{path}"), json={"quantity": 1}, headers=auth()), "path.sku", why)
         refused(client.get(url("acme", f"ats/{path}/explain"), headers=auth()), "path.sku", why)
+        refused(client.get(url("acme", f"orders/{path}"), headers=auth()), "path.order_id", why)
         move = {"status": "cancelled"}
         refused(client.post(url("acme", f"orders/{path}/status"), json=move, headers=auth()), "path.order_id", why)
         confirmation = {"sku": "EGGS", "confirmed_quantity": 1, "confirmed_at": "2026-01-01T09:00:00Z"}
@@ -92,12 +93,18 @@ def test_a_bad_identifier_in_a_path_is_422_and_changes_nothing(
 
 
 def test_a_bad_identifier_in_a_query_is_422(client: TestClient) -> None:
-    """A SKU, assembly or collection in the query of `GET ats` that breaks the rule is refused with 422 naming it."""
+    """A SKU, assembly or collection in the query of `GET ats`, `GET caps` or `DELETE caps` that breaks the rule is
+    refused with 422 naming it."""
     for value, why in BAD:
         refused(client.get(url("acme", "ats"), params={"sku": ["EGGS", value]}, headers=auth()), "query.sku.1", why)
         for name in ("assembly", "collection"):
             params = {"sku": "EGGS", "assembly": ASM, "collection": COL} | {name: value}
             refused(client.get(url("acme", "ats"), params=params, headers=auth()), f"query.{name}", why)
+        for name in ("sku", "assembly"):
+            refused(client.get(url("acme", "caps"), params={name: value}, headers=auth()), f"query.{name}", why)
+        for name in ("sku", "assembly", "collection"):
+            params = {"sku": "EGGS", "assembly": ASM, "collection": COL} | {name: value}
+            refused(client.delete(url("acme", "caps"), params=params, headers=auth()), f"query.{name}", why)
 
 
 def test_a_bad_identifier_in_a_body_is_422_and_changes_nothing(

@@ -9,8 +9,11 @@ from gateway.domain.caps import (
     CapReached,
     CapSource,
     EffectiveCap,
+    OverCap,
     channel_ats,
     check_channel_placement,
+    over_cap,
+    remaining,
 )
 
 
@@ -39,6 +42,43 @@ def test_apply_to_all_collections_also_affects_the_ongoing_collections() -> None
     assert caps.overrides == {}
     assert caps.effective("ongoing") == EffectiveCap(10, CapSource.ASSEMBLY)
     assert caps.effective("other") == EffectiveCap(10, CapSource.ASSEMBLY)
+
+
+def test_apply_to_all_collections_says_which_settings_it_erased() -> None:
+    """The collections' own settings it cleared come back by name, "no maximum" included, for the person told."""
+    caps = AssemblyCaps()
+    caps.set_collection("dec-08", None)
+    caps.set_collection("dec-01", 3)
+    assert caps.set_all(10) == {"dec-01": 3, "dec-08": None}
+    assert list(caps.set_all(5)) == []  # nothing left to erase
+
+
+def test_clearing_a_collection_returns_it_to_the_assembly_default() -> None:
+    """Its own setting goes (and is returned); clearing again finds nothing and changes nothing."""
+    caps = AssemblyCaps()
+    caps.set_all(10)
+    caps.set_collection("dec-01", None)
+    assert caps.clear_collection("dec-01") == (True, None)  # it had its own "no maximum"
+    assert caps.effective("dec-01") == EffectiveCap(10, CapSource.ASSEMBLY)
+    assert caps.clear_collection("dec-01") == (False, None)
+    assert caps == AssemblyCaps(default=10)
+
+
+def test_what_a_cap_leaves_is_negative_when_a_collection_is_over_it() -> None:
+    """cap - ordered, the true overrun shown (not clamped); no cap leaves None."""
+    assert remaining(10, 8) == 2
+    assert remaining(5, 8) == -3
+    assert remaining(None, 8) is None
+
+
+def test_a_collection_is_over_its_cap_only_beyond_it() -> None:
+    """More units than the cap in force; exactly at the cap is full, not over; no maximum is never over."""
+    caps = AssemblyCaps()
+    caps.set_all(5)
+    caps.set_collection("own", 9)
+    caps.set_collection("free", None)
+    ordered = {"dec-08": 8, "dec-01": 5, "own": 10, "free": 99, "quiet": 0}
+    assert over_cap(caps, ordered) == [OverCap("dec-08", 8, 5), OverCap("own", 10, 9)]
 
 
 def test_no_maximum_for_one_collection_leaves_only_the_overall_stock() -> None:

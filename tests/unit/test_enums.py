@@ -48,7 +48,7 @@ ALLOWED: dict[str, dict[str, str]] = {
         "acknowledgements": "the acknowledgements feed's URL path",
         "ats": "the ATS deliveries' URL path, and a field of a delivered item",
     },
-    "views.py": {"stock": "a JSON field", "ats": "a JSON field"},
+    "views.py": {"stock": "a JSON field", "ats": "a JSON field", "confirmations": "a JSON field (an order's)"},
 }
 
 

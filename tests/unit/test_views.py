@@ -11,12 +11,21 @@ from pydantic import BaseModel
 from gateway import views
 from gateway.cli import ats as cli_ats
 from gateway.domain import instant
-from gateway.domain.caps import CapSource
-from gateway.platform_api.schemas import AtsOut, CapIn, ChangeOut, ChannelOut
-from gateway.service.channels import ChannelView
+from gateway.domain.caps import CapSource, EffectiveCap, OverCap
+from gateway.platform_api.schemas import (
+    AtsOut,
+    CapIn,
+    CapLineOut,
+    CapOut,
+    ChangeOut,
+    ChannelOut,
+    ErasedCapOut,
+    OverCapOut,
+)
+from gateway.service.channels import CapEdit, CapLine, ChannelView, Erased
+from gateway.service.commands import CapDone
 from gateway.service.engine import AtsChange
 from gateway.service.queries import AllocatingLine, AtsView, Explanation
-from gateway.store.records import CapRow
 
 AS_OF = instant.parse("2019-06-25T12:00:00Z")
 VIEW = AtsView(sku="EGGS", stock=10, allocated=12, ats=0, as_of=AS_OF)
@@ -42,11 +51,57 @@ def test_a_view_names_exactly_the_fields_of_the_api_model_that_documents_it(
     assert model.model_validate(body).model_dump() == body
 
 
-def test_a_cap_row_is_shown_as_put_caps_takes_it() -> None:
-    """`gateway cap show --json` names a setting as `PUT caps` does (`max` None: no maximum)."""
-    body = views.cap(CapRow("EGGS", "paris-11", "*", None))
-    assert list(body) == list(CapIn.model_fields)
-    assert body == {"sku": "EGGS", "assembly": "paris-11", "collection": "*", "max": None}
+def test_a_cap_is_shown_as_put_caps_takes_it_then_what_it_holds() -> None:
+    """`gateway cap show --json` and `GET caps` name the setting as `PUT caps` does (`max` None: no maximum), then
+    where it comes from, the units ordered, what is left (negative: over the cap) and whether it is over."""
+    over = CapLine("EGGS", "paris-11", "2026-12-01", EffectiveCap(5, CapSource.ASSEMBLY), 8, -3)
+    body = views.cap(over)
+    assert list(body)[: len(CapIn.model_fields)] == list(CapIn.model_fields)
+    assert list(body) == list(CapLineOut.model_fields)
+    assert CapLineOut.model_validate(body).model_dump() == body
+    assert body == {
+        "sku": "EGGS",
+        "assembly": "paris-11",
+        "collection": "2026-12-01",
+        "max": 5,
+        "cap_source": "assembly default",
+        "ordered": 8,
+        "remaining": -3,
+        "over_cap": True,
+    }
+    default = views.cap(CapLine("EGGS", "paris-11", "*", EffectiveCap(5, CapSource.ASSEMBLY), None, None))
+    assert (default["ordered"], default["remaining"], default["over_cap"]) == (None, None, False)
+    free = views.cap(CapLine("EGGS", "paris-11", "c", EffectiveCap(None, CapSource.COLLECTION), 40, None))
+    assert (free["max"], free["remaining"], free["over_cap"]) == (None, None, False)
+
+
+def test_what_a_cap_command_did_is_the_api_answer_less_the_partner() -> None:
+    """`cap set --json` / `cap clear --json` and the answers to `PUT caps` / `DELETE caps` carry the same names:
+    the cap now in force, the settings erased, the collections over their cap, the ATS moved."""
+    edit = CapEdit(
+        "EGGS",
+        "paris-11",
+        "*",
+        EffectiveCap(5, CapSource.ASSEMBLY),
+        erased=(Erased("2026-12-01", 10), Erased("2026-12-08", None)),
+        over_cap=(OverCap("2026-12-01", 8, 5),),
+    )
+    body = views.cap_done(CapDone(edit, []))
+    assert set(CapOut.model_fields) == {"partner", "order_id", *body}
+    answer = {"partner": "acme", "order_id": None} | body
+    assert CapOut.model_validate(answer).model_dump() == answer
+    assert body == {
+        "sku": "EGGS",
+        "assembly": "paris-11",
+        "collection": "*",
+        "max": 5,
+        "cap_source": "assembly default",
+        "erased": [{"collection": "2026-12-01", "max": 10}, {"collection": "2026-12-08", "max": None}],
+        "over_cap": [{"collection": "2026-12-01", "ordered": 8, "cap": 5}],
+        "ats_changes": [],
+    }
+    assert [list(e) for e in body["erased"]] == [list(ErasedCapOut.model_fields)] * 2  # type: ignore[attr-defined]
+    assert [list(o) for o in body["over_cap"]] == [list(OverCapOut.model_fields)]  # type: ignore[attr-defined]
 
 
 def test_an_explained_channel_adds_where_its_cap_comes_from_and_the_published_sku_ats() -> None:

@@ -1,4 +1,5 @@
-"""Placing orders (under an Idempotency-Key), moving them and recording their confirmations."""
+"""Placing orders (under an Idempotency-Key), moving them and recording their confirmations; reading one order
+whole, and listing a partner's orders by status."""
 
 from __future__ import annotations
 
@@ -6,17 +7,19 @@ import hashlib
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Header
+from fastapi import Header, Query
 from fastapi.responses import JSONResponse, Response
 
-from gateway.domain import identifiers
-from gateway.domain.errors import Refusal
+from gateway import views
+from gateway.domain import durations, identifiers
+from gateway.domain.errors import Refusal, UnknownOrder
 from gateway.domain.orders import RequestedLine
+from gateway.domain.status import OrderStatus
 from gateway.platform_api.problems import PROBLEM, malformed, refusal
 from gateway.platform_api.routes.common import REFUSED, Gateway, Name, Partner, changes_out, moment, partner_router, run
-from gateway.platform_api.schemas import CommandOut, ConfirmationIn, OrderIn, StatusIn
+from gateway.platform_api.schemas import CommandOut, ConfirmationIn, OrderIn, OrderOut, OrderSummaryOut, StatusIn
 from gateway.platform_api.threads import run_command
-from gateway.service import orders
+from gateway.service import order_reads, orders
 from gateway.service.engine import AtsChange
 
 router = partner_router()
@@ -92,3 +95,35 @@ async def confirm(app: Gateway, partner: Partner, order_id: Name, confirmation: 
     sku, quantity = confirmation.sku, confirmation.confirmed_quantity
     changes = await run(app, lambda commands: commands.confirm(partner, order_id, sku, quantity, at))
     return CommandOut(partner=partner, order_id=order_id, ats_changes=changes)
+
+
+@router.get("/orders", response_model=list[OrderSummaryOut])
+def list_orders(
+    app: Gateway,
+    partner: Partner,
+    status: Annotated[list[OrderStatus] | None, Query(max_length=5)] = None,
+    allocating: bool = False,
+    older_than: Annotated[str | None, Query(max_length=40, description="e.g. 90m, 2h, 3d, 1w")] = None,
+    limit: Annotated[int, Query(ge=1, le=order_reads.MAX_LISTED)] = 100,
+) -> list[OrderSummaryOut]:
+    """The partner's orders, those longest in their status first: in one of `status` (repeatable; default any),
+    with `allocating` only those with a line that holds stock under the stock mode, with `older_than` only those
+    in their status for longer than that; at most `limit`."""
+    try:
+        age = None if older_than is None else durations.parse_duration(older_than)
+    except ValueError as exc:
+        raise malformed(f"query.older_than: {exc}") from None
+    wanted = order_reads.OrderFilter(statuses=status or (), allocating=allocating, older_than=age, limit=limit)
+    found = order_reads.orders(app.store, partner, app.settings.partner(partner).policy, wanted, app.clock())
+    return [OrderSummaryOut.model_validate(views.order_summary(v)) for v in found.orders]
+
+
+@router.get("/orders/{order_id:path}", response_model=OrderOut)
+def read_order(app: Gateway, partner: Partner, order_id: Name) -> OrderOut:
+    """One order whole: its lines and whether (and why) each allocates, each status it reached with when and what
+    moved it, and the confirmations received (404 for an order the gateway does not hold)."""
+    try:
+        found = order_reads.order(app.store, partner, app.settings.partner(partner).policy, order_id)
+    except UnknownOrder as unknown:
+        raise refusal(unknown) from None
+    return OrderOut.model_validate(views.order(found))

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+from gateway import views
 from gateway.platform_api.problems import malformed
-from gateway.platform_api.routes.common import REFUSED, Gateway, Name, Partner, moment, partner_router, run
-from gateway.platform_api.schemas import CapIn, CommandOut, StockIn
+from gateway.platform_api.routes.common import REFUSED, Gateway, Name, Partner, execute, moment, partner_router, run
+from gateway.platform_api.schemas import CapIn, CapOut, CommandOut, StockIn
 
 router = partner_router()
 
 
-@router.put("/caps", response_model=CommandOut, responses=REFUSED)
-async def set_cap(app: Gateway, partner: Partner, cap: CapIn) -> CommandOut:
-    """Set one cap: a collection's, or the assembly default (collection "*"); max null: no maximum."""
+@router.put("/caps", response_model=CapOut, responses=REFUSED)
+async def set_cap(app: Gateway, partner: Partner, cap: CapIn) -> CapOut:
+    """Set one cap: a collection's, or the assembly default (collection "*"); max null: no maximum. The default
+    erases every collection's own setting in the assembly: the answer lists them (`erased`) and the collections now
+    over their cap (`over_cap`). Reading and clearing caps: routes/caps.py."""
     collection = None if cap.collection == "*" else cap.collection
     if collection is not None and "*" in collection:
         raise malformed("collection: a name, or * for all collections")
-    changes = await run(app, lambda commands: commands.set_cap(partner, cap.sku, cap.assembly, collection, cap.max))
-    return CommandOut(partner=partner, ats_changes=changes)
+    done = await execute(app, lambda commands: commands.set_cap(partner, cap.sku, cap.assembly, collection, cap.max))
+    return CapOut.model_validate({"partner": partner} | views.cap_done(done))
 
 
 @router.put("/stock/{sku:path}", response_model=CommandOut, responses=REFUSED)

@@ -1,4 +1,4 @@
-"""A partner's orders: their status, their lines and the confirmations received for them."""
+"""A partner's orders: their status and its history, their lines and the confirmations received for them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Protocol
 from gateway.domain.allocation import Line
 from gateway.domain.instant import Instant
 from gateway.domain.status import OrderStatus
-from gateway.store.records import LineRecord, OrderRecord
+from gateway.store.records import ConfirmationRecord, LineRecord, OrderEvent, OrderQuery, OrderRecord
 
 
 class OrderRepository(Protocol):
@@ -29,15 +29,7 @@ class OrderRepository(Protocol):
         ...
 
     def add_confirmation(
-        self,
-        partner_id: int,
-        order_id: str,
-        sku: str,
-        quantity: int,
-        at: Instant,
-        now: Instant,
-        *,
-        in_force: bool,
+        self, partner_id: int, order_id: str, sku: str, quantity: int, at: Instant, now: Instant, *, in_force: bool
     ) -> None:
         """Keep a confirmation; when `in_force`, it becomes the line's confirmation."""
         ...
@@ -48,4 +40,32 @@ class OrderRepository(Protocol):
 
     def all_lines(self, partner_id: int) -> Iterator[Line]:
         """Every line of the partner that is not cancelled."""
+        ...
+
+    def add_event(
+        self,
+        partner_id: int,
+        order_id: str,
+        status: OrderStatus,
+        at: Instant,
+        *,
+        ledger_id: int | None = None,
+        command: str | None = None,
+    ) -> None:
+        """Keep a step of the order's history: it reached `status` at `at`, moved by the inbound item of ledger
+        entry `ledger_id`, or by a command given on `command` (`cli`, `api`). The engine writes it with the move,
+        in the same transaction."""
+        ...
+
+    def history(self, partner_id: int, order_id: str) -> list[OrderEvent]:
+        """The order's steps, oldest first (each with its ledger entry's source); empty for an unknown order."""
+        ...
+
+    def confirmations(self, partner_id: int, order_id: str) -> list[ConfirmationRecord]:
+        """Every confirmation received for the order's lines, by SKU then in the order received."""
+        ...
+
+    def find(self, partner_id: int, query: OrderQuery) -> list[OrderRecord]:
+        """The orders `query` selects, with their lines, by the instant each reached its status, then order id;
+        the store filters, so only the orders listed are read."""
         ...

@@ -1,23 +1,26 @@
-"""The orders repository on SQL: orders, their lines and the confirmations received for them."""
+"""The orders repository on SQL: orders, their history, their lines and the confirmations received for them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, or_, select, update
 
 from gateway.domain.allocation import Line
 from gateway.domain.instant import Instant
 from gateway.domain.status import OrderStatus
 from gateway.store import schema
-from gateway.store.records import LineRecord, OrderRecord
+from gateway.store.records import ConfirmationRecord, LineRecord, OrderEvent, OrderQuery, OrderRecord
 from gateway.store.sql.repository import SqlRepository
 from gateway.store.sql.statements import chunks
 
 _O = schema.orders
 _L = schema.order_lines
 _C = schema.confirmations
+_E = schema.order_events
+_G = schema.ingest_ledger
+_S = schema.stock
 
 
 class SqlOrders(SqlRepository):
@@ -26,38 +29,50 @@ class SqlOrders(SqlRepository):
     def get(self, partner_id: int, order_id: str) -> OrderRecord | None:
         """The order `order_id` with its lines, or None."""
         head = self.connection.execute(
-            select(_O.c.status, _O.c.updated_at).where(_O.c.partner_id == partner_id, _O.c.order_id == order_id)
+            select(_O.c.status, _O.c.created_at, _O.c.updated_at).where(
+                _O.c.partner_id == partner_id, _O.c.order_id == order_id
+            )
         ).one_or_none()
         if head is None:
             return None
-        lines = self.connection.execute(
-            select(
-                _L.c.sku,
-                _L.c.quantity,
-                _L.c.confirmed_quantity,
-                _L.c.confirmed_at,
-                _L.c.assembly,
-                _L.c.collection,
-            )
-            .where(_L.c.partner_id == partner_id, _L.c.order_id == order_id)
-            .order_by(_L.c.sku)
-        )
+        lines = self._lines_of_orders(partner_id, [order_id]).get(order_id, ())
         return OrderRecord(
             order_id=order_id,
             status=OrderStatus(head.status),
-            lines=tuple(
-                LineRecord(
-                    sku=row.sku,
-                    quantity=row.quantity,
-                    confirmed_quantity=row.confirmed_quantity,
-                    confirmed_at=row.confirmed_at,
-                    assembly=row.assembly,
-                    collection=row.collection,
-                )
-                for row in lines
-            ),
+            lines=tuple(lines),
             updated_at=head.updated_at,
+            created_at=head.created_at,
         )
+
+    def _lines_of_orders(self, partner_id: int, order_ids: Sequence[str]) -> dict[str, list[LineRecord]]:
+        """The lines of these orders, by order id, each order's by SKU."""
+        found: dict[str, list[LineRecord]] = {}
+        for chunk in chunks(order_ids):
+            rows = self.connection.execute(
+                select(
+                    _L.c.order_id,
+                    _L.c.sku,
+                    _L.c.quantity,
+                    _L.c.confirmed_quantity,
+                    _L.c.confirmed_at,
+                    _L.c.assembly,
+                    _L.c.collection,
+                )
+                .where(_L.c.partner_id == partner_id, _L.c.order_id.in_(chunk))
+                .order_by(_L.c.order_id, _L.c.sku)
+            )
+            for row in rows:
+                found.setdefault(row.order_id, []).append(
+                    LineRecord(
+                        sku=row.sku,
+                        quantity=row.quantity,
+                        confirmed_quantity=row.confirmed_quantity,
+                        confirmed_at=row.confirmed_at,
+                        assembly=row.assembly,
+                        collection=row.collection,
+                    )
+                )
+        return found
 
     def add(
         self, partner_id: int, order_id: str, status: OrderStatus, lines: Sequence[LineRecord], now: Instant
@@ -92,15 +107,7 @@ class SqlOrders(SqlRepository):
         )
 
     def add_confirmation(
-        self,
-        partner_id: int,
-        order_id: str,
-        sku: str,
-        quantity: int,
-        at: Instant,
-        now: Instant,
-        *,
-        in_force: bool,
+        self, partner_id: int, order_id: str, sku: str, quantity: int, at: Instant, now: Instant, *, in_force: bool
     ) -> None:
         """Keep the confirmation; when in force, make it the line's."""
         self.connection.execute(
@@ -161,3 +168,99 @@ class SqlOrders(SqlRepository):
         query = self._lines_query(partner_id).where(_O.c.status != OrderStatus.CANCELLED.value)
         for row in self.connection.execute(query.execution_options(yield_per=5000)):
             yield self._line(row)
+
+    # reading an order's history, its confirmations, and listing orders
+
+    def add_event(
+        self,
+        partner_id: int,
+        order_id: str,
+        status: OrderStatus,
+        at: Instant,
+        *,
+        ledger_id: int | None = None,
+        command: str | None = None,
+    ) -> None:
+        """Keep one step of the order's history."""
+        self.connection.execute(
+            _E.insert().values(
+                partner_id=partner_id,
+                order_id=order_id,
+                status=status.value,
+                at=at,
+                ledger_id=ledger_id,
+                command=command,
+            )
+        )
+
+    def history(self, partner_id: int, order_id: str) -> list[OrderEvent]:
+        """The order's steps, oldest first, each inbound item's with its ledger entry's source."""
+        rows = self.connection.execute(
+            select(_E.c.status, _E.c.at, _E.c.ledger_id, _E.c.command, _G.c.source)
+            .select_from(_E.outerjoin(_G, _G.c.id == _E.c.ledger_id))
+            .where(_E.c.partner_id == partner_id, _E.c.order_id == order_id)
+            .order_by(_E.c.id)
+        )
+        return [
+            OrderEvent(
+                status=OrderStatus(row.status),
+                at=row.at,
+                ledger_id=row.ledger_id,
+                command=row.command,
+                source=row.source,
+            )
+            for row in rows
+        ]
+
+    def confirmations(self, partner_id: int, order_id: str) -> list[ConfirmationRecord]:
+        """Every confirmation received for the order, by SKU then as received."""
+        rows = self.connection.execute(
+            select(_C.c.sku, _C.c.confirmed_quantity, _C.c.confirmed_at, _C.c.received_at, _C.c.in_force)
+            .where(_C.c.partner_id == partner_id, _C.c.order_id == order_id)
+            .order_by(_C.c.sku, _C.c.id)
+        )
+        return [
+            ConfirmationRecord(
+                sku=row.sku,
+                confirmed_quantity=row.confirmed_quantity,
+                confirmed_at=row.confirmed_at,
+                received_at=row.received_at,
+                in_force=bool(row.in_force),
+            )
+            for row in rows
+        ]
+
+    def find(self, partner_id: int, query: OrderQuery) -> list[OrderRecord]:
+        """The orders `query` selects (filtered here, by the status index), with their lines."""
+        if not query.statuses or query.limit < 1:
+            return []
+        wanted = sorted(status.value for status in query.statuses)
+        heads = select(_O.c.order_id, _O.c.status, _O.c.created_at, _O.c.updated_at).where(
+            _O.c.partner_id == partner_id, _O.c.status.in_(wanted)
+        )
+        if query.updated_before is not None:
+            heads = heads.where(_O.c.updated_at < query.updated_before)
+        if query.closed_unsettled:
+            # a line its SKU's inventory may not include yet: no confirmation, no snapshot, or confirmed after it
+            unsettled = (
+                select(_L.c.sku)
+                .select_from(_L.outerjoin(_S, and_(_S.c.partner_id == _L.c.partner_id, _S.c.sku == _L.c.sku)))
+                .where(
+                    _L.c.partner_id == _O.c.partner_id,
+                    _L.c.order_id == _O.c.order_id,
+                    or_(_L.c.confirmed_at.is_(None), _S.c.as_of.is_(None), _L.c.confirmed_at > _S.c.as_of),
+                )
+            )
+            heads = heads.where(or_(_O.c.status != OrderStatus.CLOSED.value, unsettled.exists()))
+        found = self.connection.execute(heads.order_by(_O.c.updated_at, _O.c.order_id).limit(query.limit)).all()
+        lines = self._lines_of_orders(partner_id, [row.order_id for row in found])
+        return [
+            OrderRecord(
+                order_id=row.order_id,
+                status=OrderStatus(row.status),
+                lines=tuple(lines.get(row.order_id, ())),
+                updated_at=row.updated_at,
+                created_at=row.created_at,
+            )
+            for row in found
+        ]
