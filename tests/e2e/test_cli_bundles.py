@@ -89,7 +89,7 @@ def test_refused_rows_of_a_member_exit_1_and_the_rest_applies(cli: Cli, tmp_path
     done = cli("ingest", "--partner", "brand", "--bundle", str(manifest), expect=1)
     assert "applied a bundle of 1 file(s): 1 row(s), skipped 0 stale, refused 1" in done.stdout
     assert f"gateway: refused 1 row(s) of {tmp_path / 'acks.csv'}:" in done.stderr
-    assert "  line 3: order O-100l is unknown" in done.stderr
+    assert "  line 3: [unknown_order] order O-100l is unknown" in done.stderr
 
 
 def test_a_dry_run_prints_the_changes_over_the_whole_bundle(cli: Cli) -> None:

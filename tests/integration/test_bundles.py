@@ -140,6 +140,13 @@ def test_the_ledger_has_one_entry_per_member_and_one_for_the_bundle(make_app: Ap
     assert [m["ledger_id"] for m in report["members"]] == [stock_entry.id, acks_entry.id]
     # a row the rules refuse stays refused alone, as in a lone file
     assert [(p.line, p.message) for p in result.members[1].refusals] == [(3, "order NOPE is unknown")]
+    # the order's history names the member that closed it; the closed order's message too
+    with app.store.read() as tx:
+        partner_id = tx.partners.id_of("p")
+        last = tx.orders.history(partner_id, "O-1")[-1]
+        closed = [m for m in tx.outbox.rows(partner_id, state=None) if m.kind == "order_closed"]
+    assert (last.status, last.ledger_id, last.source) == (S.CLOSED, acks_entry.id, str(acks))
+    assert [m.ledger_id for m in closed] == [acks_entry.id]
 
 
 def test_a_malformed_member_rejects_the_whole_bundle_and_every_problem_is_reported(
