@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.routing import APIRoute
@@ -20,6 +20,7 @@ from gateway.service.commands import Commands
 from gateway.service.engine import AtsChange
 
 PREFIX = "/v1/partners/{partner}"
+_T = TypeVar("_T")
 
 
 class _Utf8Request(Request):
@@ -76,13 +77,18 @@ def changes_out(changes: list[AtsChange]) -> list[ChangeOut]:
     return [ChangeOut.model_validate(views.ats_change(c)) for c in changes]
 
 
-async def run(app: bootstrap.App, action: Callable[[Commands], list[AtsChange]]) -> list[ChangeOut]:
-    """A command on a command thread (gateway.platform_api.threads); a refusal as problem details."""
+async def ran(app: bootstrap.App, action: Callable[[Commands], _T]) -> _T:
+    """A command on a command thread (gateway.platform_api.threads), its result; a refusal as problem details."""
     try:
-        changes = await run_command(app.commands, app.settings.api.write_wait, action)
+        return await run_command(app.commands, app.settings.api.write_wait, action)
     except Refusal as refused:
         raise refusal(refused) from None
-    return changes_out(changes)
+
+
+async def run(app: bootstrap.App, action: Callable[[Commands], list[AtsChange]]) -> list[ChangeOut]:
+    """A command on a command thread (gateway.platform_api.threads), the ATS values it moved; a refusal as problem
+    details."""
+    return changes_out(await ran(app, action))
 
 
 def moment(app: bootstrap.App, text: str | None, partner: str, field: str) -> int | None:
