@@ -108,8 +108,8 @@ def test_a_warning_names_its_code_its_first_skus_and_how_many_in_all() -> None:
         "warning": "snapshot_predates_confirmation",
         "skus": ["EGGS", "HAM"],
         "count": 3,
-        "message": "3 level(s) older than the last confirmation the gateway applied for their SKU (EGGS, HAM and 1 more):"
-        " applied, but such a level may put units already sold back on sale",
+        "message": "3 level(s) older than the last confirmation the gateway applied for their SKU"
+        " (EGGS, HAM and 1 more): applied, but such a level may put units already sold back on sale",
     }
     json.dumps(body)
 
