@@ -10,7 +10,7 @@ import click
 
 from gateway import views
 from gateway.cli.errors import EXIT_REFUSED
-from gateway.cli.render import ProgressLine, print_changes
+from gateway.cli.render import ProgressLine, print_changes, print_warnings
 from gateway.cli.state import State, parse_instant
 from gateway.cli.terminal import echo
 from gateway.domain.outcomes import Outcome
@@ -71,6 +71,7 @@ def _report_ingest(result: IngestResult, as_json: bool) -> int:
         echo(result.summary())
         if result.dry_run:
             print_changes(result.changes)
+    print_warnings(result.warnings)
     if result.refusals:
         echo(f"gateway: refused {result.counts.refused} row(s) of {result.source}:", err=True)
         for problem in result.refusals:

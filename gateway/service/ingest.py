@@ -132,7 +132,7 @@ class Ingestor:
                     result.changes = list(engine.changes.values())
                     result.ats_changes = engine.changed
                     result.oversold = engine.oversold.report()
-                    log_snapshot_warnings(engine, bound)
+                    log_snapshot_warnings(engine, result, bound)
                     ledger.close_applied(tx, entry, result, self.clock())
         except Rejected as rejected:
             result.reject(rejected.problems)

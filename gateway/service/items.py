@@ -2,7 +2,8 @@
 
 Files (service/ingest) and feed pages (service/feeds) share these: an item is applied, rejected whole, a
 duplicate of content applied already, or (a page) empty; its report lists every problem with its line (or
-item) number, and every row the rules refused.
+item) number, every row the rules refused, and its warnings: what applied but should be looked at (an
+ItemWarning, the one shape of every `warnings` list the gateway shows, items' and commands' alike).
 """
 
 from __future__ import annotations
@@ -21,6 +22,50 @@ from gateway.store.port import LedgerCounts
 
 Clock = Callable[[], Instant]
 Progress = Callable[[int], None]
+
+PREDATES_CONFIRMATION = "snapshot_predates_confirmation"
+_PREDATES_HINT = "the snapshot is older than confirmations the gateway applied; it may put sold units back"
+
+
+@dataclass(frozen=True)
+class ItemWarning:
+    """Something an item or a command applied that the person who sent it should look at: it applied all the same
+    (exit 0). `code` names it (and is its log event), `skus` are the first SKUs it concerns (engine.SAMPLE), `count`
+    how many rows or levels it concerns in all."""
+
+    code: str
+    skus: tuple[str, ...]
+    count: int
+
+    def message(self) -> str:
+        """One readable line."""
+        if self.code == PREDATES_CONFIRMATION:
+            more = self.count - len(self.skus)
+            named = ", ".join(self.skus) + (f" and {more} more" if more > 0 else "")
+            return (
+                f"{self.count} level(s) older than the last confirmation the gateway applied for their SKU ({named}): "
+                "applied, but such a level may put units already sold back on sale"
+            )
+        return f"{self.code}: {self.count} ({', '.join(self.skus)})"
+
+    def as_dict(self) -> dict[str, object]:
+        """The warning as JSON-ready data: the one shape of an entry of every `warnings` list."""
+        return {"warning": self.code, "skus": list(self.skus), "count": self.count, "message": self.message()}
+
+
+def snapshot_warnings(engine: Engine) -> list[ItemWarning]:
+    """The warnings of the levels the engine applied: levels older than a confirmation it had applied for their
+    SKU (simple mode; see domain.allocation.snapshot_predates_movement)."""
+    if not engine.predating:
+        return []
+    return [ItemWarning(PREDATES_CONFIRMATION, tuple(engine.predating_skus), engine.predating)]
+
+
+def log_warnings(warnings: list[ItemWarning], bound: FilteringBoundLogger) -> None:
+    """Each warning as its own log event (`snapshot_predates_confirmation`: sample_skus, count, hint)."""
+    for warning in warnings:
+        hint = {"hint": _PREDATES_HINT} if warning.code == PREDATES_CONFIRMATION else {}
+        bound.warning(warning.code, sample_skus=list(warning.skus), count=warning.count, **hint)
 
 
 @dataclass
@@ -45,6 +90,7 @@ class IngestResult:
     duration_ms: int = 0
     reason: str | None = None  # why a rejected item was refused whole, when it has a name ("too_large")
     oversold: OversoldReport = field(default_factory=OversoldReport)  # SKUs it made oversold
+    warnings: list[ItemWarning] = field(default_factory=list)  # what applied but should be looked at
 
     @property
     def ok(self) -> bool:
@@ -83,6 +129,7 @@ class IngestResult:
             "problems": [p.as_dict() for p in self.problems],
             "refused": [p.as_dict() for p in self.refusals],
             "unlisted_problems": self.unlisted,
+            "warnings": [w.as_dict() for w in self.warnings],
         }
         if self.reason is not None:
             report["reason"] = self.reason
@@ -100,6 +147,7 @@ class IngestResult:
         self.changes, self.ats_changes = [], 0
         self.refusals = []
         self.oversold = OversoldReport()
+        self.warnings = []
 
 
 class Rejected(Exception):
@@ -110,16 +158,13 @@ class Rejected(Exception):
         self.problems = problems
 
 
-def log_snapshot_warnings(engine: Engine, bound: FilteringBoundLogger) -> None:
-    """Stale rows skipped, and a snapshot older than confirmations applied since, as the engine saw them."""
+def log_snapshot_warnings(engine: Engine, result: IngestResult, bound: FilteringBoundLogger) -> None:
+    """Stale rows skipped, and a snapshot older than confirmations applied since, as the engine saw them: the
+    warnings go in the item's report (`result.warnings`) too."""
     if engine.stale_skus:
         bound.info("stale_rows_skipped", sample_skus=engine.stale_skus)
-    if engine.predating_skus:
-        bound.warning(
-            "snapshot_predates_confirmation",
-            sample_skus=engine.predating_skus,
-            hint="the snapshot is older than confirmations the gateway applied; it may put sold units back",
-        )
+    result.warnings = snapshot_warnings(engine)
+    log_warnings(result.warnings, bound)
 
 
 def log_result(result: IngestResult, bound: FilteringBoundLogger, event: str = "file", *, repeat: bool = False) -> None:

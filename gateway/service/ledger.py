@@ -35,8 +35,9 @@ def claim(
 
 
 def close_applied(tx: UnitOfWork, entry: int, result: IngestResult, now: Instant) -> None:
-    """Close the claimed `entry`: the item applied, with its counts (and its report when rows were refused)."""
-    report = json.dumps(result.report()) if result.refusals else None
+    """Close the claimed `entry`: the item applied, with its counts (and its report when rows were refused or it
+    has warnings: `gateway ledger --json` shows them)."""
+    report = json.dumps(result.report()) if result.refusals or result.warnings else None
     tx.ledger.close(entry, Outcome.APPLIED, result.counts, None, report, now)
 
 

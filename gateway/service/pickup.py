@@ -183,7 +183,8 @@ class Pickup:
                 inbox.fail(entry, source.marker_suffix, report)
                 bound.info("file_moved_to_failed", ledger_id=result.ledger_id)
             else:
-                inbox.archive(entry, source.marker_suffix, report if result.refusals else None)
+                # the report goes beside the archived file when rows were refused or the file has warnings
+                inbox.archive(entry, source.marker_suffix, report if result.refusals or result.warnings else None)
                 bound.info("file_archived", ledger_id=result.ledger_id, outcome=result.outcome)
         except TransportError as exc:
             # applied (or refused) and recorded; only the move failed: the ledger recognises it next time
@@ -250,5 +251,5 @@ def _clear(staging: Path) -> None:
 
 
 def _report(result: IngestResult, source: SourceSettings, entry: Entry) -> dict[str, object]:
-    """NAME.error.json: what was wrong, with row numbers and the ledger id."""
+    """NAME.error.json: what was wrong, with row numbers and the ledger id, and the warnings of what applied."""
     return result.report() | {"file": entry.shown, "source": source.name, "summary": result.summary()}

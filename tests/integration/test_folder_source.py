@@ -48,6 +48,7 @@ LEDGER_KEYS = {
     "rows_skipped",
     "rows_refused",
     "error",
+    "warnings",
 }
 
 # The child of the crash test: the real app from the same configuration, killed by SIGKILL where the source
