@@ -12,6 +12,8 @@ services' result types, never an entry point or a transport (tests/unit/test_lay
 
 from __future__ import annotations
 
+import json
+
 from gateway.domain import instant
 from gateway.domain.instant import Instant
 from gateway.service.channels import ChannelView
@@ -111,7 +113,10 @@ def ingest_report(result: IngestResult) -> Json:
 
 
 def ledger_entry(entry: LedgerRecord) -> Json:
-    """One inbound item and what became of it: `gateway ledger --json`."""
+    """One inbound item and what became of it: `gateway ledger --json`. `reapply_of` names the entry whose content
+    it applied again on purpose; `warnings` are its report's (a duplicate of older content: `duplicate_of_older`)."""
+    report = json.loads(entry.report) if entry.report else {}
+    warnings = report.get("warnings", []) if isinstance(report, dict) else []
     return {
         "id": entry.id,
         "kind": entry.kind,
@@ -124,6 +129,8 @@ def ledger_entry(entry: LedgerRecord) -> Json:
         "rows_skipped": entry.rows_skipped,
         "rows_refused": entry.rows_refused,
         "error": entry.error,
+        "reapply_of": entry.reapply_of,
+        "warnings": warnings,
     }
 
 

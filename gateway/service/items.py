@@ -43,6 +43,9 @@ class IngestResult:
     dry_run: bool = False
     duration_ms: int = 0
     reason: str | None = None  # why a rejected item was refused whole, when it has a name ("too_large")
+    reapply_of: int | None = None  # the ledger entry whose content this item applies again on purpose
+    in_force: int | None = None  # a duplicate of older content: the latest applied entry of its partner and kind
+    warnings: list[dict[str, object]] = field(default_factory=list)  # each with its `warning` code and `message`
 
     @property
     def ok(self) -> bool:
@@ -53,6 +56,11 @@ class IngestResult:
 
     def summary(self) -> str:
         """One readable line."""
+        if self.outcome == Outcome.DUPLICATE and self.in_force is not None:
+            return (
+                f"{self.source}: duplicate of ledger entry {self.duplicate_of}, older than the content in force "
+                f"(ledger entry {self.in_force}), nothing applied"
+            )
         if self.outcome == Outcome.DUPLICATE:
             return f"{self.source}: duplicate of ledger entry {self.duplicate_of}, nothing applied"
         if self.outcome == Outcome.REJECTED:
@@ -61,8 +69,9 @@ class IngestResult:
             extra = f" (and {more} more problem{'s' if more != 1 else ''})" if more > 0 else ""
             return f"{self.source}: rejected, nothing applied: {first}{extra}"
         verb = "would apply" if self.dry_run else "applied"
+        again = f" again (ledger entry {self.reapply_of})" if self.reapply_of is not None else ""
         return (
-            f"{self.source}: {verb} {self.counts.applied} row(s), skipped {self.counts.skipped} stale, "
+            f"{self.source}: {verb}{again} {self.counts.applied} row(s), skipped {self.counts.skipped} stale, "
             f"refused {self.counts.refused}; {self.ats_changes} ATS change(s)"
         )
 
@@ -81,10 +90,30 @@ class IngestResult:
             "problems": [p.as_dict() for p in self.problems],
             "refused": [p.as_dict() for p in self.refusals],
             "unlisted_problems": self.unlisted,
+            "duplicate_of": self.duplicate_of,
+            "reapply_of": self.reapply_of,
+            "warnings": self.warnings,
         }
         if self.reason is not None:
             report["reason"] = self.reason
         return report
+
+    def older_than(self, in_force: int) -> None:
+        """A duplicate of content older than the content in force (ledger entry `in_force`): still nothing applied,
+        as a re-delivered old file must not roll back what came after it, but said in a warning."""
+        self.in_force = in_force
+        self.warnings.append(
+            {
+                "warning": "duplicate_of_older",
+                "duplicate_of": self.duplicate_of,
+                "in_force": in_force,
+                "message": (
+                    f"the same content as ledger entry {self.duplicate_of}, older than ledger entry {in_force} now "
+                    f"in force: nothing applied; `gateway ledger reapply --partner {self.partner} --id "
+                    f"{self.duplicate_of}` applies it again on purpose"
+                ),
+            }
+        )
 
     def reject(self, problems: Problems) -> None:
         """Refused whole: the problems say why, and nothing the item did counts any more."""
@@ -141,5 +170,15 @@ def log_result(result: IngestResult, bound: FilteringBoundLogger, event: str = "
         )
     elif result.outcome == Outcome.DUPLICATE:
         bound.info(f"{event}_duplicate", duplicate_of=result.duplicate_of, **context)
+        if result.in_force is not None:
+            bound.warning(
+                "duplicate_of_older",
+                duplicate_of=result.duplicate_of,
+                in_force=result.in_force,
+                ledger_id=result.ledger_id,
+                hint="the same content as an older item, arriving after newer content: kept a duplicate, so as not "
+                "to roll back; `gateway ledger reapply` applies it again on purpose",
+            )
     else:
-        bound.info(f"{event}_applied", ats_changes=result.ats_changes, **context)
+        again = {"reapply_of": result.reapply_of} if result.reapply_of is not None else {}
+        bound.info(f"{event}_applied", ats_changes=result.ats_changes, **again, **context)

@@ -189,7 +189,8 @@ class Pickup:
                 inbox.fail(entry, source.marker_suffix, report)
                 bound.info("file_moved_to_failed", ledger_id=result.ledger_id)
             else:
-                inbox.archive(entry, source.marker_suffix, report if result.refusals else None)
+                # refused rows, or a warning (a duplicate of older content), are reported beside the archived file
+                inbox.archive(entry, source.marker_suffix, report if result.refusals or result.warnings else None)
                 bound.info("file_archived", ledger_id=result.ledger_id, outcome=result.outcome)
         except TransportError as exc:
             # applied (or refused) and recorded; only the move failed: the ledger recognises it next time

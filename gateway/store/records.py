@@ -111,6 +111,7 @@ class LedgerRecord:
     rows_refused: int
     error: str | None
     report: str | None
+    reapply_of: int | None = None  # the entry whose content this one applied again on purpose
 
 
 class OutboxRecord(NamedTuple):

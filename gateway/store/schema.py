@@ -25,8 +25,9 @@ from gateway.domain.messages import OutboxState
 from gateway.domain.outcomes import Outcome
 
 metadata = MetaData()
-# the partial indexes' conditions, as the migrations wrote them: an applied ledger entry, a pending message
-_APPLIED = f"outcome = '{Outcome.APPLIED.value}'"
+# the partial indexes' conditions, as the migrations wrote them: an applied ledger entry that claims its content
+# (not a re-apply on purpose), a pending message
+_CLAIMED = f"outcome = '{Outcome.APPLIED.value}' AND reapply_of IS NULL"
 _PENDING = f"state = '{OutboxState.PENDING.value}'"
 
 partners = Table(
@@ -128,16 +129,18 @@ ingest_ledger = Table(
     Column("error", Text, nullable=True),
     # JSON: the problems found, each with its line number
     Column("report", Text, nullable=True),
+    # the entry whose content this one applied again on purpose (`gateway ledger reapply`, `ingest --force`)
+    Column("reapply_of", Integer, nullable=True),
     ForeignKeyConstraint(["partner_id"], ["partners.id"]),
-    # the same content is applied at most once per partner and kind, whatever races
+    # the same content is applied at most once per partner and kind, whatever races (but on purpose: a re-apply)
     Index(
         "ux_ingest_ledger_applied",
         "partner_id",
         "kind",
         "sha256",
         unique=True,
-        sqlite_where=text(_APPLIED),
-        postgresql_where=text(_APPLIED),
+        sqlite_where=text(_CLAIMED),
+        postgresql_where=text(_CLAIMED),
     ),
     Index("ix_ingest_ledger_received", "partner_id", "received_at"),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, true, update
 
 from gateway.domain import instant
 from gateway.domain.instant import Instant
@@ -26,6 +26,8 @@ class SqlLedger(SqlRepository):
 
     def applied(self, partner_id: int, kind: str, sha256: str, outcome: Outcome = Outcome.APPLIED) -> int | None:
         """The entry that already applied this content for this partner and kind (or the first with `outcome`)."""
+        # the claim of applied content, not a re-apply on purpose: the unique index's own condition, which it serves
+        claims = _G.c.reapply_of.is_(None) if outcome == Outcome.APPLIED else true()
         found = self.connection.execute(
             select(_G.c.id)
             .where(
@@ -33,6 +35,7 @@ class SqlLedger(SqlRepository):
                 _G.c.kind == kind,
                 _G.c.sha256 == sha256,
                 _G.c.outcome == outcome,
+                claims,
             )
             .order_by(_G.c.id)
             .limit(1)
@@ -48,8 +51,10 @@ class SqlLedger(SqlRepository):
         size: int,
         received_at: Instant,
         outcome: Outcome = Outcome.APPLIED,
+        reapply_of: int | None = None,
     ) -> int:
-        """Start an entry; an `applied` one claims the content, so the same content cannot apply twice."""
+        """Start an entry; an `applied` one claims the content, so the same content cannot apply twice (but for
+        a re-apply on purpose, naming the entry it applies again)."""
         with translate_errors(conflict=lambda _: AlreadyApplied(f"{kind} content {sha256} was applied already")):
             key = self.connection.execute(
                 _G.insert().values(
@@ -60,6 +65,7 @@ class SqlLedger(SqlRepository):
                     size=size,
                     received_at=received_at,
                     outcome=outcome,
+                    reapply_of=reapply_of,
                 )
             ).inserted_primary_key
         assert key is not None
@@ -114,25 +120,27 @@ class SqlLedger(SqlRepository):
             .order_by(_G.c.id.desc())
             .limit(limit)
         )
-        return [
-            LedgerRecord(
-                id=row.id,
-                partner=row.name,
-                kind=row.kind,
-                source=row.source,
-                sha256=row.sha256,
-                size=row.size,
-                received_at=row.received_at,
-                finished_at=row.finished_at,
-                outcome=Outcome(row.outcome),
-                rows_applied=row.rows_applied,
-                rows_skipped=row.rows_skipped,
-                rows_refused=row.rows_refused,
-                error=row.error,
-                report=row.report,
-            )
-            for row in self.connection.execute(query)
-        ]
+        return [_record(row) for row in self.connection.execute(query)]
+
+    def entry(self, partner_id: int, ledger_id: int) -> LedgerRecord | None:
+        """The partner's entry `ledger_id`, if it has one."""
+        query = (
+            select(_G, _P.c.name)
+            .select_from(_G.join(_P, _P.c.id == _G.c.partner_id))
+            .where(_G.c.partner_id == partner_id, _G.c.id == ledger_id)
+        )
+        row = self.connection.execute(query).one_or_none()
+        return None if row is None else _record(row)
+
+    def in_force(self, partner_id: int, kind: str) -> tuple[int, str] | None:
+        """(id, sha256) of the latest applied entry of the partner and kind."""
+        row = self.connection.execute(
+            select(_G.c.id, _G.c.sha256)
+            .where(_G.c.partner_id == partner_id, _G.c.kind == kind, _G.c.outcome == Outcome.APPLIED)
+            .order_by(_G.c.id.desc())
+            .limit(1)
+        ).one_or_none()
+        return None if row is None else (int(row.id), str(row.sha256))
 
     # transport failures of source files, and the quarantine they lead to
 
@@ -199,3 +207,24 @@ class SqlLedger(SqlRepository):
             .values(outcome=Outcome.RELEASED.value, error=func.coalesce(_G.c.error, "") + note)
         )
         return True
+
+
+def _record(row: Any) -> LedgerRecord:
+    """A ledger row (with its partner's name) as the port's record."""
+    return LedgerRecord(
+        id=row.id,
+        partner=row.name,
+        kind=row.kind,
+        source=row.source,
+        sha256=row.sha256,
+        size=row.size,
+        received_at=row.received_at,
+        finished_at=row.finished_at,
+        outcome=Outcome(row.outcome),
+        rows_applied=row.rows_applied,
+        rows_skipped=row.rows_skipped,
+        rows_refused=row.rows_refused,
+        error=row.error,
+        report=row.report,
+        reapply_of=row.reapply_of,
+    )
