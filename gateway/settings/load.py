@@ -110,8 +110,10 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
         _resolve_paths(token, base)
     staging = settings.staging if settings.staging.is_absolute() else (base / settings.staging).resolve()
     _resolve_paths(settings.store, base)
-    _resolve_paths(settings.retention, base)
-    return settings.model_copy(update={"store": settings.store.model_copy(update={"url": url}), "staging": staging})
+    items = settings.retention.items_path  # a copy: the section may be the default, shared by every load
+    retention = settings.retention.model_copy(update={"items_path": items if items.is_absolute() else base / items})
+    store = settings.store.model_copy(update={"url": url})
+    return settings.model_copy(update={"store": store, "staging": staging, "retention": retention})
 
 
 _PATH_FIELDS = (
@@ -122,7 +124,6 @@ _PATH_FIELDS = (
     "token_file",
     "ca_file",
     "failed",
-    "items_path",
 )
 
 
