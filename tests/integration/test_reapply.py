@@ -82,7 +82,7 @@ def test_an_older_snapshot_again_stays_a_duplicate_and_warns_naming_both_entries
     assert warned["ledger_id"] == again.ledger_id
     report = again.report()
     assert (report["outcome"], report["duplicate_of"], report["reapply_of"]) == ("duplicate", first, None)
-    [warning] = report["warnings"]  # type: ignore[misc]
+    [warning] = report["warnings"]
     assert (warning["warning"], warning["duplicate_of"], warning["in_force"]) == ("duplicate_of_older", first, second)
     assert f"gateway ledger reapply --partner p --id {first}" in warning["message"]
     assert f"older than the content in force (ledger entry {second})" in again.summary()
