@@ -110,8 +110,9 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
         _resolve_paths(token, base)
     staging = settings.staging if settings.staging.is_absolute() else (base / settings.staging).resolve()
     _resolve_paths(settings.store, base)
-    items = settings.retention.items_path  # a copy: the section may be the default, shared by every load
-    retention = settings.retention.model_copy(update={"items_path": items if items.is_absolute() else base / items})
+    items = settings.retention.items_path
+    items = items if items.is_absolute() else (base / items).resolve()
+    retention = settings.retention.model_copy(update={"items_path": items})  # never the shared default itself
     store = settings.store.model_copy(update={"url": url})
     return settings.model_copy(update={"store": store, "staging": staging, "retention": retention})
 
