@@ -30,12 +30,14 @@ Json = dict[str, object]
 
 
 def ats(view: AtsView) -> Json:
-    """One SKU's ATS (`ats` the published value, never negative): `gateway ats --json`, `GET ats`."""
+    """One SKU's ATS (`ats` the published value, never negative; `oversold` when the stock is below the
+    allocation): `gateway ats --json`, `GET ats`."""
     return {
         "sku": view.sku,
         "stock": view.stock,
         "allocated": view.allocated,
         "ats": view.ats,
+        "oversold": view.oversold,
         "as_of": instant.to_iso(view.as_of),
     }
 

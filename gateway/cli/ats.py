@@ -41,8 +41,8 @@ def ats(
 ) -> None:
     """Show available-to-sell (published values: never negative), per SKU or per collection of an assembly.
 
-    Per SKU, --json prints {sku, stock, allocated, ats, as_of}; per collection, {sku, assembly, collection,
-    ats, cap, ordered}.
+    Per SKU, --json prints {sku, stock, allocated, ats, oversold, as_of} (`oversold`: the stock is below the
+    allocation, which the published ATS 0 hides); per collection, {sku, assembly, collection, ats, cap, ordered}.
     """
     check_channel(assembly, collection)
     if explain and len(skus) != 1:
@@ -64,9 +64,10 @@ def ats(
     if as_json:
         echo(json.dumps([views.ats(v) for v in found]))
         return
-    echo(f"{'sku':<24} {'stock':>8} {'allocated':>10} {'ats':>8}  as_of")
+    echo(f"{'sku':<24} {'stock':>8} {'allocated':>10} {'ats':>8} {'oversold':>8}  as_of")
     for v in found:
-        echo(f"{v.sku:<24} {v.stock:>8} {v.allocated:>10} {v.ats:>8}  {instant.to_iso(v.as_of) or '-'}")
+        flag = "yes" if v.oversold else "no"
+        echo(f"{v.sku:<24} {v.stock:>8} {v.allocated:>10} {v.ats:>8} {flag:>8}  {instant.to_iso(v.as_of) or '-'}")
 
 
 def _print_channels(channels: Sequence[ChannelView], as_json: bool, explain: bool) -> None:

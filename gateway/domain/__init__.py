@@ -1,1 +1,1 @@
-"""The rules of shared/DOMAIN.md: pure standard library, no I/O, no clock, no logging."""
+"""The rules of docs/rules.md: pure standard library, no I/O, no clock, no logging."""

@@ -1,4 +1,4 @@
-"""Allocation, available-to-sell, stock movements and placement checks, per DOMAIN.md."""
+"""Allocation, available-to-sell, stock movements and placement checks, per docs/rules.md."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class Allocation:
 _NONE = Allocation(0, None)
 
 
-def line_allocation(policy: Policy, line: Line, inventory_at: Instant | None) -> Allocation:  # noqa: PLR0911 - one return per rule of DOMAIN.md reads best
+def line_allocation(policy: Policy, line: Line, inventory_at: Instant | None) -> Allocation:  # noqa: PLR0911 - one return per rule of docs/rules.md reads best
     """Return the units `line` allocates under `policy`, given the SKU's inventory timestamp."""
     status = line.status
     if status == OrderStatus.CANCELLED:
@@ -72,6 +72,11 @@ def allocated(policy: Policy, lines: Iterable[Line], inventory_at: Instant | Non
 def available(stock: int, allocation: int) -> int:
     """Available-to-sell: stock level minus allocation. May be negative (oversold)."""
     return stock - allocation
+
+
+def oversold(stock: int, allocation: int) -> bool:
+    """Whether a SKU's stock level is below its allocation (its ATS negative): more is promised than is held."""
+    return stock < allocation
 
 
 def published(ats: int) -> int:

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 
 class StockMode(StrEnum):
-    """How a partner's available-to-sell is computed (DOMAIN.md, 'The three stock modes')."""
+    """How a partner's available-to-sell is computed (docs/rules.md, 'The three stock modes')."""
 
     SIMPLE = "simple"
     ADVANCED = "advanced"

@@ -84,12 +84,13 @@ class StockIn(_Body):
 
 
 class AtsOut(BaseModel):
-    """One SKU's ATS (the published value: never negative)."""
+    """One SKU's ATS (the published value: never negative); `oversold`: the stock is below the allocation."""
 
     sku: str
     stock: int
     allocated: int
     ats: int
+    oversold: bool
     as_of: str | None
 
 

@@ -11,6 +11,7 @@ from gateway.domain.instant import Instant
 from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
 from gateway.service.engine import AtsChange, Engine, StockInput
+from gateway.service.oversold import OversoldReport, log_oversold
 from gateway.settings import Settings
 from gateway.store.port import Store, UnitOfWork
 from gateway.store.retry import RETRIES, retried
@@ -65,13 +66,15 @@ class Commands:
             raise
 
     def _run(self, partner: str, event: str, action: Callable[[Engine], object], **context: object) -> list[AtsChange]:
-        def work(tx: UnitOfWork) -> list[AtsChange]:
+        def work(tx: UnitOfWork) -> tuple[list[AtsChange], OversoldReport]:
             engine = self.engine(tx, partner)
             action(engine)
-            return list(engine.changes.values())
+            return list(engine.changes.values()), engine.oversold.report()
 
-        changes = self.transaction(partner, event, work, **context)
-        log.bind(partner=partner, **context).info(event, ats_changes=len(changes))
+        changes, made_oversold = self.transaction(partner, event, work, **context)
+        bound = log.bind(partner=partner, **context)
+        log_oversold(made_oversold, bound)
+        bound.info(event, ats_changes=len(changes))
         return changes
 
     def place(self, partner: str, order_id: str, lines: Sequence[RequestedLine]) -> list[AtsChange]:

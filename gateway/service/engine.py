@@ -25,6 +25,7 @@ from gateway.domain.messages import MessageKind
 from gateway.domain.modes import Policy
 from gateway.domain.orders import RequestedLine, merge_lines
 from gateway.domain.status import OrderStatus, check_transition
+from gateway.service import oversold
 from gateway.service.channels import ChannelBook, channel_units
 from gateway.store.port import AtsMessage, LevelLoader, LineRecord, OrderRecord, StockRecord, UnitOfWork
 
@@ -64,7 +65,7 @@ MAX_TRACKED_CHANGES = 10_000
 
 
 class Engine:
-    """Applies the rules of DOMAIN.md for one partner inside one store transaction."""
+    """Applies the rules of docs/rules.md for one partner inside one store transaction."""
 
     def __init__(
         self,
@@ -94,6 +95,7 @@ class Engine:
         self.stale_skus: list[str] = []
         self.predating_skus: list[str] = []
         self.channels = ChannelBook(tx, self.partner_id, now, ledger_id)
+        self.oversold = oversold.Watch()  # SKUs this item or command makes oversold, for the `oversold` event
 
     # placing orders and moving them
 
@@ -230,6 +232,7 @@ class Engine:
         merged = loader.merge(set_by=set_by, now=self.now, moves_stock=self.policy.moves_stock, sample=room)
         for sku, before, after in merged.changes:
             self._note_change(sku, before, after)
+        self.oversold.merged(merged.oversold, merged.oversold_count)
         self.changed += merged.changed - len(merged.changes)
         self.stale_skus.extend(merged.stale_sample[: max(0, SAMPLE - len(self.stale_skus))])
         self.predating_skus.extend(merged.predates_sample[: max(0, SAMPLE - len(self.predating_skus))])
@@ -284,6 +287,7 @@ class Engine:
         policy = self.policy
         skus = [row[0] for row in changed]
         existing = self.tx.stock.get(self.partner_id, skus)
+        self.oversold.seen(existing.values())
         closed: dict[str, list[Line]] = defaultdict(list)
         if policy.closed_may_allocate:
             for line in self.tx.orders.lines_of(self.partner_id, skus, [OrderStatus.CLOSED]):
@@ -311,10 +315,12 @@ class Engine:
         for record in self.tx.stock.iterate(self.partner_id):
             allocated = rules.allocated(self.policy, lines.pop(record.sku, []), record.as_of)
             if allocated != record.allocated:
+                self.oversold.seen([record])
                 record.allocated = allocated
                 fixed.append(record)
         for sku, orphan_lines in lines.items():
             record = StockRecord(sku=sku, quantity=0)
+            self.oversold.seen([record])
             record.allocated = rules.allocated(self.policy, orphan_lines, None)
             fixed.append(record)
         self._save(fixed)
@@ -341,6 +347,7 @@ class Engine:
         for sku in skus:
             if sku not in found:
                 found[sku] = StockRecord(sku=sku, quantity=0)
+        self.oversold.seen(found.values())
         return found
 
     def _save(self, records: Iterable[StockRecord]) -> None:
@@ -356,6 +363,7 @@ class Engine:
                 record.published = value
                 messages.append(AtsMessage(record.sku, value, record.as_of))
         self.tx.stock.put(self.partner_id, writes, self.now)
+        self.oversold.saved(writes)
         self.tx.outbox.queue_ats(self.partner_id, messages, self.ledger_id, self.now)
         self.channels.republish({r.sku: rules.available(r.quantity, r.allocated) for r in writes})
 

@@ -257,6 +257,7 @@ class FeedPoller:
                 engine = Engine(tx, partner, partner_settings.policy, self.clock(), entry, alone=True)
                 kind.apply_page(Applying(engine, result, partner_settings, received_at), items)
                 result.ats_changes = engine.changed
+                result.oversold = engine.oversold.report()
                 log_snapshot_warnings(engine, bound)
                 ledger.close_applied(tx, entry, result, self.clock())
                 tx.feeds.set_cursor(partner_id, feed, after, entry, self.clock(), last_sha256=result.sha256)

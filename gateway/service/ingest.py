@@ -189,6 +189,7 @@ class Ingestor:
                         _apply(item, kind, stream)
                     result.changes = list(engine.changes.values())
                     result.ats_changes = engine.changed
+                    result.oversold = engine.oversold.report()
                     log_snapshot_warnings(engine, bound)
                     if not dry_run:  # before the commit: a copy whose entry never commits is an orphan, harmless
                         retention.keep(self.settings.retention, partner, entry, path, self.clock())

@@ -16,6 +16,7 @@ from gateway.domain.instant import Instant
 from gateway.domain.outcomes import Outcome
 from gateway.formats.problems import Problem, Problems
 from gateway.service.engine import AtsChange, Engine
+from gateway.service.oversold import OversoldReport, log_oversold
 from gateway.store.port import LedgerCounts
 
 Clock = Callable[[], Instant]
@@ -43,6 +44,7 @@ class IngestResult:
     dry_run: bool = False
     duration_ms: int = 0
     reason: str | None = None  # why a rejected item was refused whole, when it has a name ("too_large")
+    oversold: OversoldReport = field(default_factory=OversoldReport)  # SKUs it made oversold
     reapply_of: int | None = None  # the ledger entry whose content this item applies again on purpose
     in_force: int | None = None  # a duplicate of older content: the latest applied entry of its partner and kind
     warnings: list[dict[str, object]] = field(default_factory=list)  # each with its `warning` code and `message`
@@ -125,6 +127,7 @@ class IngestResult:
         """Forget what the item did (its transaction rolled back, or will apply nothing)."""
         self.counts = LedgerCounts()
         self.changes, self.ats_changes = [], 0
+        self.oversold = OversoldReport()
 
 
 class Rejected(Exception):
@@ -148,7 +151,8 @@ def log_snapshot_warnings(engine: Engine, bound: FilteringBoundLogger) -> None:
 
 
 def log_result(result: IngestResult, bound: FilteringBoundLogger, event: str = "file", *, repeat: bool = False) -> None:
-    """The item's one log line: `file_applied`, `page_rejected`..."""
+    """The item's one log line: `file_applied`, `page_rejected`...; an applied item's line follows an `oversold`
+    warning for each SKU it made oversold."""
     context = {
         "ledger_id": result.ledger_id,
         "rows_applied": result.counts.applied,
@@ -180,5 +184,6 @@ def log_result(result: IngestResult, bound: FilteringBoundLogger, event: str = "
                 "to roll back; `gateway ledger reapply` applies it again on purpose",
             )
     else:
+        log_oversold(result.oversold, bound)
         again = {"reapply_of": result.reapply_of} if result.reapply_of is not None else {}
         bound.info(f"{event}_applied", ats_changes=result.ats_changes, **again, **context)

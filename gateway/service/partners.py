@@ -8,6 +8,7 @@ from collections.abc import Callable
 from gateway import logs
 from gateway.domain.instant import Instant
 from gateway.service.engine import Engine
+from gateway.service.oversold import log_oversold
 from gateway.settings import Settings
 from gateway.store.port import Store
 
@@ -27,5 +28,7 @@ def sync(store: Store, settings: Settings, clock: Callable[[], Instant]) -> None
             partner_id, changed = tx.partners.sync(name, partner.policy, clock())
             if changed:
                 tx.locks.partner(partner_id)
-                fixed = Engine(tx, name, partner.policy, clock(), alone=True).recompute()
+                engine = Engine(tx, name, partner.policy, clock(), alone=True)
+                fixed = engine.recompute()
                 log.warning("partner_policy_changed", partner=name, stock_mode=partner.stock_mode.value, skus=fixed)
+                log_oversold(engine.oversold.report(), log.bind(partner=name))

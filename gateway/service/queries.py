@@ -24,6 +24,11 @@ class AtsView:
     ats: int
     as_of: Instant | None
 
+    @property
+    def oversold(self) -> bool:
+        """The stock level is below the allocation: the published ATS 0 hides a shortfall."""
+        return rules.oversold(self.stock, self.allocated)
+
 
 @dataclass(frozen=True)
 class AllocatingLine:

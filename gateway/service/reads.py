@@ -3,7 +3,7 @@ explained, and the cap settings. The entry points (CLI, API) call these instead 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from gateway.domain.modes import Policy
 from gateway.service import queries
@@ -15,6 +15,13 @@ def ats(store: Store, partner: str, skus: Sequence[str] | None = None) -> list[q
     """ATS of the given SKUs (a SKU the store has never seen shows zeros), or of every SKU held."""
     with store.read() as tx:
         return queries.ats(tx, partner, skus)
+
+
+def oversold_counts(store: Store, partners: Iterable[str]) -> dict[str, int]:
+    """How many SKUs of each partner are oversold (stock level below allocation), all read in one transaction,
+    one count per partner asked of the store."""
+    with store.read() as tx:
+        return {partner: tx.stock.count_oversold(tx.partners.id_of(partner)) for partner in partners}
 
 
 def channels(store: Store, partner: str, skus: Sequence[str], assembly: str, collection: str) -> list[ChannelView]:

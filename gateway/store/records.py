@@ -205,3 +205,5 @@ class MergeOutcome:
     predates_sample: list[str] = field(default_factory=list)
     changed: int = 0  # SKUs whose published ATS moved (or was first published)
     changes: list[tuple[str, int | None, int]] = field(default_factory=list)  # the first of them: sku, before, after
+    oversold_count: int = 0  # SKUs the merge put below their allocation that were not
+    oversold: list[tuple[str, int, int]] = field(default_factory=list)  # the first of them: sku, level, allocated

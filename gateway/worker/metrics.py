@@ -2,7 +2,7 @@
 
 Counters and histograms follow the stable log events (a processor sees every event before it is rendered), so
 metrics and logs never disagree; gauges that describe the store (outbox depth, oldest undelivered message, dead
-letters) and the sources (seconds since the last successful poll) are computed at each scrape.
+letters, oversold SKUs) and the sources (seconds since the last successful poll) are computed at each scrape.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 
 from gateway.domain.instant import Instant
 from gateway.domain.outcomes import Outcome
-from gateway.service import outbox_view
+from gateway.service import outbox_view, reads
 from gateway.store.port import Store
 
 _SECOND = 1_000_000
@@ -116,7 +116,9 @@ def scrape_gauges(
     now: Instant, since_success: Iterable[tuple[str, str, float]], store: Store | None, partners: Iterable[str]
 ) -> Iterator[Metric]:
     """The gauges of one scrape: seconds since each source's last success (`since_success`: partner, source,
-    seconds), and each partner's outbox (depth, oldest undelivered message, dead letters) read from the store."""
+    seconds), each partner's outbox (depth, oldest undelivered message, dead letters) and its count of oversold
+    SKUs (stock level below allocation), read from the store."""
+    partners = list(partners)  # read twice: the outbox, then the oversold SKUs
     since = gauge(
         "gateway_source_seconds_since_success",
         "Seconds since the source's last successful poll",
@@ -139,3 +141,8 @@ def scrape_gauges(
     yield depth
     yield oldest
     yield dead
+    oversold = gauge("gateway_oversold_skus", "SKUs whose stock level is below their allocation", ["partner"])
+    if store is not None:
+        for partner, count in reads.oversold_counts(store, partners).items():
+            oversold.add_metric([partner], count)
+    yield oversold

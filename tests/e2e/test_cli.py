@@ -62,6 +62,7 @@ def test_simple_mode_sequences_hold_through_the_cli(cli: Cli, partner: str, afte
         "stock": 5,
         "allocated": 0,
         "ats": 5,
+        "oversold": False,
         "as_of": None,
     }
     cli("stock", "set", "--partner", partner, "--sku", "123", "--quantity", "4", "--as-of", "2019-06-26T12:00:00")
@@ -83,6 +84,7 @@ def test_advanced_sequence_holds_through_the_cli(cli: Cli) -> None:
         "stock": 5,
         "allocated": 0,
         "ats": 5,
+        "oversold": False,
         "as_of": "2019-06-26T12:00:00Z",
     }
 

@@ -188,13 +188,13 @@ def test_stock_and_ats_per_sku(client: TestClient) -> None:
     everything = client.get(url("acme", "ats"), headers=auth())
     assert everything.status_code == 200
     assert sorted(everything.json(), key=lambda v: v["sku"]) == [
-        {"sku": "EGGS", "stock": 25, "allocated": 0, "ats": 25, "as_of": "2026-01-01T00:00:00Z"},
-        {"sku": "MILK", "stock": 5, "allocated": 0, "ats": 5, "as_of": "2025-12-31T10:00:00Z"},
+        {"sku": "EGGS", "stock": 25, "allocated": 0, "ats": 25, "oversold": False, "as_of": "2026-01-01T00:00:00Z"},
+        {"sku": "MILK", "stock": 5, "allocated": 0, "ats": 5, "oversold": False, "as_of": "2025-12-31T10:00:00Z"},
     ]
     some = client.get(url("acme", "ats"), params=[("sku", "MILK"), ("sku", "NEVER"), ("sku", "MILK")], headers=auth())
     assert some.json() == [
-        {"sku": "MILK", "stock": 5, "allocated": 0, "ats": 5, "as_of": "2025-12-31T10:00:00Z"},
-        {"sku": "NEVER", "stock": 0, "allocated": 0, "ats": 0, "as_of": None},
+        {"sku": "MILK", "stock": 5, "allocated": 0, "ats": 5, "oversold": False, "as_of": "2025-12-31T10:00:00Z"},
+        {"sku": "NEVER", "stock": 0, "allocated": 0, "ats": 0, "oversold": False, "as_of": None},
     ]
 
 
@@ -214,6 +214,19 @@ def test_a_stale_stock_level_is_refused(client: TestClient) -> None:
     assert ats_of(client, "EGGS")["stock"] == 9
 
 
+def test_ats_marks_a_sku_whose_stock_is_below_its_allocation_oversold(client: TestClient) -> None:
+    """Allocation 8, level set to 5: `oversold` true (the published ATS stays 0); the other SKU false."""
+    for sku in ("W1", "W2"):
+        set_stock(client, sku, 10, partner="bolt", token=TOKEN_B)
+    assert place(client, "O1", ("W1", 8), ("W2", 1), partner="bolt").status_code == 201
+    set_stock(client, "W1", 5, partner="bolt", token=TOKEN_B)
+    answer = client.get(url("bolt", "ats"), params=[("sku", "W1"), ("sku", "W2")], headers=auth(TOKEN_B))
+    assert [(v["sku"], v["stock"], v["allocated"], v["ats"], v["oversold"]) for v in answer.json()] == [
+        ("W1", 5, 8, 0, True),
+        ("W2", 10, 1, 9, False),
+    ]
+
+
 def test_place_an_order(client: TestClient, gateway_app: bootstrap.App) -> None:
     """201 with the ATS changes (lines of one SKU merged); the lines allocate."""
     set_stock(client, "EGGS", 30)
@@ -231,6 +244,7 @@ def test_place_an_order(client: TestClient, gateway_app: bootstrap.App) -> None:
         "stock": 30,
         "allocated": 6,
         "ats": 24,
+        "oversold": False,
         "as_of": "2026-01-01T00:00:00Z",
     }
     assert placed_ids(gateway_app, "acme") == {"O1"}
@@ -689,6 +703,7 @@ def test_no_partner_sees_anothers_data(client: TestClient) -> None:
         "stock": 100,
         "allocated": 30,
         "ats": 70,
+        "oversold": False,
         "as_of": "2026-01-01T00:00:00Z",
     }
     assert ats_of(client, "BOLT-ONLY", "bolt", TOKEN_B)["allocated"] == 2
@@ -899,7 +914,14 @@ def test_gateway_serve_answers_and_never_prints_the_token(tmp_path: Path) -> Non
                 time.sleep(0.1)
         assert answer.status_code == 200
         assert answer.json() == [
-            {"sku": "EGGS", "stock": 12, "allocated": 0, "ats": 12, "as_of": answer.json()[0]["as_of"]}
+            {
+                "sku": "EGGS",
+                "stock": 12,
+                "allocated": 0,
+                "ats": 12,
+                "oversold": False,
+                "as_of": answer.json()[0]["as_of"],
+            }
         ]
         assert httpx.get(f"{base}/acme/ats", timeout=5).status_code == 401
         assert httpx.get(f"{base}/bolt/ats", headers=auth(TOKEN_A), timeout=5).status_code == 403

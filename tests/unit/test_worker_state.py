@@ -13,6 +13,7 @@ from prometheus_client import generate_latest
 
 from gateway import bootstrap, settings
 from gateway.domain import instant
+from gateway.domain.orders import RequestedLine
 from gateway.store.sql import SqlStore
 from gateway.worker import SourceState, Worker
 from tests.conftest import FakeClock, write_config
@@ -208,6 +209,34 @@ def test_the_scrape_gauges_give_seconds_since_success_and_the_outbox(worker: Wor
         text = generate_latest(registry).decode()
         for family in ("gateway_outbox_depth", "gateway_outbox_oldest_seconds", "gateway_outbox_dead"):
             assert f"# TYPE {family} gauge" in text
+    finally:
+        worker.store.close()
+
+
+def test_the_scrape_counts_each_partners_oversold_skus(tmp_path: Path) -> None:
+    """gateway_oversold_skus{partner}: the SKUs whose level is below their allocation, 0 for a partner with none."""
+    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    config = write_config(tmp_path, {"acme": {"stock_mode": "advanced"}, "bolt": {"stock_mode": "advanced"}}, url)
+    clock = FakeClock("2026-03-01T08:00:00+00:00")
+    app = bootstrap.build(settings.load(config, environ={}), clock=clock)
+    try:
+        for partner in ("acme", "bolt"):
+            for sku in ("A", "B", "C"):
+                app.commands.set_stock(partner, sku, 10, None)
+            app.commands.place(partner, "O1", [RequestedLine(sku, 8) for sku in ("A", "B", "C")])
+        clock.advance()
+        for sku in ("A", "B"):
+            app.commands.set_stock("acme", sku, 5, None)
+    finally:
+        app.close()
+    worker = Worker(config, clock=clock)
+    worker.store = SqlStore.open(worker.settings.store.url)
+    try:
+        worker.metrics.add_collector(worker.collect_gauges)
+        registry = worker.metrics.registry
+        assert registry.get_sample_value("gateway_oversold_skus", {"partner": "acme"}) == 2
+        assert registry.get_sample_value("gateway_oversold_skus", {"partner": "bolt"}) == 0
+        assert "# TYPE gateway_oversold_skus gauge" in generate_latest(registry).decode()
     finally:
         worker.store.close()
 

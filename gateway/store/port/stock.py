@@ -23,7 +23,8 @@ class LevelLoader(Protocol):
 
     def merge(self, *, set_by: int | None, now: Instant, moves_stock: bool, sample: int) -> MergeOutcome:
         """Apply every row added; `moves_stock`: the partner's mode moves stock (count rows that predate a
-        movement); up to `sample` changes are listed."""
+        movement); up to `sample` changes are listed, and up to `sample` SKUs the merge puts below their allocation
+        that were not (counted in full)."""
         ...
 
 
@@ -47,6 +48,11 @@ class StockRepository(Protocol):
 
     def holds(self, partner_id: int) -> bool:
         """Whether the partner has any stock row at all."""
+        ...
+
+    def count_oversold(self, partner_id: int) -> int:
+        """How many of the partner's SKUs have a stock level below their allocation, counted by the store in one
+        query (a partner may hold a million SKUs: the metrics ask at every scrape)."""
         ...
 
     def iterate(self, partner_id: int, skus: Sequence[str] | None = None) -> Iterator[StockRecord]:

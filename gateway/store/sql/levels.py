@@ -45,7 +45,7 @@ class PostgresLevelLoader:
         params: dict[str, Any] = {"p": self.partner_id}
         cursor.execute(statements.LEVELS_ANALYZE)  # a plan for a million rows, not for an empty table
         cursor.execute(statements.LEVEL_STATS, params)
-        stale, predates = cursor.fetchone() or (0, 0)
+        stale, predates, oversold = cursor.fetchone() or (0, 0, 0)
         outcome.skipped = int(stale)
         if stale:
             cursor.execute(statements.STALE_SAMPLE, params)
@@ -54,6 +54,10 @@ class PostgresLevelLoader:
             outcome.predates_movement = int(predates)
             cursor.execute(statements.PREDATES_SAMPLE, params)
             outcome.predates_sample = [row[0] for row in cursor.fetchall()]
+        if oversold:  # read before the merge: it needs the levels the SKUs had
+            outcome.oversold_count = int(oversold)
+            cursor.execute(statements.OVERSOLD_SAMPLE, params | {"sample": max(sample, 1)})
+            outcome.oversold = [(sku, int(quantity), int(allocated)) for sku, quantity, allocated in cursor.fetchall()]
         params |= {
             "set_by": set_by,
             "now": now,

@@ -332,11 +332,18 @@ WITH fresh AS (
 SELECT sku, before, after, count(*) OVER () FROM published LIMIT %(sample)s
 """
 _STALE = "s.as_of IS NOT NULL AND i.as_of < s.as_of"
+# a stored SKU that was not oversold and that the merge puts below its allocation
+_BECOMES_OVERSOLD = f"NOT ({_STALE}) AND s.quantity >= s.allocated AND i.quantity < s.allocated"
 LEVEL_STATS = f"""
 SELECT count(*) FILTER (WHERE {_STALE}),
        count(*) FILTER (WHERE NOT ({_STALE}) AND (s.quantity, s.as_of) IS DISTINCT FROM (i.quantity, i.as_of)
-                          AND s.last_moved_at IS NOT NULL AND i.as_of < s.last_moved_at)
+                          AND s.last_moved_at IS NOT NULL AND i.as_of < s.last_moved_at),
+       count(*) FILTER (WHERE {_BECOMES_OVERSOLD})
 FROM gateway_levels AS i JOIN stock AS s ON s.partner_id = %(p)s AND s.sku = i.sku
+"""
+OVERSOLD_SAMPLE = f"""
+SELECT i.sku, i.quantity, s.allocated FROM gateway_levels AS i JOIN stock AS s ON s.partner_id = %(p)s AND s.sku = i.sku
+WHERE {_BECOMES_OVERSOLD} ORDER BY i.sku LIMIT %(sample)s
 """
 STALE_SAMPLE = f"""
 SELECT i.sku FROM gateway_levels AS i JOIN stock AS s ON s.partner_id = %(p)s AND s.sku = i.sku

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from operator import eq, itemgetter
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gateway.domain.instant import Instant
 from gateway.store import schema
@@ -85,6 +85,11 @@ class SqlStock(SqlRepository):
         """Whether the partner has any stock row at all."""
         query = select(_S.c.sku).where(_S.c.partner_id == partner_id).limit(1)
         return self.connection.execute(query).first() is not None
+
+    def count_oversold(self, partner_id: int) -> int:
+        """How many of the partner's SKUs have a level below their allocation: one count, in the store."""
+        query = select(func.count()).where(_S.c.partner_id == partner_id, _S.c.quantity < _S.c.allocated)
+        return int(self.connection.execute(query).scalar_one())
 
     def iterate(self, partner_id: int, skus: Sequence[str] | None = None) -> Iterator[StockRecord]:
         """Stock rows in SKU order: all of the partner's, or those of `skus`."""
