@@ -143,6 +143,8 @@ ingest_ledger = Table(
         postgresql_where=text(_CLAIMED),
     ),
     Index("ix_ingest_ledger_received", "partner_id", "received_at"),
+    # the latest entry of a partner and kind (the content in force), read when a duplicate comes in
+    Index("ix_ingest_ledger_kind", "partner_id", "kind", "id"),
 )
 
 outbox = Table(

@@ -1,5 +1,6 @@
 """Re-applying an item on purpose: a ledger entry may name the entry whose content it applied again
-(`reapply_of`), and such an entry does not claim the content (the unique index on applied content leaves it out).
+(`reapply_of`), and such an entry does not claim the content (the unique index on applied content leaves it out);
+the latest entry of a partner and kind (the content in force, which a duplicate is compared with) found by an index.
 
 Revision ID: 0011
 Revises: 0007
@@ -24,3 +25,4 @@ def upgrade() -> None:
         sqlite_where=sa.text("outcome = 'applied' AND reapply_of IS NULL"),
         postgresql_where=sa.text("outcome = 'applied' AND reapply_of IS NULL"),
     )
+    op.create_index("ix_ingest_ledger_kind", "ingest_ledger", ["partner_id", "kind", "id"])
