@@ -19,11 +19,23 @@ from gateway.domain.instant import Instant
 from gateway.service.channels import ChannelView
 from gateway.service.engine import AtsChange
 from gateway.service.items import IngestResult
-from gateway.service.outbox_view import LedgerTally, ListedMessage, OutboxListing, PartnerStatus
+from gateway.service.outbox_view import ListedMessage, OutboxListing, PartnerStatus
 from gateway.service.queries import AllocatingLine, AtsView, Explanation
-from gateway.store.records import CapRow, LedgerRecord, OutboxCount
+from gateway.store.records import CapRow, LedgerRecord, LedgerTally, OutboxCount
 
 Json = dict[str, object]
+
+# the fields that hold an instant, wherever they are shown
+_INSTANTS = frozenset({"as_of", "received_at", "created_at", "oldest", "next_attempt_at"})
+
+
+def _fields(source: object, *names: str) -> Json:
+    """The named attributes of `source` under their own names, in that order; an instant as its ISO 8601 text."""
+    body: Json = {}
+    for name in names:
+        value = getattr(source, name)
+        body[name] = instant.to_iso(value) if name in _INSTANTS else value
+    return body
 
 
 # ATS
@@ -32,28 +44,14 @@ Json = dict[str, object]
 def ats(view: AtsView) -> Json:
     """One SKU's ATS (`ats` the published value, never negative; `oversold` when the stock is below the
     allocation): `gateway ats --json`, `GET ats`."""
-    return {
-        "sku": view.sku,
-        "stock": view.stock,
-        "allocated": view.allocated,
-        "ats": view.ats,
-        "oversold": view.oversold,
-        "as_of": instant.to_iso(view.as_of),
-    }
+    return _fields(view, "sku", "stock", "allocated", "ats", "oversold", "as_of")
 
 
 def channel(view: ChannelView, *, explained: bool = False) -> Json:
     """What one collection of an assembly may still take of a SKU: `gateway ats --assembly A --collection C
     --json`, `GET ats?assembly=A&collection=C`. With `explained` (the command's `--explain`), where the cap comes
     from and the SKU's own ATS (published: never negative) too."""
-    body: Json = {
-        "sku": view.sku,
-        "assembly": view.assembly,
-        "collection": view.collection,
-        "ats": view.ats,
-        "cap": view.cap,
-        "ordered": view.ordered,
-    }
+    body = _fields(view, "sku", "assembly", "collection", "ats", "cap", "ordered")
     if explained:
         body |= {"cap_source": view.source.value, "sku_ats": max(0, view.sku_ats)}
     return body
@@ -61,14 +59,7 @@ def channel(view: ChannelView, *, explained: bool = False) -> Json:
 
 def allocating_line(line: AllocatingLine) -> Json:
     """A line that holds units of a SKU, and the rule that makes it count."""
-    return {
-        "order_id": line.order_id,
-        "status": line.status,
-        "quantity": line.quantity,
-        "confirmed_quantity": line.confirmed_quantity,
-        "units": line.units,
-        "rule": line.rule,
-    }
+    return _fields(line, "order_id", "status", "quantity", "confirmed_quantity", "units", "rule")
 
 
 def explanation(found: Explanation) -> Json:
@@ -80,10 +71,7 @@ def explanation(found: Explanation) -> Json:
     return {
         "sku": view.sku,
         "mode": found.mode,
-        "stock": view.stock,
-        "as_of": instant.to_iso(view.as_of),
-        "allocated": view.allocated,
-        "ats": view.ats,
+        **_fields(view, "stock", "as_of", "allocated", "ats"),
         "set_by_ledger_entry": found.set_by,
         "lines": [allocating_line(line) for line in found.lines],
         "non_allocating_lines": found.non_allocating,
@@ -93,7 +81,7 @@ def explanation(found: Explanation) -> Json:
 def ats_change(change: AtsChange) -> Json:
     """A published ATS value that moved (`before` None: never published): a command's answer in the API, each
     change of `gateway ingest --json`."""
-    return {"sku": change.sku, "before": change.before, "after": change.after}
+    return _fields(change, "sku", "before", "after")
 
 
 def cap(row: CapRow) -> Json:
@@ -119,21 +107,22 @@ def ledger_entry(entry: LedgerRecord) -> Json:
     it applied again on purpose; `warnings` are its report's (a duplicate of older content: `duplicate_of_older`)."""
     report = json.loads(entry.report) if entry.report else {}
     warnings = report.get("warnings", []) if isinstance(report, dict) else []
-    return {
-        "id": entry.id,
-        "kind": entry.kind,
-        "source": entry.source,
-        "sha256": entry.sha256,
-        "size": entry.size,
-        "received_at": instant.to_iso(entry.received_at),
-        "outcome": entry.outcome,
-        "rows_applied": entry.rows_applied,
-        "rows_skipped": entry.rows_skipped,
-        "rows_refused": entry.rows_refused,
-        "error": entry.error,
-        "reapply_of": entry.reapply_of,
-        "warnings": warnings,
-    }
+    fields = _fields(
+        entry,
+        "id",
+        "kind",
+        "source",
+        "sha256",
+        "size",
+        "received_at",
+        "outcome",
+        "rows_applied",
+        "rows_skipped",
+        "rows_refused",
+        "error",
+        "reapply_of",
+    )
+    return fields | {"warnings": warnings}
 
 
 # what goes out
@@ -141,32 +130,27 @@ def ledger_entry(entry: LedgerRecord) -> Json:
 
 def outbox_count(count: OutboxCount) -> Json:
     """How many messages of one kind are in one state, the oldest and the next due."""
-    return {
-        "kind": count.kind,
-        "state": count.state,
-        "count": count.count,
-        "oldest": instant.to_iso(count.oldest),
-        "next_attempt_at": instant.to_iso(count.next_attempt_at),
-    }
+    return _fields(count, "kind", "state", "count", "oldest", "next_attempt_at")
 
 
 def outbox_message(message: ListedMessage) -> Json:
     """One message of the outbox and why it is where it is."""
     record, why = message
-    return {
-        "id": record.id,
-        "kind": record.kind,
-        "key": record.key,
-        "value": record.value,
-        "state": record.state,
-        "attempts": record.attempts,
-        "created_at": instant.to_iso(record.created_at),
-        "next_attempt_at": instant.to_iso(record.next_attempt_at),
-        "last_status": record.last_status,
-        "last_error": record.last_error,
-        "batch_id": record.batch_id,
-        "why": why,
-    }
+    shown = _fields(
+        record,
+        "id",
+        "kind",
+        "key",
+        "value",
+        "state",
+        "attempts",
+        "created_at",
+        "next_attempt_at",
+        "last_status",
+        "last_error",
+        "batch_id",
+    )
+    return shown | {"why": why}
 
 
 def outbox(found: OutboxListing) -> Json:
@@ -180,13 +164,7 @@ def outbox(found: OutboxListing) -> Json:
 
 def ledger_tally(tally: LedgerTally) -> Json:
     """Items of one kind and outcome in a window, with the rows they applied and refused."""
-    return {
-        "kind": tally.kind,
-        "outcome": tally.outcome,
-        "items": tally.items,
-        "rows_applied": tally.rows_applied,
-        "rows_refused": tally.rows_refused,
-    }
+    return _fields(tally, "kind", "outcome", "items", "rows_applied", "rows_refused")
 
 
 def partner_status(found: PartnerStatus, now: Instant) -> Json:

@@ -124,4 +124,4 @@ def check_placement(order_id: str, lines: Mapping[str, int], ats: Mapping[str, i
         if quantity > ats.get(sku, 0)
     ]
     if shortages:
-        raise InsufficientStock(order_id, shortages)
+        raise InsufficientStock(order_id, tuple(shortages))

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
-from gateway.domain.errors import Refusal
+from gateway.domain.errors import Refusal, Shortage
 
 ALL_COLLECTIONS = "*"
 
@@ -25,15 +26,7 @@ class CapSource(StrEnum):
     NONE = "none"
 
 
-@dataclass(frozen=True)
-class Override:
-    """A collection's own setting: a maximum, or `limit=None` for an explicit "no maximum"."""
-
-    limit: int | None
-
-
-@dataclass(frozen=True)
-class EffectiveCap:
+class EffectiveCap(NamedTuple):
     """The cap in force in one collection (None: no cap) and where it comes from."""
 
     limit: int | None
@@ -45,22 +38,20 @@ class AssemblyCaps:
     """Every cap setting of one SKU in one assembly."""
 
     default: int | None = None
-    overrides: dict[str, Override] = field(default_factory=dict)
+    # each collection's own setting: a maximum, or None for an explicit "no maximum"
+    overrides: dict[str, int | None] = field(default_factory=dict)
 
     def effective(self, collection: str) -> EffectiveCap:
         """The collection's own setting if any, else the assembly default, else none."""
-        override = self.overrides.get(collection)
-        if override is not None:
-            if override.limit is None:
-                return EffectiveCap(None, CapSource.COLLECTION)
-            return EffectiveCap(override.limit, CapSource.COLLECTION)
+        if collection in self.overrides:
+            return EffectiveCap(self.overrides[collection], CapSource.COLLECTION)
         if self.default is not None:
             return EffectiveCap(self.default, CapSource.ASSEMBLY)
         return EffectiveCap(None, CapSource.NONE)
 
     def set_collection(self, collection: str, limit: int | None) -> None:
         """Cap one collection only (`limit=None`: "no maximum for this collection", even under a default)."""
-        self.overrides[collection] = Override(limit)
+        self.overrides[collection] = limit
 
     def set_all(self, limit: int | None) -> None:
         """Apply to all collections of the assembly: the default, and every per-collection setting cleared.
@@ -80,27 +71,23 @@ def channel_ats(sku_ats: int, cap: int | None, ordered: int) -> int:
 
 
 @dataclass(frozen=True)
-class CapShortage:
-    """One line asking a collection for more than its cap leaves room for."""
+class CapShortage(Shortage):
+    """One line asking a collection for more than its cap leaves room for: `available` is the collection's channel
+    ATS, under the `cap` with `ordered` units already ordered in it."""
 
-    sku: str
-    requested: int
-    available: int
     cap: int
     ordered: int
 
 
+@dataclass(eq=False)
 class CapReached(Refusal):
     """A placement in a collection beyond what its cap leaves."""
 
     code = "cap_reached"
-
-    def __init__(self, order_id: str, assembly: str, collection: str, shortages: tuple[CapShortage, ...]) -> None:
-        super().__init__(order_id, assembly, collection, shortages)
-        self.order_id = order_id
-        self.assembly = assembly
-        self.collection = collection
-        self.shortages = shortages
+    order_id: str
+    assembly: str
+    collection: str
+    shortages: tuple[CapShortage, ...]
 
     def message(self) -> str:
         parts = "; ".join(

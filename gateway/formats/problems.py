@@ -9,24 +9,31 @@ MAX_LISTED = 1000  # a report lists this many problems, then counts the rest
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with a file: where (line number, column) and what."""
+    """One thing wrong with a file: where (line number, column) and what; a row the rules refused names the
+    refusal's code as its `reason` (`unknown_order`, `future_timestamp`...), for a reader that sorts by it."""
 
     line: int | None
     message: str
     column: str | None = None
     unit: str = "line"  # "item" in an API page: the item's position in the page, from 1
+    reason: str | None = None  # the code of the rule that refused the row; None for a malformed row
 
     def describe(self) -> str:
         """One readable line."""
         where = f"{self.unit} {self.line}" if self.line is not None else "file" if self.unit == "line" else "page"
         column = f", {'column' if self.unit == 'line' else 'field'} {self.column}" if self.column else ""
-        return f"{where}{column}: {self.message}"
+        reason = f" [{self.reason}]" if self.reason is not None else ""
+        return f"{where}{column}:{reason} {self.message}"
 
     def as_dict(self) -> dict[str, object]:
-        """The problem as JSON-ready data."""
+        """The problem as JSON-ready data (with its `reason` when a rule refused it)."""
         if self.unit == "line":
-            return {"line": self.line, "column": self.column, "message": self.message}
-        return {"item": self.line, "field": self.column, "message": self.message}
+            data: dict[str, object] = {"line": self.line, "column": self.column, "message": self.message}
+        else:
+            data = {"item": self.line, "field": self.column, "message": self.message}
+        if self.reason is not None:
+            data["reason"] = self.reason
+        return data
 
 
 class Problems:

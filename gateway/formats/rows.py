@@ -16,6 +16,7 @@ from typing import NamedTuple
 from gateway.domain import identifiers, instant
 from gateway.domain.caps import ALL_COLLECTIONS
 from gateway.domain.instant import Instant
+from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus, parse_status
 from gateway.formats.csvfile import CsvTable
 from gateway.formats.problems import Problem, Problems
@@ -54,15 +55,13 @@ class StockRow(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class OrderRow:
-    """One line of an order and the status its order is in or moves to."""
+    """One row of an order file (at `line`): the order, the status it is in or moves to, and one of its lines as
+    requested."""
 
     line: int
     order_id: str
-    sku: str
-    quantity: int
     status: OrderStatus
-    assembly: str | None = None
-    collection: str | None = None
+    requested: RequestedLine
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,8 +272,9 @@ def read_stock(table: CsvTable, zone: tzinfo, seen: set[str] | None = None) -> I
 class StockBatches:
     """A snapshot's valid rows as batches of (sku, quantity, as_of), for applying in bulk.
 
-    Rows without an as_of take `default_as_of`. `seen` holds every SKU read (for `absent = "zero"`), and
-    `latest` the latest as_of the file itself gave (None when it gave none).
+    Rows without an as_of take `default_as_of`. `seen` holds every SKU read (for `absent = "zero"`), `latest`
+    the latest as_of the file itself gave (None when it gave none), and `lines` the line numbers of the batch
+    last given, row for row.
     """
 
     def __init__(self, table: CsvTable, zone: tzinfo, default_as_of: Instant, size: int = 5000) -> None:
@@ -284,6 +284,7 @@ class StockBatches:
         self.size = size
         self.seen: set[str] = set()
         self.rows = 0
+        self.lines: list[int] = []
 
     @property
     def latest(self) -> Instant | None:
@@ -291,9 +292,11 @@ class StockBatches:
         return self.cells.latest
 
     def __iter__(self) -> Iterator[list[tuple[str, int, Instant]]]:
-        for batch in _scan_stock(self.table, self.cells, self.seen, self.default_as_of, self.size):
+        lines = self.lines
+        for batch in _scan_stock(self.table, self.cells, self.seen, self.default_as_of, self.size, lines):
             self.rows += len(batch)
             yield batch  # type: ignore[misc]  # with a default, every as_of is set
+            lines.clear()  # the next batch's lines are gathered from here
 
 
 def read_orders(table: CsvTable, zone: tzinfo) -> Iterator[OrderRow]:
@@ -321,7 +324,7 @@ def read_orders(table: CsvTable, zone: tzinfo) -> Iterator[OrderRow]:
             continue  # reported by the identifier rule
         if order_id is None or sku is None or quantity is None or status is None:
             continue
-        yield OrderRow(line, order_id, sku, quantity, status, assembly, collection)
+        yield OrderRow(line, order_id, status, RequestedLine(sku, quantity, assembly, collection))
 
 
 def read_confirmations(table: CsvTable, zone: tzinfo) -> Iterator[ConfirmationRow]:

@@ -18,15 +18,16 @@ from gateway.store.port import ChannelRecord, LineRecord, UnitOfWork
 
 @dataclass(frozen=True)
 class ChannelView:
-    """What one collection may still take of a SKU, and why."""
+    """What one collection may still take of a SKU, and why: its cap and where the cap comes from, the units
+    already ordered in it, and the SKU's own ATS."""
 
     sku: str
     assembly: str
     collection: str
     ats: int
     cap: int | None
-    ordered: int
     source: CapSource
+    ordered: int
     sku_ats: int
 
 
@@ -158,7 +159,7 @@ def view(tx: UnitOfWork, partner_id: int, sku: str, assembly: str, collection: s
         collection=collection,
         ats=rules.channel_ats(sku_ats, cap.limit, ordered),
         cap=cap.limit,
-        ordered=ordered,
         source=cap.source,
+        ordered=ordered,
         sku_ats=sku_ats,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import KW_ONLY, dataclass, replace
 from typing import TypeVar
 
 from gateway import logs
@@ -20,30 +21,23 @@ log = logs.get(__name__)
 _T = TypeVar("_T")
 
 
+@dataclass(eq=False)
 class Commands:
     """Place and move orders, record confirmations, set stock levels.
 
     Each command is one transaction, run again (up to `retries` times) when the database rolled it back to untie
     it from another; with `wait`, StoreBusy when the store's writer is not free within that many seconds."""
 
-    def __init__(
-        self,
-        store: Store,
-        settings: Settings,
-        clock: Callable[[], Instant],
-        *,
-        wait: float | None = None,
-        retries: int = RETRIES,
-    ) -> None:
-        self.store = store
-        self.settings = settings
-        self.clock = clock
-        self.wait = wait
-        self.retries = retries
+    store: Store
+    settings: Settings
+    clock: Callable[[], Instant]
+    _: KW_ONLY
+    wait: float | None = None
+    retries: int = RETRIES
 
     def waiting(self, seconds: float | None) -> Commands:
         """The same commands, each waiting at most `seconds` for the store's writer (None: as long as it takes)."""
-        return Commands(self.store, self.settings, self.clock, wait=seconds, retries=self.retries)
+        return replace(self, wait=seconds)
 
     def engine(self, tx: UnitOfWork, partner: str) -> Engine:
         """The engine of one command of `partner` in `tx`, at the clock's now."""
@@ -92,11 +86,12 @@ class Commands:
         )
 
     def confirm(self, partner: str, order_id: str, sku: str, quantity: int, at: Instant) -> list[AtsChange]:
-        """Record the partner's confirmed quantity for one line."""
+        """Record the partner's confirmed quantity for one line (above the ordered one only where allowed)."""
+        allow_above = self.settings.partner(partner).allow_over_confirmation
         return self._run(
             partner,
             "order_confirmed",
-            lambda e: e.confirm(order_id, sku, quantity, at),
+            lambda e: e.confirm(order_id, sku, quantity, at, allow_above=allow_above),
             order_id=order_id,
             sku=sku,
         )
@@ -126,14 +121,12 @@ class Commands:
         return self._run(partner, "stock_set", apply, sku=sku)
 
 
+@dataclass(eq=False)
 class StaleStock(Refusal):
     """A stock level older than the SKU's inventory timestamp: not applied."""
 
     code = "stale"
-
-    def __init__(self, sku: str) -> None:
-        super().__init__(sku)
-        self.sku = sku
+    sku: str
 
     def message(self) -> str:
         return f"SKU {self.sku}: the level is older than the current inventory timestamp; not applied (stale)"

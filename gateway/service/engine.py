@@ -17,7 +17,7 @@ from operator import itemgetter, ne
 from typing import NamedTuple
 
 from gateway.domain import allocation as rules
-from gateway.domain import instant
+from gateway.domain import guards, instant
 from gateway.domain.allocation import Line
 from gateway.domain.errors import OrderExists, UnknownLine, UnknownOrder
 from gateway.domain.instant import Instant
@@ -160,16 +160,18 @@ class Engine:
         self._queue_order_message(order, status)
         return True
 
-    def confirm(self, order_id: str, sku: str, quantity: int, at: Instant) -> bool:
+    def confirm(self, order_id: str, sku: str, quantity: int, at: Instant, *, allow_above: bool = False) -> bool:
         """Record the partner's confirmed quantity for a line; return whether it is now the one in force.
 
-        A confirmation stamped earlier than the one in force is kept but does not replace it.
+        A confirmation stamped earlier than the one in force is kept but does not replace it. One above the
+        line's ordered quantity is refused unless `allow_above` (the partner's `allow_over_confirmation`).
         """
         self._hold([order_id], [sku])
         order = self._order(order_id)
         line = order.line(sku)
         if line is None:
             raise UnknownLine(order_id, sku)
+        guards.check_confirmed_quantity(order_id, sku, quantity, line.quantity, allow_above=allow_above)
         in_force = line.confirmed_at is None or at >= line.confirmed_at
         self.tx.orders.add_confirmation(self.partner_id, order_id, sku, quantity, at, self.now, in_force=in_force)
         if not in_force:

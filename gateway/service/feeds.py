@@ -32,7 +32,7 @@ from gateway.service.appliers import Applier, Applying, applier
 from gateway.service.engine import Engine
 from gateway.service.items import Clock, IngestResult, log_result, log_snapshot_warnings
 from gateway.settings import ApiSettings, Settings
-from gateway.store.port import AlreadyApplied, Store, StoreError
+from gateway.store.port import AlreadyApplied, FeedPosition, Store, StoreError
 from gateway.transport.bounds import EXCERPT_BYTES, PageTooLarge
 from gateway.transport.folder import FolderOutbound
 from gateway.transport.inbox import TransportError, report_bytes
@@ -260,9 +260,9 @@ class FeedPoller:
                 result.oversold = engine.oversold.report()
                 log_snapshot_warnings(engine, bound)
                 ledger.close_applied(tx, entry, result, self.clock())
-                tx.feeds.set_cursor(partner_id, feed, after, entry, self.clock(), last_sha256=result.sha256)
+                tx.feeds.set_cursor(partner_id, feed, FeedPosition(after, result.sha256), entry, self.clock())
             if after != cursor and result.outcome != Outcome.APPLIED:
-                tx.feeds.set_cursor(partner_id, feed, after, result.ledger_id, self.clock())
+                tx.feeds.set_cursor(partner_id, feed, FeedPosition(after, None), result.ledger_id, self.clock())
 
 
 def _too_large(cut: PageTooLarge) -> Callable[[bytes, Problems], object]:

@@ -124,9 +124,10 @@ class IngestResult:
         self.nothing_applied()
 
     def nothing_applied(self) -> None:
-        """Forget what the item did (its transaction rolled back, or will apply nothing)."""
+        """Forget what the item did (its transaction rolled back, or will apply nothing), rows refused included."""
         self.counts = LedgerCounts()
         self.changes, self.ats_changes = [], 0
+        self.refusals = []
         self.oversold = OversoldReport()
 
 

@@ -15,7 +15,7 @@ from gateway import logs
 from gateway.domain.instant import Instant
 from gateway.domain.outcomes import Outcome
 from gateway.service.items import Clock, IngestResult
-from gateway.store.port import LedgerCounts, LedgerRecord, Store, UnitOfWork
+from gateway.store.port import Inbound, LedgerCounts, LedgerRecord, Store, UnitOfWork
 
 log = logs.get(__name__)
 
@@ -28,14 +28,9 @@ def claim(
 
     `sha256` is what the entry claims when it is not the item's own digest (a feed page claims its place in
     the feed's history)."""
+    claimed = result.sha256 if sha256 is None else sha256
     result.ledger_id = tx.ledger.open(
-        partner_id,
-        result.kind,
-        result.source,
-        result.sha256 if sha256 is None else sha256,
-        result.size,
-        received_at,
-        reapply_of=result.reapply_of,
+        Inbound(partner_id, result.kind, result.source, claimed, result.size, received_at, result.reapply_of)
     )
     return result.ledger_id
 
@@ -52,9 +47,8 @@ def record(tx: UnitOfWork, partner_id: int, result: IngestResult, received_at: I
     warnings its report)."""
     rejected = result.outcome == Outcome.REJECTED
     error = result.summary() if rejected else None
-    entry = tx.ledger.open(
-        partner_id, result.kind, result.source, result.sha256, result.size, received_at, result.outcome
-    )
+    item = Inbound(partner_id, result.kind, result.source, result.sha256, result.size, received_at)
+    entry = tx.ledger.open(item, result.outcome)
     result.ledger_id = entry  # before the report is made: it names the entry
     report = json.dumps(result.report()) if rejected or result.warnings else None
     tx.ledger.close(entry, result.outcome, LedgerCounts(), error, report, now)
@@ -70,7 +64,7 @@ def record_apart(store: Store, result: IngestResult, received_at: Instant, clock
 def quarantined(tx: UnitOfWork, partner_id: int, kind: str, source: str, size: int, now: Instant, reason: str) -> int:
     """The entry of a source file set aside after its transport kept failing (its content never read: no digest);
     `gateway ledger release` names it."""
-    entry = tx.ledger.open(partner_id, kind, source, "", size, now, Outcome.QUARANTINED)
+    entry = tx.ledger.open(Inbound(partner_id, kind, source, "", size, now), Outcome.QUARANTINED)
     tx.ledger.close(entry, Outcome.QUARANTINED, LedgerCounts(), reason, None, now)
     return entry
 

@@ -82,14 +82,12 @@ class Replayed:
 Outcome = Placed | Refused | Replayed
 
 
+@dataclass(eq=False)
 class KeyReused(Refusal):
     """An Idempotency-Key that answered another request."""
 
     code = "idempotency_key_reused"
-
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
+    key: str
 
     def message(self) -> str:
         return f"the Idempotency-Key {self.key} was used with another body; use a new key for another request"

@@ -10,10 +10,9 @@ from typing import NamedTuple
 from gateway.domain import instant
 from gateway.domain.instant import Instant
 from gateway.domain.messages import MessageKind, OutboxState
-from gateway.domain.outcomes import Outcome
 from gateway.service import publish
 from gateway.settings import PartnerSettings
-from gateway.store.port import OutboxCount, OutboxRecord, Store, UnitOfWork
+from gateway.store.port import LedgerTally, OutboxCount, OutboxRecord, Store, UnitOfWork
 
 HOUR = 3_600_000_000  # microseconds: the window `gateway status` counts items in
 
@@ -64,17 +63,6 @@ class OutboxListing:
 
     summary: OutboxSummary
     messages: tuple[ListedMessage, ...]
-
-
-@dataclass(frozen=True)
-class LedgerTally:
-    """Items of one kind and outcome received in a window, with the rows they applied and refused."""
-
-    kind: str
-    outcome: Outcome
-    items: int
-    rows_applied: int
-    rows_refused: int
 
 
 @dataclass(frozen=True)
@@ -131,6 +119,6 @@ def partner_status(store: Store, partners: Iterable[str], now: Instant, window: 
     found: list[PartnerStatus] = []
     with store.read() as tx:
         for partner in partners:
-            tallies = tuple(LedgerTally(*row) for row in tx.ledger.since(tx.partners.id_of(partner), now - window))
+            tallies = tuple(tx.ledger.since(tx.partners.id_of(partner), now - window))
             found.append(PartnerStatus(partner, tallies, summary(tx, partner)))
     return found

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway import logs
@@ -62,29 +62,23 @@ class _Look:
     entries: dict[str, Entry]
 
 
+@dataclass(eq=False)
 class Pickup:
     """Runs passes over sources; passes over the same source never overlap."""
 
-    def __init__(
-        self,
-        store: Store,
-        settings: Settings,
-        ingestor: Ingestor,
-        clock: Callable[[], Instant],
-        open_inbox: InboxFactory,
-        wait: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.store = store
-        self.settings = settings
-        self.ingestor = ingestor
-        self.clock = clock
-        self.open_inbox = open_inbox
-        self.wait = wait
-        self.stopping = threading.Event()  # set: finish the file in hand, take no other
-        self._looks: dict[tuple[str, str], _Look] = {}
-        self._locks: dict[tuple[str, str], threading.Lock] = {}
-        self._guard = threading.Lock()
-        self._refused: set[tuple[str, str, str]] = set()  # (partner, source, identity) logged as never taken
+    store: Store
+    settings: Settings
+    ingestor: Ingestor
+    clock: Callable[[], Instant]
+    open_inbox: InboxFactory
+    wait: Callable[[float], None] = time.sleep
+    # set: finish the file in hand, take no other
+    stopping: threading.Event = field(default_factory=threading.Event, init=False)
+    _looks: dict[tuple[str, str], _Look] = field(default_factory=dict, init=False)
+    _locks: dict[tuple[str, str], threading.Lock] = field(default_factory=dict, init=False)
+    _guard: threading.Lock = field(default_factory=threading.Lock, init=False)
+    # (partner, source, identity) logged as never taken
+    _refused: set[tuple[str, str, str]] = field(default_factory=set, init=False)
 
     def _lock(self, key: tuple[str, str]) -> threading.Lock:
         with self._guard:

@@ -131,6 +131,11 @@ class PartnerSettings(Strict):
     pending_allocation: bool = True
     timezone: str = "UTC"
     absent: Literal["keep", "zero"] = "keep"
+    # seconds a stock level's as_of or a confirmation's confirmed_at may be ahead of the gateway's clock; a row
+    # stamped later is refused (`future_timestamp`): taken, it would make its SKU's later snapshots stale
+    max_clock_skew: float = Field(default=300.0, ge=0, allow_inf_nan=False)
+    # whether a confirmed quantity may exceed the line's ordered quantity (else refused, `confirmed_above_ordered`)
+    allow_over_confirmation: bool = False
     files: PartnerFiles = PartnerFiles()
     sources: list[Source] = Field(default_factory=list)
     api: ApiSettings | None = None

@@ -11,6 +11,7 @@ from typing import NamedTuple
 from gateway.domain.allocation import Line
 from gateway.domain.instant import Instant
 from gateway.domain.messages import MessageKind, OutboxState
+from gateway.domain.orders import RequestedLine
 from gateway.domain.outcomes import Outcome
 from gateway.domain.status import OrderStatus
 
@@ -36,15 +37,11 @@ class StockRecord:
 
 
 @dataclass(frozen=True)
-class LineRecord:
-    """One stored order line."""
+class LineRecord(RequestedLine):
+    """One stored order line: the line as requested, and the partner's confirmation in force for it, if any."""
 
-    sku: str
-    quantity: int
     confirmed_quantity: int | None = None
     confirmed_at: Instant | None = None
-    assembly: str | None = None
-    collection: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +88,31 @@ class CapRow:
     assembly: str
     collection: str
     max_units: int | None
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """An inbound item as its ledger entry opens: whose, what kind, where it came from, its content's digest and
+    size, and when it was received (the entry's columns, by name)."""
+
+    partner_id: int
+    kind: str
+    source: str
+    sha256: str
+    size: int
+    received_at: Instant
+    reapply_of: int | None = None  # an item applying again on purpose the content of this entry: it claims nothing
+
+
+@dataclass(frozen=True)
+class LedgerTally:
+    """Items of one kind and outcome received in a window, with the rows they applied and refused."""
+
+    kind: str
+    outcome: Outcome
+    items: int
+    rows_applied: int
+    rows_refused: int
 
 
 @dataclass(frozen=True)
@@ -159,6 +181,16 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class BatchFailure:
+    """How a claimed batch failed in one delivery pass: the attempts it took, the partner's last HTTP status (None:
+    no answer) and the error; the batch's messages keep all three."""
+
+    attempts: int
+    status: int | None
+    error: str
+
+
+@dataclass(frozen=True)
 class OutboxCount:
     """How many messages of one kind are in one state, and when the oldest was queued and the next is due."""
 
@@ -175,6 +207,14 @@ class AtsMessage(NamedTuple):
     sku: str
     value: int
     as_of: Instant | None
+
+
+class FeedPosition(NamedTuple):
+    """Where a polled feed stands: the cursor to send next (None before the first page) and the digest of the last
+    page applied (None: none yet; given to set_cursor, the stored one is kept)."""
+
+    cursor: str | None
+    last_sha256: str | None
 
 
 class TransportFailures(NamedTuple):

@@ -1,15 +1,20 @@
 """The store's tables, as SQLAlchemy Core metadata. Migrations under migrations/ build exactly this.
 
 Instants are BigInteger microseconds since the epoch, UTC (gateway.domain.instant): portable, compact, and
-compared as integers by the stale-snapshot and confirmation rules.
+compared as integers by the stale-snapshot and confirmation rules. Every table but `partners` holds partners' rows
+(`_partner_table`); the helpers below name each kind of column once.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Constraint,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -20,6 +25,7 @@ from sqlalchemy import (
     Text,
     text,
 )
+from sqlalchemy.schema import SchemaItem
 
 from gateway.domain.messages import OutboxState
 from gateway.domain.outcomes import Outcome
@@ -30,6 +36,50 @@ metadata = MetaData()
 _CLAIMED = f"outcome = '{Outcome.APPLIED.value}' AND reapply_of IS NULL"
 _PENDING = f"state = '{OutboxState.PENDING.value}'"
 
+
+def _partner_table(
+    name: str,
+    *items: SchemaItem,
+    key: Sequence[str] = (),
+    serial: bool = False,
+    parent: Constraint | None = None,
+    **options: Any,
+) -> Table:
+    """A table of partners' rows: its own `id` first when `serial`, then `partner_id` and `items` (its other
+    columns and indexes), the primary key (partner_id, *key) when `key` names one, and `parent`, the foreign key
+    to what a row belongs to (its partner when None). `options` are the table's own (Table's keywords)."""
+    own_id = [Column("id", Integer, primary_key=True, autoincrement=True)] if serial else []
+    primary = [PrimaryKeyConstraint("partner_id", *key)] if key else []
+    belongs = parent if parent is not None else ForeignKeyConstraint(["partner_id"], ["partners.id"])
+    partner_id = Column("partner_id", Integer, nullable=False)
+    return Table(name, metadata, *own_id, partner_id, *items, *primary, belongs, **options)
+
+
+def _identifier(name: str, *, nullable: bool = False) -> Column[Any]:
+    """A SKU, an order id, an assembly or a collection: at most 128 characters (the identifier rule's bound)."""
+    return Column(name, String(128), nullable=nullable)
+
+
+def _instant(name: str, *, nullable: bool = False) -> Column[Any]:
+    """An instant: microseconds since the epoch, UTC."""
+    return Column(name, BigInteger, nullable=nullable)
+
+
+def _digest(name: str, *, nullable: bool = False) -> Column[Any]:
+    """A SHA-256 digest, in hex."""
+    return Column(name, String(64), nullable=nullable)
+
+
+def _count(name: str) -> Column[Any]:
+    """A count kept up to date, 0 at first."""
+    return Column(name, BigInteger, nullable=False, server_default=text("0"))
+
+
+def _partial_index(name: str, *columns: str, where: str, unique: bool = False) -> Index:
+    """An index of the rows meeting `where` only, on both databases."""
+    return Index(name, *columns, unique=unique, sqlite_where=text(where), postgresql_where=text(where))
+
+
 partners = Table(
     "partners",
     metadata,
@@ -37,246 +87,196 @@ partners = Table(
     Column("name", String(100), nullable=False, unique=True),
     Column("stock_mode", String(20), nullable=False),
     Column("pending_allocation", Boolean, nullable=False),
-    Column("created_at", BigInteger, nullable=False),
+    _instant("created_at"),
     # the partner's delivery circuit breaker is open until then (every process delivering to it respects it)
-    Column("breaker_open_until", BigInteger, nullable=True),
+    _instant("breaker_open_until", nullable=True),
 )
 
-stock = Table(
+stock = _partner_table(
     "stock",
-    metadata,
-    Column("partner_id", Integer, nullable=False),
-    Column("sku", String(128), nullable=False),
+    _identifier("sku"),
     Column("quantity", BigInteger, nullable=False),
     # the inventory timestamp: as_of of the snapshot row that last set the level (None: never snapshotted)
-    Column("as_of", BigInteger, nullable=True),
+    _instant("as_of", nullable=True),
     # units held by order lines under the partner's mode, kept up to date with every change
-    Column("allocated", BigInteger, nullable=False, server_default=text("0")),
+    _count("allocated"),
     # the last published ATS queued for the partner (None: never queued)
     Column("published", BigInteger, nullable=True),
     # simple mode: the latest instant the platform took stock for a confirmation
-    Column("last_moved_at", BigInteger, nullable=True),
+    _instant("last_moved_at", nullable=True),
     # the ledger entry of the file that last set the level (None: set by a command)
     Column("set_by", BigInteger, nullable=True),
-    Column("updated_at", BigInteger, nullable=False),
-    PrimaryKeyConstraint("partner_id", "sku"),
-    ForeignKeyConstraint(["partner_id"], ["partners.id"]),
+    _instant("updated_at"),
+    key=("sku",),
     # one b-tree keyed by (partner, SKU) instead of a rowid table plus an index: snapshots write half as much
     sqlite_with_rowid=False,
 )
 
-orders = Table(
+orders = _partner_table(
     "orders",
-    metadata,
-    Column("partner_id", Integer, nullable=False),
-    Column("order_id", String(128), nullable=False),
+    _identifier("order_id"),
     Column("status", String(16), nullable=False),
-    Column("created_at", BigInteger, nullable=False),
-    Column("updated_at", BigInteger, nullable=False),
-    PrimaryKeyConstraint("partner_id", "order_id"),
-    ForeignKeyConstraint(["partner_id"], ["partners.id"]),
+    _instant("created_at"),
+    _instant("updated_at"),
+    key=("order_id",),
 )
 
-order_lines = Table(
+
+def _of_order() -> Constraint:
+    """The foreign key to a row's order."""
+    return ForeignKeyConstraint(["partner_id", "order_id"], ["orders.partner_id", "orders.order_id"])
+
+
+order_lines = _partner_table(
     "order_lines",
-    metadata,
-    Column("partner_id", Integer, nullable=False),
-    Column("order_id", String(128), nullable=False),
-    Column("sku", String(128), nullable=False),
+    _identifier("order_id"),
+    _identifier("sku"),
     Column("quantity", BigInteger, nullable=False),
     # the confirmation in force for the line (time_based mode allocates it instead of the ordered quantity)
     Column("confirmed_quantity", BigInteger, nullable=True),
-    Column("confirmed_at", BigInteger, nullable=True),
-    Column("assembly", String(128), nullable=True),
-    Column("collection", String(128), nullable=True),
-    PrimaryKeyConstraint("partner_id", "order_id", "sku"),
-    ForeignKeyConstraint(["partner_id", "order_id"], ["orders.partner_id", "orders.order_id"]),
+    _instant("confirmed_at", nullable=True),
+    _identifier("assembly", nullable=True),
+    _identifier("collection", nullable=True),
     Index("ix_order_lines_partner_sku", "partner_id", "sku"),
+    key=("order_id", "sku"),
+    parent=_of_order(),
 )
 
-confirmations = Table(
+confirmations = _partner_table(
     "confirmations",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("partner_id", Integer, nullable=False),
-    Column("order_id", String(128), nullable=False),
-    Column("sku", String(128), nullable=False),
+    _identifier("order_id"),
+    _identifier("sku"),
     Column("confirmed_quantity", BigInteger, nullable=False),
-    Column("confirmed_at", BigInteger, nullable=False),
-    Column("received_at", BigInteger, nullable=False),
+    _instant("confirmed_at"),
+    _instant("received_at"),
     # False when an earlier-stamped confirmation arrived after a later one: kept, not in force
     Column("in_force", Boolean, nullable=False),
-    ForeignKeyConstraint(["partner_id", "order_id"], ["orders.partner_id", "orders.order_id"]),
     Index("ix_confirmations_order", "partner_id", "order_id", "sku"),
+    serial=True,
+    parent=_of_order(),
 )
 
-ingest_ledger = Table(
+ingest_ledger = _partner_table(
     "ingest_ledger",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("partner_id", Integer, nullable=False),
     Column("kind", String(32), nullable=False),
     Column("source", String(1000), nullable=False),
-    Column("sha256", String(64), nullable=False),
+    _digest("sha256"),
     Column("size", BigInteger, nullable=False),
-    Column("received_at", BigInteger, nullable=False),
-    Column("finished_at", BigInteger, nullable=True),
+    _instant("received_at"),
+    _instant("finished_at", nullable=True),
     # an Outcome: applied | rejected | duplicate | quarantined | released (a quarantined file put back in line)
     Column("outcome", String(16), nullable=False),
-    Column("rows_applied", BigInteger, nullable=False, server_default=text("0")),
-    Column("rows_skipped", BigInteger, nullable=False, server_default=text("0")),
-    Column("rows_refused", BigInteger, nullable=False, server_default=text("0")),
+    _count("rows_applied"),
+    _count("rows_skipped"),
+    _count("rows_refused"),
     Column("error", Text, nullable=True),
     # JSON: the problems found, each with its line number
     Column("report", Text, nullable=True),
     # the entry whose content this one applied again on purpose (`gateway ledger reapply`, `ingest --force`)
     Column("reapply_of", Integer, nullable=True),
-    ForeignKeyConstraint(["partner_id"], ["partners.id"]),
     # the same content is applied at most once per partner and kind, whatever races (but on purpose: a re-apply)
-    Index(
-        "ux_ingest_ledger_applied",
-        "partner_id",
-        "kind",
-        "sha256",
-        unique=True,
-        sqlite_where=text(_CLAIMED),
-        postgresql_where=text(_CLAIMED),
-    ),
+    _partial_index("ux_ingest_ledger_applied", "partner_id", "kind", "sha256", where=_CLAIMED, unique=True),
     Index("ix_ingest_ledger_received", "partner_id", "received_at"),
     # the latest entry of a partner and kind (the content in force), read when a duplicate comes in
     Index("ix_ingest_ledger_kind", "partner_id", "kind", "id"),
+    serial=True,
 )
 
-outbox = Table(
+outbox = _partner_table(
     "outbox",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("partner_id", Integer, nullable=False),
     # a MessageKind: ats | channel_ats | order_closed | order_export
     Column("kind", String(32), nullable=False),
     # what coalesces: the SKU for ats, the order id for order messages
     Column("key", String(400), nullable=False),
     # ats: the published value and the inventory timestamp it stands on
     Column("value", BigInteger, nullable=True),
-    Column("as_of", BigInteger, nullable=True),
+    _instant("as_of", nullable=True),
     # order messages: the JSON body
     Column("payload", Text, nullable=True),
     Column("ledger_id", BigInteger, nullable=True),
-    Column("created_at", BigInteger, nullable=False),
+    _instant("created_at"),
     # an OutboxState: pending | delivered | dead | superseded (a dead value with a newer one of its key)
     Column("state", String(16), nullable=False, server_default=text(f"'{OutboxState.PENDING.value}'")),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
-    Column("next_attempt_at", BigInteger, nullable=True),
+    _instant("next_attempt_at", nullable=True),
     Column("last_error", Text, nullable=True),
-    Column("delivered_at", BigInteger, nullable=True),
+    _instant("delivered_at", nullable=True),
     # the batch a message was last sent in: its id is the request's Idempotency-Key, reused on a re-send
     Column("batch_id", String(64), nullable=True),
     # a claimed batch is kept from other claims until then (a worker that died lets it go at that time)
-    Column("claimed_until", BigInteger, nullable=True),
+    _instant("claimed_until", nullable=True),
     # the partner's last HTTP status for this message (dead letters keep why)
     Column("last_status", Integer, nullable=True),
     # the run (one inbound item's handling) that queued this value: its logs and the delivery's share it
     Column("run_id", String(32), nullable=True),
-    ForeignKeyConstraint(["partner_id"], ["partners.id"]),
     # one undelivered message per key: a newer value replaces the older
-    Index(
-        "ux_outbox_pending_key",
-        "partner_id",
-        "kind",
-        "key",
-        unique=True,
-        sqlite_where=text(_PENDING),
-        postgresql_where=text(_PENDING),
-    ),
+    _partial_index("ux_outbox_pending_key", "partner_id", "kind", "key", where=_PENDING, unique=True),
     # claims: a partner's due messages of one kind, oldest first
-    Index(
-        "ix_outbox_pending",
-        "partner_id",
-        "kind",
-        "id",
-        sqlite_where=text(_PENDING),
-        postgresql_where=text(_PENDING),
-    ),
+    _partial_index("ix_outbox_pending", "partner_id", "kind", "id", where=_PENDING),
+    serial=True,
 )
 
-caps = Table(
+
+def _channel_table(name: str, *items: SchemaItem) -> Table:
+    """A table of rows keyed by channel: (partner, SKU, assembly, collection), `collection` "*" standing for the
+    assembly's default."""
+    channel = (_identifier("sku"), _identifier("assembly"), _identifier("collection"))
+    return _partner_table(name, *channel, *items, key=("sku", "assembly", "collection"), sqlite_with_rowid=False)
+
+
+# cap settings: a collection's own, or the assembly's default ("*")
+caps = _channel_table(
     "caps",
-    metadata,
-    Column("partner_id", Integer, nullable=False),
-    Column("sku", String(128), nullable=False),
-    Column("assembly", String(128), nullable=False),
-    # a collection's own setting, or "*" for the assembly's default
-    Column("collection", String(128), nullable=False),
     # the maximum; NULL on a collection row is an explicit "no maximum" (a default row always has one)
     Column("max_units", BigInteger, nullable=True),
-    Column("updated_at", BigInteger, nullable=False),
-    PrimaryKeyConstraint("partner_id", "sku", "assembly", "collection"),
-    ForeignKeyConstraint(["partner_id"], ["partners.id"]),
-    sqlite_with_rowid=False,
+    _instant("updated_at"),
 )
 
-channels = Table(
+# the channels' state: "*" stands for a collection nothing was ordered in yet (its ATS is the default's)
+channels = _channel_table(
     "channels",
-    metadata,
-    Column("partner_id", Integer, nullable=False),
-    Column("sku", String(128), nullable=False),
-    Column("assembly", String(128), nullable=False),
-    # a collection, or "*" for the assembly's default (the ATS of a collection nothing was ordered in yet)
-    Column("collection", String(128), nullable=False),
     # units of the SKU on lines of this collection that are not cancelled
-    Column("ordered", BigInteger, nullable=False, server_default=text("0")),
+    _count("ordered"),
     # the last channel ATS queued for the partner (None: never queued)
     Column("published", BigInteger, nullable=True),
-    PrimaryKeyConstraint("partner_id", "sku", "assembly", "collection"),
-    ForeignKeyConstraint(["partner_id"], ["partners.id"]),
-    sqlite_with_rowid=False,
 )
 
-transport_failures = Table(
+transport_failures = _partner_table(
     "transport_failures",
-    metadata,
-    Column("partner_id", Integer, nullable=False),
     Column("source", String(200), nullable=False),
     # the file as listed: name, size and modification time (a corrected upload is a new file)
     Column("identity", String(1200), nullable=False),
     Column("failures", Integer, nullable=False),
     Column("last_error", Text, nullable=True),
-    Column("quarantined_at", BigInteger, nullable=True),
-    Column("updated_at", BigInteger, nullable=False),
+    _instant("quarantined_at", nullable=True),
+    _instant("updated_at"),
     # the first failure of the run that is counted: quarantine needs the failures to span a while
-    Column("first_failed_at", BigInteger, nullable=True),
+    _instant("first_failed_at", nullable=True),
     # the `quarantined` ledger entry of a quarantined file: what `gateway ledger release --id` names
     Column("ledger_id", Integer, nullable=True),
-    PrimaryKeyConstraint("partner_id", "source", "identity"),
-    ForeignKeyConstraint(["partner_id"], ["partners.id"]),
+    key=("source", "identity"),
 )
 
 # where each polled partner feed stands: saved in the transaction that applied the page it follows
-feed_cursors = Table(
+feed_cursors = _partner_table(
     "feed_cursors",
-    metadata,
-    Column("partner_id", Integer, nullable=False),
     Column("feed", String(64), nullable=False),
     Column("cursor", Text, nullable=True),
     # the digest of the last page applied: the next page's digest chains it, so a page that repeats an older one
     # (a level back to an earlier value) is news, and only the same page polled again is a duplicate
-    Column("last_sha256", String(64), nullable=True),
+    _digest("last_sha256", nullable=True),
     Column("ledger_id", BigInteger, nullable=True),
-    Column("updated_at", BigInteger, nullable=False),
-    PrimaryKeyConstraint("partner_id", "feed"),
-    ForeignKeyConstraint(["partner_id"], ["partners.id"]),
+    _instant("updated_at"),
+    key=("feed",),
 )
 
 # the platform API's answer to each Idempotency-Key: the same key with the same body gets it again
-platform_requests = Table(
+platform_requests = _partner_table(
     "platform_requests",
-    metadata,
-    Column("partner_id", Integer, nullable=False),
     Column("key", String(200), nullable=False),
-    Column("request_sha256", String(64), nullable=False),
+    _digest("request_sha256"),
     Column("status", Integer, nullable=False),
     Column("body", Text, nullable=False),
-    Column("created_at", BigInteger, nullable=False),
-    PrimaryKeyConstraint("partner_id", "key"),
-    ForeignKeyConstraint(["partner_id"], ["partners.id"]),
+    _instant("created_at"),
+    key=("key",),
 )

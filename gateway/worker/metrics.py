@@ -37,18 +37,13 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.items = Counter(
+        self.items = self._counter(
             "gateway_items",
             "Inbound items (files and pages) by outcome: applied, rejected, duplicate, quarantined",
-            ["partner", "kind", "outcome"],
-            registry=self.registry,
+            "outcome",
         )
-        self.rows = Counter(
-            "gateway_rows_applied", "Rows applied from inbound items", ["partner", "kind"], registry=self.registry
-        )
-        self.rows_refused = Counter(
-            "gateway_rows_refused", "Rows refused by the rules", ["partner", "kind"], registry=self.registry
-        )
+        self.rows = self._counter("gateway_rows_applied", "Rows applied from inbound items")
+        self.rows_refused = self._counter("gateway_rows_refused", "Rows refused by the rules")
         self.duration = Histogram(
             "gateway_ingest_duration_seconds",
             "Time to apply one inbound item",
@@ -56,18 +51,15 @@ class Metrics:
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
             registry=self.registry,
         )
-        self.deliveries = Counter(
-            "gateway_delivery_attempts",
-            "Delivery attempts by outcome (delivered, failed)",
-            ["partner", "kind", "outcome"],
-            registry=self.registry,
+        self.deliveries = self._counter(
+            "gateway_delivery_attempts", "Delivery attempts by outcome (delivered, failed)", "outcome"
         )
-        self.retries = Counter(
-            "gateway_delivery_retries", "Delivery retries scheduled", ["partner", "kind"], registry=self.registry
-        )
-        self.dead = Counter(
-            "gateway_delivery_dead", "Messages sent to dead letter", ["partner", "kind"], registry=self.registry
-        )
+        self.retries = self._counter("gateway_delivery_retries", "Delivery retries scheduled")
+        self.dead = self._counter("gateway_delivery_dead", "Messages sent to dead letter")
+
+    def _counter(self, name: str, documentation: str, *more_labels: str) -> Counter:
+        """A counter of the registry, by partner and kind (and `more_labels`)."""
+        return Counter(name, documentation, ["partner", "kind", *more_labels], registry=self.registry)
 
     def observe(self, _logger: object, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         """A structlog processor: count what the event says happened."""

@@ -37,8 +37,8 @@ def test_unknown_orders_and_illegal_moves_exit_1_listing_each_row(cli: Cli, tmp_
     done = cli("ingest", "--partner", "brand", "--kind", "acknowledgements", str(path), expect=1)
     assert "applied 1 row(s), skipped 0 stale, refused 2" in done.stdout
     assert "gateway: refused 2 row(s) of" in done.stderr
-    assert "  line 3: order O-100l is unknown" in done.stderr
-    assert "  line 4: order O-1002: cannot move from confirmed to pending" in done.stderr
+    assert "  line 3: [unknown_order] order O-100l is unknown" in done.stderr
+    assert "  line 4: [illegal_transition] order O-1002: cannot move from confirmed to pending" in done.stderr
     assert cli.ats("brand", "3700000000028")["ats"] == 4  # O-1001 closed
 
 
@@ -55,7 +55,9 @@ def test_the_json_report_lists_refused_rows_and_the_rejected_file_its_problems(c
         1,
         1,
     )
-    assert report["refused"] == [{"line": 2, "column": None, "message": "order NOPE is unknown"}]
+    assert report["refused"] == [
+        {"line": 2, "column": None, "message": "order NOPE is unknown", "reason": "unknown_order"}
+    ]
     bad = str(FIXTURES / "acknowledgements" / "bad_rows.csv")
     rejected = json.loads(
         cli("ingest", "--partner", "brand", "--kind", "acknowledgements", "--json", bad, expect=1).stdout

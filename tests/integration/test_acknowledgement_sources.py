@@ -82,7 +82,9 @@ def test_an_unknown_order_is_refused_and_reported_beside_the_archived_file(world
     assert (status_of(app, "REAL-l"), status_of(app, "REAL-1")) == (None, OrderStatus.CLOSED)
     assert files(folder / "archive") == {"acks.csv", "acks.csv.error.json"}
     report = json.loads((folder / "archive" / "acks.csv.error.json").read_text(encoding="utf-8"))
-    assert report["refused"] == [{"line": 2, "column": None, "message": "order REAL-l is unknown"}]
+    assert report["refused"] == [
+        {"line": 2, "column": None, "message": "order REAL-l is unknown", "reason": "unknown_order"}
+    ]
 
 
 def test_an_order_given_twice_sends_the_file_to_failed_naming_both_lines(world: World) -> None:

@@ -446,7 +446,7 @@ class CapsMachine(RuleBasedStateMachine):
                 model.sku_ats(sku),
             ), sku
         stored_settings = {
-            key: (held.default, {collection: o.limit for collection, o in held.overrides.items()})
+            key: (held.default, dict(held.overrides))
             for key, held in settings.items()
             if held.default is not None or held.overrides
         }

@@ -31,6 +31,7 @@ from hypothesis.stateful import (
 
 from gateway import bootstrap
 from gateway.domain.errors import (
+    ConfirmedAboveOrdered,
     IllegalTransition,
     InsufficientStock,
     OrderExists,
@@ -116,6 +117,7 @@ class ModelOrder:
 class Model:
     mode: StockMode
     pending_allocation: bool
+    allow_over_confirmation: bool = False  # else a confirmation above the ordered quantity is refused
     stock: dict[str, int] = field(default_factory=dict)  # a SKU never set has no entry (level 0)
     inventory_at: dict[str, Instant] = field(default_factory=dict)  # no entry: never snapshotted
     orders: dict[str, ModelOrder] = field(default_factory=dict)
@@ -172,7 +174,9 @@ class EngineMachine(RuleBasedStateMachine):
     def __init__(self, shared: bootstrap.App, clock: FakeClock, partner: PartnerSettings, folder: Path) -> None:
         super().__init__()
         self.clock = clock
+        self.shared = shared
         self.partner = f"sm{next(_partner_numbers)}"
+        self.settings = partner
         config = Settings(store=shared.settings.store, partners={self.partner: partner})
         bootstrap.sync_partners(shared.store, config, clock)
         self.app = bootstrap.wire(config, shared.store, clock)
@@ -180,6 +184,13 @@ class EngineMachine(RuleBasedStateMachine):
         self.folder = folder / self.partner  # the acknowledgement files this example sends
         self.folder.mkdir(parents=True)
         self.files_applied: set[str] = set()  # contents applied: the same again is a duplicate
+
+    def _allow_over_confirmation(self) -> None:
+        """The same partner, now with `allow_over_confirmation = true` (a setting the store does not keep)."""
+        partner = self.settings.model_copy(update={"allow_over_confirmation": True})
+        config = Settings(store=self.shared.settings.store, partners={self.partner: partner})
+        self.app = bootstrap.wire(config, self.shared.store, self.clock)
+        self.model.allow_over_confirmation = True
 
     # helpers
 
@@ -319,6 +330,10 @@ class EngineMachine(RuleBasedStateMachine):
             with pytest.raises(UnknownLine):
                 self.app.commands.confirm(self.partner, order_id, sku, quantity, at)
             return
+        if quantity > order.lines[sku] and not self.model.allow_over_confirmation:
+            with pytest.raises(ConfirmedAboveOrdered):
+                self.app.commands.confirm(self.partner, order_id, sku, quantity, at)
+            return
         in_force = self.model.confirmation.get((order_id, sku))
         replaces = in_force is None or at >= in_force[1]
         before = self._published_now()
@@ -338,8 +353,11 @@ class EngineMachine(RuleBasedStateMachine):
     @initialize(
         levels=st.lists(st.integers(0, 40), min_size=len(SKUS), max_size=len(SKUS)),
         unstocked=st.sets(st.sampled_from(SKUS), max_size=1),
+        over_confirmation=st.booleans(),
     )
-    def first_snapshot(self, levels: list[int], unstocked: set[str]) -> None:
+    def first_snapshot(self, levels: list[int], unstocked: set[str], over_confirmation: bool) -> None:
+        if over_confirmation:
+            self._allow_over_confirmation()
         for sku, quantity in zip(SKUS, levels, strict=True):
             if sku not in unstocked:
                 self._set_stock(sku, quantity, T0)

@@ -21,7 +21,7 @@ from gateway.formats.problems import Problem, Problems
 from gateway.formats.rows import Kind
 from gateway.logs import configure
 from gateway.service import queries
-from gateway.store.port import LedgerRecord
+from gateway.store.port import FeedPosition, LedgerRecord
 from gateway.store.sql.feeds import SqlFeeds
 from gateway.store.sql.ledger import SqlLedger
 from gateway.transport.http import ApiConfigError, PartnerApi
@@ -205,10 +205,10 @@ def test_a_crash_before_the_cursor_is_saved_rolls_the_whole_page_back(
     app = make_app(p=api_partner(fake))
     real = SqlFeeds.set_cursor
 
-    def crash(self: SqlFeeds, partner_id: int, feed: str, value: str | None, *rest: Any, **named: Any) -> None:
-        if value == "200":
+    def crash(self: SqlFeeds, partner_id: int, feed: str, position: FeedPosition, *rest: Any) -> None:
+        if position.cursor == "200":
             raise RuntimeError("the process died here")
-        real(self, partner_id, feed, value, *rest, **named)
+        real(self, partner_id, feed, position, *rest)
 
     with monkeypatch.context() as patch:
         patch.setattr(SqlFeeds, "set_cursor", crash)
@@ -241,7 +241,7 @@ def test_pages_polled_again_are_harmless_and_a_replayed_sequence_is_a_duplicate(
     levels = held(app)
     queued = messages(app, "p", "ats")
     with app.store.write() as tx:
-        tx.feeds.set_cursor(tx.partners.id_of("p"), "stock", "100", None, clock())
+        tx.feeds.set_cursor(tx.partners.id_of("p"), "stock", FeedPosition("100", None), None, clock())
     clock.advance(60)
 
     report = app.feeds.poll("p", "stock")
@@ -287,7 +287,7 @@ def test_a_page_another_poller_applied_meanwhile_is_a_duplicate(
     app = make_app(p=api_partner(fake))
     app.feeds.poll("p", "stock")
     with app.store.write() as tx:
-        tx.feeds.set_cursor(tx.partners.id_of("p"), "stock", None, None, clock())
+        tx.feeds.set_cursor(tx.partners.id_of("p"), "stock", FeedPosition(None, None), None, clock())
     real = SqlLedger.applied
     calls: list[str] = []
 
@@ -457,7 +457,7 @@ def test_acknowledgements_close_orders_and_confirm_lines_like_files_do(
     [entry] = ledger(app)
     assert (entry.kind, entry.outcome, entry.rows_applied, entry.rows_refused) == ("acknowledgements", "applied", 2, 1)
     assert json.loads(entry.report or "{}")["refused"] == [
-        {"item": 2, "field": None, "message": "order GHOST is unknown"}
+        {"item": 2, "field": None, "message": "order GHOST is unknown", "reason": "unknown_order"}
     ]
     assert messages(app, "p", "order_closed") == ["O1"]
 

@@ -363,9 +363,10 @@ def test_a_second_identical_snapshot_under_a_new_name_writes_and_queues_nothing(
 
 @pytest.mark.parametrize("order", ["sorted", "shuffled"])
 def test_large_snapshots_apply_the_same_whatever_the_row_order(
-    make_app: AppFactory, tmp_path: Path, order: str
+    make_app: AppFactory, tmp_path: Path, clock: FakeClock, order: str
 ) -> None:
     """Sorted batches are looked up as key ranges, others SKU by SKU: the outcome is the same."""
+    clock.set("2026-02-01T00:00:00")  # after every as_of below: none is refused as in the future
     app = make_app(p={"stock_mode": "advanced"})
     rng = random.Random(3)
     step = 1
@@ -401,9 +402,10 @@ def test_large_snapshots_apply_the_same_whatever_the_row_order(
 
 
 def test_a_sorted_but_sparse_snapshot_over_a_large_store_applies_correctly(
-    make_app: AppFactory, tmp_path: Path
+    make_app: AppFactory, tmp_path: Path, clock: FakeClock
 ) -> None:
     """A key range holding far more stored rows than the batch gives way to SKU-by-SKU look-ups."""
+    clock.set("2026-02-01T00:00:00")  # after every as_of below: none is refused as in the future
     app = make_app(p={"stock_mode": "advanced"})
     stored = "".join(f"S{i:06d},1,2026-01-01T00:00:00Z\n" for i in range(60_000))
     app.ingestor.ingest("p", Kind.STOCK, write(tmp_path, "all.csv", "sku,quantity,as_of\n" + stored))

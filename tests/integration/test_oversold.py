@@ -16,7 +16,7 @@ from gateway.domain.status import OrderStatus
 from gateway.formats.rows import Kind
 from gateway.logs import configure
 from gateway.service import queries, reads
-from tests.conftest import AppFactory, at
+from tests.conftest import AppFactory, FakeClock, at
 
 pytestmark = pytest.mark.both_stores
 
@@ -47,9 +47,10 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def test_a_snapshot_below_the_allocation_makes_the_sku_oversold_and_says_so_once(
-    make_app: AppFactory, tmp_path: Path, events: Events
+    make_app: AppFactory, tmp_path: Path, clock: FakeClock, events: Events
 ) -> None:
     """Allocation 8, a snapshot brings the level to 5: the view marks it, the store counts it, one warning."""
+    clock.set("2026-01-01T02:00:00Z")  # after the snapshot's as_of: not refused as in the future
     app = make_app(p={"stock_mode": "advanced"})
     app.commands.set_stock("p", "W1", 10, at("2026-01-01T00:00:00Z"))
     app.commands.set_stock("p", "W2", 10, at("2026-01-01T00:00:00Z"))

@@ -35,7 +35,7 @@ from gateway.access import Tokens
 from gateway.domain.modes import Policy, StockMode
 from gateway.logs import configure
 from gateway.service.commands import Commands
-from gateway.store.port import Claim
+from gateway.store.port import BatchFailure, Claim
 from gateway.store.sql import SqlStore, SqlUnitOfWork
 from gateway.worker import Worker
 from tests.conftest import FakeClock, postgres_base_url, postgres_schema, toml_value, write_config
@@ -134,8 +134,10 @@ def test_a_batch_sent_before_is_not_claimed_while_a_command_replaces_one_of_its_
     with first.write() as tx:
         claim = tx.outbox.claim(tx.partners.id_of("p"), "ats", NOW, 10, LEASE, "sent-before")
         assert claim is not None
-        failed = {"attempts": 1, "status": 500, "error": "HTTP 500", "max_attempts": 10, "queued_before": 0}
-        tx.outbox.settle_failed(claim, next_attempt_at=NOW, now=NOW, **failed)  # due again at once, under its key
+        # due again at once, under its key
+        tx.outbox.settle_failed(
+            claim, BatchFailure(1, 500, "HTTP 500"), next_attempt_at=NOW, max_attempts=10, queued_before=0
+        )
     with ThreadPoolExecutor(1) as pool, command(second) as tx:
         tx.outbox.queue_ats(
             tx.partners.id_of("p"), [("A", 2, NOW)], None, NOW

@@ -151,13 +151,14 @@ def check_row(kind: Kind, row: object) -> None:
         assert row.as_of is None or type(row.as_of) is int
     elif isinstance(row, OrderRow):
         check_identifier(row.order_id)
-        check_identifier(row.sku)
-        assert type(row.quantity) is int
-        assert 1 <= row.quantity <= INT64_MAX
         assert isinstance(row.status, OrderStatus)
-        assert row.assembly is None or identifiers.is_valid(row.assembly)
-        assert row.collection is None or identifiers.is_valid(row.collection)
-        assert (row.collection is None) == (row.assembly is None)
+        line = row.requested
+        check_identifier(line.sku)
+        assert type(line.quantity) is int
+        assert 1 <= line.quantity <= INT64_MAX
+        assert line.assembly is None or identifiers.is_valid(line.assembly)
+        assert line.collection is None or identifiers.is_valid(line.collection)
+        assert (line.collection is None) == (line.assembly is None)
     elif isinstance(row, AcknowledgementRow):
         check_identifier(row.order_id)
         assert isinstance(row.status, OrderStatus)

@@ -13,6 +13,7 @@ import pytest
 
 from gateway.domain import identifiers
 from gateway.domain.instant import parse, to_iso
+from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
 from gateway.formats.csvfile import CsvOptions, CsvTable
 from gateway.formats.problems import Malformed, Problem
@@ -174,6 +175,13 @@ def test_a_bad_sku_among_plain_rows_is_found_by_the_bulk_reader(sku: str) -> Non
     assert [(p.line, p.column, p.message) for p in table.problems.listed] == [(52, "sku", identifiers.problem(sku))]
 
 
+def cell(row: object, column: str) -> object:
+    """What a reader made of column `column` of `row` (an order row keeps its line's cells in `requested`)."""
+    if isinstance(row, OrderRow) and column not in ("order_id", "status"):
+        return getattr(row.requested, column)
+    return getattr(row, column)
+
+
 @pytest.mark.parametrize(
     "value",
     [
@@ -208,7 +216,7 @@ def test_every_identifier_cell_follows_the_one_identifier_rule(kind: Kind, value
         found, problems = read(kind, READERS[kind], buffer.getvalue().encode())
         if why is None:
             assert not problems, (column, problems)
-            assert getattr(found[0], column) == value
+            assert cell(found[0], column) == value
         else:
             assert found == []
             assert [(p.line, p.column, p.message) for p in problems] == [(2, column, why)]
@@ -396,9 +404,9 @@ def test_valid_orders_yield_typed_rows() -> None:
     """The fixture orders/good.csv."""
     found, problems = orders((FIXTURES / "orders" / "good.csv").read_bytes())
     assert found == [
-        OrderRow(2, "O-1001", "3700000000011", 2, OrderStatus.PENDING),
-        OrderRow(3, "O-1001", "3700000000028", 1, OrderStatus.PENDING),
-        OrderRow(4, "O-1002", "3700000000011", 3, OrderStatus.CONFIRMED),
+        OrderRow(2, "O-1001", OrderStatus.PENDING, RequestedLine("3700000000011", 2)),
+        OrderRow(3, "O-1001", OrderStatus.PENDING, RequestedLine("3700000000028", 1)),
+        OrderRow(4, "O-1002", OrderStatus.CONFIRMED, RequestedLine("3700000000011", 3)),
     ]
     assert not problems
 
@@ -424,7 +432,7 @@ def test_an_unknown_status_is_a_problem_listing_the_statuses() -> None:
 def test_an_order_quantity_of_zero_is_refused_with_the_minimum() -> None:
     """An order line is at least one unit."""
     found, problems = orders(ORDER_HEADER + b"O-1,A,0,pending\nO-1,B,1,pending\n")
-    assert [r.sku for r in found] == ["B"]
+    assert [r.requested.sku for r in found] == ["B"]
     assert where(problems) == [(2, "quantity")]
     assert "at least 1" in problems[0].message
 
@@ -451,14 +459,18 @@ def test_every_bad_cell_of_an_order_row_is_reported() -> None:
 def test_assembly_and_collection_columns_are_optional() -> None:
     """Without them, rows carry None."""
     found, _ = orders(ORDER_HEADER + b"O-1,A,1,pending\n")
-    assert (found[0].assembly, found[0].collection) == (None, None)
+    assert (found[0].requested.assembly, found[0].requested.collection) == (None, None)
 
 
 def test_assembly_and_collection_are_read_when_present() -> None:
     """Empty (or blank) cells are None; others are identifiers, taken as given."""
     data = CHANNEL_HEADER + b"O-1,A,1,pending,K1,C 1\nO-1,B,1,pending,,\nO-1,C,1,pending,  , \n"
     found, problems = orders(data)
-    assert [(r.assembly, r.collection) for r in found] == [("K1", "C 1"), (None, None), (None, None)]
+    assert [(r.requested.assembly, r.requested.collection) for r in found] == [
+        ("K1", "C 1"),
+        (None, None),
+        (None, None),
+    ]
     assert not problems
 
 
@@ -482,7 +494,7 @@ def test_a_collection_without_an_assembly_is_a_problem() -> None:
 def test_a_collection_column_without_an_assembly_column_is_a_problem_on_each_row() -> None:
     """No assembly column at all: every collection is orphaned."""
     found, problems = orders(b"order_id,sku,quantity,status,collection\nO-1,A,1,pending,C1\nO-1,B,1,pending,\n")
-    assert [r.sku for r in found] == ["B"]
+    assert [r.requested.sku for r in found] == ["B"]
     assert where(problems) == [(2, "assembly")]
 
 
@@ -491,7 +503,7 @@ def test_renamed_order_columns_are_honoured() -> None:
     data = b"Commande;Article;Qte;Etat\nO-1;A;2;Confirmed\n"
     columns = {"order_id": "commande", "sku": "article", "quantity": "QTE", "status": "etat"}
     found, problems = orders(data, columns=columns)
-    assert found == [OrderRow(2, "O-1", "A", 2, OrderStatus.CONFIRMED)]
+    assert found == [OrderRow(2, "O-1", OrderStatus.CONFIRMED, RequestedLine("A", 2))]
     assert not problems
 
 

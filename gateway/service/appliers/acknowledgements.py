@@ -2,7 +2,9 @@
 
 An acknowledgements file brings status moves alone (one row per order), a confirmations file confirmations
 alone, an acknowledgements page both, in page order; each is applied alone, and one the rules refuse (an
-unknown order, an illegal move) is counted and listed.
+unknown order, an illegal move) is counted and listed; so is a confirmation stamped more than the partner's
+`max_clock_skew` ahead of the gateway's clock (`future_timestamp`) or above the ordered quantity
+(`confirmed_above_ordered`, unless the partner allows it).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from gateway.formats.csvfile import CsvTable
 from gateway.formats.problems import Problems
 from gateway.formats.rows import AcknowledgementRow, ConfirmationRow
 from gateway.service.appliers.base import Applier, Applying, counting, one_by_one
-from gateway.service.engine import Engine
 from gateway.service.items import Rejected
 
 
@@ -27,8 +28,7 @@ class Confirmations(Applier[None]):
         rows = list(counting(formats.read_confirmations(table, item.partner.zone), item.progress))
         if table.problems:
             raise Rejected(table.problems)
-        engine = item.engine
-        one_by_one(rows, lambda row: _acknowledge(engine, row), item.result)
+        one_by_one(rows, lambda row: _acknowledge(item, row), item.result)
 
 
 class Acknowledgements(Applier[pages.Acknowledgements]):
@@ -41,8 +41,7 @@ class Acknowledgements(Applier[pages.Acknowledgements]):
         rows = list(counting(formats.read_acknowledgements(table, item.partner.zone), item.progress))
         if table.problems:
             raise Rejected(table.problems)
-        engine = item.engine
-        one_by_one(rows, lambda row: _acknowledge(engine, row), item.result)
+        one_by_one(rows, lambda row: _acknowledge(item, row), item.result)
 
     def read_page(self, page: pages.Page, zone: tzinfo, problems: Problems) -> pages.Acknowledgements:
         """The page's status moves and confirmations, in page order."""
@@ -50,13 +49,20 @@ class Acknowledgements(Applier[pages.Acknowledgements]):
 
     def apply_page(self, item: Applying, items: pages.Acknowledgements) -> None:
         """Status moves and confirmations in page order, each refused alone when the rules refuse it."""
-        engine = item.engine
-        one_by_one(items.items, lambda ack: _acknowledge(engine, ack), item.result, unit="item")
+        one_by_one(items.items, lambda ack: _acknowledge(item, ack), item.result, unit="item")
 
 
-def _acknowledge(engine: Engine, ack: pages.StatusItem | AcknowledgementRow | ConfirmationRow) -> object:
+def _acknowledge(item: Applying, ack: pages.StatusItem | AcknowledgementRow | ConfirmationRow) -> object:
+    engine = item.engine
     # A status move carries no instant into the engine: the gateway stamps it with its own clock, whether it
     # came as a page's item or as a file's row (whose `updated_at`, when given, was checked and is not used).
     if isinstance(ack, pages.StatusItem | AcknowledgementRow):
         return engine.set_status(ack.order_id, ack.status)
-    return engine.confirm(ack.order_id, ack.sku, ack.confirmed_quantity, ack.confirmed_at)
+    item.check_not_future("confirmed_at", ack.confirmed_at)
+    return engine.confirm(
+        ack.order_id,
+        ack.sku,
+        ack.confirmed_quantity,
+        ack.confirmed_at,
+        allow_above=item.partner.allow_over_confirmation,
+    )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import tzinfo
 from typing import Generic, Protocol, TypeVar
 
+from gateway.domain import guards
 from gateway.domain.errors import Refusal
 from gateway.domain.instant import Instant
 from gateway.formats.csvfile import CsvTable
@@ -43,6 +44,15 @@ class Applying:
     as_of: Instant | None = None  # a file's instant for rows without their own
     progress: Progress | None = None  # told the rows read so far, now and then
 
+    @property
+    def max_skew(self) -> Instant:
+        """How far ahead of the gateway's clock (the engine's now) a row's instant may be: `max_clock_skew`."""
+        return guards.skew_of(self.partner.max_clock_skew)
+
+    def check_not_future(self, field: str, stamp: Instant) -> None:
+        """Refuse (FutureTimestamp) a row whose `field` is stamped too far ahead of the gateway's clock."""
+        guards.check_not_future(field, stamp, self.engine.now, self.max_skew)
+
 
 class Applier(Generic[_Items]):
     """How one kind of inbound item applies, inside its transaction: from a flat file, a feed page, or both.
@@ -72,7 +82,7 @@ def one_by_one(
             result.counts.applied += 1
         except Refusal as refusal:
             result.counts.refused += 1
-            result.refusals.append(Problem(item.line, str(refusal), unit=unit))
+            result.refusals.append(Problem(item.line, str(refusal), unit=unit, reason=refusal.code))
 
 
 def counting(rows: Iterator[_T], progress: Progress | None) -> Iterator[_T]:

@@ -1,7 +1,12 @@
-"""Orders: a file of order lines, each order placed (or moved to its status) whole or refused whole."""
+"""Orders: a file of order lines, each order placed (or moved to its status) whole or refused whole.
+
+Rows of an order the gateway does not hold place it, but only in `pending` or `confirmed`: a closing row for an
+unknown order is a mistyped or lost one, refused (`unknown_order`) rather than placed as a phantom closed order.
+"""
 
 from __future__ import annotations
 
+from gateway.domain import guards
 from gateway.domain.errors import LineMismatch, Refusal, UnknownLine
 from gateway.domain.orders import RequestedLine, merge_lines
 from gateway.formats import rows as formats
@@ -39,10 +44,11 @@ class Orders(Applier[None]):
             try:
                 existing = tx.orders.get(engine.partner_id, order_id)
                 if existing is None:
-                    lines = [RequestedLine(r.sku, r.quantity, r.assembly, r.collection) for r in rows]
-                    engine.place(order_id, lines, rows[0].status)
+                    guards.check_new_order_status(order_id, rows[0].status)  # a typo'd id must not place an order
+                    engine.place(order_id, [r.requested for r in rows], rows[0].status)
                 else:
-                    for sku, line in merge_lines(order_id, [RequestedLine(r.sku, r.quantity) for r in rows]).items():
+                    given = [RequestedLine(r.requested.sku, r.requested.quantity) for r in rows]
+                    for sku, line in merge_lines(order_id, given).items():
                         held = existing.line(sku)
                         if held is None:
                             raise UnknownLine(order_id, sku)
@@ -52,4 +58,4 @@ class Orders(Applier[None]):
                 result.counts.applied += len(rows)
             except Refusal as refusal:
                 result.counts.refused += len(rows)
-                result.refusals.extend(Problem(r.line, str(refusal)) for r in rows)
+                result.refusals.extend(Problem(r.line, str(refusal), reason=refusal.code) for r in rows)

@@ -1,14 +1,22 @@
 """Stock levels: a snapshot file (streamed in batches, the partner's `absent` rule applied at its end), or the
-levels of a stock feed page."""
+levels of a stock feed page.
+
+A level stamped more than the partner's `max_clock_skew` ahead of the gateway's clock is refused at its line
+(`future_timestamp`) before the engine or the bulk loader sees it: taken, it would make every later snapshot of
+its SKU stale. A file whose own instant (`--as-of`) is that far ahead is refused whole.
+"""
 
 from __future__ import annotations
 
 from datetime import tzinfo
+from operator import itemgetter
 
+from gateway.domain import guards
+from gateway.domain.instant import Instant
 from gateway.formats import pages
 from gateway.formats import rows as formats
 from gateway.formats.csvfile import CsvTable
-from gateway.formats.problems import Problems
+from gateway.formats.problems import Problem, Problems
 from gateway.formats.rows import StockRow
 from gateway.service.appliers.base import Applier, Applying
 from gateway.service.engine import Engine, SnapshotOutcome, StockInput, StockLevel
@@ -26,16 +34,25 @@ class Stock(Applier[list[StockRow]]):
         default_as_of = item.as_of if item.as_of is not None else item.received_at
         counts = result.counts
         problems = table.problems
+        if item.as_of is not None and guards.is_future(item.as_of, engine.now, item.max_skew):
+            refusal = guards.future("the file's as_of", item.as_of, engine.now, item.max_skew)
+            problems.add(Problem(None, str(refusal), reason=refusal.code))
+            result.reason = refusal.code
+            raise Rejected(problems)
+        future = _Future(item)
         # A partner's first snapshot needs no look-ups: its SKUs are unique (checked) and none is stored yet.
         first_load = not engine.tx.stock.holds(engine.partner_id)
         # where the store has one (PostgreSQL), every row is streamed in (COPY) and merged in one statement at the end
         loader = engine.level_loader()
         batches = formats.StockBatches(table, partner.zone, default_as_of, _BATCH)
-        for batch in batches:
+        for read in batches:
             if progress is not None:
                 progress(batches.rows)
             if problems.total:
                 continue  # keep reading to list every problem, apply nothing more
+            batch = future.refuse(read, batches.lines)  # before the loader: a future level never reaches it
+            if not batch:
+                continue
             if loader is not None:
                 loader.add(batch)
             else:
@@ -46,8 +63,10 @@ class Stock(Applier[list[StockRow]]):
             raise Rejected(problems)
         if loader is not None:
             _count(engine.merge_levels(loader, result.ledger_id), result)
-        seen = batches.seen
+        seen = batches.seen  # a SKU refused for its future stamp too: it was not omitted, so it is not zeroed
         latest = item.as_of if item.as_of is not None else batches.latest
+        if future.refused:
+            latest = future.latest  # never zero the omitted SKUs as of a refused instant
         if partner.absent == "zero":
             zero_at = default_as_of if latest is None else latest
             omitted = [
@@ -67,7 +86,45 @@ class Stock(Applier[list[StockRow]]):
         """The page's levels, at the page's instant where an item gives none."""
         received_at = item.received_at
         levels = [(r.sku, r.quantity, r.as_of if r.as_of is not None else received_at) for r in items]
+        levels = _Future(item, unit="item").refuse(levels, [r.line for r in items])
         _apply_levels(item.engine, levels, item.result, all_new=False)
+
+
+class _Future:
+    """Takes the levels stamped too far ahead of the gateway's clock out of batches, each refused at its line."""
+
+    def __init__(self, item: Applying, unit: str = "line") -> None:
+        self.result = item.result
+        self.now = item.engine.now
+        self.max_skew = item.max_skew
+        self.unit = unit
+        self.refused = 0
+        self.latest: Instant | None = None  # the latest instant of the levels kept
+
+    def refuse(self, batch: list[StockLevel], lines: list[int]) -> list[StockLevel]:
+        """`batch` without its future levels (`lines`: their line numbers, row for row), refused and counted."""
+        if not batch:
+            return batch
+        latest = max(map(itemgetter(2), batch))
+        if guards.is_future(latest, self.now, self.max_skew):
+            batch = self._split(batch, lines)
+            if not batch:
+                return batch
+            latest = max(map(itemgetter(2), batch))
+        self.latest = latest if self.latest is None else max(self.latest, latest)
+        return batch
+
+    def _split(self, batch: list[StockLevel], lines: list[int]) -> list[StockLevel]:
+        kept: list[StockLevel] = []
+        for level, line in zip(batch, lines, strict=True):
+            if guards.is_future(level[2], self.now, self.max_skew):
+                refusal = guards.future("as_of", level[2], self.now, self.max_skew)
+                self.result.refusals.append(Problem(line, str(refusal), unit=self.unit, reason=refusal.code))
+                self.result.counts.refused += 1
+                self.refused += 1
+            else:
+                kept.append(level)
+        return kept
 
 
 def _apply_levels(engine: Engine, batch: list[StockLevel], result: IngestResult, *, all_new: bool) -> None:

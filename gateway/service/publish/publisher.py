@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 from structlog.typing import FilteringBoundLogger
 
@@ -26,7 +26,7 @@ from gateway.service.publish.attempts import Sent, send_batch
 from gateway.service.publish.breaker import Breaker
 from gateway.service.publish.routes import Sender
 from gateway.settings import DeliverySettings, Settings
-from gateway.store.port import Claim, Store, UnitOfWork
+from gateway.store.port import BatchFailure, Claim, Store, UnitOfWork
 from gateway.transport.errors import ApiConfigError, DeliveryFailed
 
 log = logs.get(__name__)
@@ -77,27 +77,20 @@ def release_claims(store: Store) -> int:
         return tx.outbox.release_claims()
 
 
+@dataclass(eq=False)
 class Publisher:
     """Delivery passes over the outbox, one partner at a time."""
 
-    def __init__(
-        self,
-        store: Store,
-        settings: Settings,
-        clock: Clock,
-        senders: Callable[[str], Mapping[MessageKind, Sender]],
-        *,
-        sleep: Sleep = time.sleep,
-        rng: random.Random | None = None,
-    ) -> None:
-        self.store = store
-        self.settings = settings
-        self.clock = clock
-        self.senders = senders
-        self.sleep = sleep
-        self.rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
-        self.breakers: dict[str, Breaker] = {}
-        self.stopping = threading.Event()  # set: finish the batch in hand, send no other
+    store: Store
+    settings: Settings
+    clock: Clock
+    senders: Callable[[str], Mapping[MessageKind, Sender]]
+    _: KW_ONLY
+    sleep: Sleep = time.sleep
+    rng: random.Random = field(default_factory=random.Random)  # jitter, not secrets
+    breakers: dict[str, Breaker] = field(default_factory=dict, init=False)
+    # set: finish the batch in hand, send no other
+    stopping: threading.Event = field(default_factory=threading.Event, init=False)
 
     def breaker(self, partner: str) -> Breaker:
         """The partner's circuit breaker (closed until it has failed)."""
@@ -233,9 +226,10 @@ class Publisher:
         now = self.clock()
         error = str(exc)[:MAX_ERROR]
         report.errors.append(error)
+        failure = BatchFailure(attempts, exc.status, error)
         if not exc.retryable:
             with self.store.write() as tx:
-                dead = tx.outbox.settle_dead(claim, attempts=attempts, status=exc.status, error=error, now=now)
+                dead = tx.outbox.settle_dead(claim, failure)
             report.dead += dead
             bound.error(
                 "delivery_dead", reason="refused", status=exc.status, attempt=attempts, messages=dead, error=error[:500]
@@ -256,14 +250,7 @@ class Publisher:
         queued_before = now - int(delivery.max_age_hours * 3600 * _SECOND)
         with self.store.write() as tx:
             dead = tx.outbox.settle_failed(
-                claim,
-                attempts=attempts,
-                status=exc.status,
-                error=error,
-                next_attempt_at=next_at,
-                max_attempts=delivery.max_attempts,
-                queued_before=queued_before,
-                now=now,
+                claim, failure, next_attempt_at=next_at, max_attempts=delivery.max_attempts, queued_before=queued_before
             )
         report.failed_batches += 1
         bound.warning(

@@ -12,6 +12,7 @@ the store's own (gateway.store.errors). Every name is importable from here, as b
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.store.errors import AlreadyApplied, Conflict, StoreBusy, StoreContention, StoreError
@@ -26,11 +27,15 @@ from gateway.store.port.requests import RequestRepository
 from gateway.store.port.stock import LevelLoader, StockRepository
 from gateway.store.records import (
     AtsMessage,
+    BatchFailure,
     CapRow,
     ChannelRecord,
     Claim,
+    FeedPosition,
+    Inbound,
     LedgerCounts,
     LedgerRecord,
+    LedgerTally,
     LineRecord,
     MergeOutcome,
     OrderRecord,
@@ -45,15 +50,19 @@ from gateway.store.records import (
 __all__ = [
     "AlreadyApplied",
     "AtsMessage",
+    "BatchFailure",
     "CapRepository",
     "CapRow",
     "ChannelRecord",
     "Claim",
     "Conflict",
+    "FeedPosition",
     "FeedRepository",
+    "Inbound",
     "LedgerCounts",
     "LedgerRecord",
     "LedgerRepository",
+    "LedgerTally",
     "LevelLoader",
     "LineRecord",
     "Locks",
@@ -78,7 +87,8 @@ __all__ = [
 ]
 
 
-class UnitOfWork(Protocol):
+@dataclass(frozen=True, eq=False)
+class UnitOfWork:
     """One store transaction: its repositories, all on one connection, committed or rolled back together.
 
     Each repository is a narrow protocol of its own module, reached by aggregate (`uow.stock.get(...)`,
@@ -86,50 +96,24 @@ class UnitOfWork(Protocol):
     (StoreBusy: try again later; StoreContention: the database rolled it back, run it again from its start;
     Conflict: a uniqueness rule), never as the driver's own exception."""
 
-    @property
-    def locks(self) -> Locks:
-        """The locks the transaction holds to its end (PostgreSQL; none on SQLite's one writer)."""
-        ...
-
-    @property
-    def partners(self) -> PartnerRepository:
-        """Partners: ids, policies, breakers."""
-        ...
-
-    @property
-    def stock(self) -> StockRepository:
-        """Stock rows, one per (partner, SKU)."""
-        ...
-
-    @property
-    def orders(self) -> OrderRepository:
-        """Orders, their lines and confirmations."""
-        ...
-
-    @property
-    def caps(self) -> CapRepository:
-        """Caps per assembly and collection, and the channels' published values."""
-        ...
-
-    @property
-    def outbox(self) -> OutboxRepository:
-        """Messages to deliver: queued, claimed, settled."""
-        ...
-
-    @property
-    def ledger(self) -> LedgerRepository:
-        """Inbound items and transport failures."""
-        ...
-
-    @property
-    def feeds(self) -> FeedRepository:
-        """Feed cursors."""
-        ...
-
-    @property
-    def requests(self) -> RequestRepository:
-        """Answers kept for idempotency keys."""
-        ...
+    locks: Locks
+    """The locks the transaction holds to its end (PostgreSQL; none on SQLite's one writer)."""
+    partners: PartnerRepository
+    """Partners: ids, policies, breakers."""
+    stock: StockRepository
+    """Stock rows, one per (partner, SKU)."""
+    orders: OrderRepository
+    """Orders, their lines and confirmations."""
+    caps: CapRepository
+    """Caps per assembly and collection, and the channels' published values."""
+    outbox: OutboxRepository
+    """Messages to deliver: queued, claimed, settled."""
+    ledger: LedgerRepository
+    """Inbound items and transport failures."""
+    feeds: FeedRepository
+    """Feed cursors."""
+    requests: RequestRepository
+    """Answers kept for idempotency keys."""
 
 
 class Store(Protocol):

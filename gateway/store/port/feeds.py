@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from gateway.domain.instant import Instant
+from gateway.store.records import FeedPosition
 
 
 class FeedRepository(Protocol):
@@ -14,20 +15,14 @@ class FeedRepository(Protocol):
         """Where a polled feed stands: the cursor to send next, None before the first page."""
         ...
 
-    def position(self, partner_id: int, feed: str) -> tuple[str | None, str | None]:
-        """(cursor, digest of the last page applied) of a polled feed."""
+    def position(self, partner_id: int, feed: str) -> FeedPosition:
+        """Where a polled feed stands: its cursor and the digest of the last page applied."""
         ...
 
     def set_cursor(
-        self,
-        partner_id: int,
-        feed: str,
-        cursor: str | None,
-        ledger_id: int | None,
-        now: Instant,
-        last_sha256: str | None = None,
+        self, partner_id: int, feed: str, position: FeedPosition, ledger_id: int | None, now: Instant
     ) -> None:
-        """Record where a feed stands, in the transaction that applied the page before it.
+        """Record where a feed stands, in the transaction that applied the page before it (`ledger_id`).
 
-        `last_sha256` None keeps the digest stored before (a cursor moved without a page applied)."""
+        A position without a digest keeps the digest stored before (a cursor moved without a page applied)."""
         ...

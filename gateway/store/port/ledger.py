@@ -11,7 +11,7 @@ from typing import Protocol
 
 from gateway.domain.instant import Instant
 from gateway.domain.outcomes import Outcome
-from gateway.store.records import LedgerCounts, LedgerRecord, TransportFailures
+from gateway.store.records import Inbound, LedgerCounts, LedgerRecord, LedgerTally, TransportFailures
 
 
 class LedgerRepository(Protocol):
@@ -21,38 +21,22 @@ class LedgerRepository(Protocol):
         """The id of the entry that applied this content already (or the first one with `outcome`), if any."""
         ...
 
-    def open(
-        self,
-        partner_id: int,
-        kind: str,
-        source: str,
-        sha256: str,
-        size: int,
-        received_at: Instant,
-        outcome: Outcome = Outcome.APPLIED,
-        reapply_of: int | None = None,
-    ) -> int:
-        """Start a ledger entry and return its id; an `applied` entry claims the content (Conflict if taken),
-        unless it applies again on purpose the content of entry `reapply_of`, which it names.
+    def open(self, item: Inbound, outcome: Outcome = Outcome.APPLIED) -> int:
+        """Start the ledger entry of `item` and return its id; an `applied` entry claims the content (Conflict if
+        taken), unless the item applies again on purpose the content of entry `item.reapply_of`, which it names.
 
         Raises AlreadyApplied (a Conflict) when another transaction applied the same content meanwhile; on
         PostgreSQL the transaction can then do nothing more: leave its block."""
         ...
 
     def close(
-        self,
-        entry_id: int,
-        outcome: Outcome,
-        counts: LedgerCounts,
-        error: str | None,
-        report: str | None,
-        now: Instant,
+        self, entry_id: int, outcome: Outcome, counts: LedgerCounts, error: str | None, report: str | None, now: Instant
     ) -> None:
         """Record what became of an item (`now`: when it finished)."""
         ...
 
-    def since(self, partner_id: int, since: Instant) -> list[tuple[str, Outcome, int, int, int]]:
-        """(kind, outcome, items, rows applied, rows refused) of the items received since `since`."""
+    def since(self, partner_id: int, since: Instant) -> list[LedgerTally]:
+        """The items received since `since`, by kind and outcome."""
         ...
 
     def entries(self, partner_id: int, limit: int = 100) -> list[LedgerRecord]:

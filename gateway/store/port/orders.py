@@ -29,15 +29,7 @@ class OrderRepository(Protocol):
         ...
 
     def add_confirmation(
-        self,
-        partner_id: int,
-        order_id: str,
-        sku: str,
-        quantity: int,
-        at: Instant,
-        now: Instant,
-        *,
-        in_force: bool,
+        self, partner_id: int, order_id: str, sku: str, quantity: int, at: Instant, now: Instant, *, in_force: bool
     ) -> None:
         """Keep a confirmation; when `in_force`, it becomes the line's confirmation."""
         ...

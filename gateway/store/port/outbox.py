@@ -12,7 +12,7 @@ from typing import Protocol
 
 from gateway.domain.instant import Instant
 from gateway.domain.messages import MessageKind, OutboxState
-from gateway.store.records import Claim, OutboxCount, OutboxRecord
+from gateway.store.records import BatchFailure, Claim, OutboxCount, OutboxRecord
 
 
 class OutboxRepository(Protocol):
@@ -80,22 +80,13 @@ class OutboxRepository(Protocol):
         ...
 
     def settle_failed(
-        self,
-        claim: Claim,
-        *,
-        attempts: int,
-        status: int | None,
-        error: str,
-        next_attempt_at: Instant,
-        max_attempts: int,
-        queued_before: Instant,
-        now: Instant,
+        self, claim: Claim, failed: BatchFailure, *, next_attempt_at: Instant, max_attempts: int, queued_before: Instant
     ) -> int:
-        """The batch failed `attempts` more times: due again at `next_attempt_at`, except messages that reached
-        `max_attempts` or were queued before `queued_before`, which go to dead letter. Returns how many did."""
+        """The batch failed `failed.attempts` more times: due again at `next_attempt_at`, except messages that
+        reached `max_attempts` or were queued before `queued_before`, which go to dead letter. Returns how many did."""
         ...
 
-    def settle_dead(self, claim: Claim, *, attempts: int, status: int | None, error: str, now: Instant) -> int:
+    def settle_dead(self, claim: Claim, failed: BatchFailure) -> int:
         """The partner refused the batch for good: its messages go to dead letter. Returns how many did."""
         ...
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import delete, select
 
-from gateway.domain.caps import ALL_COLLECTIONS, AssemblyCaps, Override
+from gateway.domain.caps import ALL_COLLECTIONS, AssemblyCaps
 from gateway.domain.instant import Instant
 from gateway.store import schema
 from gateway.store.records import CapRow, ChannelRecord
@@ -21,7 +21,7 @@ class SqlCaps(SqlRepository):
     """The port's CapRepository."""
 
     def get(self, partner_id: int, skus: Sequence[str]) -> dict[tuple[str, str], AssemblyCaps]:
-        """The cap settings of the given SKUs, by (sku, assembly)."""
+        """Read by chunks of SKUs: a "*" row is the assembly's default, any other a collection's override."""
         found: dict[tuple[str, str], AssemblyCaps] = {}
         for chunk in chunks(sorted(set(skus))):
             query = select(_K.c.sku, _K.c.assembly, _K.c.collection, _K.c.max_units).where(
@@ -32,15 +32,16 @@ class SqlCaps(SqlRepository):
                 if row.collection == ALL_COLLECTIONS:
                     settings.default = row.max_units
                 else:
-                    settings.overrides[row.collection] = Override(row.max_units)
+                    settings.overrides[row.collection] = row.max_units
         return found
 
     def put(self, partner_id: int, sku: str, assembly: str, settings: AssemblyCaps, now: Instant) -> None:
-        """Replace every cap setting of one SKU in one assembly."""
+        """The SKU's rows in the assembly are deleted, then one is inserted per override, and a "*" row for the
+        default."""
         self.connection.execute(
             delete(_K).where(_K.c.partner_id == partner_id, _K.c.sku == sku, _K.c.assembly == assembly)
         )
-        rows = [(collection, override.limit) for collection, override in settings.overrides.items()]
+        rows = list(settings.overrides.items())
         if settings.default is not None:
             rows.append((ALL_COLLECTIONS, settings.default))
         if rows:
@@ -87,7 +88,7 @@ class SqlCaps(SqlRepository):
         return found
 
     def put_channels(self, partner_id: int, records: Sequence[ChannelRecord]) -> None:
-        """Insert or replace these channels."""
+        """One upsert on the channel's key (partner, SKU, assembly, collection)."""
         if not records:
             return
         statement = self.dialect.upsert(_H, ("partner_id", "sku", "assembly", "collection"), ("ordered", "published"))

@@ -11,11 +11,21 @@ from sqlalchemy import and_, or_, update
 from gateway.domain.instant import Instant
 from gateway.domain.messages import MessageKind, OutboxState
 from gateway.store import schema
-from gateway.store.records import Claim, OutboxRecord
+from gateway.store.records import BatchFailure, Claim, OutboxRecord
 from gateway.store.sql.repository import SqlRepository
 from gateway.store.sql.statements import IS_PENDING, chunks, due
 
 _X = schema.outbox
+
+
+def _failure_values(failed: BatchFailure) -> dict[str, Any]:
+    """What the messages of a failed batch keep of the failure; each leaves the claim."""
+    return {
+        "attempts": _X.c.attempts + failed.attempts,
+        "last_status": failed.status,
+        "last_error": failed.error,
+        "claimed_until": None,
+    }
 
 
 class SqlDelivery(SqlRepository):
@@ -43,7 +53,7 @@ class SqlDelivery(SqlRepository):
         if not rows:  # another worker claimed them between the look and the claim
             return None
         rows = sorted(rows, key=itemgetter(0))  # RETURNING promises no order
-        partner = self._known.name_of(self.connection, partner_id)
+        partner = self.shared.partners.name_of(self.connection, partner_id)
         make = OutboxRecord._make
         kind = MessageKind(kind)  # every row claimed is of `kind`; its state is read back as a member too
         messages = tuple([make((row[0], partner, kind, *row[2:8], OutboxState(row[8]), *row[9:])) for row in rows])
@@ -52,7 +62,7 @@ class SqlDelivery(SqlRepository):
     def _settling(self, claim: Claim) -> None:
         """Hold what settling the claim needs (see locks.AdvisoryLocks.settling)."""
         if claim.messages:
-            self.locks.settling(self._known.id_of(self.connection, claim.messages[0].partner), claim.ids)
+            self.locks.settling(self.shared.partners.id_of(self.connection, claim.messages[0].partner), claim.ids)
 
     def _release(self, claim: Claim, settled: int) -> None:
         """Messages of the claim replaced by a newer value meanwhile are claimable again."""
@@ -100,63 +110,32 @@ class SqlDelivery(SqlRepository):
         return int(done)
 
     def settle_failed(
-        self,
-        claim: Claim,
-        *,
-        attempts: int,
-        status: int | None,
-        error: str,
-        next_attempt_at: Instant,
-        max_attempts: int,
-        queued_before: Instant,
-        now: Instant,
+        self, claim: Claim, failed: BatchFailure, *, next_attempt_at: Instant, max_attempts: int, queued_before: Instant
     ) -> int:
         """Due again later, or to dead letter past the attempts or the age allowed."""
         self._settling(claim)
         dead = self._bury(
-            claim,
-            attempts,
-            status,
-            error,
-            or_(_X.c.attempts + attempts >= max_attempts, _X.c.created_at < queued_before),
+            claim, failed, or_(_X.c.attempts + failed.attempts >= max_attempts, _X.c.created_at < queued_before)
         )
-        settled = (
-            dead
-            + self.connection.execute(
-                update(_X)
-                .where(self._in_batch(claim))
-                .values(
-                    attempts=_X.c.attempts + attempts,
-                    last_status=status,
-                    last_error=error,
-                    next_attempt_at=next_attempt_at,
-                    claimed_until=None,
-                )
-            ).rowcount
+        again = (
+            update(_X).where(self._in_batch(claim)).values(**_failure_values(failed), next_attempt_at=next_attempt_at)
         )
+        settled = dead + self.connection.execute(again).rowcount
         self._release(claim, settled)
         return int(dead)
 
-    def _bury(self, claim: Claim, attempts: int, status: int | None, error: str, *condition: Any) -> int:
+    def _bury(self, claim: Claim, failed: BatchFailure, *condition: Any) -> int:
         """The batch's messages (those meeting `condition`) go to dead letter; how many did."""
+        buried = update(_X).where(self._in_batch(claim), *condition)
         return int(
             self.connection.execute(
-                update(_X)
-                .where(self._in_batch(claim), *condition)
-                .values(
-                    state=OutboxState.DEAD.value,
-                    attempts=_X.c.attempts + attempts,
-                    last_status=status,
-                    last_error=error,
-                    claimed_until=None,
-                    next_attempt_at=None,
-                )
+                buried.values(**_failure_values(failed), state=OutboxState.DEAD.value, next_attempt_at=None)
             ).rowcount
         )
 
-    def settle_dead(self, claim: Claim, *, attempts: int, status: int | None, error: str, now: Instant) -> int:
+    def settle_dead(self, claim: Claim, failed: BatchFailure) -> int:
         """The batch's messages go to dead letter with the partner's answer."""
         self._settling(claim)
-        dead = self._bury(claim, attempts, status, error)
+        dead = self._bury(claim, failed)
         self._release(claim, dead)
         return int(dead)

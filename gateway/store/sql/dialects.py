@@ -8,6 +8,7 @@ locks a transaction takes. `Dialect` holds what needs nothing special; each data
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
@@ -29,6 +30,17 @@ if TYPE_CHECKING:
 _PG_CONNECT_ARGS = {"connect_timeout": 10, "application_name": "stock-gateway"}
 
 
+@dataclass(frozen=True)
+class Pool:
+    """How a store's engine connects: `password` joins a PostgreSQL URL (read from the environment or a file, never
+    the configuration); `size`, `overflow` and `timeout` size a PostgreSQL pool. SQLite needs none of them."""
+
+    password: str | None
+    size: int
+    overflow: int
+    timeout: float
+
+
 class Dialect:
     """One database's ways, built on the SQLAlchemy dialect of the engine it serves."""
 
@@ -40,9 +52,7 @@ class Dialect:
         self.driver_error: type[Exception] = dialect.loaded_dbapi.Error
 
     @classmethod
-    def create_engine(
-        cls, url: URL, *, password: str | None, pool_size: int, max_overflow: int, pool_timeout: float
-    ) -> Engine:
+    def create_engine(cls, url: URL, pool: Pool) -> Engine:
         """An engine on `url`, its connections set up for the store."""
         return create_engine(url)
 
@@ -101,9 +111,7 @@ class SQLite(Dialect):
     name = "sqlite"
 
     @classmethod
-    def create_engine(
-        cls, url: URL, *, password: str | None, pool_size: int, max_overflow: int, pool_timeout: float
-    ) -> Engine:
+    def create_engine(cls, url: URL, pool: Pool) -> Engine:
         """An engine whose connections begin their transactions as sqlite_writer says; the database's folder is
         made if missing."""
         engine = create_engine(url)
@@ -147,18 +155,15 @@ class PostgreSQL(Dialect):
     name = "postgresql"
 
     @classmethod
-    def create_engine(
-        cls, url: URL, *, password: str | None, pool_size: int, max_overflow: int, pool_timeout: float
-    ) -> Engine:
-        """A pool of `pool_size` connections, `max_overflow` more under load; `password` (read from the
-        environment or a file, never the configuration) joins the URL."""
-        if password is not None:
-            url = url.set(password=password)
+    def create_engine(cls, url: URL, pool: Pool) -> Engine:
+        """A pool of `pool.size` connections, `pool.overflow` more under load; the password joins the URL."""
+        if pool.password is not None:
+            url = url.set(password=pool.password)
         engine = create_engine(
             url,
-            pool_size=pool_size,
-            max_overflow=max_overflow,
-            pool_timeout=pool_timeout,
+            pool_size=pool.size,
+            max_overflow=pool.overflow,
+            pool_timeout=pool.timeout,
             pool_pre_ping=True,  # a connection the server dropped (a restart) is replaced, not handed out
             connect_args=dict(_PG_CONNECT_ARGS),
         )

@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, make_url
 
 from gateway.store.errors import StoreError
 from gateway.store.sql import sqlite_writer
-from gateway.store.sql.dialects import Dialect, dialect_class
+from gateway.store.sql.dialects import Dialect, Pool, dialect_class
 from gateway.store.sql.errors import translate_errors
 from gateway.store.sql.locks import LockSpace
 
@@ -40,17 +40,12 @@ def _known_revisions() -> set[str]:
     return {script.revision for script in ScriptDirectory.from_config(_migrations_config()).walk_revisions()}
 
 
-def open_engine(
-    url: str, *, password: str | None, pool_size: int, max_overflow: int, pool_timeout: float
-) -> tuple[Engine, Dialect]:
-    """An engine on the store at `url` (connections set up as its database needs), and its dialect object.
-
-    `password` joins a PostgreSQL URL; `pool_size`, `max_overflow` and `pool_timeout` size a PostgreSQL pool."""
+def open_engine(url: str, pool: Pool) -> tuple[Engine, Dialect]:
+    """An engine on the store at `url` (connections set up as its database needs, `pool` on PostgreSQL), and its
+    dialect object."""
     parsed = make_url(url)
     kind = dialect_class(parsed.get_backend_name())
-    engine = kind.create_engine(
-        parsed, password=password, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout
-    )
+    engine = kind.create_engine(parsed, pool)
     return engine, kind(engine.dialect)
 
 

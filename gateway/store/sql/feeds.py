@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from gateway.domain.instant import Instant
 from gateway.store import schema
+from gateway.store.records import FeedPosition
 from gateway.store.sql.repository import SqlRepository
 
 _F = schema.feed_cursors
@@ -20,22 +21,17 @@ class SqlFeeds(SqlRepository):
         found: str | None = self.connection.execute(query).scalar_one_or_none()
         return found
 
-    def position(self, partner_id: int, feed: str) -> tuple[str | None, str | None]:
-        """(cursor, digest of the last page applied) of a polled feed."""
+    def position(self, partner_id: int, feed: str) -> FeedPosition:
+        """The feed's row, if any."""
         query = select(_F.c.cursor, _F.c.last_sha256).where(_F.c.partner_id == partner_id, _F.c.feed == feed)
         row = self.connection.execute(query).first()
-        return (None, None) if row is None else (row[0], row[1])
+        return FeedPosition(None, None) if row is None else FeedPosition(row[0], row[1])
 
     def set_cursor(
-        self,
-        partner_id: int,
-        feed: str,
-        cursor: str | None,
-        ledger_id: int | None,
-        now: Instant,
-        last_sha256: str | None = None,
+        self, partner_id: int, feed: str, position: FeedPosition, ledger_id: int | None, now: Instant
     ) -> None:
-        """Record where a feed stands (and, after a page applied, that page's digest)."""
+        """One upsert on the feed's row; the digest's column is left out of it when the position has none."""
+        cursor, last_sha256 = position
         row = {"partner_id": partner_id, "feed": feed, "cursor": cursor, "ledger_id": ledger_id, "updated_at": now}
         update_columns = ["cursor", "ledger_id", "updated_at"]
         if last_sha256 is not None:

@@ -3,6 +3,7 @@ that keep failing (their transport failures, quarantine and release)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import delete, func, select, true, update
@@ -12,12 +13,11 @@ from gateway.domain.instant import Instant
 from gateway.domain.outcomes import Outcome
 from gateway.store import schema
 from gateway.store.errors import AlreadyApplied
-from gateway.store.records import LedgerCounts, LedgerRecord, TransportFailures
+from gateway.store.records import Inbound, LedgerCounts, LedgerRecord, LedgerTally, TransportFailures
 from gateway.store.sql.errors import translate_errors
-from gateway.store.sql.repository import SqlRepository
+from gateway.store.sql.repository import SqlRepository, with_partner
 
 _G = schema.ingest_ledger
-_P = schema.partners
 _T = schema.transport_failures
 
 
@@ -42,43 +42,17 @@ class SqlLedger(SqlRepository):
         ).scalar_one_or_none()
         return None if found is None else int(found)
 
-    def open(
-        self,
-        partner_id: int,
-        kind: str,
-        source: str,
-        sha256: str,
-        size: int,
-        received_at: Instant,
-        outcome: Outcome = Outcome.APPLIED,
-        reapply_of: int | None = None,
-    ) -> int:
-        """Start an entry; an `applied` one claims the content, so the same content cannot apply twice (but for
-        a re-apply on purpose, naming the entry it applies again)."""
-        with translate_errors(conflict=lambda _: AlreadyApplied(f"{kind} content {sha256} was applied already")):
-            key = self.connection.execute(
-                _G.insert().values(
-                    partner_id=partner_id,
-                    kind=kind,
-                    source=source,
-                    sha256=sha256,
-                    size=size,
-                    received_at=received_at,
-                    outcome=outcome,
-                    reapply_of=reapply_of,
-                )
-            ).inserted_primary_key
+    def open(self, item: Inbound, outcome: Outcome = Outcome.APPLIED) -> int:
+        """The unique index on applied content turns a second claim into AlreadyApplied (a re-apply on purpose,
+        naming the entry it applies again, claims nothing)."""
+        taken = f"{item.kind} content {item.sha256} was applied already"
+        with translate_errors(conflict=lambda _: AlreadyApplied(taken)):
+            key = self.connection.execute(_G.insert().values(**asdict(item), outcome=outcome)).inserted_primary_key
         assert key is not None
         return int(key[0])
 
     def close(
-        self,
-        entry_id: int,
-        outcome: Outcome,
-        counts: LedgerCounts,
-        error: str | None,
-        report: str | None,
-        now: Instant,
+        self, entry_id: int, outcome: Outcome, counts: LedgerCounts, error: str | None, report: str | None, now: Instant
     ) -> None:
         """Record the item's outcome and counts."""
         self.connection.execute(
@@ -95,8 +69,8 @@ class SqlLedger(SqlRepository):
             )
         )
 
-    def since(self, partner_id: int, since: Instant) -> list[tuple[str, Outcome, int, int, int]]:
-        """Items received since `since`, by kind and outcome."""
+    def since(self, partner_id: int, since: Instant) -> list[LedgerTally]:
+        """One GROUP BY kind and outcome."""
         query = (
             select(
                 _G.c.kind,
@@ -109,27 +83,20 @@ class SqlLedger(SqlRepository):
             .group_by(_G.c.kind, _G.c.outcome)
             .order_by(_G.c.kind, _G.c.outcome)
         )
-        return [(r[0], Outcome(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in self.connection.execute(query)]
+        return [
+            LedgerTally(r[0], Outcome(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in self.connection.execute(query)
+        ]
 
     def entries(self, partner_id: int, limit: int = 100) -> list[LedgerRecord]:
         """The latest entries of the partner, newest first."""
-        query = (
-            select(_G, _P.c.name)
-            .select_from(_G.join(_P, _P.c.id == _G.c.partner_id))
-            .where(_G.c.partner_id == partner_id)
-            .order_by(_G.c.id.desc())
-            .limit(limit)
-        )
+        query = with_partner(_G).where(_G.c.partner_id == partner_id).order_by(_G.c.id.desc()).limit(limit)
         return [_record(row) for row in self.connection.execute(query)]
 
     def entry(self, partner_id: int, ledger_id: int) -> LedgerRecord | None:
         """The partner's entry `ledger_id`, if it has one."""
-        query = (
-            select(_G, _P.c.name)
-            .select_from(_G.join(_P, _P.c.id == _G.c.partner_id))
-            .where(_G.c.partner_id == partner_id, _G.c.id == ledger_id)
-        )
-        row = self.connection.execute(query).one_or_none()
+        row = self.connection.execute(
+            with_partner(_G).where(_G.c.partner_id == partner_id, _G.c.id == ledger_id)
+        ).one_or_none()
         return None if row is None else _record(row)
 
     def in_force(self, partner_id: int, kind: str) -> tuple[int, str] | None:
@@ -150,7 +117,7 @@ class SqlLedger(SqlRepository):
     def transport_failed(
         self, partner_id: int, source: str, identity: str, error: str, now: Instant
     ) -> TransportFailures:
-        """Count one more transport failure of a source file; return how many it has had, and since when."""
+        """One upsert on the file's row: the first failure sets `first_failed_at`, each later one counts."""
         insert = self.dialect.insert(_T)
         statement = insert.on_conflict_do_update(
             index_elements=[_T.c.partner_id, _T.c.source, _T.c.identity],
@@ -174,25 +141,24 @@ class SqlLedger(SqlRepository):
         return TransportFailures(int(count), int(first if first is not None else now))
 
     def quarantine(self, partner_id: int, source: str, identity: str, now: Instant, ledger_id: int) -> None:
-        """Stop retrying a source file; `ledger_id` is the `quarantined` ledger entry that says so."""
+        """The file's failure row keeps when it was quarantined and under which entry."""
         self.connection.execute(
             update(_T).where(self._where(partner_id, source, identity)).values(quarantined_at=now, ledger_id=ledger_id)
         )
 
     def quarantined(self, partner_id: int, source: str) -> set[str]:
-        """Identities of the source's quarantined files."""
+        """The source's failure rows with a quarantine time."""
         query = select(_T.c.identity).where(
             _T.c.partner_id == partner_id, _T.c.source == source, _T.c.quarantined_at.is_not(None)
         )
         return set(self.connection.execute(query).scalars())
 
     def transport_recovered(self, partner_id: int, source: str, identity: str) -> None:
-        """Forget a source file's transport failures."""
+        """The file's failure row goes."""
         self.connection.execute(delete(_T).where(self._where(partner_id, source, identity)))
 
     def release(self, partner_id: int, ledger_id: int, now: Instant) -> bool:
-        """Put the file quarantined under ledger entry `ledger_id` back in line: its failures are forgotten and
-        the entry's outcome becomes `released`. False when the entry is no quarantined file of the partner."""
+        """The quarantined file's failure row goes; its entry's error notes when it was released."""
         gone = self.connection.execute(
             delete(_T).where(
                 _T.c.partner_id == partner_id, _T.c.ledger_id == ledger_id, _T.c.quarantined_at.is_not(None)
@@ -210,21 +176,5 @@ class SqlLedger(SqlRepository):
 
 
 def _record(row: Any) -> LedgerRecord:
-    """A ledger row (with its partner's name) as the port's record."""
-    return LedgerRecord(
-        id=row.id,
-        partner=row.name,
-        kind=row.kind,
-        source=row.source,
-        sha256=row.sha256,
-        size=row.size,
-        received_at=row.received_at,
-        finished_at=row.finished_at,
-        outcome=Outcome(row.outcome),
-        rows_applied=row.rows_applied,
-        rows_skipped=row.rows_skipped,
-        rows_refused=row.rows_refused,
-        error=row.error,
-        report=row.report,
-        reapply_of=row.reapply_of,
-    )
+    """A ledger row read through `with_partner` as the port's record (its outcome read back as a member)."""
+    return LedgerRecord(**{**row._mapping, "outcome": Outcome(row.outcome)})

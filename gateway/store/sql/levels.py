@@ -62,7 +62,7 @@ class PostgresLevelLoader:
             "set_by": set_by,
             "now": now,
             "ledger": self.ledger_id,
-            "run": self.transaction.run_id,
+            "run": self.transaction.shared.run_id,
             "sample": max(sample, 1),
         }
         cursor.execute(statements.MERGE_LEVELS, params)

@@ -45,17 +45,7 @@ class SqlOrders(SqlRepository):
         return OrderRecord(
             order_id=order_id,
             status=OrderStatus(head.status),
-            lines=tuple(
-                LineRecord(
-                    sku=row.sku,
-                    quantity=row.quantity,
-                    confirmed_quantity=row.confirmed_quantity,
-                    confirmed_at=row.confirmed_at,
-                    assembly=row.assembly,
-                    collection=row.collection,
-                )
-                for row in lines
-            ),
+            lines=tuple(LineRecord(**row._mapping) for row in lines),
             updated_at=head.updated_at,
         )
 
@@ -92,15 +82,7 @@ class SqlOrders(SqlRepository):
         )
 
     def add_confirmation(
-        self,
-        partner_id: int,
-        order_id: str,
-        sku: str,
-        quantity: int,
-        at: Instant,
-        now: Instant,
-        *,
-        in_force: bool,
+        self, partner_id: int, order_id: str, sku: str, quantity: int, at: Instant, now: Instant, *, in_force: bool
     ) -> None:
         """Keep the confirmation; when in force, make it the line's."""
         self.connection.execute(

@@ -13,6 +13,7 @@ from gateway.domain.messages import MessageKind, OutboxState
 from gateway.store import schema
 from gateway.store.records import OutboxCount, OutboxRecord
 from gateway.store.sql.delivery import SqlDelivery
+from gateway.store.sql.repository import with_partner
 from gateway.store.sql.statements import IS_PENDING, PENDING, PENDING_KEY, REQUEUE
 
 _X = schema.outbox
@@ -21,31 +22,20 @@ _ATS = MessageKind.ATS.value
 _PENDING = OutboxState.PENDING.value
 
 
-def _outbox_record(row: Any, batch_id: str | None = None) -> OutboxRecord:
-    return OutboxRecord(
-        id=row.id,
-        partner=row.name,
-        kind=MessageKind(row.kind),
-        key=row.key,
-        value=row.value,
-        as_of=row.as_of,
-        payload=row.payload,
-        ledger_id=row.ledger_id,
-        created_at=row.created_at,
-        state=OutboxState(row.state),
-        attempts=row.attempts,
-        next_attempt_at=row.next_attempt_at,
-        last_error=row.last_error,
-        last_status=row.last_status,
-        batch_id=batch_id if batch_id is not None else row.batch_id,
-        delivered_at=row.delivered_at,
-        run_id=row.run_id,
-        claimed_until=row.claimed_until,
-    )
-
-
 class SqlOutbox(SqlDelivery):
     """The port's OutboxRepository: queuing, views and revival (SqlDelivery: claims and settles)."""
+
+    def _queued(self, partner_id: int, kind: str, key: str, ledger_id: int | None, now: Instant) -> dict[str, Any]:
+        """The columns every message queued in this transaction carries: whose, what, which run queued it, when."""
+        return {
+            "partner_id": partner_id,
+            "kind": kind,
+            "key": key,
+            "ledger_id": ledger_id,
+            "created_at": now,
+            "state": _PENDING,
+            "run_id": self.shared.run_id,
+        }
 
     def queue_ats(
         self, partner_id: int, messages: Sequence[tuple[str, int, Instant | None]], ledger_id: int | None, now: Instant
@@ -54,7 +44,7 @@ class SqlOutbox(SqlDelivery):
         self._run_many(
             "queue_ats",
             [
-                (partner_id, _ATS, sku, value, as_of, ledger_id, now, _PENDING, None, self.run_id, 0)
+                (partner_id, _ATS, sku, value, as_of, ledger_id, now, _PENDING, None, self.shared.run_id, 0)
                 for sku, value, as_of in self.locks.in_key_order(partner_id, messages)
             ],
         )
@@ -62,7 +52,7 @@ class SqlOutbox(SqlDelivery):
     def queue_message(
         self, partner_id: int, kind: MessageKind, key: str, payload: str, ledger_id: int | None, now: Instant
     ) -> bool:
-        """Queue an order message once per (kind, key), whatever its delivery state."""
+        """A look for a message of the key in any state, then an insert (the unique index covers pending only)."""
         already = self.connection.execute(
             select(func.count())
             .select_from(_X)
@@ -71,16 +61,7 @@ class SqlOutbox(SqlDelivery):
         if already:
             return False
         self.connection.execute(
-            _X.insert().values(
-                partner_id=partner_id,
-                kind=kind,
-                key=key,
-                payload=payload,
-                ledger_id=ledger_id,
-                created_at=now,
-                state=_PENDING,
-                run_id=self.run_id,
-            )
+            _X.insert().values(**self._queued(partner_id, kind, key, ledger_id, now), payload=payload)
         )
         return True
 
@@ -95,17 +76,11 @@ class SqlOutbox(SqlDelivery):
             statement,
             [
                 {
-                    "partner_id": partner_id,
-                    "kind": MessageKind.CHANNEL_ATS.value,
-                    "key": key,
+                    **self._queued(partner_id, MessageKind.CHANNEL_ATS.value, key, ledger_id, now),
                     "value": value,
                     "payload": payload,
-                    "ledger_id": ledger_id,
                     "as_of": None,
-                    "created_at": now,
-                    "state": _PENDING,
                     "batch_id": None,
-                    "run_id": self.run_id,
                     "attempts": 0,  # a new value starts its own count
                 }
                 for key, value, payload in self.locks.in_key_order(partner_id, messages)
@@ -120,8 +95,7 @@ class SqlOutbox(SqlDelivery):
         limit: int | None = None,
     ) -> list[OutboxRecord]:
         """The partner's messages in `state` (every state for None) and `kind` (every kind for None), oldest first."""
-        query = select(_X, _P.c.name).select_from(_X.join(_P, _P.c.id == _X.c.partner_id))
-        query = query.where(_X.c.partner_id == partner_id)
+        query = with_partner(_X).where(_X.c.partner_id == partner_id)
         if state is not None:
             query = query.where(_X.c.state == state)
         if kind is not None:
@@ -129,7 +103,10 @@ class SqlOutbox(SqlDelivery):
         query = query.order_by(_X.c.id)
         if limit is not None:
             query = query.limit(limit)
-        return [_outbox_record(row) for row in self.connection.execute(query)]
+        return [
+            OutboxRecord(**{**row._mapping, "kind": MessageKind(row.kind), "state": OutboxState(row.state)})
+            for row in self.connection.execute(query)
+        ]
 
     def pending_kinds(self, partner_id: int) -> set[MessageKind]:
         """The kinds waiting (read from the partial index of pending messages)."""
@@ -137,7 +114,7 @@ class SqlOutbox(SqlDelivery):
         return {MessageKind(kind) for kind in self.connection.execute(query).scalars()}
 
     def counts(self, partner_id: int) -> list[OutboxCount]:
-        """Messages by kind and state."""
+        """One GROUP BY kind and state."""
         query = (
             select(
                 _X.c.kind,

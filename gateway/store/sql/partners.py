@@ -17,7 +17,7 @@ class SqlPartners(SqlRepository):
 
     def id_of(self, name: str) -> int:
         """The store id of partner `name`."""
-        return self._known.id_of(self.connection, name)
+        return self.shared.partners.id_of(self.connection, name)
 
     def sync(self, name: str, policy: Policy, now: Instant) -> tuple[int, bool]:
         """Register `name` with `policy`; return its id and whether the policy differs from the stored one."""
@@ -35,7 +35,7 @@ class SqlPartners(SqlRepository):
                 )
             ).inserted_primary_key
             assert new_id is not None
-            self._known.ids[name] = int(new_id[0])
+            self.shared.partners.ids[name] = int(new_id[0])
             return int(new_id[0]), False
         changed = row.stock_mode != policy.mode.value or bool(row.pending_allocation) != policy.pending_allocation
         if changed:
@@ -44,16 +44,16 @@ class SqlPartners(SqlRepository):
                 .where(_P.c.id == row.id)
                 .values(stock_mode=policy.mode.value, pending_allocation=policy.pending_allocation)
             )
-        self._known.ids[name] = int(row.id)
+        self.shared.partners.ids[name] = int(row.id)
         return int(row.id), changed
 
     def policies(self) -> dict[str, tuple[str, bool]]:
-        """Every registered partner's (stock mode, pending allocation)."""
+        """One read of the partners table."""
         rows = self.connection.execute(select(_P.c.name, _P.c.stock_mode, _P.c.pending_allocation))
         return {row[0]: (row[1], bool(row[2])) for row in rows}
 
     def breaker_open_until(self, partner_id: int) -> Instant | None:
-        """Until when the partner's delivery breaker is open."""
+        """The partner row's `breaker_open_until`."""
         query = select(_P.c.breaker_open_until).where(_P.c.id == partner_id)
         found: Instant | None = self.connection.execute(query).scalar_one_or_none()
         return found

@@ -1,15 +1,17 @@
 """What every repository of one transaction works on: its connection, its database's dialect, its locks, the run
 it belongs to, and the partners the store knows.
 
-Each repository (stock.py, orders.py, ...) is built on this base; SqlUnitOfWork (unit_of_work.py) holds one of each.
+Each repository (stock.py, orders.py, ...) is built on this base; SqlUnitOfWork (unit_of_work.py) holds one of each,
+all on one `Shared`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, Table, select
 
 from gateway.store import schema
 from gateway.store.errors import StoreError
@@ -18,6 +20,13 @@ from gateway.store.sql.dialects import Dialect
 from gateway.store.sql.locks import TransactionLocks
 
 _P = schema.partners
+
+
+def with_partner(table: Table) -> Select[Any]:
+    """Every column of a partner's `table`, with the partner's name (as `partner`) in place of its id: the fields
+    of the table's record, by name."""
+    columns = [column for column in table.c if column.name != "partner_id"]
+    return select(*columns, _P.c.name.label("partner")).select_from(table.join(_P, _P.c.id == table.c.partner_id))
 
 
 class KnownPartners:
@@ -46,25 +55,28 @@ class KnownPartners:
         return name_found
 
 
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """What the repositories of one transaction share: its connection, the database's dialect, its `locks` (what
+    the transaction holds), the store's known partners, and `run_id`, the inbound item being handled, if any,
+    kept with what it queues."""
+
+    connection: Connection
+    dialect: Dialect
+    locks: TransactionLocks
+    partners: KnownPartners
+    run_id: str | None
+
+
 class SqlRepository:
-    """One repository of a unit of work, on its SQLAlchemy connection inside one database transaction.
+    """One repository of a unit of work, on its SQLAlchemy connection inside one database transaction."""
 
-    Every repository of one transaction shares its connection, its `locks` (what the transaction holds) and the
-    store's known partners; `run_id` is the inbound item being handled, if any, kept with what it queues."""
-
-    def __init__(
-        self,
-        connection: Connection,
-        dialect: Dialect,
-        locks: TransactionLocks,
-        partners: KnownPartners,
-        run_id: str | None,
-    ) -> None:
-        self.connection = connection
-        self.dialect = dialect
-        self.locks = locks
-        self._known = partners
-        self.run_id = run_id
+    def __init__(self, shared: Shared) -> None:
+        self.shared = shared
+        # read by every statement: attributes of the repository's own
+        self.connection = shared.connection
+        self.dialect = shared.dialect
+        self.locks = shared.locks
 
     def _run_many(self, name: str, rows: Sequence[tuple[Any, ...]]) -> None:
         """Run statement `name` (statements.BULK) once per row, in one batch."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from operator import eq, itemgetter
-from typing import Any
 
 from sqlalchemy import func, select
 
@@ -17,18 +16,6 @@ from gateway.store.sql.repository import SqlRepository
 from gateway.store.sql.statements import STOCK_COLUMNS, chunks
 
 _S = schema.stock
-
-
-def _stock_record(row: Any) -> StockRecord:
-    return StockRecord(
-        sku=row.sku,
-        quantity=row.quantity,
-        as_of=row.as_of,
-        allocated=row.allocated,
-        published=row.published,
-        last_moved_at=row.last_moved_at,
-        set_by=row.set_by,
-    )
 
 
 class SqlStock(SqlRepository):
@@ -82,7 +69,7 @@ class SqlStock(SqlRepository):
         return list(map(found.get, skus))
 
     def holds(self, partner_id: int) -> bool:
-        """Whether the partner has any stock row at all."""
+        """One row read, at most."""
         query = select(_S.c.sku).where(_S.c.partner_id == partner_id).limit(1)
         return self.connection.execute(query).first() is not None
 
@@ -99,7 +86,7 @@ class SqlStock(SqlRepository):
             return
         query = select(*STOCK_COLUMNS).where(_S.c.partner_id == partner_id).order_by(_S.c.sku)
         for row in self.connection.execute(query.execution_options(yield_per=5000)):
-            yield _stock_record(row)
+            yield StockRecord(*row)  # STOCK_COLUMNS are the record's fields, in order
 
     def put(self, partner_id: int, records: Sequence[StockRecord], now: Instant) -> None:
         """Insert or replace these stock rows in one statement batch."""

@@ -18,9 +18,9 @@ from sqlalchemy import Connection, Engine
 
 from gateway.store.sql import engine as engines
 from gateway.store.sql import sqlite_writer
-from gateway.store.sql.dialects import Dialect, dialect_class
+from gateway.store.sql.dialects import Dialect, Pool, dialect_class
 from gateway.store.sql.errors import translate_errors
-from gateway.store.sql.repository import KnownPartners
+from gateway.store.sql.repository import KnownPartners, Shared
 from gateway.store.sql.unit_of_work import SqlUnitOfWork
 
 
@@ -67,9 +67,7 @@ class SqlStore:
 
         On PostgreSQL, `password` (read from the environment or a file, never the configuration) joins the URL,
         and each process keeps a pool of `pool_size` connections, `max_overflow` more under load."""
-        engine, database = engines.open_engine(
-            url, password=password, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout
-        )
+        engine, database = engines.open_engine(url, Pool(password, pool_size, max_overflow, pool_timeout))
         store = cls(engine, database)
         if migrate:
             store.migrate()
@@ -129,7 +127,7 @@ class SqlStore:
         """The repositories of a transaction begun on `connection`, and the locks it is to hold; `run_id` is the
         inbound item being handled, if any, kept with what it queues."""
         locks = self.database.locks(connection, self._space)
-        return SqlUnitOfWork(connection, self.database, locks, self._partners, run_id)
+        return SqlUnitOfWork.on(Shared(connection, self.database, locks, self._partners, run_id))
 
     @contextmanager
     def source_lock(self, name: str) -> Iterator[bool]:

@@ -2,44 +2,45 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import Connection
 
+from gateway.store.port import UnitOfWork
 from gateway.store.sql.caps import SqlCaps
-from gateway.store.sql.dialects import Dialect
 from gateway.store.sql.feeds import SqlFeeds
 from gateway.store.sql.ledger import SqlLedger
-from gateway.store.sql.locks import TransactionLocks
 from gateway.store.sql.orders import SqlOrders
 from gateway.store.sql.outbox import SqlOutbox
 from gateway.store.sql.partners import SqlPartners
-from gateway.store.sql.repository import KnownPartners
+from gateway.store.sql.repository import Shared
 from gateway.store.sql.requests import SqlRequests
 from gateway.store.sql.stock import SqlStock
 
 
-class SqlUnitOfWork:
+@dataclass(frozen=True, eq=False)
+class SqlUnitOfWork(UnitOfWork):
     """The repositories of one transaction, sharing its connection, its dialect, its locks and its run.
 
     `locks` holds what the transaction has locked (PostgreSQL's advisory locks; nothing on SQLite's one writer):
     an inbound item holds its partner alone (`locks.partner`), a command the orders and SKUs it touches
     (`locks.keys`, in one key order, so two commands never wait on each other in a cycle)."""
 
-    def __init__(
-        self,
-        connection: Connection,
-        dialect: Dialect,
-        locks: TransactionLocks,
-        partners: KnownPartners,
-        run_id: str | None,
-    ) -> None:
-        shared = (connection, dialect, locks, partners, run_id)
-        self.connection = connection  # the adapter's own: for its tests and tools, not part of the port
-        self.locks = locks
-        self.partners = SqlPartners(*shared)
-        self.stock = SqlStock(*shared)
-        self.orders = SqlOrders(*shared)
-        self.caps = SqlCaps(*shared)
-        self.outbox = SqlOutbox(*shared)
-        self.ledger = SqlLedger(*shared)
-        self.feeds = SqlFeeds(*shared)
-        self.requests = SqlRequests(*shared)
+    connection: Connection
+    """The transaction's connection: the adapter's own, for its tests and tools, not part of the port."""
+
+    @classmethod
+    def on(cls, shared: Shared) -> SqlUnitOfWork:
+        """Every repository of the transaction, on what they share."""
+        return cls(
+            locks=shared.locks,
+            partners=SqlPartners(shared),
+            stock=SqlStock(shared),
+            orders=SqlOrders(shared),
+            caps=SqlCaps(shared),
+            outbox=SqlOutbox(shared),
+            ledger=SqlLedger(shared),
+            feeds=SqlFeeds(shared),
+            requests=SqlRequests(shared),
+            connection=shared.connection,
+        )
