@@ -221,7 +221,8 @@ def ingest_report(result: IngestResult) -> Json:
 
 
 def ledger_entry(entry: LedgerRecord) -> Json:
-    """One inbound item and what became of it, with the warnings of its report: `gateway ledger --json`."""
+    """One inbound item and what became of it, with the warnings of its report: `gateway ledger --json`
+    (`reapply_of`: the entry whose content it applied again on purpose)."""
     shown = _fields(
         entry,
         "id",
@@ -235,13 +236,15 @@ def ledger_entry(entry: LedgerRecord) -> Json:
         "rows_skipped",
         "rows_refused",
         "error",
+        "reapply_of",
     )
     return shown | {"warnings": _stored_warnings(entry.report)}
 
 
 def warnings(found: Sequence[ItemWarning]) -> list[Json]:
-    """What an item or a command applied but should be looked at, each `{"warning", "skus", "count", "message"}`
-    (service/items.py ItemWarning, the one shape): `gateway ingest --json`, the ledger, `PUT stock/{sku}`."""
+    """What an item or a command applied (or kept a duplicate) but should be looked at, each `{"warning", "skus",
+    "count", "message"}`, a `duplicate_of_older` with `duplicate_of` and `in_force` too (service/items.py
+    ItemWarning, the one shape): `gateway ingest --json`, the ledger, `PUT stock/{sku}`."""
     return [warning.as_dict() for warning in found]
 
 

@@ -1,4 +1,5 @@
-"""`gateway ingest`: apply flat files by hand, each in one transaction, and report what each did."""
+"""`gateway ingest`: apply flat files by hand, each in one transaction, and report what each did (`--force`
+applies content applied already once more, on purpose)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ from gateway.service.ingest import IngestResult
 @click.option("--dry-run", is_flag=True, help="Show the ATS changes the file would make; change nothing.")
 @click.option("--as-of", "as_of", help="The files' instant, for stock rows without an as_of column.")
 @click.option("--json", "as_json", is_flag=True, help="Print each file's report as JSON.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Apply a file even when its content was applied already: a new ledger entry naming the first.",
+)
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.pass_obj
 def ingest(
@@ -33,9 +39,10 @@ def ingest(
     dry_run: bool,
     as_of: str | None,
     as_json: bool,
+    force: bool,
     files: tuple[Path, ...],
 ) -> None:
-    """Apply flat files, each in one transaction (a duplicate of an applied file is a no-op)."""
+    """Apply flat files, each in one transaction (a duplicate of an applied file is a no-op, unless --force)."""
     file_as_of = parse_instant(as_of, partner, state)
     worst = 0
     with state.app(partner) as app:
@@ -49,15 +56,17 @@ def ingest(
                     as_of=file_as_of,
                     dry_run=dry_run,
                     progress=progress if progress.enabled else None,
+                    force=force,
                 )
             finally:
                 progress.close()
-            worst = max(worst, _report_ingest(result, as_json))
+            worst = max(worst, report_ingest(result, as_json))
     raise click.exceptions.Exit(worst)
 
 
-def _report_ingest(result: IngestResult, as_json: bool) -> int:
-    """Print what one file did; its exit code (1 when it was rejected or rows of it were refused)."""
+def report_ingest(result: IngestResult, as_json: bool) -> int:
+    """Print what one file did; its exit code (1 when it was rejected or rows of it were refused). A warning (a
+    duplicate of older content) goes to stderr and leaves the exit code 0."""
     if as_json:
         echo(json.dumps(views.ingest_report(result)))
     if result.outcome == Outcome.REJECTED:

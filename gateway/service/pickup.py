@@ -183,7 +183,8 @@ class Pickup:
                 inbox.fail(entry, source.marker_suffix, report)
                 bound.info("file_moved_to_failed", ledger_id=result.ledger_id)
             else:
-                # the report goes beside the archived file when rows were refused or the file has warnings
+                # refused rows, or a warning (a level older than a confirmation, a duplicate of older content), are
+                # reported beside the archived file
                 inbox.archive(entry, source.marker_suffix, report if result.refusals or result.warnings else None)
                 bound.info("file_archived", ledger_id=result.ledger_id, outcome=result.outcome)
         except TransportError as exc:
