@@ -32,11 +32,7 @@ def atomic_file(path: Path, *, temporary: Path | None = None, sync_folder: bool 
             os.fsync(out.fileno())
         os.replace(temporary, path)
         if sync_folder:
-            folder = os.open(path.parent, os.O_RDONLY)  # the rename itself survives a power cut
-            try:
-                os.fsync(folder)
-            finally:
-                os.close(folder)
+            _sync_folder(path.parent)  # the rename itself survives a power cut
     except BaseException:
         temporary.unlink(missing_ok=True)  # no half file left behind
         raise
@@ -57,3 +53,42 @@ def stage(staging: Path, write: Callable[[BinaryIO], None]) -> Path:
     with atomic_file(final, temporary=staging / f".{uuid.uuid4().hex}.part", sync_folder=False) as out:
         write(out)
     return final
+
+
+def place_copy(source: Path, target: Path, *, link: bool = False, mtime_ns: int | None = None) -> None:
+    """`source`'s bytes as `target` (its folder made if missing), whole or not at all, replacing what was there.
+
+    `link` makes it a hard link instead of a copy, for a file nobody changes after it is written (a staging copy):
+    no byte is read or written again; where a link cannot be made (another file system) the bytes are copied.
+    `mtime_ns` stamps the result (a kept copy's age is counted by the gateway's clock, not the file system's)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+    linked = False
+    if link:
+        try:
+            os.link(source, temporary)
+            linked = True
+        except OSError:
+            temporary.unlink(missing_ok=True)
+    if linked:
+        try:
+            os.replace(temporary, target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        _sync_folder(target.parent)
+    else:
+        with source.open("rb") as stream, atomic_file(target, temporary=temporary) as out:
+            while block := stream.read(1 << 20):
+                out.write(block)
+    if mtime_ns is not None:
+        os.utime(target, ns=(mtime_ns, mtime_ns))
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync a folder: a rename or a link in it survives a power cut."""
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)

@@ -12,6 +12,9 @@ services' result types, never an entry point or a transport (tests/unit/test_lay
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+
 from gateway.domain import instant
 from gateway.domain.caps import OverCap
 from gateway.domain.instant import Instant
@@ -19,7 +22,7 @@ from gateway.service.bundles import BundleResult
 from gateway.service.channels import CapLine, ChannelView, Erased
 from gateway.service.commands import CapDone
 from gateway.service.engine import AtsChange
-from gateway.service.items import IngestResult
+from gateway.service.items import IngestResult, ItemWarning
 from gateway.service.order_reads import LineView, OrderDetail, OrderView
 from gateway.service.outbox_view import ListedMessage, OutboxListing, PartnerStatus
 from gateway.service.queries import AllocatingLine, AtsView, Explanation
@@ -227,8 +230,9 @@ def bundle_report(result: BundleResult) -> Json:
 
 
 def ledger_entry(entry: LedgerRecord) -> Json:
-    """One inbound item and what became of it: `gateway ledger --json`."""
-    return _fields(
+    """One inbound item and what became of it, with the warnings of its report: `gateway ledger --json`
+    (`reapply_of`: the entry whose content it applied again on purpose)."""
+    shown = _fields(
         entry,
         "id",
         "kind",
@@ -241,7 +245,24 @@ def ledger_entry(entry: LedgerRecord) -> Json:
         "rows_skipped",
         "rows_refused",
         "error",
+        "reapply_of",
     )
+    return shown | {"warnings": _stored_warnings(entry.report)}
+
+
+def warnings(found: Sequence[ItemWarning]) -> list[Json]:
+    """What an item or a command applied (or kept a duplicate) but should be looked at, each `{"warning", "skus",
+    "count", "message"}`, a `duplicate_of_older` with `duplicate_of` and `in_force` too (service/items.py
+    ItemWarning, the one shape): `gateway ingest --json`, the ledger, `PUT stock/{sku}`."""
+    return [warning.as_dict() for warning in found]
+
+
+def _stored_warnings(report: str | None) -> list[Json]:
+    """The warnings kept in a ledger entry's report (as `warnings` made them); none in an older report."""
+    if report is None:
+        return []
+    kept = json.loads(report).get("warnings")
+    return [dict(warning) for warning in kept] if isinstance(kept, list) else []
 
 
 # what goes out

@@ -1,5 +1,6 @@
-"""`gateway ingest`: apply flat files by hand, each in one transaction, and report what each did; or a bundle
-(`--bundle MANIFEST`): the files a manifest lists, in one transaction, all or nothing."""
+"""`gateway ingest`: apply flat files by hand, each in one transaction, and report what each did (`--force`
+applies content applied already once more, on purpose); or a bundle (`--bundle MANIFEST`): the files a manifest
+lists, in one transaction, all or nothing."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import click
 
 from gateway import views
 from gateway.cli.errors import EXIT_REFUSED
-from gateway.cli.render import ProgressLine, print_changes
+from gateway.cli.render import ProgressLine, print_changes, print_warnings
 from gateway.cli.state import State, parse_instant
 from gateway.cli.terminal import echo
 from gateway.domain.outcomes import Outcome
@@ -32,6 +33,11 @@ from gateway.service.ingest import IngestResult
 @click.option("--dry-run", is_flag=True, help="Show the ATS changes the file would make; change nothing.")
 @click.option("--as-of", "as_of", help="The files' instant, for stock rows without an as_of column.")
 @click.option("--json", "as_json", is_flag=True, help="Print each file's report as JSON.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Apply a file even when its content was applied already: a new ledger entry naming the first.",
+)
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.pass_obj
 def ingest(
@@ -42,12 +48,15 @@ def ingest(
     dry_run: bool,
     as_of: str | None,
     as_json: bool,
+    force: bool,
     files: tuple[Path, ...],
 ) -> None:
     """Apply flat files (--kind K FILES...), each in one transaction, or a bundle (--bundle MANIFEST); a
-    duplicate of an applied file or bundle is a no-op."""
+    duplicate of an applied file or bundle is a no-op, unless --force (files only)."""
     if manifest is not None and (kind is not None or files):
         raise click.UsageError("give --bundle MANIFEST alone: the manifest names its files and their kinds")
+    if manifest is not None and force:
+        raise click.UsageError("--force applies files again, not bundles (--bundle): a bundle is applied once")
     if manifest is None and (kind is None or not files):
         raise click.UsageError("give --kind KIND and FILES..., or --bundle MANIFEST")
     file_as_of = parse_instant(as_of, partner, state)
@@ -78,15 +87,17 @@ def ingest(
                     as_of=file_as_of,
                     dry_run=dry_run,
                     progress=progress if progress.enabled else None,
+                    force=force,
                 )
             finally:
                 progress.close()
-            worst = max(worst, _report_ingest(result, as_json))
+            worst = max(worst, report_ingest(result, as_json))
     raise click.exceptions.Exit(worst)
 
 
-def _report_ingest(result: IngestResult, as_json: bool) -> int:
-    """Print what one file did; its exit code (1 when it was rejected or rows of it were refused)."""
+def report_ingest(result: IngestResult, as_json: bool) -> int:
+    """Print what one file did; its exit code (1 when it was rejected or rows of it were refused). A warning (a
+    duplicate of older content) goes to stderr and leaves the exit code 0."""
     if as_json:
         echo(json.dumps(views.ingest_report(result)))
     if result.outcome == Outcome.REJECTED:
@@ -100,6 +111,7 @@ def _report_ingest(result: IngestResult, as_json: bool) -> int:
         echo(result.summary())
         if result.dry_run:
             print_changes(result.changes)
+    print_warnings(result.warnings)
     if result.refusals:
         echo(f"gateway: refused {result.counts.refused} row(s) of {result.source}:", err=True)
         for problem in result.refusals:

@@ -1,5 +1,6 @@
 """`gateway ledger`: what was received and what became of it; `gateway ledger release` puts a quarantined file
-back in line. Exit codes as for every command: 0 success, 1 refused, 2 usage or configuration error."""
+back in line; `gateway ledger reapply` applies an entry's content again on purpose. Exit codes as for every
+command: 0 success, 1 refused, 2 usage or configuration error."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import click
 
 from gateway import views
 from gateway.cli.errors import Refused
+from gateway.cli.ingest import report_ingest
 from gateway.cli.state import State, listed_partner
 from gateway.cli.terminal import echo
 from gateway.domain import instant
 from gateway.service import ledger as ledger_service
+from gateway.service.retention import NotKept
 
 
 @click.group(invoke_without_command=True)
@@ -35,7 +38,8 @@ def ledger(ctx: click.Context, partner: str | None, limit: int, as_json: bool) -
     for e in entries:
         received = instant.to_iso(e.received_at) or "-"
         counts = f"{e.rows_applied:>8} {e.rows_refused:>8}"
-        echo(f"{e.id:>6}  {received:<27} {e.kind:<13} {e.outcome:<11} {counts}  {e.source}")
+        note = f"  (re-applies {e.reapply_of})" if e.reapply_of is not None else ""
+        echo(f"{e.id:>6}  {received:<27} {e.kind:<13} {e.outcome:<11} {counts}  {e.source}{note}")
 
 
 @ledger.command("release")
@@ -49,3 +53,20 @@ def release(state: State, partner: str, ledger_id: int) -> None:
     if not released:
         raise Refused(f"ledger entry {ledger_id} is not a quarantined file of {partner}")
     echo(f"{partner}: ledger entry {ledger_id} released; the next pass takes the file again")
+
+
+@ledger.command("reapply")
+@click.option("--partner", required=True)
+@click.option("--id", "ledger_id", required=True, type=int, help="The ledger entry whose content to apply again.")
+@click.option("--dry-run", is_flag=True, help="Show the ATS changes it would make; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new item's report as JSON.")
+@click.pass_obj
+def reapply(state: State, partner: str, ledger_id: int, dry_run: bool, as_json: bool) -> None:
+    """Apply again, on purpose, the content of an applied ledger entry (from the copy kept for
+    retention.items_days), as a new item whose ledger entry names the first. Exit 1 when no copy is kept."""
+    with state.app(partner) as app:
+        try:
+            result = app.ingestor.reapply(partner, ledger_id, dry_run=dry_run)
+        except NotKept as exc:
+            raise Refused(str(exc)) from exc
+    raise click.exceptions.Exit(report_ingest(result, as_json))

@@ -1,16 +1,20 @@
-"""Output shared by several commands: the ATS changes a command made, and the progress line of a long ingest."""
+"""Output shared by several commands: the ATS changes a command made, its warnings, and the progress line of a
+long ingest."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from gateway.cli.errors import Refused
 from gateway.cli.terminal import echo
 from gateway.domain import identifiers
 from gateway.domain.errors import Refusal
 from gateway.service.engine import AtsChange
+from gateway.service.items import ItemWarning
+
+_T = TypeVar("_T")
 
 
 def print_changes(changes: Sequence[AtsChange], stream: TextIO | None = None) -> None:
@@ -20,14 +24,24 @@ def print_changes(changes: Sequence[AtsChange], stream: TextIO | None = None) ->
         echo(f"  ATS {change.sku}: {before} -> {change.after}", file=stream)
 
 
+def print_warnings(warnings: Sequence[ItemWarning]) -> None:
+    """Each warning of what a command or a file applied, on stderr: `gateway: warning: CODE: what` (exit 0)."""
+    for warning in warnings:
+        echo(f"gateway: warning: {warning.code}: {warning.message()}", err=True)
+
+
+def ran(action: Callable[[], _T]) -> _T:
+    """Run one command of the commands service; a refusal by the rules ends the command (exit 1)."""
+    try:
+        return action()
+    except Refusal as refusal:
+        raise Refused(str(refusal)) from refusal
+
+
 def run_and_show(action: Callable[[], Sequence[AtsChange]]) -> None:
     """Run one command of the commands service and print the ATS changes it made; a refusal by the rules ends
     the command (exit 1)."""
-    try:
-        changes = action()
-    except Refusal as refusal:
-        raise Refused(str(refusal)) from refusal
-    print_changes(changes)
+    print_changes(ran(action))
 
 
 class ProgressLine:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from gateway.cli.render import run_and_show
+from gateway.cli.render import print_changes, print_warnings, ran
 from gateway.cli.state import State, parse_instant
 from gateway.cli.terminal import IDENTIFIER, echo
 
@@ -21,8 +21,11 @@ def stock() -> None:
 @click.option("--as-of", "as_of", help="The level's instant (ISO 8601; default now).")
 @click.pass_obj
 def stock_set(state: State, partner: str, sku: str, quantity: int, as_of: str | None) -> None:
-    """Set one SKU's stock level, as a one-row snapshot."""
+    """Set one SKU's stock level, as a one-row snapshot (a level older than a confirmation applied since for the
+    SKU is set, with a warning on stderr)."""
     moment = parse_instant(as_of, partner, state)
     with state.app(partner) as app:
-        run_and_show(lambda: app.commands.set_stock(partner, sku, quantity, moment))
+        done = ran(lambda: app.commands.set_stock(partner, sku, quantity, moment))
+    print_changes(done.changes)
     echo(f"SKU {sku} stock set to {quantity}")
+    print_warnings(done.warnings)  # set all the same: exit 0

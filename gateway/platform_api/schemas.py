@@ -223,6 +223,23 @@ class CapLineOut(BaseModel):
     over_cap: bool
 
 
+class WarningOut(BaseModel):
+    """Something the command applied that should be looked at (it applied all the same): `warning` its code
+    (`snapshot_predates_confirmation`: a level older than the last confirmation applied for its SKU, which may put
+    units already sold back on sale), the first SKUs it concerns, how many in all, and what it means in words."""
+
+    warning: str
+    skus: list[str]
+    count: int
+    message: str
+
+
+class StockOut(CommandOut):
+    """What setting a stock level did: the ATS values it moved, and its warnings (empty when none)."""
+
+    warnings: list[WarningOut]
+
+
 class ProblemOut(BaseModel):
     """RFC 9457 problem details."""
 

@@ -272,7 +272,7 @@ class Bundles:
         engine.publish()
         result.changes, result.ats_changes = list(engine.changes.values()), engine.changed
         result.oversold = engine.oversold.report()
-        log_snapshot_warnings(engine, bound)
+        log_snapshot_warnings(engine, result, bound)  # the whole bundle's, in its report
         now = self.clock()
         for item in result.members:
             result.counts.applied += item.counts.applied

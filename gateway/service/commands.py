@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import KW_ONLY, dataclass, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import TypeVar
 
 from gateway import logs
@@ -13,6 +13,7 @@ from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
 from gateway.service.channels import CapEdit
 from gateway.service.engine import AtsChange, Engine, StockInput
+from gateway.service.items import ItemWarning, log_warnings, snapshot_warnings
 from gateway.service.oversold import OversoldReport, log_oversold
 from gateway.settings import Settings
 from gateway.store.port import Store, UnitOfWork
@@ -145,15 +146,28 @@ class Commands:
             collection=collection,
         )
 
-    def set_stock(self, partner: str, sku: str, quantity: int, as_of: Instant | None) -> list[AtsChange]:
-        """Set one SKU's stock level as a one-row snapshot (stale if older than its inventory timestamp)."""
+    def set_stock(self, partner: str, sku: str, quantity: int, as_of: Instant | None) -> StockSet:
+        """Set one SKU's stock level as a one-row snapshot (stale if older than its inventory timestamp); a level
+        older than a confirmation applied for the SKU applies with a warning, logged and returned, as a file's."""
         moment = as_of if as_of is not None else self.clock()
+        warned: list[ItemWarning] = []
 
         def apply(engine: Engine) -> None:
             if engine.apply_stock([StockInput(sku, quantity, moment)]).skipped:
                 raise StaleStock(sku)
+            warned[:] = snapshot_warnings(engine)  # this run's (a run rolled back and run again replaces them)
 
-        return self._run(partner, "stock_set", apply, sku=sku)
+        changes = self._run(partner, "stock_set", apply, sku=sku)
+        log_warnings(warned, log.bind(partner=partner, sku=sku))
+        return StockSet(changes, warned)
+
+
+@dataclass(frozen=True)
+class StockSet:
+    """What setting a stock level did: the ATS values it moved, and its warnings (it applied all the same)."""
+
+    changes: list[AtsChange]
+    warnings: list[ItemWarning] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,8 @@ class Engine:
         self.changes: dict[str, AtsChange] = {}
         self.changed = 0
         self.stale_skus: list[str] = []
-        self.predating_skus: list[str] = []
+        self.predating_skus: list[str] = []  # the first SAMPLE SKUs set by a level older than their last movement
+        self.predating = 0  # how many levels were (see domain.allocation.snapshot_predates_movement)
         self._held: HeldBack[Instant | None] | None = HeldBack() if held_back else None
         self.channels = ChannelBook(tx, self.partner_id, now, ledger_id, held_back=held_back)
         self.oversold = oversold.Watch()  # SKUs this item or command makes oversold, for the `oversold` event
@@ -251,6 +252,7 @@ class Engine:
         self.changed += merged.changed - len(merged.changes)
         self.stale_skus.extend(merged.stale_sample[: max(0, SAMPLE - len(self.stale_skus))])
         self.predating_skus.extend(merged.predates_sample[: max(0, SAMPLE - len(self.predating_skus))])
+        self.predating += merged.predates_movement
         applied = merged.rows - merged.skipped
         return SnapshotOutcome(
             applied=applied, skipped=merged.skipped, written=merged.changed, predates_movement=merged.predates_movement
@@ -321,6 +323,7 @@ class Engine:
             record = existing[sku]
             if rules.snapshot_predates_movement(policy, as_of, record.last_moved_at):
                 outcome.predates_movement += 1
+                self.predating += 1
                 if len(self.predating_skus) < SAMPLE:
                     self.predating_skus.append(sku)
             lines = closed.get(sku)

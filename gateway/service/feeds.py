@@ -258,7 +258,7 @@ class FeedPoller:
                 kind.apply_page(Applying(engine, result, partner_settings, received_at), items)
                 result.ats_changes = engine.changed
                 result.oversold = engine.oversold.report()
-                log_snapshot_warnings(engine, bound)
+                log_snapshot_warnings(engine, result, bound)
                 ledger.close_applied(tx, entry, result, self.clock())
                 tx.feeds.set_cursor(partner_id, feed, FeedPosition(after, result.sha256), entry, self.clock())
             if after != cursor and result.outcome != Outcome.APPLIED:

@@ -23,31 +23,36 @@ log = logs.get(__name__)
 def claim(
     tx: UnitOfWork, partner_id: int, result: IngestResult, received_at: Instant, sha256: str | None = None
 ) -> int:
-    """Open the `applied` entry of an item about to apply (AlreadyApplied when its content is taken already).
+    """Open the `applied` entry of an item about to apply (AlreadyApplied when its content is taken already); an
+    item applying content again on purpose (`result.reapply_of`) claims nothing and names the entry it repeats.
 
     `sha256` is what the entry claims when it is not the item's own digest (a feed page claims its place in
     the feed's history)."""
     claimed = result.sha256 if sha256 is None else sha256
     result.ledger_id = tx.ledger.open(
-        Inbound(partner_id, result.kind, result.source, claimed, result.size, received_at)
+        Inbound(partner_id, result.kind, result.source, claimed, result.size, received_at, result.reapply_of)
     )
     return result.ledger_id
 
 
 def close_applied(tx: UnitOfWork, entry: int, result: IngestResult, now: Instant) -> None:
-    """Close the claimed `entry`: the item applied, with its counts (and its report when rows were refused)."""
-    report = json.dumps(result.report()) if result.refusals else None
+    """Close the claimed `entry`: the item applied, with its counts (and its report when rows were refused, when it
+    has warnings, or when it applied content again on purpose: `gateway ledger --json` shows them)."""
+    report = (
+        json.dumps(result.report()) if result.refusals or result.warnings or result.reapply_of is not None else None
+    )
     tx.ledger.close(entry, Outcome.APPLIED, result.counts, None, report, now)
 
 
 def record(tx: UnitOfWork, partner_id: int, result: IngestResult, received_at: Instant, now: Instant) -> None:
-    """The entry of a rejected or duplicate item (a rejected one keeps its summary and its report)."""
+    """The entry of a rejected or duplicate item (a rejected one keeps its summary and its report, a duplicate with
+    warnings its report)."""
     rejected = result.outcome == Outcome.REJECTED
     error = result.summary() if rejected else None
     item = Inbound(partner_id, result.kind, result.source, result.sha256, result.size, received_at)
     entry = tx.ledger.open(item, result.outcome)
     result.ledger_id = entry  # before the report is made: it names the entry
-    report = json.dumps(result.report()) if rejected else None
+    report = json.dumps(result.report()) if rejected or result.warnings else None
     tx.ledger.close(entry, result.outcome, LedgerCounts(), error, report, now)
 
 

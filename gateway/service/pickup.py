@@ -243,11 +243,13 @@ class Pickup:
                     inbox.fail(member, source.marker_suffix, _report(item, source, member) | {"bundle": entry.shown})
                 bound.info("file_moved_to_failed", ledger_id=result.ledger_id)
             else:
-                inbox.archive(entry, source.marker_suffix, report if result.refusals or result.counts.refused else None)
+                # refused rows, or a warning (a level older than a confirmation, a duplicate of older content), are
+                # reported beside the archived file (a bundle's members: their own)
+                kept = result.refusals or result.counts.refused or result.warnings
+                inbox.archive(entry, source.marker_suffix, report if kept else None)
                 for member, item in members:
-                    inbox.archive(
-                        member, source.marker_suffix, _report(item, source, member) if item.refusals else None
-                    )
+                    aside = _report(item, source, member) if item.refusals or item.warnings else None
+                    inbox.archive(member, source.marker_suffix, aside)
                 bound.info("file_archived", ledger_id=result.ledger_id, outcome=result.outcome)
         except TransportError as exc:
             # applied (or refused) and recorded; only the move failed: the ledger recognises it next time
@@ -314,5 +316,5 @@ def _clear(staging: Path) -> None:
 
 
 def _report(result: IngestResult, source: SourceSettings, entry: Entry) -> dict[str, object]:
-    """NAME.error.json: what was wrong, with row numbers and the ledger id."""
+    """NAME.error.json: what was wrong, with row numbers and the ledger id, and the warnings of what applied."""
     return result.report() | {"file": entry.shown, "source": source.name, "summary": result.summary()}

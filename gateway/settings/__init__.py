@@ -6,8 +6,8 @@ an environment variable or a file that holds them.
 
 One module per thing configured: `files` (a partner's file formats and columns), `sources` (folder and SFTP
 sources, the SFTP connection), `partners` (a partner, its API, delivery and export), `platform` ([api] and its
-tokens), `store`, `worker`, and `load` (the whole `Settings`, `load()` and the environment). Every name is
-importable from `gateway.settings` itself.
+tokens), `retention` (the kept copies of applied items), `store`, `worker`, and `load` (the whole `Settings`,
+`load()` and the environment). Every name is importable from `gateway.settings` itself.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from gateway.settings.partners import (
     SftpExport,
 )
 from gateway.settings.platform import NO_TOKENS, ApiToken, PlatformApiSettings
+from gateway.settings.retention import RetentionSettings
 from gateway.settings.sources import FolderSource, SftpConnection, SftpSource, Source
 from gateway.settings.store import DEFAULT_STORE_URL, STORE_URL_ENV, StoreSettings, resolve_store_url
 from gateway.settings.worker import WorkerSettings
@@ -73,6 +74,7 @@ __all__ = [
     "PartnerFiles",
     "PartnerSettings",
     "PlatformApiSettings",
+    "RetentionSettings",
     "Settings",
     "SftpConnection",
     "SftpExport",

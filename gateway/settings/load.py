@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from gateway.settings.base import ConfigError, Strict
 from gateway.settings.partners import PartnerSettings
 from gateway.settings.platform import PlatformApiSettings
+from gateway.settings.retention import RetentionSettings
 from gateway.settings.store import STORE_URL_ENV, StoreSettings, holds_password, resolve_store_url
 from gateway.settings.worker import WorkerSettings
 
@@ -30,6 +31,7 @@ class Settings(Strict):
     store: StoreSettings = StoreSettings()
     worker: WorkerSettings = WorkerSettings()
     api: PlatformApiSettings = PlatformApiSettings()
+    retention: RetentionSettings = RetentionSettings()
     partners: dict[str, PartnerSettings] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -108,7 +110,11 @@ def load(path: Path, environ: Mapping[str, str] | None = None) -> Settings:
         _resolve_paths(token, base)
     staging = settings.staging if settings.staging.is_absolute() else (base / settings.staging).resolve()
     _resolve_paths(settings.store, base)
-    return settings.model_copy(update={"store": settings.store.model_copy(update={"url": url}), "staging": staging})
+    items = settings.retention.items_path
+    items = items if items.is_absolute() else (base / items).resolve()
+    retention = settings.retention.model_copy(update={"items_path": items})  # never the shared default itself
+    store = settings.store.model_copy(update={"url": url})
+    return settings.model_copy(update={"store": store, "staging": staging, "retention": retention})
 
 
 _PATH_FIELDS = (

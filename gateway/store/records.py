@@ -141,6 +141,7 @@ class Inbound:
     sha256: str
     size: int
     received_at: Instant
+    reapply_of: int | None = None  # an item applying again on purpose the content of this entry: it claims nothing
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,7 @@ class LedgerRecord:
     rows_refused: int
     error: str | None
     report: str | None
+    reapply_of: int | None = None  # the entry whose content this one applied again on purpose
 
 
 class OutboxRecord(NamedTuple):

@@ -31,8 +31,9 @@ from gateway.domain.messages import OutboxState
 from gateway.domain.outcomes import Outcome
 
 metadata = MetaData()
-# the partial indexes' conditions, as the migrations wrote them: an applied ledger entry, a pending message
-_APPLIED = f"outcome = '{Outcome.APPLIED.value}'"
+# the partial indexes' conditions, as the migrations wrote them: an applied ledger entry that claims its content
+# (not a re-apply on purpose), a pending message
+_CLAIMED = f"outcome = '{Outcome.APPLIED.value}' AND reapply_of IS NULL"
 _PENDING = f"state = '{OutboxState.PENDING.value}'"
 
 
@@ -187,9 +188,13 @@ ingest_ledger = _partner_table(
     Column("error", Text, nullable=True),
     # JSON: the problems found, each with its line number
     Column("report", Text, nullable=True),
-    # the same content is applied at most once per partner and kind, whatever races
-    _partial_index("ux_ingest_ledger_applied", "partner_id", "kind", "sha256", where=_APPLIED, unique=True),
+    # the entry whose content this one applied again on purpose (`gateway ledger reapply`, `ingest --force`)
+    Column("reapply_of", Integer, nullable=True),
+    # the same content is applied at most once per partner and kind, whatever races (but on purpose: a re-apply)
+    _partial_index("ux_ingest_ledger_applied", "partner_id", "kind", "sha256", where=_CLAIMED, unique=True),
     Index("ix_ingest_ledger_received", "partner_id", "received_at"),
+    # the latest entry of a partner and kind (the content in force), read when a duplicate comes in
+    Index("ix_ingest_ledger_kind", "partner_id", "kind", "id"),
     serial=True,
 )
 

@@ -108,7 +108,7 @@ class FolderInbox:
         return target
 
     def archive(self, entry: Entry, marker_suffix: str, report: Mapping[str, object] | None = None) -> None:
-        """Move to archive/ (or delete), with the report of refused rows beside it when there is one."""
+        """Move to archive/ (or delete), with the report (refused rows, warnings) beside it when there is one."""
         if self.settings.delete:
             try:
                 self._path(entry).unlink()

@@ -83,7 +83,7 @@ class SftpInbox(Downloader):
             raise TransportError(f"cannot write the report of {name}: {self._why(exc)}") from exc
 
     def archive(self, entry: Entry, marker_suffix: str, report: Mapping[str, object] | None = None) -> None:
-        """Move to archive/ (or delete), remove the done-marker; a report of refused rows goes beside it."""
+        """Move to archive/ (or delete), remove the done-marker; a report (refused rows, warnings) goes beside it."""
         if self.settings.delete:
             try:
                 self._sftp.remove(wire(self._remote(entry.name)))

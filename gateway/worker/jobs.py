@@ -1,6 +1,7 @@
 """What one configuration runs, and how it is supervised: the scheduler's interval jobs (SFTP sources, API
-feeds), a watchdog observer per folder source, a delivery loop per partner with routes, and the platform API when
-enabled; all stopped together, the items in hand let finish."""
+feeds, pruning the kept copies of applied items at start and daily), a watchdog observer per folder source, a
+delivery loop per partner with routes, and the platform API when enabled; all stopped together, the items in hand
+let finish."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from gateway import access, bootstrap, logs, platform_api
 from gateway.domain.instant import Instant
 from gateway.domain.outcomes import Outcome
-from gateway.service import pickup
+from gateway.service import pickup, retention
 from gateway.service.publish import routes
 from gateway.settings import FolderSource, Settings, SftpSource
 from gateway.transport.folder import FolderWatcher
@@ -63,6 +64,9 @@ class Running:
                     target=self._deliver_loop, args=(partner, wake), name=f"deliver-{partner}", daemon=True
                 )
                 self.loops.append(loop)
+        self.scheduler.add_job(
+            self._prune, "interval", days=1, id="retention", next_run_time=_soon(self.config.worker.jitter)
+        )
         self.scheduler.start()
         for watcher in self.watchers:
             watcher.start()
@@ -165,6 +169,13 @@ class Running:
             self.sources.succeeded(state)
         if any(page.result.outcome == Outcome.APPLIED for page in report.pages):
             self._wake(partner)
+
+    def _prune(self) -> None:
+        """The kept copies of applied items older than retention.items_days, removed (`items_pruned`)."""
+        try:
+            retention.prune(self.config.retention, self.app.clock())
+        except OSError:
+            log.exception("items_prune_failed", path=str(self.config.retention.items_path))
 
     def _wake(self, partner: str) -> None:
         wake = self.wakes.get(partner)

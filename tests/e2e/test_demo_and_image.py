@@ -182,6 +182,8 @@ def test_the_demo_worker_takes_dropped_fixtures_and_writes_what_each_partner_is_
         assert applied["rows_applied"] == 3
         archived = worker.wait_log("file_archived", partner="simple-shop", file="good.csv")
         assert archived["run_id"] == applied["run_id"]
+        kept = var / "items" / "simple-shop" / str(applied["ledger_id"])  # what `ledger reapply` would apply again
+        assert kept.read_bytes() == (FIXTURES / "stock" / "good.csv").read_bytes()
 
         # two orders: O-1001 pending (2 + 1), O-1002 placed straight into confirmed (3)
         for partner in MODES:
@@ -373,6 +375,7 @@ def test_the_image_configuration_passes_check_config_with_the_store_url_from_the
         assert isinstance(source, settings.FolderSource)
         assert source.path.is_relative_to("/var/lib/gateway")
     assert loaded.staging == Path("/var/lib/gateway/staging")
+    assert loaded.retention.items_path == Path("/var/lib/gateway/items")  # the kept copies of applied items
     assert loaded.store.url == "sqlite:////var/lib/gateway/gateway.db"
 
 

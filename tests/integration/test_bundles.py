@@ -219,6 +219,24 @@ def test_a_member_and_a_lone_file_of_the_same_content(make_app: AppFactory, tmp_
     assert (again.outcome, again.duplicate_of) == (Outcome.DUPLICATE, bundled.members[1].ledger_id)
 
 
+def test_a_lone_file_older_than_a_member_in_force_is_a_duplicate_of_older(make_app: AppFactory, tmp_path: Path) -> None:
+    """OTHER=7 alone, then OTHER=5 in a bundle, then the OTHER=7 file again: a duplicate of the first, reported as
+    older than the member now in force; the level stays 5."""
+    app = invoiced(make_app)
+    lone = write(tmp_path, "seven.csv", f"sku,quantity\n{OTHER},7\n")
+    first = app.ingestor.ingest("p", Kind.STOCK, lone)
+    write(tmp_path, "five.csv", f"sku,quantity\n{OTHER},5\n")
+    bundled = ingest(app, manifest(tmp_path, ("stock", "five.csv")))
+    again = app.ingestor.ingest("p", Kind.STOCK, lone)
+    assert (again.outcome, again.duplicate_of, again.in_force) == (
+        Outcome.DUPLICATE,
+        first.ledger_id,
+        bundled.members[0].ledger_id,
+    )
+    assert [w.code for w in again.warnings] == ["duplicate_of_older"]
+    assert stock(app, "p", OTHER) == 5
+
+
 @pytest.mark.parametrize(
     ("line", "expected"),
     [

@@ -104,7 +104,7 @@ class Run:
         stale = sku in self.as_of and self.rng.random() < 0.05
         moment = self.as_of[sku] - 3_600_000_000 if stale else self.clock()
         try:
-            changes = self.app.commands.set_stock(PARTNER, sku, self.rng.randint(0, 40), moment)
+            changes = self.app.commands.set_stock(PARTNER, sku, self.rng.randint(0, 40), moment).changes
         except StaleStock:
             assert stale, f"{sku}: a level as of {moment} was refused as stale after {self.as_of[sku]}"
             self.outcomes["stock stale"] += 1
@@ -239,7 +239,7 @@ def test_the_partner_ends_with_the_stores_view_despite_chaos(
         for sku in SKUS:  # a first level for every SKU, so that orders have something to take
             clock.advance(0.01)
             run.as_of[sku] = clock()
-            run.ats_changes += len(app.commands.set_stock(PARTNER, sku, rng.randint(5, 40), clock()))
+            run.ats_changes += len(app.commands.set_stock(PARTNER, sku, rng.randint(5, 40), clock()).changes)
         # early enough that the passes after them send the batches they are meant for, whatever fails meanwhile
         refusals = set(rng.sample(range(DELIVER_EVERY, OPERATIONS - 5 * DELIVER_EVERY), REFUSALS))
         commands = (run.set_stock, run.place, run.move, run.set_cap)

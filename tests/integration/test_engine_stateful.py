@@ -128,6 +128,7 @@ class Model:
     confirmation: dict[tuple[str, str], tuple[int, Instant]] = field(default_factory=dict)  # in force per line
     exported: list[str] = field(default_factory=list)  # orders moved into invoicing
     closed: list[str] = field(default_factory=list)  # orders moved into closed
+    moved_at: dict[str, Instant] = field(default_factory=dict)  # simple mode: when a status move last took stock
 
     def allocation(self, sku: str) -> int:
         total = 0
@@ -265,6 +266,7 @@ class EngineMachine(RuleBasedStateMachine):
             for sku, quantity in order.lines.items():
                 if current == S.PENDING and status in (S.CONFIRMED, S.INVOICING, S.CLOSED):
                     self.model.stock[sku] = self.model.stock.get(sku, 0) - quantity
+                    self.model.moved_at[sku] = self.clock()
                 elif current in (S.CONFIRMED, S.INVOICING) and status == S.CANCELLED:
                     self.model.stock[sku] = self.model.stock.get(sku, 0) + quantity
         if current != status and status == S.INVOICING:
@@ -378,10 +380,17 @@ class EngineMachine(RuleBasedStateMachine):
                 self.app.commands.set_stock(self.partner, sku, quantity, as_of)
             return
         before = self._published_now()
-        changes = self.app.commands.set_stock(self.partner, sku, quantity, as_of)
+        done = self.app.commands.set_stock(self.partner, sku, quantity, as_of)
+        # simple mode warns of a new level older than the last move that took the SKU's stock (DOMAIN.md)
+        moved_at = self.model.moved_at.get(sku)
+        unchanged = (self.model.stock.get(sku), inventory_at) == (quantity, as_of)
+        predates = moved_at is not None and as_of < moved_at and not unchanged
+        assert [(w.code, w.skus, w.count) for w in done.warnings] == (
+            [("snapshot_predates_confirmation", (sku,), 1)] if predates else []
+        )
         self.model.stock[sku] = quantity
         self.model.inventory_at[sku] = as_of
-        self._check_changes(before, changes)
+        self._check_changes(before, done.changes)
 
     def _confirm(self, order_id: str, sku: str, quantity: int, at: Instant) -> None:
         self.clock.advance()

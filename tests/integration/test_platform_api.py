@@ -177,6 +177,7 @@ def test_stock_and_ats_per_sku(client: TestClient) -> None:
         "partner": "acme",
         "order_id": None,
         "ats_changes": [{"sku": "EGGS", "before": None, "after": 30}],
+        "warnings": [],
     }
     answer = client.put(
         url("acme", "stock/MILK"), json={"quantity": 5, "as_of": "2025-12-31T10:00:00+00:00"}, headers=auth()

@@ -1,5 +1,6 @@
 """The worker's passes over a source, in process (Worker.start and stop, no signals): a burst larger than
-`max_files_per_poll` is taken pass after pass at once, not one pass per rescan interval."""
+`max_files_per_poll` is taken pass after pass at once, not one pass per rescan interval; and its daily pruning of
+the kept copies of applied items."""
 
 from __future__ import annotations
 
@@ -42,3 +43,32 @@ def test_a_burst_larger_than_max_files_per_poll_is_taken_in_passes_that_follow_e
     finally:
         worker.stop()
     assert [name for name in os.listdir(drop) if name not in ("archive", "failed")] == []
+
+
+def test_the_worker_prunes_kept_copies_older_than_items_days_at_start_and_daily(tmp_path: Path) -> None:
+    """A copy kept 31 days ago is removed soon after the start, one kept yesterday stays; the job comes back daily."""
+    config = write_config(tmp_path, {"p": {"stock_mode": "simple"}})
+    kept = tmp_path / "var" / "items" / "p"
+    kept.mkdir(parents=True)
+    old, recent = kept / "1", kept / "2"
+    for path, days in ((old, 31), (recent, 1)):
+        path.write_text("sku,quantity\nA,1\n")
+        then = time.time() - days * 86_400
+        os.utime(path, (then, then))
+    worker = Worker(config)
+    worker.settings = worker.settings.model_copy(
+        update={"worker": worker.settings.worker.model_copy(update={"health_port": None})}
+    )
+    worker.start()
+    try:
+        assert worker.running is not None
+        job = worker.running.scheduler.get_job("retention")
+        assert job is not None
+        assert job.trigger.interval.total_seconds() == 86_400
+        deadline = time.monotonic() + 30
+        while old.exists():
+            assert time.monotonic() < deadline, "the copy kept 31 days ago is still there"
+            time.sleep(0.05)
+        assert recent.exists()
+    finally:
+        worker.stop()

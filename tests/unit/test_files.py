@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import BinaryIO
 
 import pytest
 
-from gateway.files import STAGED_SUFFIX, atomic_file, stage, write_atomically
+from gateway.files import STAGED_SUFFIX, atomic_file, place_copy, stage, write_atomically
 
 
 def test_a_file_written_atomically_replaces_the_old_one_and_leaves_no_temporary_file(tmp_path: Path) -> None:
@@ -56,3 +57,33 @@ def test_a_staging_copy_that_fails_leaves_nothing_in_staging(tmp_path: Path) -> 
     with pytest.raises(OSError, match="connection lost"):
         stage(tmp_path, cut)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_copy_placed_as_a_link_or_bytes_replaces_the_target_whole_and_takes_the_given_time(tmp_path: Path) -> None:
+    """place_copy: a hard link of a file no one changes (same inode), else a copy of its bytes; an old file
+    under the name replaced; the folder made; the modification time the one given; no temporary file left."""
+    source = tmp_path / "a.staged"
+    source.write_bytes(b"sku,quantity\nW1,10\n")
+    linked, copied = tmp_path / "kept" / "1", tmp_path / "kept" / "2"
+    place_copy(source, linked, link=True, mtime_ns=1_000_000_000_000_000_000)
+    copied.write_bytes(b"an orphan")
+    place_copy(source, copied, mtime_ns=2_000_000_000_000_000_000)
+    assert linked.read_bytes() == copied.read_bytes() == source.read_bytes()
+    assert linked.stat().st_ino == source.stat().st_ino
+    assert copied.stat().st_ino != source.stat().st_ino
+    assert (linked.stat().st_mtime_ns, copied.stat().st_mtime_ns) == (10**18, 2 * 10**18)
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["1", "2"]
+
+
+def test_a_copy_that_cannot_be_linked_is_copied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another file system (the link refused): the bytes are copied instead."""
+    source = tmp_path / "a.staged"
+    source.write_bytes(b"data")
+
+    def refuse(*_: object) -> None:
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", refuse)
+    place_copy(source, tmp_path / "kept" / "1", link=True)
+    assert (tmp_path / "kept" / "1").read_bytes() == b"data"
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["1"]

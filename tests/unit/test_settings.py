@@ -500,3 +500,26 @@ def test_a_worker_is_named_after_its_host_and_sources_may_name_their_workers(tmp
     assert problems_of(write(tmp_path, text.replace('["machine-a"]', "[]")))[0].startswith(
         "partners.p.sources.0.folder.workers"
     )
+
+
+def test_kept_copies_default_to_var_items_for_30_days_and_resolve_beside_the_file(tmp_path: Path) -> None:
+    """[retention]: items_path relative to the configuration's folder, items_days 30 unless set; 0 keeps none."""
+    loaded = settings.load(write(tmp_path, '[partners.p]\nstock_mode = "simple"\n'), environ={})
+    assert (loaded.retention.items_path, loaded.retention.items_days) == ((tmp_path / "var" / "items").resolve(), 30)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    other = settings.load(write(elsewhere, '[partners.p]\nstock_mode = "simple"\n'), environ={})
+    assert other.retention.items_path == (elsewhere / "var" / "items").resolve()  # each load its own
+    assert loaded.retention.items_path == (tmp_path / "var" / "items").resolve()
+    given = settings.load(write(tmp_path, '[retention]\nitems_path = "kept"\nitems_days = 0\n'), environ={})
+    assert (given.retention.items_path, given.retention.items_days) == ((tmp_path / "kept").resolve(), 0)
+
+
+def test_retention_mistakes_are_listed_by_key(tmp_path: Path) -> None:
+    """A negative number of days and an unknown key, each under its key."""
+    with pytest.raises(settings.ConfigError) as error:
+        settings.load(write(tmp_path, "[retention]\nitems_days = -1\nitem_days = 3\n"), environ={})
+    assert [problem.split(":")[0] for problem in error.value.problems] == [
+        "retention.items_days",
+        "retention.item_days",
+    ]

@@ -12,6 +12,7 @@ from gateway import views
 from gateway.cli import ats as cli_ats
 from gateway.domain import instant
 from gateway.domain.caps import CapSource, EffectiveCap, OverCap
+from gateway.domain.outcomes import Outcome
 from gateway.platform_api.schemas import (
     AtsOut,
     CapIn,
@@ -21,17 +22,21 @@ from gateway.platform_api.schemas import (
     ChannelOut,
     ErasedCapOut,
     OverCapOut,
+    WarningOut,
 )
 from gateway.service.channels import CapEdit, CapLine, ChannelView, Erased
 from gateway.service.commands import CapDone
 from gateway.service.engine import AtsChange
+from gateway.service.items import ItemWarning
 from gateway.service.queries import AllocatingLine, AtsView, Explanation
+from gateway.store.records import LedgerRecord
 
 AS_OF = instant.parse("2019-06-25T12:00:00Z")
 VIEW = AtsView(sku="EGGS", stock=10, allocated=12, ats=0, as_of=AS_OF)
 CHANNEL = ChannelView("EGGS", "paris-11", "2026-12-01", ats=0, cap=5, ordered=8, source=CapSource.ASSEMBLY, sku_ats=-2)
 LINE = AllocatingLine("O1", "closed", 5, 4, 4, "closed line confirmed after the inventory timestamp")
 EXPLANATION = Explanation(VIEW, set_by=7, lines=(LINE,), non_allocating=2, mode="time_based")
+PREDATES = ItemWarning("snapshot_predates_confirmation", ("EGGS", "HAM"), 3)
 
 
 @pytest.mark.parametrize(
@@ -40,8 +45,9 @@ EXPLANATION = Explanation(VIEW, set_by=7, lines=(LINE,), non_allocating=2, mode=
         (views.ats(VIEW), AtsOut),
         (views.channel(CHANNEL), ChannelOut),
         (views.ats_change(AtsChange("EGGS", None, 3)), ChangeOut),
+        (views.warnings([PREDATES])[0], WarningOut),
     ],
-    ids=["ats", "channel", "ats_change"],
+    ids=["ats", "channel", "ats_change", "warning"],
 )
 def test_a_view_names_exactly_the_fields_of_the_api_model_that_documents_it(
     body: dict[str, object], model: type[BaseModel]
@@ -150,3 +156,29 @@ def test_the_cli_keeps_each_old_name_beside_its_new_one_with_the_same_value() ->
         names = list(both)
         assert names.index(old) == names.index(new) + 1
     json.dumps(both)  # JSON-ready as it is
+
+
+def test_a_warning_names_its_code_its_first_skus_and_how_many_in_all() -> None:
+    """The one shape of every `warnings` list: the code, the SKUs named, the count, and the words."""
+    [body] = views.warnings([PREDATES])
+    assert body == {
+        "warning": "snapshot_predates_confirmation",
+        "skus": ["EGGS", "HAM"],
+        "count": 3,
+        "message": "3 level(s) older than the last confirmation the gateway applied for their SKU"
+        " (EGGS, HAM and 1 more): applied, but such a level may put units already sold back on sale",
+    }
+    json.dumps(body)
+
+
+def _entry(report: str | None) -> LedgerRecord:
+    return LedgerRecord(1, "p", "stock", "s.csv", "ab", 10, 0, 0, Outcome.APPLIED, 1, 0, 0, None, report)
+
+
+def test_a_ledger_entry_shows_the_warnings_its_report_keeps_and_none_without_them() -> None:
+    """The entry's `warnings` are its report's, in the same shape; an entry without a report, or whose report
+    predates warnings, shows an empty list."""
+    report = json.dumps({"refused": [], "warnings": views.warnings([PREDATES])})
+    assert views.ledger_entry(_entry(report))["warnings"] == views.warnings([PREDATES])
+    assert views.ledger_entry(_entry(None))["warnings"] == []
+    assert views.ledger_entry(_entry(json.dumps({"refused": []})))["warnings"] == []

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from gateway import views
 from gateway.platform_api.problems import malformed
-from gateway.platform_api.routes.common import REFUSED, Gateway, Name, Partner, execute, moment, partner_router, run
-from gateway.platform_api.schemas import CapIn, CapOut, CommandOut, StockIn
+from gateway.platform_api.routes.common import (
+    REFUSED,
+    Gateway,
+    Name,
+    Partner,
+    changes_out,
+    execute,
+    moment,
+    partner_router,
+)
+from gateway.platform_api.schemas import CapIn, CapOut, StockIn, StockOut, WarningOut
 
 router = partner_router()
 
@@ -22,9 +31,11 @@ async def set_cap(app: Gateway, partner: Partner, cap: CapIn) -> CapOut:
     return CapOut.model_validate({"partner": partner} | views.cap_done(done))
 
 
-@router.put("/stock/{sku:path}", response_model=CommandOut, responses=REFUSED)
-async def set_stock(app: Gateway, partner: Partner, sku: Name, level: StockIn) -> CommandOut:
-    """Set one SKU's stock level (refused when older than the level it would replace)."""
+@router.put("/stock/{sku:path}", response_model=StockOut, responses=REFUSED)
+async def set_stock(app: Gateway, partner: Partner, sku: Name, level: StockIn) -> StockOut:
+    """Set one SKU's stock level (refused when older than the level it would replace); `warnings` names a level
+    older than the last confirmation applied for the SKU (`snapshot_predates_confirmation`), set all the same."""
     as_of = moment(app, level.as_of, partner, "as_of")
-    changes = await run(app, lambda commands: commands.set_stock(partner, sku, level.quantity, as_of))
-    return CommandOut(partner=partner, ats_changes=changes)
+    done = await execute(app, lambda commands: commands.set_stock(partner, sku, level.quantity, as_of))
+    warnings = [WarningOut.model_validate(w) for w in views.warnings(done.warnings)]
+    return StockOut(partner=partner, ats_changes=changes_out(done.changes), warnings=warnings)

@@ -23,7 +23,7 @@ class LedgerRepository(Protocol):
 
     def open(self, item: Inbound, outcome: Outcome = Outcome.APPLIED) -> int:
         """Start the ledger entry of `item` and return its id; an `applied` entry claims the content (Conflict if
-        taken).
+        taken), unless the item applies again on purpose the content of entry `item.reapply_of`, which it names.
 
         Raises AlreadyApplied (a Conflict) when another transaction applied the same content meanwhile; on
         PostgreSQL the transaction can then do nothing more: leave its block."""
@@ -64,4 +64,13 @@ class LedgerRepository(Protocol):
 
     def transport_recovered(self, partner_id: int, source: str, identity: str) -> None:
         """Forget a source file's transport failures (it went through)."""
+        ...
+
+    def entry(self, partner_id: int, ledger_id: int) -> LedgerRecord | None:
+        """The partner's ledger entry `ledger_id`, or None when the partner has no such entry."""
+        ...
+
+    def in_force(self, partner_id: int, kind: str) -> tuple[int, str] | None:
+        """(id, sha256) of the latest `applied` entry of the partner and kind (a re-apply included), or `bundled`
+        (a bundle's member): the content in force; None before any."""
         ...

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, true, update
 
 from gateway.domain import instant
 from gateway.domain.instant import Instant
@@ -18,6 +18,7 @@ from gateway.store.sql.errors import translate_errors
 from gateway.store.sql.repository import SqlRepository, with_partner
 
 _G = schema.ingest_ledger
+_IN_FORCE = (Outcome.APPLIED.value, Outcome.BUNDLED.value)  # content that applied: alone, or in a bundle
 _T = schema.transport_failures
 
 
@@ -26,6 +27,8 @@ class SqlLedger(SqlRepository):
 
     def applied(self, partner_id: int, kind: str, sha256: str, outcome: Outcome = Outcome.APPLIED) -> int | None:
         """The entry that already applied this content for this partner and kind (or the first with `outcome`)."""
+        # the claim of applied content, not a re-apply on purpose: the unique index's own condition, which it serves
+        claims = _G.c.reapply_of.is_(None) if outcome == Outcome.APPLIED else true()
         found = self.connection.execute(
             select(_G.c.id)
             .where(
@@ -33,6 +36,7 @@ class SqlLedger(SqlRepository):
                 _G.c.kind == kind,
                 _G.c.sha256 == sha256,
                 _G.c.outcome == outcome,
+                claims,
             )
             .order_by(_G.c.id)
             .limit(1)
@@ -40,7 +44,8 @@ class SqlLedger(SqlRepository):
         return None if found is None else int(found)
 
     def open(self, item: Inbound, outcome: Outcome = Outcome.APPLIED) -> int:
-        """The unique index on applied content turns a second claim into AlreadyApplied."""
+        """The unique index on applied content turns a second claim into AlreadyApplied (a re-apply on purpose,
+        naming the entry it applies again, claims nothing)."""
         taken = f"{item.kind} content {item.sha256} was applied already"
         with translate_errors(conflict=lambda _: AlreadyApplied(taken)):
             key = self.connection.execute(_G.insert().values(**asdict(item), outcome=outcome)).inserted_primary_key
@@ -86,9 +91,24 @@ class SqlLedger(SqlRepository):
     def entries(self, partner_id: int, limit: int = 100) -> list[LedgerRecord]:
         """The latest entries of the partner, newest first."""
         query = with_partner(_G).where(_G.c.partner_id == partner_id).order_by(_G.c.id.desc()).limit(limit)
-        return [
-            LedgerRecord(**{**row._mapping, "outcome": Outcome(row.outcome)}) for row in self.connection.execute(query)
-        ]
+        return [_record(row) for row in self.connection.execute(query)]
+
+    def entry(self, partner_id: int, ledger_id: int) -> LedgerRecord | None:
+        """The partner's entry `ledger_id`, if it has one."""
+        row = self.connection.execute(
+            with_partner(_G).where(_G.c.partner_id == partner_id, _G.c.id == ledger_id)
+        ).one_or_none()
+        return None if row is None else _record(row)
+
+    def in_force(self, partner_id: int, kind: str) -> tuple[int, str] | None:
+        """(id, sha256) of the latest applied entry of the partner and kind (alone or as a bundle's member)."""
+        row = self.connection.execute(
+            select(_G.c.id, _G.c.sha256)
+            .where(_G.c.partner_id == partner_id, _G.c.kind == kind, _G.c.outcome.in_(_IN_FORCE))
+            .order_by(_G.c.id.desc())
+            .limit(1)
+        ).one_or_none()
+        return None if row is None else (int(row.id), str(row.sha256))
 
     # transport failures of source files, and the quarantine they lead to
 
@@ -154,3 +174,8 @@ class SqlLedger(SqlRepository):
             .values(outcome=Outcome.RELEASED.value, error=func.coalesce(_G.c.error, "") + note)
         )
         return True
+
+
+def _record(row: Any) -> LedgerRecord:
+    """A ledger row read through `with_partner` as the port's record (its outcome read back as a member)."""
+    return LedgerRecord(**{**row._mapping, "outcome": Outcome(row.outcome)})
