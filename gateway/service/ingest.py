@@ -31,6 +31,7 @@ from gateway.domain.instant import Instant
 from gateway.domain.outcomes import Outcome
 from gateway.formats import rows as formats
 from gateway.formats.csvfile import CsvTable
+from gateway.formats.manifest import BUNDLE
 from gateway.formats.problems import Malformed, Problems
 from gateway.formats.rows import Kind
 from gateway.service import ledger, retention
@@ -119,6 +120,11 @@ class Ingestor:
         after `retention.items_days`, or never kept: an entry made before copies were kept, a feed page)."""
         with self.store.read() as tx:
             entry = tx.ledger.entry(tx.partners.id_of(partner), ledger_id)
+        if entry is not None and (entry.kind == BUNDLE or entry.outcome == Outcome.BUNDLED):
+            raise retention.NotKept(
+                f"ledger entry {ledger_id} of {partner} is a bundle or one of its files: a bundle applies once, as a "
+                "whole (service/bundles); apply its files again alone with `gateway ingest --force`"
+            )
         if entry is None or entry.outcome != Outcome.APPLIED:
             raise retention.NotKept(
                 f"ledger entry {ledger_id} is no applied item of {partner}: only an applied item (some of its rows "

@@ -114,3 +114,13 @@ def test_bundle_and_kind_with_files_are_one_or_the_other(cli: Cli, args: tuple[s
     """--bundle takes no --kind and no FILES; without it, --kind and FILES are needed (usage error, exit 2)."""
     done = cli("ingest", "--partner", "brand", *args, expect=2)
     assert "--bundle" in done.stderr
+
+
+def test_a_bundle_is_not_applied_again_on_purpose(cli: Cli) -> None:
+    """`ledger reapply` refuses a bundle's entry and its members' (exit 1, saying how), `--force` a bundle (exit 2)."""
+    report = json.loads(cli("ingest", "--partner", "brand", "--bundle", str(GOOD), "--json").stdout)
+    for entry in (report["ledger_id"], report["members"][0]["ledger_id"]):
+        done = cli("ledger", "reapply", "--partner", "brand", "--id", str(entry), expect=1)
+        assert "is a bundle or one of its files: a bundle applies once" in done.stderr
+    done = cli("ingest", "--partner", "brand", "--bundle", str(GOOD), "--force", expect=2)
+    assert "--force applies files again, not bundles" in done.stderr
