@@ -13,7 +13,9 @@ new content); a lone file equal to a member applied in a bundle is a duplicate o
 a lone file (a re-delivered old file must not roll anything back).
 
 A member refused whole (malformed) rejects the bundle: nothing applies, and every member's problems are reported
-(the bundle's report lists each member's). Rows the rules refuse stay refused alone, as in a lone file.
+(the bundle's report lists each member's). Rows the rules refuse stay refused alone, as in a lone file. An order's
+history and its messages name the member that moved it; the ATS values queued name the bundle. A bundle applies
+once: it is never re-applied on purpose (its files may be, alone).
 """
 
 from __future__ import annotations
