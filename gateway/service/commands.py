@@ -12,9 +12,10 @@ from gateway.domain.instant import Instant
 from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
 from gateway.service.channels import CapEdit
-from gateway.service.engine import AtsChange, Engine, StockInput
+from gateway.service.engine import AtsChange, Engine
 from gateway.service.items import ItemWarning, log_warnings, snapshot_warnings
 from gateway.service.oversold import OversoldReport, log_oversold
+from gateway.service.snapshots import StockInput
 from gateway.settings import Settings
 from gateway.store.port import Store, UnitOfWork
 from gateway.store.retry import RETRIES, retried

@@ -12,9 +12,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import compress
-from operator import itemgetter, ne
-from typing import NamedTuple
+from operator import itemgetter
 
 from gateway.domain import allocation as rules
 from gateway.domain import guards, instant
@@ -25,9 +23,10 @@ from gateway.domain.messages import MessageKind
 from gateway.domain.modes import Policy
 from gateway.domain.orders import RequestedLine, merge_lines
 from gateway.domain.status import OrderStatus, check_transition
-from gateway.service import oversold
+from gateway.service import oversold, snapshots
 from gateway.service.channels import CapEdit, ChannelBook, channel_units
 from gateway.service.held import HeldBack
+from gateway.service.snapshots import SAMPLE, SnapshotOutcome, StockLevel
 from gateway.store.port import AtsMessage, LevelLoader, LineRecord, OrderRecord, StockRecord, UnitOfWork
 
 
@@ -40,28 +39,6 @@ class AtsChange:
     after: int
 
 
-StockLevel = tuple[str, int, Instant]  # sku, quantity, as_of
-
-
-class StockInput(NamedTuple):
-    """One stock level to set: from a snapshot row or a command."""
-
-    sku: str
-    quantity: int
-    as_of: Instant
-
-
-@dataclass
-class SnapshotOutcome:
-    """What applying stock rows did."""
-
-    applied: int = 0
-    skipped: int = 0
-    written: int = 0
-    predates_movement: int = 0
-
-
-SAMPLE = 20  # SKUs named in a warning about many rows
 MAX_TRACKED_CHANGES = 10_000
 
 
@@ -215,7 +192,7 @@ class Engine:
             return outcome
         if not self._alone:
             self._hold(skus=[row[0] for row in rows])
-        fresh, changed = (rows, []) if all_new else self._classify(rows, outcome)
+        fresh, changed = (rows, []) if all_new else self._fresh_and_changed(rows, outcome)
         # New SKUs hold no lines yet: their ATS is their level. Plain tuples all the way to the driver.
         published = rules.published
         levels = [(sku, quantity, as_of, published(quantity)) for sku, quantity, as_of in fresh]
@@ -228,7 +205,7 @@ class Engine:
         self._queue_ats(messages, None)
         if self.channels.any():  # skip building the map for a partner without caps (most snapshots)
             self.channels.republish({sku: quantity for sku, quantity, _, _ in levels})
-        writes = self._apply_changed(changed, set_by, outcome) if changed else []
+        writes = self._levels_changed(changed, set_by, outcome) if changed else []
         self._save(writes)
         outcome.applied = len(rows) - outcome.skipped
         outcome.written = len(levels) + len(writes)
@@ -280,57 +257,27 @@ class Engine:
         self.channels.republish({sku: rules.available(record.quantity, record.allocated)})
         return edit
 
-    def _classify(
+    def _fresh_and_changed(
         self, rows: Sequence[StockLevel], outcome: SnapshotOutcome
     ) -> tuple[list[StockLevel], list[StockLevel]]:
-        """Split rows into new SKUs and changed ones by (quantity, as_of) alone; count and drop stale rows.
+        """New SKUs and changed ones (stale rows counted and dropped), against the stored versions of the rows."""
+        held = self.tx.stock.versions(self.partner_id, list(map(itemgetter(0), rows)))  # aligned with the rows
+        return snapshots.classify(rows, held, outcome, self.stale_skus)
 
-        Most rows of a routine snapshot change nothing: each row is compared whole with the stored
-        (sku, quantity, as_of) by the interpreter's own map and compress, and only the rows that differ reach
-        the loop below.
-        """
-        skus = list(map(itemgetter(0), rows))
-        held = self.tx.stock.versions(self.partner_id, skus)  # aligned with the rows
-        is_stale = rules.is_stale
-        fresh: list[StockLevel] = []
-        changed: list[StockLevel] = []
-        for index in compress(range(len(rows)), map(ne, rows, held)):
-            row, version = rows[index], held[index]
-            if version is None:
-                fresh.append(row)
-            elif is_stale(row[2], version[2]):
-                outcome.skipped += 1
-                if len(self.stale_skus) < SAMPLE:
-                    self.stale_skus.append(row[0])
-            else:
-                changed.append(row)
-        return fresh, changed
-
-    def _apply_changed(
+    def _levels_changed(
         self, changed: Sequence[StockLevel], set_by: int | None, outcome: SnapshotOutcome
     ) -> list[StockRecord]:
         """New levels for SKUs already held (to be saved): time_based closed lines follow the inventory timestamp."""
-        policy = self.policy
         skus = [row[0] for row in changed]
         existing = self.tx.stock.get(self.partner_id, skus)
         self.oversold.seen(existing.values())
         closed: dict[str, list[Line]] = defaultdict(list)
-        if policy.closed_may_allocate:
+        if self.policy.closed_may_allocate:
             for line in self.tx.orders.lines_of(self.partner_id, skus, [OrderStatus.CLOSED]):
                 closed[line.sku].append(line)
-        writes: list[StockRecord] = []
-        for sku, quantity, as_of in changed:
-            record = existing[sku]
-            if rules.snapshot_predates_movement(policy, as_of, record.last_moved_at):
-                outcome.predates_movement += 1
-                self.predating += 1
-                if len(self.predating_skus) < SAMPLE:
-                    self.predating_skus.append(sku)
-            lines = closed.get(sku)
-            if lines:
-                record.allocated += rules.allocated(policy, lines, as_of) - rules.allocated(policy, lines, record.as_of)
-            record.quantity, record.as_of, record.set_by = quantity, as_of, set_by
-            writes.append(record)
+        before = outcome.predates_movement
+        writes = snapshots.follow(self.policy, changed, existing, closed, set_by, outcome, self.predating_skus)
+        self.predating += outcome.predates_movement - before
         return writes
 
     def recompute(self) -> int:

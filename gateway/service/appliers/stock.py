@@ -19,8 +19,9 @@ from gateway.formats.csvfile import CsvTable
 from gateway.formats.problems import Problem, Problems
 from gateway.formats.rows import StockRow
 from gateway.service.appliers.base import Applier, Applying
-from gateway.service.engine import Engine, SnapshotOutcome, StockInput, StockLevel
+from gateway.service.engine import Engine
 from gateway.service.items import IngestResult, Rejected
+from gateway.service.snapshots import SnapshotOutcome, StockInput, StockLevel
 
 _BATCH = 10_000  # stock rows applied per engine call: bounded memory, few round trips
 
