@@ -100,7 +100,7 @@ def gateway_big(server: sshd.Sshd, remote: Path, local: Path) -> float:
         [entry] = [e for e in inbox.entries() if e.name == remote.name]
         staged = inbox.fetch(entry, staging)
     elapsed = time.perf_counter() - started
-    assert staged.stat().st_size == remote.stat().st_size
+    assert staged.path.stat().st_size == staged.size == remote.stat().st_size
     return elapsed
 
 
@@ -115,7 +115,7 @@ def gateway_small(server: sshd.Sshd, remote: Path, local: Path, count: int, work
         failed = [str(r) for _, r in inbox.fetch_many(entries, staging) if isinstance(r, TransportError)]
     elapsed = time.perf_counter() - started
     assert not failed, failed[:3]
-    got = len(os.listdir(staging))
+    got = len(os.listdir(staging))  # each file staged under a fresh name (its digest taken as it was written)
     assert got == count, f"the gateway staged {got} of {count} files"
     return elapsed
 

@@ -97,7 +97,7 @@ def ingest(
 
 def report_ingest(result: IngestResult, as_json: bool) -> int:
     """Print what one file did; its exit code (1 when it was rejected or rows of it were refused). A warning (a
-    duplicate of older content) goes to stderr and leaves the exit code 0."""
+    level older than a confirmation, a duplicate of older content) goes to stderr and leaves the exit code 0."""
     if as_json:
         echo(json.dumps(views.ingest_report(result)))
     if result.outcome == Outcome.REJECTED:
@@ -142,6 +142,7 @@ def _report_bundle(result: BundleResult, as_json: bool) -> int:
             echo(f"  {line}")
         if result.dry_run:
             print_changes(result.changes)
+    print_warnings(result.warnings)  # its members' (a level older than a confirmation), said once for the bundle
     refused = [member for member in result.members if member.refusals]
     for member in refused:
         echo(f"gateway: refused {member.counts.refused} row(s) of {member.source}:", err=True)

@@ -71,3 +71,15 @@ def test_ingest_json_and_ledger_json_carry_the_warning(cli: Cli, tmp_path: Path)
     assert (latest["source"], latest["warnings"]) == (str(newer), [])
     table = cli("ledger", "--partner", "shop").stdout  # the table is unchanged
     assert table.splitlines()[0].split() == ["id", "received_at", "kind", "outcome", "applied", "refused", "source"]
+
+
+def test_a_bundle_with_an_older_level_warns_on_stderr_once_for_the_bundle(cli: Cli, tmp_path: Path) -> None:
+    """`ingest --bundle`: the stock member's level older than the confirmation is applied, exit 0, and the warning
+    is said on stderr (and in the bundle's `--json` report) as for a lone file."""
+    (tmp_path / "levels.csv").write_text(f"sku,quantity,as_of\nW1,10,{OLDER}\n", encoding="utf-8")
+    (tmp_path / "acks.csv").write_text("order_id,status\nO1,invoicing\n", encoding="utf-8")
+    manifest = tmp_path / "day.bundle.csv"
+    manifest.write_text("kind,file\nstock,levels.csv\nacknowledgements,acks.csv\n", encoding="utf-8")
+    done = cli("ingest", "--partner", "shop", "--bundle", str(manifest))
+    assert done.stderr.count(f"{WARNED} (W1)") == 1
+    assert cli.ats("shop", "W1")["stock"] == 10

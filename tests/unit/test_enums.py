@@ -167,7 +167,7 @@ def test_the_schema_says_what_the_migrations_said() -> None:
         for dialect in ("sqlite", "postgresql")
         if index.dialect_options[dialect]["where"] is not None
     }
-    # an applied entry claims its content unless it re-applies an earlier one on purpose (migration 0011)
+    # an applied entry claims its content unless it re-applies an earlier one on purpose (migration 0009)
     claimed = f"outcome = '{Outcome.APPLIED}' AND reapply_of IS NULL"
     assert conditions == {claimed, f"state = '{OutboxState.PENDING}'"}
     for condition in conditions:
