@@ -101,23 +101,33 @@ def report_ingest(result: IngestResult, as_json: bool) -> int:
     if as_json:
         echo(json.dumps(views.ingest_report(result)))
     if result.outcome == Outcome.REJECTED:
-        echo(f"gateway: rejected: {result.summary()}", err=True)
-        for problem in result.problems:
-            echo(f"  {problem.describe()}", err=True)
-        if result.unlisted:
-            echo(f"  ... and {result.unlisted} more", err=True)
+        _print_rejected(result)
         return EXIT_REFUSED
     if not as_json:
         echo(result.summary())
         if result.dry_run:
             print_changes(result.changes)
     print_warnings(result.warnings)
-    if result.refusals:
+    return _print_refused([result])
+
+
+def _print_rejected(result: IngestResult | BundleResult) -> None:
+    """Why an item (a file, a bundle) was refused whole: its summary, then every problem with its line."""
+    echo(f"gateway: rejected: {result.summary()}", err=True)
+    for problem in result.problems:
+        echo(f"  {problem.describe()}", err=True)
+    if result.unlisted:
+        echo(f"  ... and {result.unlisted} more", err=True)
+
+
+def _print_refused(results: list[IngestResult]) -> int:
+    """The rows refused in each file (exit 1 when there are any; 0 otherwise)."""
+    refused = [result for result in results if result.refusals]
+    for result in refused:
         echo(f"gateway: refused {result.counts.refused} row(s) of {result.source}:", err=True)
         for problem in result.refusals:
             echo(f"  {problem.describe()}", err=True)
-        return EXIT_REFUSED
-    return 0
+    return EXIT_REFUSED if refused else 0
 
 
 def _report_bundle(result: BundleResult, as_json: bool) -> int:
@@ -125,9 +135,7 @@ def _report_bundle(result: BundleResult, as_json: bool) -> int:
     if as_json:
         echo(json.dumps(views.bundle_report(result)))
     if result.outcome == Outcome.REJECTED:
-        echo(f"gateway: rejected: {result.summary()}", err=True)
-        for problem in result.problems:
-            echo(f"  {problem.describe()}", err=True)
+        _print_rejected(result)
         for member in result.members:
             if member.reason is None:  # a member refused whole for its own problems
                 echo(f"  {member.source}:", err=True)
@@ -143,9 +151,4 @@ def _report_bundle(result: BundleResult, as_json: bool) -> int:
         if result.dry_run:
             print_changes(result.changes)
     print_warnings(result.warnings)  # its members' (a level older than a confirmation), said once for the bundle
-    refused = [member for member in result.members if member.refusals]
-    for member in refused:
-        echo(f"gateway: refused {member.counts.refused} row(s) of {member.source}:", err=True)
-        for problem in member.refusals:
-            echo(f"  {problem.describe()}", err=True)
-    return EXIT_REFUSED if refused else 0
+    return _print_refused(list(result.members))

@@ -8,7 +8,7 @@ filters run in the store (`OrderRepository.find`): only the orders listed are re
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from gateway.domain import allocation as rules
 from gateway.domain.errors import UnknownOrder
@@ -139,12 +139,7 @@ def _views(tx: UnitOfWork, partner_id: int, policy: Policy, found: Sequence[Orde
             allocation = rules.line_allocation(policy, record.domain_line(line), inventory_at)
             lines.append(
                 LineView(
-                    sku=line.sku,
-                    quantity=line.quantity,
-                    assembly=line.assembly,
-                    collection=line.collection,
-                    confirmed_quantity=line.confirmed_quantity,
-                    confirmed_at=line.confirmed_at,
+                    **asdict(line),  # the stored line as it is, then what the rules make of it
                     inventory_at=inventory_at,
                     allocates=allocation.rule is not None,
                     units=allocation.units,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
@@ -21,6 +22,8 @@ _C = schema.confirmations
 _E = schema.order_events
 _G = schema.ingest_ledger
 _S = schema.stock
+
+_LINE_FIELDS = tuple(field.name for field in fields(LineRecord))  # a stored line's columns, by name
 
 
 class SqlOrders(SqlRepository):
@@ -62,16 +65,8 @@ class SqlOrders(SqlRepository):
                 .order_by(_L.c.order_id, _L.c.sku)
             )
             for row in rows:
-                found.setdefault(row.order_id, []).append(
-                    LineRecord(
-                        sku=row.sku,
-                        quantity=row.quantity,
-                        confirmed_quantity=row.confirmed_quantity,
-                        confirmed_at=row.confirmed_at,
-                        assembly=row.assembly,
-                        collection=row.collection,
-                    )
-                )
+                line = {name: row._mapping[name] for name in _LINE_FIELDS}
+                found.setdefault(row.order_id, []).append(LineRecord(**line))
         return found
 
     def add(
