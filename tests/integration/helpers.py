@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from gateway import bootstrap
+from gateway.domain.status import OrderStatus
 from gateway.service import queries
 from gateway.store import schema
 
@@ -45,3 +46,10 @@ def messages(app: bootstrap.App, partner: str, kind: str) -> list[str]:
     """Keys of the partner's messages of `kind`, in every state."""
     with app.store.read() as tx:
         return [m.key for m in tx.outbox.rows(tx.partners.id_of(partner), state=None) if m.kind == kind]
+
+
+def status_of(app: bootstrap.App, order_id: str, partner: str = "p") -> OrderStatus | None:
+    """The order's status in the store, or None when the store does not hold it."""
+    with app.store.read() as tx:
+        order = tx.orders.get(tx.partners.id_of(partner), order_id)
+    return None if order is None else order.status

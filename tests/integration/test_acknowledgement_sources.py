@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from gateway import bootstrap
 from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
 from gateway.settings import FolderSource, SftpSource
 from tests.conftest import FIXTURES, AppFactory, FakeClock
 from tests.integration.conftest import Remote
-from tests.integration.helpers import ats, contents, messages
+from tests.integration.helpers import ats, contents, messages, status_of
 from tests.integration.test_folder_source import P, World, files, ledger, no_wait, put
 
 SKU = "3700000000011"
@@ -30,12 +29,6 @@ def world(tmp_path: Path, clock: FakeClock) -> Iterator[World]:
     built = World(tmp_path, clock)
     yield built
     built.close()
-
-
-def status_of(app: bootstrap.App, order_id: str) -> OrderStatus | None:
-    with app.store.read() as tx:
-        order = tx.orders.get(tx.partners.id_of(P), order_id)
-    return None if order is None else order.status
 
 
 def test_a_folder_source_of_acknowledgements_closes_orders_and_archives_the_file(world: World) -> None:

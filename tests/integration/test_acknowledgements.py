@@ -16,7 +16,7 @@ from gateway.domain.status import OrderStatus
 from gateway.formats.rows import Kind
 from gateway.service.ingest import IngestResult
 from tests.conftest import FIXTURES, AppFactory, FakeClock, at
-from tests.integration.helpers import ats, contents, messages, pending_ats, stock
+from tests.integration.helpers import ats, contents, messages, pending_ats, status_of, stock
 
 pytestmark = pytest.mark.both_stores
 
@@ -33,12 +33,6 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 def acknowledge(app: bootstrap.App, tmp_path: Path, text: str, name: str = "ack.csv") -> IngestResult:
     """Write `text` as an acknowledgements file and ingest it for partner p."""
     return app.ingestor.ingest("p", Kind.ACKNOWLEDGEMENTS, write(tmp_path, name, text))
-
-
-def status_of(app: bootstrap.App, order_id: str, partner: str = "p") -> OrderStatus | None:
-    with app.store.read() as tx:
-        order = tx.orders.get(tx.partners.id_of(partner), order_id)
-    return None if order is None else order.status
 
 
 def ledger(app: bootstrap.App, partner: str = "p"):  # type: ignore[no-untyped-def]

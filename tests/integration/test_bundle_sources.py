@@ -24,7 +24,7 @@ from gateway.service.pickup import Pickup
 from gateway.settings import FolderSource, SftpSource
 from tests.conftest import FIXTURES, AppFactory, FakeClock, at, write_config
 from tests.integration.conftest import Remote
-from tests.integration.helpers import ats, contents, messages
+from tests.integration.helpers import ats, contents, messages, status_of
 from tests.integration.test_folder_source import CRASHING_CHILD, P, clean_env, files, ledger, no_wait, put
 
 GOOD = FIXTURES / "bundles" / "good"
@@ -75,12 +75,6 @@ def drop(tmp_path: Path, clock: FakeClock) -> Iterator[Drop]:
     built = Drop(tmp_path, clock)
     yield built
     built.close()
-
-
-def status_of(app: bootstrap.App, order_id: str) -> OrderStatus | None:
-    with app.store.read() as tx:
-        order = tx.orders.get(tx.partners.id_of(P), order_id)
-    return None if order is None else order.status
 
 
 def test_a_bundle_source_takes_the_manifest_with_its_members_and_archives_them_together(drop: Drop) -> None:
