@@ -27,7 +27,7 @@ from gateway.service import oversold, snapshots
 from gateway.service.channels import CapEdit, ChannelBook, channel_units
 from gateway.service.held import HeldBack
 from gateway.service.snapshots import SAMPLE, SnapshotOutcome, StockLevel
-from gateway.store.port import AtsMessage, LevelLoader, LineRecord, OrderRecord, StockRecord, UnitOfWork
+from gateway.store.port import AtsMessage, LevelLoader, LineRecord, OrderEvent, OrderRecord, StockRecord, UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -312,9 +312,7 @@ class Engine:
 
     def _moved(self, order_id: str, status: OrderStatus) -> None:
         """Keep the step in the order's history, with what moved it."""
-        self.tx.orders.add_event(
-            self.partner_id, order_id, status, self.now, ledger_id=self.ledger_id, command=self.command
-        )
+        self.tx.orders.add_event(self.partner_id, order_id, OrderEvent(status, self.now, self.ledger_id, self.command))
 
     def _order(self, order_id: str) -> OrderRecord:
         order = self.tx.orders.get(self.partner_id, order_id)

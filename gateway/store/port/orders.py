@@ -42,19 +42,10 @@ class OrderRepository(Protocol):
         """Every line of the partner that is not cancelled."""
         ...
 
-    def add_event(
-        self,
-        partner_id: int,
-        order_id: str,
-        status: OrderStatus,
-        at: Instant,
-        *,
-        ledger_id: int | None = None,
-        command: str | None = None,
-    ) -> None:
-        """Keep a step of the order's history: it reached `status` at `at`, moved by the inbound item of ledger
-        entry `ledger_id`, or by a command given on `command` (`cli`, `api`). The engine writes it with the move,
-        in the same transaction."""
+    def add_event(self, partner_id: int, order_id: str, event: OrderEvent) -> None:
+        """Keep a step of the order's history: it reached `event.status` at `event.at`, moved by the inbound item of
+        ledger entry `event.ledger_id`, or by a command given on `event.command` (`cli`, `api`); its `source` is
+        read back from the ledger, never written. The engine writes it with the move, in the same transaction."""
         ...
 
     def history(self, partner_id: int, order_id: str) -> list[OrderEvent]:

@@ -166,27 +166,10 @@ class SqlOrders(SqlRepository):
 
     # reading an order's history, its confirmations, and listing orders
 
-    def add_event(
-        self,
-        partner_id: int,
-        order_id: str,
-        status: OrderStatus,
-        at: Instant,
-        *,
-        ledger_id: int | None = None,
-        command: str | None = None,
-    ) -> None:
-        """Keep one step of the order's history."""
-        self.connection.execute(
-            _E.insert().values(
-                partner_id=partner_id,
-                order_id=order_id,
-                status=status.value,
-                at=at,
-                ledger_id=ledger_id,
-                command=command,
-            )
-        )
+    def add_event(self, partner_id: int, order_id: str, event: OrderEvent) -> None:
+        """One row of order_events."""
+        step = {"status": event.status.value, "at": event.at, "ledger_id": event.ledger_id, "command": event.command}
+        self.connection.execute(_E.insert().values(partner_id=partner_id, order_id=order_id, **step))
 
     def history(self, partner_id: int, order_id: str) -> list[OrderEvent]:
         """The order's steps, oldest first, each inbound item's with its ledger entry's source."""
