@@ -41,7 +41,7 @@ from gateway.service.appliers import Applying
 from gateway.service.engine import Engine
 
 # the reading of one file, exactly as a lone file is read
-from gateway.service.ingest import Ingestor, _apply, _collector_paused, file_digest
+from gateway.service.ingest import Ingestor, apply_file, file_digest
 from gateway.service.items import IngestResult, Progress, Rejected, log_result, log_snapshot_warnings
 from gateway.store.port import AlreadyApplied, Inbound, LedgerCounts, UnitOfWork
 from gateway.transport.inbox import Entry, refusal
@@ -264,8 +264,7 @@ class Bundles:
             engine.ledger_id = item.ledger_id  # an order's history and its messages name the member that moved it
             applying = Applying(engine, item, partner_settings, received_at, as_of, progress)
             try:
-                with member.path.open("rb") as stream, _collector_paused():
-                    _apply(applying, member.kind, stream)
+                apply_file(applying, member.kind, member.path)
             except Rejected as rejected:  # the other members are still read: every problem is reported at once
                 item.reject(rejected.problems)
         if any(item.outcome == Outcome.REJECTED for item in result.members):

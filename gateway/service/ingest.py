@@ -41,7 +41,7 @@ from gateway.service.items import Clock, IngestResult, Progress, Rejected, log_r
 from gateway.settings import Settings
 from gateway.store.port import AlreadyApplied, Store
 
-__all__ = ["OLDER_MATTERS", "Clock", "IngestResult", "Ingestor", "Progress", "file_digest"]
+__all__ = ["OLDER_MATTERS", "Clock", "IngestResult", "Ingestor", "Progress", "apply_file", "file_digest"]
 
 log = logs.get(__name__)
 
@@ -193,8 +193,7 @@ class Ingestor:
                     entry = ledger.claim(tx, partner_id, result, received_at)
                     engine = Engine(tx, partner, partner_settings.policy, self.clock(), entry, alone=True)
                     item = Applying(engine, result, partner_settings, received_at, as_of, progress)
-                    with path.open("rb") as stream, _collector_paused():
-                        _apply(item, kind, stream)
+                    apply_file(item, kind, path)
                     result.changes = list(engine.changes.values())
                     result.ats_changes = engine.changed
                     result.oversold = engine.oversold.report()
@@ -213,6 +212,13 @@ class Ingestor:
         result.duration_ms = int((time.perf_counter() - started) * 1000)
         log_result(result, bound)
         return result
+
+
+def apply_file(item: Applying, kind: Kind, path: Path) -> None:
+    """Apply the file at `path` as `kind` inside the caller's transaction (a lone file, or a member of a bundle),
+    read once as a stream with the cyclic collector paused; Rejected when it is malformed."""
+    with path.open("rb") as stream, _collector_paused():
+        _apply(item, kind, stream)
 
 
 def _apply(item: Applying, kind: Kind, stream: BinaryIO) -> None:
