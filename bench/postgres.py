@@ -53,6 +53,9 @@ T0 = "2026-01-01T00:00:00Z"
 STOCK = 1_000_000  # units of every SKU of the placements' store: no placement is ever refused
 BLOCK = 1 << 20  # the floor's COPY reads the file in blocks of 1 MiB
 RATIO_TARGET = 3.0
+CEILING_TARGET = 2.0  # one worker's placements/s within this factor of the per-commit ceiling
+SCALE_TARGET = 1.7  # two workers' placements/s over one worker's
+PARTS = ("ingest", "round-trips", "placements")
 START_TIMEOUT = 300.0  # seconds a worker waits for the start file (and the bench for every worker to be ready)
 
 
@@ -66,26 +69,29 @@ def libpq(url: str) -> str:
 
 
 @contextmanager
-def postgres_schema(base_url: str) -> Iterator[str]:
-    """A URL whose connections work in a new, empty schema of their own; the schema is dropped afterwards."""
+def postgres_schema(base_url: str, options: str = "") -> Iterator[str]:
+    """A URL whose connections work in a new, empty schema of their own (with more server `options`, such as
+    `-clog_statement=all`); the schema is dropped afterwards."""
     name = f"bench_{secrets.token_hex(6)}"
     with psycopg.connect(libpq(base_url), autocommit=True) as admin:
         admin.execute(f"CREATE SCHEMA {name}")
     separator = "&" if "?" in base_url else "?"
     try:
-        yield f"{base_url}{separator}options={quote(f'-csearch_path={name}')}"
+        yield f"{base_url}{separator}options={quote(f'-csearch_path={name} {options}'.strip())}"
     finally:
         with psycopg.connect(libpq(base_url), autocommit=True) as admin:
             admin.execute("SET lock_timeout = '20s'")
             admin.execute(f"DROP SCHEMA {name} CASCADE")
 
 
-def write_config(folder: Path, url: str) -> Path:
-    """One partner in advanced mode (pending lines allocate), the store at `url`, staging in `folder`."""
+def write_config(folder: Path, url: str, pool: str = "") -> Path:
+    """One partner in advanced mode (pending lines allocate), the store at `url` (`pool`: more [store] settings),
+    staging in `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "gateway.toml"
     path.write_text(
-        f'staging = "staging"\n\n[store]\nurl = {json.dumps(url)}\n\n[partners.{PARTNER}]\nstock_mode = "advanced"\n',
+        f'staging = "staging"\n\n[store]\nurl = {json.dumps(url)}\n{pool}\n[partners.{PARTNER}]\n'
+        'stock_mode = "advanced"\n',
         encoding="utf-8",
     )
     return path
@@ -139,6 +145,23 @@ def phase_copy(url: str, path: Path, table: str) -> dict[str, float]:
     return {"seconds": seconds, "rows": row[0] if row else 0}
 
 
+def phase_ceiling(url: str, count: int) -> dict[str, float]:
+    """The per-commit ceiling: a bare psycopg loop committing one one-row INSERT per placement."""
+    table = f"ceiling_{secrets.token_hex(4)}"
+    with psycopg.connect(libpq(url)) as connection:
+        connection.execute(f"CREATE TABLE {table} (order_id text PRIMARY KEY, sku text, quantity bigint)")
+        connection.commit()
+        insert = f"INSERT INTO {table} (order_id, sku, quantity) VALUES (%s, %s, %s)"
+        started = time.perf_counter()
+        for n in range(count):
+            connection.execute(insert, (f"o{n}", sku_name(n), 1))
+            connection.commit()
+        seconds = time.perf_counter() - started
+        connection.execute(f"DROP TABLE {table}")
+        connection.commit()
+    return {"seconds": seconds, "rate": count / seconds}
+
+
 def phase_ingest(config: Path, path: Path) -> dict[str, float]:
     from gateway import bootstrap, logs, settings
     from gateway.formats.rows import Kind
@@ -181,6 +204,73 @@ def phase_place(config: Path, folder: Path, tag: str, numbers: list[int]) -> dic
     finally:
         app.close()
     return {"started": started, "finished": finished, "placed": len(share)}
+
+
+SERVER_LOGS = "/var/log/postgresql/postgresql-*-main.log"  # Debian's log of the server (log_line_prefix '%m [%p] ')
+ROUND_TRIP_SAMPLES = 50  # placements counted per kind (after as many to warm the driver's prepared statements)
+
+
+def server_log() -> Path | None:
+    """The server's log file, where this machine's server writes one (Debian's), readable here."""
+    found = sorted(Path("/").glob(SERVER_LOGS.lstrip("/")), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found and os.access(found[-1], os.R_OK) else None
+
+
+def phase_round_trips(config: Path) -> dict[str, float]:
+    """Statements the server logs per placement (log_statement = all on the store's one connection): one-SKU
+    placements through the engine's entry (`app.commands.place`), through the API's (`orders.place`, with an
+    Idempotency-Key and its kept answer), and two-SKU placements; after as many of each to warm the driver."""
+    from gateway import bootstrap, logs, settings
+    from gateway.domain.errors import Refusal
+    from gateway.domain.orders import RequestedLine
+    from gateway.service import orders
+    from gateway.service.engine import AtsChange
+
+    class Answers:
+        def placed(self, changes: list[AtsChange]) -> orders.Answer:
+            return orders.Answer(201, json.dumps([[c.sku, c.before, c.after] for c in changes]))
+
+        def refused(self, refusal: Refusal) -> orders.Answer:
+            return orders.Answer(409, str(refusal))
+
+    log = server_log()
+    if log is None:
+        return {"engine": -1.0, "api": -1.0, "two": -1.0}
+    logs.configure("json", None, "error")
+    app = bootstrap.build(settings.load(config, environ={}))
+    commands = app.commands
+    kinds = {
+        "engine": lambda n, tag: commands.place(PARTNER, f"{tag}{n}", [RequestedLine(sku_name(n), 1)]),
+        "api": lambda n, tag: orders.place(
+            commands,
+            orders.OrderRequest(PARTNER, f"{tag}{n}", [RequestedLine(sku_name(n), 1)], f"key-{tag}{n}", "digest"),
+            Answers(),
+        ),
+        "two": lambda n, tag: commands.place(
+            PARTNER, f"{tag}{n}", [RequestedLine(sku_name(n), 1), RequestedLine(sku_name(n + 1000), 1)]
+        ),
+    }
+    counted: dict[str, float] = {}
+    try:
+        with app.store.engine.connect() as connection:  # type: ignore[attr-defined]  # the pool's one connection
+            pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+            connection.commit()
+        for name, place in kinds.items():
+            for n in range(ROUND_TRIP_SAMPLES):  # warm: the driver prepares a statement after 5 runs
+                place(n, f"warm-{name}-")
+            start = log.stat().st_size
+            for n in range(ROUND_TRIP_SAMPLES, 2 * ROUND_TRIP_SAMPLES):
+                place(n, f"{name}-")
+            with log.open("rb") as handle:
+                handle.seek(start)
+                written = handle.read().decode("utf-8", "replace")
+            marker = f"[{pid}] "
+            lines = [line for line in written.splitlines() if marker in line and "LOG:  " in line]
+            statements = [line for line in lines if "LOG:  statement: " in line or "LOG:  execute " in line]
+            counted[name] = len(statements) / ROUND_TRIP_SAMPLES
+    finally:
+        app.close()
+    return counted
 
 
 def run_phase(*args: str) -> dict[str, float]:
@@ -262,6 +352,16 @@ def placement_run(base_url: str, folder: Path, workers: int, tag: str, args: arg
     return {"seconds": seconds, "rate": placed / seconds}
 
 
+def round_trips_part(base_url: str, folder: Path, args: argparse.Namespace) -> dict[str, float]:
+    """Statements per placement, counted from the server's log on a store whose one connection logs them all."""
+    with postgres_schema(base_url, "-clog_statement=all") as url:
+        config = write_config(folder, url, pool="pool_size = 1\nmax_overflow = 0\n")
+        snapshot = folder / "catalogue.csv"
+        catalogue(snapshot, args.skus)
+        run_phase("ingest", str(config), str(snapshot))
+        return run_phase("round_trips", str(config))
+
+
 def worker_failed(folder: Path, index: int, what: str) -> NoReturn:
     log = folder / f"worker-{index}.log"
     tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-20:]) if log.exists() else ""
@@ -274,6 +374,10 @@ def phase(name: str, *rest: str) -> dict[str, float]:
         return phase_copy(rest[0], Path(rest[1]), rest[2])
     if name == "ingest":
         return phase_ingest(Path(rest[0]), Path(rest[1]))
+    if name == "round_trips":
+        return phase_round_trips(Path(rest[0]))
+    if name == "ceiling":
+        return phase_ceiling(rest[0], int(rest[1]))
     config, folder, tag, *numbers = rest
     return phase_place(Path(config), Path(folder), tag, [int(n) for n in numbers])
 
@@ -287,6 +391,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="Runs of each placement figure and of the floor.")
     parser.add_argument("--url", default=os.environ.get(POSTGRES_ENV, DEFAULT_URL), help=f"Default: ${POSTGRES_ENV}.")
     parser.add_argument("--keep", type=Path, help="Generate the files in this (new) folder and keep them.")
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=PARTS,
+        default=list(PARTS),
+        help="What to measure (default: all): the ingest, round trips per placement, placements per second.",
+    )
     parser.add_argument("--phase", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
@@ -299,28 +410,52 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-postgres-") as tmp:
         folder = args.keep or Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
-        ingest = ingest_part(args.url, folder, args)
-
-        def rate(seconds: float) -> str:
-            return f"{args.rows / seconds:>12,.0f} rows/s"
-
-        ratio = ingest["first"] / ingest["floor"]
         print(f"PostgreSQL {version}; {cores} CPU cores on this machine, shared by the bench and the server")
-        print(f"rows: {args.rows:,}")
-        print(f"floor: COPY, unindexed table   {ingest['floor']:7.2f} s {rate(ingest['floor'])}")
-        print(f"gateway: first ingest          {ingest['first']:7.2f} s {rate(ingest['first'])}")
-        print(f"gateway: 1% changed            {ingest['second']:7.2f} s {rate(ingest['second'])}")
-        verdict = "met" if ratio <= RATIO_TARGET else "MISSED"
-        print(f"ratio first ingest / COPY floor: {ratio:.2f}x (target <= {RATIO_TARGET:.0f}x): {verdict}")
-        print(f"ratio 1% ingest / COPY floor:    {ingest['second'] / ingest['floor']:.2f}x")
-        print(f"changes queued: first {ingest['changes1']:,.0f}, second {ingest['changes2']:,.0f}", flush=True)
+        if "ingest" in args.parts:
+            report_ingest(ingest_part(args.url, folder, args), args)
+        if "round-trips" in args.parts:
+            report_round_trips(round_trips_part(args.url, folder / "round-trips", args))
+        if "placements" in args.parts:
+            report_placements(args.url, folder, args, cores)
 
-        runs: dict[int, list[dict[str, float]]] = {w: [] for w in args.workers}
-        for r in range(args.repeat):
-            for workers in args.workers:
-                run = placement_run(args.url, folder / f"place-{r}-{workers}", workers, f"r{r}w{workers}", args)
-                runs[workers].append(run)
-                print(f"run {r + 1}: {workers} worker(s): {run['rate']:,.0f} placements/s", flush=True)
+
+def report_ingest(ingest: dict[str, float], args: argparse.Namespace) -> None:
+    def rate(seconds: float) -> str:
+        return f"{args.rows / seconds:>12,.0f} rows/s"
+
+    ratio = ingest["first"] / ingest["floor"]
+    print(f"rows: {args.rows:,}")
+    print(f"floor: COPY, unindexed table   {ingest['floor']:7.2f} s {rate(ingest['floor'])}")
+    print(f"gateway: first ingest          {ingest['first']:7.2f} s {rate(ingest['first'])}")
+    print(f"gateway: 1% changed            {ingest['second']:7.2f} s {rate(ingest['second'])}")
+    verdict = "met" if ratio <= RATIO_TARGET else "MISSED"
+    print(f"ratio first ingest / COPY floor: {ratio:.2f}x (target <= {RATIO_TARGET:.0f}x): {verdict}")
+    print(f"ratio 1% ingest / COPY floor:    {ingest['second'] / ingest['floor']:.2f}x")
+    print(f"changes queued: first {ingest['changes1']:,.0f}, second {ingest['changes2']:,.0f}", flush=True)
+
+
+def report_round_trips(counted: dict[str, float]) -> None:
+    if any(value < 0 for value in counted.values()):
+        print("round trips per placement: the server's log cannot be read here; not counted")
+        return
+    targets = {"engine": 2, "api": 3, "two": 2}
+    names = {"engine": "engine, one SKU", "api": "API (Idempotency-Key), one SKU", "two": "engine, two SKUs"}
+    print(f"statements per placement, from the server's log ({ROUND_TRIP_SAMPLES} placements of each):")
+    for key, name in names.items():
+        verdict = "met" if counted[key] <= targets[key] else "MISSED"
+        print(f"  {name:<32} {counted[key]:5.2f} (target <= {targets[key]}): {verdict}")
+
+
+def report_placements(url: str, folder: Path, args: argparse.Namespace, cores: int) -> None:
+    ceilings = [run_phase("ceiling", url, str(args.placements)) for _ in range(args.repeat)]
+    ceiling = statistics.median(c["rate"] for c in ceilings)
+    print(f"ceiling: bare psycopg loop, one one-row INSERT committed per placement: {ceiling:,.0f}/s", flush=True)
+    runs: dict[int, list[dict[str, float]]] = {w: [] for w in args.workers}
+    for r in range(args.repeat):
+        for workers in args.workers:
+            run = placement_run(url, folder / f"place-{r}-{workers}", workers, f"r{r}w{workers}", args)
+            runs[workers].append(run)
+            print(f"run {r + 1}: {workers} worker(s): {run['rate']:,.0f} placements/s", flush=True)
     print()
     print(
         f"{args.placements:,} placements of 1 unit over {args.skus:,} SKUs per run, advanced mode, "
@@ -333,6 +468,14 @@ def main() -> None:
         seconds = statistics.median(run["seconds"] for run in runs[workers])
         speed = statistics.median(run["rate"] for run in runs[workers])
         print(f"{workers:>7} | {args.placements:>10,} | {seconds:>7.2f} | {speed:>12,.0f} | {speed / base_rate:.2f}x")
+    if base == 1:
+        below = ceiling / base_rate
+        verdict = "met" if below <= CEILING_TARGET else "MISSED"
+        print(f"ceiling / 1 worker: {below:.2f}x (target <= {CEILING_TARGET:.0f}x): {verdict}")
+    if base == 1 and 2 in runs:
+        two = statistics.median(run["rate"] for run in runs[2]) / base_rate
+        verdict = "met" if two >= SCALE_TARGET else "MISSED"
+        print(f"2 workers / 1 worker: {two:.2f}x (target >= {SCALE_TARGET}x): {verdict}")
     print(
         f"note: {cores} CPU cores: the workers and the PostgreSQL server share them, so {max(args.workers)} "
         "processes cannot scale linearly"

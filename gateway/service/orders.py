@@ -16,6 +16,7 @@ from typing import Protocol
 from gateway import logs
 from gateway.domain.errors import Refusal
 from gateway.domain.orders import RequestedLine
+from gateway.service import at_once
 from gateway.service.commands import Commands
 from gateway.service.engine import AtsChange
 from gateway.store.port import UnitOfWork
@@ -113,7 +114,7 @@ def place(commands: Commands, request: OrderRequest, answers: Answers) -> Outcom
         return Placed(changes)
 
     try:
-        outcome = commands.transaction(partner, EVENT, work, order_id=request.order_id)
+        outcome = _at_once(commands, request) or commands.transaction(partner, EVENT, work, order_id=request.order_id)
     except Refusal as refused:
         stored = _keep_refusal(commands, request, answers.refused(refused))
         if stored is not None:  # another request with this key answered first: its answer stands
@@ -122,6 +123,19 @@ def place(commands: Commands, request: OrderRequest, answers: Answers) -> Outcom
     if isinstance(outcome, Placed):
         log.bind(partner=partner, order_id=request.order_id).info(EVENT, ats_changes=len(outcome.changes))
     return outcome
+
+
+def _at_once(commands: Commands, request: OrderRequest) -> Outcome | None:
+    """The placement in one statement, its answer kept with the order (see at_once); None: the engine's path."""
+    placement = commands.at_once(request.partner, request.order_id, request.lines, request.key, request.digest)
+    if placement is None:
+        return None
+    decided = at_once.place(commands.store, placement, retries=commands.retries)
+    if decided is None:
+        return None
+    if decided.answer is not None:
+        return _again(decided.answer, request)
+    return Placed(decided.changes)
 
 
 def _again(earlier: tuple[str, int, str], request: OrderRequest) -> Replayed | Refused:

@@ -287,3 +287,39 @@ class MergeOutcome:
     changes: list[tuple[str, int | None, int]] = field(default_factory=list)  # the first of them: sku, before, after
     oversold_count: int = 0  # SKUs the merge put below their allocation that were not
     oversold: list[tuple[str, int, int]] = field(default_factory=list)  # the first of them: sku, level, allocated
+
+
+class LineAtOnce(NamedTuple):
+    """A line of a placement in one statement: its SKU, the units ordered, and the units it allocates under the
+    partner's mode (decided by the rules before the call)."""
+
+    sku: str
+    quantity: int
+    units: int
+
+
+@dataclass(frozen=True)
+class PlaceAtOnce:
+    """An order to place in one statement (see Store.place_at_once): lines by SKU, none naming a channel; `key` and
+    `digest` an Idempotency-Key and its request's digest (the answer is kept with the order), or None."""
+
+    partner: str
+    order_id: str
+    lines: tuple[LineAtOnce, ...]
+    now: Instant
+    command: str | None
+    key: str | None = None
+    digest: str | None = None
+
+
+@dataclass
+class PlacedAtOnce:
+    """What a placement in one statement did: `placed` (with the published ATS values that moved: sku, before,
+    after), `short` (nothing written; each line asking for more than its SKU's ATS: sku, asked, ATS), `exists` (the
+    order id is taken), `replay` (the key's answer: digest, status, body), or `busy` / `general`: nothing decided,
+    the engine's general path places the order."""
+
+    outcome: str
+    changes: list[tuple[str, int | None, int]] = field(default_factory=list)
+    shortages: list[tuple[str, int, int]] = field(default_factory=list)
+    answer: tuple[str, int, str] | None = None

@@ -31,6 +31,7 @@ from gateway.domain.messages import OutboxState
 from gateway.domain.outcomes import Outcome
 
 metadata = MetaData()
+SQLITE_ONLY = "sqlite_only"  # in a constraint's info: the database has it on SQLite only (see _partner_table)
 # the partial indexes' conditions, as the migrations wrote them: an applied ledger entry that claims its content
 # (not a re-apply on purpose), a pending message
 _CLAIMED = f"outcome = '{Outcome.APPLIED.value}' AND reapply_of IS NULL"
@@ -43,14 +44,21 @@ def _partner_table(
     key: Sequence[str] = (),
     serial: bool = False,
     parent: Constraint | None = None,
+    hot: bool = False,
     **options: Any,
 ) -> Table:
     """A table of partners' rows: its own `id` first when `serial`, then `partner_id` and `items` (its other
     columns and indexes), the primary key (partner_id, *key) when `key` names one, and `parent`, the foreign key
-    to what a row belongs to (its partner when None). `options` are the table's own (Table's keywords)."""
+    to what a row belongs to (its partner when None). A `hot` table (written per row by snapshots and placements)
+    has its foreign key to the partner on SQLite only: PostgreSQL would probe `partners` for every row written
+    (migration 0010 dropped it there; a trigger keeps a partner with rows from being deleted). `options` are the
+    table's own (Table's keywords)."""
     own_id = [Column("id", Integer, primary_key=True, autoincrement=True)] if serial else []
     primary = [PrimaryKeyConstraint("partner_id", *key)] if key else []
     belongs = parent if parent is not None else ForeignKeyConstraint(["partner_id"], ["partners.id"])
+    if hot:
+        belongs.info[SQLITE_ONLY] = True
+        belongs = belongs.ddl_if(dialect="sqlite")
     partner_id = Column("partner_id", Integer, nullable=False)
     return Table(name, metadata, *own_id, partner_id, *items, *primary, belongs, **options)
 
@@ -108,6 +116,7 @@ stock = _partner_table(
     Column("set_by", BigInteger, nullable=True),
     _instant("updated_at"),
     key=("sku",),
+    hot=True,
     # one b-tree keyed by (partner, SKU) instead of a rowid table plus an index: snapshots write half as much
     sqlite_with_rowid=False,
 )
@@ -121,6 +130,7 @@ orders = _partner_table(
     # listings by status, oldest status first (`gateway order list`, `GET orders`)
     Index("ix_orders_partner_status", "partner_id", "status", "updated_at"),
     key=("order_id",),
+    hot=True,
 )
 
 # each status an order reached, when, and what moved it (0008; orders older than that start with their status then)
@@ -230,14 +240,16 @@ outbox = _partner_table(
     # claims: a partner's due messages of one kind, oldest first
     _partial_index("ix_outbox_pending", "partner_id", "kind", "id", where=_PENDING),
     serial=True,
+    hot=True,
 )
 
 
-def _channel_table(name: str, *items: SchemaItem) -> Table:
+def _channel_table(name: str, *items: SchemaItem, hot: bool = False) -> Table:
     """A table of rows keyed by channel: (partner, SKU, assembly, collection), `collection` "*" standing for the
     assembly's default."""
     channel = (_identifier("sku"), _identifier("assembly"), _identifier("collection"))
-    return _partner_table(name, *channel, *items, key=("sku", "assembly", "collection"), sqlite_with_rowid=False)
+    key = ("sku", "assembly", "collection")
+    return _partner_table(name, *channel, *items, key=key, hot=hot, sqlite_with_rowid=False)
 
 
 # cap settings: a collection's own, or the assembly's default ("*")
@@ -255,6 +267,7 @@ channels = _channel_table(
     _count("ordered"),
     # the last channel ATS queued for the partner (None: never queued)
     Column("published", BigInteger, nullable=True),
+    hot=True,
 )
 
 transport_failures = _partner_table(
@@ -295,4 +308,5 @@ platform_requests = _partner_table(
     Column("body", Text, nullable=False),
     _instant("created_at"),
     key=("key",),
+    hot=True,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,8 @@ def test_a_new_store_is_created_at_the_head_revision_with_the_declared_schema(st
     store = SqlStore.open(store_url)
     assert store.revision() == head_revision()
     with store.engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), schema.metadata)
+        context = MigrationContext.configure(connection, opts={"include_object": _declared_here(store.dialect)})
+        diff = compare_metadata(context, schema.metadata)
     assert diff == []
     store.close()
 
@@ -54,6 +56,16 @@ def test_a_store_made_by_an_older_release_upgrades_in_place_and_keeps_its_data(s
     with upgraded.read() as tx:
         assert tx.stock.get(tx.partners.id_of("p"), ["A"])["A"].quantity == 7
     upgraded.close()
+
+
+def _declared_here(dialect: str) -> Callable[..., bool]:
+    """What the database `dialect` is declared to have: a hot table's foreign key to its partner on SQLite only."""
+
+    def include(item: object, _name: object, type_: str, _reflected: bool, _compare_to: object) -> bool:
+        sqlite_only = type_ == "foreign_key_constraint" and bool(getattr(item, "info", {}).get(schema.SQLITE_ONLY))
+        return dialect == "sqlite" or not sqlite_only
+
+    return include
 
 
 def _tables(store: SqlStore) -> set[str]:

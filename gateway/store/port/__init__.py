@@ -37,6 +37,7 @@ from gateway.store.records import (
     LedgerCounts,
     LedgerRecord,
     LedgerTally,
+    LineAtOnce,
     LineRecord,
     MergeOutcome,
     OrderEvent,
@@ -44,6 +45,8 @@ from gateway.store.records import (
     OrderRecord,
     OutboxCount,
     OutboxRecord,
+    PlaceAtOnce,
+    PlacedAtOnce,
     StockRecord,
     StockVersion,
     StockVersions,
@@ -68,6 +71,7 @@ __all__ = [
     "LedgerRepository",
     "LedgerTally",
     "LevelLoader",
+    "LineAtOnce",
     "LineRecord",
     "Locks",
     "MergeOutcome",
@@ -79,6 +83,8 @@ __all__ = [
     "OutboxRecord",
     "OutboxRepository",
     "PartnerRepository",
+    "PlaceAtOnce",
+    "PlacedAtOnce",
     "RequestRepository",
     "StockRecord",
     "StockRepository",
@@ -139,6 +145,11 @@ class Store(Protocol):
 
     def read(self) -> AbstractContextManager[UnitOfWork]:
         """A transaction that only reads."""
+        ...
+
+    def place_at_once(self, request: PlaceAtOnce) -> PlacedAtOnce | None:
+        """Place an order in one statement, its own transaction, where the database can (PostgreSQL; None
+        elsewhere): see PlacedAtOnce for what it answers. Nothing is written unless it answers `placed`."""
         ...
 
     def source_lock(self, name: str) -> AbstractContextManager[bool]:

@@ -18,14 +18,15 @@ from sqlalchemy.engine.interfaces import Dialect as SqlAlchemyDialect
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
 from gateway.store.errors import StoreError
-from gateway.store.sql import sqlite_writer, statements
+from gateway.store.records import PlaceAtOnce, PlacedAtOnce
+from gateway.store.sql import placement, sqlite_writer, statements
 from gateway.store.sql.errors import translate_errors
 from gateway.store.sql.levels import PostgresLevelLoader
 from gateway.store.sql.locks import AdvisoryLocks, AdvisorySourceLocks, LockSpace, SourceLocks, TransactionLocks
 
 if TYPE_CHECKING:
     from gateway.store.port import LevelLoader
-    from gateway.store.sql.repository import SqlRepository
+    from gateway.store.sql.repository import KnownPartners, SqlRepository
 
 _PG_CONNECT_ARGS = {"connect_timeout": 10, "application_name": "stock-gateway"}
 
@@ -82,6 +83,12 @@ class Dialect:
 
     def level_loader(self, transaction: SqlRepository, partner_id: int, ledger_id: int | None) -> LevelLoader | None:
         """A bulk loader for a large snapshot, where the database has one."""
+        return None
+
+    def place_at_once(
+        self, engine: Engine, space: LockSpace, partners: KnownPartners, request: PlaceAtOnce
+    ) -> PlacedAtOnce | None:
+        """A placement in one statement, where the database has one (see placement.py)."""
         return None
 
     def writer(self) -> sqlite_writer.Writer | None:
@@ -164,7 +171,8 @@ class PostgreSQL(Dialect):
             pool_size=pool.size,
             max_overflow=pool.overflow,
             pool_timeout=pool.timeout,
-            pool_pre_ping=True,  # a connection the server dropped (a restart) is replaced, not handed out
+            # no ping per checkout (a round trip per transaction): a connection the server dropped fails its first
+            # statement, is invalidated, and the transaction runs again on a new one (errors.translate)
             connect_args=dict(_PG_CONNECT_ARGS),
         )
         event.listen(engine, "connect", _postgres_on_connect)
@@ -184,6 +192,12 @@ class PostgreSQL(Dialect):
     def level_loader(self, transaction: SqlRepository, partner_id: int, ledger_id: int | None) -> LevelLoader:
         """COPY into a temporary table, then one merge (see levels.py)."""
         return PostgresLevelLoader(transaction, partner_id, ledger_id)
+
+    def place_at_once(
+        self, engine: Engine, space: LockSpace, partners: KnownPartners, request: PlaceAtOnce
+    ) -> PlacedAtOnce:
+        """`gateway_place` in autocommit: one round trip (see placement.py)."""
+        return placement.place_at_once(engine, space, partners, self.driver_error, request)
 
     def lock_space(self, engine: Engine) -> LockSpace:
         """Keys drawn from the store's schema name too: two stores in two schemas of one database never meet."""

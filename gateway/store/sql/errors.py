@@ -42,6 +42,10 @@ def translate(exc: BaseException) -> StoreError:
     orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
     sqlstate = getattr(orig, "sqlstate", None)
     message = primary_message(orig)
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        # the pool pings no connection on checkout: one the server dropped (a restart) fails here and is replaced;
+        # the transaction runs again on a new one (a command's retry; an inbound item's next attempt)
+        return StoreContention(f"the connection to the store was lost: {message}; the transaction did not complete")
     if sqlstate in CONTENTION_SQLSTATES:
         return StoreContention(f"the store is busy: {message} (SQLSTATE {sqlstate}); the transaction was rolled back")
     if sqlstate in BUSY_SQLSTATES:

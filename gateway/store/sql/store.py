@@ -16,6 +16,7 @@ from typing import IO
 
 from sqlalchemy import Connection, Engine
 
+from gateway.store.records import PlaceAtOnce, PlacedAtOnce
 from gateway.store.sql import engine as engines
 from gateway.store.sql import sqlite_writer
 from gateway.store.sql.dialects import Dialect, Pool, dialect_class
@@ -128,6 +129,11 @@ class SqlStore:
         inbound item being handled, if any, kept with what it queues."""
         locks = self.database.locks(connection, self._space)
         return SqlUnitOfWork.on(Shared(connection, self.database, locks, self._partners, run_id))
+
+    def place_at_once(self, request: PlaceAtOnce) -> PlacedAtOnce | None:
+        """Place an order in one statement where the database can (PostgreSQL; None on SQLite, whose one writer
+        runs the engine's path): see placement.py."""
+        return self.database.place_at_once(self.engine, self._space, self._partners, request)
 
     @contextmanager
     def source_lock(self, name: str) -> Iterator[bool]:
