@@ -97,6 +97,13 @@ def write_config(folder: Path, url: str, pool: str = "") -> Path:
     return path
 
 
+def analyze(url: str) -> None:
+    """Statistics for the store's tables just seeded, as autovacuum gathers them within a minute of a load (the
+    planner would otherwise take a table of 2,000 rows for an empty one)."""
+    with psycopg.connect(libpq(url), autocommit=True) as connection:
+        connection.execute("ANALYZE")
+
+
 def scalar(url: str, query: str) -> object:
     with psycopg.connect(libpq(url)) as connection:
         row = connection.execute(query).fetchone()
@@ -314,6 +321,7 @@ def placement_run(base_url: str, folder: Path, workers: int, tag: str, args: arg
         snapshot = folder / "catalogue.csv"
         catalogue(snapshot, args.skus)
         run_phase("ingest", str(config), str(snapshot))
+        analyze(url)
         for stale in [folder / "start", *folder.glob("ready-*")]:  # a kept folder's, from an earlier run
             stale.unlink(missing_ok=True)
         shared = [str(config), str(folder), tag]
@@ -359,6 +367,7 @@ def round_trips_part(base_url: str, folder: Path, args: argparse.Namespace) -> d
         snapshot = folder / "catalogue.csv"
         catalogue(snapshot, args.skus)
         run_phase("ingest", str(config), str(snapshot))
+        analyze(url)
         return run_phase("round_trips", str(config))
 
 
