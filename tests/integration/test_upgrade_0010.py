@@ -56,7 +56,7 @@ ONE_ROW_EACH = (
 
 @dataclass
 class Site:
-    """A partner `p` delivering to the fake partner, and a partner `q` with nothing, on one store URL."""
+    """A partner `p` delivering to the fake partner (FakeClock's time), on one store URL."""
 
     url: str
     config: settings.Settings
@@ -97,11 +97,7 @@ def site(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
         api = {"base_url": partner.url, "token_env": TOKEN_ENV, "connect_timeout": 2.0, "read_timeout": 2.0}
         # one attempt per pass, batches of two, a breaker that does not get in the way
         delivery = {"batch_size": 2, "retries": 1, "backoff_initial": 0.5, "breaker_threshold": 100}
-        partners: dict[str, dict[str, Any]] = {
-            "p": {"stock_mode": "simple", "api": api, "delivery": delivery},
-            "q": {"stock_mode": "simple"},
-        }
-        path = write_config(tmp_path, partners, store_url)
+        path = write_config(tmp_path, {"p": {"stock_mode": "simple", "api": api, "delivery": delivery}}, store_url)
         made = Site(store_url, settings.load(path, environ={}), partner)
         try:
             yield made
@@ -128,15 +124,9 @@ def app_ats(app: bootstrap.App) -> dict[str, int]:
 def contents(store: SqlStore) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the tables the old release wrote, in primary-key order."""
     with store.engine.connect() as connection:
-        return {
-            name: [
-                tuple(row)
-                for row in connection.execute(
-                    select(schema.metadata.tables[name]).order_by(*schema.metadata.tables[name].primary_key.columns)
-                )
-            ]
-            for name in KEPT_TABLES
-        }
+        tables = [schema.metadata.tables[name] for name in KEPT_TABLES]
+        ordered = {table.name: select(table).order_by(*table.primary_key.columns) for table in tables}
+        return {name: [tuple(row) for row in connection.execute(query)] for name, query in ordered.items()}
 
 
 def keys_to_partners(store: SqlStore) -> dict[str, int]:
