@@ -32,67 +32,65 @@ CREATE OR REPLACE FUNCTION gateway_place(
 ) RETURNS TABLE (outcome text, detail text)
 LANGUAGE plpgsql AS $fn$
 DECLARE
-    answer record;
+    locked boolean;
+    answer text;
+    taken boolean;
+    channelled boolean;
+    held bigint;
     shortages text;
     changes text;
     body text;
 BEGIN
-    IF NOT pg_try_advisory_xact_lock_shared(p_partner_space, p_partner) THEN
+    -- 1. the locks a command takes, tried: each statement after this one reads what committed before it held them
+    SELECT pg_try_advisory_xact_lock_shared(p_partner_space, p_partner)
+           AND coalesce(bool_and(pg_try_advisory_xact_lock(k.ns, k.key)), true)
+    INTO locked FROM unnest(p_lock_spaces, p_lock_keys) AS k(ns, key);
+    IF NOT locked THEN
         RETURN QUERY SELECT 'busy'::text, NULL::text;
         RETURN;
     END IF;
-    FOR i IN 1 .. coalesce(cardinality(p_lock_keys), 0) LOOP
-        IF NOT pg_try_advisory_xact_lock(p_lock_spaces[i], p_lock_keys[i]) THEN
-            RETURN QUERY SELECT 'busy'::text, NULL::text;
-            RETURN;
-        END IF;
-    END LOOP;
-    IF p_key IS NOT NULL THEN
-        SELECT r.request_sha256, r.status, r.body INTO answer
-        FROM platform_requests AS r WHERE r.partner_id = p_partner AND r.key = p_key;
-        IF FOUND THEN
-            RETURN QUERY
-                SELECT 'replay'::text, json_build_array(answer.request_sha256, answer.status, answer.body)::text;
-            RETURN;
-        END IF;
-    END IF;
-    IF EXISTS (SELECT 1 FROM orders AS o WHERE o.partner_id = p_partner AND o.order_id = p_order) THEN
-        RETURN QUERY SELECT 'exists'::text, NULL::text;
-        RETURN;
-    END IF;
-    IF EXISTS (SELECT 1 FROM channels AS c WHERE c.partner_id = p_partner AND c.sku = ANY (p_skus))
-       OR (SELECT count(*) FROM stock AS s WHERE s.partner_id = p_partner AND s.sku = ANY (p_skus))
-          < cardinality(p_skus) THEN
-        RETURN QUERY SELECT 'general'::text, NULL::text;
-        RETURN;
-    END IF;
-    SELECT json_agg(json_build_array(l.sku, l.q, s.quantity - s.allocated))::text INTO shortages
+    -- 2. everything that decides, in one read
+    SELECT (SELECT json_build_array(r.request_sha256, r.status, r.body)::text FROM platform_requests AS r
+            WHERE p_key IS NOT NULL AND r.partner_id = p_partner AND r.key = p_key),
+           EXISTS (SELECT 1 FROM orders AS o WHERE o.partner_id = p_partner AND o.order_id = p_order),
+           EXISTS (SELECT 1 FROM channels AS c WHERE c.partner_id = p_partner AND c.sku = ANY (p_skus)),
+           count(s.sku),
+           json_agg(json_build_array(l.sku, l.q, s.quantity - s.allocated))
+               FILTER (WHERE l.q > s.quantity - s.allocated)::text
+    INTO answer, taken, channelled, held, shortages
     FROM unnest(p_skus, p_quantities) AS l(sku, q)
-    JOIN stock AS s ON s.partner_id = p_partner AND s.sku = l.sku
-    WHERE l.q > s.quantity - s.allocated;
-    IF shortages IS NOT NULL THEN
+    LEFT JOIN stock AS s ON s.partner_id = p_partner AND s.sku = l.sku;
+    IF answer IS NOT NULL THEN
+        RETURN QUERY SELECT 'replay'::text, answer;
+    ELSIF taken THEN
+        RETURN QUERY SELECT 'exists'::text, NULL::text;
+    ELSIF channelled OR held < cardinality(p_skus) THEN
+        RETURN QUERY SELECT 'general'::text, NULL::text;
+    ELSIF shortages IS NOT NULL THEN
         RETURN QUERY SELECT 'short'::text, shortages;
+    END IF;
+    IF answer IS NOT NULL OR taken OR channelled OR held < cardinality(p_skus) OR shortages IS NOT NULL THEN
         RETURN;
     END IF;
-
-    INSERT INTO orders (partner_id, order_id, status, created_at, updated_at)
-    VALUES (p_partner, p_order, 'pending', p_now, p_now);
-    INSERT INTO order_lines (partner_id, order_id, sku, quantity)
-    SELECT p_partner, p_order, l.sku, l.q FROM unnest(p_skus, p_quantities) AS l(sku, q);
-    INSERT INTO order_events (partner_id, order_id, status, at, ledger_id, command)
-    VALUES (p_partner, p_order, 'pending', p_now, NULL, p_command);
-
-    WITH held AS (
-        SELECT s.sku, s.published AS was FROM stock AS s WHERE s.partner_id = p_partner AND s.sku = ANY (p_skus)
+    -- 3. everything a placement writes, in one statement
+    WITH placed AS (
+        INSERT INTO orders (partner_id, order_id, status, created_at, updated_at)
+        VALUES (p_partner, p_order, 'pending', p_now, p_now)
+        RETURNING order_id
+    ), lines AS (
+        INSERT INTO order_lines (partner_id, order_id, sku, quantity)
+        SELECT p_partner, placed.order_id, l.sku, l.q FROM placed, unnest(p_skus, p_quantities) AS l(sku, q)
+    ), history AS (
+        INSERT INTO order_events (partner_id, order_id, status, at, ledger_id, command)
+        SELECT p_partner, placed.order_id, 'pending', p_now, NULL, p_command FROM placed
     ), moved AS (
         UPDATE stock AS s
         SET allocated = s.allocated + l.u, published = GREATEST(s.quantity - s.allocated - l.u, 0), updated_at = p_now
-        FROM unnest(p_skus, p_units) AS l(sku, u)
-        WHERE s.partner_id = p_partner AND s.sku = l.sku
-        RETURNING s.sku, s.as_of, s.published
+        FROM unnest(p_skus, p_units) AS l(sku, u), stock AS o
+        WHERE s.partner_id = p_partner AND s.sku = l.sku AND o.partner_id = s.partner_id AND o.sku = s.sku
+        RETURNING s.sku, s.as_of, o.published AS was, s.published AS value
     ), changed AS (
-        SELECT m.sku, m.as_of, h.was, m.published AS value FROM moved AS m JOIN held AS h ON h.sku = m.sku
-        WHERE m.published IS DISTINCT FROM h.was
+        SELECT m.sku, m.as_of, m.was, m.value FROM moved AS m WHERE m.value IS DISTINCT FROM m.was
     ), queued AS (
         INSERT INTO outbox
             (partner_id, kind, key, value, as_of, ledger_id, created_at, state, batch_id, run_id, attempts)
@@ -102,20 +100,21 @@ BEGIN
         SET value = excluded.value, as_of = excluded.as_of, ledger_id = excluded.ledger_id,
             created_at = excluded.created_at, batch_id = excluded.batch_id, run_id = excluded.run_id,
             attempts = excluded.attempts
-    )
-    SELECT coalesce(json_agg(json_build_array(c.sku, c.was, c.value) ORDER BY c.sku), '[]')::text,
-           coalesce(string_agg(
-               '{"sku":' || to_json(c.sku)::text || ',"before":' || coalesce(c.was::text, 'null')
-               || ',"after":' || c.value::text || '}', ',' ORDER BY c.sku), '')
-    INTO changes, body FROM changed AS c;
-
-    IF p_key IS NOT NULL THEN
+    ), kept AS (
         -- the key's answer, as the API's CommandOut renders it (model_dump_json: compact, fields in order)
-        body := '{"partner":' || to_json(p_partner_name)::text || ',"ats_changes":[' || body || '],"order_id":'
-            || to_json(p_order)::text || '}';
         INSERT INTO platform_requests (partner_id, key, request_sha256, status, body, created_at)
-        VALUES (p_partner, p_key, p_digest, 201, body, p_now);
-    END IF;
+        SELECT p_partner, p_key, p_digest, 201,
+               '{"partner":' || to_json(p_partner_name)::text || ',"ats_changes":[' || coalesce(string_agg(
+                   '{"sku":' || to_json(c.sku)::text || ',"before":' || coalesce(c.was::text, 'null')
+                   || ',"after":' || c.value::text || '}', ',' ORDER BY c.sku), '')
+               || '],"order_id":' || to_json(p_order)::text || '}',
+               p_now
+        FROM (SELECT 1) AS one LEFT JOIN changed AS c ON true
+        WHERE p_key IS NOT NULL
+        GROUP BY one
+    )
+    SELECT coalesce(json_agg(json_build_array(c.sku, c.was, c.value) ORDER BY c.sku), '[]')::text
+    INTO changes FROM changed AS c;
     RETURN QUERY SELECT 'placed'::text, changes;
 END
 $fn$
