@@ -18,7 +18,6 @@ import pytest
 import sqlalchemy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event
 
 from gateway import bootstrap
 from gateway import settings as gateway_settings
@@ -56,27 +55,25 @@ def build(folder: Path, url: str, clock: FakeClock, **partner: Any) -> bootstrap
 
 class Statements:
     """What the store's one connection sends, as the server's log shows it (log_statement = all on that connection:
-    BEGIN, COMMIT, ROLLBACK and DEALLOCATE included); where the log cannot be read here, the statements SQLAlchemy
-    sends (which leave out the driver's own BEGIN, COMMIT and ROLLBACK)."""
+    BEGIN, COMMIT, ROLLBACK and DEALLOCATE included). The placement in one statement runs on the driver's own
+    connection, out of SQLAlchemy's sight: only the server sees everything."""
 
     def __init__(self, app: bootstrap.App) -> None:
-        engine = engine_of(app)
-        with engine.connect() as connection:
+        with engine_of(app).connect() as connection:
             self.pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
         found = sorted(glob.glob(SERVER_LOGS), key=os.path.getmtime)
-        self.log = Path(found[-1]) if found and os.access(found[-1], os.R_OK) else None
-        self.sent_by_sqlalchemy: list[str] = []
-        event.listen(engine, "before_cursor_execute", lambda *a: self.sent_by_sqlalchemy.append(a[2]))
+        if not found or not os.access(found[-1], os.R_OK):
+            if os.environ.get("CI"):
+                pytest.fail(f"the PostgreSQL server's log ({SERVER_LOGS}) cannot be read: CI counts statements there")
+            pytest.skip(f"the PostgreSQL server's log ({SERVER_LOGS}) cannot be read here")
+        self.log = Path(found[-1])
         self.clear()
 
     def clear(self) -> None:
-        self.sent_by_sqlalchemy.clear()
-        self.start = self.log.stat().st_size if self.log is not None else 0
+        self.start = self.log.stat().st_size
 
     @property
     def sent(self) -> list[str]:
-        if self.log is None:
-            return list(self.sent_by_sqlalchemy)
         with self.log.open("rb") as handle:
             handle.seek(self.start)
             written = handle.read().decode("utf-8", "replace")

@@ -14,18 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
-from gateway.store.errors import StoreError
+from gateway.store.errors import StoreContention, StoreError
 from gateway.store.records import PlaceAtOnce, PlacedAtOnce
-from gateway.store.sql.errors import translate_errors
+from gateway.store.sql.errors import primary_message, translate, translate_errors
 from gateway.store.sql.locks import LockSpace, lock_key
 
 if TYPE_CHECKING:
     from gateway.store.sql.repository import KnownPartners
 
-PLACE = (
-    "SELECT outcome, detail FROM gateway_place(%(partner)s, %(order)s, %(skus)s, %(quantities)s, %(units)s, %(now)s,"
-    " %(command)s, %(partner_space)s, %(lock_spaces)s, %(lock_keys)s, %(key)s, %(digest)s, %(partner_name)s)"
-)
+UNIQUE_VIOLATION = "23505"
+PLACE = "SELECT outcome, detail FROM gateway_place(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
 
 def lock_keys(space: LockSpace, partner_id: int, order_id: str, skus: list[str]) -> tuple[list[int], list[int]]:
@@ -39,29 +37,59 @@ def lock_keys(space: LockSpace, partner_id: int, order_id: str, skus: list[str])
 def place_at_once(
     engine: Engine, space: LockSpace, partners: KnownPartners, driver_error: type[Exception], request: PlaceAtOnce
 ) -> PlacedAtOnce:
-    """Run `gateway_place` for `request` on a connection of the pool, in autocommit (see the module)."""
+    """Run `gateway_place` for `request` on a connection of the pool, in autocommit (see the module).
+
+    On the driver's connection itself: SQLAlchemy's result machinery would cost more than the statement's own
+    work. The connection goes back to the pool as it came (not in autocommit); one the server dropped is thrown
+    away, and the placement runs again on another (StoreContention: nothing was placed, or it was and the order's
+    id now answers so)."""
+    partner_id = partners.ids.get(request.partner)
+    if partner_id is None:
+        with translate_errors(driver_error), engine.connect() as connection:
+            partner_id = partners.id_of(connection, request.partner)
     skus = [line.sku for line in request.lines]
-    with translate_errors(driver_error), engine.connect() as pooled:
-        connection = pooled.execution_options(isolation_level="AUTOCOMMIT")
-        partner_id = partners.id_of(connection, request.partner)
-        spaces, keys = lock_keys(space, partner_id, request.order_id, skus)
-        params: dict[str, Any] = {
-            "partner": partner_id,
-            "order": request.order_id,
-            "skus": skus,
-            "quantities": [line.quantity for line in request.lines],
-            "units": [line.units for line in request.lines],
-            "now": request.now,
-            "command": request.command,
-            "partner_space": space.partner,
-            "lock_spaces": spaces,
-            "lock_keys": keys,
-            "key": request.key,
-            "digest": request.digest,
-            "partner_name": request.partner,
-        }
-        row = connection.exec_driver_sql(PLACE, params).one()
-    outcome, detail = row
+    spaces, keys = lock_keys(space, partner_id, request.order_id, skus)
+    params = (
+        partner_id,
+        request.order_id,
+        skus,
+        [line.quantity for line in request.lines],
+        [line.units for line in request.lines],
+        request.now,
+        request.command,
+        space.partner,
+        spaces,
+        keys,
+        request.key,
+        request.digest,
+        request.partner,
+    )
+    with translate_errors(driver_error):
+        pooled = engine.raw_connection()
+    try:
+        driver: Any = pooled.driver_connection
+        try:
+            driver.autocommit = True
+            with driver.cursor() as cursor:
+                cursor.execute(PLACE, params)
+                outcome, detail = cursor.fetchone()
+        except driver_error as exc:
+            if driver.broken:
+                pooled.invalidate()
+                raise StoreContention(
+                    f"the connection to the store was lost: {primary_message(exc)}; the placement runs again (an "
+                    "order placed before the loss answers that it exists, an Idempotency-Key with its answer)"
+                ) from None
+            if getattr(exc, "sqlstate", None) == UNIQUE_VIOLATION:
+                # another request kept an answer for the same Idempotency-Key meanwhile: nothing was written
+                # (the statement is its own transaction); the engine's path reads that answer
+                return PlacedAtOnce("general")
+            raise translate(exc) from None
+        finally:
+            if not driver.broken:
+                driver.autocommit = False
+    finally:
+        pooled.close()
     return _read(str(outcome), detail)
 
 
