@@ -336,3 +336,32 @@ def test_a_partner_with_rows_cannot_be_deleted(url: str, tmp_path: Path) -> None
             assert connection.exec_driver_sql("DELETE FROM partners WHERE name = 'q'").rowcount == 1
     finally:
         engine.dispose()
+
+
+def test_a_connection_the_server_dropped_is_replaced_and_the_command_runs_again(tmp_path: Path, url: str) -> None:
+    """No ping on checkout: the pool's one connection, killed by the server, fails its next statement and is
+    replaced; the placement (one statement) and a command through the engine each run again and go through."""
+    app = logged_app(tmp_path, url, stock_mode="advanced")
+    admin = sqlalchemy.create_engine(
+        postgres_base_url(), poolclass=sqlalchemy.pool.NullPool, isolation_level="AUTOCOMMIT"
+    )  # each look at pg_stat_activity a transaction (and a snapshot) of its own
+
+    def kill_the_pools_connection() -> None:
+        with engine_of(app).connect() as connection:
+            pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        with admin.connect() as connection:
+            assert connection.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})").scalar_one()
+            gone = f"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = {int(pid)}"
+            wait_until(lambda: connection.exec_driver_sql(gone).scalar_one(), 30, "the backend is gone")
+
+    try:
+        stock(app, A=5)
+        kill_the_pools_connection()
+        assert [c.after for c in app.commands.place("p", "O1", [RequestedLine("A", 1)])] == [4]
+        kill_the_pools_connection()
+        app.commands.set_stock("p", "A", 9, 1)  # the engine's path: SQLAlchemy's connection
+        with app.store.read() as tx:
+            assert tx.stock.get(tx.partners.id_of("p"), ["A"])["A"].quantity == 9
+    finally:
+        admin.dispose()
+        app.close()
