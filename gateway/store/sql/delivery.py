@@ -52,11 +52,18 @@ class SqlDelivery(SqlRepository):
             rows = self._run_one("claim_new", params | {"new_batch": batch_id}).fetchall()
         if not rows:  # another worker claimed them between the look and the claim
             return None
-        rows = sorted(rows, key=itemgetter(0))  # RETURNING promises no order
+        rows.sort(key=itemgetter(0))  # RETURNING promises no order
         partner = self.shared.partners.name_of(self.connection, partner_id)
-        make = OutboxRecord._make
-        kind = MessageKind(kind)  # every row claimed is of `kind`; its state is read back as a member too
-        messages = tuple([make((row[0], partner, kind, *row[2:8], OutboxState(row[8]), *row[9:])) for row in rows])
+        kind = MessageKind(kind)
+        # A batch holds thousands of rows: each record is made in one step, the columns the claim chose by or set
+        # (partner, kind, state, batch, lease) put in from here rather than read back (statements.CLAIMED_COLUMNS).
+        new, record, pending, lease = tuple.__new__, OutboxRecord, OutboxState.PENDING, lease_until
+        messages = tuple(
+            [  # the record's fields in its order; `led`: the ledger entry, `n`: attempts so far
+                new(record, (i, partner, kind, k, v, a, p, led, c, pending, n, nxt, err, st, batch_id, d, r, lease))
+                for i, k, v, a, p, led, c, n, nxt, err, st, d, r in rows
+            ]
+        )
         return Claim(batch_id, kind, messages, resend, lease_until)
 
     def _settling(self, claim: Claim) -> None:

@@ -92,6 +92,22 @@ OUTBOX_COLUMNS = (
     _X.c.run_id,
     _X.c.claimed_until,
 )
+# what a claim reads back of each message: the columns it did not set itself or choose by (partner, kind, state)
+CLAIMED_COLUMNS = (
+    _X.c.id,
+    _X.c.key,
+    _X.c.value,
+    _X.c.as_of,
+    _X.c.payload,
+    _X.c.ledger_id,
+    _X.c.created_at,
+    _X.c.attempts,
+    _X.c.next_attempt_at,
+    _X.c.last_error,
+    _X.c.last_status,
+    _X.c.delivered_at,
+    _X.c.run_id,
+)
 _LOOKUP_KEYS = ("partner_id", *(f"sku_{i}" for i in range(CHUNK)))
 
 
@@ -108,12 +124,12 @@ def due() -> tuple[Any, ...]:
 
 
 def _claim_update(chosen: Any) -> Any:
-    """Claim the chosen messages under a batch id until a lease ends, returning them."""
+    """Claim the chosen messages under a batch id until a lease ends, returning them (CLAIMED_COLUMNS)."""
     return (
         update(_X)
         .where(_X.c.id.in_(chosen.scalar_subquery()))
         .values(batch_id=bindparam("new_batch"), claimed_until=bindparam("lease"))
-        .returning(*OUTBOX_COLUMNS)
+        .returning(*CLAIMED_COLUMNS)
     )
 
 
