@@ -47,9 +47,9 @@ class SqlDelivery(SqlRepository):
             if not self.locks.resending(batch_id, (*due(), _X.c.batch_id == batch_id), params):
                 return None  # another worker, or a command, holds part of it right now: the batch goes later, whole
             # a batch sent before goes again whole, under its key, whatever the limit
-            rows = self._run_one("claim_resend", params | {"new_batch": batch_id}).fetchall()
+            rows = self._rows("claim_resend", params | {"new_batch": batch_id})
         else:
-            rows = self._run_one("claim_new", params | {"new_batch": batch_id}).fetchall()
+            rows = self._rows("claim_new", params | {"new_batch": batch_id})
         if not rows:  # another worker claimed them between the look and the claim
             return None
         rows.sort(key=itemgetter(0))  # RETURNING promises no order

@@ -84,6 +84,17 @@ class SqlRepository:
             compiled = statements.compiled(self.dialect, name)
             self.connection.exec_driver_sql(compiled.sql, compiled.params(rows))
 
+    def _rows(self, name: str, params: dict[str, Any]) -> list[Any]:
+        """The rows of statement `name` (statements.BULK) as the driver's own tuples: a claim reads back thousands,
+        and row objects cost more than the rows."""
+        compiled = statements.compiled(self.dialect, name)
+        cursor = self.connection.connection.cursor()
+        try:
+            cursor.execute(compiled.sql, compiled.params([tuple(params[k] for k in compiled.keys)])[0])
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
     def _run_one(self, name: str, params: dict[str, Any]) -> Any:
         """Run statement `name` (statements.BULK) with these parameters; its result."""
         compiled = statements.compiled(self.dialect, name)
