@@ -19,7 +19,8 @@ _INSTANTS = st.integers(min_value=0, max_value=253_402_300_799_999_999)  # up to
 
 
 def _record(number: int, key: str, value: int | None, as_of: int | None, created_at: int) -> OutboxRecord:
-    return OutboxRecord(number, "acme", MessageKind.ATS, key, value, as_of, None, None, created_at, OutboxState.PENDING, 0)
+    pending = OutboxState.PENDING
+    return OutboxRecord(number, "acme", MessageKind.ATS, key, value, as_of, None, None, created_at, pending, 0)
 
 
 _RECORDS = st.builds(
