@@ -49,7 +49,7 @@ class SqlDelivery(SqlRepository):
             # a batch sent before goes again whole, under its key, whatever the limit
             rows = self._rows("claim_resend", params | {"new_batch": batch_id})
         else:
-            rows = self._rows("claim_new", params | {"new_batch": batch_id})
+            rows = self._claim_new(params | {"new_batch": batch_id})
         if not rows:  # another worker claimed them between the look and the claim
             return None
         rows.sort(key=itemgetter(0))  # RETURNING promises no order
@@ -65,6 +65,18 @@ class SqlDelivery(SqlRepository):
             ]
         )
         return Claim(batch_id, kind, messages, resend, lease_until)
+
+    def _claim_new(self, params: dict[str, Any]) -> list[Any]:
+        """Up to `limit` due never-batched messages, claimed (statements.CLAIMED_COLUMNS of each)."""
+        if not self.dialect.claims_alone():  # chosen and claimed in one statement, skipping rows others hold
+            return self._rows("claim_new", params)
+        rows = self._rows("claim_pick", params)
+        if rows:
+            ids = [row[0] for row in rows]
+            marked = self._run_one("claim_mark", params | {"first": min(ids), "last": max(ids)}).rowcount
+            if marked != len(rows):  # cannot happen with one writer: say so rather than send an unclaimed row
+                raise AssertionError(f"claimed {marked} of the {len(rows)} outbox rows picked")
+        return rows
 
     def _settling(self, claim: Claim) -> None:
         """Hold what settling the claim needs (see locks.AdvisoryLocks.settling)."""
