@@ -35,12 +35,13 @@ class SqlDelivery(SqlRepository):
         self, partner_id: int, kind: MessageKind, now: Instant, limit: int, lease_until: Instant, batch_id: str
     ) -> Claim | None:
         """The next due batch: one sent before (same id) first, else up to `limit` never-batched messages."""
-        # Compiled once per dialect and run through the driver: a delivery pass claims many batches.
+        # Compiled once per dialect and run on the driver's cursor: a delivery pass claims many batches.
         params = {"of_partner": partner_id, "of_kind": kind, "now": now, "lease": lease_until, "limit": limit}
         self.locks.share(partner_id)  # like settling: never waiting on an inbound item's rows while it waits on ours
-        first = self._run_one("claim_first", params).fetchone()
-        if first is None:
+        picked = self._rows("claim_first", params)
+        if not picked:
             return None
+        first = picked[0]
         resend = first[0] is not None
         if resend:
             batch_id = first[0]
@@ -73,7 +74,7 @@ class SqlDelivery(SqlRepository):
         rows = self._rows("claim_pick", params)
         if rows:
             ids = [row[0] for row in rows]
-            marked = self._run_one("claim_mark", params | {"first": min(ids), "last": max(ids)}).rowcount
+            marked = self._count("claim_mark", params | {"first": min(ids), "last": max(ids)})
             if marked != len(rows):  # cannot happen with one writer: say so rather than send an unclaimed row
                 raise AssertionError(f"claimed {marked} of the {len(rows)} outbox rows picked")
         return rows
@@ -124,7 +125,7 @@ class SqlDelivery(SqlRepository):
             "tries": attempts,
             "answer": status,
         }
-        done = self._run_one("settle_delivered", params).rowcount
+        done = self._count("settle_delivered", params)
         self._release(claim, done)
         return int(done)
 
