@@ -5,7 +5,7 @@ with a bare requests loop to the same server.
 The changes come in as ten stock snapshots of the 10,000 SKUs (each SKU's level changes in each), so the outbox
 coalesces them to one pending value per SKU, as after an outage. The partner is a minimal HTTP/1.1 server
 (http.server, in its own process, keeping connections alive) that parses each batch and keeps the latest value per
-SKU, deduplicating by Idempotency-Key; both runs post to it. Target: delivery within 2x of the floor.
+SKU, deduplicating by Idempotency-Key; both runs post to it. Target: delivery within 1.5x of the floor.
 
 Usage: python bench/deliver.py [--skus N] [--rounds R] [--batch-size B]
 """
@@ -31,6 +31,7 @@ from gateway.domain import instant
 from gateway.formats.rows import Kind
 from gateway.logs import configure
 
+TARGET = 1.5  # the median ratio of delivery to the floor
 TOKEN_ENV = "BENCH_PARTNER_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 
 
@@ -219,8 +220,8 @@ def main() -> None:
         f"{first['requests']:.0f} requests"
     )
     print(f"ratio gateway/floor per run: {', '.join(f'{r:.2f}x' for r in ratios)}")
-    verdict = "met" if ratio <= 2 else "MISSED"
-    print(f"ratio gateway/floor, median: {ratio:.2f}x (target <= 2x): {verdict}")
+    verdict = "met" if ratio <= TARGET else "MISSED"
+    print(f"ratio gateway/floor, median: {ratio:.2f}x (target <= {TARGET}x): {verdict}")
 
 
 if __name__ == "__main__":
