@@ -3,9 +3,9 @@
 with a bare requests loop to the same server.
 
 The changes come in as ten stock snapshots of the 10,000 SKUs (each SKU's level changes in each), so the outbox
-coalesces them to one pending value per SKU, as after an outage. The partner is a minimal WSGI app (werkzeug, in
-its own process) that parses each batch and keeps the latest value per SKU, deduplicating by Idempotency-Key; both runs
-post to it. Target: delivery within 2x of the floor.
+coalesces them to one pending value per SKU, as after an outage. The partner is a minimal HTTP/1.1 server
+(http.server, in its own process, keeping connections alive) that parses each batch and keeps the latest value per
+SKU, deduplicating by Idempotency-Key; both runs post to it. Target: delivery within 1.5x of the floor.
 
 Usage: python bench/deliver.py [--skus N] [--rounds R] [--batch-size B]
 """
@@ -20,25 +20,19 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import requests
-from werkzeug.serving import WSGIRequestHandler, make_server
-from werkzeug.wrappers import Request, Response
 
 from gateway import bootstrap, settings
 from gateway.domain import instant
 from gateway.formats.rows import Kind
 from gateway.logs import configure
 
+TARGET = 1.5  # the median ratio of delivery to the floor
 TOKEN_ENV = "BENCH_PARTNER_TOKEN"  # noqa: S105 - the name of a variable, not a secret
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
 
 
 class Partner:
@@ -50,29 +44,58 @@ class Partner:
         self.requests = 0
         self.lock = threading.Lock()
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        request = Request(environ)
-        if request.method == "GET":  # the bench reads what the partner holds, and resets it
-            with self.lock:
-                body = json.dumps(self.values)
-                requests_seen = self.requests
-                self.values, self.keys, self.requests = {}, set(), 0
-            headers = {"X-Requests": str(requests_seen)}
-            return Response(body, 200, headers, content_type="application/json")(environ, start_response)
-        items = json.loads(request.get_data())["items"]
-        key = request.headers.get("Idempotency-Key", "")
+    def take(self, key: str, body: bytes) -> None:
+        """One batch posted."""
+        items = json.loads(body)["items"]
         with self.lock:
             self.requests += 1
             if key not in self.keys:
                 self.keys.add(key)
                 for item in items:
                     self.values[item["sku"]] = item["ats"]
-        return Response("{}", 200, content_type="application/json")(environ, start_response)
+
+    def view(self) -> tuple[bytes, int]:
+        """What it holds and how many requests it took; reset."""
+        with self.lock:
+            body = json.dumps(self.values).encode()
+            requests_seen = self.requests
+            self.values, self.keys, self.requests = {}, set(), 0
+        return body, requests_seen
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive, as a partner's server keeps a client's connection between requests (werkzeug's
+    development server closes every connection: both sides would pay a new connection per batch)."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # the headers and the body go out as written, not held for an acknowledgement
+    partner = Partner()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+    def do_GET(self) -> None:  # the bench reads what the partner holds, and resets it
+        body, requests_seen = self.partner.view()
+        self._answer(body, {"X-Requests": str(requests_seen)})
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.partner.take(self.headers.get("Idempotency-Key", ""), body)
+        self._answer(b"{}", {})
+
+    def _answer(self, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
 
 
 def serve(port_out: Any) -> None:
     """The partner, in its own process (as a partner is): its parsing does not compete with the gateway's GIL."""
-    server = make_server("127.0.0.1", 0, Partner(), threaded=True, request_handler=_Quiet)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     port_out.put(server.server_port)
     server.serve_forever()
 
@@ -197,8 +220,8 @@ def main() -> None:
         f"{first['requests']:.0f} requests"
     )
     print(f"ratio gateway/floor per run: {', '.join(f'{r:.2f}x' for r in ratios)}")
-    verdict = "met" if ratio <= 2 else "MISSED"
-    print(f"ratio gateway/floor, median: {ratio:.2f}x (target <= 2x): {verdict}")
+    verdict = "met" if ratio <= TARGET else "MISSED"
+    print(f"ratio gateway/floor, median: {ratio:.2f}x (target <= {TARGET}x): {verdict}")
 
 
 if __name__ == "__main__":

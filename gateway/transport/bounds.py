@@ -2,9 +2,10 @@
 
 A read timeout bounds each wait for a byte, not the exchange: a partner sending a byte a second holds a request
 for ever. `Deadline` bounds the whole exchange, redirects and body included: when it passes, every socket the
-exchange used is shut, which wakes a read (or a write) blocked on it, and the caller sees `expired`. It reaches
-the sockets through `GuardedAdapter`, the requests adapter every partner Session mounts, whose connections report
-each socket they use to the deadline running on their thread.
+exchange used is shut, which wakes a read (or a write) blocked on it, and the caller sees `expired` (one thread per
+process keeps the time of every exchange). It reaches the sockets through `GuardedAdapter`, the requests adapter
+every partner Session mounts, whose connections report each socket they use to the deadline running on their
+thread.
 
 `read_limited` reads a streamed body counting bytes after decompression (urllib3 decodes a bounded amount per
 read, so a gzip bomb never inflates at once) and stops past the limit with `PageTooLarge`. `same_origin` is the
@@ -15,8 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import heapq
+import itertools
+import os
 import socket
 import threading
+import time
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
@@ -57,22 +62,24 @@ class Deadline:
         self._over = False
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
         self._token: contextvars.Token[Deadline | None] | None = None
 
     def __enter__(self) -> Self:
         self._token = _running.set(self)
-        self._timer.start()
+        _WATCH.add(time.monotonic() + self.seconds, self)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         with self._lock:
             self._over = True
             self._sockets.clear()
-        self._timer.cancel()
         if self._token is not None:
             _running.reset(self._token)
+
+    @property
+    def over(self) -> bool:
+        """Whether the exchange has ended (its deadline no longer matters)."""
+        return self._over
 
     def watch(self, sock: socket.socket) -> None:
         """A socket the exchange uses: shut at the deadline (at once if it passed already)."""
@@ -84,13 +91,63 @@ class Deadline:
             else:
                 self._sockets.append(sock)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
+        """The deadline has passed: shut the exchange's sockets (nothing if the exchange is over)."""
         with self._lock:
             if self._over:
                 return
             self.expired = True
             for sock in self._sockets:
                 _shut(sock)
+
+
+class _Watch:
+    """The one thread of a process that expires deadlines, each at its time (a timer thread per exchange cost a
+    delivery more than its JSON: starting a thread waits for it to run). The deadlines of exchanges that are over
+    are dropped from the front of the queue as new ones come, and passed over if they come due."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition(threading.Lock())
+        self._queue: list[tuple[float, int, Deadline]] = []  # a heap by time
+        self._count = itertools.count()  # ties in time are broken by the order of entry, never by the deadline
+        self._thread: threading.Thread | None = None
+
+    def add(self, when: float, deadline: Deadline) -> None:
+        """Expire `deadline` at `when` (time.monotonic)."""
+        with self._changed:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="gateway-http-deadlines", daemon=True)
+                self._thread.start()
+            while self._queue and self._queue[0][2].over:  # exchanges end in about the order they began
+                heapq.heappop(self._queue)
+            earliest = self._queue[0][0] if self._queue else None
+            heapq.heappush(self._queue, (when, next(self._count), deadline))
+            if earliest is None or when < earliest:  # the thread sleeps until the earliest: this one is sooner
+                self._changed.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while True:
+                    if not self._queue:
+                        self._changed.wait()
+                        continue
+                    wait = self._queue[0][0] - time.monotonic()
+                    if wait <= 0:
+                        break
+                    self._changed.wait(wait)
+                due = heapq.heappop(self._queue)[2]
+            due.expire()
+
+    def forked(self) -> None:
+        """In a forked child: no thread runs here yet, and the parent's exchanges are not this process's."""
+        self._changed = threading.Condition(threading.Lock())
+        self._queue = []
+        self._thread = None
+
+
+_WATCH = _Watch()
+os.register_at_fork(after_in_child=_WATCH.forked)
 
 
 def _shut(sock: socket.socket) -> None:

@@ -35,29 +35,49 @@ class SqlDelivery(SqlRepository):
         self, partner_id: int, kind: MessageKind, now: Instant, limit: int, lease_until: Instant, batch_id: str
     ) -> Claim | None:
         """The next due batch: one sent before (same id) first, else up to `limit` never-batched messages."""
-        # Compiled once per dialect and run through the driver: a delivery pass claims many batches.
+        # Compiled once per dialect and run on the driver's cursor: a delivery pass claims many batches.
         params = {"of_partner": partner_id, "of_kind": kind, "now": now, "lease": lease_until, "limit": limit}
         self.locks.share(partner_id)  # like settling: never waiting on an inbound item's rows while it waits on ours
-        first = self._run_one("claim_first", params).fetchone()
-        if first is None:
+        picked = self._rows("claim_first", params)
+        if not picked:
             return None
+        first = picked[0]
         resend = first[0] is not None
         if resend:
             batch_id = first[0]
             if not self.locks.resending(batch_id, (*due(), _X.c.batch_id == batch_id), params):
                 return None  # another worker, or a command, holds part of it right now: the batch goes later, whole
             # a batch sent before goes again whole, under its key, whatever the limit
-            rows = self._run_one("claim_resend", params | {"new_batch": batch_id}).fetchall()
+            rows = self._rows("claim_resend", params | {"new_batch": batch_id})
         else:
-            rows = self._run_one("claim_new", params | {"new_batch": batch_id}).fetchall()
+            rows = self._claim_new(params | {"new_batch": batch_id})
         if not rows:  # another worker claimed them between the look and the claim
             return None
-        rows = sorted(rows, key=itemgetter(0))  # RETURNING promises no order
+        rows.sort(key=itemgetter(0))  # RETURNING promises no order
         partner = self.shared.partners.name_of(self.connection, partner_id)
-        make = OutboxRecord._make
-        kind = MessageKind(kind)  # every row claimed is of `kind`; its state is read back as a member too
-        messages = tuple([make((row[0], partner, kind, *row[2:8], OutboxState(row[8]), *row[9:])) for row in rows])
+        kind = MessageKind(kind)
+        # A batch holds thousands of rows: each record is made in one step, the columns the claim chose by or set
+        # (partner, kind, state, batch, lease) put in from here rather than read back (statements.CLAIMED_COLUMNS).
+        new, record, pending, lease = tuple.__new__, OutboxRecord, OutboxState.PENDING, lease_until
+        messages = tuple(
+            [  # the record's fields in its order; `led`: the ledger entry, `n`: attempts so far
+                new(record, (i, partner, kind, k, v, a, p, led, c, pending, n, nxt, err, st, batch_id, d, r, lease))
+                for i, k, v, a, p, led, c, n, nxt, err, st, d, r in rows
+            ]
+        )
         return Claim(batch_id, kind, messages, resend, lease_until)
+
+    def _claim_new(self, params: dict[str, Any]) -> list[Any]:
+        """Up to `limit` due never-batched messages, claimed (statements.CLAIMED_COLUMNS of each)."""
+        if not self.dialect.claims_alone():  # chosen and claimed in one statement, skipping rows others hold
+            return self._rows("claim_new", params)
+        rows = self._rows("claim_pick", params)
+        if rows:
+            ids = [row[0] for row in rows]
+            marked = self._count("claim_mark", params | {"first": min(ids), "last": max(ids)})
+            if marked != len(rows):  # cannot happen with one writer: say so rather than send an unclaimed row
+                raise AssertionError(f"claimed {marked} of the {len(rows)} outbox rows picked")
+        return rows
 
     def _settling(self, claim: Claim) -> None:
         """Hold what settling the claim needs (see locks.AdvisoryLocks.settling)."""
@@ -105,7 +125,7 @@ class SqlDelivery(SqlRepository):
             "tries": attempts,
             "answer": status,
         }
-        done = self._run_one("settle_delivered", params).rowcount
+        done = self._count("settle_delivered", params)
         self._release(claim, done)
         return int(done)
 

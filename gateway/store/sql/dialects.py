@@ -95,6 +95,11 @@ class Dialect:
         """The queue of this process's writers, for a database that takes one writer at a time."""
         return None
 
+    def claims_alone(self) -> bool:
+        """Whether a write transaction claims outbox rows alone (one writer at a time: no other claims between its
+        look and its mark)."""
+        return False
+
     def claim_worker(self, database: str | None) -> IO[str] | None:
         """Make this process the store's one worker, for a database that takes one (its lock's open file)."""
         return None
@@ -137,6 +142,10 @@ class SQLite(Dialect):
         """A sorted batch of more than one look-up, whose key range may hold few more rows than the batch.
         (Not on PostgreSQL: its collation may order SKUs otherwise than Python, and its array look-up is cheap.)"""
         return statements.CHUNK < len(skus) <= statements.RANGE_LIMIT // 4 and skus == sorted(skus)
+
+    def claims_alone(self) -> bool:
+        """One writer at a time."""
+        return True
 
     def writer(self) -> sqlite_writer.Writer:
         """SQLite takes one writer at a time: the threads of one process queue here, not on the database lock."""
