@@ -6,12 +6,12 @@ kind requires. Rows with problems are not yielded: the caller refuses the file w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 from enum import StrEnum
 from operator import itemgetter
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 from gateway.domain import identifiers, instant
 from gateway.domain.caps import ALL_COLLECTIONS
@@ -178,7 +178,7 @@ def _scan_stock(
     default_as_of: Instant | None,
     size: int,
     lines: list[int] | None = None,
-) -> Iterator[list[tuple[str, int, Instant | None]]]:
+) -> Iterator[Sequence[tuple[str, int, Instant | None]]]:
     """Batches of (sku, quantity, as_of) of the valid rows (as_of `default_as_of` where the row gives none).
 
     A SKU given twice is a problem. A million-row snapshot spends most of its parsing time here, so a batch is
@@ -189,13 +189,13 @@ def _scan_stock(
     i_sku, i_qty = table.index["sku"], table.index["quantity"]
     i_as_of = table.index.get("as_of")
     for rows, row_lines in table.batches(size):
-        batch = _plain_batch(rows, i_sku, i_qty, i_as_of, cells, seen, default_as_of)
-        if batch is not None:
+        plain = _plain_batch(rows, i_sku, i_qty, i_as_of, cells, seen, default_as_of)
+        if plain is not None:
             if lines is not None:
                 lines.extend(row_lines)
-            yield batch
+            yield plain
             continue
-        batch = []
+        batch: list[tuple[str, int, Instant | None]] = []
         for row, line in zip(rows, row_lines, strict=True):
             stamp = row[i_as_of].strip() if i_as_of is not None else ""
             sku = cells.identifier(line, "sku", row[i_sku])
@@ -214,6 +214,81 @@ def _scan_stock(
             yield batch
 
 
+class PlainLevels(Sequence[tuple[str, int, Instant | None]]):
+    """A batch of plainly valid rows kept as the file's own columns: (sku, quantity, as_of) tuples are only made
+    when a row is asked for.
+
+    A routine snapshot repeats most of what the store holds: the store compares the columns' texts with its own
+    (`quantities` and `as_of_texts`, see StockRepository.unlike) and only the rows that differ become tuples
+    (`pick`). `quantities` are the file's texts, all ASCII digits; `as_of_texts` the decimal microseconds of each
+    row's instant ('' for none).
+    """
+
+    __slots__ = ("_rows", "default", "instants", "quantities", "skus", "stamps")
+
+    def __init__(
+        self,
+        skus: list[str],
+        quantities: list[str],
+        stamps: list[str] | None,
+        instants: dict[str, Instant],
+        default: Instant | None,
+    ) -> None:
+        self.skus = skus
+        self.quantities = quantities
+        self.stamps = stamps  # the as_of cells (None: the file has no as_of column, every row takes `default`)
+        self.instants = instants  # each stamp's instant
+        self.default = default
+        self._rows: list[tuple[str, int, Instant | None]] | None = None
+
+    @property
+    def latest(self) -> Instant | None:
+        """The latest instant of the batch's rows."""
+        return self.default if self.stamps is None else max(self.instants.values())
+
+    def as_of_texts(self) -> list[str]:
+        """Each row's instant as decimal microseconds ('' for none), as a store writes an integer column."""
+        if self.stamps is None:
+            return ["" if self.default is None else str(self.default)] * len(self.skus)
+        texts = {stamp: str(value) for stamp, value in self.instants.items()}
+        return list(map(texts.__getitem__, self.stamps))
+
+    def pick(self, positions: Iterable[int]) -> list[tuple[str, int, Instant | None]]:
+        """The rows at `positions`, as tuples."""
+        skus, quantities, stamps, instants = self.skus, self.quantities, self.stamps, self.instants
+        if stamps is None:
+            return [(skus[i], int(quantities[i]), self.default) for i in positions]
+        return [(skus[i], int(quantities[i]), instants[stamps[i]]) for i in positions]
+
+    def _all(self) -> list[tuple[str, int, Instant | None]]:
+        rows = self._rows
+        if rows is None:
+            as_ofs: list[Instant | None] | map[Instant | None]
+            if self.stamps is None:
+                as_ofs = [self.default] * len(self.skus)
+            else:
+                as_ofs = map(self.instants.__getitem__, self.stamps)
+            rows = self._rows = list(zip(self.skus, map(int, self.quantities), as_ofs, strict=True))
+        return rows
+
+    def __len__(self) -> int:
+        return len(self.skus)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, int, Instant | None]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[tuple[str, int, Instant | None]]: ...
+
+    def __getitem__(
+        self, index: int | slice
+    ) -> tuple[str, int, Instant | None] | list[tuple[str, int, Instant | None]]:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[tuple[str, int, Instant | None]]:
+        return iter(self._all())
+
+
 def _plain_batch(
     rows: list[list[str]],
     i_sku: int,
@@ -222,7 +297,7 @@ def _plain_batch(
     cells: Cells,
     seen: set[str],
     default_as_of: Instant | None,
-) -> list[tuple[str, int, Instant | None]] | None:
+) -> PlainLevels | None:
     """The batch's rows when every one is plainly valid (nothing to report); else None."""
     skus = list(map(itemgetter(i_sku), rows))
     texts = list(map(itemgetter(i_qty), rows))
@@ -243,21 +318,21 @@ def _plain_batch(
         and seen.isdisjoint(skus)
     ):
         return None
-    as_ofs: list[Instant | None]
-    if i_as_of is None:
-        as_ofs = [default_as_of] * len(rows)
-    else:
+    stamps: list[str] | None = None
+    known: dict[str, Instant] = {}
+    if i_as_of is not None:
         stamps = list(map(itemgetter(i_as_of), rows))
-        known = {stamp: cells.instant_of(stamp) for stamp in set(stamps)}
-        if None in known.values():
-            return None  # empty or unreadable: reported, with its line, by the row-by-row checks
-        as_ofs = list(map(known.__getitem__, stamps))
+        for stamp in set(stamps):
+            moment = cells.instant_of(stamp)
+            if moment is None:
+                return None  # empty or unreadable: reported, with its line, by the row-by-row checks
+            known[stamp] = moment
     before = len(seen)
     seen.update(skus)
     if len(seen) - before != len(skus):  # a SKU twice in this batch (none was seen before it)
         seen.difference_update(skus)
         return None
-    return list(zip(skus, map(int, texts), as_ofs, strict=True))
+    return PlainLevels(skus, texts, stamps, known, default_as_of)
 
 
 def read_stock(table: CsvTable, zone: tzinfo, seen: set[str] | None = None) -> Iterator[StockRow]:
@@ -291,7 +366,7 @@ class StockBatches:
         """The latest as_of given in the file so far."""
         return self.cells.latest
 
-    def __iter__(self) -> Iterator[list[tuple[str, int, Instant]]]:
+    def __iter__(self) -> Iterator[Sequence[tuple[str, int, Instant]]]:
         lines = self.lines
         for batch in _scan_stock(self.table, self.cells, self.seen, self.default_as_of, self.size, lines):
             self.rows += len(batch)
