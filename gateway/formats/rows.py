@@ -10,7 +10,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 from enum import StrEnum
-from operator import itemgetter
+from itertools import islice
+from operator import itemgetter, lt
 from typing import NamedTuple, overload
 
 from gateway.domain import identifiers, instant
@@ -188,9 +189,11 @@ def _scan_stock(
     """
     i_sku, i_qty = table.index["sku"], table.index["quantity"]
     i_as_of = table.index.get("as_of")
+    above = max(seen, default="")  # every SKU seen sorts at or below it ("": none seen)
     for rows, row_lines in table.batches(size):
-        plain = _plain_batch(rows, i_sku, i_qty, i_as_of, cells, seen, default_as_of)
+        plain = _plain_batch(rows, i_sku, i_qty, i_as_of, cells, seen, default_as_of, above)
         if plain is not None:
+            above = max(above, plain.skus[-1] if plain.ascending else max(plain.skus))
             if lines is not None:
                 lines.extend(row_lines)
             yield plain
@@ -207,6 +210,7 @@ def _scan_stock(
             if sku is None or quantity is None or (as_of is None and stamp):
                 continue
             seen.add(sku)
+            above = max(above, sku)
             batch.append((sku, quantity, as_of))
             if lines is not None:
                 lines.append(line)
@@ -224,7 +228,7 @@ class PlainLevels(Sequence[tuple[str, int, Instant | None]]):
     row's instant ('' for none).
     """
 
-    __slots__ = ("_rows", "default", "instants", "quantities", "skus", "stamps")
+    __slots__ = ("_rows", "ascending", "default", "instants", "quantities", "skus", "stamps")
 
     def __init__(
         self,
@@ -233,8 +237,11 @@ class PlainLevels(Sequence[tuple[str, int, Instant | None]]):
         stamps: list[str] | None,
         instants: dict[str, Instant],
         default: Instant | None,
+        *,
+        ascending: bool = False,
     ) -> None:
         self.skus = skus
+        self.ascending = ascending  # known to hold its SKUs in ascending order
         self.quantities = quantities
         self.stamps = stamps  # the as_of cells (None: the file has no as_of column, every row takes `default`)
         self.instants = instants  # each stamp's instant
@@ -297,25 +304,31 @@ def _plain_batch(
     cells: Cells,
     seen: set[str],
     default_as_of: Instant | None,
+    above: str,
 ) -> PlainLevels | None:
-    """The batch's rows when every one is plainly valid (nothing to report); else None."""
+    """The batch's rows when every one is plainly valid (nothing to report); else None. `above`: no SKU in `seen`
+    sorts after it."""
     skus = list(map(itemgetter(i_sku), rows))
     texts = list(map(itemgetter(i_qty), rows))
     digits = "".join(texts)
     names = "".join(skus)
+    quantity_lengths, sku_lengths = set(map(len, texts)), set(map(len, skus))
+    # A batch of ascending SKUs all after every SKU seen (a file sorted by SKU) is new throughout: no look-up
+    # in `seen` needed.
+    ascending = skus[0] > above and all(map(lt, skus, islice(skus, 1, None)))
     # Checked on the joined text: every quantity all ASCII digits, every SKU printable and free of any white
     # space, so surely an identifier (printable text holds no control character, and spaces are the only
     # printable white space); a SKU with an inner space, or any doubt, takes the row-by-row path.
     if not (
         digits.isdigit()
         and digits.isascii()
-        and min(map(len, texts)) > 0
-        and max(map(len, texts)) <= MAX_QUANTITY_DIGITS
+        and min(quantity_lengths) > 0
+        and max(quantity_lengths) <= MAX_QUANTITY_DIGITS
         and names.isprintable()
         and " " not in names
-        and min(map(len, skus)) > 0
-        and max(map(len, skus)) <= MAX_ID_LENGTH
-        and seen.isdisjoint(skus)
+        and min(sku_lengths) > 0
+        and max(sku_lengths) <= MAX_ID_LENGTH
+        and (ascending or seen.isdisjoint(skus))
     ):
         return None
     stamps: list[str] | None = None
@@ -332,7 +345,7 @@ def _plain_batch(
     if len(seen) - before != len(skus):  # a SKU twice in this batch (none was seen before it)
         seen.difference_update(skus)
         return None
-    return PlainLevels(skus, texts, stamps, known, default_as_of)
+    return PlainLevels(skus, texts, stamps, known, default_as_of, ascending=ascending)
 
 
 def read_stock(table: CsvTable, zone: tzinfo, seen: set[str] | None = None) -> Iterator[StockRow]:
