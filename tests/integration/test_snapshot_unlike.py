@@ -166,3 +166,18 @@ def test_unlike_cannot_tell_on_postgresql(make_app: AppFactory, store_url: str) 
     skus = [_sku(n) for n in range(SIZE)]
     with app.store.read() as tx:
         assert tx.stock.unlike(tx.partners.id_of("p"), skus, [str(n) for n in range(SIZE)], ["1"] * SIZE) is None
+
+
+@pytest.mark.sqlite_only
+def test_unlike_is_not_fooled_by_a_stored_sku_holding_a_line_break(make_app: AppFactory) -> None:
+    """A stored SKU 'S00100\\nS00101' joins the same as the batch's S00100 and S00101: one row fewer tells them
+    apart (the identifier rule keeps such a SKU out of the gateway; the store is not trusted to)."""
+    app = make_app(p={"stock_mode": "advanced"})
+    stored = [StockRecord(_sku(n), n, 1) for n in range(SIZE) if n not in (100, 101)]
+    stored.append(StockRecord(f"{_sku(100)}\n{_sku(101)}", 100, 1))
+    with app.store.write() as tx:
+        tx.stock.put(tx.partners.id_of("p"), stored, 2)
+    skus = [_sku(n) for n in range(SIZE)]
+    with app.store.read() as tx:
+        found = tx.stock.unlike(tx.partners.id_of("p"), skus, [str(n) for n in range(SIZE)], ["1"] * SIZE)
+    assert found is None

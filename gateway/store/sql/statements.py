@@ -215,7 +215,6 @@ def _range_texts(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
         .subquery()
     )
     statement = select(
-        func.count(),
         func.group_concat(held.c.sku, literal_column("char(10)")),
         func.group_concat(held.c.quantity, literal_column("','")),
         func.group_concat(func.ifnull(held.c.as_of, literal_column("''")), literal_column("','")),

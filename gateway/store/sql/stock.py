@@ -89,15 +89,16 @@ class SqlStock(SqlRepository):
         cursor = self.connection.connection.cursor()
         try:
             cursor.execute(ranged.sql, params)
-            held, names, held_quantities, held_as_ofs = cursor.fetchall()[0]  # an aggregate: always one row
+            names, held_quantities, held_as_ofs = cursor.fetchall()[0]  # an aggregate: always one row
         finally:
             cursor.close()
-        # as many rows, joined the same, none with a line break: the same SKUs in the same order
-        if held != count or names != joined:
+        if names != joined:
             return None
+        # Joined the same, the range's SKUs hold as many line breaks as the batch's; should one of them hold a
+        # line break, the range would have fewer rows than the batch: its texts would split into fewer values.
         stored_quantities, stored_as_ofs = held_quantities.split(","), held_as_ofs.split(",")
         if len(stored_quantities) != count or len(stored_as_ofs) != count:
-            return None  # not integers as the gateway writes them: let the rows be compared one by one
+            return None  # not the batch's SKUs (or not integers as the gateway writes them): compare row by row
         positions = range(count)
         differ = set(compress(positions, map(ne, quantities, stored_quantities)))
         differ.update(compress(positions, map(ne, as_ofs, stored_as_ofs)))
