@@ -179,25 +179,31 @@ def _scan_stock(
     default_as_of: Instant | None,
     size: int,
     lines: list[int] | None = None,
+    *,
+    keep_seen: bool = True,
 ) -> Iterator[Sequence[tuple[str, int, Instant | None]]]:
     """Batches of (sku, quantity, as_of) of the valid rows (as_of `default_as_of` where the row gives none).
 
     A SKU given twice is a problem. A million-row snapshot spends most of its parsing time here, so a batch is
     first checked a column at a time by the interpreter's own map and all; a batch with anything doubtful in
     it is checked row by row, and those checks say what is wrong where. `lines`, when given, receives each
-    accepted row's line number.
+    accepted row's line number. `seen` receives every SKU read; without `keep_seen`, only those the checks
+    needed: the SKUs of a file sorted by SKU are kept as their batches' lists, put in the set only when a batch
+    out of order needs to look them up.
     """
     i_sku, i_qty = table.index["sku"], table.index["quantity"]
     i_as_of = table.index.get("as_of")
     above = max(seen, default="")  # every SKU seen sorts at or below it ("": none seen)
+    kept: list[list[str]] = []  # ascending batches' SKUs, all after those in `seen`, not in the set yet
     for rows, row_lines in table.batches(size):
-        plain = _plain_batch(rows, i_sku, i_qty, i_as_of, cells, seen, default_as_of, above)
+        plain = _plain_batch(rows, i_sku, i_qty, i_as_of, cells, seen, default_as_of, above, kept)
         if plain is not None:
             above = max(above, plain.skus[-1] if plain.ascending else max(plain.skus))
             if lines is not None:
                 lines.extend(row_lines)
             yield plain
             continue
+        _settle(kept, seen)
         batch: list[tuple[str, int, Instant | None]] = []
         for row, line in zip(rows, row_lines, strict=True):
             stamp = row[i_as_of].strip() if i_as_of is not None else ""
@@ -216,6 +222,15 @@ def _scan_stock(
                 lines.append(line)
         if batch:
             yield batch
+    if keep_seen:
+        _settle(kept, seen)
+
+
+def _settle(kept: list[list[str]], seen: set[str]) -> None:
+    """Put the SKUs kept as lists in the set of those seen."""
+    for skus in kept:
+        seen.update(skus)
+    kept.clear()
 
 
 class PlainLevels(Sequence[tuple[str, int, Instant | None]]):
@@ -305,9 +320,10 @@ def _plain_batch(
     seen: set[str],
     default_as_of: Instant | None,
     above: str,
+    kept: list[list[str]],
 ) -> PlainLevels | None:
-    """The batch's rows when every one is plainly valid (nothing to report); else None. `above`: no SKU in `seen`
-    sorts after it."""
+    """The batch's rows when every one is plainly valid (nothing to report); else None. `above`: no SKU seen
+    sorts after it; `kept`: SKUs seen that are not in `seen` yet (see _scan_stock)."""
     skus = list(map(itemgetter(i_sku), rows))
     texts = list(map(itemgetter(i_qty), rows))
     digits = "".join(texts)
@@ -316,6 +332,8 @@ def _plain_batch(
     # A batch of ascending SKUs all after every SKU seen (a file sorted by SKU) is new throughout: no look-up
     # in `seen` needed.
     ascending = skus[0] > above and all(map(lt, skus, islice(skus, 1, None)))
+    if not ascending:
+        _settle(kept, seen)  # this batch is looked up in the set: it must hold every SKU seen
     # Checked on the joined text: every quantity all ASCII digits, every SKU printable and free of any white
     # space, so surely an identifier (printable text holds no control character, and spaces are the only
     # printable white space); a SKU with an inner space, or any doubt, takes the row-by-row path.
@@ -340,6 +358,9 @@ def _plain_batch(
             if moment is None:
                 return None  # empty or unreadable: reported, with its line, by the row-by-row checks
             known[stamp] = moment
+    if ascending:
+        kept.append(skus)  # each after the last: none twice, none seen before
+        return PlainLevels(skus, texts, stamps, known, default_as_of, ascending=ascending)
     before = len(seen)
     seen.update(skus)
     if len(seen) - before != len(skus):  # a SKU twice in this batch (none was seen before it)
@@ -360,13 +381,16 @@ def read_stock(table: CsvTable, zone: tzinfo, seen: set[str] | None = None) -> I
 class StockBatches:
     """A snapshot's valid rows as batches of (sku, quantity, as_of), for applying in bulk.
 
-    Rows without an as_of take `default_as_of`. `seen` holds every SKU read (for `absent = "zero"`), `latest`
-    the latest as_of the file itself gave (None when it gave none), and `lines` the line numbers of the batch
-    last given, row for row.
+    Rows without an as_of take `default_as_of`. `seen` holds every SKU read once every batch is given (for
+    `absent = "zero"`; without `keep_seen`, only those the checks needed), `latest` the latest as_of the file
+    itself gave (None when it gave none), and `lines` the line numbers of the batch last given, row for row.
     """
 
-    def __init__(self, table: CsvTable, zone: tzinfo, default_as_of: Instant, size: int = 5000) -> None:
+    def __init__(
+        self, table: CsvTable, zone: tzinfo, default_as_of: Instant, size: int = 5000, *, keep_seen: bool = True
+    ) -> None:
         self.table = table
+        self.keep_seen = keep_seen
         self.cells = Cells(table.problems, zone)
         self.default_as_of = default_as_of
         self.size = size
@@ -381,7 +405,10 @@ class StockBatches:
 
     def __iter__(self) -> Iterator[Sequence[tuple[str, int, Instant]]]:
         lines = self.lines
-        for batch in _scan_stock(self.table, self.cells, self.seen, self.default_as_of, self.size, lines):
+        scan = _scan_stock(
+            self.table, self.cells, self.seen, self.default_as_of, self.size, lines, keep_seen=self.keep_seen
+        )
+        for batch in scan:
             self.rows += len(batch)
             yield batch  # type: ignore[misc]  # with a default, every as_of is set
             lines.clear()  # the next batch's lines are gathered from here

@@ -46,7 +46,8 @@ class Stock(Applier[list[StockRow]]):
         first_load = not engine.tx.stock.holds(engine.partner_id)
         # where the store has one (PostgreSQL), every row is streamed in (COPY) and merged in one statement at the end
         loader = engine.level_loader()
-        batches = formats.StockBatches(table, partner.zone, default_as_of, _BATCH)
+        # the SKUs seen are only needed after the last batch to zero those the file omits
+        batches = formats.StockBatches(table, partner.zone, default_as_of, _BATCH, keep_seen=partner.absent == "zero")
         for read in batches:
             if progress is not None:
                 progress(batches.rows)
