@@ -11,6 +11,7 @@ import contextlib
 import csv
 import io
 import itertools
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -59,27 +60,69 @@ class LineTooLong(Exception):
         )
 
 
+# the line breaks of str.splitlines that the csv module's reading (readline, newline="") does not break at
+_OTHER_BREAKS = ("\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+_LINES = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")  # readline's lines: ending in \n, \r\n or a lone \r
+
+
 def _bounded_lines(text: io.TextIOWrapper, limit: int, encoding: str) -> Iterator[str]:
     """The lines of `text` as the csv module reads them (ending in \\n, \\r\\n or a lone \\r), each of at most
     `limit` bytes (its line break not counted); a longer one raises LineTooLong before it is read whole.
 
-    No more than `limit` + 2 characters of a line are ever held, whatever its length, and a line's size in
-    bytes is only worked out when it has more than a quarter as many characters (no character takes more than
-    four bytes in the encodings partners use).
+    The text is decoded and split into lines a chunk at a time, the chunks `text` itself would read, so a line
+    is given, or an undecodable byte raised, exactly when `text.readline()` would; the lines of a chunk are handed
+    on by the interpreter itself (a million-line snapshot makes no call per line here). No more than `limit` + 1
+    characters of an unfinished line are held beyond one chunk, and a line's size in bytes is only worked out when
+    it has more than a quarter as many characters (no character takes more than four bytes in the encodings
+    partners use).
     """
-    read = text.readline
-    size = limit + 2  # room for a line of `limit` characters and its \r\n: a good line is never cut in two
+    return itertools.chain.from_iterable(_line_chunks(text, limit, encoding))
+
+
+def _line_chunks(text: io.TextIOWrapper, limit: int, encoding: str) -> Iterator[list[str]]:
+    """The lines of `text`, chunk by chunk (see _bounded_lines)."""
+    buffer = text.buffer
+    read = getattr(buffer, "read1", buffer.read)
+    size = text._CHUNK_SIZE  # type: ignore[attr-defined]  # what the text layer reads at a time
+    decode = codecs.getincrementaldecoder(text.encoding)(errors=text.errors or "strict").decode
     short = limit // 4
     plain = "utf-8" if encoding == "utf-8-sig" else encoding  # a byte-order mark is not part of a line
     mark = len("".encode(plain))  # the one some codecs (utf-16, utf-32) write before anything
-    number = 0
-    while line := read(size):
-        number += 1
-        if len(line) > short:
-            body = line.rstrip("\r\n")
-            if len(body) > limit or len(body.encode(plain, errors="replace")) - mark > limit:
-                raise LineTooLong(number, limit)
-        yield line
+
+    def too_long(line: str) -> bool:
+        body = line.rstrip("\r\n")
+        return len(body) > limit or len(body.encode(plain, errors="replace")) - mark > limit
+
+    number = 0  # lines given so far
+    rest = ""  # an unfinished line, or one ending in \r that the next chunk may end with \n
+    while True:
+        data = read(size)
+        chunk = decode(data, final=not data)
+        if "\n" not in chunk and "\r" not in chunk:
+            rest += chunk  # no line ends here
+            if len(rest) > limit + 1:  # more than `limit` characters and no line break yet
+                raise LineTooLong(number + 1, limit)
+            if not data:
+                break
+            continue
+        chunk = rest + chunk
+        lines = _LINES.findall(chunk) if any(c in chunk for c in _OTHER_BREAKS) else chunk.splitlines(True)
+        rest = lines.pop() if not lines[-1].endswith("\n") else ""
+        if lines and max(map(len, lines)) > short:
+            for index, line in enumerate(lines):
+                if len(line) > short and too_long(line):
+                    yield lines[:index]
+                    raise LineTooLong(number + index + 1, limit)
+        number += len(lines)
+        yield lines
+        if len(rest) > limit + 1 and too_long(rest):
+            raise LineTooLong(number + 1, limit)
+        if not data:
+            break
+    if rest:
+        if len(rest) > short and too_long(rest):
+            raise LineTooLong(number + 1, limit)
+        yield [rest]
 
 
 class CsvTable:

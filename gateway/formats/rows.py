@@ -6,12 +6,13 @@ kind requires. Rows with problems are not yielded: the caller refuses the file w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import tzinfo
 from enum import StrEnum
-from operator import itemgetter
-from typing import NamedTuple
+from itertools import islice
+from operator import itemgetter, lt
+from typing import NamedTuple, overload
 
 from gateway.domain import identifiers, instant
 from gateway.domain.caps import ALL_COLLECTIONS
@@ -178,24 +179,32 @@ def _scan_stock(
     default_as_of: Instant | None,
     size: int,
     lines: list[int] | None = None,
-) -> Iterator[list[tuple[str, int, Instant | None]]]:
+    *,
+    keep_seen: bool = True,
+) -> Iterator[Sequence[tuple[str, int, Instant | None]]]:
     """Batches of (sku, quantity, as_of) of the valid rows (as_of `default_as_of` where the row gives none).
 
     A SKU given twice is a problem. A million-row snapshot spends most of its parsing time here, so a batch is
     first checked a column at a time by the interpreter's own map and all; a batch with anything doubtful in
     it is checked row by row, and those checks say what is wrong where. `lines`, when given, receives each
-    accepted row's line number.
+    accepted row's line number. `seen` receives every SKU read; without `keep_seen`, only those the checks
+    needed: the SKUs of a file sorted by SKU are kept as their batches' lists, put in the set only when a batch
+    out of order needs to look them up.
     """
     i_sku, i_qty = table.index["sku"], table.index["quantity"]
     i_as_of = table.index.get("as_of")
+    above = max(seen, default="")  # every SKU seen sorts at or below it ("": none seen)
+    kept: list[list[str]] = []  # ascending batches' SKUs, all after those in `seen`, not in the set yet
     for rows, row_lines in table.batches(size):
-        batch = _plain_batch(rows, i_sku, i_qty, i_as_of, cells, seen, default_as_of)
-        if batch is not None:
+        plain = _plain_batch(rows, i_sku, i_qty, i_as_of, cells, seen, default_as_of, above, kept)
+        if plain is not None:
+            above = max(above, plain.skus[-1] if plain.ascending else max(plain.skus))
             if lines is not None:
                 lines.extend(row_lines)
-            yield batch
+            yield plain
             continue
-        batch = []
+        _settle(kept, seen)
+        batch: list[tuple[str, int, Instant | None]] = []
         for row, line in zip(rows, row_lines, strict=True):
             stamp = row[i_as_of].strip() if i_as_of is not None else ""
             sku = cells.identifier(line, "sku", row[i_sku])
@@ -207,11 +216,99 @@ def _scan_stock(
             if sku is None or quantity is None or (as_of is None and stamp):
                 continue
             seen.add(sku)
+            above = max(above, sku)
             batch.append((sku, quantity, as_of))
             if lines is not None:
                 lines.append(line)
         if batch:
             yield batch
+    if keep_seen:
+        _settle(kept, seen)
+
+
+def _settle(kept: list[list[str]], seen: set[str]) -> None:
+    """Put the SKUs kept as lists in the set of those seen."""
+    for skus in kept:
+        seen.update(skus)
+    kept.clear()
+
+
+class PlainLevels(Sequence[tuple[str, int, Instant | None]]):
+    """A batch of plainly valid rows kept as the file's own columns: (sku, quantity, as_of) tuples are only made
+    when a row is asked for.
+
+    A routine snapshot repeats most of what the store holds: the store compares the columns' texts with its own
+    (`quantities` and `as_of_texts`, see StockRepository.unlike) and only the rows that differ become tuples
+    (`pick`). `quantities` are the file's texts, all ASCII digits; `as_of_texts` the decimal microseconds of each
+    row's instant ('' for none).
+    """
+
+    __slots__ = ("_rows", "ascending", "default", "instants", "quantities", "skus", "stamps")
+
+    def __init__(
+        self,
+        skus: list[str],
+        quantities: list[str],
+        stamps: list[str] | None,
+        instants: dict[str, Instant],
+        default: Instant | None,
+        *,
+        ascending: bool = False,
+    ) -> None:
+        self.skus = skus
+        self.ascending = ascending  # known to hold its SKUs in ascending order
+        self.quantities = quantities
+        self.stamps = stamps  # the as_of cells (None: the file has no as_of column, every row takes `default`)
+        self.instants = instants  # each stamp's instant
+        self.default = default
+        self._rows: list[tuple[str, int, Instant | None]] | None = None
+
+    @property
+    def latest(self) -> Instant | None:
+        """The latest instant of the batch's rows."""
+        return self.default if self.stamps is None else max(self.instants.values())
+
+    def as_of_texts(self) -> list[str]:
+        """Each row's instant as decimal microseconds ('' for none), as a store writes an integer column."""
+        if self.stamps is None:
+            return ["" if self.default is None else str(self.default)] * len(self.skus)
+        texts = {stamp: str(value) for stamp, value in self.instants.items()}
+        return list(map(texts.__getitem__, self.stamps))
+
+    def pick(self, positions: Iterable[int]) -> list[tuple[str, int, Instant | None]]:
+        """The rows at `positions`, as tuples."""
+        skus, quantities, stamps, instants = self.skus, self.quantities, self.stamps, self.instants
+        if stamps is None:
+            return [(skus[i], int(quantities[i]), self.default) for i in positions]
+        return [(skus[i], int(quantities[i]), instants[stamps[i]]) for i in positions]
+
+    def _all(self) -> list[tuple[str, int, Instant | None]]:
+        rows = self._rows
+        if rows is None:
+            as_ofs: list[Instant | None] | map[Instant | None]
+            if self.stamps is None:
+                as_ofs = [self.default] * len(self.skus)
+            else:
+                as_ofs = map(self.instants.__getitem__, self.stamps)
+            rows = self._rows = list(zip(self.skus, map(int, self.quantities), as_ofs, strict=True))
+        return rows
+
+    def __len__(self) -> int:
+        return len(self.skus)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[str, int, Instant | None]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[tuple[str, int, Instant | None]]: ...
+
+    def __getitem__(
+        self, index: int | slice
+    ) -> tuple[str, int, Instant | None] | list[tuple[str, int, Instant | None]]:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[tuple[str, int, Instant | None]]:
+        return iter(self._all())
 
 
 def _plain_batch(
@@ -222,42 +319,54 @@ def _plain_batch(
     cells: Cells,
     seen: set[str],
     default_as_of: Instant | None,
-) -> list[tuple[str, int, Instant | None]] | None:
-    """The batch's rows when every one is plainly valid (nothing to report); else None."""
+    above: str,
+    kept: list[list[str]],
+) -> PlainLevels | None:
+    """The batch's rows when every one is plainly valid (nothing to report); else None. `above`: no SKU seen
+    sorts after it; `kept`: SKUs seen that are not in `seen` yet (see _scan_stock)."""
     skus = list(map(itemgetter(i_sku), rows))
     texts = list(map(itemgetter(i_qty), rows))
     digits = "".join(texts)
     names = "".join(skus)
+    quantity_lengths, sku_lengths = set(map(len, texts)), set(map(len, skus))
+    # A batch of ascending SKUs all after every SKU seen (a file sorted by SKU) is new throughout: no look-up
+    # in `seen` needed.
+    ascending = skus[0] > above and all(map(lt, skus, islice(skus, 1, None)))
+    if not ascending:
+        _settle(kept, seen)  # this batch is looked up in the set: it must hold every SKU seen
     # Checked on the joined text: every quantity all ASCII digits, every SKU printable and free of any white
     # space, so surely an identifier (printable text holds no control character, and spaces are the only
     # printable white space); a SKU with an inner space, or any doubt, takes the row-by-row path.
     if not (
         digits.isdigit()
         and digits.isascii()
-        and min(map(len, texts)) > 0
-        and max(map(len, texts)) <= MAX_QUANTITY_DIGITS
+        and min(quantity_lengths) > 0
+        and max(quantity_lengths) <= MAX_QUANTITY_DIGITS
         and names.isprintable()
         and " " not in names
-        and min(map(len, skus)) > 0
-        and max(map(len, skus)) <= MAX_ID_LENGTH
-        and seen.isdisjoint(skus)
+        and min(sku_lengths) > 0
+        and max(sku_lengths) <= MAX_ID_LENGTH
+        and (ascending or seen.isdisjoint(skus))
     ):
         return None
-    as_ofs: list[Instant | None]
-    if i_as_of is None:
-        as_ofs = [default_as_of] * len(rows)
-    else:
+    stamps: list[str] | None = None
+    known: dict[str, Instant] = {}
+    if i_as_of is not None:
         stamps = list(map(itemgetter(i_as_of), rows))
-        known = {stamp: cells.instant_of(stamp) for stamp in set(stamps)}
-        if None in known.values():
-            return None  # empty or unreadable: reported, with its line, by the row-by-row checks
-        as_ofs = list(map(known.__getitem__, stamps))
+        for stamp in set(stamps):
+            moment = cells.instant_of(stamp)
+            if moment is None:
+                return None  # empty or unreadable: reported, with its line, by the row-by-row checks
+            known[stamp] = moment
+    if ascending:
+        kept.append(skus)  # each after the last: none twice, none seen before
+        return PlainLevels(skus, texts, stamps, known, default_as_of, ascending=ascending)
     before = len(seen)
     seen.update(skus)
     if len(seen) - before != len(skus):  # a SKU twice in this batch (none was seen before it)
         seen.difference_update(skus)
         return None
-    return list(zip(skus, map(int, texts), as_ofs, strict=True))
+    return PlainLevels(skus, texts, stamps, known, default_as_of, ascending=ascending)
 
 
 def read_stock(table: CsvTable, zone: tzinfo, seen: set[str] | None = None) -> Iterator[StockRow]:
@@ -272,13 +381,16 @@ def read_stock(table: CsvTable, zone: tzinfo, seen: set[str] | None = None) -> I
 class StockBatches:
     """A snapshot's valid rows as batches of (sku, quantity, as_of), for applying in bulk.
 
-    Rows without an as_of take `default_as_of`. `seen` holds every SKU read (for `absent = "zero"`), `latest`
-    the latest as_of the file itself gave (None when it gave none), and `lines` the line numbers of the batch
-    last given, row for row.
+    Rows without an as_of take `default_as_of`. `seen` holds every SKU read once every batch is given (for
+    `absent = "zero"`; without `keep_seen`, only those the checks needed), `latest` the latest as_of the file
+    itself gave (None when it gave none), and `lines` the line numbers of the batch last given, row for row.
     """
 
-    def __init__(self, table: CsvTable, zone: tzinfo, default_as_of: Instant, size: int = 5000) -> None:
+    def __init__(
+        self, table: CsvTable, zone: tzinfo, default_as_of: Instant, size: int = 5000, *, keep_seen: bool = True
+    ) -> None:
         self.table = table
+        self.keep_seen = keep_seen
         self.cells = Cells(table.problems, zone)
         self.default_as_of = default_as_of
         self.size = size
@@ -291,9 +403,12 @@ class StockBatches:
         """The latest as_of given in the file so far."""
         return self.cells.latest
 
-    def __iter__(self) -> Iterator[list[tuple[str, int, Instant]]]:
+    def __iter__(self) -> Iterator[Sequence[tuple[str, int, Instant]]]:
         lines = self.lines
-        for batch in _scan_stock(self.table, self.cells, self.seen, self.default_as_of, self.size, lines):
+        scan = _scan_stock(
+            self.table, self.cells, self.seen, self.default_as_of, self.size, lines, keep_seen=self.keep_seen
+        )
+        for batch in scan:
             self.rows += len(batch)
             yield batch  # type: ignore[misc]  # with a default, every as_of is set
             lines.clear()  # the next batch's lines are gathered from here

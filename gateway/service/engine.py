@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
+from typing import cast
 
 from gateway.domain import allocation as rules
 from gateway.domain import guards, instant
@@ -23,6 +24,7 @@ from gateway.domain.messages import MessageKind
 from gateway.domain.modes import Policy
 from gateway.domain.orders import RequestedLine, merge_lines
 from gateway.domain.status import OrderStatus, check_transition
+from gateway.formats.rows import PlainLevels
 from gateway.service import oversold, snapshots
 from gateway.service.channels import CapEdit, ChannelBook, channel_units
 from gateway.service.held import HeldBack
@@ -185,13 +187,15 @@ class Engine:
 
         Only rows that change something are written, and only published ATS changes are queued. This is the
         hot loop of a million-row snapshot: rules are applied through local names, objects made only for writes.
-        `all_new` says the caller knows none of these SKUs has a stock row (a partner's first snapshot).
+        `all_new` says the caller knows none of these SKUs has a stock row (a partner's first snapshot). A batch
+        read as plainly valid columns (PlainLevels) is first compared by the store, which names the rows that may
+        change something: the others become no tuple at all.
         """
         outcome = SnapshotOutcome()
         if not rows:
             return outcome
         if not self._alone:
-            self._hold(skus=[row[0] for row in rows])
+            self._hold(skus=rows.skus if isinstance(rows, PlainLevels) else [row[0] for row in rows])
         fresh, changed = (rows, []) if all_new else self._fresh_and_changed(rows, outcome)
         # New SKUs hold no lines yet: their ATS is their level. Plain tuples all the way to the driver.
         published = rules.published
@@ -261,6 +265,12 @@ class Engine:
         self, rows: Sequence[StockLevel], outcome: SnapshotOutcome
     ) -> tuple[list[StockLevel], list[StockLevel]]:
         """New SKUs and changed ones (stale rows counted and dropped), against the stored versions of the rows."""
+        if isinstance(rows, PlainLevels):
+            # the store names the rows whose texts differ from what it holds: only those are compared below, the
+            # others are equal to their stored rows and change nothing
+            positions = self.tx.stock.unlike(self.partner_id, rows.skus, rows.quantities, rows.as_of_texts())
+            if positions is not None:
+                rows = cast(list[StockLevel], rows.pick(positions))  # a snapshot's batch: every as_of is set
         held = self.tx.stock.versions(self.partner_id, list(map(itemgetter(0), rows)))  # aligned with the rows
         return snapshots.classify(rows, held, outcome, self.stale_skus)
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import random
 import tracemalloc
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
+from gateway.formats import csvfile
 from gateway.formats.csvfile import CsvOptions, CsvTable, detect_delimiter
 from gateway.formats.problems import Malformed, Problem, Problems
 
@@ -532,3 +534,52 @@ def test_a_cell_past_the_csv_modules_field_limit_is_refused_within_a_larger_line
     assert found == [(2, ["A", "1"])]
     assert [p.line for p in problems] == [3]
     assert "field larger than field limit (131072)" in problems[0].message
+
+
+# lines split a chunk at a time are the lines readline gives
+
+
+def _readline_lines(data: bytes, limit: int, encoding: str) -> tuple[list[str], str | None]:
+    """What the text layer's readline gives, line by line (as the gateway read lines before), and how it ended."""
+    text = io.TextIOWrapper(io.BufferedReader(io.BytesIO(data)), encoding=encoding, newline="")
+    lines: list[str] = []
+    try:
+        while line := text.readline(limit + 2):
+            body = line.rstrip("\r\n")
+            if len(body) > limit or len(body.encode(encoding.replace("-sig", ""))) > limit:
+                return lines, f"long {len(lines) + 1}"
+            lines.append(line)
+    except UnicodeDecodeError:
+        return lines, "undecodable"
+    return lines, None
+
+
+def _chunked_lines(data: bytes, limit: int, encoding: str) -> tuple[list[str], str | None]:
+    text = io.TextIOWrapper(io.BufferedReader(io.BytesIO(data)), encoding=encoding, newline="")
+    lines: list[str] = []
+    try:
+        for line in csvfile._bounded_lines(text, limit, encoding):
+            lines.append(line)
+    except UnicodeDecodeError:
+        return lines, "undecodable"
+    except csvfile.LineTooLong as exc:
+        return lines, f"long {exc.line}"
+    return lines, None
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_lines_read_a_chunk_at_a_time_are_those_readline_gives(seed: int) -> None:
+    """Whatever the line ends (\\n, \\r\\n, a lone \\r, and breaks such as \\x85 or \\u2028 that are not line ends
+    here), wherever a chunk boundary falls, a long line or an undecodable byte: the same lines, in the same order,
+    up to the same stop."""
+    rng = random.Random(seed)
+    pieces = ["a", "bc", ",", "\n", "\r", "\r\n", "\x85", "\u2028", "\x0b", "\x1c", "é", "€", " "]
+    text = "".join(rng.choice(pieces) * rng.choice([1, 1, 1, 2, 50]) for _ in range(rng.randrange(1, 9000)))
+    data = text.encode("utf-8")
+    if seed % 3 == 0:  # an undecodable byte somewhere
+        spot = rng.randrange(len(data) + 1)
+        data = data[:spot] + b"\xff" + data[spot:]
+    if seed % 4 == 1:  # a truncated character at the very end
+        data += "€".encode()[:2]
+    limit = rng.choice([40, 300, 1 << 20])
+    assert _chunked_lines(data, limit, "utf-8") == _readline_lines(data, limit, "utf-8")

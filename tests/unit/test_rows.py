@@ -309,6 +309,42 @@ def test_a_duplicate_sku_is_a_problem_naming_it() -> None:
     assert "more than once" in problems[0].message
 
 
+@pytest.mark.parametrize(
+    ("again", "line"),
+    [
+        pytest.param("S0099", 102, id="the-last-sku-of-a-batch-first-in-the-next"),
+        pytest.param("S0050", 102, id="an-earlier-sku-first-in-an-ascending-batch"),
+        pytest.param("S0000", 150, id="the-first-sku-of-the-file-inside-a-later-batch"),
+    ],
+)
+def test_a_sku_repeated_in_a_later_batch_of_a_sorted_file_is_a_problem(again: str, line: int) -> None:
+    """A file sorted by SKU checks each batch in bulk: a SKU of an earlier batch given again is still found,
+    wherever it falls in the later batch."""
+    skus = [f"S{i:04d}" for i in range(200)]
+    skus.insert(line - 2, again)
+    data = ("sku,quantity\n" + "".join(f"{sku},1\n" for sku in skus)).encode()
+    table = open_table(Kind.STOCK, data)
+    applied = [row[0] for batch in StockBatches(table, UTC, parse("2019-06-25T12:00:00Z"), size=100) for row in batch]
+    assert [(p.line, p.column) for p in table.problems.listed] == [(line, "sku")]
+    assert f"SKU {again} appears more than once" in table.problems.listed[0].message
+    assert sorted(applied) == sorted(set(skus))
+
+
+@pytest.mark.parametrize("keep_seen", [True, False])
+def test_the_skus_of_a_sorted_file_are_all_seen_once_read_when_asked_for(keep_seen: bool) -> None:
+    """A file sorted by SKU keeps its SKUs as lists while it is read: once every batch is given, `seen` holds
+    them all when the caller keeps them (absent = "zero" needs them), and a repeat is found either way."""
+    skus = [f"S{i:04d}" for i in range(450)] + ["S0007"] + [f"T{i:04d}" for i in range(49)]
+    data = ("sku,quantity\n" + "".join(f"{sku},1\n" for sku in skus)).encode()
+    table = open_table(Kind.STOCK, data)
+    batches = StockBatches(table, UTC, parse("2019-06-25T12:00:00Z"), size=100, keep_seen=keep_seen)
+    applied = [row[0] for batch in batches for row in batch]
+    assert [(p.line, p.column) for p in table.problems.listed] == [(452, "sku")]
+    assert len(applied) == 499
+    if keep_seen:
+        assert batches.seen == set(skus)
+
+
 def test_a_padded_copy_of_a_sku_is_refused_for_its_padding_not_taken_as_the_same_sku() -> None:
     """'A' then ' A ': the second is not trimmed into a duplicate of the first, it is refused as padded."""
     _, problems = stock(b"sku,quantity\nA,1\n A ,2\n")

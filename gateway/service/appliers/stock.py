@@ -8,6 +8,7 @@ its SKU stale. A file whose own instant (`--as-of`) is that far ahead is refused
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import tzinfo
 from operator import itemgetter
 
@@ -45,7 +46,8 @@ class Stock(Applier[list[StockRow]]):
         first_load = not engine.tx.stock.holds(engine.partner_id)
         # where the store has one (PostgreSQL), every row is streamed in (COPY) and merged in one statement at the end
         loader = engine.level_loader()
-        batches = formats.StockBatches(table, partner.zone, default_as_of, _BATCH)
+        # the SKUs seen are only needed after the last batch to zero those the file omits
+        batches = formats.StockBatches(table, partner.zone, default_as_of, _BATCH, keep_seen=partner.absent == "zero")
         for read in batches:
             if progress is not None:
                 progress(batches.rows)
@@ -86,7 +88,9 @@ class Stock(Applier[list[StockRow]]):
     def apply_page(self, item: Applying, items: list[StockRow]) -> None:
         """The page's levels, at the page's instant where an item gives none."""
         received_at = item.received_at
-        levels = [(r.sku, r.quantity, r.as_of if r.as_of is not None else received_at) for r in items]
+        levels: Sequence[StockLevel] = [
+            (r.sku, r.quantity, r.as_of if r.as_of is not None else received_at) for r in items
+        ]
         levels = _Future(item, unit="item").refuse(levels, [r.line for r in items])
         _apply_levels(item.engine, levels, item.result, all_new=False)
 
@@ -102,20 +106,20 @@ class _Future:
         self.refused = 0
         self.latest: Instant | None = None  # the latest instant of the levels kept
 
-    def refuse(self, batch: list[StockLevel], lines: list[int]) -> list[StockLevel]:
+    def refuse(self, batch: Sequence[StockLevel], lines: list[int]) -> Sequence[StockLevel]:
         """`batch` without its future levels (`lines`: their line numbers, row for row), refused and counted."""
         if not batch:
             return batch
-        latest = max(map(itemgetter(2), batch))
+        latest = _latest(batch)
         if guards.is_future(latest, self.now, self.max_skew):
             batch = self._split(batch, lines)
             if not batch:
                 return batch
-            latest = max(map(itemgetter(2), batch))
+            latest = _latest(batch)
         self.latest = latest if self.latest is None else max(self.latest, latest)
         return batch
 
-    def _split(self, batch: list[StockLevel], lines: list[int]) -> list[StockLevel]:
+    def _split(self, batch: Sequence[StockLevel], lines: list[int]) -> list[StockLevel]:
         kept: list[StockLevel] = []
         for level, line in zip(batch, lines, strict=True):
             if guards.is_future(level[2], self.now, self.max_skew):
@@ -128,7 +132,13 @@ class _Future:
         return kept
 
 
-def _apply_levels(engine: Engine, batch: list[StockLevel], result: IngestResult, *, all_new: bool) -> None:
+def _latest(batch: Sequence[StockLevel]) -> Instant:
+    """The latest as_of of a batch's levels (a batch kept as columns knows it without a tuple per row)."""
+    known: Instant | None = batch.latest if isinstance(batch, formats.PlainLevels) else None
+    return known if known is not None else max(map(itemgetter(2), batch))
+
+
+def _apply_levels(engine: Engine, batch: Sequence[StockLevel], result: IngestResult, *, all_new: bool) -> None:
     _count(engine.apply_stock(batch, result.ledger_id, all_new=all_new), result)
 
 

@@ -46,6 +46,20 @@ class StockRepository(Protocol):
         the caller compares a snapshot's rows with them in place, index by index."""
         ...
 
+    def unlike(
+        self, partner_id: int, skus: Sequence[str], quantities: Sequence[str], as_ofs: Sequence[str]
+    ) -> list[int] | None:
+        """Which rows of a snapshot's batch may change something, told without reading the stored rows back one by
+        one: the positions (ascending) of the rows whose quantity or as_of text differs from the stored row's value
+        written in decimal ('' for no as_of). `quantities` and `as_ofs` are aligned with `skus`, each the decimal
+        text of a row's value (a text that is not, such as '007', only makes its row named).
+
+        None when the store cannot tell (the batch is not sorted, the SKUs it holds in the batch's key range are
+        not exactly the batch's, or it has no such comparison, as on PostgreSQL): compare every row with
+        versions(). A row not named equals its stored row; a row named may still equal it, so the caller compares
+        those rows with versions() as any other."""
+        ...
+
     def holds(self, partner_id: int) -> bool:
         """Whether the partner has any stock row at all."""
         ...

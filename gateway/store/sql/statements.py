@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import ARRAY, String, any_, bindparam, or_, select, text, update
+from sqlalchemy import ARRAY, String, any_, bindparam, func, literal_column, or_, select, text, update
 
 from gateway.domain.messages import MessageKind, OutboxState
 from gateway.store import schema
@@ -233,6 +233,30 @@ def _versions_range(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
     return statement, ("partner_id", "first", "last")
 
 
+def _range_texts(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
+    # SQLite only (group_concat): a sorted batch's key range as three texts, one row in SQL instead of a tuple per
+    # row in Python. The range is read in key order, and the caller checks the SKUs' text to be the batch's own:
+    # should the rows ever come otherwise, it compares the batch row by row. The LIMIT (the batch's size plus one)
+    # bounds the read of a range that holds many more rows than the batch; the separators are written in the SQL
+    # (bound as parameters, they cost SQLite more).
+    held = (
+        select(_S.c.sku, _S.c.quantity, _S.c.as_of)
+        .where(
+            _S.c.partner_id == bindparam("partner_id"),
+            _S.c.sku >= bindparam("first"),
+            _S.c.sku <= bindparam("last"),
+        )
+        .limit(bindparam("limit"))
+        .subquery()
+    )
+    statement = select(
+        func.group_concat(held.c.sku, literal_column("char(10)")),
+        func.group_concat(held.c.quantity, literal_column("','")),
+        func.group_concat(func.ifnull(held.c.as_of, literal_column("''")), literal_column("','")),
+    )
+    return statement, ("partner_id", "first", "last", "limit")
+
+
 def _lookup_any(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
     statement = select(*STOCK_COLUMNS).where(
         _S.c.partner_id == bindparam("partner_id"), _S.c.sku == any_(bindparam("skus", type_=ARRAY(String)))
@@ -272,6 +296,7 @@ BULK: dict[str, Callable[[Dialect], tuple[Any, Sequence[str]]]] = {
     "versions": _versions,
     "versions_any": _versions_any,
     "versions_range": _versions_range,
+    "range_texts": _range_texts,
 }
 
 

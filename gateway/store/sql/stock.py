@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from operator import eq, itemgetter
+from itertools import compress
+from operator import eq, itemgetter, ne
 
 from sqlalchemy import func, select
 
@@ -67,6 +68,41 @@ class SqlStock(SqlRepository):
         finally:
             cursor.close()
         return list(map(found.get, skus))
+
+    def unlike(
+        self, partner_id: int, skus: Sequence[str], quantities: Sequence[str], as_ofs: Sequence[str]
+    ) -> list[int] | None:
+        """Where a sorted batch's texts differ from the stored rows of its key range (see the port).
+
+        The range is read as three texts in one row (SQLite's group_concat): its SKUs, which must be the batch's
+        exactly and in order, its quantities and its as_ofs, split and compared with the batch's column by column
+        by the interpreter's own map, so no tuple is made per stored row.
+        """
+        count = len(skus)
+        if not self.dialect.reads_range(skus):
+            return None
+        joined = "\n".join(skus)
+        if joined.count("\n") != count - 1:  # a SKU with a line break in it: the joined texts could not tell
+            return None
+        ranged = statements.compiled(self.dialect, "range_texts")
+        [params] = ranged.params([(partner_id, skus[0], skus[-1], count + 1)])
+        cursor = self.connection.connection.cursor()
+        try:
+            cursor.execute(ranged.sql, params)
+            names, held_quantities, held_as_ofs = cursor.fetchall()[0]  # an aggregate: always one row
+        finally:
+            cursor.close()
+        if names != joined:
+            return None
+        # Joined the same, the range's SKUs hold as many line breaks as the batch's; should one of them hold a
+        # line break, the range would have fewer rows than the batch: its texts would split into fewer values.
+        stored_quantities, stored_as_ofs = held_quantities.split(","), held_as_ofs.split(",")
+        if len(stored_quantities) != count or len(stored_as_ofs) != count:
+            return None  # not the batch's SKUs (or not integers as the gateway writes them): compare row by row
+        positions = range(count)
+        differ = set(compress(positions, map(ne, quantities, stored_quantities)))
+        differ.update(compress(positions, map(ne, as_ofs, stored_as_ofs)))
+        return sorted(differ)
 
     def holds(self, partner_id: int) -> bool:
         """One row read, at most."""
