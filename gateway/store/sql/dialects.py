@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from gateway.store.sql.repository import SqlRepository
 
 _PG_CONNECT_ARGS = {"connect_timeout": 10, "application_name": "stock-gateway"}
+FEW_SKUS = 16  # on SQLite, up to this many SKUs are read one keyed read each rather than in one IN list
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,11 @@ class Dialect:
         """Whether a batch of SKUs is looked up as one key range (see SqlStock.stock_versions)."""
         return False
 
+    def looks_up_each(self, count: int) -> bool:
+        """Whether `count` SKUs' stock rows are read one keyed read each rather than in one batch (by_skus): one
+        SKU, where the batch's statement costs more than the keyed one (one round trip either way)."""
+        return count == 1
+
     def level_loader(self, transaction: SqlRepository, partner_id: int, ledger_id: int | None) -> LevelLoader | None:
         """A bulk loader for a large snapshot, where the database has one."""
         return None
@@ -130,6 +136,11 @@ class SQLite(Dialect):
         """A sorted batch of more than one look-up, whose key range may hold few more rows than the batch.
         (Not on PostgreSQL: its collation may order SKUs otherwise than Python, and its array look-up is cheap.)"""
         return statements.CHUNK < len(skus) <= statements.RANGE_LIMIT // 4 and skus == sorted(skus)
+
+    def looks_up_each(self, count: int) -> bool:
+        """A command's few SKUs (an order's lines): a keyed read costs SQLite a few µs, the batch's IN list of
+        CHUNK parameters (padded to one fixed size) a hundred."""
+        return count <= FEW_SKUS
 
     def writer(self) -> sqlite_writer.Writer:
         """SQLite takes one writer at a time: the threads of one process queue here, not on the database lock."""

@@ -17,6 +17,7 @@ from gateway.store import schema
 from gateway.store.errors import StoreError
 from gateway.store.sql import statements
 from gateway.store.sql.dialects import Dialect
+from gateway.store.sql.keyed import KEYED
 from gateway.store.sql.locks import TransactionLocks
 
 _P = schema.partners
@@ -78,11 +79,29 @@ class SqlRepository:
         self.dialect = shared.dialect
         self.locks = shared.locks
 
-    def _run_many(self, name: str, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Run statement `name` (statements.BULK) once per row, in one batch."""
+    def _run_many(
+        self, name: str, rows: Sequence[tuple[Any, ...]], builders: statements.Builders = statements.BULK
+    ) -> None:
+        """Run statement `name` (statements.BULK, or `builders`) once per row, in one batch."""
         if rows:
-            compiled = statements.compiled(self.dialect, name)
+            compiled = statements.compiled(self.dialect, name, builders)
             self.connection.exec_driver_sql(compiled.sql, compiled.params(rows))
+
+    def _fetch(self, name: str, *values: Any) -> list[Any]:
+        """The rows (plain tuples) of the keyed read `name` (keyed.KEYED) with these parameters, on the driver's own
+        cursor."""
+        compiled = statements.compiled(self.dialect, name, KEYED)
+        cursor = self.connection.connection.cursor()
+        try:
+            cursor.execute(compiled.sql, compiled.params([values])[0])
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def _write(self, name: str, *values: Any) -> None:
+        """Run the keyed write `name` (keyed.KEYED) with these parameters, through SQLAlchemy (a uniqueness rule
+        broken is its IntegrityError: the store's Conflict)."""
+        self._run_many(name, [values], KEYED)
 
     def _run_one(self, name: str, params: dict[str, Any]) -> Any:
         """Run statement `name` (statements.BULK) with these parameters; its result."""
