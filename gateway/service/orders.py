@@ -60,9 +60,10 @@ class Answers(Protocol):
 
 @dataclass(frozen=True)
 class Placed:
-    """The order is placed (its answer kept for the key): the ATS values it moved."""
+    """The order is placed: the ATS values it moved, and its answer as kept for the key."""
 
     changes: list[AtsChange]
+    answer: Answer
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def place(commands: Commands, request: OrderRequest, answers: Answers) -> Outcom
         # in the same transaction: the order and its answer are kept together, or neither
         answer = answers.placed(changes)
         tx.requests.keep(partner_id, key, request.digest, answer.status, answer.body, commands.clock())
-        return Placed(changes)
+        return Placed(changes, answer)
 
     try:
         outcome = commands.transaction(partner, EVENT, work, order_id=request.order_id)
