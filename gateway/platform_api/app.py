@@ -38,6 +38,9 @@ def create_app(app: bootstrap.App, tokens: Tokens) -> FastAPI:
         title="stock-gateway platform API",
         version="1",
         description=__doc__,
+        # the gateway's own logs and metrics say what it did; FastAPI's OpenTelemetry hooks would only ask, on every
+        # request, whether a provider is configured (FastAPI releases without telemetry keep it as an extra)
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         responses={
             401: {"model": ProblemOut, "description": "No token, or a wrong one"},
             403: {"model": ProblemOut, "description": "The token may not act for this partner"},
