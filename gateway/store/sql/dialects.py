@@ -49,8 +49,10 @@ class Dialect:
 
     def __init__(self, dialect: SqlAlchemyDialect) -> None:
         self.sa = dialect
-        # the driver's own errors, raised by its cursors used directly (PostgreSQL's COPY loader)
+        # the driver's own errors, raised by its cursors used directly (PostgreSQL's COPY loader, the repositories'
+        # statements): any of them, and a uniqueness rule broken
         self.driver_error: type[Exception] = dialect.loaded_dbapi.Error
+        self.integrity_error: type[Exception] = dialect.loaded_dbapi.IntegrityError
 
     @classmethod
     def create_engine(cls, url: URL, pool: Pool) -> Engine:
