@@ -38,6 +38,7 @@ MAX_BACKLOG = 128
 # descriptors left for the rest of the process (store, sources, delivery) when the API holds all it may
 RESERVED_DESCRIPTORS = 64
 _OUT_OF_RESOURCES = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+_EARLY = 0.001  # seconds: a timer that comes due this close to its deadline has met it (the loop's clock is coarse)
 
 
 class Throttled:
@@ -98,6 +99,7 @@ class _LimitedHttpTools(HttpToolsProtocol):
     _late: ClassVar[bytes]
     _refused = False
     _head_timer: asyncio.TimerHandle | None = None
+    _head_deadline = 0.0  # the loop's time by which the next request's head is due
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         if len(self.connections) >= self.limits.max_connections:
@@ -125,20 +127,27 @@ class _LimitedHttpTools(HttpToolsProtocol):
             self._await_head()  # the next request's head has its own deadline
 
     def _await_head(self) -> None:
-        self._stop_waiting()
-        self._head_timer = self.loop.call_later(self.limits.header_timeout, self._head_late)
+        """The next request's head is due within header_timeout from now. One timer a connection, moved on when it
+        comes due early (requests were answered since), rather than a timer made and cancelled per request."""
+        self._head_deadline = self.loop.time() + self.limits.header_timeout
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_at(self._head_deadline, self._head_due)
 
     def _stop_waiting(self) -> None:
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
 
-    def _head_late(self) -> None:
+    def _head_due(self) -> None:
         self._head_timer = None
-        if self._awaiting_head() and not self.transport.is_closing():
-            self.limits.timed_out.hit(header_timeout=self.limits.header_timeout)
-            self.transport.write(self._late)
-            self.transport.close()
+        if self.transport.is_closing() or not self._awaiting_head():
+            return  # closed, or a request is being read or answered: its answer sets the next deadline
+        if self._head_deadline - self.loop.time() > _EARLY:
+            self._head_timer = self.loop.call_at(self._head_deadline, self._head_due)
+            return
+        self.limits.timed_out.hit(header_timeout=self.limits.header_timeout)
+        self.transport.write(self._late)
+        self.transport.close()
 
     def _awaiting_head(self) -> bool:
         """No request is being read or answered: the last one (if any) was answered and none is queued behind it.
