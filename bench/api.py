@@ -2,9 +2,10 @@
 a floor measured in the same run: the same placements through the engine in-process.
 
 The API side: `gateway serve` (uvicorn) as a real subprocess on 127.0.0.1, over a SQLite store seeded with one stock
-snapshot of many SKUs, each with plenty of stock. 16 client threads, each with its own requests Session (one kept-alive
-connection), post their share of the placements as fast as the answers come back: each placement is one unit of one
-SKU, with its own order id and Idempotency-Key. The store is checked afterwards: every unit placed is allocated.
+snapshot of many SKUs, each with plenty of stock. 16 client threads, each on its own kept-alive connection (the standard
+library's http.client: a light load generator), post their share of the placements as fast as the answers come back:
+each placement is one unit of one SKU, with its own order id and Idempotency-Key. The store is checked afterwards:
+every unit placed is allocated.
 
 The floor, in this process on a fresh store seeded the same way: the same placements, one after another, through
 `app.commands.place` (the engine in one transaction each), without HTTP, JSON or the Idempotency-Key's answer.
