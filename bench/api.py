@@ -2,15 +2,17 @@
 a floor measured in the same run: the same placements through the engine in-process.
 
 The API side: `gateway serve` (uvicorn) as a real subprocess on 127.0.0.1, over a SQLite store seeded with one stock
-snapshot of many SKUs, each with plenty of stock. 16 client threads, each with its own requests Session (one kept-alive
-connection), post their share of the placements as fast as the answers come back: each placement is one unit of one
-SKU, with its own order id and Idempotency-Key. The store is checked afterwards: every unit placed is allocated.
+snapshot of many SKUs, each with plenty of stock. 16 client threads, each on its own kept-alive connection (the standard
+library's http.client: a light load generator), post their share of the placements as fast as the answers come back:
+each placement is one unit of one SKU, with its own order id and Idempotency-Key. The store is checked afterwards:
+every unit placed is allocated.
 
 The floor, in this process on a fresh store seeded the same way: the same placements, one after another, through
 `app.commands.place` (the engine in one transaction each), without HTTP, JSON or the Idempotency-Key's answer.
 
-Targets: at least 500 placements per second through the API, and within 5x of the floor (floor placements/s over
-API placements/s).
+Targets: at least 500 placements per second through the API, and within 2.5x of the floor (floor placements/s over
+API placements/s). Also shown: the CPU time each side spends per placement (the server's read from /proc, on Linux),
+which says what bounds the API when the machine is shared.
 
 Usage: python bench/api.py [--placements N] [--clients C] [--skus S] [--repeat R] [--log-level warning|info]
 """
@@ -18,8 +20,10 @@ Usage: python bench/api.py [--placements N] [--clients C] [--skus S] [--repeat R
 from __future__ import annotations
 
 import argparse
+import http.client
 import io
 import json
+import math
 import os
 import signal
 import socket
@@ -139,6 +143,15 @@ class Server:
             time.sleep(0.05)
         return self.fail(f"gateway serve did not answer within {timeout:.0f} s")
 
+    def cpu_seconds(self) -> float | None:
+        """User and system CPU time the server process has used (None where /proc does not say)."""
+        try:
+            stat = Path(f"/proc/{self.process.pid}/stat").read_text(encoding="ascii")
+        except OSError:
+            return None
+        fields = stat.rsplit(")", 1)[1].split()  # after the command's name, which may hold spaces
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> int | None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -169,21 +182,33 @@ class Client:
     started: float = 0.0
     finished: float = 0.0
 
-    def run(self, url: str, ready: threading.Barrier) -> None:
-        with requests.Session() as session:
-            session.headers.update(auth())
-            session.get(f"{url}/ats", params={"sku": sku_name(0)}, timeout=(5, 30)).raise_for_status()  # connected
+    def run(self, port: int, ready: threading.Barrier) -> None:
+        """Post the share on one kept-alive connection. The standard library's client, not requests: on the same
+        machine as the server, the load generator's own CPU (requests spends about 0.85 ms of it on a placement,
+        more than the server) would be most of what is measured."""
+        prefix = f"/v1/partners/{PARTNER}"
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            connection.request("GET", f"{prefix}/ats?sku={sku_name(0)}", headers=auth())  # connected
+            first = connection.getresponse()
+            first.read()
+            if first.status != 200:
+                raise SystemExit(f"GET ats answered {first.status}")
             ready.wait()
             self.started = time.perf_counter()
             for order_id, sku in self.share:
                 body = json.dumps({"order_id": order_id, "lines": [{"sku": sku, "quantity": 1}]}).encode()
-                headers = {"Content-Type": "application/json", "Idempotency-Key": order_id}
+                headers = {**auth(), "Content-Type": "application/json", "Idempotency-Key": order_id}
                 sent = time.perf_counter()
-                answer = session.post(f"{url}/orders", data=body, headers=headers, timeout=(5, 60))
+                connection.request("POST", f"{prefix}/orders", body=body, headers=headers)
+                answer = connection.getresponse()
+                text = answer.read()
                 self.latencies.append(time.perf_counter() - sent)
-                if answer.status_code != 201:
-                    self.refused.append(f"{order_id}: {answer.status_code} {answer.text[:200]}")
+                if answer.status != 201:
+                    self.refused.append(f"{order_id}: {answer.status} {text[:200]!r}")
             self.finished = time.perf_counter()
+        finally:
+            connection.close()
 
 
 def api_run(folder: Path, args: argparse.Namespace) -> dict[str, float]:
@@ -193,12 +218,14 @@ def api_run(folder: Path, args: argparse.Namespace) -> dict[str, float]:
     ready_seconds = server.wait_ready()
     clients = [Client(todo[c :: args.clients]) for c in range(args.clients)]
     ready = threading.Barrier(args.clients)
-    threads = [threading.Thread(target=c.run, args=(server.url, ready)) for c in clients]
+    threads = [threading.Thread(target=c.run, args=(server.port, ready)) for c in clients]
     try:
+        cpu_before = server.cpu_seconds()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+        cpu_after = server.cpu_seconds()
     finally:
         code = server.stop()
     refused = [problem for c in clients for problem in c.refused]
@@ -209,11 +236,13 @@ def api_run(folder: Path, args: argparse.Namespace) -> dict[str, float]:
     if held != len(todo):
         raise SystemExit(f"the store allocates {held} units after {len(todo)} placements of one unit")
     seconds = max(c.finished for c in clients) - min(c.started for c in clients)
+    cpu = math.nan if cpu_before is None or cpu_after is None else (cpu_after - cpu_before) / len(todo)
     return {
         "rate": len(todo) / seconds,
         "seconds": seconds,
         "p50": percentile(latencies, 0.50),
         "p99": percentile(latencies, 0.99),
+        "cpu": cpu,  # the server's CPU seconds per placement (its 16 clients' own not counted)
         "ready": ready_seconds,
         "exit": -1 if code is None else code,
     }
@@ -232,12 +261,12 @@ def floor_run(folder: Path, args: argparse.Namespace) -> dict[str, float]:
     app = bootstrap.build(settings.load(config))
     latencies = []
     try:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for order_id, sku in todo:
             sent = time.perf_counter()
             app.commands.place(PARTNER, order_id, [RequestedLine(sku, 1)])
             latencies.append(time.perf_counter() - sent)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     finally:
         app.close()
         logs.configure("json", None, "warning")
@@ -249,6 +278,7 @@ def floor_run(folder: Path, args: argparse.Namespace) -> dict[str, float]:
         "seconds": seconds,
         "p50": percentile(latencies, 0.50),
         "p99": percentile(latencies, 0.99),
+        "cpu": cpu / len(todo),
     }
 
 
@@ -285,8 +315,10 @@ def main() -> None:
             runs.append((api, floor))
             print(
                 f"run {i + 1}: API {api['rate']:,.0f} placements/s (p50 {api['p50'] * 1000:.1f} ms, "
-                f"p99 {api['p99'] * 1000:.1f} ms); floor {floor['rate']:,.0f} placements/s "
-                f"(p99 {floor['p99'] * 1000:.2f} ms); ratio {floor['rate'] / api['rate']:.2f}x",
+                f"p99 {api['p99'] * 1000:.1f} ms, server CPU {api['cpu'] * 1000:.2f} ms each); "
+                f"floor {floor['rate']:,.0f} placements/s (p99 {floor['p99'] * 1000:.2f} ms, "
+                f"CPU {floor['cpu'] * 1000:.2f} ms each); ratio {floor['rate'] / api['rate']:.2f}x; "
+                f"load {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
     api_rate = statistics.median(api["rate"] for api, _ in runs)
@@ -294,6 +326,8 @@ def main() -> None:
     api_p99 = statistics.median(api["p99"] for api, _ in runs)
     floor_rate = statistics.median(floor["rate"] for _, floor in runs)
     floor_p99 = statistics.median(floor["p99"] for _, floor in runs)
+    api_cpu = statistics.median(api["cpu"] for api, _ in runs)
+    floor_cpu = statistics.median(floor["cpu"] for _, floor in runs)
     ratio = statistics.median(floor["rate"] / api["rate"] for api, floor in runs)
     print(
         f"{args.placements:,} placements of 1 unit over {args.skus:,} SKUs, {args.clients} clients; "
@@ -301,15 +335,16 @@ def main() -> None:
     )
     print(
         f"API   (gateway serve, {args.clients} clients on loopback): {api_rate:,.0f} placements/s, "
-        f"p50 {api_p50 * 1000:.1f} ms, p99 {api_p99 * 1000:.1f} ms"
+        f"p50 {api_p50 * 1000:.1f} ms, p99 {api_p99 * 1000:.1f} ms; server CPU {api_cpu * 1000:.2f} ms a placement"
     )
     print(
-        f"floor (engine in-process, one after another):   {floor_rate:,.0f} placements/s, p99 {floor_p99 * 1000:.2f} ms"
+        f"floor (engine in-process, one after another):   {floor_rate:,.0f} placements/s, "
+        f"p99 {floor_p99 * 1000:.2f} ms; CPU {floor_cpu * 1000:.2f} ms a placement"
     )
     rate_verdict = "met" if api_rate >= 500 else "MISSED"
-    ratio_verdict = "met" if ratio <= 5 else "MISSED"
+    ratio_verdict = "met" if ratio <= 2.5 else "MISSED"
     print(f"API placements/s: {api_rate:,.0f} (target >= 500): {rate_verdict}")
-    print(f"ratio floor/API: {ratio:.2f}x (target <= 5x): {ratio_verdict}")
+    print(f"ratio floor/API: {ratio:.2f}x (target <= 2.5x): {ratio_verdict}")
 
 
 if __name__ == "__main__":

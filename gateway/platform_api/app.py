@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway import bootstrap
 from gateway.access import Grant, Tokens
 from gateway.platform_api import http_server
+from gateway.platform_api.fast import FastPlacement
 from gateway.platform_api.limits import BodyLimit
 from gateway.platform_api.problems import PROBLEM, ApiProblem, install
 from gateway.platform_api.routes import ROUTERS
@@ -37,6 +38,9 @@ def create_app(app: bootstrap.App, tokens: Tokens) -> FastAPI:
         title="stock-gateway platform API",
         version="1",
         description=__doc__,
+        # the gateway's own logs and metrics say what it did; FastAPI's OpenTelemetry hooks would only ask, on every
+        # request, whether a provider is configured (FastAPI releases without telemetry keep it as an extra)
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         responses={
             401: {"model": ProblemOut, "description": "No token, or a wrong one"},
             403: {"model": ProblemOut, "description": "The token may not act for this partner"},
@@ -55,6 +59,7 @@ def create_app(app: bootstrap.App, tokens: Tokens) -> FastAPI:
     api.state.tokens = tokens
     api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
     install(api)
+    api.add_middleware(FastPlacement)  # innermost: after the token and the body's size
     api.add_middleware(_Authorize)
     api.add_middleware(BodyLimit, max_bytes=app.settings.api.max_body_bytes)  # outermost: before the token
     for router in ROUTERS:

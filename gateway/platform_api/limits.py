@@ -31,6 +31,9 @@ class BodyLimit:
         if declared is not None and declared > self.max_bytes:
             await self._refuse(scope, receive, send, declared)
             return
+        if declared is not None:  # the parser reads exactly that many bytes of body: nothing to count
+            await self.app(scope, receive, send)
+            return
         guard = _Counted(self.max_bytes, receive, send)
         try:
             await self.app(scope, guard.receive, guard.send)

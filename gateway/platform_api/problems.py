@@ -110,7 +110,11 @@ def _unreadable(cause: BaseException | None) -> ApiProblem:
 
 
 async def _busy(_request: Request, exc: StoreError) -> Response:
-    """The store could not answer in time: try again shortly."""
+    return busy(exc)
+
+
+def busy(exc: StoreError) -> Response:
+    """The store could not answer in time: try again shortly (503, Retry-After)."""
     problem = ApiProblem(503, "Store busy", f"the store could not answer: {exc}", "store_busy")
     response = problem.response()
     response.headers["Retry-After"] = "1"

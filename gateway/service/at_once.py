@@ -37,6 +37,7 @@ class Decided:
 
     changes: list[AtsChange]
     answer: tuple[str, int, str] | None = None
+    body: str | None = None  # placed under an Idempotency-Key: the 201's body, as kept for the key
 
 
 def request(
@@ -89,4 +90,4 @@ def place(store: Store, placement: PlaceAtOnce, *, retries: int) -> Decided | No
     if refusal is not None:
         bound.warning("command_refused", command=EVENT, code=refusal.code, reason=str(refusal))
         raise refusal
-    return Decided([AtsChange(sku, before, after) for sku, before, after in done.changes])
+    return Decided([AtsChange(sku, before, after) for sku, before, after in done.changes], body=done.body)

@@ -19,7 +19,7 @@ from gateway.domain.orders import RequestedLine
 from gateway.service import at_once
 from gateway.service.commands import Commands
 from gateway.service.engine import AtsChange
-from gateway.store.port import UnitOfWork
+from gateway.store.port import StoreError, UnitOfWork
 from gateway.store.retry import retried
 
 log = logs.get(__name__)
@@ -61,9 +61,10 @@ class Answers(Protocol):
 
 @dataclass(frozen=True)
 class Placed:
-    """The order is placed (its answer kept for the key): the ATS values it moved."""
+    """The order is placed: the ATS values it moved, and its answer as kept for the key."""
 
     changes: list[AtsChange]
+    answer: Answer
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def place(commands: Commands, request: OrderRequest, answers: Answers) -> Outcom
         # in the same transaction: the order and its answer are kept together, or neither
         answer = answers.placed(changes)
         tx.requests.keep(partner_id, key, request.digest, answer.status, answer.body, commands.clock())
-        return Placed(changes)
+        return Placed(changes, answer)
 
     try:
         outcome = _at_once(commands, request) or commands.transaction(partner, EVENT, work, order_id=request.order_id)
@@ -135,7 +136,9 @@ def _at_once(commands: Commands, request: OrderRequest) -> Outcome | None:
         return None
     if decided.answer is not None:
         return _again(decided.answer, request)
-    return Placed(decided.changes)
+    if decided.body is None:
+        raise StoreError("a placement under an Idempotency-Key was placed without its answer kept")
+    return Placed(decided.changes, Answer(201, decided.body))
 
 
 def _again(earlier: tuple[str, int, str], request: OrderRequest) -> Replayed | Refused:

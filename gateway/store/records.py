@@ -315,7 +315,7 @@ class PlaceAtOnce:
 @dataclass
 class PlacedAtOnce:
     """What a placement in one statement did: `placed` (with the published ATS values that moved: sku, before,
-    after), `short` (nothing written; each line asking for more than its SKU's ATS: sku, asked, ATS), `exists` (the
+    after; and `body`, the answer kept for its Idempotency-Key), `short` (nothing written; each line asking for more than its SKU's ATS: sku, asked, ATS), `exists` (the
     order id is taken), `replay` (the key's answer: digest, status, body), or `busy` / `general`: nothing decided,
     the engine's general path places the order."""
 
@@ -323,3 +323,4 @@ class PlacedAtOnce:
     changes: list[tuple[str, int | None, int]] = field(default_factory=list)
     shortages: list[tuple[str, int, int]] = field(default_factory=list)
     answer: tuple[str, int, str] | None = None
+    body: str | None = None  # placed under an Idempotency-Key: the answer kept for it (a 201's body)

@@ -303,7 +303,7 @@ def place(app: bootstrap.App, order_id: str, lines: list[RequestedLine], key: st
         request = orders.OrderRequest("p", order_id, lines, key, f"digest-{key}")
         outcome = orders.place(app.commands, request, _Answers("p", order_id))
         if isinstance(outcome, orders.Placed):
-            return ("placed", sorted(outcome.changes, key=lambda c: c.sku))
+            return ("placed", sorted(outcome.changes, key=lambda c: c.sku), outcome.answer)  # the 201 as sent
         if isinstance(outcome, orders.Refused):
             return ("refused", outcome.refusal.code, str(outcome.refusal))
         return ("replayed", outcome.answer)

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -180,6 +181,25 @@ def test_each_request_on_a_kept_alive_connection_has_the_header_timeout(serve: S
         connection.sendall(FULL_GET)
         status, headers, _ = answer(connection)
         assert (status, headers.get("connection")) == (200, None)  # kept alive
+        connection.sendall(HALF_HEAD)
+        status, _, body = answer(connection)
+        assert (status, json.loads(body)["code"]) == (408, "header_timeout")
+        assert closed_by_server(connection)
+
+
+def test_a_connection_kept_busy_past_the_header_timeout_is_not_cut_and_its_next_head_has_the_whole_timeout(
+    serve: Serve,
+) -> None:
+    """Requests one after another for three header timeouts are all answered (the deadline moves on with each
+    answer); a head left unfinished after them still gets its 408."""
+    port = serve(header_timeout=0.3)
+    with connect(port) as connection:
+        started = time.monotonic()
+        while time.monotonic() - started < 0.9:
+            connection.sendall(FULL_GET)
+            status, headers, _ = answer(connection)
+            assert (status, headers.get("connection")) == (200, None)
+            time.sleep(0.05)  # the client's pace, not a wait for the server
         connection.sendall(HALF_HEAD)
         status, _, body = answer(connection)
         assert (status, json.loads(body)["code"]) == (408, "header_timeout")

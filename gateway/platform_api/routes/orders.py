@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Header, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
-from gateway import views
+from gateway import bootstrap, views
 from gateway.domain import durations, identifiers
 from gateway.domain.errors import Refusal, UnknownOrder
 from gateway.domain.orders import RequestedLine
@@ -34,6 +34,12 @@ async def place(
 ) -> Response:
     """Place an order: all lines or none. The same Idempotency-Key with the same body answers as the first time;
     with another body, 409."""
+    return await place_order(app, partner, order, idempotency_key)
+
+
+async def place_order(app: bootstrap.App, partner: str, order: OrderIn, key: str) -> Response:
+    """The answer to placing `order` for `partner` under the Idempotency-Key `key` (201, or the key's first answer
+    again); a refusal raised as problem details. The route's, and the fast path's (gateway.platform_api.fast)."""
     why = identifiers.channel_problem(order.assembly, order.collection)
     if why is not None:
         raise malformed(why)
@@ -41,7 +47,7 @@ async def place(
         partner=partner,
         order_id=order.order_id,
         lines=[RequestedLine(line.sku, line.quantity, order.assembly, order.collection) for line in order.lines],
-        key=idempotency_key,
+        key=key,
         # the body as the model reads it: the same request written differently is the same request
         digest=hashlib.sha256(order.model_dump_json().encode()).hexdigest(),
     )
@@ -49,8 +55,8 @@ async def place(
     wait = app.settings.api.write_wait
     outcome = await run_command(app.commands, wait, lambda commands: orders.place(commands, request, answers))
     match outcome:
-        case orders.Placed(changes):
-            return JSONResponse(answers.body(changes).model_dump(), status_code=201)
+        case orders.Placed(_, answer):  # the answer kept for the key: a replay is byte for byte this one
+            return Response(answer.body, status_code=answer.status, media_type="application/json")
         case orders.Refused(refused):
             raise refusal(refused)
         case orders.Replayed(answer):

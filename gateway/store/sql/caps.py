@@ -71,9 +71,8 @@ class SqlCaps(SqlRepository):
         return [CapRow(r.sku, r.assembly, r.collection, r.max_units) for r in rows]
 
     def holds_channels(self, partner_id: int) -> bool:
-        """Whether the partner has any channel."""
-        query = select(_H.c.sku).where(_H.c.partner_id == partner_id).limit(1)
-        return self.connection.execute(query).first() is not None
+        """Whether the partner has any channel (a keyed read: asked by every command that moves an ATS)."""
+        return bool(self._fetch("holds_channels", partner_id))
 
     def channels(self, partner_id: int, skus: Sequence[str]) -> list[ChannelRecord]:
         """The channels of the given SKUs, in key order."""

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from gateway.store.sql.repository import KnownPartners, SqlRepository
 
 _PG_CONNECT_ARGS = {"connect_timeout": 10, "application_name": "stock-gateway"}
+FEW_SKUS = 16  # on SQLite, up to this many SKUs are read one keyed read each rather than in one IN list
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,10 @@ class Dialect:
 
     def __init__(self, dialect: SqlAlchemyDialect) -> None:
         self.sa = dialect
-        # the driver's own errors, raised by its cursors used directly (PostgreSQL's COPY loader)
+        # the driver's own errors, raised by its cursors used directly (PostgreSQL's COPY loader, the repositories'
+        # statements): any of them, and a uniqueness rule broken
         self.driver_error: type[Exception] = dialect.loaded_dbapi.Error
+        self.integrity_error: type[Exception] = dialect.loaded_dbapi.IntegrityError
 
     @classmethod
     def create_engine(cls, url: URL, pool: Pool) -> Engine:
@@ -80,6 +83,11 @@ class Dialect:
     def reads_range(self, skus: Sequence[str]) -> bool:
         """Whether a batch of SKUs is looked up as one key range (see SqlStock.stock_versions)."""
         return False
+
+    def looks_up_each(self, count: int) -> bool:
+        """Whether `count` SKUs' stock rows are read one keyed read each rather than in one batch (by_skus): one
+        SKU, where the batch's statement costs more than the keyed one (one round trip either way)."""
+        return count == 1
 
     def level_loader(self, transaction: SqlRepository, partner_id: int, ledger_id: int | None) -> LevelLoader | None:
         """A bulk loader for a large snapshot, where the database has one."""
@@ -146,6 +154,11 @@ class SQLite(Dialect):
     def claims_alone(self) -> bool:
         """One writer at a time."""
         return True
+
+    def looks_up_each(self, count: int) -> bool:
+        """A command's few SKUs (an order's lines): a keyed read costs SQLite a few µs, the batch's IN list of
+        CHUNK parameters (padded to one fixed size) a hundred."""
+        return count <= FEW_SKUS
 
     def writer(self) -> sqlite_writer.Writer:
         """SQLite takes one writer at a time: the threads of one process queue here, not on the database lock."""

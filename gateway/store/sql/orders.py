@@ -13,6 +13,7 @@ from gateway.domain.instant import Instant
 from gateway.domain.status import OrderStatus
 from gateway.store import schema
 from gateway.store.records import ConfirmationRecord, LineRecord, OrderEvent, OrderQuery, OrderRecord
+from gateway.store.sql.keyed import KEYED
 from gateway.store.sql.repository import SqlRepository
 from gateway.store.sql.statements import chunks
 
@@ -30,22 +31,16 @@ class SqlOrders(SqlRepository):
     """The port's OrderRepository."""
 
     def get(self, partner_id: int, order_id: str) -> OrderRecord | None:
-        """The order `order_id` with its lines, or None."""
-        head = self.connection.execute(
-            select(_O.c.status, _O.c.created_at, _O.c.updated_at).where(
-                _O.c.partner_id == partner_id, _O.c.order_id == order_id
+        """The order `order_id` with its lines, or None (keyed reads: a placement asks first whether it exists)."""
+        for status, created_at, updated_at in self._fetch("order_head", partner_id, order_id):
+            return OrderRecord(
+                order_id=order_id,
+                status=OrderStatus(status),
+                lines=tuple(LineRecord(*row) for row in self._fetch("order_lines", partner_id, order_id)),
+                updated_at=updated_at,
+                created_at=created_at,
             )
-        ).one_or_none()
-        if head is None:
-            return None
-        lines = self._lines_of_orders(partner_id, [order_id]).get(order_id, ())
-        return OrderRecord(
-            order_id=order_id,
-            status=OrderStatus(head.status),
-            lines=tuple(lines),
-            updated_at=head.updated_at,
-            created_at=head.created_at,
-        )
+        return None
 
     def _lines_of_orders(self, partner_id: int, order_ids: Sequence[str]) -> dict[str, list[LineRecord]]:
         """The lines of these orders, by order id, each order's by SKU."""
@@ -73,25 +68,9 @@ class SqlOrders(SqlRepository):
         self, partner_id: int, order_id: str, status: OrderStatus, lines: Sequence[LineRecord], now: Instant
     ) -> None:
         """Store a new order and its lines."""
-        self.connection.execute(
-            _O.insert().values(
-                partner_id=partner_id, order_id=order_id, status=status.value, created_at=now, updated_at=now
-            )
-        )
-        self.connection.execute(
-            _L.insert(),
-            [
-                {
-                    "partner_id": partner_id,
-                    "order_id": order_id,
-                    "sku": line.sku,
-                    "quantity": line.quantity,
-                    "assembly": line.assembly,
-                    "collection": line.collection,
-                }
-                for line in lines
-            ],
-        )
+        self._write("add_order", partner_id, order_id, status.value, now, now)
+        rows = [(partner_id, order_id, line.sku, line.quantity, line.assembly, line.collection) for line in lines]
+        self._run_many("add_lines", rows, KEYED)
 
     def set_status(self, partner_id: int, order_id: str, status: OrderStatus, now: Instant) -> None:
         """Record the order's new status."""
@@ -168,8 +147,7 @@ class SqlOrders(SqlRepository):
 
     def add_event(self, partner_id: int, order_id: str, event: OrderEvent) -> None:
         """One row of order_events."""
-        step = {"status": event.status.value, "at": event.at, "ledger_id": event.ledger_id, "command": event.command}
-        self.connection.execute(_E.insert().values(partner_id=partner_id, order_id=order_id, **step))
+        self._write("add_event", partner_id, order_id, event.status.value, event.at, event.ledger_id, event.command)
 
     def history(self, partner_id: int, order_id: str) -> list[OrderEvent]:
         """The order's steps, oldest first, each inbound item's with its ledger entry's source."""

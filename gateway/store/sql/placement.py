@@ -97,7 +97,8 @@ def _read(outcome: str, detail: str | None) -> PlacedAtOnce:
     """The function's answer as a record."""
     found = PlacedAtOnce(outcome)
     if outcome == "placed":
-        found.changes = [(str(sku), before, int(after)) for sku, before, after in json.loads(detail or "[]")]
+        changes, found.body = json.loads(detail or "[[], null]")
+        found.changes = [(str(sku), before, int(after)) for sku, before, after in changes]
     elif outcome == "short":
         found.shortages = [(str(sku), int(asked), int(ats)) for sku, asked, ats in json.loads(detail or "[]")]
     elif outcome == "replay":

@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy import Connection, Select, Table, select
 
 from gateway.store import schema
-from gateway.store.errors import StoreError
+from gateway.store.errors import Conflict, StoreError
 from gateway.store.sql import statements
 from gateway.store.sql.dialects import Dialect
+from gateway.store.sql.errors import primary_message
+from gateway.store.sql.keyed import KEYED
 from gateway.store.sql.locks import TransactionLocks
 
 _P = schema.partners
@@ -78,11 +80,41 @@ class SqlRepository:
         self.dialect = shared.dialect
         self.locks = shared.locks
 
-    def _run_many(self, name: str, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Run statement `name` (statements.BULK) once per row, in one batch."""
-        if rows:
-            compiled = statements.compiled(self.dialect, name)
-            self.connection.exec_driver_sql(compiled.sql, compiled.params(rows))
+    def _run_many(
+        self, name: str, rows: Sequence[tuple[Any, ...]], builders: statements.Builders = statements.BULK
+    ) -> None:
+        """Run statement `name` (statements.BULK, or `builders`) once per row, in one batch, on the driver's own
+        cursor: a uniqueness rule broken is the store's Conflict, any other error the driver's (translated at the
+        store's edge)."""
+        if not rows:
+            return
+        compiled = statements.compiled(self.dialect, name, builders)
+        params = compiled.params(rows)
+        cursor = self.connection.connection.cursor()
+        try:
+            if len(params) == 1:
+                cursor.execute(compiled.sql, params[0])
+            else:
+                cursor.executemany(compiled.sql, params)
+        except self.dialect.integrity_error as exc:
+            raise Conflict(primary_message(exc)) from None
+        finally:
+            cursor.close()
+
+    def _fetch(self, name: str, *values: Any) -> list[Any]:
+        """The rows (plain tuples) of the keyed read `name` (keyed.KEYED) with these parameters, on the driver's own
+        cursor."""
+        compiled = statements.compiled(self.dialect, name, KEYED)
+        cursor = self.connection.connection.cursor()
+        try:
+            cursor.execute(compiled.sql, compiled.params([values])[0])
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def _write(self, name: str, *values: Any) -> None:
+        """Run the keyed write `name` (keyed.KEYED) with these parameters (see _run_many)."""
+        self._run_many(name, [values], KEYED)
 
     def _driver(self, name: str, params: dict[str, Any]) -> tuple[list[Any], int]:
         """Run statement `name` (statements.BULK) on the driver's own cursor: its rows, as the driver's tuples, and

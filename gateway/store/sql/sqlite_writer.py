@@ -47,13 +47,17 @@ def on_begin(connection: Connection) -> None:
     """BEGIN IMMEDIATE for a write, DEFERRED for a read; a write's busy time-out as its caller asked."""
     options = connection.get_execution_options()
     mode = options.get(_BEGIN, "IMMEDIATE")
+    pooled = connection.connection
+    # on the driver's connection: each transaction begins so, and SQLAlchemy's statement machinery would cost more
+    # than SQLite's work (its errors are the driver's, translated at the store's edge all the same)
+    driver = pooled.driver_connection
+    assert driver is not None
     if mode == "IMMEDIATE":
         busy = int(options.get(_BUSY, BUSY_TIMEOUT_MS))
-        info = connection.connection.info
-        if info.get(_SET) != busy:
-            connection.exec_driver_sql(f"PRAGMA busy_timeout={busy}")
-            info[_SET] = busy
-    connection.exec_driver_sql(f"BEGIN {mode}")
+        if pooled.info.get(_SET) != busy:
+            driver.execute(f"PRAGMA busy_timeout={busy}")
+            pooled.info[_SET] = busy
+    driver.execute(f"BEGIN {mode}")
 
 
 def reading(connection: Connection) -> Connection:

@@ -332,12 +332,15 @@ class Compiled:
 _COMPILED: dict[tuple[str, str], Compiled] = {}
 
 
-def compiled(dialect: Dialect, name: str) -> Compiled:
-    """The statement `name` of BULK, compiled for `dialect` (once per process)."""
+Builders = dict[str, Callable[["Dialect"], tuple[Any, Sequence[str]]]]
+
+
+def compiled(dialect: Dialect, name: str, builders: Builders = BULK) -> Compiled:
+    """The statement `name` of BULK (or of `builders`: keyed.KEYED), compiled for `dialect` (once per process)."""
     key = (dialect.name, name)
     found = _COMPILED.get(key)
     if found is None:
-        statement, keys = BULK[name](dialect)
+        statement, keys = builders[name](dialect)
         found = _COMPILED[key] = Compiled(statement, dialect.sa, keys)
     return found
 

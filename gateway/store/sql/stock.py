@@ -29,6 +29,11 @@ class SqlStock(SqlRepository):
     def get(self, partner_id: int, skus: Sequence[str]) -> dict[str, StockRecord]:
         """The existing stock rows of `skus`."""
         found: dict[str, StockRecord] = {}
+        if self.dialect.looks_up_each(len(skus)):  # a command's few SKUs: one keyed read each
+            for sku in skus:
+                for row in self._fetch("stock_row", partner_id, sku):
+                    found[sku] = StockRecord(*row)
+            return found
         # the driver's own cursor: a snapshot looks up every SKU it holds, and row objects would double the cost
         cursor = self.connection.connection.cursor()
         try:

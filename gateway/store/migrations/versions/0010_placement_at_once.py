@@ -6,7 +6,7 @@
    (an Idempotency-Key that answered already), `exists` (the order id is taken), `general` (a SKU with channels
    or no stock row: the engine's general path decides) or `short` (a line asks for more than its SKU's ATS) without
    writing anything; or it writes the order, its lines, its history step, the SKUs' allocation and published
-   ATS, the ATS messages that moved and the key's answer, and answers `placed`.
+   ATS, the ATS messages that moved and the key's answer, and answers `placed` (the changes, and the key's answer).
 2. The foreign keys from stock, outbox, orders, channels and platform_requests to partners are dropped (each cost
    an index probe of `partners` per row written: a third of a first snapshot's merge). A partner is never
    deleted by the gateway (no command deletes one); a trigger refuses a DELETE of a partner that still has rows.
@@ -100,21 +100,24 @@ BEGIN
         SET value = excluded.value, as_of = excluded.as_of, ledger_id = excluded.ledger_id,
             created_at = excluded.created_at, batch_id = excluded.batch_id, run_id = excluded.run_id,
             attempts = excluded.attempts
-    ), kept AS (
+    ), answer_body AS (
         -- the key's answer, as the API's CommandOut renders it (model_dump_json: compact, fields in order)
-        INSERT INTO platform_requests (partner_id, key, request_sha256, status, body, created_at)
-        SELECT p_partner, p_key, p_digest, 201,
-               '{"partner":' || to_json(p_partner_name)::text || ',"ats_changes":[' || coalesce(string_agg(
+        SELECT '{"partner":' || to_json(p_partner_name)::text || ',"ats_changes":[' || coalesce(string_agg(
                    '{"sku":' || to_json(c.sku)::text || ',"before":' || coalesce(c.was::text, 'null')
                    || ',"after":' || c.value::text || '}', ',' ORDER BY c.sku), '')
-               || '],"order_id":' || to_json(p_order)::text || '}',
-               p_now
+               || '],"order_id":' || to_json(p_order)::text || '}' AS text
         FROM (SELECT 1) AS one LEFT JOIN changed AS c ON true
         WHERE p_key IS NOT NULL
         GROUP BY one
+    ), kept AS (
+        INSERT INTO platform_requests (partner_id, key, request_sha256, status, body, created_at)
+        SELECT p_partner, p_key, p_digest, 201, answer_body.text, p_now FROM answer_body
     )
-    SELECT coalesce(json_agg(json_build_array(c.sku, c.was, c.value) ORDER BY c.sku), '[]')::text
-    INTO changes FROM changed AS c;
+    SELECT json_build_array(
+               coalesce((SELECT json_agg(json_build_array(c.sku, c.was, c.value) ORDER BY c.sku) FROM changed AS c),
+                        '[]'::json),
+               (SELECT answer_body.text FROM answer_body))::text
+    INTO changes;
     RETURN QUERY SELECT 'placed'::text, changes;
 END
 $fn$
