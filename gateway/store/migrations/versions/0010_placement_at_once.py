@@ -86,7 +86,7 @@ BEGIN
     ), moved AS (
         UPDATE stock AS s
         SET allocated = s.allocated + l.u, published = GREATEST(s.quantity - s.allocated - l.u, 0), updated_at = p_now
-        FROM unnest(p_skus, p_units) AS l(sku, u), stock AS o
+        FROM placed, unnest(p_skus, p_units) AS l(sku, u), stock AS o  -- after the order's row: one write order
         WHERE s.partner_id = p_partner AND s.sku = l.sku AND o.partner_id = s.partner_id AND o.sku = s.sku
         RETURNING s.sku, s.as_of, o.published AS was, s.published AS value
     ), changed AS (
