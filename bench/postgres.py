@@ -20,6 +20,7 @@ placements. Each (run, W) gets a store of its own; figures are the median of --r
 and the PostgreSQL server share this machine's cores, so W beyond the cores cannot scale linearly.
 
 Usage: python bench/postgres.py [--rows N] [--placements N] [--skus S] [--workers 1 2 4] [--repeat R] [--keep DIR]
+       [--skip-placements]
 """
 
 from __future__ import annotations
@@ -287,6 +288,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="Runs of each placement figure and of the floor.")
     parser.add_argument("--url", default=os.environ.get(POSTGRES_ENV, DEFAULT_URL), help=f"Default: ${POSTGRES_ENV}.")
     parser.add_argument("--keep", type=Path, help="Generate the files in this (new) folder and keep them.")
+    parser.add_argument("--skip-placements", action="store_true", help="Measure the ingest part only.")
     parser.add_argument("--phase", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
@@ -314,6 +316,8 @@ def main() -> None:
         print(f"ratio first ingest / COPY floor: {ratio:.2f}x (target <= {RATIO_TARGET:.0f}x): {verdict}")
         print(f"ratio 1% ingest / COPY floor:    {ingest['second'] / ingest['floor']:.2f}x")
         print(f"changes queued: first {ingest['changes1']:,.0f}, second {ingest['changes2']:,.0f}", flush=True)
+        if args.skip_placements:
+            return
 
         runs: dict[int, list[dict[str, float]]] = {w: [] for w in args.workers}
         for r in range(args.repeat):
