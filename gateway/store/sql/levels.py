@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from gateway.domain.instant import Instant
-from gateway.store.records import MergeOutcome
-from gateway.store.sql import statements
+from gateway.store.records import MergeOutcome, SnapshotFile
+from gateway.store.sql import snapshot_copy, statements
 
 if TYPE_CHECKING:
     from gateway.store.sql.repository import SqlRepository
@@ -35,6 +35,15 @@ class PostgresLevelLoader:
             for row in rows:
                 write(row)
         self.rows += len(rows)
+
+    def copy_file(self, file: SnapshotFile) -> int | None:
+        """The raw file read by the server, checked there (see snapshot_copy.py); None: not taken, nothing added."""
+        if self.rows:
+            return None
+        rows = snapshot_copy.copy_file(self.cursor, file, statements.LEVELS)
+        if rows is not None:
+            self.rows = rows
+        return rows
 
     def merge(self, *, set_by: int | None, now: Instant, moves_stock: bool, sample: int) -> MergeOutcome:
         """Apply every row added, in one statement (see port.LevelLoader)."""

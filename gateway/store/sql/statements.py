@@ -294,6 +294,7 @@ CURRENT_SCHEMA = "SELECT current_schema()"
 
 # PostgreSQL's level loader (see levels.py): a snapshot's rows copied into a temporary table, then merged
 
+LEVELS = "gateway_levels"
 LEVELS_TABLE = (
     "CREATE TEMPORARY TABLE gateway_levels (sku TEXT NOT NULL, quantity BIGINT NOT NULL, as_of BIGINT NOT NULL)"
     " ON COMMIT DROP"
