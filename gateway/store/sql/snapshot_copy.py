@@ -27,7 +27,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from gateway.domain import instant
+from gateway.domain import identifiers, instant
 from gateway.store.records import SnapshotFile
 
 BLOCK = 1 << 20  # the file is sent in blocks of 1 MiB
@@ -37,7 +37,8 @@ SAVEPOINT = "gateway_snapshot_copy"
 _CONTROL = "\x01-\x1f\x7f-\x9f\u2028\u2029"  # NUL never reaches a text column: COPY refuses it
 _SPACE = "".join(chr(c) for c in (0x20, 0x85, 0xA0, 0x1680, 0x202F, 0x205F, 0x3000)) + "\u2000-\u200a"
 _EDGE = f"[^{_CONTROL}{_SPACE}]"
-SKU_PATTERN = f"^{_EDGE}([^{_CONTROL}]{{0,126}}{_EDGE})?$"
+SKU_PATTERN = f"^{_EDGE}([^{_CONTROL}]*{_EDGE})?$"  # and at most MAX_SKU characters (a bound is slow here)
+MAX_SKU = identifiers.MAX_LENGTH
 QUANTITY_PATTERN = "^[0-9]{1,12}$"
 _DATE = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
 _STAMP = _DATE + r"[T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
@@ -85,12 +86,17 @@ class _Scan:
             raise NotPlain("a long line")
 
 
-def copy_file(cursor: Any, file: SnapshotFile, levels: str) -> int | None:
-    """Load `file`'s rows into the table `levels` (sku, quantity, as_of), checked: their count, or None (the table
-    as it was) when the file is not plainly valid. Runs under a savepoint of the caller's transaction."""
+def copy_file(cursor: Any, file: SnapshotFile, levels: str, partner_id: int) -> tuple[int, int] | None:
+    """Load `file`'s rows into the table `levels` (sku, quantity, as_of), checked: the count of rows in the file
+    and of those put in `levels`, or None (the table as it was) when the file is not plainly valid. Runs under a
+    savepoint of the caller's transaction.
+
+    A row that sets exactly the level and as_of the store holds for its SKU changes nothing in the merge (it is
+    neither new, nor stale, nor a move, nor oversold), so only the other rows are kept in `levels`: a routine
+    snapshot is compared with the stock once, here, and the merge reads the few rows that change something."""
     cursor.execute(f"SAVEPOINT {SAVEPOINT}")
     try:
-        rows = _load(cursor, file, levels)
+        rows = _load(cursor, file, levels, partner_id)
     except (psycopg.Error, NotPlain):
         cursor.execute(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
         cursor.execute(f"RELEASE SAVEPOINT {SAVEPOINT}")
@@ -99,16 +105,22 @@ def copy_file(cursor: Any, file: SnapshotFile, levels: str) -> int | None:
     return rows
 
 
-def _load(cursor: Any, file: SnapshotFile, levels: str) -> int:
+_RAW = sql.Identifier("gateway_snapshot_raw")
+_STAMPS = sql.Identifier("gateway_snapshot_stamps")
+
+
+def _load(cursor: Any, file: SnapshotFile, levels: str, partner_id: int) -> tuple[int, int]:
+    latest = min(instant.LAST, file.latest_as_of)
+    if not instant.FIRST <= file.default_as_of <= latest:
+        raise NotPlain("the file's instant is out of bounds")
     cells = [sql.Identifier(f"c{i}") for i in range(file.width)]
-    raw = sql.Identifier("gateway_snapshot_raw")
     cursor.execute(
         sql.SQL("CREATE TEMPORARY TABLE {} ({}) ON COMMIT DROP").format(
-            raw, sql.SQL(", ").join(sql.SQL("{} text").format(cell) for cell in cells)
+            _RAW, sql.SQL(", ").join(sql.SQL("{} text").format(cell) for cell in cells)
         )
     )
     copy_sql = sql.SQL("COPY {} FROM STDIN (FORMAT csv, HEADER true, DELIMITER {}, ENCODING 'UTF8')").format(
-        raw, sql.Literal(file.delimiter)
+        _RAW, sql.Literal(file.delimiter)
     )
     scan = _Scan(file.max_line_bytes)
     stream = file.stream
@@ -117,36 +129,53 @@ def _load(cursor: Any, file: SnapshotFile, levels: str) -> int:
             scan.block(data)
             copy.write(data)
         scan.end()
-    i_sku, i_quantity, i_as_of = file.positions
-    sku, quantity = cells[i_sku], cells[i_quantity]
-    if i_as_of is None:
-        as_of: sql.Composable = sql.Literal(file.default_as_of)
-    else:
-        stamp = cells[i_as_of]
-        as_of = sql.SQL(
-            "CASE WHEN {a} IS NULL THEN {default}"
-            " WHEN {a} ~ %(zoned)s THEN CAST(extract(epoch FROM CAST({a} AS timestamptz)) * 1000000 AS bigint)"
-            " WHEN {a} ~ %(naive)s THEN CAST(extract(epoch FROM CAST({a} || '+00:00' AS timestamptz)) * 1000000"
-            " AS bigint) END"
-        ).format(a=stamp, default=sql.Literal(file.default_as_of))
-    table = sql.Identifier(levels)
-    # a value out of bounds fails the constraint, a cell out of shape is NULL and fails NOT NULL: either ends here
-    bounds = sql.SQL("ALTER TABLE {} ADD CONSTRAINT gateway_levels_as_of CHECK (as_of BETWEEN {} AND {})").format(
-        table, sql.Literal(instant.FIRST), sql.Literal(min(instant.LAST, file.latest_as_of))
-    )
-    cursor.execute(bounds)
-    insert = sql.SQL(
-        "INSERT INTO {table} (sku, quantity, as_of) SELECT CASE WHEN {sku} ~ %(sku)s THEN {sku} END,"
-        " CASE WHEN {quantity} ~ %(quantity)s THEN CAST({quantity} AS bigint) END, {as_of} FROM {raw}"
-    ).format(table=table, sku=sku, quantity=quantity, as_of=as_of, raw=raw)
-    params = {
-        "sku": SKU_PATTERN,
-        "quantity": QUANTITY_PATTERN,
-        "zoned": ZONED_PATTERN,
-        "naive": NAIVE_PATTERN if file.naive_utc else NEVER,
-    }
-    cursor.execute(insert, params)
     rows = int(cursor.rowcount)
-    cursor.execute(sql.SQL("CREATE UNIQUE INDEX ON {} (sku)").format(table))  # a SKU given twice fails here
-    cursor.execute(sql.SQL("DROP TABLE {}").format(raw))
-    return rows
+    i_sku, i_quantity, i_as_of = file.positions
+    default = sql.Literal(file.default_as_of)
+    as_of: sql.Composable = default
+    stamps: sql.Composable = sql.SQL("")
+    if i_as_of is not None:
+        # each distinct as_of text is checked and converted once (a file repeats a few), then joined to its rows;
+        # one out of shape or out of bounds is NULL there, and so are its rows' as_of
+        stamp = cells[i_as_of]
+        cursor.execute(
+            sql.SQL(
+                "CREATE TEMPORARY TABLE {stamps} ON COMMIT DROP AS SELECT a, CASE WHEN x BETWEEN {first} AND {latest}"
+                " THEN x END AS x FROM (SELECT a, CASE"
+                " WHEN a ~ %(zoned)s THEN CAST(extract(epoch FROM CAST(a AS timestamptz)) * 1000000 AS bigint)"
+                " WHEN a ~ %(naive)s THEN CAST(extract(epoch FROM CAST(a || '+00:00' AS timestamptz)) * 1000000"
+                " AS bigint) END AS x FROM (SELECT DISTINCT {stamp} AS a FROM {raw} WHERE {stamp} IS NOT NULL) AS d"
+                " OFFSET 0) AS c"
+            ).format(
+                stamps=_STAMPS, stamp=stamp, raw=_RAW, first=sql.Literal(instant.FIRST), latest=sql.Literal(latest)
+            ),
+            {"zoned": ZONED_PATTERN, "naive": NAIVE_PATTERN if file.naive_utc else NEVER},
+        )
+        as_of = sql.SQL("CASE WHEN r.{a} IS NULL THEN {default} ELSE t.x END").format(a=stamp, default=default)
+        stamps = sql.SQL(" LEFT JOIN {stamps} AS t ON t.a = r.{a}").format(stamps=_STAMPS, a=stamp)
+    # A row kept is new or differs from the stored level: its cells are checked (one out of shape is NULL, and
+    # fails NOT NULL). A row not kept names a stored SKU (an identifier: the store holds no other), with the
+    # stored level's digits exactly, and an as_of whose text converted to the stored instant: all three valid.
+    insert = sql.SQL(
+        "INSERT INTO {table} (sku, quantity, as_of)"
+        " SELECT CASE WHEN r.{sku} ~ %(sku)s AND char_length(r.{sku}) <= {longest} THEN r.{sku} END,"
+        "  CASE WHEN r.{quantity} ~ %(quantity)s THEN CAST(r.{quantity} AS bigint) END, {as_of}"
+        " FROM {raw} AS r{stamps} LEFT JOIN stock AS s ON s.partner_id = %(p)s AND s.sku = r.{sku}"
+        " WHERE s.sku IS NULL OR r.{quantity} IS DISTINCT FROM CAST(s.quantity AS text)"
+        "  OR s.as_of IS DISTINCT FROM {as_of}"
+    ).format(
+        table=sql.Identifier(levels),
+        sku=cells[i_sku],
+        quantity=cells[i_quantity],
+        longest=sql.Literal(MAX_SKU),
+        as_of=as_of,
+        raw=_RAW,
+        stamps=stamps,
+    )
+    cursor.execute(insert, {"sku": SKU_PATTERN, "quantity": QUANTITY_PATTERN, "p": partner_id})
+    kept = int(cursor.rowcount)
+    cursor.execute(sql.SQL("SELECT count(DISTINCT {}) FROM {}").format(cells[i_sku], _RAW))
+    [(distinct,)] = cursor.fetchall()
+    if distinct != rows:
+        raise NotPlain("a SKU given twice")
+    return rows, kept
