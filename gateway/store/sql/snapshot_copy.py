@@ -82,6 +82,8 @@ class _Scan:
         self.since = len(data) - last - 1
 
     def end(self) -> None:
+        if self.held_cr:
+            raise NotPlain("a carriage return not before a line feed")
         if self.since > self.limit:
             raise NotPlain("a long line")
 
