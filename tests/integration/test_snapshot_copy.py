@@ -108,7 +108,7 @@ class Twins:
         self.used = itertools.count()
 
     def partner(self, variant: int) -> str:
-        """A partner of the variant no example used yet."""
+        """A partner of the variant (one no example used yet, unless there were more examples than partners)."""
         return f"p{variant}_{next(self.used) % PER_VARIANT}"
 
 
@@ -118,6 +118,7 @@ def twins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twins]:
     partners = {
         f"p{v}_{i}": partner_settings(variant) for v, variant in enumerate(VARIANTS) for i in range(PER_VARIANT)
     }
+    partners |= {f"case{i}": partner_settings(VARIANTS[case[0]]) for i, case in enumerate(CASES.values())}
     clock = FakeClock()
     with postgres_schema(base) as first, postgres_schema(base) as second:
         apps = []
@@ -238,7 +239,7 @@ def snapshots(plain: bool = False) -> st.SearchStrategy[Snapshot]:
     """Snapshot files; `plain`: mostly valid ones (SKUs unique, values the Python reader takes)."""
     skus = st.sampled_from(SKUS[:7] if plain else SKUS)
     quantities = st.sampled_from(QUANTITIES[:6] if plain else QUANTITIES)
-    stamps = st.sampled_from(STAMPS[:8] + [""] if plain else STAMPS)
+    stamps = st.sampled_from([*STAMPS[:8], ""] if plain else STAMPS)
     rows = st.lists(st.tuples(skus, quantities, stamps), max_size=8, unique_by=(lambda r: r[0]) if plain else None)
     return st.builds(
         Snapshot,
@@ -307,3 +308,52 @@ def test_copy_and_python_reader_give_the_same_store_and_report(
                     pass
             assert contents(twins.urls[0]) == contents(twins.urls[1])
         twins.clock.advance(60)
+
+
+T = "2025-12-01T10:00:00Z"
+ROWS = f"A1,5,{T}\nA2,7,{T}\n"
+# (variant, the file's rows after its header (commas: the variant's delimiter), the outcome, whether COPY takes it)
+CASES = {
+    "plain": (0, ROWS, "applied", True),
+    "no rows": (0, "", "applied", True),
+    "CRLF and a byte-order mark": (0, "\ufeff" + ROWS.replace("\n", "\r\n"), "applied", True),
+    "tabs, the partner's header names": (2, ROWS, "applied", True),
+    "semicolons, offsets, in Paris": (1, "A1,5,2025-12-01T10:00:00+01:00\nA2,7,\n", "applied", True),
+    "a quoted cell": (0, f'"A1",5,{T}\n', "applied", False),
+    "a backslash in a SKU": (0, f"A\\1,5,{T}\n", "applied", False),
+    "a lone carriage return": (0, f"A1,5,{T}\rA2,7,{T}\n", "applied", False),
+    "a blank line": (0, ROWS + "\n", "applied", False),
+    "a line over max_line_bytes": (4, f"A1,5,{T}\n" + "A2," + "7" * 300 + f",{T}\n", "rejected", False),
+    "a time without an offset, in Paris": (1, "A1,5,2025-12-01T10:00:00\n", "applied", False),
+    "a date alone": (0, "A1,5,2025-12-01\n", "applied", False),
+    "seven digits of a second": (0, "A1,5,2025-12-01T10:00:00.1234567Z\n", "applied", False),
+    "24:00": (0, "A1,5,2025-12-01T24:00:00Z\n", "rejected", False),
+    "30 February": (0, "A1,5,2025-02-30T00:00:00Z\n", "rejected", False),
+    "a padded quantity": (0, f"A1, 5,{T}\n", "applied", False),
+    "a negative quantity": (0, f"A1,-1,{T}\n", "rejected", False),
+    "a padded SKU": (0, f"A1 ,5,{T}\n", "rejected", False),
+    "a SKU given twice": (0, ROWS + f"A1,6,{T}\n", "rejected", False),
+    "a level stamped in the future": (0, "A1,5,2026-01-02T00:00:00Z\n" + ROWS[len(f"A1,5,{T}\n") :], "applied", False),
+    "latin-1": (6, "Ä1,5,\n", "applied", None),
+    "absent = zero": (5, ROWS, "applied", None),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_copy_takes_a_plain_file_and_leaves_any_other_to_the_python_reader(
+    spied: Twins, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """Each way out of the COPY path: the file goes to the Python reader whole, with the same result as on a store
+    that never copies (taken None: the partner's settings never let COPY try)."""
+    variant, rows, outcome, taken = CASES[case]
+    settings_of = VARIANTS[variant]
+    delimiter = settings_of["delimiter"]
+    header = delimiter.join(settings_of.get("names", ("sku", "quantity", "as_of")))
+    bom = rows.startswith("\ufeff")
+    text = ("\ufeff" if bom else "") + header + ("\r\n" if "\r\n" in rows else "\n") + rows.lstrip("\ufeff")
+    partner = f"case{list(CASES).index(case)}"  # a partner of its own: no stock, no file before
+    spied.clock.set(START)
+    path = spied.folder / f"{partner}.csv"
+    path.write_bytes(text.replace(",", delimiter).encode(settings_of.get("encoding", "utf-8")))
+    result, copied = ingest_both(spied, partner, path, monkeypatch)
+    assert (result.outcome, copied) == (outcome, taken), result.summary()
