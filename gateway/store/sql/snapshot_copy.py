@@ -40,6 +40,7 @@ _EDGE = f"[^{_CONTROL}{_SPACE}]"
 SKU_PATTERN = f"^{_EDGE}([^{_CONTROL}]*{_EDGE})?$"  # and at most MAX_SKU characters (a bound is slow here)
 MAX_SKU = identifiers.MAX_LENGTH
 QUANTITY_PATTERN = "^[0-9]{1,12}$"
+MAX_QUANTITY = 10**12 - 1  # the largest quantity of 12 digits
 _DATE = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
 _STAMP = _DATE + r"[T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
 ZONED_PATTERN = _STAMP + "(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])$"
@@ -156,20 +157,23 @@ def _load(cursor: Any, file: SnapshotFile, levels: str, partner_id: int) -> tupl
         as_of = sql.SQL("CASE WHEN r.{a} IS NULL THEN {default} ELSE t.x END").format(a=stamp, default=default)
         stamps = sql.SQL(" LEFT JOIN {stamps} AS t ON t.a = r.{a}").format(stamps=_STAMPS, a=stamp)
     # A row kept is new or differs from the stored level: its cells are checked (one out of shape is NULL, and
-    # fails NOT NULL). A row not kept names a stored SKU (an identifier: the store holds no other), with the
-    # stored level's digits exactly, and an as_of whose text converted to the stored instant: all three valid.
+    # fails NOT NULL). A row not kept names a stored SKU (an identifier: the store holds no other), with exactly
+    # the digits of the stored level (when that is one a file may give), and an as_of whose text converted to the
+    # stored instant: all three valid.
     insert = sql.SQL(
         "INSERT INTO {table} (sku, quantity, as_of)"
         " SELECT CASE WHEN r.{sku} ~ %(sku)s AND char_length(r.{sku}) <= {longest} THEN r.{sku} END,"
         "  CASE WHEN r.{quantity} ~ %(quantity)s THEN CAST(r.{quantity} AS bigint) END, {as_of}"
         " FROM {raw} AS r{stamps} LEFT JOIN stock AS s ON s.partner_id = %(p)s AND s.sku = r.{sku}"
-        " WHERE s.sku IS NULL OR r.{quantity} IS DISTINCT FROM CAST(s.quantity AS text)"
+        " WHERE s.sku IS NULL OR s.quantity NOT BETWEEN 0 AND {most}"
+        "  OR r.{quantity} IS DISTINCT FROM CAST(s.quantity AS text)"
         "  OR s.as_of IS DISTINCT FROM {as_of}"
     ).format(
         table=sql.Identifier(levels),
         sku=cells[i_sku],
         quantity=cells[i_quantity],
         longest=sql.Literal(MAX_SKU),
+        most=sql.Literal(MAX_QUANTITY),
         as_of=as_of,
         raw=_RAW,
         stamps=stamps,
