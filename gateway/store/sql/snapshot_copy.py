@@ -61,6 +61,8 @@ class _Scan:
         self.held_cr = False  # the last block ended in `\r`
 
     def block(self, data: bytes) -> None:
+        if not data:
+            return
         if b'"' in data or b"\\" in data:
             raise NotPlain("a quote or a backslash")
         if self.held_cr and not data.startswith(b"\n"):
