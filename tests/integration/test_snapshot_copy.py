@@ -120,6 +120,7 @@ def twins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twins]:
     }
     partners |= {f"case{i}": partner_settings(VARIANTS[case[0]]) for i, case in enumerate(CASES.values())}
     partners["seeded"] = partner_settings(VARIANTS[0])
+    partners["routine"] = partner_settings(VARIANTS[0])
     clock = FakeClock()
     with postgres_schema(base) as first, postgres_schema(base) as second:
         apps = []
@@ -381,3 +382,17 @@ def test_a_row_repeating_a_stored_level_no_file_may_give_is_checked_all_the_same
         again.write_text(f"sku,quantity,as_of\n{row}\n", encoding="utf-8")
         result, taken = ingest_both(spied, "seeded", again, monkeypatch)
         assert (result.outcome, taken) == ("rejected", False), result.summary()
+
+
+def test_a_sku_given_twice_in_a_routine_snapshot_leaves_copy_even_when_neither_row_changes_anything(
+    spied: Twins, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows that change nothing never reach the merge: a SKU given twice among them is found all the same."""
+    spied.clock.set(START)
+    first = spied.folder / "routine-1.csv"
+    first.write_text(f"sku,quantity,as_of\n{ROWS}", encoding="utf-8")
+    assert ingest_both(spied, "routine", first, monkeypatch)[0].outcome == "applied"
+    again = spied.folder / "routine-2.csv"
+    again.write_text(f"sku,quantity,as_of\n{ROWS}A1,5,{T}\n", encoding="utf-8")
+    result, taken = ingest_both(spied, "routine", again, monkeypatch)
+    assert (result.outcome, taken) == ("rejected", False), result.summary()

@@ -13,6 +13,7 @@ it as before or refuses it with its line-by-line report. What it takes:
 - a SKU of 1 to 128 characters with no control character (C0, DEL, C1, U+2028, U+2029) and neither starting nor
   ending with white space as Python's str.strip() sees it: the identifier rule (domain/identifiers.py);
 - a quantity of 1 to 12 ASCII digits, nothing around them;
+- every SKU once (a count of distinct SKUs, or for a first snapshot the unique index built on its rows);
 - an as_of that is empty (the file's instant), or `YYYY-MM-DD[T ]HH:MM:SS[.f{1,6}]` with `Z` or `+HH:MM`/`-HH:MM`
   (hours up to 13), or, for a partner whose zone is UTC, without an offset: shapes datetime.fromisoformat reads
   to the same instant PostgreSQL does, and hours, minutes and seconds bounded so that PostgreSQL rolls nothing
@@ -39,7 +40,7 @@ _SPACE = "".join(chr(c) for c in (0x20, 0x85, 0xA0, 0x1680, 0x202F, 0x205F, 0x30
 _EDGE = f"[^{_CONTROL}{_SPACE}]"
 SKU_PATTERN = f"^{_EDGE}([^{_CONTROL}]*{_EDGE})?$"  # and at most MAX_SKU characters (a bound is slow here)
 MAX_SKU = identifiers.MAX_LENGTH
-QUANTITY_PATTERN = "^[0-9]{1,12}$"
+QUANTITY_PATTERN = "^[0-9]+$"  # and at most 12 of them (a bound is slow here)
 MAX_QUANTITY = 10**12 - 1  # the largest quantity of 12 digits
 _DATE = "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
 _STAMP = _DATE + r"[T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
@@ -165,7 +166,8 @@ def _load(cursor: Any, file: SnapshotFile, levels: str, partner_id: int) -> tupl
     insert = sql.SQL(
         "INSERT INTO {table} (sku, quantity, as_of)"
         " SELECT CASE WHEN r.{sku} ~ %(sku)s AND char_length(r.{sku}) <= {longest} THEN r.{sku} END,"
-        "  CASE WHEN r.{quantity} ~ %(quantity)s THEN CAST(r.{quantity} AS bigint) END, {as_of}"
+        "  CASE WHEN r.{quantity} ~ %(quantity)s AND octet_length(r.{quantity}) <= 12"
+        "  THEN CAST(r.{quantity} AS bigint) END, {as_of}"
         " FROM {raw} AS r{stamps} LEFT JOIN stock AS s ON s.partner_id = %(p)s AND s.sku = r.{sku}"
         " WHERE s.sku IS NULL OR s.quantity NOT BETWEEN 0 AND {most}"
         "  OR r.{quantity} IS DISTINCT FROM CAST(s.quantity AS text)"
@@ -182,6 +184,9 @@ def _load(cursor: Any, file: SnapshotFile, levels: str, partner_id: int) -> tupl
     )
     cursor.execute(insert, {"sku": SKU_PATTERN, "quantity": QUANTITY_PATTERN, "p": partner_id})
     kept = int(cursor.rowcount)
+    if kept == rows:  # every row is in `levels` (a first snapshot): its key is built there, and fails on a SKU twice
+        cursor.execute(sql.SQL("CREATE UNIQUE INDEX ON {} (sku)").format(sql.Identifier(levels)))
+        return rows, kept
     cursor.execute(sql.SQL("SELECT count(DISTINCT {}) FROM {}").format(cells[i_sku], _RAW))
     [(distinct,)] = cursor.fetchall()
     if distinct != rows:
