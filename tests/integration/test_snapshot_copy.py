@@ -121,6 +121,7 @@ def twins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twins]:
     partners |= {f"case{i}": partner_settings(VARIANTS[case[0]]) for i, case in enumerate(CASES.values())}
     partners["seeded"] = partner_settings(VARIANTS[0])
     partners["routine"] = partner_settings(VARIANTS[0])
+    partners["few"] = partner_settings(VARIANTS[1])
     clock = FakeClock()
     with postgres_schema(base) as first, postgres_schema(base) as second:
         apps = []
@@ -396,3 +397,23 @@ def test_a_sku_given_twice_in_a_routine_snapshot_leaves_copy_even_when_neither_r
     again.write_text(f"sku,quantity,as_of\n{ROWS}A1,5,{T}\n", encoding="utf-8")
     result, taken = ingest_both(spied, "routine", again, monkeypatch)
     assert (result.outcome, taken) == ("rejected", False), result.summary()
+
+
+def test_a_routine_snapshot_changing_few_rows_merges_only_those(spied: Twins, monkeypatch: pytest.MonkeyPatch) -> None:
+    """100 SKUs, then the same with one level moved, one stale and one new: the merge reads the three rows (its plan
+    on key look-ups, the stock analyzed first, as the planner counts none of it yet), with the same result and store
+    as the Python reader's, which merges all 101."""
+    spied.clock.set(START)
+    stamp = "2025-12-01T10:00:00+01:00"
+    rows = [f"S{i:03d};{i};{stamp}" for i in range(100)]
+    first = spied.folder / "few-1.csv"
+    first.write_text("sku;quantity;as_of\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    assert ingest_both(spied, "few", first, monkeypatch)[0].outcome == "applied"
+    rows[3] = f"S003;300;{stamp}"
+    rows[4] = "S004;400;2025-11-01T00:00:00Z"
+    rows.append(f"S100;100;{stamp}")
+    again = spied.folder / "few-2.csv"
+    again.write_text("sku;quantity;as_of\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    result, taken = ingest_both(spied, "few", again, monkeypatch)
+    assert taken
+    assert (result.outcome, result.counts.applied, result.counts.skipped, result.ats_changes) == ("applied", 100, 1, 2)

@@ -127,7 +127,7 @@ def _copied(item: Applying, table: CsvTable, loader: LevelLoader) -> bool:
         )
         rows = loader.copy_file(file)
     if rows is None:
-        log.debug("snapshot_read_by_python", partner=engine.partner, rows_read_by="python")
+        log.debug("snapshot_copy_declined", partner=engine.partner)  # the Python reader reads it
         return False
     table.release()
     if item.progress is not None:

@@ -60,6 +60,10 @@ class PostgresLevelLoader:
         # where the planner, counting pages, would rather read the partner's whole stock into a hash, three times
         few = self.staged * statements.FEW_CHANGED <= self.rows
         if few:
+            cursor.execute(statements.STOCK_ROWS)
+            counted = cursor.fetchone()
+            if counted is None or counted[0] < self.rows - self.staged:  # they hold fewer rows than matched here
+                cursor.execute(statements.STOCK_ANALYZE)
             cursor.execute(statements.LOOK_UP_BY_KEY, {"on": "off"})
         cursor.execute(statements.LEVEL_STATS, params)
         stale, predates, oversold, held = cursor.fetchone() or (0, 0, 0, 0)

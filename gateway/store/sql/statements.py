@@ -304,8 +304,10 @@ LEVELS_COPY = "COPY gateway_levels (sku, quantity, as_of) FROM STDIN (FORMAT BIN
 LEVELS_ANALYZE = "ANALYZE gateway_levels"
 STOCK_ANALYZE = "ANALYZE stock"
 FEW_CHANGED = 20  # a merge of at most 1 row in 20 of its snapshot looks its rows up by key (LOOK_UP_BY_KEY)
-# to the end of the transaction, or until set "on" again
+# to the end of the transaction, or until set "on" again; only with the planner's figures for the stock up to date
+# (STOCK_ROWS: its rows as the planner counts them), else a table it thinks tiny might be scanned once per row
 LOOK_UP_BY_KEY = "SELECT set_config('enable_hashjoin', %(on)s, true), set_config('enable_mergejoin', %(on)s, true)"
+STOCK_ROWS = "SELECT reltuples FROM pg_class WHERE oid = CAST('stock' AS regclass)"
 ANALYZE_AFTER = 10_000  # new SKUs a merge adds before it analyzes the stock (when they grow it by a tenth)
 MERGE_LEVELS = f"""
 WITH fresh AS (
