@@ -1,6 +1,8 @@
 """PostgreSQL reads a snapshot file itself: the raw CSV by `COPY ... FROM STDIN` into a temporary table of text
-cells, then one INSERT into the level loader's table that checks and converts every cell, a unique index that
-catches a SKU given twice, and the file is taken: no Python object per row.
+cells, each distinct as_of text checked and converted once, then one INSERT into the level loader's table that
+compares every row with the stock, keeps those that change something and checks their cells, and a check that no
+SKU is given twice: no Python object per row. All of it under a savepoint: any failure rolls it back, and the
+caller reads the file with the Python reader.
 
 The path takes a strict subset of what the Python reader (formats/csvfile.py, formats/rows.py) takes, and gives
 exactly the same values: a file it does not take is read again from the start by the Python reader, which applies
