@@ -20,6 +20,7 @@ placements. Each (run, W) gets a store of its own; figures are the median of --r
 and the PostgreSQL server share this machine's cores, so W beyond the cores cannot scale linearly.
 
 Usage: python bench/postgres.py [--rows N] [--placements N] [--skus S] [--workers 1 2 4] [--repeat R] [--keep DIR]
+       [--skip-placements]
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ T0 = "2026-01-01T00:00:00Z"
 STOCK = 1_000_000  # units of every SKU of the placements' store: no placement is ever refused
 BLOCK = 1 << 20  # the floor's COPY reads the file in blocks of 1 MiB
 RATIO_TARGET = 3.0
+ROUTINE_TARGET = 2.0  # the 1%-changed snapshot against the same floor
 CEILING_TARGET = 2.0  # one worker's placements/s within this factor of the per-commit ceiling
 SCALE_TARGET = 1.7  # two workers' placements/s over one worker's
 PARTS = ("ingest", "round-trips", "placements")
@@ -439,7 +441,9 @@ def report_ingest(ingest: dict[str, float], args: argparse.Namespace) -> None:
     print(f"gateway: 1% changed            {ingest['second']:7.2f} s {rate(ingest['second'])}")
     verdict = "met" if ratio <= RATIO_TARGET else "MISSED"
     print(f"ratio first ingest / COPY floor: {ratio:.2f}x (target <= {RATIO_TARGET:.0f}x): {verdict}")
-    print(f"ratio 1% ingest / COPY floor:    {ingest['second'] / ingest['floor']:.2f}x")
+    routine = ingest["second"] / ingest["floor"]
+    verdict = "met" if routine <= ROUTINE_TARGET else "MISSED"
+    print(f"ratio 1% ingest / COPY floor:    {routine:.2f}x (target <= {ROUTINE_TARGET:.0f}x): {verdict}")
     print(f"changes queued: first {ingest['changes1']:,.0f}, second {ingest['changes2']:,.0f}", flush=True)
 
 

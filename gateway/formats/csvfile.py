@@ -157,7 +157,7 @@ class CsvTable:
             raise
 
     def _open(self, options: CsvOptions, required: Sequence[str], optional: Sequence[str]) -> None:
-        self._max_line_bytes = options.max_line_bytes
+        self.max_line_bytes = options.max_line_bytes
         lines = _bounded_lines(self._text, options.max_line_bytes, self._encoding)
         try:
             first = next(lines, "")
@@ -180,6 +180,34 @@ class CsvTable:
         self.header = [cell.strip() for cell in header]
         self.width = len(self.header)
         self.index = self._resolve(required, optional, options.columns)
+
+    @property
+    def utf8(self) -> bool:
+        """Whether the file is read as UTF-8 (a byte-order mark at its start, if any, skipped)."""
+        return self._encoding == "utf-8-sig"
+
+    @property
+    def header_on_one_line(self) -> bool:
+        """Whether the header row is the file's first line alone (no quoted cell runs on over a line break)."""
+        return self._reader.line_num == 1
+
+    @contextlib.contextmanager
+    def raw(self) -> Iterator[BinaryIO | None]:
+        """The file's bytes from its very start (None when the stream cannot seek), for a reader of its own; the
+        stream is put back where it was afterwards, so the rows can still be read here."""
+        if not self._stream.seekable():
+            yield None
+            return
+        where = self._stream.tell()
+        self._stream.seek(0)
+        try:
+            yield self._stream
+        finally:
+            self._stream.seek(where)
+
+    def release(self) -> None:
+        """Let go of the byte stream, unread (another reader took the rows): its owner closes it."""
+        self._release()
 
     def _decode_message(self, exc: UnicodeDecodeError) -> str:
         bad = exc.object[exc.start : exc.start + 1].hex()
@@ -295,7 +323,7 @@ class CsvTable:
         self._stream.seek(0)
         text = io.TextIOWrapper(self._stream, encoding=self._encoding, errors="replace", newline="")
         try:
-            lines = _bounded_lines(text, self._max_line_bytes, self._encoding)
+            lines = _bounded_lines(text, self.max_line_bytes, self._encoding)
             again = csv.reader(lines, delimiter=self.delimiter, strict=True)
             begins = 1
             try:

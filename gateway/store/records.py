@@ -6,7 +6,7 @@ The rules that compute them live in gateway.domain; the store only keeps them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 from gateway.domain.allocation import Line
 from gateway.domain.instant import Instant
@@ -274,6 +274,24 @@ class LedgerCounts:
     extra: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SnapshotFile:
+    """A snapshot file as its bytes, for a store that reads it itself (LevelLoader.copy_file): how its rows are cut
+    (the header read already, on one line) and the bounds every value must keep for the store to take the file.
+
+    `stream` is read from its start to its end; `positions` are the columns of sku, quantity and as_of (None: the
+    file has no as_of column), counted from 0 in a row `width` cells wide."""
+
+    stream: BinaryIO
+    delimiter: str
+    width: int
+    positions: tuple[int, int, int | None]
+    max_line_bytes: int
+    default_as_of: Instant  # a row's as_of when its cell is empty
+    latest_as_of: Instant  # the latest as_of taken (later ones are refused at their line: the Python reader's work)
+    naive_utc: bool  # a timestamp without an offset is in UTC (the partner's zone is UTC); else it is not taken
+
+
 @dataclass
 class MergeOutcome:
     """What a set-based merge of stock levels did (see LevelLoader)."""
@@ -315,9 +333,9 @@ class PlaceAtOnce:
 @dataclass
 class PlacedAtOnce:
     """What a placement in one statement did: `placed` (with the published ATS values that moved: sku, before,
-    after; and `body`, the answer kept for its Idempotency-Key), `short` (nothing written; each line asking for more than its SKU's ATS: sku, asked, ATS), `exists` (the
-    order id is taken), `replay` (the key's answer: digest, status, body), or `busy` / `general`: nothing decided,
-    the engine's general path places the order."""
+    after; and `body`, the answer kept for its Idempotency-Key), `short` (nothing written; each line asking for
+    more than its SKU's ATS: sku, asked, ATS), `exists` (the order id is taken), `replay` (the key's answer:
+    digest, status, body), or `busy` / `general`: nothing decided, the engine's general path places the order."""
 
     outcome: str
     changes: list[tuple[str, int | None, int]] = field(default_factory=list)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import tzinfo
 from operator import itemgetter
 
+from gateway import logs
 from gateway.domain import guards
 from gateway.domain.instant import Instant
 from gateway.formats import pages
@@ -23,6 +24,10 @@ from gateway.service.appliers.base import Applier, Applying
 from gateway.service.engine import Engine
 from gateway.service.items import IngestResult, Rejected
 from gateway.service.snapshots import SnapshotOutcome, StockInput, StockLevel
+from gateway.store.port import LevelLoader
+from gateway.store.records import SnapshotFile
+
+log = logs.get(__name__)
 
 _BATCH = 10_000  # stock rows applied per engine call: bounded memory, few round trips
 
@@ -36,16 +41,14 @@ class Stock(Applier[list[StockRow]]):
         default_as_of = item.as_of if item.as_of is not None else item.received_at
         counts = result.counts
         problems = table.problems
-        if item.as_of is not None and guards.is_future(item.as_of, engine.now, item.max_skew):
-            refusal = guards.future("the file's as_of", item.as_of, engine.now, item.max_skew)
-            problems.add(Problem(None, str(refusal), reason=refusal.code))
-            result.reason = refusal.code
-            raise Rejected(problems)
+        _refuse_future_file(item, problems)
         future = _Future(item)
         # A partner's first snapshot needs no look-ups: its SKUs are unique (checked) and none is stored yet.
         first_load = not engine.tx.stock.holds(engine.partner_id)
         # where the store has one (PostgreSQL), every row is streamed in (COPY) and merged in one statement at the end
         loader = engine.level_loader()
+        if loader is not None and _copied(item, table, loader):
+            return
         # the SKUs seen are only needed after the last batch to zero those the file omits
         batches = formats.StockBatches(table, partner.zone, default_as_of, _BATCH, keep_seen=partner.absent == "zero")
         for read in batches:
@@ -93,6 +96,48 @@ class Stock(Applier[list[StockRow]]):
         ]
         levels = _Future(item, unit="item").refuse(levels, [r.line for r in items])
         _apply_levels(item.engine, levels, item.result, all_new=False)
+
+
+def _refuse_future_file(item: Applying, problems: Problems) -> None:
+    """Refuse the whole file (Rejected) when its own instant (`--as-of`) is too far ahead of the gateway's clock."""
+    now = item.engine.now
+    if item.as_of is not None and guards.is_future(item.as_of, now, item.max_skew):
+        refusal = guards.future("the file's as_of", item.as_of, now, item.max_skew)
+        problems.add(Problem(None, str(refusal), reason=refusal.code))
+        item.result.reason = refusal.code
+        raise Rejected(problems)
+
+
+def _copied(item: Applying, table: CsvTable, loader: LevelLoader) -> bool:
+    """Whether the store read the file itself and merged its rows (see LevelLoader.copy_file): only for a partner
+    that zeroes no omitted SKU, and a UTF-8 file whose header is its first line; any other, or a file the store
+    does not take, is read row by row by the caller, which applies it or says what is wrong where."""
+    partner, engine = item.partner, item.engine
+    if partner.absent == "zero" or not table.utf8 or not table.header_on_one_line:
+        return False
+    default_as_of = item.as_of if item.as_of is not None else item.received_at
+    with table.raw() as stream:
+        if stream is None:
+            return False
+        file = SnapshotFile(
+            stream,
+            table.delimiter,
+            table.width,
+            (table.index["sku"], table.index["quantity"], table.index.get("as_of")),
+            table.max_line_bytes,
+            default_as_of,
+            engine.now + item.max_skew,
+            partner.timezone in ("UTC", "Etc/UTC"),
+        )
+        rows = loader.copy_file(file)
+    if rows is None:
+        log.debug("snapshot_copy_declined", partner=engine.partner)  # the Python reader reads it
+        return False
+    table.release()
+    if item.progress is not None:
+        item.progress(rows)
+    _count(engine.merge_levels(loader, item.result.ledger_id), item.result)
+    return True
 
 
 class _Future:

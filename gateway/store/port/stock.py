@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from gateway.domain.instant import Instant
-from gateway.store.records import MergeOutcome, StockRecord, StockVersions
+from gateway.store.records import MergeOutcome, SnapshotFile, StockRecord, StockVersions
 
 
 class LevelLoader(Protocol):
@@ -19,6 +19,14 @@ class LevelLoader(Protocol):
 
     def add(self, rows: Sequence[tuple[str, int, Instant]]) -> None:
         """Stream (sku, level, as_of) rows (every SKU once in a snapshot)."""
+        ...
+
+    def copy_file(self, file: SnapshotFile) -> int | None:
+        """Stream the raw file in and check it in the store itself, taking its rows as `add` would (the rows
+        added): the count of rows, or None when the file is not plainly valid (anything the store does not check
+        exactly as the Python reader does, any bad or duplicate row, a level stamped after `file.latest_as_of`).
+        None leaves the loader as it was: the caller reads the file row by row instead, which says what is wrong.
+        """
         ...
 
     def merge(self, *, set_by: int | None, now: Instant, moves_stock: bool, sample: int) -> MergeOutcome:

@@ -359,6 +359,7 @@ CURRENT_SCHEMA = "SELECT current_schema()"
 
 # PostgreSQL's level loader (see levels.py): a snapshot's rows copied into a temporary table, then merged
 
+LEVELS = "gateway_levels"
 LEVELS_TABLE = (
     "CREATE TEMPORARY TABLE gateway_levels (sku TEXT NOT NULL, quantity BIGINT NOT NULL, as_of BIGINT NOT NULL)"
     " ON COMMIT DROP"
@@ -366,6 +367,13 @@ LEVELS_TABLE = (
 LEVELS_DROP = "DROP TABLE IF EXISTS pg_temp.gateway_levels"
 LEVELS_COPY = "COPY gateway_levels (sku, quantity, as_of) FROM STDIN (FORMAT BINARY)"
 LEVELS_ANALYZE = "ANALYZE gateway_levels"
+STOCK_ANALYZE = "ANALYZE stock"
+FEW_CHANGED = 20  # a merge of at most 1 row in 20 of its snapshot looks its rows up by key (LOOK_UP_BY_KEY)
+# to the end of the transaction, or until set "on" again; only with the planner's figures for the stock up to date
+# (STOCK_ROWS: its rows as the planner counts them), else a table it thinks tiny might be scanned once per row
+LOOK_UP_BY_KEY = "SELECT set_config('enable_hashjoin', %(on)s, true), set_config('enable_mergejoin', %(on)s, true)"
+STOCK_ROWS = "SELECT reltuples FROM pg_class WHERE oid = CAST('stock' AS regclass)"
+ANALYZE_AFTER = 10_000  # new SKUs a merge adds before it analyzes the stock (when they grow it by a tenth)
 MERGE_LEVELS = f"""
 WITH fresh AS (
     INSERT INTO stock (partner_id, sku, quantity, as_of, allocated, published, set_by, updated_at)
@@ -403,7 +411,8 @@ LEVEL_STATS = f"""
 SELECT count(*) FILTER (WHERE {_STALE}),
        count(*) FILTER (WHERE NOT ({_STALE}) AND (s.quantity, s.as_of) IS DISTINCT FROM (i.quantity, i.as_of)
                           AND s.last_moved_at IS NOT NULL AND i.as_of < s.last_moved_at),
-       count(*) FILTER (WHERE {_BECOMES_OVERSOLD})
+       count(*) FILTER (WHERE {_BECOMES_OVERSOLD}),
+       count(*)
 FROM gateway_levels AS i JOIN stock AS s ON s.partner_id = %(p)s AND s.sku = i.sku
 """
 OVERSOLD_SAMPLE = f"""
