@@ -24,7 +24,7 @@ from gateway.domain.messages import MessageKind
 from gateway.domain.modes import Policy
 from gateway.domain.orders import RequestedLine, merge_lines
 from gateway.domain.status import OrderStatus, check_transition
-from gateway.formats.rows import PlainLevels
+from gateway.formats.stock_rows import PlainLevels
 from gateway.service import oversold, snapshots
 from gateway.service.channels import CapEdit, ChannelBook, channel_units
 from gateway.service.held import HeldBack

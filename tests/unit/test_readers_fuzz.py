@@ -35,8 +35,8 @@ from gateway.formats.rows import (
     read_caps,
     read_confirmations,
     read_orders,
-    read_stock,
 )
+from gateway.formats.stock_rows import read_stock
 from tests.conftest import FIXTURES
 
 FUZZ = settings(

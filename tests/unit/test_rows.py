@@ -23,14 +23,13 @@ from gateway.formats.rows import (
     ConfirmationRow,
     Kind,
     OrderRow,
-    StockBatches,
     StockRow,
     read_acknowledgements,
     read_caps,
     read_confirmations,
     read_orders,
-    read_stock,
 )
+from gateway.formats.stock_rows import StockBatches, read_stock
 from tests.conftest import FIXTURES
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -16,10 +16,10 @@ from gateway import logs
 from gateway.domain import guards
 from gateway.domain.instant import Instant
 from gateway.formats import pages
-from gateway.formats import rows as formats
 from gateway.formats.csvfile import CsvTable
 from gateway.formats.problems import Problem, Problems
 from gateway.formats.rows import StockRow
+from gateway.formats.stock_rows import PlainLevels, StockBatches
 from gateway.service.appliers.base import Applier, Applying
 from gateway.service.engine import Engine
 from gateway.service.items import IngestResult, Rejected
@@ -50,7 +50,7 @@ class Stock(Applier[list[StockRow]]):
         if loader is not None and _copied(item, table, loader):
             return
         # the SKUs seen are only needed after the last batch to zero those the file omits
-        batches = formats.StockBatches(table, partner.zone, default_as_of, _BATCH, keep_seen=partner.absent == "zero")
+        batches = StockBatches(table, partner.zone, default_as_of, _BATCH, keep_seen=partner.absent == "zero")
         for read in batches:
             if progress is not None:
                 progress(batches.rows)
@@ -179,7 +179,7 @@ class _Future:
 
 def _latest(batch: Sequence[StockLevel]) -> Instant:
     """The latest as_of of a batch's levels (a batch kept as columns knows it without a tuple per row)."""
-    known: Instant | None = batch.latest if isinstance(batch, formats.PlainLevels) else None
+    known: Instant | None = batch.latest if isinstance(batch, PlainLevels) else None
     return known if known is not None else max(map(itemgetter(2), batch))
 
 

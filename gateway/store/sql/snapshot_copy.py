@@ -4,7 +4,7 @@ compares every row with the stock, keeps those that change something and checks 
 SKU is given twice: no Python object per row. All of it under a savepoint: any failure rolls it back, and the
 caller reads the file with the Python reader.
 
-The path takes a strict subset of what the Python reader (formats/csvfile.py, formats/rows.py) takes, and gives
+The path takes a strict subset of what the Python reader (formats/csvfile.py, formats/stock_rows.py) takes, and gives
 exactly the same values: a file it does not take is read again from the start by the Python reader, which applies
 it as before or refuses it with its line-by-line report. What it takes:
 
