@@ -37,6 +37,7 @@ ALLOWED: dict[str, dict[str, str]] = {
     "service/bundles.py": {"applied": "the verb of a bundle's summary line"},
     "service/publish/attempts.py": {"delivered": "a delivery attempt's outcome in its log line (delivered | failed)"},
     "service/publish/routes.py": {"orders": "an export file's name prefix", "ats": "an export file's name prefix"},
+    "store/sql/level_statements.py": {"'stock'": "a table's name, quoted as a regclass (the planner's row count)"},
     "store/schema.py": {
         "stock": "a table's name",
         "orders": "a table's name",
