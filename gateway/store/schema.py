@@ -50,9 +50,9 @@ def _partner_table(
     """A table of partners' rows: its own `id` first when `serial`, then `partner_id` and `items` (its other
     columns and indexes), the primary key (partner_id, *key) when `key` names one, and `parent`, the foreign key
     to what a row belongs to (its partner when None). A `hot` table (written per row by snapshots and placements)
-    has its foreign key to the partner on SQLite only: PostgreSQL would probe `partners` for every row written
-    (migration 0010 dropped it there; a trigger keeps a partner with rows from being deleted). `options` are the
-    table's own (Table's keywords)."""
+    has that foreign key on SQLite only: PostgreSQL would probe its parent for every row written (migration 0010
+    dropped it there; triggers keep a partner with rows, and an order with lines or history, from being deleted).
+    `options` are the table's own (Table's keywords)."""
     own_id = [Column("id", Integer, primary_key=True, autoincrement=True)] if serial else []
     primary = [PrimaryKeyConstraint("partner_id", *key)] if key else []
     belongs = parent if parent is not None else ForeignKeyConstraint(["partner_id"], ["partners.id"])
@@ -145,6 +145,7 @@ order_events = _partner_table(
     Index("ix_order_events_order", "partner_id", "order_id", "id"),
     serial=True,
     parent=ForeignKeyConstraint(["partner_id", "order_id"], ["orders.partner_id", "orders.order_id"]),
+    hot=True,
 )
 
 
@@ -166,6 +167,7 @@ order_lines = _partner_table(
     Index("ix_order_lines_partner_sku", "partner_id", "sku"),
     key=("order_id", "sku"),
     parent=_of_order(),
+    hot=True,
 )
 
 confirmations = _partner_table(

@@ -8,8 +8,11 @@
    writing anything; or it writes the order, its lines, its history step, the SKUs' allocation and published
    ATS, the ATS messages that moved and the key's answer, and answers `placed` (the changes, and the key's answer).
 2. The foreign keys from stock, outbox, orders, channels and platform_requests to partners are dropped (each cost
-   an index probe of `partners` per row written: a third of a first snapshot's merge). A partner is never
-   deleted by the gateway (no command deletes one); a trigger refuses a DELETE of a partner that still has rows.
+   an index probe of `partners` per row written: a third of a first snapshot's merge), and those from order_lines
+   and order_events to orders (a probe per line and step of every placement, whose plan the server keeps per
+   connection: a sequential scan when it was made on a small table). Neither a partner nor an order is ever
+   deleted by the gateway; a trigger refuses a DELETE of a partner that still has rows, another of an order that
+   still has lines or history.
 
 SQLite keeps its foreign keys and has no function: its one writer runs the engine's path.
 
@@ -23,6 +26,7 @@ revision = "0010"
 down_revision = "0009"
 
 HOT_TABLES = ("stock", "outbox", "orders", "channels", "platform_requests")
+OF_ORDERS = ("order_lines", "order_events")  # written with their order, in the same statement
 
 PLACE_FUNCTION = r"""
 CREATE OR REPLACE FUNCTION gateway_place(
@@ -30,7 +34,10 @@ CREATE OR REPLACE FUNCTION gateway_place(
     p_command text, p_partner_space integer, p_lock_spaces integer[], p_lock_keys integer[],
     p_key text, p_digest text, p_partner_name text
 ) RETURNS TABLE (outcome text, detail text)
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql
+-- its statements read a few rows by key whatever the arguments: one plan each, kept (not planned again per call)
+SET plan_cache_mode = force_generic_plan
+AS $fn$
 DECLARE
     locked boolean;
     answer text;
@@ -59,7 +66,7 @@ BEGIN
                FILTER (WHERE l.q > s.quantity - s.allocated)::text
     INTO answer, taken, channelled, held, shortages
     FROM unnest(p_skus, p_quantities) AS l(sku, q)
-    LEFT JOIN stock AS s ON s.partner_id = p_partner AND s.sku = l.sku;
+    LEFT JOIN stock AS s ON s.partner_id = p_partner AND s.sku = ANY (p_skus) AND s.sku = l.sku;
     IF answer IS NOT NULL THEN
         RETURN QUERY SELECT 'replay'::text, answer;
     ELSIF taken THEN
@@ -87,7 +94,9 @@ BEGIN
         UPDATE stock AS s
         SET allocated = s.allocated + l.u, published = GREATEST(s.quantity - s.allocated - l.u, 0), updated_at = p_now
         FROM placed, unnest(p_skus, p_units) AS l(sku, u), stock AS o  -- after the order's row: one write order
-        WHERE s.partner_id = p_partner AND s.sku = l.sku AND o.partner_id = s.partner_id AND o.sku = s.sku
+        -- `= ANY` on the key: the few rows by the primary key, never a scan of the partner's stock
+        WHERE s.partner_id = p_partner AND s.sku = ANY (p_skus) AND s.sku = l.sku
+          AND o.partner_id = p_partner AND o.sku = ANY (p_skus) AND o.sku = s.sku
         RETURNING s.sku, s.as_of, o.published AS was, s.published AS value
     ), changed AS (
         SELECT m.sku, m.as_of, m.was, m.value FROM moved AS m WHERE m.value IS DISTINCT FROM m.was
@@ -138,16 +147,29 @@ END
 $fn$
 """
 
+KEEP_ORDERS = r"""
+CREATE OR REPLACE FUNCTION gateway_keep_order() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF EXISTS (SELECT 1 FROM order_lines WHERE partner_id = OLD.partner_id AND order_id = OLD.order_id)
+       OR EXISTS (SELECT 1 FROM order_events WHERE partner_id = OLD.partner_id AND order_id = OLD.order_id) THEN
+        RAISE EXCEPTION 'order % still has lines or history: it cannot be deleted', OLD.order_id
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN OLD;
+END
+$fn$
+"""
+
 
 def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
-    for table in HOT_TABLES:
+    for table, parent in [*((table, "partners") for table in HOT_TABLES), *((table, "orders") for table in OF_ORDERS)]:
         names = bind.exec_driver_sql(
             "SELECT conname FROM pg_constraint WHERE contype = 'f' AND conrelid = to_regclass(%(table)s) "
-            "AND confrelid = to_regclass('partners')",
-            {"table": table},
+            "AND confrelid = to_regclass(%(parent)s)",
+            {"table": table, "parent": parent},
         ).scalars()
         for name in list(names):
             op.drop_constraint(name, table, type_="foreignkey")
@@ -155,4 +177,6 @@ def upgrade() -> None:
     op.execute(
         "CREATE TRIGGER partners_keep BEFORE DELETE ON partners FOR EACH ROW EXECUTE FUNCTION gateway_keep_partner()"
     )
+    op.execute(KEEP_ORDERS)
+    op.execute("CREATE TRIGGER orders_keep BEFORE DELETE ON orders FOR EACH ROW EXECUTE FUNCTION gateway_keep_order()")
     op.execute(PLACE_FUNCTION)
