@@ -1,5 +1,6 @@
 """PostgreSQL benchmark: a 1,000,000-row snapshot ingested into a PostgreSQL store against a floor measured in the
-same run, then order placements per second from 1, 2 and 4 worker processes on one store (a scaling table).
+same run, the statements a placement costs, then order placements per second from 1, 2 and 4 worker processes on one
+store (a scaling table) against the per-commit ceiling.
 
 Everything runs in fresh schemas of the server named by GATEWAY_TEST_POSTGRES_URL (default: the `test` database of
 postgres@127.0.0.1:5432), each dropped at the end, failures included.
@@ -9,7 +10,11 @@ blocks, into an unindexed table (sku text, quantity bigint, as_of text), committ
 into its own table). Then the gateway's ingest of the same file into a fresh store (`app.ingestor.ingest`: validation,
 stale check, ledger, ATS changes and their outbox rows included; all SKUs new), and a second ingest of a snapshot that
 changes 1% of the SKUs. Each ingest runs in its own process; the store's migrations are not timed.
-Target: the first ingest within 3x of the COPY floor.
+Targets: the first ingest within 3x of the COPY floor, the 1% one within 2x.
+
+Round trips. Statements per placement as the server's log shows them (`log_statement = all` on the store's one
+connection; Debian's log must be readable here): one-SKU placements through `app.commands.place`, through the API's
+`orders.place` (an Idempotency-Key and its kept answer), and two-SKU placements. Targets: 2, 3 and 2.
 
 Placements. A store seeded with one snapshot of --skus SKUs, each with plenty of stock, one partner in advanced
 mode. W worker processes (spawned by this script) each build an app on the store and place their share of the
@@ -17,10 +22,12 @@ placements one after another through `app.commands.place`: each is one unit of o
 start together (a start file, once every worker has connected) and the time runs until the last one finishes:
 placements/s = placements / seconds. The store is checked afterwards: the units allocated over every SKU equal the
 placements. Each (run, W) gets a store of its own; figures are the median of --repeat runs. The bench, its workers
-and the PostgreSQL server share this machine's cores, so W beyond the cores cannot scale linearly.
+and the PostgreSQL server share this machine's cores, so W beyond the cores cannot scale linearly. The ceiling, in
+the same run: a bare psycopg loop committing one one-row INSERT per placement. Targets: one worker within 2x of the
+ceiling, two workers at least 1.7x one.
 
 Usage: python bench/postgres.py [--rows N] [--placements N] [--skus S] [--workers 1 2 4] [--repeat R] [--keep DIR]
-       [--skip-placements]
+       [--parts ingest round-trips placements]
 """
 
 from __future__ import annotations
