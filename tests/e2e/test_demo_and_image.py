@@ -236,6 +236,53 @@ def test_the_demo_worker_takes_dropped_fixtures_and_writes_what_each_partner_is_
         worker.kill()
 
 
+def readme_demo_block() -> str:
+    """The shell block of the README's "The demo in five minutes", as a newcomer pastes it."""
+    section = (REPO / "README.md").read_text(encoding="utf-8").split("## The demo in five minutes", 1)[1]
+    return section.split("```sh\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readmes_demo_block_works_pasted_at_once(tmp_path: Path) -> None:
+    """The README's demo block, pasted whole into bash against a running demo worker, goes through step by step:
+    each command finds what the one before made (no file looked for before it was taken), the ATS published, the
+    export, the closes, the refusal's report, the status, the metrics and the API on the partner the block feeds.
+    Only the ports (free ones here, 8081 and 8082 in the demo) and the command's path are replaced."""
+    config, _var = demo_copy(tmp_path)
+    (tmp_path / "fixtures").symlink_to(FIXTURES)
+    worker = WorkerProcess(config).start()
+    try:
+        started = worker.events("worker_started")[0]
+        block = readme_demo_block()
+        for old, new in (
+            (".venv/bin/gateway", f"{shlex.quote(sys.executable)} -m gateway"),
+            ("127.0.0.1:8081", f"127.0.0.1:{worker.health_port}"),
+            ("127.0.0.1:8082", f"127.0.0.1:{started['api_port']}"),
+        ):
+            assert old in block, old
+            block = block.replace(old, new)
+        pasted = subprocess.run(
+            ["bash", "-e", "-o", "pipefail", "-c", block],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=environment({"PYTHONPATH": str(REPO)}),
+            check=False,
+        )
+        assert pasted.returncode == 0, f"{pasted.stdout}\n{pasted.stderr}\n{worker.tail()}"
+        out = pasted.stdout
+        assert "var/drop/advanced-brand/stock/archive/good.csv" in out
+        assert "3700000000011,10," in out  # the first ATS file: 10, 4, 0
+        assert "3700000000035,0," in out
+        assert re.search(r"var/outbound/advanced-brand/orders-advanced-brand-\S+\.csv", out)
+        assert re.search(r"var/outbound/advanced-brand/closed-advanced-brand-\S+\.csv", out)
+        assert '"line"' in out or "quantity" in out  # the refused file's report
+        assert "gateway_items_total" in out
+        assert '"sku":"3700000000011"' in out.replace(" ", "")  # the API answers for advanced-brand
+    finally:
+        worker.kill()
+
+
 # --- (c) make run ------------------------------------------------------------------------------------------------
 
 
