@@ -21,6 +21,7 @@ import yaml
 
 from gateway import settings
 from gateway.settings.store import holds_password
+from tests.e2e.test_demo_and_image import makefile_rule
 from tests.support.worker import environment
 
 REPO = Path(__file__).resolve().parents[2]
@@ -180,6 +181,15 @@ def test_the_unit_lets_the_worker_write_its_store_and_drop_folders_only() -> Non
     assert len(writable) >= 2, "the drop folders need a writable path of their own"
 
 
+def test_make_test_installs_systemd_analyze_when_it_is_missing() -> None:
+    for target in ("test", "e2e"):
+        prerequisites, _ = makefile_rule(target)
+        assert "$(SYSTEMD_ANALYZE)" in prerequisites, target
+    _, recipe = makefile_rule("$(SYSTEMD_ANALYZE)")
+    assert any("apt-get install" in line and line.split()[-1] == "systemd" for line in recipe), recipe
+    assert "SYSTEMD_ANALYZE := /usr/bin/systemd-analyze" in (REPO / "Makefile").read_text(encoding="utf-8")
+
+
 # --- the compose file --------------------------------------------------------------------------------------------
 
 
@@ -251,7 +261,7 @@ def test_each_worker_s_command_parses_with_the_real_cli() -> None:
             check=False,
         )
         assert done.returncode == 0, (name, done.stderr)
-        assert "Usage:" in done.stdout and " run" in done.stdout, (name, done.stdout)
+        assert done.stdout.startswith("Usage: gateway run [OPTIONS]"), (name, done.stdout)
 
 
 def test_each_worker_s_configuration_loads_and_shares_one_postgresql_store() -> None:
