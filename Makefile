@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 SSHD := /usr/sbin/sshd
+SYSTEMD_ANALYZE := /usr/bin/systemd-analyze
 
 # The PostgreSQL tests run against this server (each test in a schema of its own); CI sets the same.
 GATEWAY_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
@@ -24,6 +25,13 @@ $(SSHD):
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server openssh-client
 
+# tests/e2e/test_deploy_files.py runs `systemd-analyze verify` on deploy/systemd/gateway.service: install Debian's
+# systemd (the tools only; nothing is started) when it is missing.
+$(SYSTEMD_ANALYZE):
+	@echo "installing systemd: the tests verify deploy/systemd/gateway.service with systemd-analyze"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd
+
 run: $(STAMP)
 	@mkdir -p var && test -s var/demo-api.token || $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(24))" > var/demo-api.token
 	@echo "stock-gateway demo: the worker on config/demo.toml (SQLite in var/gateway.db). Ctrl-C stops it."
@@ -42,7 +50,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck $(SSHD)
+test: lint typecheck $(SSHD) $(SYSTEMD_ANALYZE)
 	$(BIN)/pytest -q
 
 unit: $(STAMP)
@@ -51,7 +59,7 @@ unit: $(STAMP)
 integration: $(STAMP) $(SSHD)
 	$(BIN)/pytest -q tests/integration
 
-e2e: $(STAMP)
+e2e: $(STAMP) $(SYSTEMD_ANALYZE)
 	$(BIN)/pytest -q tests/e2e
 
 bench: $(STAMP) $(SSHD)
