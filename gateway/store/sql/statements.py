@@ -220,17 +220,21 @@ def _versions(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
     return statement, _LOOKUP_KEYS
 
 
-def _versions_range(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
-    statement = (
+def _key_range(limit: Any) -> Any:
+    """(sku, quantity, as_of) of a partner's stock rows from SKU `first` to `last`, at most `limit` of them."""
+    return (
         select(_S.c.sku, _S.c.quantity, _S.c.as_of)
         .where(
             _S.c.partner_id == bindparam("partner_id"),
             _S.c.sku >= bindparam("first"),
             _S.c.sku <= bindparam("last"),
         )
-        .limit(RANGE_LIMIT + 1)
+        .limit(limit)
     )
-    return statement, ("partner_id", "first", "last")
+
+
+def _versions_range(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
+    return _key_range(RANGE_LIMIT + 1), ("partner_id", "first", "last")
 
 
 def _range_texts(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
@@ -239,16 +243,7 @@ def _range_texts(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
     # should the rows ever come otherwise, it compares the batch row by row. The LIMIT (the batch's size plus one)
     # bounds the read of a range that holds many more rows than the batch; the separators are written in the SQL
     # (bound as parameters, they cost SQLite more).
-    held = (
-        select(_S.c.sku, _S.c.quantity, _S.c.as_of)
-        .where(
-            _S.c.partner_id == bindparam("partner_id"),
-            _S.c.sku >= bindparam("first"),
-            _S.c.sku <= bindparam("last"),
-        )
-        .limit(bindparam("limit"))
-        .subquery()
-    )
+    held = _key_range(bindparam("limit")).subquery()
     statement = select(
         func.group_concat(held.c.sku, literal_column("char(10)")),
         func.group_concat(held.c.quantity, literal_column("','")),
