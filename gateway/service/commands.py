@@ -18,7 +18,7 @@ from gateway.service.items import ItemWarning, log_warnings, snapshot_warnings
 from gateway.service.oversold import OversoldReport, log_oversold
 from gateway.service.snapshots import StockInput
 from gateway.settings import Settings
-from gateway.store.port import PlaceAtOnce, Store, UnitOfWork
+from gateway.store.port import Store, UnitOfWork
 from gateway.store.retry import RETRIES, retried
 
 log = logs.get(__name__)
@@ -89,27 +89,29 @@ class Commands:
     def place(self, partner: str, order_id: str, lines: Sequence[RequestedLine]) -> list[AtsChange]:
         """Place an order (all lines or none); with an Idempotency-Key, gateway.service.orders.place. In one
         statement where the store can (see at_once), else through the engine."""
-        placement = self.at_once(partner, order_id, lines)
-        if placement is not None:
-            decided = at_once.place(self.store, placement, retries=self.retries)
-            if decided is not None:
-                log.bind(partner=partner, order_id=order_id).info(at_once.EVENT, ats_changes=len(decided.changes))
-                return decided.changes
+        decided = self.place_at_once(partner, order_id, lines)
+        if decided is not None:
+            log.bind(partner=partner, order_id=order_id).info(at_once.EVENT, ats_changes=len(decided.changes))
+            return decided.changes
         return self._run(partner, at_once.EVENT, lambda e: e.place(order_id, lines), order_id=order_id)
 
-    def at_once(
+    def place_at_once(
         self,
         partner: str,
         order_id: str,
         lines: Sequence[RequestedLine],
         key: str | None = None,
         digest: str | None = None,
-    ) -> PlaceAtOnce | None:
-        """The placement as the store places it in one statement, at the clock's now (see at_once.request)."""
+    ) -> at_once.Decided | None:
+        """Place the order in one statement where the store can, at the clock's now (see at_once): what the store
+        decided, a Refusal raised, or None when the engine is to place it (nothing was written)."""
         policy = self.settings.partner(partner).policy  # an unknown partner fails here
-        return at_once.request(
+        placement = at_once.request(
             partner, order_id, lines, policy=policy, now=self.clock(), command=self.origin, key=key, digest=digest
         )
+        if placement is None:
+            return None
+        return at_once.place(self.store, placement, retries=self.retries)
 
     def set_status(self, partner: str, order_id: str, status: OrderStatus) -> list[AtsChange]:
         """Move an order to `status`."""

@@ -16,7 +16,6 @@ from typing import Protocol
 from gateway import logs
 from gateway.domain.errors import Refusal
 from gateway.domain.orders import RequestedLine
-from gateway.service import at_once
 from gateway.service.commands import Commands
 from gateway.service.engine import AtsChange
 from gateway.store.port import StoreError, UnitOfWork
@@ -128,10 +127,7 @@ def place(commands: Commands, request: OrderRequest, answers: Answers) -> Outcom
 
 def _at_once(commands: Commands, request: OrderRequest) -> Outcome | None:
     """The placement in one statement, its answer kept with the order (see at_once); None: the engine's path."""
-    placement = commands.at_once(request.partner, request.order_id, request.lines, request.key, request.digest)
-    if placement is None:
-        return None
-    decided = at_once.place(commands.store, placement, retries=commands.retries)
+    decided = commands.place_at_once(request.partner, request.order_id, request.lines, request.key, request.digest)
     if decided is None:
         return None
     if decided.answer is not None:
