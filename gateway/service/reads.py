@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from gateway.domain.instant import Instant
 from gateway.domain.modes import Policy
 from gateway.service import queries
 from gateway.service.channels import CapLine, ChannelView, cap_lines
@@ -22,6 +23,13 @@ def oversold_counts(store: Store, partners: Iterable[str]) -> dict[str, int]:
     one count per partner asked of the store."""
     with store.read() as tx:
         return {partner: tx.stock.count_oversold(tx.partners.id_of(partner)) for partner in partners}
+
+
+def breakers(store: Store, partners: Iterable[str]) -> dict[str, Instant | None]:
+    """Each partner's circuit breaker as the store keeps it: until when it is open (past: waiting for a probe batch
+    to go through), None when closed; all read in one transaction."""
+    with store.read() as tx:
+        return {partner: tx.partners.breaker_open_until(tx.partners.id_of(partner)) for partner in partners}
 
 
 def channels(store: Store, partner: str, skus: Sequence[str], assembly: str, collection: str) -> list[ChannelView]:

@@ -100,6 +100,9 @@ class DeliverySettings(Strict):
     breaker_threshold: int = Field(default=5, ge=1)  # failed batches in a row that open the circuit breaker
     breaker_pause: float = Field(default=60.0, gt=0)  # seconds the breaker stays open before one probe batch
     lease_seconds: float = Field(default=300.0, gt=0)  # how long a claimed batch is kept from other workers
+    # the oldest undelivered message may be this old before the GatewayOutboxTooOld alert fires (exported on
+    # /metrics as gateway_outbox_oldest_limit_seconds, which deploy/prometheus/alerts.yml compares with)
+    alert_age_minutes: float = Field(default=15.0, gt=0, allow_inf_nan=False)
 
 
 class _ExportSettings(Strict):

@@ -2,12 +2,17 @@
 
 Counters and histograms follow the stable log events (a processor sees every event before it is rendered), so
 metrics and logs never disagree; gauges that describe the store (outbox depth, oldest undelivered message, dead
-letters, oversold SKUs) and the sources (seconds since the last successful poll) are computed at each scrape.
+letters, circuit breakers, oversold SKUs) and the sources (seconds since the last successful poll) are computed at
+each scrape.
+
+Beside a measured gauge, the limit it is held to in configuration (a source's allowance, the oldest message's
+age a partner tolerates) is a gauge too: the alerting rules (deploy/prometheus/alerts.yml) compare one with the
+other, so that a threshold is set in the gateway's configuration, not by editing the rules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -18,6 +23,7 @@ from gateway.domain.instant import Instant
 from gateway.domain.outcomes import Outcome
 from gateway.service import outbox_view, reads
 from gateway.store.port import Store
+from gateway.worker.sources import Poll
 
 _SECOND = 1_000_000
 
@@ -108,20 +114,14 @@ def gauge(name: str, documentation: str, labels: list[str]) -> GaugeMetricFamily
 
 
 def scrape_gauges(
-    now: Instant, since_success: Iterable[tuple[str, str, float]], store: Store | None, partners: Iterable[str]
+    now: Instant, polls: Iterable[Poll], store: Store | None, outbox_limits: Mapping[str, float]
 ) -> Iterator[Metric]:
-    """The gauges of one scrape: seconds since each source's last success (`since_success`: partner, source,
-    seconds), each partner's outbox (depth, oldest undelivered message, dead letters) and its count of oversold
-    SKUs (stock level below allocation), read from the store."""
-    partners = list(partners)  # read twice: the outbox, then the oversold SKUs
-    since = gauge(
-        "gateway_source_seconds_since_success",
-        "Seconds since the source's last successful poll",
-        ["partner", "source"],
-    )
-    for partner, source, seconds in since_success:
-        since.add_metric([partner, source], seconds)
-    yield since
+    """The gauges of one scrape: each source's seconds since its last success, its interval and allowance
+    (`polls`); each partner's outbox (depth, oldest undelivered message and the age it tolerates, from
+    `outbox_limits`: partner -> seconds; dead letters), its circuit breaker and its count of oversold SKUs (stock
+    level below allocation), read from the store."""
+    yield from _source_gauges(polls)
+    partners = list(outbox_limits)
     depth = gauge("gateway_outbox_depth", "Messages waiting for delivery", ["partner", "kind"])
     oldest = gauge("gateway_outbox_oldest_seconds", "Age of the oldest undelivered message", ["partner"])
     dead = gauge("gateway_outbox_dead", "Messages in dead letter", ["partner", "kind"])
@@ -133,11 +133,45 @@ def scrape_gauges(
                 dead.add_metric([summary.partner, c.kind], c.count)
             first = summary.oldest
             oldest.add_metric([summary.partner], 0.0 if first is None else (now - first) / _SECOND)
+    limit = gauge(
+        "gateway_outbox_oldest_limit_seconds",
+        "Age of the oldest undelivered message the partner tolerates (its delivery's alert_age_minutes)",
+        ["partner"],
+    )
+    for partner, seconds in outbox_limits.items():
+        limit.add_metric([partner], seconds)
     yield depth
     yield oldest
+    yield limit
     yield dead
+    breaker = gauge(
+        "gateway_delivery_breaker_open",
+        "1 while the partner's circuit breaker is open (until a batch goes through again), else 0",
+        ["partner"],
+    )
     oversold = gauge("gateway_oversold_skus", "SKUs whose stock level is below their allocation", ["partner"])
     if store is not None:
+        for partner, open_until in reads.breakers(store, partners).items():
+            breaker.add_metric([partner], 0.0 if open_until is None else 1.0)
         for partner, count in reads.oversold_counts(store, partners).items():
             oversold.add_metric([partner], count)
+    yield breaker
     yield oversold
+
+
+def _source_gauges(polls: Iterable[Poll]) -> Iterator[Metric]:
+    labels = ["partner", "source"]
+    since = gauge("gateway_source_seconds_since_success", "Seconds since the source's last successful poll", labels)
+    interval = gauge("gateway_source_poll_interval_seconds", "Seconds between the source's polls", labels)
+    stale = gauge(
+        "gateway_source_stale_after_seconds",
+        "Seconds without a successful poll after which the source is stale (staleness_factor intervals, >= 10)",
+        labels,
+    )
+    for poll in polls:
+        since.add_metric([poll.partner, poll.source], poll.seconds_since_success)
+        interval.add_metric([poll.partner, poll.source], poll.interval)
+        stale.add_metric([poll.partner, poll.source], poll.stale_after)
+    yield since
+    yield interval
+    yield stale

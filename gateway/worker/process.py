@@ -189,8 +189,10 @@ class Worker:
 
     def collect_gauges(self) -> Iterator[Metric]:
         """The gauges computed at each scrape: the sources' seconds since success, the partners' outbox."""
-        now = self.clock()
-        yield from metrics.scrape_gauges(now, self.sources.since_success(now), self.store, self.settings.partners)
+        now, config = self.clock(), self.settings
+        polls = self.sources.polls(now, config.worker.staleness_factor)
+        limits = {name: partner.delivery.alert_age_minutes * 60 for name, partner in config.partners.items()}
+        yield from metrics.scrape_gauges(now, polls, self.store, limits)
 
 
 def _tokens(config: Settings) -> access.Tokens:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway import logs
 from gateway.domain import instant
@@ -15,6 +15,17 @@ from gateway.domain.instant import Instant
 log = logs.get(__name__)
 
 _SECOND = 1_000_000
+_LEAST_ALLOWANCE = 10.0  # seconds: a source polled very often is not stale after a single slow poll
+
+
+class Poll(NamedTuple):
+    """What the metrics show of one source or feed: seconds since its last success, its interval and allowance."""
+
+    partner: str
+    source: str
+    seconds_since_success: float
+    interval: float
+    stale_after: float  # seconds without a success after which it is stale (as /readyz says)
 
 
 @dataclass
@@ -46,8 +57,12 @@ class SourceState:
 
     def stale(self, now: Instant, factor: float) -> bool:
         """No success within `factor` intervals (counted from the start until the first success)."""
-        allowed = max(self.interval * factor, 10.0) * _SECOND
+        allowed = self.allowance(factor) * _SECOND
         return now - self._reference() > allowed or (self.last_ok is None and self.last_error is not None)
+
+    def allowance(self, factor: float) -> float:
+        """Seconds without a success after which the source is stale: `factor` intervals, at least ten seconds."""
+        return max(self.interval * factor, _LEAST_ALLOWANCE)
 
     def seconds_since_success(self, now: Instant) -> float:
         """Seconds since the last success (since the start until there is one)."""
@@ -95,7 +110,10 @@ class Sources:
         with self.lock:
             return [state.as_dict(now, staleness_factor) for state in self.states.values()]
 
-    def since_success(self, now: Instant) -> list[tuple[str, str, float]]:
-        """(partner, source, seconds since its last success) of every state."""
+    def polls(self, now: Instant, staleness_factor: float) -> list[Poll]:
+        """Every state as the metrics show it: seconds since its last success, its interval and allowance."""
         with self.lock:
-            return [(s.partner, s.name, s.seconds_since_success(now)) for s in self.states.values()]
+            return [
+                Poll(s.partner, s.name, s.seconds_since_success(now), s.interval, s.allowance(staleness_factor))
+                for s in self.states.values()
+            ]

@@ -213,6 +213,49 @@ def test_the_scrape_gauges_give_seconds_since_success_and_the_outbox(worker: Wor
         worker.store.close()
 
 
+def test_the_scrape_gives_each_sources_interval_and_allowance_and_each_partners_limits_and_breaker(
+    tmp_path: Path,
+) -> None:
+    """What the alerting rules compare with: a source's interval and allowance (staleness_factor intervals, at
+    least 10 s, as /readyz), the oldest message's age the partner tolerates, and whether its breaker is open."""
+    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    partners = {
+        "acme": {"stock_mode": "simple", "delivery": {"alert_age_minutes": 2.5}},
+        "bolt": {"stock_mode": "simple"},
+    }
+    config = write_config(tmp_path, partners, store_url=url)
+    config.write_text(config.read_text(encoding="utf-8") + "\n[worker]\nstaleness_factor = 4\n", encoding="utf-8")
+    clock = FakeClock("2026-03-01T08:00:00+00:00")
+    worker = Worker(config, clock=clock)
+    worker.store = SqlStore.open(worker.settings.store.url)
+    bootstrap.sync_partners(worker.store, worker.settings, clock)
+    try:
+        worker.sources.states = {
+            ("acme", "drop"): SourceState("acme", "drop", "folder", 1.0, started=T0),
+            ("acme", "sftp"): SourceState("acme", "sftp", "sftp", 60.0, started=T0),
+        }
+        with worker.store.write() as tx:
+            tx.partners.set_breaker(tx.partners.id_of("bolt"), at(-5))  # past: open until a probe goes through
+        worker.metrics.add_collector(worker.collect_gauges)
+        registry = worker.metrics.registry
+        interval, allowance = "gateway_source_poll_interval_seconds", "gateway_source_stale_after_seconds"
+        assert registry.get_sample_value(interval, {"partner": "acme", "source": "drop"}) == 1.0
+        assert registry.get_sample_value(interval, {"partner": "acme", "source": "sftp"}) == 60.0
+        assert registry.get_sample_value(allowance, {"partner": "acme", "source": "drop"}) == 10.0  # at least 10 s
+        assert registry.get_sample_value(allowance, {"partner": "acme", "source": "sftp"}) == 240.0
+        limit = "gateway_outbox_oldest_limit_seconds"
+        assert registry.get_sample_value(limit, {"partner": "acme"}) == 150.0
+        assert registry.get_sample_value(limit, {"partner": "bolt"}) == 900.0  # the default, 15 minutes
+        breaker = "gateway_delivery_breaker_open"
+        assert registry.get_sample_value(breaker, {"partner": "acme"}) == 0.0
+        assert registry.get_sample_value(breaker, {"partner": "bolt"}) == 1.0
+        with worker.store.write() as tx:
+            tx.partners.set_breaker(tx.partners.id_of("bolt"), None)  # a batch went through
+        assert registry.get_sample_value(breaker, {"partner": "bolt"}) == 0.0
+    finally:
+        worker.store.close()
+
+
 def test_the_scrape_counts_each_partners_oversold_skus(tmp_path: Path) -> None:
     """gateway_oversold_skus{partner}: the SKUs whose level is below their allocation, 0 for a partner with none."""
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
