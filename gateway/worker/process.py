@@ -167,6 +167,7 @@ class Worker:
         """Register the configuration's partners, wire its use cases and start what it runs."""
         assert self.store is not None
         bootstrap.sync_partners(self.store, config, self.clock)
+        self.metrics.expect(config.partners)
         running = Running(bootstrap.wire(config, self.store, self.clock), config, self.sources)
         self.sources.clear()
         running.start(self.clock())

@@ -1,0 +1,119 @@
+"""The alerting rules of deploy/prometheus/alerts.yml, loaded as they are into the real Prometheus server, which
+scrapes a real `gateway run` on 127.0.0.1 while the fake partner behind it goes down and comes back.
+
+The rule file is not copied or edited: its outbox-age threshold is the worker's `gateway_outbox_oldest_limit_seconds`,
+set here by the partner's `delivery.alert_age_minutes` (3 seconds) rather than by substituting numbers in the rules.
+Prometheus scrapes and evaluates every second; every wait polls its HTTP API with a deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import prometheus
+from tests.support.partner import FakePartner
+from tests.support.worker import WorkerProcess, drop, stock_csv, wait_until, write_worker_config
+
+ROOT = Path(__file__).resolve().parents[2]
+ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
+TOKEN_ENV = "E2E_PARTNER_TOKEN"  # noqa: S105 - the name of the variable, not a secret
+T1 = "2026-01-01T10:00:00Z"
+T2 = "2026-01-01T11:00:00Z"
+LIMIT_MINUTES = 0.05  # 3 seconds: the age the partner tolerates before GatewayOutboxTooOld fires
+# delivery that retries soon after a failure, so a partner that comes back is served within a second
+FAST_DELIVERY = {
+    "retries": 1,
+    "backoff_initial": 0.05,
+    "backoff_max": 0.5,
+    "breaker_pause": 0.5,
+    "alert_age_minutes": LIMIT_MINUTES,
+}
+
+
+@pytest.fixture
+def partner() -> Iterator[FakePartner]:
+    with FakePartner() as running:
+        yield running
+
+
+@pytest.fixture
+def worker(tmp_path: Path, partner: FakePartner) -> Iterator[WorkerProcess]:
+    """`gateway run` on one partner: a drop folder in, ATS delivered to the fake partner."""
+    config = write_worker_config(
+        tmp_path / "run",
+        {
+            "shop": {
+                "stock_mode": "simple",
+                "sources": [
+                    {"type": "folder", "name": "drop", "kind": "stock", "path": str(tmp_path / "drop")}
+                    | {"completion": "rename"}
+                ],
+                "api": {"base_url": partner.url, "token_env": TOKEN_ENV, "feeds": [], "deliver": ["ats"]},
+                "delivery": FAST_DELIVERY,
+            }
+        },
+        {"delivery_interval": 0.2},
+    )
+    running = WorkerProcess(config, {TOKEN_ENV: "partner-token"}).start()
+    try:
+        yield running
+    finally:
+        running.kill()
+
+
+@pytest.fixture
+def server(tmp_path: Path, worker: WorkerProcess) -> Iterator[prometheus.Prometheus]:
+    """Prometheus scraping the worker's /metrics under job "stock-gateway", with the rules of the repository."""
+    if not (prometheus.PROMETHEUS.exists() and prometheus.PROMTOOL.exists()):
+        pytest.skip("prometheus is missing (make test installs Debian's `prometheus`)")
+    running = prometheus.Prometheus(tmp_path / "prometheus", [f"127.0.0.1:{worker.health_port}"], [ALERTS])
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_a_partner_outage_fires_the_outbox_age_alert_and_its_return_resolves_it(
+    tmp_path: Path, partner: FakePartner, worker: WorkerProcess, server: prometheus.Prometheus
+) -> None:
+    """While the partner is down, the ATS it should get waits longer than its alert_age_minutes and
+    GatewayOutboxTooOld fires for that partner; once it is back and served, the alert goes away."""
+    drop_folder = tmp_path / "drop"
+    drop(drop_folder, "s1.csv", stock_csv({"A": 1, "B": 2}, T1))
+    partner.wait_for(lambda p: p.ats_view() == {"A": 1, "B": 2}, timeout=10)
+
+    # Prometheus scrapes the worker (the limit is the configured one) and evaluates the rule: nothing waits, no alert
+    limit = 'gateway_outbox_oldest_limit_seconds{job="stock-gateway", partner="shop"}'
+    wait_until(lambda: server.value(limit) == LIMIT_MINUTES * 60, 10, lambda: f"{limit} scraped\n{server.tail()}")
+    wait_until(lambda: server.rule_evaluated("GatewayOutboxTooOld"), 10, "GatewayOutboxTooOld evaluated")
+    oldest = 'gateway_outbox_oldest_seconds{job="stock-gateway", partner="shop"}'
+    wait_until(lambda: server.value(oldest) == 0.0, 10, f"{oldest} at 0 once delivered")
+    assert server.alerts("GatewayOutboxTooOld") == []
+
+    partner.stop()  # the outage
+    drop(drop_folder, "s2.csv", stock_csv({"A": 5, "B": 6}, T2))
+    worker.wait_log("file_archived", file="s2.csv")
+    worker.wait_log("delivery_attempt", outcome="failed")
+    [alert] = wait_until(
+        lambda: server.firing("GatewayOutboxTooOld", partner="shop"),
+        15,
+        lambda: f"GatewayOutboxTooOld firing; alerts: {server.api('alerts')}\n{worker.tail()}",
+    )
+    assert alert["labels"]["severity"] == "page"
+    assert alert["labels"]["job"] == prometheus.JOB
+    assert alert["annotations"]["runbook"] == "docs/operations.md#gatewayoutboxtooold"
+    assert float(alert["value"]) > LIMIT_MINUTES * 60
+    assert partner.ats_view() == {"A": 1, "B": 2}  # nothing reached the partner meanwhile
+
+    partner.start()  # back, on the same port
+    partner.wait_for(lambda p: p.ats_view() == {"A": 5, "B": 6}, timeout=10)
+    wait_until(
+        lambda: server.alerts("GatewayOutboxTooOld") == [],
+        10,
+        lambda: f"GatewayOutboxTooOld resolved; alerts: {server.api('alerts')}",
+    )
+    assert worker.stop() == 0
