@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 
 SSHD := /usr/sbin/sshd
 SYSTEMD_ANALYZE := /usr/bin/systemd-analyze
+PROMTOOL := /usr/bin/promtool
 
 # The PostgreSQL tests run against this server (each test in a schema of its own); CI sets the same.
 GATEWAY_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
@@ -32,6 +33,13 @@ $(SYSTEMD_ANALYZE):
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd
 
+# tests/e2e/test_alerts_prometheus.py checks deploy/prometheus/alerts.yml with promtool and runs the real Prometheus
+# server (its own, on a free port of 127.0.0.1) against a worker: install Debian's prometheus when it is missing.
+$(PROMTOOL):
+	@echo "installing prometheus: the tests check the alerting rules with promtool and a real Prometheus server"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
+
 run: $(STAMP)
 	@mkdir -p var && test -s var/demo-api.token || $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(24))" > var/demo-api.token
 	@echo "stock-gateway demo: the worker on config/demo.toml (SQLite in var/gateway.db). Ctrl-C stops it."
@@ -50,7 +58,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck $(SSHD) $(SYSTEMD_ANALYZE)
+test: lint typecheck $(SSHD) $(SYSTEMD_ANALYZE) $(PROMTOOL)
 	$(BIN)/pytest -q
 
 unit: $(STAMP)
@@ -59,7 +67,7 @@ unit: $(STAMP)
 integration: $(STAMP) $(SSHD)
 	$(BIN)/pytest -q tests/integration
 
-e2e: $(STAMP) $(SYSTEMD_ANALYZE)
+e2e: $(STAMP) $(SYSTEMD_ANALYZE) $(PROMTOOL)
 	$(BIN)/pytest -q tests/e2e
 
 bench: $(STAMP) $(SSHD)

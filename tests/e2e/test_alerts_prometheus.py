@@ -1,5 +1,6 @@
-"""The alerting rules of deploy/prometheus/alerts.yml, loaded as they are into the real Prometheus server, which
-scrapes a real `gateway run` on 127.0.0.1 while the fake partner behind it goes down and comes back.
+"""The alerting rules of deploy/prometheus/alerts.yml: checked and unit-tested by promtool (against
+deploy/prometheus/alerts.test.yml), and loaded as they are into the real Prometheus server, which scrapes a real
+`gateway run` on 127.0.0.1 while the fake partner behind it goes down and comes back.
 
 The rule file is not copied or edited: its outbox-age threshold is the worker's `gateway_outbox_oldest_limit_seconds`,
 set here by the partner's `delivery.alert_age_minutes` (3 seconds) rather than by substituting numbers in the rules.
@@ -8,10 +9,13 @@ Prometheus scrapes and evaluates every second; every wait polls its HTTP API wit
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from tests.support import prometheus
 from tests.support.partner import FakePartner
@@ -19,6 +23,7 @@ from tests.support.worker import WorkerProcess, drop, stock_csv, wait_until, wri
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
+ALERT_TESTS = ROOT / "deploy" / "prometheus" / "alerts.test.yml"
 TOKEN_ENV = "E2E_PARTNER_TOKEN"  # noqa: S105 - the name of the variable, not a secret
 T1 = "2026-01-01T10:00:00Z"
 T2 = "2026-01-01T11:00:00Z"
@@ -31,6 +36,44 @@ FAST_DELIVERY = {
     "breaker_pause": 0.5,
     "alert_age_minutes": LIMIT_MINUTES,
 }
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    """`promtool ARGS...` run to its end (skipped when Prometheus is not installed)."""
+    if not prometheus.PROMTOOL.exists():
+        pytest.skip("promtool is missing (make test installs Debian's `prometheus`)")
+    return subprocess.run([str(prometheus.PROMTOOL), *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def alert_names() -> list[str]:
+    document = yaml.safe_load(ALERTS.read_text(encoding="utf-8"))
+    return [rule["alert"] for group in document["groups"] for rule in group["rules"] if "alert" in rule]
+
+
+# --- promtool ------------------------------------------------------------------------------------------------
+
+
+def test_promtool_finds_every_rule_sound() -> None:
+    """`promtool check rules`: the file parses, every expression and template is valid, no rule is lost."""
+    done = promtool("check", "rules", str(ALERTS))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"SUCCESS: {len(alert_names())} rules found" in done.stdout
+
+
+def test_promtool_unit_tests_show_every_alert_firing_and_not_firing() -> None:
+    """`promtool test rules alerts.test.yml` passes, and it shows each alert both firing and silent."""
+    document: dict[str, Any] = yaml.safe_load(ALERT_TESTS.read_text(encoding="utf-8"))
+    cases = [case for test in document["tests"] for case in test["alert_rule_test"]]
+    for name in alert_names():
+        expected = [case["exp_alerts"] for case in cases if case["alertname"] == name]
+        assert [] in expected, f"{name}: no case where it does not fire"
+        assert any(expected), f"{name}: no case where it fires"
+    done = promtool("test", "rules", str(ALERT_TESTS))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS" in done.stdout
+
+
+# --- the real server ------------------------------------------------------------------------------------------
 
 
 @pytest.fixture
