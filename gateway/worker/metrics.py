@@ -21,7 +21,6 @@ from prometheus_client.registry import Collector
 
 from gateway.domain.instant import Instant
 from gateway.domain.outcomes import Outcome
-from gateway.formats.rows import Kind
 from gateway.service import outbox_view, reads
 from gateway.store.port import Store
 from gateway.worker.sources import Poll
@@ -41,8 +40,6 @@ _ITEM_EVENTS = {
     "bundle_duplicate": Outcome.DUPLICATE,
 }
 
-# the kinds an inbound item's events name: a file's or page's kind, or "bundle"
-_ITEM_KINDS = (*(kind.value for kind in Kind), "bundle")
 # the outcomes an alert watches grow (deploy/prometheus/alerts.yml, GatewayItemsRejected)
 _WATCHED_OUTCOMES = (Outcome.REJECTED, Outcome.QUARANTINED)
 
@@ -72,12 +69,12 @@ class Metrics:
         self.retries = self._counter("gateway_delivery_retries", "Delivery retries scheduled")
         self.dead = self._counter("gateway_delivery_dead", "Messages sent to dead letter")
 
-    def expect(self, partners: Iterable[str]) -> None:
-        """Show the partners' rejected and quarantined item counters at 0 before the first one: Prometheus'
-        `increase()` only sees a counter go up from a value it scraped, so a series born at 1 would hide the first
-        rejection from the alert."""
-        for partner in partners:
-            for kind in _ITEM_KINDS:
+    def expect(self, kinds: Mapping[str, Iterable[str]]) -> None:
+        """Show the rejected and quarantined item counters of each partner's kinds (`kinds`: partner -> the kinds
+        its sources and feeds take) at 0 before the first one: Prometheus' `increase()` only sees a counter go up
+        from a value it scraped, so a series born at 1 would hide the first rejection from the alert."""
+        for partner, taken in kinds.items():
+            for kind in taken:
                 for outcome in _WATCHED_OUTCOMES:
                     self.items.labels(partner, kind, outcome)
 

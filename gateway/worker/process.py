@@ -16,7 +16,7 @@ from prometheus_client.core import Metric
 from gateway import access, bootstrap, logs, settings
 from gateway.domain.instant import Instant
 from gateway.service import publish
-from gateway.settings import Settings
+from gateway.settings import PartnerSettings, Settings
 from gateway.store.port import StoreError
 from gateway.store.sql import SqlStore
 from gateway.worker import health, metrics
@@ -167,7 +167,7 @@ class Worker:
         """Register the configuration's partners, wire its use cases and start what it runs."""
         assert self.store is not None
         bootstrap.sync_partners(self.store, config, self.clock)
-        self.metrics.expect(config.partners)
+        self.metrics.expect({name: _kinds_taken(partner) for name, partner in config.partners.items()})
         running = Running(bootstrap.wire(config, self.store, self.clock), config, self.sources)
         self.sources.clear()
         running.start(self.clock())
@@ -194,6 +194,12 @@ class Worker:
         polls = self.sources.polls(now, config.worker.staleness_factor)
         limits = {name: partner.delivery.alert_age_minutes * 60 for name, partner in config.partners.items()}
         yield from metrics.scrape_gauges(now, polls, self.store, limits)
+
+
+def _kinds_taken(partner: PartnerSettings) -> set[str]:
+    """The kinds of item the partner's sources and feeds take (a bundle source's: "bundle")."""
+    feeds = partner.api.feeds if partner.api is not None else []
+    return {str(source.kind) for source in partner.sources} | {str(feed) for feed in feeds}
 
 
 def _tokens(config: Settings) -> access.Tokens:

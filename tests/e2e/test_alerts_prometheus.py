@@ -120,27 +120,43 @@ def server(tmp_path: Path, worker: WorkerProcess) -> Iterator[prometheus.Prometh
         running.stop()
 
 
-def test_a_partner_outage_fires_the_outbox_age_alert_and_its_return_resolves_it(
+def test_a_partner_outage_fires_the_outbox_age_alert_and_a_first_rejected_file_the_items_rejected_alert(
     tmp_path: Path, partner: FakePartner, worker: WorkerProcess, server: prometheus.Prometheus
 ) -> None:
     """While the partner is down, the ATS it should get waits longer than its alert_age_minutes and
-    GatewayOutboxTooOld fires for that partner; once it is back and served, the alert goes away."""
+    GatewayOutboxTooOld fires for that partner; once it is back and served, the alert goes away. The worker's
+    first rejected file fires GatewayItemsRejected: its counter was shown at 0 from the start, so Prometheus sees
+    the increase."""
     drop_folder = tmp_path / "drop"
+    rejected = 'gateway_items_total{kind="stock",outcome="rejected",partner="shop"}'
+    assert worker.metrics()[rejected] == 0.0
     drop(drop_folder, "s1.csv", stock_csv({"A": 1, "B": 2}, T1))
     partner.wait_for(lambda p: p.ats_view() == {"A": 1, "B": 2}, timeout=10)
 
-    # Prometheus scrapes the worker (the limit is the configured one) and evaluates the rule: nothing waits, no alert
+    # Prometheus scrapes the worker (the limit is the configured one) and evaluates the rules: no alert
     limit = 'gateway_outbox_oldest_limit_seconds{job="stock-gateway", partner="shop"}'
-    wait_until(lambda: server.value(limit) == LIMIT_MINUTES * 60, 10, lambda: f"{limit} scraped\n{server.tail()}")
-    wait_until(lambda: server.rule_evaluated("GatewayOutboxTooOld"), 10, "GatewayOutboxTooOld evaluated")
+    wait_until(lambda: server.value(limit) == LIMIT_MINUTES * 60, 15, lambda: f"{limit} scraped\n{server.tail()}")
     oldest = 'gateway_outbox_oldest_seconds{job="stock-gateway", partner="shop"}'
     wait_until(lambda: server.value(oldest) == 0.0, 10, f"{oldest} at 0 once delivered")
-    assert server.alerts("GatewayOutboxTooOld") == []
+    items = 'gateway_items_total{job="stock-gateway", partner="shop", kind="stock", outcome="rejected"}'
+    assert server.value(items) == 0.0
+    for name in ("GatewayOutboxTooOld", "GatewayItemsRejected"):
+        wait_until(lambda name=name: server.rule_evaluated(name), 10, f"{name} evaluated")
+        assert server.alerts(name) == []
 
     partner.stop()  # the outage
     drop(drop_folder, "s2.csv", stock_csv({"A": 5, "B": 6}, T2))
+    drop(drop_folder, "bad.csv", f"sku,quantity,as_of\nA,many,{T2}\n")
     worker.wait_log("file_archived", file="s2.csv")
+    worker.wait_log("file_moved_to_failed", file="bad.csv")
     worker.wait_log("delivery_attempt", outcome="failed")
+    [alert] = wait_until(
+        lambda: server.firing("GatewayItemsRejected", partner="shop", kind="stock", outcome="rejected"),
+        10,
+        lambda: f"GatewayItemsRejected firing; alerts: {server.api('alerts')}",
+    )
+    assert alert["labels"]["severity"] == "ticket"
+    assert alert["annotations"]["runbook"] == "docs/operations.md#gatewayitemsrejected"
     [alert] = wait_until(
         lambda: server.firing("GatewayOutboxTooOld", partner="shop"),
         15,
