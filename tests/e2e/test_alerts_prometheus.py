@@ -9,6 +9,7 @@ Prometheus scrapes and evaluates every second; every wait polls its HTTP API wit
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,7 +142,7 @@ def test_a_partner_outage_fires_the_outbox_age_alert_and_a_first_rejected_file_t
     items = 'gateway_items_total{job="stock-gateway", partner="shop", kind="stock", outcome="rejected"}'
     assert server.value(items) == 0.0
     for name in ("GatewayOutboxTooOld", "GatewayItemsRejected"):
-        wait_until(lambda name=name: server.rule_evaluated(name), 10, f"{name} evaluated")
+        wait_until(functools.partial(server.rule_evaluated, name), 10, f"{name} evaluated")
         assert server.alerts(name) == []
 
     partner.stop()  # the outage

@@ -14,6 +14,7 @@ import json
 import socket
 import subprocess
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -127,7 +128,7 @@ class Prometheus:
 
     def value(self, query: str) -> float | None:
         """The value of an instant query that gives one sample (None when it gives none)."""
-        result = self.api(f"query?query={urllib.request.quote(query)}")["result"]
+        result = self.api(f"query?query={urllib.parse.quote(query)}")["result"]
         assert len(result) <= 1, result
         return float(result[0]["value"][1]) if result else None
 
