@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -141,8 +142,9 @@ def test_a_partner_outage_fires_the_outbox_age_alert_and_a_first_rejected_file_t
     wait_until(lambda: server.value(oldest) == 0.0, 10, f"{oldest} at 0 once delivered")
     items = 'gateway_items_total{job="stock-gateway", partner="shop", kind="stock", outcome="rejected"}'
     assert server.value(items) == 0.0
+    scraped = time.time()
     for name in ("GatewayOutboxTooOld", "GatewayItemsRejected"):
-        wait_until(functools.partial(server.rule_evaluated, name), 10, f"{name} evaluated")
+        wait_until(functools.partial(server.rule_evaluated, name, scraped), 10, f"{name} evaluated on those samples")
         assert server.alerts(name) == []
 
     partner.stop()  # the outage

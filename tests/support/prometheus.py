@@ -17,6 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Self
 
@@ -132,10 +133,11 @@ class Prometheus:
         assert len(result) <= 1, result
         return float(result[0]["value"][1]) if result else None
 
-    def rule_evaluated(self, name: str) -> bool:
-        """The alerting rule of this name was evaluated without an error since it was loaded."""
+    def rule_evaluated(self, name: str, since: float) -> bool:
+        """The alerting rule of this name was evaluated, without an error, after `since` (seconds since the epoch)."""
         for group in self.api("rules?type=alert")["groups"]:
             for rule in group["rules"]:
                 if rule["name"] == name:
-                    return bool(rule["health"] == "ok")
+                    last = datetime.fromisoformat(rule["lastEvaluation"].replace("Z", "+00:00")).timestamp()
+                    return bool(rule["health"] == "ok" and last > since)
         return False
