@@ -59,6 +59,12 @@ class Metrics:
         )
         self.retries = self._counter("gateway_delivery_retries", "Delivery retries scheduled")
         self.dead = self._counter("gateway_delivery_dead", "Messages sent to dead letter")
+        self.purged = Counter(
+            "gateway_purged",
+            "What retention removed: outbox, ledger, dedupe, files, pages, items",
+            ["what"],
+            registry=self.registry,
+        )
 
     def _counter(self, name: str, documentation: str, *more_labels: str) -> Counter:
         """A counter of the registry, by partner and kind (and `more_labels`)."""
@@ -83,6 +89,8 @@ class Metrics:
             self.retries.labels(partner, kind).inc()
         elif name == "delivery_dead":
             self.dead.labels(partner, kind).inc(_number(event.get("messages", 1)))
+        elif name == "retention_purged" and not event.get("dry_run"):
+            self.purged.labels(str(event.get("what", ""))).inc(_number(event.get("count")))
         return event
 
     def add_collector(self, collect: Callable[[], Iterator[Metric]]) -> None:
