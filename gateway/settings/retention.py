@@ -31,7 +31,7 @@ class RetentionSettings(Strict):
     ledger_days: int = Field(default=90, ge=1, le=_DAYS)
     # the sha256 of applied content, kept past its ledger entry so that the same content delivered again is still
     # a duplicate (and the duplicate names the entry it repeats); past this, it applies again
-    dedupe_days: int = Field(default=365, ge=1, le=_DAYS)
+    dedupe_days: int = Field(default=365, ge=1, le=_DAYS, validate_default=True)  # checked against ledger_days
     # files folder sources moved to their archive/ and failed/ sub-folders, reports beside them included, counted
     # from when they were moved there
     files_days: int = Field(default=30, ge=1, le=_DAYS)
