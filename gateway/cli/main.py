@@ -7,7 +7,7 @@ import sys
 import click
 
 from gateway import logs
-from gateway.cli import ats, caps, config, ingest, ledger, orders, outbox, status, stock, worker
+from gateway.cli import ats, caps, config, ingest, ledger, orders, outbox, purge, status, stock, worker
 from gateway.cli.errors import EXIT_REFUSED
 from gateway.cli.state import State
 from gateway.cli.terminal import SafeGroup, echo
@@ -41,6 +41,7 @@ for command in (
     outbox.outbox,
     caps.cap,
     ledger.ledger,
+    purge.purge,
 ):
     cli.add_command(command)
 

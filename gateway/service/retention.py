@@ -56,18 +56,26 @@ def kept(settings: RetentionSettings, partner: str, ledger_id: int) -> Path | No
 
 def prune(settings: RetentionSettings, now: Instant) -> int:
     """Remove the kept copies (and any half-written one) older than `items_days`; log `items_pruned`; how many."""
-    cutoff = now - settings.items_days * _DAY
     pruned = 0
     folders = sorted(settings.items_path.iterdir()) if settings.items_path.is_dir() else []
     for folder in folders:
-        if not folder.is_dir():
-            continue
-        for path in folder.iterdir():
-            try:
-                if path.is_file() and path.stat().st_mtime_ns // 1000 <= cutoff:
-                    path.unlink()
-                    pruned += 1
-            except FileNotFoundError:  # removed meanwhile (another worker sharing the folder)
-                continue
+        if folder.is_dir():
+            pruned += prune_partner(settings, folder.name, now)
     log.info("items_pruned", pruned=pruned, days=settings.items_days, path=str(settings.items_path))
+    return pruned
+
+
+def prune_partner(settings: RetentionSettings, partner: str, now: Instant, *, dry_run: bool = False) -> int:
+    """Remove the kept copies of `partner` older than `items_days` (or, `dry_run`, only count them); how many."""
+    cutoff = now - settings.items_days * _DAY
+    folder = settings.items_path / partner
+    pruned = 0
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        try:
+            if path.is_file() and path.stat().st_mtime_ns // 1000 <= cutoff:
+                if not dry_run:
+                    path.unlink()
+                pruned += 1
+        except FileNotFoundError:  # removed meanwhile (another worker sharing the folder)
+            continue
     return pruned

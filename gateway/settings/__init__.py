@@ -6,7 +6,7 @@ an environment variable or a file that holds them.
 
 One module per thing configured: `files` (a partner's file formats and columns), `sources` (folder and SFTP
 sources, the SFTP connection), `partners` (a partner, its API, delivery and export), `platform` ([api] and its
-tokens), `retention` (the kept copies of applied items), `store`, `worker`, and `load` (the whole `Settings`,
+tokens), `retention` (how long what the gateway writes is kept), `store`, `worker`, and `load` (the whole `Settings`,
 `load()` and the environment). Every name is importable from `gateway.settings` itself.
 """
 

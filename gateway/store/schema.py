@@ -210,6 +210,20 @@ ingest_ledger = _partner_table(
     serial=True,
 )
 
+# the sha256 of applied content whose ledger entry retention removed (ledger_days), kept for dedupe_days: the
+# same content delivered again is still a duplicate of the entry it names (0011)
+ledger_digests = _partner_table(
+    "ledger_digests",
+    # the removed entry: what the duplicate's report names
+    Column("ledger_id", BigInteger, nullable=False),
+    Column("kind", String(32), nullable=False),
+    _digest("sha256"),
+    # the entry's receipt, from which dedupe_days count
+    _instant("received_at"),
+    Index("ux_ledger_digests_content", "partner_id", "kind", "sha256", unique=True),
+    key=("ledger_id",),
+)
+
 outbox = _partner_table(
     "outbox",
     # a MessageKind: ats | channel_ats | order_closed | order_export

@@ -1,5 +1,5 @@
 """What one configuration runs, and how it is supervised: the scheduler's interval jobs (SFTP sources, API
-feeds, pruning the kept copies of applied items at start and daily), a watchdog observer per folder source, a
+feeds, retention at start and daily), a watchdog observer per folder source, a
 delivery loop per partner with routes, and the platform API when enabled; all stopped together, the items in hand
 let finish."""
 
@@ -18,13 +18,16 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from gateway import access, bootstrap, logs, platform_api
 from gateway.domain.instant import Instant
 from gateway.domain.outcomes import Outcome
-from gateway.service import pickup, retention
+from gateway.service import pickup, purge
 from gateway.service.publish import routes
 from gateway.settings import FolderSource, Settings, SftpSource
 from gateway.transport.folder import FolderWatcher
 from gateway.worker.sources import Sources, SourceState
 
 log = logs.get(__name__)
+
+# seconds the daily retention run may start late: workers sharing a store, started together, do not purge together
+PURGE_JITTER = 3600.0
 
 
 class Running:
@@ -65,7 +68,12 @@ class Running:
                 )
                 self.loops.append(loop)
         self.scheduler.add_job(
-            self._prune, "interval", days=1, id="retention", next_run_time=_soon(self.config.worker.jitter)
+            self._purge,
+            "interval",
+            days=1,
+            jitter=PURGE_JITTER,
+            id="retention",
+            next_run_time=_soon(self.config.worker.jitter),
         )
         self.scheduler.start()
         for watcher in self.watchers:
@@ -170,12 +178,13 @@ class Running:
         if any(page.result.outcome == Outcome.APPLIED for page in report.pages):
             self._wake(partner)
 
-    def _prune(self) -> None:
-        """The kept copies of applied items older than retention.items_days, removed (`items_pruned`)."""
+    def _purge(self) -> None:
+        """What [retention] no longer keeps, removed in small batches (`retention_purged`); the worker stopping ends
+        it between two batches."""
         try:
-            retention.prune(self.config.retention, self.app.clock())
-        except OSError:
-            log.exception("items_prune_failed", path=str(self.config.retention.items_path))
+            purge.purge(self.app.store, self.config, self.app.clock(), stopping=self.stop.is_set)
+        except Exception:  # the next run tries again; the worker goes on
+            log.exception("retention_failed")
 
     def _wake(self, partner: str) -> None:
         wake = self.wakes.get(partner)

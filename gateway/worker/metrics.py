@@ -68,6 +68,12 @@ class Metrics:
         )
         self.retries = self._counter("gateway_delivery_retries", "Delivery retries scheduled")
         self.dead = self._counter("gateway_delivery_dead", "Messages sent to dead letter")
+        self.purged = Counter(
+            "gateway_purged",
+            "What retention removed: outbox, ledger, dedupe, files, pages, items",
+            ["what"],
+            registry=self.registry,
+        )
 
     def expect(self, kinds: Mapping[str, Iterable[str]]) -> None:
         """Show the rejected and quarantined item counters of each partner's kinds (`kinds`: partner -> the kinds
@@ -101,6 +107,8 @@ class Metrics:
             self.retries.labels(partner, kind).inc()
         elif name == "delivery_dead":
             self.dead.labels(partner, kind).inc(_number(event.get("messages", 1)))
+        elif name == "retention_purged" and not event.get("dry_run"):
+            self.purged.labels(str(event.get("what", ""))).inc(_number(event.get("count")))
         return event
 
     def add_collector(self, collect: Callable[[], Iterator[Metric]]) -> None:

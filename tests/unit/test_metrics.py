@@ -113,6 +113,17 @@ def test_deliveries_retries_and_dead_letters(metrics: Metrics) -> None:
     assert value(metrics, "gateway_delivery_dead_total", partner="acme", kind="order_closed") == 1
 
 
+def test_what_retention_purged_counts_by_what_and_a_dry_run_counts_nothing(metrics: Metrics) -> None:
+    """`retention_purged` events add their count to gateway_purged_total{what}, over partners; a dry run's do not."""
+    feed(metrics, "retention_purged", partner="acme", what="outbox", count=500, days=7, dry_run=False)
+    feed(metrics, "retention_purged", partner="other", what="outbox", count=3, days=7, dry_run=False)
+    feed(metrics, "retention_purged", partner="acme", what="ledger", count=0, days=90, dry_run=False)
+    feed(metrics, "retention_purged", partner="acme", what="files", count=9, days=30, dry_run=True)
+    assert value(metrics, "gateway_purged_total", what="outbox") == 503
+    assert value(metrics, "gateway_purged_total", what="ledger") == 0
+    assert value(metrics, "gateway_purged_total", what="files") is None
+
+
 def test_other_events_count_nothing(metrics: Metrics) -> None:
     for event in ("file_archived", "worker_started", "delivery_breaker_opened", "transport_failed"):
         feed(metrics, event, partner="acme", kind="stock", rows_applied=9, messages=4)

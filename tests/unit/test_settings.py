@@ -515,6 +515,19 @@ def test_kept_copies_default_to_var_items_for_30_days_and_resolve_beside_the_fil
     assert (given.retention.items_path, given.retention.items_days) == ((tmp_path / "kept").resolve(), 0)
 
 
+def test_retention_keeps_each_kind_for_the_issues_defaults_and_dedupe_outlives_the_ledger(tmp_path: Path) -> None:
+    """[retention] defaults: delivered messages 7 days, ledger 90, dedupe 365, files and pages 30, batches of 500;
+    a dedupe_days shorter than ledger_days is refused under its key."""
+    kept = settings.load(write(tmp_path, '[partners.p]\nstock_mode = "simple"\n'), environ={}).retention
+    days = (kept.outbox_days, kept.ledger_days, kept.dedupe_days, kept.files_days, kept.pages_days, kept.items_days)
+    assert (days, kept.batch_size) == ((7, 90, 365, 30, 30, 30), 500)
+    assert problems_of(write(tmp_path, "[retention]\nledger_days = 400\n"))[0].startswith(
+        "retention.dedupe_days: 365 is shorter than ledger_days (400)"
+    )
+    same = settings.load(write(tmp_path, "[retention]\nledger_days = 30\ndedupe_days = 30\n"), environ={})
+    assert (same.retention.ledger_days, same.retention.dedupe_days) == (30, 30)
+
+
 def test_retention_mistakes_are_listed_by_key(tmp_path: Path) -> None:
     """A negative number of days and an unknown key, each under its key."""
     with pytest.raises(settings.ConfigError) as error:

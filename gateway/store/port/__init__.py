@@ -3,7 +3,8 @@
 One `write()` block is one transaction (a unit of work): everything an inbound item or a command does commits
 together or not at all. Its operations come in small repositories, one per aggregate, each a protocol of its own
 module: stock, orders, caps (and channels), outbox, ledger (and transport failures), feeds, partners, requests
-(idempotent answers), and the locks a shared store takes. A `UnitOfWork` holds them all on one connection.
+(idempotent answers), retention (what is old enough, removed), and the locks a shared store takes. A `UnitOfWork`
+holds them all on one connection.
 
 Records are plain data (gateway.store.records); the rules that compute them live in gateway.domain. Errors are
 the store's own (gateway.store.errors). Every name is importable from here, as before the port was split.
@@ -24,6 +25,7 @@ from gateway.store.port.orders import OrderRepository
 from gateway.store.port.outbox import OutboxRepository
 from gateway.store.port.partners import PartnerRepository
 from gateway.store.port.requests import RequestRepository
+from gateway.store.port.retention import RetentionRepository
 from gateway.store.port.stock import LevelLoader, StockRepository
 from gateway.store.records import (
     AtsMessage,
@@ -86,6 +88,7 @@ __all__ = [
     "PlaceAtOnce",
     "PlacedAtOnce",
     "RequestRepository",
+    "RetentionRepository",
     "StockRecord",
     "StockRepository",
     "StockVersion",
@@ -126,6 +129,8 @@ class UnitOfWork:
     """Feed cursors."""
     requests: RequestRepository
     """Answers kept for idempotency keys."""
+    retention: RetentionRepository
+    """What is old enough, removed in batches."""
 
 
 class Store(Protocol):

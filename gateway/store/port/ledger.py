@@ -18,7 +18,9 @@ class LedgerRepository(Protocol):
     """Ledger entries, and transport failures per source file (name, size and time)."""
 
     def applied(self, partner_id: int, kind: str, sha256: str, outcome: Outcome = Outcome.APPLIED) -> int | None:
-        """The id of the entry that applied this content already (or the first one with `outcome`), if any."""
+        """The id of the entry that applied this content already (or the first one with `outcome`), if any. An
+        applied (or bundled) entry that retention removed after `ledger_days` is still found by the digest it left
+        (RetentionRepository.remove_entries), until `dedupe_days`: the id it had."""
         ...
 
     def open(self, item: Inbound, outcome: Outcome = Outcome.APPLIED) -> int:
@@ -72,5 +74,6 @@ class LedgerRepository(Protocol):
 
     def in_force(self, partner_id: int, kind: str) -> tuple[int, str] | None:
         """(id, sha256) of the latest `applied` entry of the partner and kind (a re-apply included), or `bundled`
-        (a bundle's member): the content in force; None before any."""
+        (a bundle's member): the content in force; None before any. When retention removed every such entry, the
+        latest digest it left of the kind."""
         ...

@@ -20,13 +20,15 @@ from gateway.store.sql.repository import SqlRepository, with_partner
 _G = schema.ingest_ledger
 _IN_FORCE = (Outcome.APPLIED.value, Outcome.BUNDLED.value)  # content that applied: alone, or in a bundle
 _T = schema.transport_failures
+_D = schema.ledger_digests
 
 
 class SqlLedger(SqlRepository):
     """The port's LedgerRepository: ledger entries, and transport failures per source file (name, size and time)."""
 
     def applied(self, partner_id: int, kind: str, sha256: str, outcome: Outcome = Outcome.APPLIED) -> int | None:
-        """The entry that already applied this content for this partner and kind (or the first with `outcome`)."""
+        """The entry that already applied this content for this partner and kind (or the first with `outcome`); once
+        retention removed it, the id it had, from the digests kept for `retention.dedupe_days`."""
         # the claim of applied content, not a re-apply on purpose: the unique index's own condition, which it serves
         claims = _G.c.reapply_of.is_(None) if outcome == Outcome.APPLIED else true()
         found = self.connection.execute(
@@ -41,6 +43,10 @@ class SqlLedger(SqlRepository):
             .order_by(_G.c.id)
             .limit(1)
         ).scalar_one_or_none()
+        if found is None and outcome in _IN_FORCE:  # its entry removed by retention: its digest, while kept
+            found = self.connection.execute(
+                select(_D.c.ledger_id).where(_D.c.partner_id == partner_id, _D.c.kind == kind, _D.c.sha256 == sha256)
+            ).scalar_one_or_none()
         return None if found is None else int(found)
 
     def open(self, item: Inbound, outcome: Outcome = Outcome.APPLIED) -> int:
@@ -108,6 +114,13 @@ class SqlLedger(SqlRepository):
             .order_by(_G.c.id.desc())
             .limit(1)
         ).one_or_none()
+        if row is None:  # every entry of the kind removed by retention: the latest digest kept, if any
+            row = self.connection.execute(
+                select(_D.c.ledger_id.label("id"), _D.c.sha256)
+                .where(_D.c.partner_id == partner_id, _D.c.kind == kind)
+                .order_by(_D.c.ledger_id.desc())
+                .limit(1)
+            ).one_or_none()
         return None if row is None else (int(row.id), str(row.sha256))
 
     # transport failures of source files, and the quarantine they lead to

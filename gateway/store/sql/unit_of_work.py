@@ -15,6 +15,7 @@ from gateway.store.sql.outbox import SqlOutbox
 from gateway.store.sql.partners import SqlPartners
 from gateway.store.sql.repository import Shared
 from gateway.store.sql.requests import SqlRequests
+from gateway.store.sql.retention import SqlRetention
 from gateway.store.sql.stock import SqlStock
 
 
@@ -42,5 +43,6 @@ class SqlUnitOfWork(UnitOfWork):
             ledger=SqlLedger(shared),
             feeds=SqlFeeds(shared),
             requests=SqlRequests(shared),
+            retention=SqlRetention(shared),
             connection=shared.connection,
         )
