@@ -58,8 +58,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two test processes (pytest-xdist): much of the suite waits on real processes, servers and the network, and
+# every test keeps to its own files, schema and ports, so the two cores overlap the waits.
 test: lint typecheck $(SSHD) $(SYSTEMD_ANALYZE) $(PROMTOOL)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist worksteal
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
