@@ -58,8 +58,8 @@ class Seeded:
     drop: Path  # the folder source's folder
 
 
-def _config(folder: Path, store_url: str, partner_api: dict[str, Any] | None) -> Path:
-    source = {"type": "folder", "name": "drop", "kind": "stock", "path": str(folder / "drop")}
+def _config(folder: Path, store_url: str, drop: Path, partner_api: dict[str, Any] | None) -> Path:
+    source = {"type": "folder", "name": "drop", "kind": "stock", "path": str(drop)}
     options: dict[str, Any] = {"stock_mode": "simple", "sources": [source]}
     if partner_api is not None:
         options["api"] = partner_api
@@ -77,7 +77,7 @@ def seed(folder: Path, partner: FakePartner) -> Seeded:
     token_file.write_text(PARTNER_TOKEN, encoding="utf-8")
     api = {"base_url": partner.url, "token_file": str(token_file), "connect_timeout": 2.0, "read_timeout": 2.0}
     (folder / "seed").mkdir()
-    path = _config(folder / "seed", store_url, api)
+    path = _config(folder / "seed", store_url, folder / "drop", api)
     app = bootstrap.build(settings.load(path, environ=ENV))
     try:
         app.commands.set_stock(PARTNER, "DEAD-1", 5, None)
@@ -103,7 +103,7 @@ def worker_config(folder: Path, seeded: Seeded) -> Path:
     """The worker's configuration over the seeded store: the folder source, no partner API (a message queued
     again stays queued: it has no route), the platform API and its console on a free port."""
     (folder / "run").mkdir(exist_ok=True)
-    path = _config(folder / "run", seeded.store_url, None)
+    path = _config(folder / "run", seeded.store_url, seeded.drop, None)
     worker = "".join(f"{key} = {toml_value(value)}\n" for key, value in WORKER_DEFAULTS.items())
     api = "\n[api]\nenabled = true\nport = 0\n" + TOKENS_TOML
     path.write_text(path.read_text(encoding="utf-8") + "\n[worker]\n" + worker + api, encoding="utf-8")
