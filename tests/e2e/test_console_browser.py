@@ -20,7 +20,7 @@ from gateway.store.sql import SqlStore
 from tests.support import browser as browser_support
 from tests.support.console import APPLIED_RUN, CONSOLE_TOKEN, HOSTILE, PARTNER, Seeded, console_worker, seed
 from tests.support.partner import running
-from tests.support.worker import WorkerProcess, drop, stock_csv, wait_until
+from tests.support.worker import WorkerProcess, drop, stock_csv
 
 
 @pytest.fixture
@@ -32,6 +32,9 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
         pytest.skip(why)
     with browser_support.chromium(tmp_path) as found:
         yield found
+
+
+click = browser_support.click_and_wait
 
 
 def text(browser: WebDriver, selector: str) -> str:
@@ -81,7 +84,7 @@ def check_pages(browser: WebDriver, worker: WorkerProcess, base: str, seeded: Se
     assert "items received (3)" in text(browser, ".legend")  # two seeded, one dropped now
 
     # items: the rejected one's hostile name as text, the search by run_id
-    browser.find_element(By.LINK_TEXT, "items").click()
+    click(browser, By.LINK_TEXT, "items")
     files = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "td.file")]
     assert files == ["drop:fresh.csv", HOSTILE, "levels-good.csv"], files
     outcomes = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "td.outcome")]
@@ -89,23 +92,22 @@ def check_pages(browser: WebDriver, worker: WorkerProcess, base: str, seeded: Se
     assert browser.find_elements(By.CSS_SELECTOR, "main img") == []
     no_alert(browser)
     browser.find_element(By.ID, "q").send_keys(APPLIED_RUN)
-    browser.find_element(By.ID, "search").click()
+    click(browser, By.ID, "search")
     assert [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, "td.file")] == ["levels-good.csv"]
 
     # ATS explained
-    browser.find_element(By.LINK_TEXT, "ATS").click()
+    click(browser, By.LINK_TEXT, "ATS")
     browser.find_element(By.ID, "sku").send_keys("BREAD")
-    browser.find_element(By.ID, "explain").click()
+    click(browser, By.ID, "explain")
     assert (text(browser, "#stock"), text(browser, "#ats")) == ("4", "4")
 
     # outbox: the dead letter, retried through its button
-    browser.find_element(By.LINK_TEXT, "outbox").click()
+    click(browser, By.LINK_TEXT, "outbox")
     row = f"#dead-{seeded.dead_id}"
     assert text(browser, f"{row} td.status") == "400"
     assert "unknown sku DEAD-1" in text(browser, f"{row} td.answer")
     assert state_of(seeded, seeded.dead_id) == OutboxState.DEAD
-    browser.find_element(By.ID, f"retry-{seeded.dead_id}").click()
-    wait_until(lambda: browser.find_elements(By.ID, "notice"), 10, "the retry's notice")
+    click(browser, By.ID, f"retry-{seeded.dead_id}")
     assert text(browser, "#notice") == "Queued again: 1."
     assert browser.find_elements(By.ID, "no-dead-letters")
     pending = text(browser, "table.states tr.state-pending")

@@ -21,6 +21,10 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.support.worker import wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -68,12 +72,20 @@ def chromium(folder: Path | None = None) -> Iterator[webdriver.Chrome]:
 
 
 def log_in(browser: webdriver.Chrome, base: str, token: str, page: str = "/console/") -> None:
-    """Open `page`, be sent to the login form, give the token: back on `page`."""
+    """Open `page`, be sent to the login form, give the token: waits until the browser is back on `page`."""
     browser.get(base + page)
-    field = browser.find_element(By.ID, "token")
-    field.send_keys(token)
-    browser.find_element(By.ID, "login").click()
-    if not browser.current_url.startswith(base + page.split("?", 1)[0]):
-        raise AssertionError(
-            f"not back on {page} after logging in: {browser.current_url}\n{browser.page_source[:2000]}"
-        )
+    browser.find_element(By.ID, "token").send_keys(token)
+    click_and_wait(browser, By.ID, "login")
+    wait_until(
+        lambda: browser.current_url == base + page and not browser.find_elements(By.ID, "token"),
+        10,
+        lambda: f"back on {page} after logging in (at {browser.current_url})",
+    )
+
+
+def click_and_wait(browser: webdriver.Chrome, by: str, value: str) -> None:
+    """Click a link or a form's button, then wait until the page it leads to has replaced this one and loaded."""
+    old = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(by, value).click()
+    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(old))
+    WebDriverWait(browser, 10).until(lambda b: b.execute_script("return document.readyState") == "complete")

@@ -164,10 +164,10 @@ def source_lines(partner: str, config: PartnerSettings, states: list[dict[str, A
                 name,
                 kind,
                 True,
-                state["last_ok"] or "never",
+                when(instant.parse(state["last_ok"])) if state["last_ok"] else "never",
                 age(state["seconds_since_ok"]),
                 state["last_error"],
-                state["last_error_at"] or "-",
+                when(instant.parse(state["last_error_at"])) if state["last_error_at"] else "-",
                 bool(state["stale"]),
             )
         )
