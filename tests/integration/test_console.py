@@ -258,6 +258,23 @@ def test_a_retry_without_the_sessions_csrf_token_is_refused_and_with_it_queues_t
     assert 'id="no-dead-letters"' in page
 
 
+def test_a_retry_by_bearer_header_needs_no_csrf_field_and_an_unknown_id_queues_nothing(
+    own: tuple[bootstrap.App, TestClient, Seeded],
+) -> None:
+    """A script's POST with the console token as a bearer header (a browser never sends one by itself) revives the
+    letter without a CSRF field; an id that is no dead letter of the partner revives nothing."""
+    app, client, seeded = own
+    nothing = client.post(f"/console/partners/{PARTNER}/dead-letters/999999/retry", headers=BEARER)
+    assert "Queued again: 0." in nothing.text
+    assert dead_state(app, seeded.dead_id) == OutboxState.DEAD
+    url = f"/console/partners/{PARTNER}/dead-letters/{seeded.dead_id}/retry"
+    answer = client.post(url, headers=BEARER, follow_redirects=False)
+    assert answer.status_code == 303
+    assert dead_state(app, seeded.dead_id) == OutboxState.PENDING
+    api_only = client.post(url, headers={"Authorization": f"Bearer {API_TOKEN}"}, follow_redirects=False)
+    assert api_only.status_code == 403
+
+
 def test_the_read_only_pages_answer_while_another_transaction_holds_the_writer(
     own: tuple[bootstrap.App, TestClient, Seeded],
 ) -> None:
