@@ -114,4 +114,5 @@ def check_pages(browser: WebDriver, worker: WorkerProcess, base: str, seeded: Se
     assert pending.startswith("ats pending"), pending
     assert state_of(seeded, seeded.dead_id) == OutboxState.PENDING
     assert worker.events("outbox_retry", partner=PARTNER, revived=1)
+    assert worker.events("console_login", holder="operator")
     assert CONSOLE_TOKEN not in worker.stdout_path.read_text(encoding="utf-8") + worker.stderr()

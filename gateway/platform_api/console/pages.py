@@ -13,12 +13,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from gateway import bootstrap
+from gateway import bootstrap, logs
 from gateway.access import CONSOLE
 from gateway.platform_api.console import render
 from gateway.platform_api.console.render import SourceStates, page
 from gateway.platform_api.console.session import COOKIE, LIFETIME, PATH, Operator, Sessions
 from gateway.service import console, dead_letters, outbox_view, reads
+
+log = logs.get(__name__)
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -134,9 +136,12 @@ async def login(request: Request) -> Response:
     sessions = _console(request).sessions
     grant = sessions.tokens.grant_of(fields.get("token", "").strip())
     if grant is None:
+        log.warning("console_login_refused", reason="unknown token")  # never the token itself
         return page("login.html", 401, target=target, problem="This token is not valid.", operator=None)
     if not grant.may(CONSOLE):
+        log.warning("console_login_refused", reason="no console scope", holder=grant.name)
         return page("login.html", 403, target=target, problem="This token has no console scope.", operator=None)
+    log.info("console_login", holder=grant.name)
     answer = RedirectResponse(target, status_code=303)
     answer.set_cookie(
         COOKIE,
