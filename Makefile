@@ -7,12 +7,13 @@ STAMP := $(VENV)/.installed
 SSHD := /usr/sbin/sshd
 SYSTEMD_ANALYZE := /usr/bin/systemd-analyze
 PROMTOOL := /usr/bin/promtool
+CHROMEDRIVER := /usr/bin/chromedriver
 
 # The PostgreSQL tests run against this server (each test in a schema of its own); CI sets the same.
 GATEWAY_TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export GATEWAY_TEST_POSTGRES_URL
 
-.PHONY: run test lint typecheck unit integration e2e bench clean
+.PHONY: run test lint typecheck unit integration e2e bench console-screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +41,13 @@ $(PROMTOOL):
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
 
+# The console's browser test (tests/e2e/test_console_browser.py) and `make console-screenshots` drive a headless
+# Chromium: install Debian's chromium and its chromedriver when it is missing.
+$(CHROMEDRIVER):
+	@echo "installing chromium and chromium-driver: the console's browser test drives a headless Chromium"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver
+
 run: $(STAMP)
 	@mkdir -p var && test -s var/demo-api.token || $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(24))" > var/demo-api.token
 	@echo "stock-gateway demo: the worker on config/demo.toml (SQLite in var/gateway.db). Ctrl-C stops it."
@@ -49,6 +57,7 @@ run: $(STAMP)
 	@echo "  read the results in var/outbound/PARTNER/ (ATS, order exports) and with:"
 	@echo "                   $(BIN)/gateway --config config/demo.toml status"
 	@echo "  platform API:    curl -H \"Authorization: Bearer \$$(cat var/demo-api.token)\" 127.0.0.1:8082/v1/partners/simple-shop/ats"
+	@echo "  console:         http://127.0.0.1:8082/console/ (log in with the token in var/demo-api.token)"
 	$(BIN)/gateway --log-format console run --config config/demo.toml
 
 lint: $(STAMP)
@@ -60,7 +69,7 @@ typecheck: $(STAMP)
 
 # Two test processes (pytest-xdist): much of the suite waits on real processes, servers and the network, and
 # every test keeps to its own files, schema and ports, so the two cores overlap the waits.
-test: lint typecheck $(SSHD) $(SYSTEMD_ANALYZE) $(PROMTOOL)
+test: lint typecheck $(SSHD) $(SYSTEMD_ANALYZE) $(PROMTOOL) $(CHROMEDRIVER)
 	$(BIN)/pytest -q -n 2 --dist worksteal
 
 unit: $(STAMP)
@@ -69,7 +78,7 @@ unit: $(STAMP)
 integration: $(STAMP) $(SSHD)
 	$(BIN)/pytest -q tests/integration
 
-e2e: $(STAMP) $(SYSTEMD_ANALYZE) $(PROMTOOL)
+e2e: $(STAMP) $(SYSTEMD_ANALYZE) $(PROMTOOL) $(CHROMEDRIVER)
 	$(BIN)/pytest -q tests/e2e
 
 bench: $(STAMP) $(SSHD)
@@ -79,6 +88,11 @@ bench: $(STAMP) $(SSHD)
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/postgres.py
+
+# A PNG of each console page in var/console-screenshots/, taken by a headless Chromium from a worker over a store
+# seeded as the browser test's is (docs/images/console-outbox.png in the README is one of them).
+console-screenshots: $(STAMP) $(CHROMEDRIVER)
+	$(BIN)/python -m tests.support.console_screenshots var/console-screenshots
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis

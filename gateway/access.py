@@ -1,4 +1,5 @@
-"""Who may call the platform API: bearer tokens scoped to partners, kept hashed, compared in constant time."""
+"""Who may call the platform API and open its console: bearer tokens scoped to partners and to uses (`api`,
+`console`), kept hashed, compared in constant time."""
 
 from __future__ import annotations
 
@@ -12,20 +13,27 @@ from gateway.secrets import SecretError, read_secret
 from gateway.settings import NO_TOKENS, ApiToken, ConfigError, Settings
 
 ALL_PARTNERS = "*"
+API = "api"  # the partner routes under /v1
+CONSOLE = "console"  # the operator console under /console/
 MIN_TOKEN_LENGTH = 16
 
 
 @dataclass(frozen=True)
 class Grant:
-    """One token: its holder's name, the digest of the token, the partners it may act for."""
+    """One token: its holder's name, the digest of the token, the partners it may act for and its scopes."""
 
     name: str
     digest: bytes
     partners: frozenset[str]
+    scopes: frozenset[str] = frozenset({API})
 
     def allows(self, partner: str) -> bool:
         """Whether the token may act for `partner`."""
         return ALL_PARTNERS in self.partners or partner in self.partners
+
+    def may(self, scope: str) -> bool:
+        """Whether the token may be used for `scope` (API, CONSOLE)."""
+        return scope in self.scopes
 
 
 def _digest(token: str) -> bytes:
@@ -61,7 +69,10 @@ class Tokens:
         if not settings.api.tokens:
             raise ConfigError([f"api: {NO_TOKENS}"])
         environ = os.environ if environ is None else environ
-        grants = [Grant(t.name, _digest(_read(t, environ)), frozenset(t.partners)) for t in settings.api.tokens]
+        grants = [
+            Grant(t.name, _digest(_read(t, environ)), frozenset(t.partners), frozenset(t.scopes))
+            for t in settings.api.tokens
+        ]
         return cls(grants)
 
     def grant(self, authorization: str | None) -> Grant | None:
@@ -72,9 +83,19 @@ class Tokens:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None
-        digest = _digest(token.strip())
+        return self.grant_of(token.strip())
+
+    def grant_of(self, token: str) -> Grant | None:
+        """The grant of a token as given (a login form's), or None; in constant time, as `grant`."""
+        if not token:
+            return None
+        digest = _digest(token)
         found = None
         for grant in self.grants:
             if hmac.compare_digest(grant.digest, digest):
                 found = grant
         return found
+
+    def named(self, name: str) -> Grant | None:
+        """The grant of the holder `name` (a console session names its holder), or None."""
+        return next((grant for grant in self.grants if grant.name == name), None)

@@ -4,7 +4,8 @@
 module per resource (ATS, orders, caps and stock), each parsing a request, calling one service function and
 rendering its answer; `schemas` the bodies and answers; `problems` the refusals as RFC 9457 problem details;
 `limits` the body limit; `http_server` the uvicorn server with its connection limits; `threads` the command
-threads; `fast` a placement the route would take as it is, answered without the framework's machinery.
+threads; `fast` a placement the route would take as it is, answered without the framework's machinery;
+`console` the operator console (HTML pages under `/console/`).
 """
 
 from __future__ import annotations

@@ -23,8 +23,9 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import bootstrap
-from gateway.access import Grant, Tokens
-from gateway.platform_api import http_server
+from gateway.access import API, Grant, Tokens
+from gateway.platform_api import console, http_server
+from gateway.platform_api.console.render import SourceStates
 from gateway.platform_api.fast import FastPlacement
 from gateway.platform_api.limits import BodyLimit
 from gateway.platform_api.problems import PROBLEM, ApiProblem, install
@@ -32,8 +33,9 @@ from gateway.platform_api.routes import ROUTERS
 from gateway.platform_api.schemas import ProblemOut
 
 
-def create_app(app: bootstrap.App, tokens: Tokens) -> FastAPI:
-    """The API over the use cases of `app`, guarded by `tokens`."""
+def create_app(app: bootstrap.App, tokens: Tokens, sources: SourceStates | None = None) -> FastAPI:
+    """The API over the use cases of `app`, guarded by `tokens`, and the operator console (`sources`: what the
+    worker knows of its sources, for the console)."""
     api = FastAPI(
         title="stock-gateway platform API",
         version="1",
@@ -64,6 +66,7 @@ def create_app(app: bootstrap.App, tokens: Tokens) -> FastAPI:
     api.add_middleware(BodyLimit, max_bytes=app.settings.api.max_body_bytes)  # outermost: before the token
     for router in ROUTERS:
         api.include_router(router)
+    console.install(api, tokens, sources)
     return api
 
 
@@ -90,6 +93,8 @@ class _Authorize:
                 denied = ApiProblem(401, "Unauthorized", "a valid bearer token is required", "unauthorized")
             elif not grant.allows(partner):
                 denied = ApiProblem(403, "Forbidden", f"this token may not act for partner {partner}", "forbidden")
+            elif not grant.may(API):
+                denied = ApiProblem(403, "Forbidden", "this token is not for the API (its scopes)", "forbidden")
             if denied is not None:
                 await denied.response()(scope, receive, send)
                 return
@@ -116,8 +121,11 @@ def _openapi(api: FastAPI) -> dict[str, Any]:
     return document
 
 
-def server(app: bootstrap.App, tokens: Tokens, host: str, port: int) -> uvicorn.Server:
-    """A uvicorn server for the API (not started): `run()` serves in this thread until it is told to exit."""
+def server(
+    app: bootstrap.App, tokens: Tokens, host: str, port: int, sources: SourceStates | None = None
+) -> uvicorn.Server:
+    """A uvicorn server for the API and its console (not started): `run()` serves in this thread until it is told
+    to exit."""
     config = app.settings.api
     limits = http_server.Limits(max_connections=config.max_connections, header_timeout=config.header_timeout)
-    return http_server.build(create_app(app, tokens), host, port, limits)
+    return http_server.build(create_app(app, tokens, sources), host, port, limits)

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
 from gateway.settings.base import Strict
 
+Scope = Literal["api", "console"]
+
 
 class ApiToken(Strict):
-    """One bearer token of the platform API, scoped to partners. The token itself is read from the environment
-    variable or the file named here, never written in the configuration."""
+    """One bearer token of the platform API, scoped to partners and to what it is for (`scopes`). The token itself
+    is read from the environment variable or the file named here, never written in the configuration."""
 
     name: str  # who holds it (in logs; never the token)
     token_env: str | None = None
     token_file: Path | None = None
     partners: list[str] = Field(min_length=1)  # the partners it may act for; "*" for all
+    # what it may be used for: "api" (the partner routes under /v1) and "console" (the operator console at
+    # /console/, for the partners above); a token of one scope is refused (403) by the other
+    scopes: list[Scope] = Field(default_factory=lambda: list[Scope](["api"]), min_length=1)
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:

@@ -85,7 +85,12 @@ class Running:
         """The platform API on its own thread, over this configuration's use cases; the port it listens on, or
         None when it could not listen."""
         config = self.config
-        server = platform_api.server(self.app, tokens, config.api.host, config.api.port)
+        factor = config.worker.staleness_factor
+
+        def states() -> list[dict[str, Any]]:  # for the console: what this worker knows of its sources
+            return self.sources.as_dicts(self.app.clock(), factor)
+
+        server = platform_api.server(self.app, tokens, config.api.host, config.api.port, states)
         thread = threading.Thread(target=server.run, name="platform-api", daemon=True)
         self.api, self.api_thread = server, thread
         thread.start()

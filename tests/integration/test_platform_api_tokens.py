@@ -51,3 +51,14 @@ def test_without_the_api_enabled_no_token_is_needed_and_with_one_the_api_is_acce
     """The check is about serving the API: a worker without it needs no token, and one token is enough."""
     assert gateway(config(tmp_path / "off", "\n[api]\nenabled = false\n"), "check-config").exit_code == 0
     assert gateway(config(tmp_path / "on", "\n[api]\nenabled = true\n" + TOKEN_TOML), "check-config").exit_code == 0
+
+
+def test_a_tokens_scopes_are_api_or_console_and_another_is_refused_at_check_config(tmp_path: Path) -> None:
+    """`scopes` takes "api" and "console" (the operator console); a scope of another name is a configuration
+    problem naming the token's table (exit 2)."""
+    console = TOKEN_TOML + 'scopes = ["api", "console"]\n'
+    assert gateway(config(tmp_path / "ok", "\n[api]\nenabled = true\n" + console), "check-config").exit_code == 0
+    bad = config(tmp_path / "bad", "\n[api]\nenabled = true\n" + TOKEN_TOML + 'scopes = ["admin"]\n')
+    result = gateway(bad, "check-config")
+    assert result.exit_code == 2, result.output
+    assert "scopes" in result.stderr

@@ -45,6 +45,15 @@ class LedgerRepository(Protocol):
         """The latest ledger entries, newest first."""
         ...
 
+    def find(self, partner_id: int, text: str, limit: int = 100) -> list[LedgerRecord]:
+        """The latest entries, newest first, whose source (file name) holds `text`, whose sha256 is `text`, or whose
+        item queued an outbox message of run `text` (the run_id of its log lines)."""
+        ...
+
+    def hourly(self, partner_id: int, since: Instant) -> dict[int, int]:
+        """Items received since `since`, counted per hour: hours after `since` (0, 1, ...) -> items."""
+        ...
+
     def transport_failed(
         self, partner_id: int, source: str, identity: str, error: str, now: Instant
     ) -> TransportFailures:

@@ -49,6 +49,11 @@ class OutboxRepository(Protocol):
         """Messages of the partner in `state` (all states for None), of `kind` (every kind for None), oldest first."""
         ...
 
+    def delivered_hourly(self, partner_id: int, since: Instant) -> dict[int, int]:
+        """Messages delivered since `since` (as still recorded: a delivered value a newer one replaced is gone),
+        counted per hour: hours after `since` (0, 1, ...) -> messages."""
+        ...
+
     def pending_kinds(self, partner_id: int) -> set[MessageKind]:
         """The kinds of message waiting for the partner."""
         ...

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import delete, func, select, true, update
+from sqlalchemy import delete, func, or_, select, true, update
 
 from gateway.domain import instant
 from gateway.domain.instant import Instant
@@ -21,6 +21,8 @@ _G = schema.ingest_ledger
 _IN_FORCE = (Outcome.APPLIED.value, Outcome.BUNDLED.value)  # content that applied: alone, or in a bundle
 _T = schema.transport_failures
 _D = schema.ledger_digests
+_X = schema.outbox
+HOUR = 3_600_000_000  # microseconds
 
 
 class SqlLedger(SqlRepository):
@@ -98,6 +100,30 @@ class SqlLedger(SqlRepository):
         """The latest entries of the partner, newest first."""
         query = with_partner(_G).where(_G.c.partner_id == partner_id).order_by(_G.c.id.desc()).limit(limit)
         return [_record(row) for row in self.connection.execute(query)]
+
+    def find(self, partner_id: int, text: str, limit: int = 100) -> list[LedgerRecord]:
+        """A LIKE on the source (its wildcards taken literally), an equality on the digest, and the entries of the
+        outbox rows of the run: the ledger keeps no run_id, the messages an item queued do."""
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        of_run = select(_X.c.ledger_id).where(_X.c.partner_id == partner_id, _X.c.run_id == text)
+        query = (
+            with_partner(_G)
+            .where(
+                _G.c.partner_id == partner_id,
+                or_(_G.c.source.ilike(pattern, escape="\\"), _G.c.sha256 == text.lower(), _G.c.id.in_(of_run)),
+            )
+            .order_by(_G.c.id.desc())
+            .limit(limit)
+        )
+        return [_record(row) for row in self.connection.execute(query)]
+
+    def hourly(self, partner_id: int, since: Instant) -> dict[int, int]:
+        """One GROUP BY on the hour, counted from `since` (integer division on both databases)."""
+        hour = ((_G.c.received_at - since) // HOUR).label("hour")
+        query = (
+            select(hour, func.count()).where(_G.c.partner_id == partner_id, _G.c.received_at >= since).group_by(hour)
+        )
+        return {int(h): int(n) for h, n in self.connection.execute(query)}
 
     def entry(self, partner_id: int, ledger_id: int) -> LedgerRecord | None:
         """The partner's entry `ledger_id`, if it has one."""

@@ -20,6 +20,7 @@ _X = schema.outbox
 _P = schema.partners
 _ATS = MessageKind.ATS.value
 _PENDING = OutboxState.PENDING.value
+HOUR = 3_600_000_000  # microseconds
 
 
 class SqlOutbox(SqlDelivery):
@@ -107,6 +108,20 @@ class SqlOutbox(SqlDelivery):
             OutboxRecord(**{**row._mapping, "kind": MessageKind(row.kind), "state": OutboxState(row.state)})
             for row in self.connection.execute(query)
         ]
+
+    def delivered_hourly(self, partner_id: int, since: Instant) -> dict[int, int]:
+        """One GROUP BY on the hour of delivery, counted from `since`."""
+        hour = ((_X.c.delivered_at - since) // HOUR).label("hour")
+        query = (
+            select(hour, func.count())
+            .where(
+                _X.c.partner_id == partner_id,
+                _X.c.state == OutboxState.DELIVERED.value,
+                _X.c.delivered_at >= since,
+            )
+            .group_by(hour)
+        )
+        return {int(h): int(n) for h, n in self.connection.execute(query)}
 
     def pending_kinds(self, partner_id: int) -> set[MessageKind]:
         """The kinds waiting (read from the partial index of pending messages)."""
