@@ -90,7 +90,7 @@ bench: $(STAMP) $(SSHD)
 	$(BIN)/python bench/postgres.py
 
 # A PNG of each console page in var/console-screenshots/, taken by a headless Chromium from a worker over a store
-# seeded as the browser test's is (docs/images/console-outbox.png in the README is one of them).
+# seeded as the browser test's is (docs/images/console-overview.png in the README is one of them).
 console-screenshots: $(STAMP) $(CHROMEDRIVER)
 	$(BIN)/python -m tests.support.console_screenshots var/console-screenshots
 
