@@ -231,7 +231,7 @@ def bundle_report(result: BundleResult) -> Json:
 
 def ledger_entry(entry: LedgerRecord) -> Json:
     """One inbound item and what became of it, with the warnings of its report: `gateway ledger --json`
-    (`reapply_of`: the entry whose content it applied again on purpose)."""
+    (`reapply_of`: the entry whose content it applied again on purpose; `run_id`: its log lines')."""
     shown = _fields(
         entry,
         "id",
@@ -246,6 +246,7 @@ def ledger_entry(entry: LedgerRecord) -> Json:
         "rows_refused",
         "error",
         "reapply_of",
+        "run_id",
     )
     return shown | {"warnings": _stored_warnings(entry.report)}
 

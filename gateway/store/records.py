@@ -174,6 +174,7 @@ class LedgerRecord:
     error: str | None
     report: str | None
     reapply_of: int | None = None  # the entry whose content this one applied again on purpose
+    run_id: str | None = None  # the run_id of the log lines of its handling (entries before 0012: None)
 
 
 class OutboxRecord(NamedTuple):

@@ -202,11 +202,14 @@ ingest_ledger = _partner_table(
     Column("report", Text, nullable=True),
     # the entry whose content this one applied again on purpose (`gateway ledger reapply`, `ingest --force`)
     Column("reapply_of", Integer, nullable=True),
+    # the run_id bound to the item's log lines (0012): `grep RUN_ID` and the console's search find the entry
+    Column("run_id", String(32), nullable=True),
     # the same content is applied at most once per partner and kind, whatever races (but on purpose: a re-apply)
     _partial_index("ux_ingest_ledger_applied", "partner_id", "kind", "sha256", where=_CLAIMED, unique=True),
     Index("ix_ingest_ledger_received", "partner_id", "received_at"),
     # the latest entry of a partner and kind (the content in force), read when a duplicate comes in
     Index("ix_ingest_ledger_kind", "partner_id", "kind", "id"),
+    Index("ix_ingest_ledger_run", "partner_id", "run_id"),
     serial=True,
 )
 

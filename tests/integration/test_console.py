@@ -313,6 +313,10 @@ def test_the_ledger_search_and_hourly_counts_read_the_same_on_both_stores(
         path.write_text(f"sku,quantity,as_of\nS{number},1,2026-01-01T00:00:00Z\n")
         clock.advance(3600)
         found[name] = app.ingestor.ingest("acme", Kind.STOCK, path, source=name, run_id=f"run-{number}")
+    # a rejected item queues nothing: its entry keeps the run_id itself (0012)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("sku,quantity,as_of\nS9,-1,2026-01-01T00:00:00Z\n")
+    assert app.ingestor.ingest("acme", Kind.STOCK, bad, source="bad.csv", run_id="run-bad").outcome == "rejected"
     with app.store.read() as tx:
         acme = tx.partners.id_of("acme")
 
@@ -324,10 +328,11 @@ def test_the_ledger_search_and_hourly_counts_read_the_same_on_both_stores(
         assert sources("AXB") == ["axb.csv"]
         assert sources(found["axb.csv"].sha256) == ["axb.csv"]
         assert sources("run-2") == ["100%.csv"]
-        assert sources(".csv") == ["100%.csv", "axb.csv", "a_b.csv"]
+        assert sources("run-bad") == ["bad.csv"]
+        assert [entry.source for entry in tx.ledger.entries(acme)][1:] == ["100%.csv", "axb.csv", "a_b.csv"]
         first = tx.ledger.entries(acme)[-1].received_at
-        assert tx.ledger.hourly(acme, first) == {0: 1, 1: 1, 2: 1}
-        assert tx.ledger.hourly(acme, first + 1) == {0: 1, 1: 1}
+        assert tx.ledger.hourly(acme, first) == {0: 1, 1: 1, 2: 2}
+        assert tx.ledger.hourly(acme, first + 1) == {0: 1, 1: 2}
         assert tx.outbox.delivered_hourly(acme, first) == {}
     clock.advance(3600)
     with app.store.write() as tx:  # the three values delivered in the fourth hour

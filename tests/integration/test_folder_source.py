@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -49,6 +50,7 @@ LEDGER_KEYS = {
     "rows_refused",
     "error",
     "reapply_of",
+    "run_id",
     "warnings",
 }
 
@@ -668,6 +670,7 @@ def test_poll_and_ledger_through_the_cli(world: World) -> None:
         entry = by_source[f"stock-in:{name}"]
         assert entry["kind"] == "stock"
         assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+        assert re.fullmatch("[0-9a-f]{16}", entry["run_id"]), entry  # the poll's run for this file (0012)
         assert entry["size"] == len(data)
         assert datetime.fromisoformat(entry["received_at"]).tzinfo is not None
         assert (entry["outcome"], entry["rows_applied"], entry["rows_skipped"], entry["rows_refused"]) == (

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, or_, select, true, update
 
+from gateway import logs
 from gateway.domain import instant
 from gateway.domain.instant import Instant
 from gateway.domain.outcomes import Outcome
@@ -56,7 +57,11 @@ class SqlLedger(SqlRepository):
         naming the entry it applies again, claims nothing)."""
         taken = f"{item.kind} content {item.sha256} was applied already"
         with translate_errors(conflict=lambda _: AlreadyApplied(taken)):
-            key = self.connection.execute(_G.insert().values(**asdict(item), outcome=outcome)).inserted_primary_key
+            # the item's run_id: the transaction's, else the one bound to the log lines of the block (a rejection or
+            # a quarantine is recorded in a transaction of its own, inside the item's run)
+            run_id = self.shared.run_id or logs.current_run()
+            values = {**asdict(item), "outcome": outcome, "run_id": run_id}
+            key = self.connection.execute(_G.insert().values(**values)).inserted_primary_key
         assert key is not None
         return int(key[0])
 
@@ -102,15 +107,20 @@ class SqlLedger(SqlRepository):
         return [_record(row) for row in self.connection.execute(query)]
 
     def find(self, partner_id: int, text: str, limit: int = 100) -> list[LedgerRecord]:
-        """A LIKE on the source (its wildcards taken literally), an equality on the digest, and the entries of the
-        outbox rows of the run: the ledger keeps no run_id, the messages an item queued do."""
+        """A LIKE on the source (its wildcards taken literally), an equality on the digest or on the entry's run_id,
+        and the entries of the outbox rows of the run (entries made before 0012 kept no run_id; their messages did)."""
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         of_run = select(_X.c.ledger_id).where(_X.c.partner_id == partner_id, _X.c.run_id == text)
         query = (
             with_partner(_G)
             .where(
                 _G.c.partner_id == partner_id,
-                or_(_G.c.source.ilike(pattern, escape="\\"), _G.c.sha256 == text.lower(), _G.c.id.in_(of_run)),
+                or_(
+                    _G.c.source.ilike(pattern, escape="\\"),
+                    _G.c.sha256 == text.lower(),
+                    _G.c.run_id == text,
+                    _G.c.id.in_(of_run),
+                ),
             )
             .order_by(_G.c.id.desc())
             .limit(limit)
