@@ -13,8 +13,9 @@ What goes, per partner (each a `what` of the `retention_purged` event and of `ga
 - pages: feed pages kept aside with their reports (`[partners.P.api] failed`), `pages_days` after.
 - items: the kept copies of applied items (`ledger reapply`), `items_days` after.
 
-Rows go in batches of `batch_size`, each found by a read and removed in a short transaction of its own, with a
-pause between two: a placement waits at most for one batch. A row another transaction holds (PostgreSQL) is
+Rows go in batches of at most `batch_size`, each found by a read and removed in a short transaction of its own,
+with a pause between two: a placement waits at most for one batch, and batches are sized to take at most BUDGET
+(20 ms): a slow transaction halves the next one (BatchSize). A row another transaction holds (PostgreSQL) is
 skipped until the next run. A file's age counts from the later of its modification and its status change: a file
 moved into archive/ keeps its sender's modification time, but the move changes its status time (POSIX rename).
 SFTP sources' archive/ and failed/ are on the partner's server, left to its owner; a source with `delete = true`
@@ -40,6 +41,26 @@ log = logs.get(__name__)
 _DAY = 86_400 * 1_000_000  # an instant counts microseconds
 WHATS = ("outbox", "ledger", "dedupe", "files", "pages", "items")
 PAUSE = 0.005  # seconds between two batches: a writer waiting for the store takes its turn
+
+
+BUDGET = 0.02  # seconds a removing transaction should take at most: a placement waiting on it waits no longer
+
+
+class BatchSize:
+    """How many rows the next removing transaction takes: it starts small, doubles while a transaction takes under
+    half the BUDGET, halves when one takes more, between 1 and `batch_size`. A store that is slow today (a loaded
+    machine, a large index) gets smaller transactions instead of longer waits for the placements behind them."""
+
+    def __init__(self, most: int, first: int = 50) -> None:
+        self.most = most
+        self.now = max(1, min(most, first))
+
+    def took(self, seconds: float) -> None:
+        """The last transaction of `self.now` rows took `seconds`."""
+        if seconds > BUDGET:
+            self.now = max(1, self.now // 2)
+        elif seconds < BUDGET / 2:
+            self.now = min(self.most, self.now * 2)
 
 
 @dataclass(frozen=True)
@@ -108,12 +129,12 @@ class _Run:
         kept = self.settings.retention
         with self.store.read() as tx:
             partner_id = tx.partners.id_of(name)
-        outbox, now, batch = self._before(kept.outbox_days), self.now, kept.batch_size
+        outbox, now = self._before(kept.outbox_days), self.now
         yield (
             "outbox",
             kept.outbox_days,
             self._rows(
-                lambda tx, after: tx.retention.delivered(partner_id, outbox, now, after, batch),
+                lambda tx, after, limit: tx.retention.delivered(partner_id, outbox, now, after, limit),
                 lambda tx, ids: tx.retention.remove_delivered(partner_id, ids, outbox, now),
             ),
         )
@@ -122,7 +143,7 @@ class _Run:
             "ledger",
             kept.ledger_days,
             self._rows(
-                lambda tx, after: tx.retention.aged_entries(partner_id, ledger, after, batch),
+                lambda tx, after, limit: tx.retention.aged_entries(partner_id, ledger, after, limit),
                 lambda tx, ids: tx.retention.remove_entries(partner_id, ids, ledger, dedupe),
             ),
         )
@@ -130,7 +151,7 @@ class _Run:
             "dedupe",
             kept.dedupe_days,
             self._rows(
-                lambda tx, after: tx.retention.aged_digests(partner_id, dedupe, after, batch),
+                lambda tx, after, limit: tx.retention.aged_digests(partner_id, dedupe, after, limit),
                 lambda tx, ids: tx.retention.remove_digests(partner_id, ids, dedupe),
             ),
         )
@@ -143,26 +164,29 @@ class _Run:
 
     def _rows(
         self,
-        aged: Callable[[UnitOfWork, int], list[int]],
+        aged: Callable[[UnitOfWork, int, int], list[int]],
         remove: Callable[[UnitOfWork, Sequence[int]], int],
     ) -> int:
-        """Walk the table in id order (reads), removing each batch found in a write of its own; how many went (or,
-        dry, were found)."""
+        """Walk the table in id order (reads), removing each batch found in a write of its own, sized so that the
+        write stays within BUDGET; how many went (or, dry, were found)."""
         removed, after = 0, 0
-        batch = self.settings.retention.batch_size
+        size = BatchSize(self.settings.retention.batch_size)
         while not self.stopping():
+            limit = size.now
             with self.store.read() as tx:
-                ids = aged(tx, after)
+                ids = aged(tx, after, limit)
             if not ids:
                 break
             if self.dry_run:
                 removed += len(ids)
             else:
+                started = time.monotonic()
                 with self.store.write() as tx:
                     removed += remove(tx, ids)
+                size.took(time.monotonic() - started)
                 time.sleep(self.pause)
             after = ids[-1]
-            if len(ids) < batch:
+            if len(ids) < limit:
                 break
         return removed
 

@@ -37,7 +37,8 @@ class RetentionSettings(Strict):
     files_days: int = Field(default=30, ge=1, le=_DAYS)
     # feed pages kept aside with their error reports (`[partners.P.api] failed`)
     pages_days: int = Field(default=30, ge=1, le=_DAYS)
-    # rows removed per transaction: each is short, so a placement never waits long behind one
+    # the most rows removed per transaction; batches start at 50 and are sized to take at most 20 ms each (halved
+    # after a slower one), so a placement never waits long behind one
     batch_size: int = Field(default=500, ge=1, le=10_000)
 
     @field_validator("dedupe_days")
