@@ -50,6 +50,12 @@ def test_the_eggs_schedule_is_explained_date_by_date_with_its_limiting_date() ->
     )
     assert (explained.atp, explained.limiting) == (10, FRIDAY)
     assert atp.atp(EGGS, {FRIDAY: 20}, THURSDAY, MONDAY) == 10  # Thursday's eggs are already Friday's
+    assert atp.atp(EGGS, {FRIDAY: 20}, SATURDAY, MONDAY) == 70
+    assert atp.explain(EGGS, {FRIDAY: 20}, MONDAY, MONDAY).limiting == MONDAY
+    assert atp.schedule_points(EGGS, {FRIDAY: 20}, MONDAY) == (
+        atp.SchedulePoint(THURSDAY, 10),
+        atp.SchedulePoint(SATURDAY, 70),
+    )
 
 
 def test_the_permanent_item_fits_a_line_wanted_from_the_15th_and_not_one_for_today() -> None:
