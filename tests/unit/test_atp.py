@@ -73,6 +73,8 @@ def test_an_earlier_line_never_takes_what_a_later_one_was_promised() -> None:
     assert explained.days[0] == DayBalance(TODAY, 10, 0, 10)
     assert (explained.atp, explained.limiting) == (0, THE_15TH)
     assert not atp.fits(stock, {THE_15TH: 10}, TODAY, 1, TODAY)
+    # a tie names the earliest date
+    assert atp.explain(SupplySchedule(0, ((THE_15TH, 5),)), {THE_15TH: 5}, TODAY, TODAY).limiting == TODAY
 
 
 def test_supply_arriving_later_never_serves_an_earlier_line_even_when_later_lines_leave_room() -> None:
