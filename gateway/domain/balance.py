@@ -18,7 +18,7 @@ cumulative balance on today already sums everything before it, and callers ask o
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_right, insort
 from collections.abc import Iterable
 from datetime import date
 
@@ -41,6 +41,7 @@ class CumulativeBalance:
         while size < len(self._days):
             size *= 2
         self._size = size
+        self._position = {day: i for i, day in enumerate(self._days)}
         self._sums = [0] * (2 * size)
         self._mins = [_EMPTY_MIN] * (2 * size)
         for i, day in enumerate(self._days):
@@ -61,12 +62,15 @@ class CumulativeBalance:
             insort(self._days, day)
             self._rebuild()
             return
-        self._net[day] += units
-        node = self._size + bisect_left(self._days, day)
-        self._sums[node] = self._mins[node] = self._net[day]
+        net = self._net[day] = self._net[day] + units
+        sums, mins = self._sums, self._mins
+        node = self._size + self._position[day]
+        sums[node] = mins[node] = net
         node //= 2
-        while node:
-            self._pull(node)
+        while node:  # _pull, inlined: this runs for every line placed
+            left = 2 * node
+            sums[node] = sums[left] + sums[left + 1]
+            mins[node] = min(mins[left], sums[left] + mins[left + 1])
             node //= 2
 
     def _range(self, start: int, stop: int) -> tuple[int, int]:
@@ -94,10 +98,24 @@ class CumulativeBalance:
     def room(self, day: date) -> int:
         """The smallest cumulative balance over `day` and every later date: the most a line for `day` may take
         (negative when later promises already exceed what is there)."""
-        split = bisect_right(self._days, day)
-        before, _ = self._range(0, split)
-        _, lowest_after = self._range(split, len(self._days))
-        return min(before, before + lowest_after)
+        split = bisect_right(self._days, day)  # the first date after `day`
+        if split == len(self._days):
+            return self._sums[1]  # no later date: the balance of `day` is the total
+        # One walk from the root down to the first later date: every right sibling passed on the way lies wholly
+        # after `day`, and `prefix` ends as the balance of `day` (a placement asks this, so one walk, not two).
+        sums, mins = self._sums, self._mins
+        node, low, width, prefix, lowest = 1, 0, self._size, 0, _EMPTY_MIN
+        while node < self._size:
+            width //= 2
+            left = 2 * node
+            if split < low + width:
+                lowest = min(lowest, prefix + sums[left] + mins[left + 1])
+                node = left
+            else:
+                prefix += sums[left]
+                low += width
+                node = left + 1
+        return min(prefix, prefix + mins[node], lowest)
 
     @property
     def days(self) -> tuple[date, ...]:
