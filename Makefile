@@ -69,6 +69,7 @@ bench: $(STAMP) $(SSHD)
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/postgres.py
+	$(BIN)/python bench/cli.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis

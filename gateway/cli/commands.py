@@ -7,12 +7,12 @@ sentence), so the table cannot drift from the commands.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
 import click
 from click.formatting import HelpFormatter
 
+from gateway.cli.loading import imported
 from gateway.cli.terminal import SafeGroup
 
 
@@ -78,7 +78,7 @@ COMMANDS: dict[str, Entry] = {
 def load(name: str) -> click.Command:
     """The click command `name` of COMMANDS, its module imported now."""
     module, _, attribute = COMMANDS[name].target.partition(":")
-    command = getattr(importlib.import_module(module), attribute)
+    command = getattr(imported(module), attribute)
     if not isinstance(command, click.Command):
         raise TypeError(f"{COMMANDS[name].target} is not a click command")
     return command

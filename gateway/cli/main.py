@@ -10,8 +10,8 @@ import click
 from gateway import logs
 from gateway.cli.commands import LazyGroup
 from gateway.cli.errors import EXIT_REFUSED
+from gateway.cli.loading import collector_paused
 from gateway.cli.log_output import LONG_RUNNING, choose
-from gateway.cli.state import State
 from gateway.cli.terminal import echo
 from gateway.store.errors import StoreError
 
@@ -36,6 +36,9 @@ def cli(ctx: click.Context, config: str | None, log_format: str | None, log_leve
     long_running = ctx.invoked_subcommand in LONG_RUNNING
     chosen = choose(log_format, log_level, isatty=sys.stderr.isatty(), long_running=long_running)
     logs.configure(chosen.fmt, sys.stderr, chosen.level, extra=[logs.Without(chosen.dropped)] if chosen.dropped else [])
+    with collector_paused():  # the settings' models load for a command, not for --version (gateway.cli.loading)
+        from gateway.cli.state import State  # noqa: PLC0415
+
     ctx.obj = State(config, quiet)
 
 

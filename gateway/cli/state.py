@@ -11,6 +11,7 @@ import click
 
 from gateway import settings
 from gateway.cli.errors import ConfigProblems, UsageProblem
+from gateway.cli.loading import collector_paused
 from gateway.domain import instant
 from gateway.settings import PartnerSettings
 from gateway.store.errors import StoreError
@@ -47,7 +48,8 @@ class State:
     @contextmanager
     def app(self, partner: str | None = None) -> Iterator[bootstrap.App]:
         """The app for one command (checking `partner` is configured first), closed when the block ends."""
-        from gateway import bootstrap  # noqa: PLC0415 - the store's libraries load for a command that uses it
+        with collector_paused():  # the store's libraries load for a command that uses it (see gateway.cli.loading)
+            from gateway import bootstrap  # noqa: PLC0415
 
         config = self.settings()
         if partner is not None:
