@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from gateway.domain import instant
 from gateway.domain.instant import Instant
@@ -20,6 +20,8 @@ from gateway.service import partners
 from gateway.settings import FolderExport, FolderSource, Settings, SftpExport, SftpSource, StoreSettings
 from gateway.store.errors import StoreError
 from gateway.store.sql import SqlStore
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:
     from gateway.domain.messages import MessageKind
@@ -30,6 +32,24 @@ if TYPE_CHECKING:
     from gateway.service.publish import Outbound, Publisher, Sender, Sleep
     from gateway.transport.http import PartnerApi
     from gateway.transport.inbox import Inbox
+
+
+_BUILDING = threading.RLock()  # one use case at a time is made (a use case may need another: the pickup, the ingestor)
+
+
+class _built(cached_property[_T]):
+    """cached_property made under one lock: two threads' first uses (the worker's loops, the API's requests)
+    make one object, as Python 3.12's cached_property, which takes no lock, would not guarantee."""
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> _built[_T]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type[Any] | None = None) -> _T: ...
+
+    def __get__(self, instance: object | None, owner: type[Any] | None = None) -> _T | _built[_T]:
+        with _BUILDING:
+            return super().__get__(instance, owner)
 
 
 def system_clock() -> Instant:
@@ -46,45 +66,45 @@ class App:
     clock: Clock
     sleep: Sleep = time.sleep  # how delivery waits between attempts
 
-    @cached_property
+    @_built
     def ingestor(self) -> Ingestor:
         """Takes in files and bundles."""
         from gateway.service.ingest import Ingestor  # noqa: PLC0415 - see the module's docstring
 
         return Ingestor(self.store, self.settings, self.clock)
 
-    @cached_property
+    @_built
     def commands(self) -> Commands:
         """The commands of the rules (place, set-status, confirm, stock set...)."""
         from gateway.service.commands import Commands  # noqa: PLC0415 - see the module's docstring
 
         return Commands(self.store, self.settings, self.clock)
 
-    @cached_property
+    @_built
     def pickup(self) -> Pickup:
         """Takes complete files from the partners' sources."""
         from gateway.service.pickup import Pickup  # noqa: PLC0415 - see the module's docstring
 
         return Pickup(self.store, self.settings, self.ingestor, self.clock, open_inbox)
 
-    @cached_property
+    @_built
     def apis(self) -> Apis:
         """Delivery's adapters (one requests Session per partner)."""
         return Apis(self.settings)
 
-    @cached_property
+    @_built
     def feed_apis(self) -> Apis:
         """Polling's own, so a poll and a delivery never share a Session across threads."""
         return Apis(self.settings)
 
-    @cached_property
+    @_built
     def feeds(self) -> FeedPoller:
         """Polls the partners' API feeds."""
         from gateway.service.feeds import FeedPoller  # noqa: PLC0415 - see the module's docstring
 
         return FeedPoller(self.store, self.settings, self.clock, self.feed_apis)
 
-    @cached_property
+    @_built
     def publisher(self) -> Publisher:
         """Delivers the outbox to the partners."""
         from gateway.service.publish import Publisher  # noqa: PLC0415 - see the module's docstring
