@@ -1,6 +1,7 @@
 """A question to the command line starts fast because it imports only what it uses: the commands people ask most
 never load the worker's libraries (SSH, HTTP, the web server, the scheduler, the file watcher, retries) nor
-Alembic (a store at the head is told by its version table). A behaviour test, not a timed one: bench/cli.py
+Alembic (a store at the head is told by its version table), nor, on SQLite, PostgreSQL's driver and dialect. A
+behaviour test, not a timed one: bench/cli.py
 times them. The commands run in a fresh interpreter, as `gateway` would, one after another."""
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from pathlib import Path
 from tests.support import cli as in_process
 
 ROOT = Path(__file__).resolve().parents[2]
-NEVER = ("paramiko", "alembic", "uvicorn", "fastapi", "requests", "apscheduler", "watchdog", "tenacity", "psycopg")
+WORKER = ("paramiko", "uvicorn", "fastapi", "requests", "apscheduler", "watchdog", "tenacity")
+NEVER = (*WORKER, "alembic", "psycopg", "sqlalchemy.dialects.postgresql")  # and, on SQLite, no PostgreSQL
 
 SCRIPT = """
 import json, sys
