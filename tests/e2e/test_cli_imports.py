@@ -1,8 +1,8 @@
 """A question to the command line starts fast because it imports only what it uses: the commands people ask most
 never load the worker's libraries (SSH, HTTP, the web server, the scheduler, the file watcher, retries) nor
-Alembic (a store at the head is told by its version table), nor, on SQLite, PostgreSQL's driver and dialect. A
-behaviour test, not a timed one: bench/cli.py
-times them. The commands run in a fresh interpreter, as `gateway` would, one after another."""
+Alembic (a store at the head is told by its version table), nor, on SQLite, PostgreSQL's driver and dialect.
+A behaviour test, not a timed one: bench/cli.py times them. The commands run in a fresh interpreter, as `gateway`
+would, one after another."""
 
 from __future__ import annotations
 
