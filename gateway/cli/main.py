@@ -10,7 +10,7 @@ import click
 from gateway import logs
 from gateway.cli.commands import LazyGroup
 from gateway.cli.errors import EXIT_REFUSED
-from gateway.cli.loading import collector_paused
+from gateway.cli.loading import collector_paused, leaving
 from gateway.cli.log_output import LONG_RUNNING, choose
 from gateway.cli.terminal import echo
 from gateway.store.errors import StoreError
@@ -49,3 +49,5 @@ def main() -> None:
     except StoreError as exc:  # the store is unreachable, locked beyond patience, or refused a write
         echo(f"gateway: the store: {exc}", err=True)
         sys.exit(EXIT_REFUSED)
+    finally:
+        leaving()
