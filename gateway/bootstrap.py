@@ -1,4 +1,7 @@
-"""The one composition root: builds the store and the use cases from settings."""
+"""The one composition root: builds the store and the use cases from settings.
+
+A command's process builds only what it uses: the use cases and the transports (SFTP, HTTP) are made, and their
+modules imported, on first use, so a question such as `gateway ats` never loads paramiko or the HTTP stack."""
 
 from __future__ import annotations
 
@@ -7,23 +10,46 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from gateway.domain import instant
 from gateway.domain.instant import Instant
-from gateway.domain.messages import MessageKind
 from gateway.secrets import SecretError, read_secret
 from gateway.service import partners
-from gateway.service.commands import Commands
-from gateway.service.feeds import FeedPoller
-from gateway.service.ingest import Clock, Ingestor
-from gateway.service.pickup import Pickup
-from gateway.service.publish import ApiSender, FileExportSender, Outbound, Publisher, Sender, Sleep, routes
 from gateway.settings import FolderExport, FolderSource, Settings, SftpExport, SftpSource, StoreSettings
-from gateway.store.port import StoreError
+from gateway.store.errors import StoreError
 from gateway.store.sql import SqlStore
-from gateway.transport import folder, sftp
-from gateway.transport.http import ApiConfigError, PartnerApi, load_adapter
-from gateway.transport.inbox import Inbox
+
+_T = TypeVar("_T")
+
+if TYPE_CHECKING:
+    from gateway.domain.messages import MessageKind
+    from gateway.service.commands import Commands
+    from gateway.service.feeds import FeedPoller
+    from gateway.service.ingest import Clock, Ingestor
+    from gateway.service.pickup import Pickup
+    from gateway.service.publish import Outbound, Publisher, Sender, Sleep
+    from gateway.transport.http import PartnerApi
+    from gateway.transport.inbox import Inbox
+
+
+_BUILDING = threading.RLock()  # one use case at a time is made (a use case may need another: the pickup, the ingestor)
+
+
+class _built(cached_property[_T]):
+    """cached_property made under one lock: two threads' first uses (the worker's loops, the API's requests)
+    make one object, as Python 3.12's cached_property, which takes no lock, would not guarantee."""
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> _built[_T]: ...
+
+    @overload
+    def __get__(self, instance: object, owner: type[Any] | None = None) -> _T: ...
+
+    def __get__(self, instance: object | None, owner: type[Any] | None = None) -> _T | _built[_T]:
+        with _BUILDING:
+            return super().__get__(instance, owner)
 
 
 def system_clock() -> Instant:
@@ -33,23 +59,63 @@ def system_clock() -> Instant:
 
 @dataclass
 class App:
-    """Everything a command or the worker needs, built once."""
+    """Everything a command or the worker needs, each use case made on first use (a command builds one or two)."""
 
     settings: Settings
     store: SqlStore
     clock: Clock
-    ingestor: Ingestor
-    commands: Commands
-    pickup: Pickup
-    apis: Apis  # delivery's adapters (one requests Session per partner)
-    feed_apis: Apis  # polling's own, so a poll and a delivery never share a Session across threads
-    feeds: FeedPoller
-    publisher: Publisher
+    sleep: Sleep = time.sleep  # how delivery waits between attempts
+
+    @_built
+    def ingestor(self) -> Ingestor:
+        """Takes in files and bundles."""
+        from gateway.service.ingest import Ingestor  # noqa: PLC0415 - see the module's docstring
+
+        return Ingestor(self.store, self.settings, self.clock)
+
+    @_built
+    def commands(self) -> Commands:
+        """The commands of the rules (place, set-status, confirm, stock set...)."""
+        from gateway.service.commands import Commands  # noqa: PLC0415 - see the module's docstring
+
+        return Commands(self.store, self.settings, self.clock)
+
+    @_built
+    def pickup(self) -> Pickup:
+        """Takes complete files from the partners' sources."""
+        from gateway.service.pickup import Pickup  # noqa: PLC0415 - see the module's docstring
+
+        return Pickup(self.store, self.settings, self.ingestor, self.clock, open_inbox)
+
+    @_built
+    def apis(self) -> Apis:
+        """Delivery's adapters (one requests Session per partner)."""
+        return Apis(self.settings)
+
+    @_built
+    def feed_apis(self) -> Apis:
+        """Polling's own, so a poll and a delivery never share a Session across threads."""
+        return Apis(self.settings)
+
+    @_built
+    def feeds(self) -> FeedPoller:
+        """Polls the partners' API feeds."""
+        from gateway.service.feeds import FeedPoller  # noqa: PLC0415 - see the module's docstring
+
+        return FeedPoller(self.store, self.settings, self.clock, self.feed_apis)
+
+    @_built
+    def publisher(self) -> Publisher:
+        """Delivers the outbox to the partners."""
+        from gateway.service.publish import Publisher  # noqa: PLC0415 - see the module's docstring
+
+        return Publisher(self.store, self.settings, self.clock, senders(self.settings, self.apis), sleep=self.sleep)
 
     def close(self) -> None:
-        """Release the partners' connections and the store."""
-        self.apis.close()
-        self.feed_apis.close()
+        """Release the partners' connections (those made) and the store."""
+        for made in ("apis", "feed_apis"):
+            if made in self.__dict__:
+                self.__dict__[made].close()
         self.store.close()
 
 
@@ -66,6 +132,8 @@ class Apis:
         with self.lock:
             found = self.made.get(partner)
             if found is None:
+                from gateway.transport.http import ApiConfigError, load_adapter  # noqa: PLC0415 - see the docstring
+
                 config = self.settings.partner(partner).api
                 if config is None:
                     raise ApiConfigError(f"partners.{partner}.api: the partner has no API configured")
@@ -81,6 +149,8 @@ class Apis:
 
 def open_outbound(export: FolderExport | SftpExport) -> Callable[[], Outbound]:
     """How to reach the partner's export folder: a local folder, or an SFTP connection per delivery."""
+    from gateway.transport import folder, sftp  # noqa: PLC0415 - see the module's docstring
+
     if isinstance(export, FolderExport):
         return lambda: folder.FolderOutbound(export.path)
     return lambda: sftp.SftpOutbound(export)
@@ -88,6 +158,8 @@ def open_outbound(export: FolderExport | SftpExport) -> Callable[[], Outbound]:
 
 def senders(settings: Settings, apis: Apis) -> Callable[[str], dict[MessageKind, Sender]]:
     """Each partner's route per kind of message."""
+
+    from gateway.service.publish import ApiSender, FileExportSender, routes  # noqa: PLC0415 - as above
 
     def make(partner: str) -> dict[MessageKind, Sender]:
         config = settings.partner(partner)
@@ -126,6 +198,8 @@ def sync_partners(store: SqlStore, settings: Settings, clock: Clock) -> None:
 
 def open_inbox(source: FolderSource | SftpSource) -> Inbox:
     """The transport of a source, connected."""
+    from gateway.transport import folder, sftp  # noqa: PLC0415 - see the module's docstring
+
     if isinstance(source, FolderSource):
         return folder.FolderInbox(source)
     inbox = sftp.SftpInbox(source)
@@ -142,18 +216,4 @@ def build(settings: Settings, clock: Clock = system_clock) -> App:
 
 def wire(settings: Settings, store: SqlStore, clock: Clock = system_clock, sleep: Sleep = time.sleep) -> App:
     """The use cases on an open store (its partners registered); `sleep` waits between delivery attempts."""
-    ingestor = Ingestor(store, settings, clock)
-    apis = Apis(settings)
-    feed_apis = Apis(settings)
-    return App(
-        settings=settings,
-        store=store,
-        clock=clock,
-        ingestor=ingestor,
-        commands=Commands(store, settings, clock),
-        pickup=Pickup(store, settings, ingestor, clock, open_inbox),
-        apis=apis,
-        feed_apis=feed_apis,
-        feeds=FeedPoller(store, settings, clock, feed_apis),
-        publisher=Publisher(store, settings, clock, senders(settings, apis), sleep=sleep),
-    )
+    return App(settings=settings, store=store, clock=clock, sleep=sleep)

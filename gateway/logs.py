@@ -97,6 +97,18 @@ def configure(
     )
 
 
+class Without:
+    """A processor that drops the events named (those something else already shows, once)."""
+
+    def __init__(self, events: Iterable[str]) -> None:
+        self.events = frozenset(events)
+
+    def __call__(self, _logger: object, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        if event.get("event") in self.events:
+            raise structlog.DropEvent
+        return event
+
+
 class _LevelFilter:
     """Drops events below a level (after the processors that must see them all)."""
 

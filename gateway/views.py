@@ -14,19 +14,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from gateway.domain import instant
-from gateway.domain.caps import OverCap
-from gateway.domain.instant import Instant
-from gateway.service.bundles import BundleResult
-from gateway.service.channels import CapLine, ChannelView, Erased
-from gateway.service.commands import CapDone
-from gateway.service.engine import AtsChange
-from gateway.service.items import IngestResult, ItemWarning
-from gateway.service.order_reads import LineView, OrderDetail, OrderView
-from gateway.service.outbox_view import ListedMessage, OutboxListing, PartnerStatus
-from gateway.service.queries import AllocatingLine, AtsView, Explanation
-from gateway.store.records import ConfirmationRecord, LedgerRecord, LedgerTally, OrderEvent, OutboxCount
+
+if TYPE_CHECKING:  # the shapes only: a command imports the use cases it runs, not every one
+    from gateway.domain.caps import OverCap
+    from gateway.domain.instant import Instant
+    from gateway.service.bundles import BundleResult
+    from gateway.service.channels import CapLine, ChannelView, Erased
+    from gateway.service.commands import CapDone
+    from gateway.service.engine import AtsChange
+    from gateway.service.items import IngestResult, ItemWarning
+    from gateway.service.order_reads import LineView, OrderDetail, OrderView
+    from gateway.service.outbox_view import ListedMessage, OutboxListing, PartnerStatus
+    from gateway.service.queries import AllocatingLine, AtsView, Explanation
+    from gateway.store.records import ConfirmationRecord, LedgerRecord, LedgerTally, OrderEvent, OutboxCount
 
 Json = dict[str, object]
 

@@ -6,12 +6,14 @@ Exit codes: 0 success, 1 refused or rejected, 2 usage or configuration error (cl
 
 from __future__ import annotations
 
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import click
 
-from gateway import settings
 from gateway.cli.terminal import echo
+
+if TYPE_CHECKING:
+    from gateway import settings
 
 EXIT_REFUSED = 1
 EXIT_CONFIG = 2

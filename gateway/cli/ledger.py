@@ -10,7 +10,6 @@ import click
 
 from gateway import views
 from gateway.cli.errors import Refused
-from gateway.cli.ingest import report_ingest
 from gateway.cli.state import State, listed_partner
 from gateway.cli.terminal import echo
 from gateway.domain import instant
@@ -64,6 +63,8 @@ def release(state: State, partner: str, ledger_id: int) -> None:
 def reapply(state: State, partner: str, ledger_id: int, dry_run: bool, as_json: bool) -> None:
     """Apply again, on purpose, the content of an applied ledger entry (from the copy kept for
     retention.items_days), as a new item whose ledger entry names the first. Exit 1 when no copy is kept."""
+    from gateway.cli.ingest import report_ingest  # noqa: PLC0415 - the ingest's modules, for reapply alone
+
     with state.app(partner) as app:
         try:
             result = app.ingestor.reapply(partner, ledger_id, dry_run=dry_run)

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import TextIO, TypeVar
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from gateway.cli.errors import Refused
 from gateway.cli.terminal import echo
 from gateway.domain import identifiers
 from gateway.domain.errors import Refusal
-from gateway.service.engine import AtsChange
-from gateway.service.items import ItemWarning
+
+if TYPE_CHECKING:
+    from gateway.service.engine import AtsChange
+    from gateway.service.items import ItemWarning
 
 _T = TypeVar("_T")
 

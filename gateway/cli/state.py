@@ -5,14 +5,19 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
-from gateway import bootstrap, settings
+from gateway import settings
 from gateway.cli.errors import ConfigProblems, UsageProblem
+from gateway.cli.loading import collector_paused
 from gateway.domain import instant
 from gateway.settings import PartnerSettings
-from gateway.store.port import StoreError
+from gateway.store.errors import StoreError
+
+if TYPE_CHECKING:
+    from gateway import bootstrap
 
 
 class State:
@@ -43,6 +48,9 @@ class State:
     @contextmanager
     def app(self, partner: str | None = None) -> Iterator[bootstrap.App]:
         """The app for one command (checking `partner` is configured first), closed when the block ends."""
+        with collector_paused():  # the store's libraries load for a command that uses it (see gateway.cli.loading)
+            from gateway import bootstrap  # noqa: PLC0415
+
         config = self.settings()
         if partner is not None:
             self.partner(partner)

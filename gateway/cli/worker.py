@@ -12,6 +12,7 @@ import click
 
 from gateway import bootstrap, logs, settings
 from gateway.cli.errors import EXIT_CONFIG, EXIT_REFUSED, ConfigProblems, UsageProblem
+from gateway.cli.log_output import choose
 from gateway.cli.state import State
 from gateway.cli.terminal import echo
 from gateway.domain.outcomes import Outcome
@@ -98,8 +99,9 @@ def run(ctx: click.Context, config: str | None) -> None:
     except settings.ConfigError as exc:
         raise ConfigProblems(exc) from exc
     parent = ctx.parent.params if ctx.parent is not None else {}
-    fmt: logs.LogFormat = "console" if parent.get("log_format") == "console" else "json"
-    logs.configure(fmt, sys.stdout, parent.get("log_level") or "info", extra=[daemon.metrics.observe])
+    # the worker's events go to stdout: JSON lines unless it is a terminal (or --log-format says), level info
+    chosen = choose(parent.get("log_format"), parent.get("log_level"), isatty=sys.stdout.isatty(), long_running=True)
+    logs.configure(chosen.fmt, sys.stdout, chosen.level, extra=[daemon.metrics.observe])
     try:
         code = daemon.run()
     except (StoreError, worker.WorkerError) as exc:  # another worker holds the store or the port; no store

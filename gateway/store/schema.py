@@ -3,12 +3,16 @@
 Instants are BigInteger microseconds since the epoch, UTC (gateway.domain.instant): portable, compact, and
 compared as integers by the stale-snapshot and confirmation rules. Every table but `partners` holds partners' rows
 (`_partner_table`); the helpers below name each kind of column once.
+
+A partial index holds its SQLite condition from the start and gets its PostgreSQL one when `metadata` is first
+asked for (a module attribute made on first use): naming a PostgreSQL keyword argument loads SQLAlchemy's whole
+PostgreSQL dialect, which a command on a SQLite store never needs (the SQL itself names its conditions).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     BigInteger,
@@ -30,7 +34,11 @@ from sqlalchemy.schema import SchemaItem
 from gateway.domain.messages import OutboxState
 from gateway.domain.outcomes import Outcome
 
-metadata = MetaData()
+_metadata = MetaData()
+_POSTGRES_WHERE: dict[str, str] = {}  # a partial index's name -> its condition, given to PostgreSQL by _declared()
+
+if TYPE_CHECKING:
+    metadata: MetaData  # every table, every index with its conditions for both databases (see _declared)
 SQLITE_ONLY = "sqlite_only"  # in a constraint's info: the database has it on SQLite only (see _partner_table)
 # the partial indexes' conditions, as the migrations wrote them: an applied ledger entry that claims its content
 # (not a re-apply on purpose), a pending message
@@ -60,7 +68,7 @@ def _partner_table(
         belongs.info[SQLITE_ONLY] = True
         belongs = belongs.ddl_if(dialect="sqlite")
     partner_id = Column("partner_id", Integer, nullable=False)
-    return Table(name, metadata, *own_id, partner_id, *items, *primary, belongs, **options)
+    return Table(name, _metadata, *own_id, partner_id, *items, *primary, belongs, **options)
 
 
 def _identifier(name: str, *, nullable: bool = False) -> Column[Any]:
@@ -84,13 +92,14 @@ def _count(name: str) -> Column[Any]:
 
 
 def _partial_index(name: str, *columns: str, where: str, unique: bool = False) -> Index:
-    """An index of the rows meeting `where` only, on both databases."""
-    return Index(name, *columns, unique=unique, sqlite_where=text(where), postgresql_where=text(where))
+    """An index of the rows meeting `where` only, on both databases (PostgreSQL's condition: see _declared)."""
+    _POSTGRES_WHERE[name] = where
+    return Index(name, *columns, unique=unique, sqlite_where=text(where))
 
 
 partners = Table(
     "partners",
-    metadata,
+    _metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(100), nullable=False, unique=True),
     Column("stock_mode", String(20), nullable=False),
@@ -329,3 +338,20 @@ platform_requests = _partner_table(
     key=("key",),
     hot=True,
 )
+
+
+def _declared() -> MetaData:
+    """The metadata whole: each partial index given its PostgreSQL condition."""
+    for table in _metadata.tables.values():
+        for index in table.indexes:
+            where = _POSTGRES_WHERE.get(str(index.name))
+            if where is not None:
+                index.dialect_options["postgresql"]["where"] = text(where)
+    return _metadata
+
+
+def __getattr__(name: str) -> object:
+    """`metadata`, complete (see the module's docstring)."""
+    if name == "metadata":
+        return _declared()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

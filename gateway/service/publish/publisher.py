@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import KW_ONLY, dataclass, field
+from typing import TYPE_CHECKING
 
 from structlog.typing import FilteringBoundLogger
 
@@ -21,13 +22,14 @@ from gateway import logs
 from gateway.domain import instant
 from gateway.domain.instant import Instant
 from gateway.domain.messages import MessageKind
-from gateway.service.publish import retry
-from gateway.service.publish.attempts import Sent, send_batch
 from gateway.service.publish.breaker import Breaker
 from gateway.service.publish.routes import Sender
 from gateway.settings import DeliverySettings, Settings
 from gateway.store.port import BatchFailure, Claim, Store, UnitOfWork
 from gateway.transport.errors import ApiConfigError, DeliveryFailed
+
+if TYPE_CHECKING:
+    from gateway.service.publish.attempts import Sent
 
 log = logs.get(__name__)
 
@@ -196,6 +198,9 @@ class Publisher:
 
     def _send(self, partner: str, delivery: DeliverySettings, sender: Sender, claim: Claim) -> Sent:
         """Send one batch, retrying within the pass (sleeping with the publisher's `sleep` of the moment)."""
+        # tenacity loads with the first delivery: `gateway outbox`, which reads the routes here, does not need it
+        from gateway.service.publish.attempts import send_batch  # noqa: PLC0415
+
         return send_batch(partner, delivery, sender, claim, clock=self.clock, sleep=self.sleep)
 
     def _keep_breaker(self, partner: str, breaker: Breaker) -> None:
@@ -245,6 +250,8 @@ class Publisher:
                 )
                 return False
             return True
+        from gateway.service.publish import retry  # noqa: PLC0415 - as in _send
+
         total = max(m.attempts for m in claim.messages) + attempts
         next_at = now + int(retry.next_pass_delay(delivery, total, exc.retry_after, self.rng) * _SECOND)
         queued_before = now - int(delivery.max_age_hours * 3600 * _SECOND)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import Dialect as SqlAlchemyDialect
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
@@ -21,7 +20,6 @@ from gateway.store.errors import StoreError
 from gateway.store.records import PlaceAtOnce, PlacedAtOnce
 from gateway.store.sql import placement, sqlite_writer, statements
 from gateway.store.sql.errors import translate_errors
-from gateway.store.sql.levels import PostgresLevelLoader
 from gateway.store.sql.locks import AdvisoryLocks, AdvisorySourceLocks, LockSpace, SourceLocks, TransactionLocks
 
 if TYPE_CHECKING:
@@ -144,6 +142,8 @@ class SQLite(Dialect):
 
     def insert(self, table: Any) -> Any:
         """SQLite's INSERT construct."""
+        from sqlalchemy.dialects import sqlite  # noqa: PLC0415 - a store loads its own database's dialect alone
+
         return sqlite.insert(table)
 
     def reads_range(self, skus: Sequence[str]) -> bool:
@@ -202,6 +202,8 @@ class PostgreSQL(Dialect):
 
     def insert(self, table: Any) -> Any:
         """PostgreSQL's INSERT construct."""
+        from sqlalchemy.dialects import postgresql  # noqa: PLC0415 - a store loads its own database's dialect alone
+
         return postgresql.insert(table)
 
     def by_skus(self, name: str, partner_id: int, chunk: Sequence[str]) -> tuple[str, Any]:
@@ -213,6 +215,8 @@ class PostgreSQL(Dialect):
 
     def level_loader(self, transaction: SqlRepository, partner_id: int, ledger_id: int | None) -> LevelLoader:
         """COPY into a temporary table, then one merge (see levels.py)."""
+        from gateway.store.sql.levels import PostgresLevelLoader  # noqa: PLC0415 - psycopg's COPY, for PostgreSQL
+
         return PostgresLevelLoader(transaction, partner_id, ledger_id)
 
     def place_at_once(
