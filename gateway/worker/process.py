@@ -127,9 +127,14 @@ class Worker:
         """Stop taking new items, let the items in hand finish within the grace period, release everything."""
         grace = self.settings.worker.shutdown_grace
         finished = True
+        held = 0
         if self.running is not None:
             finished = self.running.halt(grace)
             self.running = None
+            if not finished and self.store is not None:
+                # at once, before anything slower: an item still in hand must not commit while the process leaves
+                # (it would be applied while the log says rolled back); say what happened to it exactly
+                held = self.store.hold_commits()
         if self.health is not None:
             self.health.stop()
         if self.store is not None:
@@ -137,8 +142,10 @@ class Worker:
         self.finished = finished
         if finished:
             log.info("worker_stopped")
-        else:
+        elif held:
             log.warning("worker_stopped", rolled_back="an item in hand did not finish within the grace period")
+        else:  # out of the grace period, but nothing was being written: what was in hand committed or wrote nothing
+            log.warning("worker_stopped", unfinished="work in hand did not finish within the grace period")
         return 0
 
     def reload(self) -> None:

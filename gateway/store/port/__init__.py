@@ -161,6 +161,11 @@ class Store(Protocol):
         """True while this process may poll the source `name` (one worker at a time), without waiting."""
         ...
 
+    def hold_commits(self) -> int:
+        """Let no write commit from now on (a worker out of its grace period, about to leave): a commit under way
+        ends first, a later one waits for good; how many write transactions were open, so will never commit."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...

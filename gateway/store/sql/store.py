@@ -10,6 +10,7 @@ and a session-level advisory lock per polled source.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
@@ -39,6 +40,10 @@ class SqlStore:
         self._worker_lock: IO[str] | None = None
         self._space = self.database.lock_space(engine)
         self._sources = self.database.source_locks(engine, self._space)
+        # every commit of a write passes this gate; hold_commits() takes it for good (a worker out of its grace)
+        self._gate = threading.Lock()
+        self._counting = threading.Lock()
+        self._open_writes = 0  # write transactions begun and neither committed nor rolled back
 
     def claim_worker(self) -> bool:
         """Make this process the one worker of a SQLite store: StoreBusy naming the holder when another runs;
@@ -104,15 +109,38 @@ class SqlStore:
             sqlite_writer.patient(self.engine.connect(), wait) as connection,
         ):
             transaction = connection.begin()
+            self._count(+1)
+            ended = False
             try:
-                yield self._transaction(connection, run_id)
-            except BaseException:
-                transaction.rollback()
-                raise
-            if rollback:
-                transaction.rollback()
-            else:
-                transaction.commit()
+                try:
+                    yield self._transaction(connection, run_id)
+                except BaseException:
+                    transaction.rollback()
+                    raise
+                if rollback:
+                    transaction.rollback()
+                else:
+                    # once commits are held this waits for good: the process leaves with it uncommitted
+                    with self._gate:
+                        transaction.commit()
+                        self._count(-1)
+                        ended = True
+            finally:
+                if not ended:
+                    self._count(-1)
+
+    def _count(self, step: int) -> None:
+        with self._counting:
+            self._open_writes += step
+
+    def hold_commits(self) -> int:
+        """No write commits from now on (a worker whose grace period ran out, about to leave): a commit under way
+        ends first; one asked for later waits for good, its transaction rolled back when the process ends. How
+        many write transactions were open, so will never commit: 0 means each item in hand either committed or
+        wrote nothing."""
+        self._gate.acquire()  # never released: the process is leaving
+        with self._counting:
+            return self._open_writes
 
     @contextmanager
     def read(self) -> Iterator[SqlUnitOfWork]:
