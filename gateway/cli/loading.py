@@ -14,21 +14,11 @@ from __future__ import annotations
 
 import gc
 import importlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import ModuleType
 
+from gateway import collector
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """The block runs with the cyclic collector paused (as it was after: one disabled before stays so)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
+collector_paused = collector.paused  # the name this module's callers and tests know
 
 
 def imported(name: str) -> ModuleType:
