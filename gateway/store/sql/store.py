@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, RootTransaction
 
 from gateway.store.records import PlaceAtOnce, PlacedAtOnce
 from gateway.store.sql import engine as engines
@@ -40,9 +40,11 @@ class SqlStore:
         self._worker_lock: IO[str] | None = None
         self._space = self.database.lock_space(engine)
         self._sources = self.database.source_locks(engine, self._space)
-        # every commit of a write passes this gate; hold_commits() takes it for good (a worker out of its grace)
-        self._gate = threading.Lock()
-        self._counting = threading.Lock()
+        # every commit of a write passes this gate, any number at a time; hold_commits() closes it for good (a
+        # worker out of its grace period) once the commits under way have ended
+        self._gate = threading.Condition()
+        self._held = False
+        self._committing = 0
         self._open_writes = 0  # write transactions begun and neither committed nor rolled back
 
     def claim_worker(self) -> bool:
@@ -120,26 +122,45 @@ class SqlStore:
                 if rollback:
                     transaction.rollback()
                 else:
-                    # once commits are held this waits for good: the process leaves with it uncommitted
-                    with self._gate:
-                        transaction.commit()
-                        self._count(-1)
-                        ended = True
+                    self._commit(transaction)
+                    ended = True
             finally:
                 if not ended:
                     self._count(-1)
 
     def _count(self, step: int) -> None:
-        with self._counting:
+        with self._gate:
             self._open_writes += step
+
+    def _commit(self, transaction: RootTransaction) -> None:
+        with self._passing():
+            transaction.commit()
+            self._count(-1)  # inside: hold_commits never counts a committed transaction as open
+
+    @contextmanager
+    def _passing(self) -> Iterator[None]:
+        """A commit through the gate: once commits are held it waits for good, and the process leaves with its
+        transaction uncommitted. Commits do not wait for one another."""
+        with self._gate:
+            while self._held:
+                self._gate.wait()
+            self._committing += 1
+        try:
+            yield
+        finally:
+            with self._gate:
+                self._committing -= 1
+                self._gate.notify_all()
 
     def hold_commits(self) -> int:
         """No write commits from now on (a worker whose grace period ran out, about to leave): a commit under way
         ends first; one asked for later waits for good, its transaction rolled back when the process ends. How
         many write transactions were open, so will never commit: 0 means each item in hand either committed or
         wrote nothing."""
-        self._gate.acquire()  # never released: the process is leaving
-        with self._counting:
+        with self._gate:
+            self._held = True  # never undone: the process is leaving
+            while self._committing:
+                self._gate.wait()
             return self._open_writes
 
     @contextmanager
@@ -160,8 +181,10 @@ class SqlStore:
 
     def place_at_once(self, request: PlaceAtOnce) -> PlacedAtOnce | None:
         """Place an order in one statement where the database can (PostgreSQL; None on SQLite, whose one writer
-        runs the engine's path): see placement.py."""
-        return self.database.place_at_once(self.engine, self._space, self._partners, request)
+        runs the engine's path): see placement.py. The statement commits itself: it passes the commit gate as a
+        whole (a placement asked for once commits are held waits for good, like any commit)."""
+        with self._passing():
+            return self.database.place_at_once(self.engine, self._space, self._partners, request)
 
     @contextmanager
     def source_lock(self, name: str) -> Iterator[bool]:
