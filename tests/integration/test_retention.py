@@ -21,7 +21,7 @@ from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
 from gateway.formats.rows import Kind
 from gateway.logs import configure
-from gateway.service import ledger, purge
+from gateway.service import dead_letters, ledger, purge
 from gateway.settings import Settings
 from gateway.store import schema
 from gateway.store.records import BatchFailure
@@ -253,3 +253,23 @@ def test_archived_failed_files_kept_pages_and_copies_go_after_their_days_counted
     assert all(path.exists() for path in staying)
     with app.store.read() as tx:  # the store's rows are untouched by a file's purge
         assert tx.outbox.rows(tx.partners.id_of("acme"), OutboxState.PENDING) == []
+
+
+@pytest.mark.both_stores
+def test_a_delivered_value_newer_than_a_dead_letter_stays_until_the_dead_letter_is_settled(
+    make_app: AppFactory, tmp_path: Path, clock: FakeClock
+) -> None:
+    """A=10 goes dead, A=3 is delivered after it: past outbox_days the delivered 3 is kept while the dead 10 waits,
+    so retrying the dead letter supersedes it instead of sending the old 10 over the 3; once settled, it goes."""
+    app = make_app(acme={"stock_mode": "advanced"})
+    assert app.ingestor.ingest("acme", Kind.STOCK, csv(tmp_path, "a.csv", "sku,quantity\nA,10\n")).outcome == "applied"
+    settle(app, "acme", dead=True)
+    clock.advance(60)
+    assert app.ingestor.ingest("acme", Kind.STOCK, csv(tmp_path, "b.csv", "sku,quantity\nA,3\n")).outcome == "applied"
+    settle(app, "acme")
+    clock.advance(8 * DAY)
+    kept = purge.purge(app.store, app.settings, clock(), pause=0)
+    assert kept.totals()["outbox"] == 0
+    retried = dead_letters.retry(app.store, "acme", None, clock())
+    assert (retried.revived, retried.superseded) == (0, 1)
+    assert purge.purge(app.store, app.settings, clock(), pause=0).totals()["outbox"] == 1

@@ -24,12 +24,22 @@ _CLAIMS = (Outcome.APPLIED.value, Outcome.BUNDLED.value)
 
 
 def _delivered(partner_id: int, before: Instant, now: Instant) -> ColumnElement[bool]:
-    """A delivered message of the partner, delivered at or before `before`, under no lease at `now`."""
+    """A delivered message of the partner, delivered at or before `before`, under no lease at `now`, and no dead
+    letter of its key waiting: a delivered value newer than a dead one is what makes a retry of the dead one
+    `superseded` instead of sending an old value over it (outbox.revive), so it stays as long as the dead one."""
+    dead = _X.alias("dead")
+    waiting_dead = exists().where(
+        dead.c.partner_id == _X.c.partner_id,
+        dead.c.kind == _X.c.kind,
+        dead.c.key == _X.c.key,
+        dead.c.state == OutboxState.DEAD.value,
+    )
     return and_(
         _X.c.partner_id == partner_id,
         _X.c.state == OutboxState.DELIVERED.value,
         _X.c.delivered_at <= before,
         or_(_X.c.claimed_until.is_(None), _X.c.claimed_until <= now),
+        ~waiting_dead,
     )
 
 
