@@ -13,13 +13,14 @@ other, so that a threshold is set in the gateway's configuration, not by editing
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from gateway.domain.instant import Instant
+from gateway.domain.messages import MessageKind
 from gateway.domain.outcomes import Outcome
 from gateway.service import outbox_view, reads
 from gateway.store.port import Store
@@ -133,17 +134,30 @@ def gauge(name: str, documentation: str, labels: list[str]) -> GaugeMetricFamily
     return GaugeMetricFamily(name, documentation, labels=labels)
 
 
+class Watched(NamedTuple):
+    """What the outbox gauges of one partner watch: the age of the oldest waiting message it tolerates (seconds),
+    and the kinds it has a route for (a kind with none is queued but never sent: no age of it is a delivery's)."""
+
+    limit: float
+    routed: frozenset[MessageKind]
+
+
 def scrape_gauges(
-    now: Instant, polls: Iterable[Poll], store: Store | None, outbox_limits: Mapping[str, float]
+    now: Instant, polls: Iterable[Poll], store: Store | None, watched: Mapping[str, Watched]
 ) -> Iterator[Metric]:
     """The gauges of one scrape: each source's seconds since its last success, its interval and allowance
-    (`polls`); each partner's outbox (depth, oldest undelivered message and the age it tolerates, from
-    `outbox_limits`: partner -> seconds; dead letters), its circuit breaker and its count of oversold SKUs (stock
-    level below allocation), read from the store."""
+    (`polls`); each partner's outbox (depth; the oldest message waiting on a route and the age it tolerates;
+    dead letters), its circuit breaker (open while open_until is ahead, or while routed messages wait behind it)
+    and its count of oversold SKUs (stock level below allocation), read from the store."""
     yield from _source_gauges(polls)
-    partners = list(outbox_limits)
+    partners = list(watched)
+    waiting: dict[str, int] = {}
     depth = gauge("gateway_outbox_depth", "Messages waiting for delivery", ["partner", "kind"])
-    oldest = gauge("gateway_outbox_oldest_seconds", "Age of the oldest undelivered message", ["partner"])
+    oldest = gauge(
+        "gateway_outbox_oldest_seconds",
+        "Age of the oldest message waiting for delivery on a route (kinds without a route left out)",
+        ["partner"],
+    )
     dead = gauge("gateway_outbox_dead", "Messages in dead letter", ["partner", "kind"])
     if store is not None:
         for summary in outbox_view.summaries(store, partners):
@@ -151,28 +165,33 @@ def scrape_gauges(
                 depth.add_metric([summary.partner, c.kind], c.count)
             for c in summary.dead:
                 dead.add_metric([summary.partner, c.kind], c.count)
-            first = summary.oldest
+            routed = [c for c in summary.pending if c.kind in watched[summary.partner].routed]
+            waiting[summary.partner] = sum(c.count for c in routed)
+            first = min((c.oldest for c in routed), default=None)
             oldest.add_metric([summary.partner], 0.0 if first is None else (now - first) / _SECOND)
     limit = gauge(
         "gateway_outbox_oldest_limit_seconds",
         "Age of the oldest undelivered message the partner tolerates (its delivery's alert_age_minutes)",
         ["partner"],
     )
-    for partner, seconds in outbox_limits.items():
-        limit.add_metric([partner], seconds)
+    for partner, watch in watched.items():
+        limit.add_metric([partner], watch.limit)
     yield depth
     yield oldest
     yield limit
     yield dead
     breaker = gauge(
         "gateway_delivery_breaker_open",
-        "1 while the partner's circuit breaker is open (until a batch goes through again), else 0",
+        "1 while the partner's circuit breaker is open: its pause ahead, or routed messages waiting behind it",
         ["partner"],
     )
     oversold = gauge("gateway_oversold_skus", "SKUs whose stock level is below their allocation", ["partner"])
     if store is not None:
         for partner, open_until in reads.breakers(store, partners).items():
-            breaker.add_metric([partner], 0.0 if open_until is None else 1.0)
+            # open until a batch goes through again; but a partner with nothing left to send (all of it dead,
+            # say) has no batch to send: past its pause it is not open for anything
+            is_open = open_until is not None and (open_until > now or waiting.get(partner, 0) > 0)
+            breaker.add_metric([partner], 1.0 if is_open else 0.0)
         for partner, count in reads.oversold_counts(store, partners).items():
             oversold.add_metric([partner], count)
     yield breaker

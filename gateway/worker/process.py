@@ -199,8 +199,11 @@ class Worker:
         """The gauges computed at each scrape: the sources' seconds since success, the partners' outbox."""
         now, config = self.clock(), self.settings
         polls = self.sources.polls(now, config.worker.staleness_factor)
-        limits = {name: partner.delivery.alert_age_minutes * 60 for name, partner in config.partners.items()}
-        yield from metrics.scrape_gauges(now, polls, self.store, limits)
+        watched = {
+            name: metrics.Watched(partner.delivery.alert_age_minutes * 60, frozenset(publish.routes(partner)))
+            for name, partner in config.partners.items()
+        }
+        yield from metrics.scrape_gauges(now, polls, self.store, watched)
 
 
 def _kinds_taken(partner: PartnerSettings) -> set[str]:

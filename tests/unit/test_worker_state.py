@@ -13,9 +13,10 @@ from prometheus_client import generate_latest
 
 from gateway import bootstrap, settings
 from gateway.domain import instant
+from gateway.domain.messages import MessageKind
 from gateway.domain.orders import RequestedLine
 from gateway.store.sql import SqlStore
-from gateway.worker import SourceState, Worker
+from gateway.worker import SourceState, Worker, metrics
 from tests.conftest import FakeClock, write_config
 
 SECOND = 1_000_000
@@ -248,6 +249,11 @@ def test_the_scrape_gives_each_sources_interval_and_allowance_and_each_partners_
         assert registry.get_sample_value(limit, {"partner": "bolt"}) == 900.0  # the default, 15 minutes
         breaker = "gateway_delivery_breaker_open"
         assert registry.get_sample_value(breaker, {"partner": "acme"}) == 0.0
+        # past its pause with nothing waiting behind it (all of it dead, say): no batch will close it, and it
+        # holds nothing back
+        assert registry.get_sample_value(breaker, {"partner": "bolt"}) == 0.0
+        with worker.store.write() as tx:
+            tx.partners.set_breaker(tx.partners.id_of("bolt"), clock() + 300_000_000)  # paused for 5 minutes
         assert registry.get_sample_value(breaker, {"partner": "bolt"}) == 1.0
         with worker.store.write() as tx:
             tx.partners.set_breaker(tx.partners.id_of("bolt"), None)  # a batch went through
@@ -313,3 +319,33 @@ def test_the_one_worker_of_a_sqlite_store_frees_the_claims_a_dead_worker_left(tm
         assert (row.claimed_until, row.batch_id) == (None, "left-by-the-dead")
     finally:
         worker.stop()
+
+
+def test_the_oldest_age_counts_routed_kinds_only_and_a_breaker_past_its_pause_is_open_while_they_wait(
+    tmp_path: Path,
+) -> None:
+    """A partner with no route for its ATS messages shows no age (they are never sent: no alert would ever
+    clear); with a route the same message ages, and a breaker past its pause stays open while it waits."""
+    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    config = write_config(tmp_path, {"acme": {"stock_mode": "simple"}}, store_url=url)
+    clock = FakeClock("2026-03-01T08:00:00+00:00")
+    app = bootstrap.build(settings.load(config, environ={}), clock=clock)
+    try:
+        app.commands.set_stock("acme", "A", 5, None)  # queues ATS A=5
+        with app.store.write() as tx:
+            tx.partners.set_breaker(tx.partners.id_of("acme"), clock() - 5_000_000)
+        clock.advance(600)
+
+        def sample(routed: frozenset[MessageKind], name: str) -> float:
+            watched = {"acme": metrics.Watched(900.0, routed)}
+            for family in metrics.scrape_gauges(clock(), [], app.store, watched):
+                if family.name == name:
+                    return float(family.samples[0].value)
+            raise AssertionError(name)
+
+        assert sample(frozenset(), "gateway_outbox_oldest_seconds") == 0.0
+        assert sample(frozenset(), "gateway_delivery_breaker_open") == 0.0
+        assert sample(frozenset({MessageKind.ATS}), "gateway_outbox_oldest_seconds") == 600.0
+        assert sample(frozenset({MessageKind.ATS}), "gateway_delivery_breaker_open") == 1.0
+    finally:
+        app.close()
