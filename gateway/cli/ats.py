@@ -114,10 +114,9 @@ def _print_schedule(schedule: Schedule) -> None:
     echo(f"    {'date':<10} {'supply':>8} {'demand':>8} {'balance':>8}")
     for day in schedule.days:
         echo(f"    {day.day.isoformat():<10} {day.supply:>8} {day.demand:>8} {day.balance:>8}")
-    shown = max(0, schedule.atp)
-    over = " (over-promised)" if schedule.atp < 0 else ""
+    shown = f"{schedule.atp} (over-promised: published 0)" if schedule.atp < 0 else str(schedule.atp)
     echo(
-        f"  ATP on {schedule.on.isoformat()}: {shown}{over} = the smallest balance from that date on, "
+        f"  ATP on {schedule.on.isoformat()}: {shown} = the smallest balance from that date on, "
         f"limiting date {schedule.limiting.isoformat()}"
     )
 
