@@ -274,3 +274,41 @@ def test_the_command_line_prints_the_atp_on_a_date_and_the_schedule(tmp_path: Pa
     bad = in_process.run(["--config", str(config), "ats", "--partner", "brand", "--sku", "COAT", "--on", "soon"])
     assert bad.returncode == 2
     assert "soon" in bad.stderr
+
+
+def test_a_sku_the_snapshot_omits_loses_its_receipts_too_when_omitted_skus_are_zero(
+    tmp_path: Path, clock: FakeClock, store_url: str
+) -> None:
+    """`absent = "zero"`: COAT, left out of the next dated snapshot, has nothing on hand and nothing coming; a SKU
+    whose date was refused is not one the snapshot omitted, so it keeps its schedule."""
+    clock.set(TODAY)
+    config = write_config(tmp_path, {"brand": {"stock_mode": "advanced", "absent": "zero"}}, store_url)
+    app = bootstrap.build(settings.load(config, environ={}), clock=clock)
+    try:
+        header = "sku,quantity,as_of,available_from\n"
+        first = header + "COAT,1,2026-12-05T08:00:00Z,\nCOAT,20,2026-12-05T08:00:00Z,2026-12-15\n"
+        first += "HAT,2,2026-12-05T08:00:00Z,\nHAT,9,2026-12-05T08:00:00Z,2026-12-15\n"
+        assert ingest(app, tmp_path, "1.csv", first).outcome == "applied"
+        second = header + "HAT,3,2026-12-05T08:30:00Z,2026-12-15T25:00\n"
+        result = ingest(app, tmp_path, "2.csv", second)
+        assert (result.outcome, result.counts.refused, result.counts.extra["zeroed"]) == ("applied", 1, 1)
+        assert atp(app, "COAT", THE_15TH) == (0, 0)
+        assert atp(app, "HAT", THE_15TH) == (2, 11)
+    finally:
+        app.close()
+
+
+def test_the_dated_fixtures_apply_as_the_fixtures_readme_says(app: bootstrap.App) -> None:
+    """fixtures/stock/good_dated.csv, then refused_bad_available_from.csv: line 4 refused, its SKU's schedule kept,
+    the other SKU replaced whole (its receipt gone)."""
+    folder = Path(__file__).resolve().parents[2] / "fixtures" / "stock"
+    good = app.ingestor.ingest("brand", Kind.STOCK, folder / "good_dated.csv")
+    assert (good.outcome, good.counts.applied) == ("applied", 5), good.summary()
+    far = date(2099, 12, 20)
+    assert atp(app, "3700000000011", far) == (0, 20)
+    assert atp(app, "3700000000028", date(2099, 12, 15)) == (4, 10)
+    assert atp(app, "3700000000028", far) == (4, 12)
+    refused = app.ingestor.ingest("brand", Kind.STOCK, folder / "refused_bad_available_from.csv")
+    assert [(p.line, p.reason) for p in refused.refusals] == [(4, "bad_available_from")]
+    assert atp(app, "3700000000011", far) == (5, 5)
+    assert atp(app, "3700000000028", far) == (4, 12)
