@@ -19,6 +19,7 @@ import pytest
 from gateway import bootstrap, platform_api, settings, views
 from gateway.access import Tokens
 from gateway.domain.orders import RequestedLine
+from gateway.domain.status import OrderStatus
 from gateway.formats.rows import Kind
 from gateway.service import reads
 from gateway.service.items import IngestResult
@@ -312,3 +313,26 @@ def test_the_dated_fixtures_apply_as_the_fixtures_readme_says(app: bootstrap.App
     assert [(p.line, p.reason) for p in refused.refusals] == [(4, "bad_available_from")]
     assert atp(app, "3700000000011", far) == (5, 5)
     assert atp(app, "3700000000028", far) == (4, 12)
+
+
+def test_simple_mode_takes_a_confirmed_line_from_the_units_on_hand_and_leaves_the_receipts(
+    tmp_path: Path, clock: FakeClock, store_url: str
+) -> None:
+    """Simple mode, 5 on hand and 10 from the 15th: a line of 3 confirmed takes 3 on hand (level 2), the 15th keeps
+    its 10 (ATP 12); a `stock set` later sets the units on hand and leaves the receipt as it is."""
+    clock.set(TODAY)
+    config = write_config(tmp_path, {"brand": {"stock_mode": "simple"}}, store_url)
+    app = bootstrap.build(settings.load(config, environ={}), clock=clock)
+    try:
+        text = (
+            "sku,quantity,as_of,available_from\nCOAT,5,2026-12-05T08:00:00Z,\nCOAT,10,2026-12-05T08:00:00Z,2026-12-15\n"
+        )
+        assert ingest(app, tmp_path, "1.csv", text).outcome == "applied"
+        app.commands.place("brand", "O-1", [RequestedLine("COAT", 3)])
+        app.commands.set_status("brand", "O-1", OrderStatus.CONFIRMED)
+        assert atp(app, "COAT", date(2026, 12, 5)) == (2, 2)
+        assert atp(app, "COAT", THE_15TH) == (2, 12)
+        app.commands.set_stock("brand", "COAT", 4, at("2026-12-05T08:40:00Z"))
+        assert atp(app, "COAT", THE_15TH) == (4, 14)
+    finally:
+        app.close()
