@@ -87,9 +87,9 @@ def _zero_omitted(item: Applying, seen: set[str], zero_at: int) -> None:
     """`absent = "zero"`: the SKUs the snapshot omits have nothing, on hand or coming (unless stale)."""
     engine, result = item.engine, item.result
     omitted = [record for record in engine.tx.stock.iterate(engine.partner_id) if record.sku not in seen]
-    engine.tx.supply.replace(
-        engine.partner_id, {record.sku: () for record in omitted if not rules.is_stale(zero_at, record.as_of)}
-    )
+    holding = engine.tx.supply.skus(engine.partner_id)
+    cleared = {r.sku: () for r in omitted if r.sku in holding and not rules.is_stale(zero_at, r.as_of)}
+    engine.tx.supply.replace(engine.partner_id, cleared)
     levels = [
         StockInput(record.sku, 0, zero_at) for record in omitted if record.quantity != 0 or record.as_of != zero_at
     ]

@@ -19,6 +19,10 @@ class SupplyRepository(Protocol):
         """Whether the partner has any receipt at all (a partner that sends no dates never has one)."""
         ...
 
+    def skus(self, partner_id: int) -> set[str]:
+        """Every SKU of the partner that has a receipt (a snapshot zeroing the SKUs it omits clears theirs)."""
+        ...
+
     def receipts(self, partner_id: int, skus: Sequence[str]) -> dict[str, Receipts]:
         """The receipts of the given SKUs that have any, each in date order."""
         ...

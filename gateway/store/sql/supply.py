@@ -24,6 +24,11 @@ class SqlSupply(SqlRepository):
         query = select(_R.c.sku).where(_R.c.partner_id == partner_id).limit(1)
         return self.connection.execute(query).first() is not None
 
+    def skus(self, partner_id: int) -> set[str]:
+        """One read of the partner's receipts' SKUs."""
+        query = select(_R.c.sku).where(_R.c.partner_id == partner_id).distinct()
+        return set(self.connection.execute(query).scalars())
+
     def receipts(self, partner_id: int, skus: Sequence[str]) -> dict[str, Receipts]:
         """The SKUs' receipts, read a chunk of SKUs at a time."""
         found: dict[str, list[tuple[date, int]]] = defaultdict(list)
