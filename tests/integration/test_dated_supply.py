@@ -164,6 +164,8 @@ def test_a_malformed_date_refuses_that_skus_schedule_at_its_line_and_the_rest_ap
     assert "'15/12/2026'" in refused.message
     assert "COAT" in refused.message
     assert [v.sku for v in reads.ats(app.store, "brand")] == ["HAT"]
+    alone = ingest(app, tmp_path, "alone.csv", "sku,quantity,available_from\nCOAT,1,someday\n")
+    assert (alone.outcome, alone.counts.applied, alone.counts.refused) == ("applied", 0, 1)
     twice = ingest(app, tmp_path, "twice.csv", "sku,quantity,available_from\nHAT,1,\nHAT,2,\n")
     assert twice.outcome == "rejected"
     assert "appears more than once" in twice.summary()
