@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from gateway.domain import instant
 
 if TYPE_CHECKING:  # the shapes only: a command imports the use cases it runs, not every one
+    from gateway.domain.atp import Explanation as Schedule
     from gateway.domain.caps import OverCap
     from gateway.domain.instant import Instant
     from gateway.service.bundles import BundleResult
@@ -28,7 +29,7 @@ if TYPE_CHECKING:  # the shapes only: a command imports the use cases it runs, n
     from gateway.service.items import IngestResult, ItemWarning
     from gateway.service.order_reads import LineView, OrderDetail, OrderView
     from gateway.service.outbox_view import ListedMessage, OutboxListing, PartnerStatus
-    from gateway.service.queries import AllocatingLine, AtsView, Explanation
+    from gateway.service.queries import AllocatingLine, AtpView, AtsView, Explanation
     from gateway.store.records import ConfirmationRecord, LedgerRecord, LedgerTally, OrderEvent, OutboxCount
 
 Json = dict[str, object]
@@ -55,6 +56,28 @@ def ats(view: AtsView) -> Json:
     return _fields(view, "sku", "stock", "allocated", "ats", "oversold", "as_of")
 
 
+def atp(found: AtpView) -> Json:
+    """One SKU's ATS and its available-to-promise on a date: `gateway ats --on DATE --json`, `GET ats?on=DATE`.
+    The fields of `ats`, then `on` (the date asked; today when it was before today) and `atp` (the most a line for
+    that date may take, published: never negative)."""
+    return ats(found.view) | {"on": found.on.isoformat(), "atp": max(0, found.atp)}
+
+
+def schedule(found: Schedule) -> Json:
+    """A SKU's supply schedule from today on: each date's units arriving (`supply`), units wanted (`demand`) and
+    the cumulative `balance`; the ATP on `on` (the smallest balance from `on` on: negative when over-promised)
+    and the `limiting` date that holds it."""
+    return {
+        "on": found.on.isoformat(),
+        "atp": found.atp,
+        "limiting": found.limiting.isoformat(),
+        "days": [
+            {"date": day.day.isoformat(), "supply": day.supply, "demand": day.demand, "balance": day.balance}
+            for day in found.days
+        ],
+    }
+
+
 def channel(view: ChannelView, *, explained: bool = False) -> Json:
     """What one collection of an assembly may still take of a SKU: `gateway ats --assembly A --collection C
     --json`, `GET ats?assembly=A&collection=C`. With `explained` (the command's `--explain`), where the cap comes
@@ -74,9 +97,10 @@ def explanation(found: Explanation) -> Json:
     """Why a SKU's ATS is what it is: `gateway ats --sku S --explain --json`, `GET ats/{sku}/explain`.
 
     `set_by_ledger_entry` is the ledger entry of the snapshot that set the level (None when a command set it, or
-    nothing did); `non_allocating_lines` counts the open or closed lines that hold nothing."""
+    nothing did); `non_allocating_lines` counts the open or closed lines that hold nothing. `schedule` (see
+    `schedule`) only when the SKU has dated supply or an ATP date was asked (`--on`, `?on=`)."""
     view = found.view
-    return {
+    body: Json = {
         "sku": view.sku,
         "mode": found.mode,
         **_fields(view, "stock", "as_of", "allocated", "ats"),
@@ -84,6 +108,9 @@ def explanation(found: Explanation) -> Json:
         "lines": [allocating_line(line) for line in found.lines],
         "non_allocating_lines": found.non_allocating,
     }
+    if found.schedule is not None:
+        body["schedule"] = schedule(found.schedule)
+    return body
 
 
 def ats_change(change: AtsChange) -> Json:

@@ -27,6 +27,7 @@ from gateway.domain.instant import Instant
 from gateway.domain.modes import Policy
 
 SCHEDULE_POINTS = 8  # the default of `delivery.schedule_points`: dates an ATS message carries at most
+Receipts = tuple[tuple[date, int], ...]  # (date, units) in date order, one per date
 ON_HAND_DAY = date.min  # where on-hand units sit in a balance: before every date, so on hand from today on
 
 
@@ -44,7 +45,7 @@ class SupplySchedule:
     it (its inventory timestamp; None: never set by a snapshot)."""
 
     on_hand: int
-    receipts: tuple[tuple[date, int], ...] = ()
+    receipts: Receipts = ()
     as_of: Instant | None = None
 
     @property
@@ -56,6 +57,13 @@ class SupplySchedule:
         """Simple mode's movement (a confirmation takes, a cancellation gives back): on-hand units only, whatever
         the line's date; the receipts stay as the partner gave them."""
         return SupplySchedule(self.on_hand + units, self.receipts, self.as_of)
+
+    def due_on_hand(self, today: date) -> SupplySchedule:
+        """The schedule as kept from `today` on: receipts dated today or before are on hand (dates before today
+        count as today), the later ones stay receipts. Same supply on every date from today on."""
+        due = sum(units for day, units in self.receipts if day <= today)
+        later = tuple((day, units) for day, units in self.receipts if day > today)
+        return SupplySchedule(self.on_hand + due, later, self.as_of)
 
     def supply_by_day(self, today: date) -> dict[date, int]:
         """Units arriving per date from today on: today holds the on-hand units and every receipt up to today."""

@@ -36,7 +36,7 @@ class Kind(StrEnum):
 
 
 COLUMNS: dict[Kind, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    Kind.STOCK: (("sku", "quantity"), ("as_of",)),
+    Kind.STOCK: (("sku", "quantity"), ("as_of", "available_from")),
     Kind.ORDERS: (("order_id", "sku", "quantity", "status"), ("assembly", "collection")),
     Kind.CONFIRMATIONS: (("order_id", "sku", "confirmed_quantity", "confirmed_at"), ()),
     Kind.CAPS: (("sku", "assembly", "collection", "max"), ()),

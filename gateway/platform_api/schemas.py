@@ -95,6 +95,20 @@ class AtsOut(BaseModel):
     as_of: str | None
 
 
+class AtpOut(BaseModel):
+    """One SKU's ATS and its available-to-promise on a date (`GET ats?on=DATE`): `on` the date asked (today when
+    it was before today), `atp` the most a line for that date may take (never negative)."""
+
+    sku: str
+    stock: int
+    allocated: int
+    ats: int
+    oversold: bool
+    as_of: str | None
+    on: str
+    atp: int
+
+
 class ChannelOut(BaseModel):
     """What one collection of an assembly may still take of a SKU."""
 

@@ -1,11 +1,13 @@
-"""Reading ATS: per SKU, and explained line by line."""
+"""Reading ATS: per SKU, and explained line by line; the ATP on a date, with the supply schedule it stands on."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from gateway.domain import allocation as rules
+from gateway.domain import atp
 from gateway.domain.allocation import Line
 from gateway.domain.instant import Instant
 from gateway.domain.modes import Policy
@@ -51,6 +53,16 @@ class Explanation:
     lines: tuple[AllocatingLine, ...]
     non_allocating: int
     mode: str
+    schedule: atp.Explanation | None = None  # the supply schedule and the ATP on a date (dated supply, or asked)
+
+
+@dataclass(frozen=True)
+class AtpView:
+    """One SKU's ATS and its available-to-promise on a date (`atp`: may be negative, published never below 0)."""
+
+    view: AtsView
+    on: date
+    atp: int
 
 
 def _view(record: StockRecord) -> AtsView:
@@ -80,10 +92,41 @@ def channel(tx: UnitOfWork, partner: str, sku: str, assembly: str, collection: s
     return channels.view(tx, partner_id, sku, assembly, collection, sku_ats)
 
 
-def explain(tx: UnitOfWork, partner: str, policy: Policy, sku: str) -> Explanation:
-    """The snapshot a SKU's ATS stands on and every line that allocates, recomputed from the lines."""
+def _schedule(record: StockRecord, receipts: atp.Receipts, on: date, today: date) -> atp.Explanation:
+    """The SKU's schedule from today on and its ATP on `on`: supply is the level on hand plus the receipts; demand
+    is the allocation (every line is demand today in this release), so the ATP today is the ATS."""
+    schedule = atp.SupplySchedule(record.quantity, receipts, record.as_of)
+    return atp.explain(schedule, {today: record.allocated}, on, today)
+
+
+def atp_on(tx: UnitOfWork, partner: str, skus: Sequence[str] | None, on: date, today: date) -> list[AtpView]:
+    """The ATP on `on` of the given SKUs (unknown ones: zeros), or of every SKU held; `today`: the partner's date."""
+    partner_id = tx.partners.id_of(partner)
+    if skus:
+        found = tx.stock.get(partner_id, list(skus))
+        records = [found.get(sku) or StockRecord(sku=sku, quantity=0) for sku in dict.fromkeys(skus)]
+    else:
+        records = list(tx.stock.iterate(partner_id))
+    receipts = tx.supply.receipts(partner_id, [record.sku for record in records]) if tx.supply.holds(partner_id) else {}
+    views: list[AtpView] = []
+    for record in records:
+        explained = _schedule(record, receipts.get(record.sku, ()), on, today)
+        views.append(AtpView(_view(record), explained.on, explained.atp))
+    return views
+
+
+def explain(
+    tx: UnitOfWork, partner: str, policy: Policy, sku: str, *, today: date | None = None, on: date | None = None
+) -> Explanation:
+    """The snapshot a SKU's ATS stands on and every line that allocates, recomputed from the lines. Given `today`
+    (the partner's date), the supply schedule too when the SKU has receipts or an ATP date `on` is asked."""
     partner_id = tx.partners.id_of(partner)
     record = tx.stock.get(partner_id, [sku]).get(sku) or StockRecord(sku=sku, quantity=0)
+    schedule: atp.Explanation | None = None
+    if today is not None:
+        receipts = tx.supply.receipts(partner_id, [sku]).get(sku, ())
+        if receipts or on is not None:
+            schedule = _schedule(record, receipts, today if on is None else on, today)
     statuses = [s for s in OrderStatus if s != OrderStatus.CANCELLED]
     lines: list[Line] = tx.orders.lines_of(partner_id, [sku], statuses)
     allocating: list[AllocatingLine] = []
@@ -103,4 +146,4 @@ def explain(tx: UnitOfWork, partner: str, policy: Policy, sku: str) -> Explanati
                 rule=held.rule,
             )
         )
-    return Explanation(_view(record), record.set_by, tuple(allocating), idle, policy.mode.value)
+    return Explanation(_view(record), record.set_by, tuple(allocating), idle, policy.mode.value, schedule)

@@ -4,6 +4,7 @@ explained, and the caps. The entry points (CLI, API) call these instead of openi
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import date
 
 from gateway.domain.instant import Instant
 from gateway.domain.modes import Policy
@@ -38,10 +39,19 @@ def channels(store: Store, partner: str, skus: Sequence[str], assembly: str, col
         return [queries.channel(tx, partner, sku, assembly, collection) for sku in dict.fromkeys(skus)]
 
 
-def explain(store: Store, partner: str, policy: Policy, sku: str) -> queries.Explanation:
-    """The snapshot a SKU's ATS stands on and every line that allocates, recomputed from the lines."""
+def atp_on(store: Store, partner: str, skus: Sequence[str] | None, on: date, today: date) -> list[queries.AtpView]:
+    """The ATS and the ATP on `on` of the given SKUs, or of every SKU held (`today`: the partner's date)."""
     with store.read() as tx:
-        return queries.explain(tx, partner, policy, sku)
+        return queries.atp_on(tx, partner, skus, on, today)
+
+
+def explain(
+    store: Store, partner: str, policy: Policy, sku: str, *, today: date | None = None, on: date | None = None
+) -> queries.Explanation:
+    """The snapshot a SKU's ATS stands on and every line that allocates, recomputed from the lines; given `today`,
+    the supply schedule when the SKU has receipts or `on` is asked (see queries.explain)."""
+    with store.read() as tx:
+        return queries.explain(tx, partner, policy, sku, today=today, on=on)
 
 
 def caps(store: Store, partner: str, sku: str | None = None, assembly: str | None = None) -> list[CapLine]:

@@ -19,6 +19,7 @@ class StockColumns(Strict):
     sku: str = "sku"
     quantity: str = "quantity"
     as_of: str = "as_of"
+    available_from: str = "available_from"  # dated supply: units that exist from that date on (none: on hand)
 
 
 class OrderColumns(Strict):

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Constraint,
+    Date,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -128,6 +129,16 @@ stock = _partner_table(
     hot=True,
     # one b-tree keyed by (partner, SKU) instead of a rowid table plus an index: snapshots write half as much
     sqlite_with_rowid=False,
+)
+
+# dated supply (0013): each SKU's receipts, units that exist from a date on (the partner's calendar date); the
+# on-hand part of the schedule is the stock row's level, and a snapshot replaces both under the stock row's as_of
+supply_receipts = _partner_table(
+    "supply_receipts",
+    _identifier("sku"),
+    Column("available_from", Date, nullable=False),
+    Column("units", BigInteger, nullable=False),
+    key=("sku", "available_from"),
 )
 
 orders = _partner_table(

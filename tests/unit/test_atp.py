@@ -280,3 +280,13 @@ def test_a_collection_takes_orders_from_opens_at_until_just_before_closes_at() -
     assert "it closed at 2026-12-10T18:00:00Z" in str(late.value)
     with pytest.raises(days.CollectionClosed, match="it opens at 2026-12-07T08:00:00Z"):
         days.check_collection_open("O3", "paris-11", "2026-12-11", window, parse("2026-12-01T00:00:00Z"))
+
+
+def test_receipts_due_by_today_are_kept_on_hand_and_the_atp_of_every_date_stays_the_same() -> None:
+    """A snapshot read on the 5th: receipts of the 1st and the 5th join the units on hand, the 15th's stays a
+    receipt; the supply from today on, and so every ATP, is the same either way."""
+    given_rows = SupplySchedule(5, ((date(2026, 12, 1), 2), (TODAY, 1), (THE_15TH, 10)))
+    kept = given_rows.due_on_hand(TODAY)
+    assert (kept.on_hand, kept.receipts) == (8, ((THE_15TH, 10),))
+    for on in (TODAY, THE_15TH, THE_20TH):
+        assert atp.atp(kept, {TODAY: 3}, on, TODAY) == atp.atp(given_rows, {TODAY: 3}, on, TODAY)

@@ -41,6 +41,7 @@ def test_defaults_apply_when_keys_are_left_out(tmp_path: Path) -> None:
         "sku": "sku",
         "quantity": "quantity",
         "as_of": "as_of",
+        "available_from": "available_from",
     }
 
 

@@ -4,6 +4,7 @@ names for the explanation stay beside the new ones for one release."""
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 from pydantic import BaseModel
@@ -14,6 +15,7 @@ from gateway.domain import instant
 from gateway.domain.caps import CapSource, EffectiveCap, OverCap
 from gateway.domain.outcomes import Outcome
 from gateway.platform_api.schemas import (
+    AtpOut,
     AtsOut,
     CapIn,
     CapLineOut,
@@ -28,7 +30,7 @@ from gateway.service.channels import CapEdit, CapLine, ChannelView, Erased
 from gateway.service.commands import CapDone
 from gateway.service.engine import AtsChange
 from gateway.service.items import ItemWarning
-from gateway.service.queries import AllocatingLine, AtsView, Explanation
+from gateway.service.queries import AllocatingLine, AtpView, AtsView, Explanation
 from gateway.store.records import LedgerRecord
 
 AS_OF = instant.parse("2019-06-25T12:00:00Z")
@@ -43,11 +45,12 @@ PREDATES = ItemWarning("snapshot_predates_confirmation", ("EGGS", "HAM"), 3)
     ("body", "model"),
     [
         (views.ats(VIEW), AtsOut),
+        (views.atp(AtpView(VIEW, date(2026, 12, 15), -2)), AtpOut),
         (views.channel(CHANNEL), ChannelOut),
         (views.ats_change(AtsChange("EGGS", None, 3)), ChangeOut),
         (views.warnings([PREDATES])[0], WarningOut),
     ],
-    ids=["ats", "channel", "ats_change", "warning"],
+    ids=["ats", "atp", "channel", "ats_change", "warning"],
 )
 def test_a_view_names_exactly_the_fields_of_the_api_model_that_documents_it(
     body: dict[str, object], model: type[BaseModel]

@@ -20,6 +20,7 @@ from gateway.formats.csvfile import CsvTable
 from gateway.formats.problems import Problem, Problems
 from gateway.formats.rows import StockRow
 from gateway.formats.stock_rows import PlainLevels, StockBatches
+from gateway.service.appliers import dated
 from gateway.service.appliers.base import Applier, Applying
 from gateway.service.engine import Engine
 from gateway.service.items import IngestResult, Rejected
@@ -36,53 +37,13 @@ class Stock(Applier[list[StockRow]]):
     """Stock files are whole snapshots; stock pages bring the levels that moved."""
 
     def apply_file(self, item: Applying, table: CsvTable) -> None:
-        """Apply a snapshot batch by batch as it is read; a problem anywhere refuses it whole."""
-        engine, result, partner, progress = item.engine, item.result, item.partner, item.progress
-        default_as_of = item.as_of if item.as_of is not None else item.received_at
-        counts = result.counts
-        problems = table.problems
-        _refuse_future_file(item, problems)
-        future = _Future(item)
-        # A partner's first snapshot needs no look-ups: its SKUs are unique (checked) and none is stored yet.
-        first_load = not engine.tx.stock.holds(engine.partner_id)
-        # where the store has one (PostgreSQL), every row is streamed in (COPY) and merged in one statement at the end
-        loader = engine.level_loader()
-        if loader is not None and _copied(item, table, loader):
-            return
-        # the SKUs seen are only needed after the last batch to zero those the file omits
-        batches = StockBatches(table, partner.zone, default_as_of, _BATCH, keep_seen=partner.absent == "zero")
-        for read in batches:
-            if progress is not None:
-                progress(batches.rows)
-            if problems.total:
-                continue  # keep reading to list every problem, apply nothing more
-            batch = future.refuse(read, batches.lines)  # before the loader: a future level never reaches it
-            if not batch:
-                continue
-            if loader is not None:
-                loader.add(batch)
-            else:
-                _apply_levels(engine, batch, result, all_new=first_load)
-        if progress is not None:
-            progress(batches.rows)
-        if problems.total:
-            raise Rejected(problems)
-        if loader is not None:
-            _count(engine.merge_levels(loader, result.ledger_id), result)
-        seen = batches.seen  # a SKU refused for its future stamp too: it was not omitted, so it is not zeroed
-        latest = item.as_of if item.as_of is not None else batches.latest
-        if future.refused:
-            latest = future.latest  # never zero the omitted SKUs as of a refused instant
-        if partner.absent == "zero":
-            zero_at = default_as_of if latest is None else latest
-            omitted = [
-                StockInput(record.sku, 0, zero_at)
-                for record in engine.tx.stock.iterate(engine.partner_id)
-                if record.sku not in seen and (record.quantity != 0 or record.as_of != zero_at)
-            ]
-            outcome = engine.apply_stock(omitted, result.ledger_id)
-            counts.extra["zeroed"] = outcome.applied
-            counts.skipped += outcome.skipped
+        """Apply a snapshot: plain levels batch by batch as they are read, or dated supply (see dated.py) read
+        whole; a problem anywhere refuses it whole."""
+        _refuse_future_file(item, table.problems)
+        if dated.wanted(item, table):
+            dated.apply_file(item, table)
+        else:
+            _apply_plain_file(item, table)
 
     def read_page(self, page: pages.Page, zone: tzinfo, problems: Problems) -> list[StockRow]:
         """The page's stock levels."""
@@ -96,6 +57,55 @@ class Stock(Applier[list[StockRow]]):
         ]
         levels = _Future(item, unit="item").refuse(levels, [r.line for r in items])
         _apply_levels(item.engine, levels, item.result, all_new=False)
+
+
+def _apply_plain_file(item: Applying, table: CsvTable) -> None:
+    """Apply a snapshot of levels batch by batch as it is read; a problem anywhere refuses it whole."""
+    engine, result, partner, progress = item.engine, item.result, item.partner, item.progress
+    default_as_of = item.as_of if item.as_of is not None else item.received_at
+    counts = result.counts
+    problems = table.problems
+    future = _Future(item)
+    # A partner's first snapshot needs no look-ups: its SKUs are unique (checked) and none is stored yet.
+    first_load = not engine.tx.stock.holds(engine.partner_id)
+    # where the store has one (PostgreSQL), every row is streamed in (COPY) and merged in one statement at the end
+    loader = engine.level_loader()
+    if loader is not None and _copied(item, table, loader):
+        return
+    # the SKUs seen are only needed after the last batch to zero those the file omits
+    batches = StockBatches(table, partner.zone, default_as_of, _BATCH, keep_seen=partner.absent == "zero")
+    for read in batches:
+        if progress is not None:
+            progress(batches.rows)
+        if problems.total:
+            continue  # keep reading to list every problem, apply nothing more
+        batch = future.refuse(read, batches.lines)  # before the loader: a future level never reaches it
+        if not batch:
+            continue
+        if loader is not None:
+            loader.add(batch)
+        else:
+            _apply_levels(engine, batch, result, all_new=first_load)
+    if progress is not None:
+        progress(batches.rows)
+    if problems.total:
+        raise Rejected(problems)
+    if loader is not None:
+        _count(engine.merge_levels(loader, result.ledger_id), result)
+    seen = batches.seen  # a SKU refused for its future stamp too: it was not omitted, so it is not zeroed
+    latest = item.as_of if item.as_of is not None else batches.latest
+    if future.refused:
+        latest = future.latest  # never zero the omitted SKUs as of a refused instant
+    if partner.absent == "zero":
+        zero_at = default_as_of if latest is None else latest
+        omitted = [
+            StockInput(record.sku, 0, zero_at)
+            for record in engine.tx.stock.iterate(engine.partner_id)
+            if record.sku not in seen and (record.quantity != 0 or record.as_of != zero_at)
+        ]
+        outcome = engine.apply_stock(omitted, result.ledger_id)
+        counts.extra["zeroed"] = outcome.applied
+        counts.skipped += outcome.skipped
 
 
 def _refuse_future_file(item: Applying, problems: Problems) -> None:

@@ -2,8 +2,9 @@
 
 One `write()` block is one transaction (a unit of work): everything an inbound item or a command does commits
 together or not at all. Its operations come in small repositories, one per aggregate, each a protocol of its own
-module: stock, orders, caps (and channels), outbox, ledger (and transport failures), feeds, partners, requests
-(idempotent answers), retention (what is old enough, removed), and the locks a shared store takes. A `UnitOfWork`
+module: stock, supply (dated receipts), orders, caps (and channels), outbox, ledger (and transport failures),
+feeds, partners, requests (idempotent answers), retention (what is old enough, removed), and the locks a shared
+store takes. A `UnitOfWork`
 holds them all on one connection.
 
 Records are plain data (gateway.store.records); the rules that compute them live in gateway.domain. Errors are
@@ -16,6 +17,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.domain.atp import Receipts
 from gateway.store.errors import AlreadyApplied, Conflict, StoreBusy, StoreContention, StoreError
 from gateway.store.port.caps import CapRepository
 from gateway.store.port.feeds import FeedRepository
@@ -27,6 +29,7 @@ from gateway.store.port.partners import PartnerRepository
 from gateway.store.port.requests import RequestRepository
 from gateway.store.port.retention import RetentionRepository
 from gateway.store.port.stock import LevelLoader, StockRepository
+from gateway.store.port.supply import SupplyRepository
 from gateway.store.records import (
     AtsMessage,
     BatchFailure,
@@ -87,6 +90,7 @@ __all__ = [
     "PartnerRepository",
     "PlaceAtOnce",
     "PlacedAtOnce",
+    "Receipts",
     "RequestRepository",
     "RetentionRepository",
     "StockRecord",
@@ -97,6 +101,7 @@ __all__ = [
     "StoreBusy",
     "StoreContention",
     "StoreError",
+    "SupplyRepository",
     "TransportFailures",
     "UnitOfWork",
 ]
@@ -131,6 +136,8 @@ class UnitOfWork:
     """Answers kept for idempotency keys."""
     retention: RetentionRepository
     """What is old enough, removed in batches."""
+    supply: SupplyRepository
+    """Dated receipts of each SKU's supply schedule (its on-hand part is the stock row)."""
 
 
 class Store(Protocol):

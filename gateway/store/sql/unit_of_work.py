@@ -17,6 +17,7 @@ from gateway.store.sql.repository import Shared
 from gateway.store.sql.requests import SqlRequests
 from gateway.store.sql.retention import SqlRetention
 from gateway.store.sql.stock import SqlStock
+from gateway.store.sql.supply import SqlSupply
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,5 +45,6 @@ class SqlUnitOfWork(UnitOfWork):
             feeds=SqlFeeds(shared),
             requests=SqlRequests(shared),
             retention=SqlRetention(shared),
+            supply=SqlSupply(shared),
             connection=shared.connection,
         )
