@@ -27,7 +27,7 @@ def _delivered(partner_id: int, before: Instant, now: Instant) -> ColumnElement[
     """A delivered message of the partner, delivered at or before `before`, under no lease at `now`, and no dead
     letter of its key waiting: a delivered value newer than a dead one is what makes a retry of the dead one
     `superseded` instead of sending an old value over it (outbox.revive), so it stays as long as the dead one."""
-    dead = _X.alias("dead")
+    dead = _X.alias("older")
     waiting_dead = exists().where(
         dead.c.partner_id == _X.c.partner_id,
         dead.c.kind == _X.c.kind,
