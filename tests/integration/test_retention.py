@@ -18,13 +18,14 @@ from sqlalchemy import func, select
 from gateway import bootstrap
 from gateway.domain.messages import MessageKind, OutboxState
 from gateway.domain.orders import RequestedLine
+from gateway.domain.outcomes import Outcome
 from gateway.domain.status import OrderStatus
 from gateway.formats.rows import Kind
 from gateway.logs import configure
 from gateway.service import dead_letters, ledger, purge
 from gateway.settings import Settings
 from gateway.store import schema
-from gateway.store.records import BatchFailure
+from gateway.store.records import BatchFailure, Inbound
 from tests.conftest import AppFactory, FakeClock
 
 DAY = 86_400.0
@@ -273,3 +274,25 @@ def test_a_delivered_value_newer_than_a_dead_letter_stays_until_the_dead_letter_
     retried = dead_letters.retry(app.store, "acme", None, clock())
     assert (retried.revived, retried.superseded) == (0, 1)
     assert purge.purge(app.store, app.settings, clock(), pause=0).totals()["outbox"] == 1
+
+
+@pytest.mark.both_stores
+def test_content_claimed_twice_is_a_duplicate_for_dedupe_days_from_its_latest_claim(
+    make_app: AppFactory, clock: FakeClock
+) -> None:
+    """The same member content claimed by two bundles, on day 0 and day 200: once both entries are purged, the
+    digest kept names the later entry and dates from day 200, so it lasts until day 565, not 365."""
+    app = make_app(acme={"stock_mode": "advanced"})
+    digest = "ab" * 32
+    entries = []
+    for day in (0, 200):
+        with app.store.write() as tx:
+            inbound = Inbound(tx.partners.id_of("acme"), "stock", f"bundle-{day}:m.csv", digest, 9, clock())
+            entries.append(tx.ledger.open(inbound, Outcome.BUNDLED))
+        clock.advance(200 * DAY)
+    clock.advance(-200 * DAY + 91 * DAY)  # day 291: both past ledger_days
+    assert by_partner(purge.purge(app.store, app.settings, clock(), pause=0))["acme"]["ledger"] == 2
+    with app.store.read() as tx:
+        assert tx.ledger.applied(tx.partners.id_of("acme"), "stock", digest, Outcome.BUNDLED) == entries[1]
+    clock.advance(300 * DAY)  # day 591: past dedupe_days of the later claim too
+    assert by_partner(purge.purge(app.store, app.settings, clock(), pause=0))["acme"]["dedupe"] == 1

@@ -82,7 +82,7 @@ class SqlRetention(SqlRepository):
 
     def remove_entries(self, partner_id: int, ids: Sequence[int], before: Instant, dedupe_after: Instant) -> int:
         """The rows still qualifying are locked (those held elsewhere skipped), their claims of applied content
-        copied to the digests (the first of a content kept), then removed."""
+        copied to the digests (the latest claim of a content kept), then removed."""
         if not ids:
             return 0
         rows = self.connection.execute(
@@ -99,7 +99,10 @@ class SqlRetention(SqlRepository):
             if r.outcome in _CLAIMS and r.reapply_of is None and r.received_at > dedupe_after
         ]
         if kept:
-            self.connection.execute(self.dialect.insert(_D).on_conflict_do_nothing(), kept)
+            # removed in id order: a later claim of the same content (a bundle member claimed again) replaces an
+            # earlier one, so the dedupe window counts from the latest claim
+            latest = self.dialect.upsert(_D, ["partner_id", "kind", "sha256"], ["ledger_id", "received_at"])
+            self.connection.execute(latest, kept)
         removed = self.connection.execute(delete(_G).where(_G.c.id.in_([r.id for r in rows]))).rowcount
         return int(removed)
 
