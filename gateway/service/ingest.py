@@ -46,7 +46,7 @@ __all__ = ["OLDER_MATTERS", "Clock", "IngestResult", "Ingestor", "Progress", "ap
 log = logs.get(__name__)
 
 # the kinds whose rows set values a newer item replaces: a duplicate of older content is worth a warning
-OLDER_MATTERS = frozenset({Kind.STOCK, Kind.CAPS})
+OLDER_MATTERS = frozenset({Kind.STOCK, Kind.CAPS, Kind.COLLECTIONS})
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Constraint,
+    Date,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -296,6 +297,20 @@ channels = _channel_table(
     # the last channel ATS queued for the partner (None: never queued)
     Column("published", BigInteger, nullable=True),
     hot=True,
+)
+
+# a collection's dates (0013): it takes orders from opens_at (included) until closes_at (excluded), its lines are
+# demand on pickup_on; a collection without a row has no dates (open at any time)
+collection_dates = _partner_table(
+    "collection_dates",
+    _identifier("assembly"),
+    _identifier("collection"),
+    _instant("opens_at", nullable=True),
+    _instant("closes_at", nullable=True),
+    Column("pickup_on", Date, nullable=True),
+    _instant("updated_at"),
+    key=("assembly", "collection"),
+    sqlite_with_rowid=False,
 )
 
 transport_failures = _partner_table(

@@ -26,6 +26,7 @@ from gateway.formats.rows import (
     StockRow,
     read_acknowledgements,
     read_caps,
+    read_collections,
     read_confirmations,
     read_orders,
 )
@@ -72,12 +73,14 @@ ORDER_HEADER = b"order_id,sku,quantity,status\n"
 CONFIRMATION_HEADER = b"order_id,sku,confirmed_quantity,confirmed_at\n"
 CHANNEL_HEADER = b"order_id,sku,quantity,status,assembly,collection\n"
 CAP_HEADER = b"sku,assembly,collection,max\n"
+COLLECTION_HEADER = b"assembly,collection,opens_at,closes_at,pickup_on\n"
 READERS: dict[Kind, Callable[[CsvTable, tzinfo], Iterator[Any]]] = {
     Kind.STOCK: read_stock,
     Kind.ORDERS: read_orders,
     Kind.CONFIRMATIONS: read_confirmations,
     Kind.CAPS: read_caps,
     Kind.ACKNOWLEDGEMENTS: read_acknowledgements,
+    Kind.COLLECTIONS: read_collections,
 }
 IDENTIFIER_COLUMNS = ("sku", "order_id", "assembly", "collection")
 
@@ -152,6 +155,7 @@ def test_a_quantity_cell_is_read_through_surrounding_space() -> None:
         (Kind.CAPS, CAP_HEADER + b"A,K1,C1,3\nA,K1, C2,3\n", "collection"),
         (Kind.CAPS, CAP_HEADER + b"A,K1,C1,3\nA,K1, * ,3\n", "collection"),
         (Kind.ACKNOWLEDGEMENTS, b"order_id,status\nO-1,closed\nO-2 ,closed\n", "order_id"),
+        (Kind.COLLECTIONS, COLLECTION_HEADER + b"K1,C1,,,\nK1,C2 ,,,\n", "collection"),
     ],
 )
 def test_a_padded_identifier_is_a_problem_at_its_line_never_trimmed(kind: Kind, data: bytes, column: str) -> None:
