@@ -24,6 +24,13 @@ def collection() -> None:
     """Date a collection: when it takes orders and when its lines are picked up."""
 
 
+def _moment(text: str | None, option: str, partner: str, state: State) -> int | None:
+    try:
+        return parse_instant(text, partner, state)
+    except click.BadParameter as exc:  # named: a command with two instants must say which one is wrong
+        raise click.BadParameter(exc.message, param_hint=option) from None
+
+
 def _pickup(text: str | None, partner: str, state: State) -> date | None:
     if text is None:
         return None
@@ -67,8 +74,8 @@ def collection_set(
     Orders in the collection before --opens-at or from --closes-at on are refused (collection_closed); orders
     already placed stay."""
     dates = CollectionDates(
-        parse_instant(opens_at, partner, state),
-        parse_instant(closes_at, partner, state),
+        _moment(opens_at, "--opens-at", partner, state),
+        _moment(closes_at, "--closes-at", partner, state),
         _pickup(pickup_on, partner, state),
     )
     with state.app(partner) as app:

@@ -144,7 +144,10 @@ class Commands:
         done = self.transaction(partner, event, work, **context)
         erased = [e.collection for e in done.edit.erased]
         over = [o.collection for o in done.edit.over_cap]
-        log.bind(partner=partner, **context).info(event, ats_changes=len(done.changes), erased=erased, over_cap=over)
+        ongoing = list(done.edit.ongoing)
+        log.bind(partner=partner, **context).info(
+            event, ats_changes=len(done.changes), erased=erased, over_cap=over, ongoing=ongoing
+        )
         return done
 
     def set_cap(self, partner: str, sku: str, assembly: str, collection: str | None, limit: int | None) -> CapDone:
