@@ -195,3 +195,14 @@ def test_a_collections_file_is_a_kind_of_every_partners_files(app: bootstrap.App
         "closes_at": "closes_at",
         "pickup_on": "pickup_on",
     }
+
+
+def test_a_folder_source_of_kind_collections_applies_its_files(make_app: AppFactory, tmp_path: Path) -> None:
+    """`kind = "collections"` in a source: a dropped file is taken, applied once and archived."""
+    (tmp_path / "drop").mkdir()
+    source = {"name": "dates-in", "type": "folder", "kind": "collections", "path": "drop"}
+    app = make_app(p={"stock_mode": "advanced", "timezone": "Europe/Paris", "sources": [source]})
+    (tmp_path / "drop" / "week-50.csv").write_bytes((FIXTURES / "collections" / "good.csv").read_bytes())
+    app.pickup.poll("p", app.settings.partner("p").source("dates-in"))
+    assert [row[1] for row in dated(app)] == [FRI, "2026-12-18"]
+    assert not (tmp_path / "drop" / "week-50.csv").exists()
