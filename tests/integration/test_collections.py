@@ -114,6 +114,10 @@ def test_the_pickup_date_is_stored_and_shown_with_the_window(app: bootstrap.App)
         (ASM, FRI, FRIDAY, True),
     ]
     assert [row[1] for row in dated(app, "lyon-3")] == ["week-50"]
+    with app.store.read() as tx:  # the keyed read a placement makes gives the same dates back
+        partner_id = tx.partners.id_of("p")
+        assert tx.collections.get(partner_id, ASM, FRI) == FRIDAY
+        assert tx.collections.get(partner_id, ASM, "undated") is None
 
 
 def test_cap_set_for_all_collections_reports_the_ongoing_ones(app: bootstrap.App) -> None:
