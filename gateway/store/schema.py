@@ -299,7 +299,7 @@ channels = _channel_table(
     hot=True,
 )
 
-# a collection's dates (0013): it takes orders from opens_at (included) until closes_at (excluded), its lines are
+# a collection's dates (0014): it takes orders from opens_at (included) until closes_at (excluded), its lines are
 # demand on pickup_on; a collection without a row has no dates (open at any time)
 collection_dates = _partner_table(
     "collection_dates",

@@ -109,7 +109,7 @@ def site(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
 
 def place_as_0009(app: bootstrap.App, order_id: str, lines: Sequence[RequestedLine]) -> None:
     """Place an order as the 0009 release did: through the engine, in one write transaction. That release knew no
-    collection windows: its store has no collection_dates table (0013) for today's engine to read them from."""
+    collection windows: its store has no collection_dates table (0014) for today's engine to read them from."""
     with mock.patch.object(collections, "check_open"):
         app.commands.transaction("p", "order_placed", lambda tx: app.commands.engine(tx, "p").place(order_id, lines))
 

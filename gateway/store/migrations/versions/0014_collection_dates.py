@@ -1,15 +1,15 @@
 """Dated collections: a collection's window (opens_at, closes_at) and its pickup date, per partner, assembly and
 collection. A collection without a row has no dates: it is open at any time, and its lines are demand today.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 
 
 def upgrade() -> None:
