@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the shapes only: a command imports the use cases it runs, n
     from gateway.domain.instant import Instant
     from gateway.service.bundles import BundleResult
     from gateway.service.channels import CapLine, ChannelView, Erased
+    from gateway.service.collections import CollectionDone, CollectionLine
     from gateway.service.commands import CapDone
     from gateway.service.engine import AtsChange
     from gateway.service.items import IngestResult, ItemWarning
@@ -160,8 +161,29 @@ def cap_done(done: CapDone) -> Json:
         "cap_source": edit.cap.source.value,
         "erased": [erased_cap(e) for e in edit.erased],
         "over_cap": [over_cap(o) for o in edit.over_cap],
+        "ongoing": list(edit.ongoing),
         "ats_changes": [ats_change(c) for c in sorted(done.changes, key=lambda c: c.sku)],
     }
+
+
+def collection(line: CollectionLine) -> Json:
+    """One collection's dates: `gateway collection show --json`, `GET collections`. `opens_at` and `closes_at` are
+    instants (None: that side of its window is open), `pickup_on` a date (None: its lines are demand today), and
+    whether it takes orders now."""
+    return {
+        "assembly": line.assembly,
+        "collection": line.collection,
+        "opens_at": instant.to_iso(line.dates.opens_at),
+        "closes_at": instant.to_iso(line.dates.closes_at),
+        "pickup_on": None if line.dates.pickup_on is None else line.dates.pickup_on.isoformat(),
+        "open_now": line.open_now,
+    }
+
+
+def collection_done(done: CollectionDone) -> Json:
+    """What `gateway collection set` did (`--json`; the API's answer to `PUT collections` adds the partner): the
+    collection's dates now, and whether it had dates before (`had_dates`)."""
+    return collection(done.line) | {"had_dates": done.before is not None}
 
 
 # orders

@@ -56,6 +56,8 @@ def _show(done: CapDone, headline: str, as_json: bool, *, list_erased: bool = Tr
             f"  over cap: collection {over.collection} holds {over.ordered} ordered, cap {over.cap} "
             f"({over.ordered - over.cap} over; the orders stay, it takes no more)"
         )
+    if done.edit.ongoing:
+        echo(f"  ongoing (open now, reached by the setting): {', '.join(done.edit.ongoing)}")
     print_changes(done.changes)
 
 
@@ -68,7 +70,10 @@ def _show(done: CapDone, headline: str, as_json: bool, *, list_erased: bool = Tr
 @click.option("--max", "limit", type=click.IntRange(min=0, max=999_999_999_999), help="The maximum of units.")
 @click.option("--no-max", is_flag=True, help="No maximum (for one collection: only the overall stock counts).")
 @click.option(
-    "--json", "as_json", is_flag=True, help="{sku, assembly, collection, max, cap_source, erased, over_cap, ...}."
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="{sku, assembly, collection, max, cap_source, erased, over_cap, ongoing, ...}.",
 )
 @click.pass_obj
 def cap_set(
@@ -84,8 +89,9 @@ def cap_set(
 ) -> None:
     """Set a cap: --collection C or --all-collections, and --max N or --no-max.
 
-    --all-collections erases every collection's own setting in the assembly: it prints the settings it erased and
-    the collections now holding more than the new cap."""
+    --all-collections erases every collection's own setting in the assembly: it prints the settings it erased, the
+    collections now holding more than the new cap, and the ongoing ones (open now; a collection without dates
+    always is)."""
     if (collection is None) == (not all_collections):
         raise click.UsageError("give exactly one of --collection C and --all-collections")
     if (limit is None) == (not no_max):

@@ -34,6 +34,10 @@ COMMANDS: dict[str, Entry] = {
         "gateway.cli.config:check_config",
         "Validate the configuration; list every problem by key (exit 2) or say it is fine.",
     ),
+    "collection": Entry(
+        "gateway.cli.collections:collection",
+        "Date a collection: when it takes orders and when its lines are picked up.",
+    ),
     "deliver": Entry(
         "gateway.cli.worker:deliver",
         "One delivery pass: send what the outbox holds for the partner, batch by batch, and settle each batch.",

@@ -1,4 +1,5 @@
-"""The kinds of flat file and their rows: stock snapshots, order statuses, confirmations, caps, acknowledgements;
+"""The kinds of flat file and their rows: stock snapshots, order statuses, confirmations, caps, acknowledgements,
+collections' dates;
 the cells' checks (`Cells`), and the readers of every kind but stock (a snapshot is read by stock_rows.py).
 
 Each reader turns a CsvTable's cells into typed rows, adding a Problem for every cell that is not what the
@@ -9,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import tzinfo
+from datetime import date, tzinfo
 from enum import StrEnum
 from typing import NamedTuple
 
-from gateway.domain import identifiers, instant
+from gateway.domain import days, identifiers, instant
 from gateway.domain.caps import ALL_COLLECTIONS
 from gateway.domain.instant import Instant
 from gateway.domain.orders import RequestedLine
@@ -33,6 +34,7 @@ class Kind(StrEnum):
     CONFIRMATIONS = "confirmations"
     CAPS = "caps"
     ACKNOWLEDGEMENTS = "acknowledgements"  # the same word as the feed (pages.Feed): one applier serves both
+    COLLECTIONS = "collections"
 
 
 COLUMNS: dict[Kind, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -41,6 +43,7 @@ COLUMNS: dict[Kind, tuple[tuple[str, ...], tuple[str, ...]]] = {
     Kind.CONFIRMATIONS: (("order_id", "sku", "confirmed_quantity", "confirmed_at"), ()),
     Kind.CAPS: (("sku", "assembly", "collection", "max"), ()),
     Kind.ACKNOWLEDGEMENTS: (("order_id", "status"), ("updated_at",)),
+    Kind.COLLECTIONS: (("assembly", "collection", "opens_at", "closes_at", "pickup_on"), ()),
 }
 
 
@@ -84,6 +87,18 @@ class CapRowIn:
     assembly: str
     collection: str | None
     limit: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionRowIn:
+    """One collection's dates, replacing its dates whole: None where the cell is empty (no such date)."""
+
+    line: int
+    assembly: str
+    collection: str
+    opens_at: Instant | None
+    closes_at: Instant | None
+    pickup_on: date | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,3 +290,35 @@ def read_acknowledgements(table: CsvTable, zone: tzinfo) -> Iterator[Acknowledge
         if status is None or (updated_at is None and stamp.strip()):
             continue
         yield AcknowledgementRow(line, order_id, status, updated_at)
+
+
+def read_collections(table: CsvTable, zone: tzinfo) -> Iterator[CollectionRowIn]:
+    """Collections' dates: an empty cell is no such date; instants without an offset are in the partner's `zone`.
+    A collection given twice is a problem naming both lines (which row is the last word cannot be known)."""
+    cells = Cells(table.problems, zone)
+    idx = table.index
+    seen: dict[tuple[str, str], int] = {}
+    for line, row in table:
+        assembly = cells.identifier(line, "assembly", row[idx["assembly"]])
+        collection = cells.identifier(line, "collection", row[idx["collection"]])
+        opens_text, closes_text = row[idx["opens_at"]], row[idx["closes_at"]]
+        opens_at = cells.moment(line, "opens_at", opens_text, required=False)
+        closes_at = cells.moment(line, "closes_at", closes_text, required=False)
+        pickup_on: date | None = None
+        pickup_text = row[idx["pickup_on"]].strip()
+        if pickup_text:
+            try:
+                pickup_on = days.parse_day(pickup_text, zone)
+            except (ValueError, OverflowError):  # an instant at the edge of the years may leave them in the zone
+                table.problems.add(Problem(line, f"{pickup_text[:40]!r} is not an ISO 8601 date", "pickup_on"))
+                continue
+        if assembly is None or collection is None:
+            continue
+        if (opens_at is None and opens_text.strip()) or (closes_at is None and closes_text.strip()):
+            continue  # reported by the timestamp rule
+        first = seen.setdefault((assembly, collection), line)
+        if first != line:
+            again = f"collection {collection} of {assembly} is given again (first at line {first})"
+            table.problems.add(Problem(line, again, "collection"))
+            continue
+        yield CollectionRowIn(line, assembly, collection, opens_at, closes_at, pickup_on)

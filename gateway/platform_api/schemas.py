@@ -77,6 +77,17 @@ class CapIn(_Body):
     max: Quantity | None = Field(ge=0, le=MAX_QUANTITY)
 
 
+class CollectionIn(_Body):
+    """One collection's dates, replaced whole: a date left out or null is none (that side of the window open; no
+    pickup date). Instants without an offset are in the partner's time zone."""
+
+    assembly: Identifier
+    collection: Identifier
+    opens_at: str | None = Field(default=None, description="ISO 8601; orders are taken from then (included)")
+    closes_at: str | None = Field(default=None, description="ISO 8601; orders are refused from then on")
+    pickup_on: str | None = Field(default=None, description="YYYY-MM-DD: the date its lines are demand for")
+
+
 class StockIn(_Body):
     """A SKU's stock level, as a one-row snapshot."""
 
@@ -219,6 +230,9 @@ class CapOut(CommandOut):
     cap_source: CapSource
     erased: list[ErasedCapOut]
     over_cap: list[OverCapOut]
+    ongoing: list[str] = Field(
+        description='with collection "*": the assembly\'s collections open now (one without dates always is)'
+    )
 
 
 class CapLineOut(BaseModel):
@@ -235,6 +249,25 @@ class CapLineOut(BaseModel):
     ordered: int | None
     remaining: int | None
     over_cap: bool
+
+
+class CollectionLineOut(BaseModel):
+    """One dated collection: its window (`opens_at` included, `closes_at` excluded; null: open on that side), its
+    pickup date, and whether it takes orders now."""
+
+    assembly: str
+    collection: str
+    opens_at: str | None
+    closes_at: str | None
+    pickup_on: str | None
+    open_now: bool
+
+
+class CollectionOut(CollectionLineOut):
+    """What setting a collection's dates did: its dates now, and whether it had dates before."""
+
+    partner: str
+    had_dates: bool
 
 
 class WarningOut(BaseModel):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from gateway.domain import caps as rules
 from gateway.domain.caps import ALL_COLLECTIONS, AssemblyCaps, CapSource, EffectiveCap, OverCap
 from gateway.domain.instant import Instant
+from gateway.service import collections
 from gateway.service.held import HeldBack
 from gateway.store.port import ChannelRecord, LineRecord, UnitOfWork
 
@@ -46,7 +47,9 @@ class CapEdit:
 
     `collection` is the one set or cleared ("*": all collections of the assembly); `cap` is what applies there now
     (for "*", the assembly default); `erased` the collections' own settings the command removed; `over_cap` the
-    collections it touched that now hold more units than their cap (orders already placed keep their units)."""
+    collections it touched that now hold more units than their cap (orders already placed keep their units);
+    `ongoing`, for "*" only, the assembly's collections open now (a cap or an order names them, or they have dates;
+    one without dates is always open): the setting reaches them while they take orders."""
 
     sku: str
     assembly: str
@@ -54,6 +57,7 @@ class CapEdit:
     cap: EffectiveCap
     erased: tuple[Erased, ...] = ()
     over_cap: tuple[OverCap, ...] = ()
+    ongoing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -185,7 +189,11 @@ class ChannelBook:
             for r in self.tx.caps.channels(self.partner_id, [sku])
             if r.assembly == assembly and r.collection != ALL_COLLECTIONS
         }
-        if collection != ALL_COLLECTIONS:
+        ongoing: list[str] = []
+        if collection == ALL_COLLECTIONS:
+            known = [*ordered, *erased, *settings.overrides]
+            ongoing = collections.ongoing(self.tx, self.partner_id, assembly, known, self.now)
+        else:
             ordered = {collection: ordered.get(collection, 0)}
         return CapEdit(
             sku=sku,
@@ -194,6 +202,7 @@ class ChannelBook:
             cap=settings.effective(collection),
             erased=tuple(Erased(name, limit) for name, limit in sorted(erased.items())),
             over_cap=tuple(rules.over_cap(settings, ordered)),
+            ongoing=tuple(ongoing),
         )
 
     def republish(self, sku_ats: Mapping[str, int]) -> None:

@@ -7,11 +7,12 @@ from dataclasses import KW_ONLY, dataclass, field, replace
 from typing import TypeVar
 
 from gateway import logs
+from gateway.domain.days import CollectionDates
 from gateway.domain.errors import Refusal
 from gateway.domain.instant import Instant
 from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
-from gateway.service import at_once
+from gateway.service import at_once, collections
 from gateway.service.channels import CapEdit
 from gateway.service.engine import AtsChange, Engine
 from gateway.service.items import ItemWarning, log_warnings, snapshot_warnings
@@ -143,7 +144,10 @@ class Commands:
         done = self.transaction(partner, event, work, **context)
         erased = [e.collection for e in done.edit.erased]
         over = [o.collection for o in done.edit.over_cap]
-        log.bind(partner=partner, **context).info(event, ats_changes=len(done.changes), erased=erased, over_cap=over)
+        ongoing = list(done.edit.ongoing)
+        log.bind(partner=partner, **context).info(
+            event, ats_changes=len(done.changes), erased=erased, over_cap=over, ongoing=ongoing
+        )
         return done
 
     def set_cap(self, partner: str, sku: str, assembly: str, collection: str | None, limit: int | None) -> CapDone:
@@ -170,6 +174,20 @@ class Commands:
             assembly=assembly,
             collection=collection,
         )
+
+    def set_collection(
+        self, partner: str, assembly: str, collection: str, dates: CollectionDates
+    ) -> collections.CollectionDone:
+        """Replace one collection's dates (all None: it has none any more): when it takes orders and its pickup
+        date. A window closing at or before it opens is refused; orders already placed in it stay."""
+        context = {"assembly": assembly, "collection": collection}
+
+        def work(tx: UnitOfWork) -> collections.CollectionDone:
+            return collections.set_dates(tx, tx.partners.id_of(partner), assembly, collection, dates, self.clock())
+
+        done = self.transaction(partner, "collection_set", work, **context)
+        log.bind(partner=partner, **context).info("collection_set", open_now=done.line.open_now)
+        return done
 
     def set_stock(self, partner: str, sku: str, quantity: int, as_of: Instant | None) -> StockSet:
         """Set one SKU's stock level as a one-row snapshot (stale if older than its inventory timestamp); a level

@@ -25,7 +25,7 @@ from gateway.domain.modes import Policy
 from gateway.domain.orders import RequestedLine, merge_lines
 from gateway.domain.status import OrderStatus, check_transition
 from gateway.formats.stock_rows import PlainLevels
-from gateway.service import oversold, snapshots
+from gateway.service import collections, oversold, snapshots
 from gateway.service.channels import CapEdit, ChannelBook, channel_units
 from gateway.service.held import HeldBack
 from gateway.service.snapshots import SAMPLE, SnapshotOutcome, StockLevel
@@ -100,6 +100,10 @@ class Engine:
         if self.tx.orders.get(self.partner_id, order_id) is not None:
             raise OrderExists(order_id)
         merged = merge_lines(order_id, lines)
+        named = [
+            (x.assembly, x.collection) for x in merged.values() if x.assembly is not None and x.collection is not None
+        ]
+        collections.check_open(self.tx, self.partner_id, order_id, named, self.now)  # before anything is counted
         stock = self._stock(list(merged))
         ats = {sku: rules.available(rec.quantity, rec.allocated) for sku, rec in stock.items()}
         rules.check_placement(order_id, {sku: line.quantity for sku, line in merged.items()}, ats)

@@ -43,7 +43,7 @@ __all__ = ["OLDER_MATTERS", "Clock", "IngestResult", "Ingestor", "Progress", "ap
 log = logs.get(__name__)
 
 # the kinds whose rows set values a newer item replaces: a duplicate of older content is worth a warning
-OLDER_MATTERS = frozenset({Kind.STOCK, Kind.CAPS})
+OLDER_MATTERS = frozenset({Kind.STOCK, Kind.CAPS, Kind.COLLECTIONS})
 
 
 # Pause the cyclic collector while a file is applied: a snapshot allocates millions of short-lived, acyclic

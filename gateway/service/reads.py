@@ -8,7 +8,7 @@ from datetime import date
 
 from gateway.domain.instant import Instant
 from gateway.domain.modes import Policy
-from gateway.service import queries
+from gateway.service import collections, queries
 from gateway.service.channels import CapLine, ChannelView, cap_lines
 from gateway.store.port import Store
 
@@ -59,6 +59,12 @@ def caps(store: Store, partner: str, sku: str | None = None, assembly: str | Non
     each setting, and each collection ordered into under the default, with its units ordered and what is left."""
     with store.read() as tx:
         return cap_lines(tx, tx.partners.id_of(partner), sku, assembly)
+
+
+def collections_of(store: Store, partner: str, assembly: str | None, now: Instant) -> list[collections.CollectionLine]:
+    """The partner's dated collections (of one assembly), by assembly and collection, each open at `now` or not."""
+    with store.read() as tx:
+        return collections.lines(tx, tx.partners.id_of(partner), assembly, now)
 
 
 def ping(store: Store) -> None:

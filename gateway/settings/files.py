@@ -59,6 +59,16 @@ class AcknowledgementColumns(Strict):
     updated_at: str = "updated_at"
 
 
+class CollectionColumns(Strict):
+    """Header names of a partner's collections files (a collection's dates)."""
+
+    assembly: str = "assembly"
+    collection: str = "collection"
+    opens_at: str = "opens_at"
+    closes_at: str = "closes_at"
+    pickup_on: str = "pickup_on"
+
+
 class _FileSettings(Strict):
     delimiter: Literal[",", ";", "\t"] | None = None
     encoding: str = "utf-8"
@@ -108,6 +118,12 @@ class AcknowledgementFileSettings(_FileSettings):
     columns: AcknowledgementColumns = AcknowledgementColumns()
 
 
+class CollectionFileSettings(_FileSettings):
+    """How a partner writes collections files."""
+
+    columns: CollectionColumns = CollectionColumns()
+
+
 class PartnerFiles(Strict):
     """File options per kind."""
 
@@ -116,6 +132,7 @@ class PartnerFiles(Strict):
     confirmations: ConfirmationFileSettings = ConfirmationFileSettings()
     caps: CapFileSettings = CapFileSettings()
     acknowledgements: AcknowledgementFileSettings = AcknowledgementFileSettings()
+    collections: CollectionFileSettings = CollectionFileSettings()
     # a header or row line longer than this (in bytes, its line break not counted) refuses the whole file
     max_line_bytes: int = Field(default=MAX_LINE_BYTES, ge=256)
 

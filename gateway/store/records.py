@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, NamedTuple
 
 from gateway.domain.allocation import Line
+from gateway.domain.days import CollectionDates
 from gateway.domain.instant import Instant
 from gateway.domain.messages import MessageKind, OutboxState
 from gateway.domain.orders import RequestedLine
@@ -128,6 +129,16 @@ class CapRow:
     assembly: str
     collection: str
     max_units: int | None
+
+
+@dataclass(frozen=True)
+class CollectionRow:
+    """One collection's stored dates (gateway.domain.days.CollectionDates), with when they were last set."""
+
+    assembly: str
+    collection: str
+    dates: CollectionDates
+    updated_at: Instant
 
 
 @dataclass(frozen=True)

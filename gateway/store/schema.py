@@ -309,6 +309,20 @@ channels = _channel_table(
     hot=True,
 )
 
+# a collection's dates (0014): it takes orders from opens_at (included) until closes_at (excluded), its lines are
+# demand on pickup_on; a collection without a row has no dates (open at any time)
+collection_dates = _partner_table(
+    "collection_dates",
+    _identifier("assembly"),
+    _identifier("collection"),
+    _instant("opens_at", nullable=True),
+    _instant("closes_at", nullable=True),
+    Column("pickup_on", Date, nullable=True),
+    _instant("updated_at"),
+    key=("assembly", "collection"),
+    sqlite_with_rowid=False,
+)
+
 transport_failures = _partner_table(
     "transport_failures",
     Column("source", String(200), nullable=False),

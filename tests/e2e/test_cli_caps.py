@@ -105,6 +105,7 @@ def test_apply_to_all_collections_prints_what_it_erased_and_the_collections_over
         "  erased: collection 2026-12-01's own setting (at most 10)",
         "  erased: collection B's own setting (no maximum)",
         "  over cap: collection 2026-12-01 holds 8 ordered, cap 5 (3 over; the orders stay, it takes no more)",
+        "  ongoing (open now, reached by the setting): 2026-12-01, B",
     ]
     again = json.loads(cli("cap", "set", "--partner", "farm", "--sku", "EGGS", *ALL, "--max", "4", "--json").stdout)
     assert again == {
@@ -115,6 +116,7 @@ def test_apply_to_all_collections_prints_what_it_erased_and_the_collections_over
         "cap_source": "assembly default",
         "erased": [],  # erased by the previous command already
         "over_cap": [{"collection": "2026-12-01", "ordered": 8, "cap": 4}],
+        "ongoing": ["2026-12-01", "B"],  # no dates: open at any time
         "ats_changes": [],
     }
     one = cli("cap", "set", "--partner", "farm", "--sku", "EGGS", *CH, "--max", "20").stdout
@@ -144,6 +146,7 @@ def test_cap_clear_returns_one_collection_to_the_assembly_default(cli: Cli) -> N
         "cap_source": "assembly default",
         "erased": [],
         "over_cap": [{"collection": "2026-12-01", "ordered": 8, "cap": 5}],
+        "ongoing": [],
         "ats_changes": [],
     }
     other = ("--assembly", "lyon-3", "--collection", "X")

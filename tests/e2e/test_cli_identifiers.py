@@ -42,6 +42,9 @@ COMMANDS = [
     ["cap", "clear", "--sku", "A", "--assembly", "K", "--collection", "{}"],
     ["cap", "show", "--sku", "{}"],
     ["cap", "show", "--assembly", "{}"],
+    ["collection", "set", "--assembly", "{}", "--collection", "C", "--pickup-on", "2026-12-11"],
+    ["collection", "set", "--assembly", "K", "--collection", "{}", "--pickup-on", "2026-12-11"],
+    ["collection", "show", "--assembly", "{}"],
 ]
 
 

@@ -355,6 +355,7 @@ def test_caps_and_channel_ats(client: TestClient) -> None:
         "cap_source": "collection override",
         "erased": [],
         "over_cap": [],
+        "ongoing": [],
     }
     assert channel_of(client, "EGGS") == {
         "sku": "EGGS",
@@ -604,6 +605,8 @@ def endpoints(partner: str) -> list[tuple[str, str, dict[str, Any] | None, dict[
         ("PUT", f"{prefix}/caps", {"sku": "EGGS", "assembly": ASM, "collection": COL, "max": 10}, {}),
         ("GET", f"{prefix}/caps?sku=EGGS&assembly={ASM}", None, {}),
         ("DELETE", f"{prefix}/caps?sku=EGGS&assembly={ASM}&collection={COL2}", None, {}),
+        ("PUT", f"{prefix}/collections", {"assembly": ASM, "collection": COL, "pickup_on": "2026-12-01"}, {}),
+        ("GET", f"{prefix}/collections?assembly={ASM}", None, {}),
         ("POST", f"{prefix}/orders", order_body("X1", ("EGGS", 2), **CH), {"Idempotency-Key": "x1"}),
         ("POST", f"{prefix}/orders/X1/confirmations", CONFIRMATION, {}),
         ("POST", f"{prefix}/orders/X1/status", {"status": "confirmed"}, {}),

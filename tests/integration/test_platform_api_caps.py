@@ -83,6 +83,7 @@ def test_put_caps_for_all_collections_answers_what_it_erased_and_what_is_over(ap
         "cap_source": "collection override",
         "erased": [],
         "over_cap": [],
+        "ongoing": [],
     }
     api.put(COL2, None)
     api.place("O1", 8)
@@ -142,6 +143,7 @@ def test_delete_caps_returns_one_collection_to_the_default_and_republishes_it(ap
         "cap_source": "assembly default",
         "erased": [{"collection": COL, "max": 10}],
         "over_cap": [{"collection": COL, "ordered": 8, "cap": 5}],
+        "ongoing": [],
     }
     assert (api.channel()["ats"], api.channel()["cap"]) == (0, 5)
     with api.live.app.store.read() as tx:

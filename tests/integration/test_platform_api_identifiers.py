@@ -93,8 +93,8 @@ def test_a_bad_identifier_in_a_path_is_422_and_changes_nothing(
 
 
 def test_a_bad_identifier_in_a_query_is_422(client: TestClient) -> None:
-    """A SKU, assembly or collection in the query of `GET ats`, `GET caps` or `DELETE caps` that breaks the rule is
-    refused with 422 naming it."""
+    """A SKU, assembly or collection in the query of `GET ats`, `GET caps`, `DELETE caps` or `GET collections` that
+    breaks the rule is refused with 422 naming it."""
     for value, why in BAD:
         refused(client.get(url("acme", "ats"), params={"sku": ["EGGS", value]}, headers=auth()), "query.sku.1", why)
         for name in ("assembly", "collection"):
@@ -105,6 +105,9 @@ def test_a_bad_identifier_in_a_query_is_422(client: TestClient) -> None:
         for name in ("sku", "assembly", "collection"):
             params = {"sku": "EGGS", "assembly": ASM, "collection": COL} | {name: value}
             refused(client.delete(url("acme", "caps"), params=params, headers=auth()), f"query.{name}", why)
+        refused(
+            client.get(url("acme", "collections"), params={"assembly": value}, headers=auth()), "query.assembly", why
+        )
 
 
 def test_a_bad_identifier_in_a_body_is_422_and_changes_nothing(
@@ -127,6 +130,9 @@ def test_a_bad_identifier_in_a_body_is_422_and_changes_nothing(
             refused(client.post(url("acme", "orders"), json=body, headers=key), where, why)
         for name in ("sku", "assembly", "collection"):
             refused(client.put(url("acme", "caps"), json=cap | {name: value}, headers=auth()), f"body.{name}", why)
+        for name in ("assembly", "collection"):
+            dates = {"assembly": ASM, "collection": COL, "pickup_on": "2026-12-11"} | {name: value}
+            refused(client.put(url("acme", "collections"), json=dates, headers=auth()), f"body.{name}", why)
         answer = client.post(url("acme", "orders/O1/confirmations"), json=confirmation | {"sku": value}, headers=auth())
         refused(answer, "body.sku", why)
     assert contents(gateway_app) == seeded

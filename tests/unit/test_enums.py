@@ -131,7 +131,7 @@ def test_the_enumerations_keep_their_values() -> None:
     """The values are stored, configured and printed: they never change."""
     assert [k.value for k in MessageKind] == ["ats", "channel_ats", "order_closed", "order_export"]
     assert [s.value for s in OutboxState] == ["pending", "delivered", "dead", "superseded"]
-    assert [k.value for k in Kind] == ["stock", "orders", "confirmations", "caps", "acknowledgements"]
+    assert [k.value for k in Kind] == ["stock", "orders", "confirmations", "caps", "acknowledgements", "collections"]
     assert [f.value for f in Feed] == ["stock", "acknowledgements"]
 
 

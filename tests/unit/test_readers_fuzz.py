@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,12 +27,14 @@ from gateway.formats.rows import (
     MAX_ID_LENGTH,
     AcknowledgementRow,
     CapRowIn,
+    CollectionRowIn,
     ConfirmationRow,
     Kind,
     OrderRow,
     StockRow,
     read_acknowledgements,
     read_caps,
+    read_collections,
     read_confirmations,
     read_orders,
 )
@@ -54,6 +56,7 @@ READERS: dict[Kind, tuple[Reader, type]] = {
     Kind.CONFIRMATIONS: (read_confirmations, ConfirmationRow),
     Kind.CAPS: (read_caps, CapRowIn),
     Kind.ACKNOWLEDGEMENTS: (read_acknowledgements, AcknowledgementRow),
+    Kind.COLLECTIONS: (read_collections, CollectionRowIn),
 }
 
 RENAMED = {
@@ -62,6 +65,7 @@ RENAMED = {
     Kind.CONFIRMATIONS: {"order_id": "Commande", "sku": "EAN", "confirmed_quantity": "Qty", "confirmed_at": "Le"},
     Kind.CAPS: {"sku": "EAN", "assembly": "Ruche", "collection": "Distribution", "max": "Maximum"},
     Kind.ACKNOWLEDGEMENTS: {"order_id": "Commande", "status": "Etat", "updated_at": "Le"},
+    Kind.COLLECTIONS: {"assembly": "Ruche", "collection": "Distribution", "closes_at": "Fin", "pickup_on": "Retrait"},
 }
 
 
@@ -102,6 +106,11 @@ INLINE: dict[Kind, list[bytes]] = {
     Kind.ACKNOWLEDGEMENTS: [
         b"order_id,status,updated_at\nO-1,closed,2019-06-26T12:00:00Z\nO-2,Cancelled ,\nO-3,invoicing,2019-06-26\n",
         b"order_id;status\r\nO-1;closed\r\nO-1;closed\r\n",
+    ],
+    Kind.COLLECTIONS: [
+        b"assembly,collection,opens_at,closes_at,pickup_on\nK1,C1,2026-12-04T18:00:00,2026-12-09T18:00Z,2026-12-11\n"
+        b"K1,C2,,,\nK2,C1,,2026-12-09,2026-12-09T10:00:00+01:00\n",
+        b"assembly;collection;opens_at;closes_at;pickup_on\r\nK1;C1;;;2026-12-11\r\nK1;C1;;;\r\n",
     ],
 }
 
@@ -168,6 +177,12 @@ def check_row(kind: Kind, row: object) -> None:
         check_identifier(row.assembly)
         assert row.collection is None or (identifiers.is_valid(row.collection) and "*" not in row.collection)
         assert row.limit is None or (type(row.limit) is int and 0 <= row.limit <= INT64_MAX)
+    elif isinstance(row, CollectionRowIn):
+        check_identifier(row.assembly)
+        check_identifier(row.collection)
+        assert row.opens_at is None or type(row.opens_at) is int
+        assert row.closes_at is None or type(row.closes_at) is int
+        assert row.pickup_on is None or type(row.pickup_on) is date
     else:
         assert isinstance(row, ConfirmationRow)
         check_identifier(row.order_id)
@@ -210,6 +225,9 @@ def check(kind: Kind, data: bytes, options: CsvOptions, zone: tzinfo) -> None:
     if kind == Kind.ACKNOWLEDGEMENTS:
         orders = [row.order_id for row in found]
         assert len(orders) == len(set(orders)), "an acknowledgements file names each order once"
+    if kind == Kind.COLLECTIONS:
+        named = [(row.assembly, row.collection) for row in found]
+        assert len(named) == len(set(named)), "a collections file names each collection once"
 
 
 # strategies
@@ -287,6 +305,8 @@ def cells(kind: Kind) -> st.SearchStrategy[list[str]]:
         return st.tuples(IDENTIFIERS, IDENTIFIERS, collections, limits).map(list)
     if kind == Kind.ACKNOWLEDGEMENTS:
         return st.tuples(IDENTIFIERS, STATUSES, MOMENTS).map(list)
+    if kind == Kind.COLLECTIONS:
+        return st.tuples(IDENTIFIERS, IDENTIFIERS, MOMENTS, MOMENTS, MOMENTS).map(list)
     return st.tuples(IDENTIFIERS, IDENTIFIERS, QUANTITIES, MOMENTS).map(list)
 
 

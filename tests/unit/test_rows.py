@@ -26,6 +26,7 @@ from gateway.formats.rows import (
     StockRow,
     read_acknowledgements,
     read_caps,
+    read_collections,
     read_confirmations,
     read_orders,
 )
@@ -72,12 +73,14 @@ ORDER_HEADER = b"order_id,sku,quantity,status\n"
 CONFIRMATION_HEADER = b"order_id,sku,confirmed_quantity,confirmed_at\n"
 CHANNEL_HEADER = b"order_id,sku,quantity,status,assembly,collection\n"
 CAP_HEADER = b"sku,assembly,collection,max\n"
+COLLECTION_HEADER = b"assembly,collection,opens_at,closes_at,pickup_on\n"
 READERS: dict[Kind, Callable[[CsvTable, tzinfo], Iterator[Any]]] = {
     Kind.STOCK: read_stock,
     Kind.ORDERS: read_orders,
     Kind.CONFIRMATIONS: read_confirmations,
     Kind.CAPS: read_caps,
     Kind.ACKNOWLEDGEMENTS: read_acknowledgements,
+    Kind.COLLECTIONS: read_collections,
 }
 IDENTIFIER_COLUMNS = ("sku", "order_id", "assembly", "collection")
 
@@ -152,6 +155,7 @@ def test_a_quantity_cell_is_read_through_surrounding_space() -> None:
         (Kind.CAPS, CAP_HEADER + b"A,K1,C1,3\nA,K1, C2,3\n", "collection"),
         (Kind.CAPS, CAP_HEADER + b"A,K1,C1,3\nA,K1, * ,3\n", "collection"),
         (Kind.ACKNOWLEDGEMENTS, b"order_id,status\nO-1,closed\nO-2 ,closed\n", "order_id"),
+        (Kind.COLLECTIONS, COLLECTION_HEADER + b"K1,C1,,,\nK1,C2 ,,,\n", "collection"),
     ],
 )
 def test_a_padded_identifier_is_a_problem_at_its_line_never_trimmed(kind: Kind, data: bytes, column: str) -> None:
@@ -597,3 +601,25 @@ def test_a_confirmations_file_with_an_undecodable_byte_is_refused_naming_the_lin
         list(read_confirmations(table, UTC))
         problems = table.problems.listed
     assert [p.line for p in problems] == [3]
+
+
+# collections
+
+
+def test_a_collections_row_reads_instants_in_the_partners_zone_and_empty_cells_as_no_date() -> None:
+    """A time without an offset is Paris time; a pickup_on given as an instant counts by its date in that zone."""
+    data = COLLECTION_HEADER + b"K1,C1,2026-12-04T18:00,,2026-12-11T23:30:00-05:00\nK1,C2,,2026-12-09T18:00Z,\n"
+    found, problems = read(Kind.COLLECTIONS, read_collections, data, ZoneInfo("Europe/Paris"))
+    assert problems == []
+    assert [(r.line, r.collection, to_iso(r.opens_at), to_iso(r.closes_at), str(r.pickup_on)) for r in found] == [
+        (2, "C1", "2026-12-04T17:00:00Z", None, "2026-12-12"),
+        (3, "C2", None, "2026-12-09T18:00:00Z", "None"),
+    ]
+
+
+def test_a_collection_given_twice_in_one_file_is_a_problem_naming_the_first_line() -> None:
+    """Which row is the last word cannot be known: the file is refused rather than one of them guessed."""
+    found, problems = read(Kind.COLLECTIONS, read_collections, COLLECTION_HEADER + b"K1,C1,,,\nK1,C1,,,2026-12-11\n")
+    assert [r.line for r in found] == [2]
+    assert [(p.line, p.column) for p in problems] == [(3, "collection")]
+    assert "first at line 2" in problems[0].message

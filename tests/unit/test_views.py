@@ -86,7 +86,7 @@ def test_a_cap_is_shown_as_put_caps_takes_it_then_what_it_holds() -> None:
 
 def test_what_a_cap_command_did_is_the_api_answer_less_the_partner() -> None:
     """`cap set --json` / `cap clear --json` and the answers to `PUT caps` / `DELETE caps` carry the same names:
-    the cap now in force, the settings erased, the collections over their cap, the ATS moved."""
+    the cap now in force, the settings erased, the collections over their cap, the ongoing ones, the ATS moved."""
     edit = CapEdit(
         "EGGS",
         "paris-11",
@@ -94,6 +94,7 @@ def test_what_a_cap_command_did_is_the_api_answer_less_the_partner() -> None:
         EffectiveCap(5, CapSource.ASSEMBLY),
         erased=(Erased("2026-12-01", 10), Erased("2026-12-08", None)),
         over_cap=(OverCap("2026-12-01", 8, 5),),
+        ongoing=("2026-12-08",),
     )
     body = views.cap_done(CapDone(edit, []))
     assert set(CapOut.model_fields) == {"partner", "order_id", *body}
@@ -107,6 +108,7 @@ def test_what_a_cap_command_did_is_the_api_answer_less_the_partner() -> None:
         "cap_source": "assembly default",
         "erased": [{"collection": "2026-12-01", "max": 10}, {"collection": "2026-12-08", "max": None}],
         "over_cap": [{"collection": "2026-12-01", "ordered": 8, "cap": 5}],
+        "ongoing": ["2026-12-08"],
         "ats_changes": [],
     }
     assert [list(e) for e in body["erased"]] == [list(ErasedCapOut.model_fields)] * 2  # type: ignore[attr-defined]

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from gateway.platform_api.routes import ats, caps, orders, stock
+from gateway.platform_api.routes import ats, caps, collections, orders, stock
 
-ROUTERS = (ats.router, orders.router, stock.router, caps.router)
+ROUTERS = (ats.router, orders.router, stock.router, caps.router, collections.router)

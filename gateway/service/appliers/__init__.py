@@ -14,6 +14,7 @@ from gateway.formats.rows import Kind
 from gateway.service.appliers.acknowledgements import Acknowledgements, Confirmations
 from gateway.service.appliers.base import Applier, Applying
 from gateway.service.appliers.caps import Caps
+from gateway.service.appliers.collections import Collections
 from gateway.service.appliers.orders import Orders
 from gateway.service.appliers.stock import Stock
 
@@ -25,6 +26,7 @@ APPLIERS: Mapping[str, Applier[Any]] = {
     Kind.CONFIRMATIONS: Confirmations(),
     Kind.CAPS: Caps(),
     Kind.ACKNOWLEDGEMENTS: Acknowledgements(),  # status-only files, and pages (Feed.ACKNOWLEDGEMENTS is the same word)
+    Kind.COLLECTIONS: Collections(),
 }
 
 

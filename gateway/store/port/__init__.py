@@ -2,10 +2,9 @@
 
 One `write()` block is one transaction (a unit of work): everything an inbound item or a command does commits
 together or not at all. Its operations come in small repositories, one per aggregate, each a protocol of its own
-module: stock, supply (dated receipts), orders, caps (and channels), outbox, ledger (and transport failures),
-feeds, partners, requests (idempotent answers), retention (what is old enough, removed), and the locks a shared
-store takes. A `UnitOfWork`
-holds them all on one connection.
+module: stock, supply (dated receipts), orders, caps (and channels), collections (their dates), outbox, ledger
+(and transport failures), feeds, partners, requests (idempotent answers), retention (what is old enough, removed),
+and the locks a shared store takes. A `UnitOfWork` holds them all on one connection.
 
 Records are plain data (gateway.store.records); the rules that compute them live in gateway.domain. Errors are
 the store's own (gateway.store.errors). Every name is importable from here, as before the port was split.
@@ -20,6 +19,7 @@ from typing import Protocol
 from gateway.domain.atp import Receipts
 from gateway.store.errors import AlreadyApplied, Conflict, StoreBusy, StoreContention, StoreError
 from gateway.store.port.caps import CapRepository
+from gateway.store.port.collections import CollectionRepository
 from gateway.store.port.feeds import FeedRepository
 from gateway.store.port.ledger import LedgerRepository
 from gateway.store.port.locks import Locks
@@ -36,6 +36,7 @@ from gateway.store.records import (
     CapRow,
     ChannelRecord,
     Claim,
+    CollectionRow,
     ConfirmationRecord,
     FeedPosition,
     Inbound,
@@ -66,6 +67,8 @@ __all__ = [
     "CapRow",
     "ChannelRecord",
     "Claim",
+    "CollectionRepository",
+    "CollectionRow",
     "ConfirmationRecord",
     "Conflict",
     "FeedPosition",
@@ -126,6 +129,8 @@ class UnitOfWork:
     """Orders, their lines and confirmations."""
     caps: CapRepository
     """Caps per assembly and collection, and the channels' published values."""
+    collections: CollectionRepository
+    """Collections' dates: when each takes orders, and its pickup date."""
     outbox: OutboxRepository
     """Messages to deliver: queued, claimed, settled."""
     ledger: LedgerRepository

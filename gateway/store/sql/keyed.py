@@ -28,6 +28,7 @@ _L = schema.order_lines
 _E = schema.order_events
 _H = schema.channels
 _S = schema.stock
+_D = schema.collection_dates
 
 # a stored line's columns, in the order of LineRecord's fields: a row is LineRecord(*row)
 LINE_COLUMNS = tuple(_L.c[field.name] for field in fields(LineRecord))
@@ -80,6 +81,15 @@ def _stock_row(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
     return statement, ("partner_id", "sku")
 
 
+def _collection_dates(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
+    statement = select(_D.c.opens_at, _D.c.closes_at, _D.c.pickup_on).where(
+        _D.c.partner_id == bindparam("partner_id"),
+        _D.c.assembly == bindparam("assembly"),
+        _D.c.collection == bindparam("collection"),
+    )
+    return statement, ("partner_id", "assembly", "collection")
+
+
 # name -> the statement for a database and the names of its parameters, in the order calls give them
 KEYED: dict[str, Callable[[Dialect], tuple[Any, Sequence[str]]]] = {
     "request_answer": _request_answer,
@@ -91,4 +101,5 @@ KEYED: dict[str, Callable[[Dialect], tuple[Any, Sequence[str]]]] = {
     "add_event": _add_event,
     "holds_channels": _holds_channels,
     "stock_row": _stock_row,
+    "collection_dates": _collection_dates,
 }

@@ -8,6 +8,7 @@ from sqlalchemy import Connection
 
 from gateway.store.port import UnitOfWork
 from gateway.store.sql.caps import SqlCaps
+from gateway.store.sql.collections import SqlCollections
 from gateway.store.sql.feeds import SqlFeeds
 from gateway.store.sql.ledger import SqlLedger
 from gateway.store.sql.orders import SqlOrders
@@ -40,6 +41,7 @@ class SqlUnitOfWork(UnitOfWork):
             stock=SqlStock(shared),
             orders=SqlOrders(shared),
             caps=SqlCaps(shared),
+            collections=SqlCollections(shared),
             outbox=SqlOutbox(shared),
             ledger=SqlLedger(shared),
             feeds=SqlFeeds(shared),
