@@ -6,7 +6,8 @@ message: it is read from the store in the transaction that claims the message's 
 so it is the schedule in force when it is sent, whichever change queued the message (a snapshot, a placement by
 any path, PostgreSQL's one-statement placement included) and however long it waited. Today's value and the
 schedule are then consistent: the pending message of a SKU holds the value its stock row publishes, both read
-in one transaction.
+in one transaction The dates start after the message's own date (see `attach`), so a batch sent again carries
+the same bytes.
 
 What the outbox keeps is only *that* a SKU's schedule moved: every change of a schedule queues the SKU's ATS
 message (coalesced as any value: one undelivered message per SKU, the latest state sent), even when today's
@@ -20,9 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection, Sequence
-from datetime import date
+from datetime import date, tzinfo
 
-from gateway.domain import atp
+from gateway.domain import atp, days
 from gateway.domain.atp import SchedulePoint
 from gateway.domain.instant import Instant
 from gateway.domain.messages import MessageKind
@@ -36,9 +37,14 @@ def points(record: StockRecord, receipts: atp.Receipts, today: date, limit: int)
     return atp.schedule_points(schedule, {today: record.allocated}, today, limit)
 
 
-def attach(tx: UnitOfWork, partner_id: int, claim: Claim, today: date, limit: int) -> Claim:
+def attach(tx: UnitOfWork, partner_id: int, claim: Claim, zone: tzinfo, limit: int) -> Claim:
     """The claimed batch with each ATS message of a SKU holding dated supply (or owing a schedule) given its
-    schedule, read now; the claim as it is for any other batch (a partner without receipts: no look-up but one)."""
+    schedule, read now; the claim as it is for any other batch (a partner without receipts: one look-up).
+
+    Each schedule starts after the date (in the partner's `zone`) of its message's `created_at` (the item's
+    `computed_at`): the store's state is the one of that instant, since any change of the schedule since would
+    have queued the message again (and taken it out of a batch sent before). So a batch sent again under its key
+    carries the same schedules, whatever the date of the re-send."""
     if claim.kind != MessageKind.ATS or limit <= 0:
         return claim
     owing = {message.key for message in claim.messages if message.payload is not None}
@@ -52,7 +58,10 @@ def attach(tx: UnitOfWork, partner_id: int, claim: Claim, today: date, limit: in
     messages = tuple(
         message._replace(
             schedule=points(
-                stock.get(message.key) or StockRecord(message.key, 0), receipts.get(message.key, ()), today, limit
+                stock.get(message.key) or StockRecord(message.key, 0),
+                receipts.get(message.key, ()),
+                days.today(message.created_at, zone),
+                limit,
             )
         )
         if message.key in dated

@@ -19,8 +19,9 @@ from gateway import bootstrap
 from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
 from gateway.formats.rows import Kind
+from gateway.service.bundles import Bundles
 from tests.conftest import AppFactory, FakeClock
-from tests.support.partner import FakePartner, running
+from tests.support.partner import FakePartner, Lost, running
 
 pytestmark = pytest.mark.both_stores
 
@@ -214,3 +215,36 @@ def test_a_sku_left_without_receipts_sends_an_empty_schedule_once(rig: RigFactor
     r.place("O-2", "COAT", 1)
     item = r.deliver()["COAT"]
     assert (item["ats"], list(item)) == (3, ITEM_FIELDS)
+
+
+def test_a_bundle_changing_only_a_receipt_delivers_the_new_schedule(rig: RigFactory) -> None:
+    """A bundle holds its values back until its end: a schedule that moved in it is queued then, once."""
+    r = rig()
+    r.ingest(HEADER + "COAT,5,\nCOAT,20,2026-12-15\n")
+    r.deliver()
+    (r.folder / "day").mkdir()
+    (r.folder / "day" / "stock.csv").write_text(HEADER + "COAT,5,\nCOAT,30,2026-12-16\n", encoding="utf-8")
+    manifest = r.folder / "day" / "day.bundle.csv"
+    manifest.write_text("kind,file\nstock,stock.csv\n", encoding="utf-8")
+    r.clock.advance(1)
+    assert Bundles(r.app.ingestor).ingest_manifest("brand", manifest).outcome == "applied"
+
+    items = r.deliver()
+
+    assert (items["COAT"]["ats"], schedule(items["COAT"])) == (5, [("2026-12-16", 35)])
+
+
+def test_a_batch_sent_again_after_a_date_passed_carries_the_same_schedule(rig: RigFactory) -> None:
+    """The answer to the first request is lost; sent again on the 16th under its key, the batch is the same bytes:
+    the schedule starts after the date of the value's computed_at, not of the re-send."""
+    r = rig()
+    r.ingest(HEADER + "COAT,5,\nCOAT,20,2026-12-15\n")
+    r.partner.script(Lost())
+    assert not r.app.publisher.deliver("brand").ok
+    r.clock.set("2026-12-16T09:00:00Z")
+
+    assert r.app.publisher.deliver("brand").ok
+
+    first, again = [p for p in r.partner.requests if p.method == "POST"]
+    assert (again.idempotency_key, again.body) == (first.idempotency_key, first.body)
+    assert schedule(again.json()["items"][0]) == [("2026-12-15", 25)]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from structlog.typing import FilteringBoundLogger
 
 from gateway import logs
-from gateway.domain import days, instant
+from gateway.domain import instant
 from gateway.domain.instant import Instant
 from gateway.domain.messages import MessageKind
 from gateway.service import schedules
@@ -156,7 +156,7 @@ class Publisher:
             if claim is None:
                 return None
             # the schedule in force now, read in the claim's transaction (see service.schedules)
-            return schedules.attach(tx, partner_id, claim, days.today(now, settings.zone), delivery.schedule_points)
+            return schedules.attach(tx, partner_id, claim, settings.zone, delivery.schedule_points)
 
         # While a batch travels, one transaction settles the batch before it (delivered) and claims the next.
         # A failed batch is settled at once, and nothing more is sent in this pass.
