@@ -102,6 +102,7 @@ def message_csv(kind: MessageKind, messages: Sequence[Message], delimiter: str =
     if kind in (MessageKind.ORDER_EXPORT, MessageKind.ORDER_CLOSED):
         return export_csv([m.payload or "{}" for m in messages], delimiter)
     if kind == MessageKind.ATS:
+        # today's value only: the schedule of a SKU with dated supply goes over the API, files stay as they were
         rows = [
             [safe_cell(m.key), str(m.value), instant.to_iso(m.as_of) or "", instant.to_iso_fixed(m.created_at)]
             for m in messages

@@ -25,7 +25,7 @@ from gateway.domain.modes import Policy
 from gateway.domain.orders import RequestedLine, merge_lines
 from gateway.domain.status import OrderStatus, check_transition
 from gateway.formats.stock_rows import PlainLevels
-from gateway.service import collections, oversold, snapshots
+from gateway.service import collections, oversold, schedules, snapshots
 from gateway.service.channels import CapEdit, ChannelBook, channel_units
 from gateway.service.held import HeldBack
 from gateway.service.snapshots import SAMPLE, SnapshotOutcome, StockLevel
@@ -84,6 +84,9 @@ class Engine:
         self.predating_skus: list[str] = []  # the first SAMPLE SKUs set by a level older than their last movement
         self.predating = 0  # how many levels were (see domain.allocation.snapshot_predates_movement)
         self._held: HeldBack[Instant | None] | None = HeldBack() if held_back else None
+        # held back too: SKUs whose schedule moved while their value did not, and those of them left without dates
+        self._schedules_moved: set[str] = set()
+        self._schedules_dropped: set[str] = set()
         self.channels = ChannelBook(tx, self.partner_id, now, ledger_id, held_back=held_back)
         self.oversold = oversold.Watch()  # SKUs this item or command makes oversold, for the `oversold` event
 
@@ -349,6 +352,7 @@ class Engine:
             return
         messages: list[AtsMessage] = []
         before: list[int | None] = []
+        stuck: list[str] = []  # still published as 0: their later dates may move all the same
         for record in writes:
             value = rules.published(record.quantity - record.allocated)
             if value != record.published:
@@ -356,9 +360,13 @@ class Engine:
                 before.append(record.published)
                 record.published = value
                 messages.append(AtsMessage(record.sku, value, record.as_of))
+            elif value == 0:
+                stuck.append(record.sku)
         self.tx.stock.put(self.partner_id, writes, self.now)
         self.oversold.saved(writes)
         self._queue_ats(messages, before)
+        if stuck:
+            self.schedules_moved(schedules.with_receipts(self.tx, self.partner_id, stuck))
         self.channels.republish({r.sku: rules.available(r.quantity, r.allocated) for r in writes})
 
     def _queue_ats(
@@ -372,6 +380,16 @@ class Engine:
         for index, (sku, value, as_of) in enumerate(messages):
             self._held.hold(sku, None if before is None else before[index], value, as_of)
 
+    def schedules_moved(self, skus: Sequence[str], dropped: Sequence[str] = ()) -> None:
+        """These SKUs' schedules moved (receipts, or a level or allocation under a value that stayed 0): queue
+        their ATS again, today's value unchanged, for the schedule sent with it (service.schedules); `dropped`:
+        those left without dated supply, owed an empty schedule. Held back until publish() like any value."""
+        if self._held is not None:
+            self._schedules_moved.update(skus)
+            self._schedules_dropped.update(dropped)
+            return
+        schedules.requeue(self.tx, self.partner_id, skus, dropped, self.ledger_id, self.now)
+
     def publish(self) -> None:
         """Queue what was held back (see `held_back`): each SKU's and channel's value after everything, where it
         differs from before the first change. The changes reported are those alone."""
@@ -379,6 +397,9 @@ class Engine:
             return
         messages = self._held.moved()
         self.tx.outbox.queue_ats(self.partner_id, messages, self.ledger_id, self.now)
+        moved, dropped = self._schedules_moved, self._schedules_dropped
+        self._schedules_moved, self._schedules_dropped = set(), set()
+        schedules.requeue(self.tx, self.partner_id, moved, dropped, self.ledger_id, self.now)
         self.channels.publish()
         self.changes = {sku: change for sku, change in self.changes.items() if change.before != change.after}
         self.changed = len(messages)

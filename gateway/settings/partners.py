@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
+from gateway.domain.atp import SCHEDULE_POINTS
 from gateway.domain.messages import MessageKind
 from gateway.domain.modes import Policy, StockMode
 from gateway.formats.pages import Feed
@@ -86,6 +87,9 @@ class ApiSettings(Strict):
         return self
 
 
+MAX_SCHEDULE_POINTS = 100  # dates one ATS message may carry: a bound on its size
+
+
 class DeliverySettings(Strict):
     """How the outbox is delivered to a partner: batches, retries, dead letter and the circuit breaker."""
 
@@ -103,6 +107,9 @@ class DeliverySettings(Strict):
     # the oldest undelivered message may be this old before the GatewayOutboxTooOld alert fires (exported on
     # /metrics as gateway_outbox_oldest_limit_seconds, which deploy/prometheus/alerts.yml compares with)
     alert_age_minutes: float = Field(default=15.0, gt=0, allow_inf_nan=False)
+    # the most dates an ATS message of a SKU with dated supply carries beside today's value (its `schedule`);
+    # 0: never a schedule, every ATS message as for a partner that sends no dates
+    schedule_points: int = Field(default=SCHEDULE_POINTS, ge=0, le=MAX_SCHEDULE_POINTS)
 
 
 class _ExportSettings(Strict):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, NamedTuple
 
 from gateway.domain.allocation import Line
+from gateway.domain.atp import SchedulePoint
 from gateway.domain.days import CollectionDates
 from gateway.domain.instant import Instant
 from gateway.domain.messages import MessageKind, OutboxState
@@ -188,6 +189,11 @@ class LedgerRecord:
     run_id: str | None = None  # the run_id of the log lines of its handling (entries before 0012: None)
 
 
+# the payload of an ATS message that owes its partner a schedule even when its SKU holds no dated supply any more:
+# the empty schedule then sent tells the partner to drop the dates it holds (an ATS message's payload is else NULL)
+SCHEDULE_OWED = '{"schedule":true}'
+
+
 class OutboxRecord(NamedTuple):
     """One message owed to a partner (a tuple: a batch holds thousands)."""
 
@@ -209,6 +215,9 @@ class OutboxRecord(NamedTuple):
     delivered_at: Instant | None = None
     run_id: str | None = None
     claimed_until: Instant | None = None
+    # an ATS message of a SKU with dated supply, as claimed for delivery: the schedule's next dates, read from the
+    # store by the claim (gateway.service.schedules); None: no schedule is sent (never stored in the outbox)
+    schedule: tuple[SchedulePoint, ...] | None = None
 
 
 @dataclass(frozen=True)

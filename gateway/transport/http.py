@@ -29,6 +29,7 @@ import requests
 
 from gateway import logs
 from gateway.domain import instant
+from gateway.domain.atp import SchedulePoint
 from gateway.domain.messages import MessageKind
 from gateway.formats import pages
 from gateway.formats.problems import Problems
@@ -92,11 +93,23 @@ def _ats_document(messages: Sequence[Message]) -> bytes:
     items = ",".join(
         [
             f'{{"message_id":{m.id},"sku":{text(m.key)},"ats":{"null" if m.value is None else m.value},'
-            f'"as_of":{_json_iso(m.as_of)},"computed_at":{_json_iso_fixed(m.created_at)}}}'
+            f'"as_of":{_json_iso(m.as_of)},"computed_at":{_json_iso_fixed(m.created_at)}'
+            f"{'' if m.schedule is None else _json_schedule(m.schedule)}}}"
             for m in messages
         ]
     )
     return f'{{"items":[{items}]}}'.encode()
+
+
+def _json_schedule(points: Sequence[SchedulePoint]) -> str:
+    """`,"schedule":[...]`, as json.dumps writes it after an item's other fields."""
+    shown = ",".join([f'{{"date":"{point.day.isoformat()}","ats":{point.ats}}}' for point in points])
+    return f',"schedule":[{shown}]'
+
+
+def schedule_items(points: Sequence[SchedulePoint]) -> list[dict[str, Any]]:
+    """An ATS item's `schedule`: the next dates at which the published ATP changes, with its value."""
+    return [{"date": point.day.isoformat(), "ats": point.ats} for point in points]
 
 
 class Message(Protocol):
@@ -116,6 +129,8 @@ class Message(Protocol):
     def payload(self) -> str | None: ...
     @property
     def created_at(self) -> instant.Instant: ...
+    @property
+    def schedule(self) -> Sequence[SchedulePoint] | None: ...
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -255,13 +270,16 @@ class PartnerApi:
         """One outbox message as an item of a delivery request."""
         computed_at = _iso_fixed(message.created_at)
         if message.kind == MessageKind.ATS:
-            return {
+            item: dict[str, Any] = {
                 "message_id": message.id,
                 "sku": message.key,
                 "ats": message.value,
                 "as_of": _iso(message.as_of),
                 "computed_at": computed_at,
             }
+            if message.schedule is not None:  # a SKU with dated supply only: others keep exactly the old item
+                item["schedule"] = schedule_items(message.schedule)
+            return item
         body: dict[str, Any] = json.loads(message.payload or "{}")
         body["message_id"] = message.id
         if message.kind == MessageKind.CHANNEL_ATS:

@@ -189,16 +189,19 @@ def test_a_partner_sending_no_dates_publishes_exactly_what_it_did(app: bootstrap
     assert atp(app, "COAT", THE_15TH) == (5, 5)
 
 
-def test_receipts_alone_changing_publish_nothing(app: bootstrap.App, tmp_path: Path) -> None:
-    """The same level and instant with another receipt: the ATS today does not move, so nothing new is queued."""
+def test_receipts_alone_changing_queue_todays_value_again_for_its_schedule(app: bootstrap.App, tmp_path: Path) -> None:
+    """The same level and instant with another receipt: the ATS today does not move (no change reported), but the
+    SKU's message is queued again, by this snapshot, with the same value: it carries the new schedule when sent
+    (tests/integration/test_schedule_delivery.py)."""
     header = "sku,quantity,as_of,available_from\n"
     ingest(app, tmp_path, "1.csv", header + "COAT,5,2026-12-05T08:00:00Z,\nCOAT,20,2026-12-05T08:00:00Z,2026-12-15\n")
-    outbox = contents(app)["outbox"]
     again = ingest(
         app, tmp_path, "2.csv", header + "COAT,5,2026-12-05T08:00:00Z,\nCOAT,30,2026-12-05T08:00:00Z,2026-12-16\n"
     )
     assert (again.outcome, again.ats_changes) == ("applied", 0), again.summary()
-    assert contents(app)["outbox"] == outbox
+    with app.store.read() as tx:
+        [queued] = [m for m in tx.outbox.rows(tx.partners.id_of("brand")) if m.kind == "ats"]
+    assert (queued.key, queued.value, queued.ledger_id, queued.payload) == ("COAT", 5, again.ledger_id, None)
     assert atp(app, "COAT", date(2026, 12, 16)) == (5, 35)
 
 

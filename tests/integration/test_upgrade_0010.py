@@ -26,7 +26,7 @@ from gateway import bootstrap, settings
 from gateway.domain.messages import OutboxState
 from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
-from gateway.service import collections, dead_letters, queries
+from gateway.service import collections, dead_letters, queries, schedules
 from gateway.store import schema
 from gateway.store.records import OutboxRecord, PlaceAtOnce, PlacedAtOnce
 from gateway.store.sql import SqlStore, head_revision
@@ -157,6 +157,13 @@ def triggers_and_functions(store: SqlStore) -> tuple[list[str], int]:
 def fill_as_0009(site: Site, app: bootstrap.App) -> str:
     """What a 0009 release left: dead letters with the partner's answer, a batch sent and failed, messages never
     sent of every kind, orders, a channel and an API answer. Returns the failed batch's Idempotency-Key."""
+    with pytest.MonkeyPatch.context() as patch:
+        # a 0009 release read no dated supply (`supply_receipts`, migration 0013) to claim an ATS batch
+        patch.setattr(schedules, "attach", lambda _tx, _partner, claim, _zone, _limit: claim)
+        return _fill_as_0009(site, app)
+
+
+def _fill_as_0009(site: Site, app: bootstrap.App) -> str:
     clock, commands = site.clock, app.commands
     for sku, quantity in (("D", 4), ("E", 6)):
         clock.advance(1)

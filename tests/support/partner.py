@@ -53,7 +53,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NoReturn, Self
 
@@ -249,10 +249,29 @@ def _checked(kind: str, payload: object) -> list[dict[str, Any]]:
             _instant(item[stamp])
         except ValueError:
             raise ValueError(f"item {number}: {stamp!r} is not an ISO-8601 instant with an offset") from None
+        _check_schedule(number, item.get("schedule", []))
         for line_number, line in enumerate(item.get("lines", [])):
             if not isinstance(line, dict) or any(name not in line for name in _LINE_FIELDS):
                 raise ValueError(f"item {number}: line {line_number} lacks one of {_LINE_FIELDS}")
     return items
+
+
+def _check_schedule(number: int, schedule: object) -> None:
+    """An ATS item's optional `schedule`: [{"date": "YYYY-MM-DD", "ats": int >= 0}], dates rising; ValueError else."""
+    if not isinstance(schedule, list):
+        raise ValueError(f"item {number}: 'schedule' is not a list")
+    days: list[date] = []
+    for point in schedule:
+        if not isinstance(point, dict) or set(point) != {"date", "ats"}:
+            raise ValueError(f"item {number}: a schedule point is not {{date, ats}}: {point!r}")
+        ats = point["ats"]
+        if isinstance(ats, bool) or not isinstance(ats, int) or ats < 0:
+            raise ValueError(f"item {number}: a schedule point's ats is {ats!r}")
+        if not isinstance(point["date"], str) or len(point["date"]) != len("2026-12-15"):
+            raise ValueError(f"item {number}: a schedule point's date is {point['date']!r}")
+        days.append(date.fromisoformat(point["date"]))  # ValueError for anything but a date
+    if days != sorted(set(days)):
+        raise ValueError(f"item {number}: the schedule's dates do not rise")
 
 
 def _paging(limit_text: str | None, cursor: str | None) -> tuple[int, int]:
@@ -428,6 +447,14 @@ class FakePartner:
     def ats_view(self) -> dict[str, int]:
         """SKU -> ATS, from the item with the latest computed_at of each SKU (on a tie, the later arrival)."""
         return {sku: int(item["ats"]) for (sku,), item in self._latest("ats", ("sku",)).items()}
+
+    def schedule_view(self) -> dict[str, list[tuple[str, int]] | None]:
+        """SKU -> its latest item's schedule as (date, ats) pairs (None: the item carried none)."""
+        latest = self._latest("ats", ("sku",)).items()
+        return {
+            sku: None if "schedule" not in item else [(p["date"], p["ats"]) for p in item["schedule"]]
+            for (sku,), item in latest
+        }
 
     def channel_view(self) -> dict[tuple[str, str, str], int]:
         """(sku, assembly, collection) -> ATS, kept like `ats_view`."""

@@ -5,13 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import date
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway.formats.export import EXPORT_COLUMNS, export_csv, safe_cell
+from gateway.domain.atp import SchedulePoint
+from gateway.domain.messages import MessageKind, OutboxState
+from gateway.formats.export import ATS_COLUMNS, EXPORT_COLUMNS, export_csv, message_csv, safe_cell
+from gateway.store.records import OutboxRecord
 
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -221,3 +225,11 @@ def test_no_cell_of_the_file_starts_like_a_formula(orders: list[tuple[str, list[
             assert not cell.startswith(DANGEROUS), (row, cell)
     expected = [(safe_cell(order_id), safe_cell(sku)) for order_id, skus in orders for sku in skus]
     assert [(row[0], row[3]) for row in rows[1:]] == expected
+
+
+def test_an_ats_file_carries_no_schedule_a_sku_with_dated_supply_is_written_as_any() -> None:
+    """ATS files stay as they are: a message with a schedule gives the very bytes of one without."""
+    plain = OutboxRecord(1, "acme", MessageKind.ATS, "COAT", 0, 0, None, None, 0, OutboxState.PENDING, 0)
+    dated = plain._replace(schedule=(SchedulePoint(date(2026, 12, 15), 17),))
+    assert message_csv(MessageKind.ATS, [dated]) == message_csv(MessageKind.ATS, [plain])
+    assert message_csv(MessageKind.ATS, [dated]).decode().splitlines()[0] == ",".join(ATS_COLUMNS)

@@ -362,6 +362,7 @@ def test_delivery_defaults(tmp_path: Path) -> None:
         50,
         5,
     )
+    assert delivery.schedule_points == 8
 
 
 def test_delivery_values_are_bounded_and_unknown_keys_refused(tmp_path: Path) -> None:
@@ -369,7 +370,7 @@ def test_delivery_values_are_bounded_and_unknown_keys_refused(tmp_path: Path) ->
     path = write(
         tmp_path,
         PARTNER + "[partners.p.delivery]\nbatch_size = 0\nretries = 21\nbackoff_initial = 0\n"
-        "max_attempts = 0\nbreaker_pause = -1\nlease_secs = 5\n",
+        "max_attempts = 0\nbreaker_pause = -1\nschedule_points = 101\nlease_secs = 5\n",
     )
     assert [problem.split(":")[0] for problem in problems_of(path)] == [
         "partners.p.delivery.batch_size",
@@ -377,6 +378,7 @@ def test_delivery_values_are_bounded_and_unknown_keys_refused(tmp_path: Path) ->
         "partners.p.delivery.backoff_initial",
         "partners.p.delivery.max_attempts",
         "partners.p.delivery.breaker_pause",
+        "partners.p.delivery.schedule_points",
         "partners.p.delivery.lease_secs",
     ]
 

@@ -8,8 +8,9 @@ a date never comes here: its snapshots take the bulk paths of stock.py, unchange
 The on-hand part is the stock row's level, set by Engine.apply_stock as any level (published ATS, oversold,
 simple mode's warning); receipts dated today or before are on hand from the start, so today's ATS (the ATP for
 today) is the level minus the allocation, as before. The receipts are kept beside it (UnitOfWork.supply), written
-only for the SKUs whose level is not stale, in the same transaction. Receipts publish nothing in this release:
-the ATS published today does not move when only receipts change.
+only for the SKUs whose level is not stale, in the same transaction. A SKU whose receipts changed has its ATS
+queued again even when today's value did not move: the message carries the schedule (service.schedules); one
+left with no receipt carries an empty schedule once.
 """
 
 from __future__ import annotations
@@ -62,8 +63,11 @@ def apply_file(item: Applying, table: CsvTable) -> None:
         if atp.apply_snapshot(current, schedule) is None:
             continue  # stale: the level is skipped below (and counted), its receipts stay
         schedules[supply.sku] = schedule.receipts
+    before = engine.tx.supply.receipts(engine.partner_id, list(schedules))
     engine.tx.supply.replace(engine.partner_id, schedules)
     outcome = engine.apply_stock(levels, result.ledger_id)
+    moved = sorted(sku for sku, receipts in schedules.items() if before.get(sku, ()) != receipts)
+    engine.schedules_moved(moved, [sku for sku in moved if not schedules[sku]])
     rows_of = {supply.sku: len(supply.lines) for supply in kept}
     applied = sum(rows_of[sku] for sku in schedules)
     counts.applied += applied
@@ -94,5 +98,6 @@ def _zero_omitted(item: Applying, seen: set[str], zero_at: int) -> None:
         StockInput(record.sku, 0, zero_at) for record in omitted if record.quantity != 0 or record.as_of != zero_at
     ]
     outcome = engine.apply_stock(levels, result.ledger_id)
+    engine.schedules_moved(sorted(cleared), sorted(cleared))  # after the levels: with today's value as zeroed
     result.counts.extra["zeroed"] = outcome.applied
     result.counts.skipped += outcome.skipped

@@ -22,6 +22,7 @@ from gateway import logs
 from gateway.domain import instant
 from gateway.domain.instant import Instant
 from gateway.domain.messages import MessageKind
+from gateway.service import schedules
 from gateway.service.publish.breaker import Breaker
 from gateway.service.publish.routes import Sender
 from gateway.settings import DeliverySettings, Settings
@@ -144,13 +145,18 @@ class Publisher:
         report: DeliveryReport,
     ) -> bool:
         """Send the due batches of one kind; False when the pass should stop."""
-        delivery = self.settings.partner(partner).delivery
+        settings = self.settings.partner(partner)
+        delivery = settings.delivery
         breaker = self.breaker(partner)
 
         def claim_in(tx: UnitOfWork) -> Claim | None:
             now = self.clock()
             lease = now + int(delivery.lease_seconds * _SECOND)
-            return tx.outbox.claim(partner_id, kind, now, delivery.batch_size, lease, uuid.uuid4().hex)
+            claim = tx.outbox.claim(partner_id, kind, now, delivery.batch_size, lease, uuid.uuid4().hex)
+            if claim is None:
+                return None
+            # the schedule in force now, read in the claim's transaction (see service.schedules)
+            return schedules.attach(tx, partner_id, claim, settings.zone, delivery.schedule_points)
 
         # While a batch travels, one transaction settles the batch before it (delivered) and claims the next.
         # A failed batch is settled at once, and nothing more is sent in this pass.

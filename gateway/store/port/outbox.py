@@ -27,6 +27,12 @@ class OutboxRepository(Protocol):
         A replaced value leaves the batch it was sent in, and its attempts start again from 0."""
         ...
 
+    def owe_schedule(self, partner_id: int, skus: Sequence[str]) -> None:
+        """Mark the undelivered ATS messages of these SKUs (queued just before) as owing a schedule even if their
+        SKU holds no dated supply when it is sent (records.SCHEDULE_OWED in the payload). A later value of the SKU
+        queued before delivery keeps the mark: queuing an ATS value never touches the payload."""
+        ...
+
     def queue_message(
         self, partner_id: int, kind: MessageKind, key: str, payload: str, ledger_id: int | None, now: Instant
     ) -> bool:

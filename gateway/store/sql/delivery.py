@@ -61,7 +61,10 @@ class SqlDelivery(SqlRepository):
         new, record, pending, lease = tuple.__new__, OutboxRecord, OutboxState.PENDING, lease_until
         messages = tuple(
             [  # the record's fields in its order; `led`: the ledger entry, `n`: attempts so far
-                new(record, (i, partner, kind, k, v, a, p, led, c, pending, n, nxt, err, st, batch_id, d, r, lease))
+                new(
+                    record,
+                    (i, partner, kind, k, v, a, p, led, c, pending, n, nxt, err, st, batch_id, d, r, lease, None),
+                )
                 for i, k, v, a, p, led, c, n, nxt, err, st, d, r in rows
             ]
         )

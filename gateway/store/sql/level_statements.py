@@ -2,7 +2,8 @@
 
 A snapshot's rows are copied into a temporary table (by binary COPY, or as snapshot_copy.py reads the raw file
 into it), checked against the stock (stale, predating a movement, becoming oversold) and merged into it in one
-statement that also queues the published ATS that moved.
+statement that also queues the published ATS that moved (a pending message's payload is kept, as every ATS
+queuing keeps it: a schedule owed, records.SCHEDULE_OWED, is still sent).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ WITH fresh AS (
     SELECT %(p)s, '{MessageKind.ATS.value}', sku, after, as_of, %(ledger)s, %(now)s, '{OutboxState.PENDING.value}',
         NULL, %(run)s, 0 FROM published
     ON CONFLICT (partner_id, kind, key) WHERE {PENDING} DO UPDATE
-    SET value = excluded.value, as_of = excluded.as_of, payload = NULL, ledger_id = excluded.ledger_id,
+    SET value = excluded.value, as_of = excluded.as_of, ledger_id = excluded.ledger_id,
         created_at = excluded.created_at, batch_id = NULL, run_id = excluded.run_id, attempts = 0
 )
 SELECT sku, before, after, count(*) OVER () FROM published LIMIT %(sample)s

@@ -11,10 +11,10 @@ from sqlalchemy import and_, func, or_, select, update
 from gateway.domain.instant import Instant
 from gateway.domain.messages import MessageKind, OutboxState
 from gateway.store import schema
-from gateway.store.records import OutboxCount, OutboxRecord
+from gateway.store.records import SCHEDULE_OWED, OutboxCount, OutboxRecord
 from gateway.store.sql.delivery import SqlDelivery
 from gateway.store.sql.repository import with_partner
-from gateway.store.sql.statements import IS_PENDING, PENDING, PENDING_KEY, REQUEUE
+from gateway.store.sql.statements import IS_PENDING, PENDING, PENDING_KEY, REQUEUE, chunks
 
 _X = schema.outbox
 _P = schema.partners
@@ -49,6 +49,15 @@ class SqlOutbox(SqlDelivery):
                 for sku, value, as_of in self.locks.in_key_order(partner_id, messages)
             ],
         )
+
+    def owe_schedule(self, partner_id: int, skus: Sequence[str]) -> None:
+        """One UPDATE of the pending ATS messages per chunk of SKUs."""
+        for chunk in chunks(sorted(set(skus))):
+            self.connection.execute(
+                update(_X)
+                .where(_X.c.partner_id == partner_id, _X.c.kind == _ATS, IS_PENDING, _X.c.key.in_(chunk))
+                .values(payload=SCHEDULE_OWED)
+            )
 
     def queue_message(
         self, partner_id: int, kind: MessageKind, key: str, payload: str, ledger_id: int | None, now: Instant
