@@ -106,6 +106,25 @@ def _demand_of(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
     return statement, ("partner_id", "sku")
 
 
+def _add_demand(dialect: Dialect) -> tuple[Any, Sequence[str]]:
+    insert = dialect.insert(_DD)
+    statement = insert.on_conflict_do_update(
+        index_elements=[_DD.c.partner_id, _DD.c.sku, _DD.c.demand_on],
+        set_={"units": _DD.c.units + insert.excluded.units},
+    )
+    return statement, ("partner_id", "sku", "demand_on", "units")
+
+
+def _drop_empty_demand(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
+    statement = _DD.delete().where(
+        _DD.c.partner_id == bindparam("partner_id"),
+        _DD.c.sku == bindparam("sku"),
+        _DD.c.demand_on == bindparam("demand_on"),
+        _DD.c.units == 0,
+    )
+    return statement, ("partner_id", "sku", "demand_on")
+
+
 # name -> the statement for a database and the names of its parameters, in the order calls give them
 KEYED: dict[str, Callable[[Dialect], tuple[Any, Sequence[str]]]] = {
     "request_answer": _request_answer,
@@ -120,4 +139,6 @@ KEYED: dict[str, Callable[[Dialect], tuple[Any, Sequence[str]]]] = {
     "collection_dates": _collection_dates,
     "receipts_of": _receipts_of,
     "demand_of": _demand_of,
+    "add_demand": _add_demand,
+    "drop_empty_demand": _drop_empty_demand,
 }

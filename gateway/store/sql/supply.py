@@ -6,10 +6,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select
 
 from gateway.domain.atp import Receipts
 from gateway.store import schema
+from gateway.store.sql.keyed import KEYED
 from gateway.store.sql.repository import SqlRepository
 from gateway.store.sql.statements import chunks
 
@@ -81,21 +82,11 @@ class SqlSupply(SqlRepository):
 
     def move_demand(self, partner_id: int, changes: Mapping[tuple[str, date], int]) -> None:
         """Add units to each (SKU, date)'s dated demand (negative: a line gives them back); a date left at 0 keeps
-        no row, so a SKU without dated demand has none."""
-        for (sku, day), units in sorted(changes.items()):
-            if units == 0:
-                continue
-            key = (_D.c.partner_id == partner_id, _D.c.sku == sku, _D.c.demand_on == day)
-            held = self.connection.execute(select(_D.c.units).where(*key)).scalar_one_or_none()
-            total = units + (0 if held is None else int(held))
-            if held is None:
-                self.connection.execute(
-                    insert(_D), {"partner_id": partner_id, "sku": sku, "demand_on": day, "units": total}
-                )
-            elif total == 0:
-                self.connection.execute(delete(_D).where(*key))
-            else:
-                self.connection.execute(update(_D).where(*key).values(units=total))
+        no row, so a SKU without dated demand has none. Keyed statements on the driver's cursor, a date as ISO text
+        (see orders.add): an upsert per (SKU, date), and where units were given back, the row deleted if now 0."""
+        moved = [(partner_id, sku, day.isoformat(), units) for (sku, day), units in sorted(changes.items()) if units]
+        self._run_many("add_demand", moved, KEYED)
+        self._run_many("drop_empty_demand", [row[:3] for row in moved if row[3] < 0], KEYED)
 
     def replace_demand(self, partner_id: int, rows: Iterable[tuple[str, date, int]]) -> None:
         """Make the partner's dated demand exactly `rows` (SKU, date, units): after a change of stock mode."""
