@@ -217,6 +217,28 @@ def test_the_api_places_an_order_wanted_on_a_date(app: bootstrap.App, tmp_path: 
     assert atp_on(app, "COAT", THE_15TH) == 16
 
 
+def test_an_orders_file_places_its_orders_on_their_wanted_on(app: bootstrap.App, tmp_path: Path) -> None:
+    """An orders file's `wanted_on` column: an order wanted on the 15th is placed, one without a date is refused
+    alone naming today; two rows of one order with different dates reject the file at the second row."""
+    supply(app, tmp_path, "COAT", 0, (THE_15TH, 20))
+    good = tmp_path / "orders.csv"
+    good.write_text(
+        "order_id,sku,quantity,status,wanted_on\nW-1,COAT,3,pending,2026-12-15\nW-2,COAT,1,pending,\n", encoding="utf-8"
+    )
+    result = app.ingestor.ingest("brand", Kind.ORDERS, good)
+    assert (result.counts.applied, result.counts.refused) == (1, 1), result.summary()
+    assert "COAT wants 1 on 2026-12-05" in result.refusals[0].message
+    assert stored_days(app) == {"W-1": THE_15TH}
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text(
+        "order_id,sku,quantity,status,wanted_on\nW-3,COAT,1,pending,2026-12-15\nW-3,HAT,1,pending,2026-12-16\n",
+        encoding="utf-8",
+    )
+    rejected = app.ingestor.ingest("brand", Kind.ORDERS, mixed)
+    assert rejected.outcome == "rejected", rejected.summary()
+    assert "wanted_on 2026-12-16 here but 2026-12-15 at line 2" in rejected.summary()
+
+
 def test_racing_dated_placements_never_over_promise_a_date(app: bootstrap.App, tmp_path: Path) -> None:
     """Threads (each its own connection on PostgreSQL) race placements of random dates, some cancelled, on one SKU
     with receipts: afterwards, brute force over the stored lines, no date's cumulative balance is below 0, and the
