@@ -610,6 +610,8 @@ class EngineMachine(RuleBasedStateMachine):
                 (line.order_id, line.sku): (line.quantity, line.status, line.confirmed_quantity, line.confirmed_at)
                 for line in tx.orders.all_lines(partner_id)
             }
+            kept = tx.supply.demand(partner_id, list(SKUS))
+            receipts = tx.supply.receipts(partner_id, list(SKUS))
         for sku in SKUS:
             view = views[sku]
             expected = (
@@ -620,10 +622,6 @@ class EngineMachine(RuleBasedStateMachine):
             )
             assert (view.stock, view.allocated, view.ats, view.as_of) == expected, sku
         assert (views[UNKNOWN_SKU].stock, views[UNKNOWN_SKU].allocated) == (0, 0)
-        with self.app.store.read() as tx:
-            partner_id = tx.partners.id_of(self.partner)
-            kept = tx.supply.demand(partner_id, list(SKUS))
-            receipts = tx.supply.receipts(partner_id, list(SKUS))
         assert {(sku, day): units for sku, rows in kept.items() for day, units in rows} == self.model.dated_demand()
         assert {sku: list(rows) for sku, rows in receipts.items()} == {
             s: r for s, r in self.model.receipts.items() if r
