@@ -239,6 +239,34 @@ def test_an_orders_file_places_its_orders_on_their_wanted_on(app: bootstrap.App,
     assert "wanted_on 2026-12-16 here but 2026-12-15 at line 2" in rejected.summary()
 
 
+def test_a_change_of_stock_mode_recomputes_the_per_date_demand(
+    tmp_path: Path, clock: FakeClock, store_url: str
+) -> None:
+    """advanced -> simple without pending allocation: a pending line wanted on the 15th holds nothing any more, so
+    the 15th's demand goes and the whole receipt is available to promise; back to advanced, it is there again."""
+    clock.set("2026-12-05T09:00:00Z")
+
+    def started(mode: dict[str, object]) -> bootstrap.App:
+        return bootstrap.build(
+            settings.load(write_config(tmp_path, {"brand": mode}, store_url), environ={}), clock=clock
+        )
+
+    app = started({"stock_mode": "advanced"})
+    supply(app, tmp_path, "COAT", 0, (THE_15TH, 20))
+    place(app, "O-1", "COAT", 6, THE_15TH)
+    assert atp_on(app, "COAT", THE_15TH) == 14
+    app.close()
+    app = started({"stock_mode": "simple", "pending_allocation": False})
+    assert atp_on(app, "COAT", THE_15TH) == 20
+    with app.store.read() as tx:
+        assert tx.supply.demand(tx.partners.id_of("brand"), ["COAT"]) == {}
+    app.close()
+    app = started({"stock_mode": "advanced"})
+    assert atp_on(app, "COAT", THE_15TH) == 14
+    assert "14 available" in refused(app, "O-2", "COAT", 15, date(2026, 12, 16))
+    app.close()
+
+
 def test_racing_dated_placements_never_over_promise_a_date(app: bootstrap.App, tmp_path: Path) -> None:
     """Threads (each its own connection on PostgreSQL) race placements of random dates, some cancelled, on one SKU
     with receipts: afterwards, brute force over the stored lines, no date's cumulative balance is below 0, and the
