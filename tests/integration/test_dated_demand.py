@@ -122,6 +122,14 @@ def test_an_earlier_line_never_takes_what_a_later_one_was_promised(app: bootstra
     assert "TEA wants 1 on 2026-12-05, 0 available" in refused(app, "O-2", "TEA", 1)
     assert "on 2026-12-05" in refused(app, "O-3", "TEA", 1, date(2026, 12, 1))  # a past date counts as today
     assert (atp_on(app, "TEA", TODAY), atp_on(app, "TEA", THE_15TH)) == (0, 0)
+    policy = app.settings.partner("brand").policy
+    explained = reads.explain(app.store, "brand", policy, "TEA", today=TODAY, on=TODAY).schedule
+    assert explained is not None
+    assert [(d.day, d.supply, d.demand, d.balance) for d in explained.days] == [
+        (TODAY, 10, 0, 10),
+        (THE_15TH, 0, 10, 0),
+    ]  # docs/rules.md's table: today's balance is 10, the ATP today 0, limited by the 15th
+    assert (explained.atp, explained.limiting) == (0, THE_15TH)
     app.commands.set_status("brand", "O-1", OrderStatus.CLOSED)  # advanced mode: a closed line holds nothing
     with app.store.read() as tx:
         assert tx.supply.demand(tx.partners.id_of("brand"), ["TEA"]) == {}
