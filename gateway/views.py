@@ -99,7 +99,7 @@ def explanation(found: Explanation) -> Json:
 
     `set_by_ledger_entry` is the ledger entry of the snapshot that set the level (None when a command set it, or
     nothing did); `non_allocating_lines` counts the open or closed lines that hold nothing. `schedule` (see
-    `schedule`) only when the SKU has dated supply or an ATP date was asked (`--on`, `?on=`)."""
+    `schedule`) only when the SKU has dated supply or dated demand, or an ATP date was asked (`--on`, `?on=`)."""
     view = found.view
     body: Json = {
         "sku": view.sku,

@@ -110,7 +110,7 @@ def _print_atp(found: Sequence[queries.AtpView], as_json: bool) -> None:
 
 
 def _print_schedule(schedule: Schedule) -> None:
-    echo("  supply schedule (on hand today, then each receipt; every open line is demand today):")
+    echo("  supply schedule (on hand today, then each receipt; each open line is demand on its date):")
     echo(f"    {'date':<10} {'supply':>8} {'demand':>8} {'balance':>8}")
     for day in schedule.days:
         echo(f"    {day.day.isoformat():<10} {day.supply:>8} {day.demand:>8} {day.balance:>8}")

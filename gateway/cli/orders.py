@@ -14,7 +14,7 @@ from gateway.cli.errors import Refused
 from gateway.cli.render import run_and_show
 from gateway.cli.state import State, parse_instant
 from gateway.cli.terminal import IDENTIFIER, ORDER_LINE, check_channel, echo
-from gateway.domain import durations, instant
+from gateway.domain import days, durations, instant
 from gateway.domain.errors import UnknownOrder
 from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus, parse_status
@@ -35,6 +35,13 @@ def order() -> None:
     "--assembly", type=IDENTIFIER, help="With --collection: place the lines in that collection of that assembly."
 )
 @click.option("--collection", type=IDENTIFIER, help="With --assembly: the collection.")
+@click.option(
+    "--wanted-on",
+    "wanted_on_text",
+    metavar="DATE",
+    help="The date the lines are wanted on (YYYY-MM-DD, or an instant: its date in the partner's zone); each line "
+    "must fit the ATP on it. A collection's pickup date wins over it.",
+)
 @click.pass_obj
 def order_place(
     state: State,
@@ -43,12 +50,20 @@ def order_place(
     lines: tuple[RequestedLine, ...],
     assembly: str | None,
     collection: str | None,
+    wanted_on_text: str | None,
 ) -> None:
-    """Place an order: every line fits its SKU's ATS (and its collection's cap), or nothing is placed."""
+    """Place an order: every line fits its SKU's ATS (and its collection's cap), or nothing is placed; with dates
+    (--wanted-on, a collection's pickup date, receipts), the ATP on each line's date."""
     check_channel(assembly, collection)
     requested = [replace(line, assembly=assembly, collection=collection) for line in lines]
     with state.app(partner) as app:
-        run_and_show(lambda: app.commands.place(partner, order_id, requested))
+        wanted_on = None
+        if wanted_on_text is not None:
+            try:
+                wanted_on = days.parse_day(wanted_on_text, app.settings.partner(partner).zone)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--wanted-on") from None
+        run_and_show(lambda: app.commands.place(partner, order_id, requested, wanted_on))
     echo(f"order {order_id} placed")
 
 

@@ -39,7 +39,7 @@ class Kind(StrEnum):
 
 COLUMNS: dict[Kind, tuple[tuple[str, ...], tuple[str, ...]]] = {
     Kind.STOCK: (("sku", "quantity"), ("as_of", "available_from")),
-    Kind.ORDERS: (("order_id", "sku", "quantity", "status"), ("assembly", "collection")),
+    Kind.ORDERS: (("order_id", "sku", "quantity", "status"), ("assembly", "collection", "wanted_on")),
     Kind.CONFIRMATIONS: (("order_id", "sku", "confirmed_quantity", "confirmed_at"), ()),
     Kind.CAPS: (("sku", "assembly", "collection", "max"), ()),
     Kind.ACKNOWLEDGEMENTS: (("order_id", "status"), ("updated_at",)),
@@ -65,6 +65,7 @@ class OrderRow:
     order_id: str
     status: OrderStatus
     requested: RequestedLine
+    wanted_on: date | None = None  # the order's `wanted_on` (an order's rows all give the same one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +191,7 @@ def read_orders(table: CsvTable, zone: tzinfo) -> Iterator[OrderRow]:
     """Order rows: one row per line of an order, each naming the order's status."""
     cells = Cells(table.problems, zone)
     idx = table.index
-    i_assembly, i_collection = idx.get("assembly"), idx.get("collection")
+    i_assembly, i_collection, i_wanted = idx.get("assembly"), idx.get("collection"), idx.get("wanted_on")
     for line, row in table:
         order_id = cells.identifier(line, "order_id", row[idx["order_id"]])
         sku = cells.identifier(line, "sku", row[idx["sku"]])
@@ -209,9 +210,17 @@ def read_orders(table: CsvTable, zone: tzinfo) -> Iterator[OrderRow]:
             continue
         if (in_assembly and assembly is None) or (in_collection and collection is None):
             continue  # reported by the identifier rule
+        wanted_on = None
+        wanted_text = row[i_wanted].strip() if i_wanted is not None else ""
+        if wanted_text:
+            try:
+                wanted_on = days.parse_day(wanted_text, zone)
+            except ValueError as exc:
+                table.problems.add(Problem(line, str(exc), "wanted_on"))
+                continue
         if order_id is None or sku is None or quantity is None or status is None:
             continue
-        yield OrderRow(line, order_id, status, RequestedLine(sku, quantity, assembly, collection))
+        yield OrderRow(line, order_id, status, RequestedLine(sku, quantity, assembly, collection), wanted_on)
 
 
 def read_confirmations(table: CsvTable, zone: tzinfo) -> Iterator[ConfirmationRow]:

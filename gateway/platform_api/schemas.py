@@ -52,6 +52,13 @@ class OrderIn(_Body):
     lines: list[OrderLineIn] = Field(min_length=1, max_length=1000)
     assembly: Identifier | None = None
     collection: Identifier | None = None
+    wanted_on: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="The date the lines are wanted on: a date (2026-12-15) or an instant, its date in the partner's "
+        "zone. Each line must fit the ATP on its date; a collection's pickup date wins over it. Absent: today.",
+    )
 
 
 class StatusIn(_Body):

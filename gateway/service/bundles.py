@@ -255,7 +255,16 @@ class Bundles:
             result.outcome, result.duplicate_of = Outcome.DUPLICATE, earlier
             return
         entry = ledger.claim(tx, partner_id, result, received_at)
-        engine = Engine(tx, result.partner, partner_settings.policy, self.clock(), entry, alone=True, held_back=True)
+        engine = Engine(
+            tx,
+            result.partner,
+            partner_settings.policy,
+            self.clock(),
+            entry,
+            alone=True,
+            held_back=True,
+            zone=partner_settings.zone,
+        )
         for position, (member, item) in enumerate(zip(members, result.members, strict=True), start=1):
             item.bundle_id = entry
             inbound = Inbound(partner_id, item.kind, item.source, item.sha256, item.size, received_at)

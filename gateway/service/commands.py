@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import KW_ONLY, dataclass, field, replace
+from datetime import date
 from typing import TypeVar
 
 from gateway import logs
@@ -56,8 +57,10 @@ class Commands:
 
     def engine(self, tx: UnitOfWork, partner: str) -> Engine:
         """The engine of one command of `partner` in `tx`, at the clock's now."""
-        policy = self.settings.partner(partner).policy
-        return Engine(tx, partner, policy, self.clock(), clock=self.clock, command=self.origin)
+        settings = self.settings.partner(partner)
+        return Engine(
+            tx, partner, settings.policy, self.clock(), clock=self.clock, command=self.origin, zone=settings.zone
+        )
 
     def transaction(self, partner: str, event: str, work: Callable[[UnitOfWork], _T], **context: object) -> _T:
         """`work` in one write transaction, run again while the database rolls it back to untie it from another;
@@ -87,14 +90,18 @@ class Commands:
         bound.info(event, ats_changes=len(changes))
         return changes
 
-    def place(self, partner: str, order_id: str, lines: Sequence[RequestedLine]) -> list[AtsChange]:
-        """Place an order (all lines or none); with an Idempotency-Key, gateway.service.orders.place. In one
-        statement where the store can (see at_once), else through the engine."""
-        decided = self.place_at_once(partner, order_id, lines)
+    def place(
+        self, partner: str, order_id: str, lines: Sequence[RequestedLine], wanted_on: date | None = None
+    ) -> list[AtsChange]:
+        """Place an order (all lines or none), its lines wanted on `wanted_on` (None: today, or their collection's
+        pickup date); with an Idempotency-Key, gateway.service.orders.place. In one statement where the store can
+        (see at_once), else through the engine."""
+        decided = self.place_at_once(partner, order_id, lines, wanted_on=wanted_on)
         if decided is not None:
             log.bind(partner=partner, order_id=order_id).info(at_once.EVENT, ats_changes=len(decided.changes))
             return decided.changes
-        return self._run(partner, at_once.EVENT, lambda e: e.place(order_id, lines), order_id=order_id)
+        action = lambda e: e.place(order_id, lines, wanted_on=wanted_on)  # noqa: E731 - one line reads best
+        return self._run(partner, at_once.EVENT, action, order_id=order_id)
 
     def place_at_once(
         self,
@@ -103,10 +110,14 @@ class Commands:
         lines: Sequence[RequestedLine],
         key: str | None = None,
         digest: str | None = None,
+        *,
+        wanted_on: date | None = None,
     ) -> at_once.Decided | None:
         """Place the order in one statement where the store can, at the clock's now (see at_once): what the store
         decided, a Refusal raised, or None when the engine is to place it (nothing was written)."""
         policy = self.settings.partner(partner).policy  # an unknown partner fails here
+        if wanted_on is not None:
+            return None  # a dated order: its ATP check is the engine's (see service.demand)
         placement = at_once.request(
             partner, order_id, lines, policy=policy, now=self.clock(), command=self.origin, key=key, digest=digest
         )

@@ -12,11 +12,12 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, tzinfo
 from operator import itemgetter
 from typing import cast
 
 from gateway.domain import allocation as rules
-from gateway.domain import guards, instant
+from gateway.domain import days, guards, instant
 from gateway.domain.allocation import Line
 from gateway.domain.errors import OrderExists, UnknownLine, UnknownOrder
 from gateway.domain.instant import Instant
@@ -25,7 +26,7 @@ from gateway.domain.modes import Policy
 from gateway.domain.orders import RequestedLine, merge_lines
 from gateway.domain.status import OrderStatus, check_transition
 from gateway.formats.stock_rows import PlainLevels
-from gateway.service import collections, oversold, schedules, snapshots
+from gateway.service import collections, demand, oversold, schedules, snapshots
 from gateway.service.channels import CapEdit, ChannelBook, channel_units
 from gateway.service.held import HeldBack
 from gateway.service.snapshots import SAMPLE, SnapshotOutcome, StockLevel
@@ -59,6 +60,7 @@ class Engine:
         alone: bool = False,
         command: str | None = None,
         held_back: bool = False,
+        zone: tzinfo = UTC,
     ) -> None:
         """`alone`: the transaction holds the partner alone already (an inbound item, see UnitOfWork.lock_partner);
         otherwise each command locks the orders and SKUs it touches first, and with a `clock` its instant is taken
@@ -67,8 +69,11 @@ class Engine:
 
         `held_back` (a bundle: several files in one transaction): the ATS values that move are held until
         `publish()`, which queues only those that differ from what they were before the first change; nothing
-        in between is ever queued (a SKU moved 10 -> 5 -> 10 queues nothing)."""
+        in between is ever queued (a SKU moved 10 -> 5 -> 10 queues nothing).
+
+        `zone`: the partner's time zone, whose calendar dates lines are demand on (docs/rules.md, "Dates")."""
         self.tx = tx
+        self.zone = zone
         self.partner = partner
         self.partner_id = tx.partners.id_of(partner)
         self.policy = policy
@@ -97,8 +102,13 @@ class Engine:
         order_id: str,
         lines: Sequence[RequestedLine],
         status: OrderStatus = OrderStatus.PENDING,
+        wanted_on: date | None = None,
     ) -> None:
-        """Place an order: every line fits its SKU's ATS, or nothing is placed. Then move it to `status`."""
+        """Place an order: every line fits its SKU's ATS, or nothing is placed. Then move it to `status`.
+
+        A line is demand on its collection's pickup date, else on `wanted_on`, else today; a placement that meets a
+        date (a dated line, or a SKU with receipts or dated demand) fits each line to the ATP on its date instead
+        (see service.demand)."""
         self._hold([order_id], [line.sku for line in lines])
         if self.tx.orders.get(self.partner_id, order_id) is not None:
             raise OrderExists(order_id)
@@ -108,24 +118,37 @@ class Engine:
         ]
         collections.check_open(self.tx, self.partner_id, order_id, named, self.now)  # before anything is counted
         stock = self._stock(list(merged))
+        quantities = {sku: line.quantity for sku, line in merged.items()}
+        today = days.today(self.now, self.zone)
+        on = demand.line_days(self.tx, self.partner_id, merged, wanted_on, today)
+        dated = demand.check(self.tx, self.partner_id, order_id, quantities, on, stock, today)
         ats = {sku: rules.available(rec.quantity, rec.allocated) for sku, rec in stock.items()}
-        rules.check_placement(order_id, {sku: line.quantity for sku, line in merged.items()}, ats)
+        if dated is None:
+            rules.check_placement(order_id, quantities, ats)
+        else:
+            ats = dated  # a channel's room stands on the ATP of its line's date
         in_channels: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
         for sku, requested in merged.items():
             if requested.assembly is not None and requested.collection is not None:
                 in_channels[(requested.assembly, requested.collection)][sku] = requested.quantity
         self.channels.check(order_id, in_channels, ats)
         records = [
-            LineRecord(sku=sku, quantity=line.quantity, assembly=line.assembly, collection=line.collection)
+            LineRecord(
+                sku=sku, quantity=line.quantity, assembly=line.assembly, collection=line.collection, demand_on=on[sku]
+            )
             for sku, line in sorted(merged.items())
         ]
         self.tx.orders.add(self.partner_id, order_id, OrderStatus.PENDING, records, self.now)
         self._moved(order_id, OrderStatus.PENDING)
         self.channels.add_ordered(channel_units(records, 1))
+        dated_moves: list[tuple[str, date | None, int]] = []
         for record in records:
             line = Line(order_id, record.sku, record.quantity, OrderStatus.PENDING)
             current = stock[record.sku]
-            current.allocated += rules.line_allocation(self.policy, line, current.as_of).units
+            units = rules.line_allocation(self.policy, line, current.as_of).units
+            current.allocated += units
+            dated_moves.append((record.sku, record.demand_on, units))
+        self._move_demand(dated_moves)
         self._save(stock.values())
         if status != OrderStatus.PENDING:
             self.set_status(order_id, status)
@@ -139,6 +162,7 @@ class Engine:
             return False
         self._hold(skus=[line.sku for line in order.lines])
         stock = self._stock([line.sku for line in order.lines])
+        dated_moves: list[tuple[str, date | None, int]] = []
         for line in order.lines:
             current = stock[line.sku]
             before = order.domain_line(line)
@@ -147,10 +171,16 @@ class Engine:
                 rules.line_allocation(self.policy, after, current.as_of).units
                 - rules.line_allocation(self.policy, before, current.as_of).units
             )
+            if line.demand_on is not None:
+                moved = demand.dated_units(self.policy, after, current.as_of)
+                dated_moves.append(
+                    (line.sku, line.demand_on, moved - demand.dated_units(self.policy, before, current.as_of))
+                )
             movement = rules.stock_movement(self.policy, order.status, status, line.quantity)
             current.quantity += movement
             if movement < 0:
                 current.last_moved_at = self.now
+        self._move_demand(dated_moves)
         self.tx.orders.set_status(self.partner_id, order_id, status, self.now)
         self._moved(order_id, status)
         if status == OrderStatus.CANCELLED:
@@ -182,6 +212,9 @@ class Engine:
             rules.line_allocation(self.policy, after, current.as_of).units
             - rules.line_allocation(self.policy, before, current.as_of).units
         )
+        if line.demand_on is not None:
+            moved = demand.dated_units(self.policy, after, current.as_of)
+            self._move_demand([(sku, line.demand_on, moved - demand.dated_units(self.policy, before, current.as_of))])
         self._save([current])
         return True
 
@@ -314,10 +347,19 @@ class Engine:
             self.oversold.seen([record])
             record.allocated = rules.allocated(self.policy, orphan_lines, None)
             fixed.append(record)
+        dated = self.tx.orders.dated_lines(self.partner_id)  # the per-date demand follows the new mode too
+        held = self.tx.stock.get(self.partner_id, sorted({line.sku for line, _ in dated})) if dated else {}
+        self.tx.supply.replace_demand(self.partner_id, demand.rebuilt(self.policy, dated, held))
         self._save(fixed)
         return len(fixed)
 
     # internals
+
+    def _move_demand(self, moves: Iterable[tuple[str, date | None, int]]) -> None:
+        """Keep the per-date demand of dated lines whose allocation moved (undated lines: nothing to keep)."""
+        changes = demand.moves(moves)
+        if changes:
+            self.tx.supply.move_demand(self.partner_id, changes)
 
     def _hold(self, orders: Sequence[str] = (), skus: Sequence[str] = ()) -> None:
         """Lock these orders and SKUs for the rest of the transaction (see UnitOfWork.lock_keys)."""

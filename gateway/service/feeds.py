@@ -254,7 +254,9 @@ class FeedPoller:
                 ledger.record(tx, partner_id, result, received_at, self.clock())
             else:
                 entry = ledger.claim(tx, partner_id, result, received_at, claim)
-                engine = Engine(tx, partner, partner_settings.policy, self.clock(), entry, alone=True)
+                engine = Engine(
+                    tx, partner, partner_settings.policy, self.clock(), entry, alone=True, zone=partner_settings.zone
+                )
                 kind.apply_page(Applying(engine, result, partner_settings, received_at), items)
                 result.ats_changes = engine.changed
                 result.oversold = engine.oversold.report()

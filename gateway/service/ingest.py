@@ -176,7 +176,15 @@ class Ingestor:
                     if earlier is not None:  # applied again on purpose: a new entry naming the first
                         result.reapply_of = reapply_of if reapply_of is not None else earlier
                     entry = ledger.claim(tx, partner_id, result, received_at)
-                    engine = Engine(tx, partner, partner_settings.policy, self.clock(), entry, alone=True)
+                    engine = Engine(
+                        tx,
+                        partner,
+                        partner_settings.policy,
+                        self.clock(),
+                        entry,
+                        alone=True,
+                        zone=partner_settings.zone,
+                    )
                     item = Applying(engine, result, partner_settings, received_at, as_of, progress)
                     apply_file(item, kind, path)
                     result.changes = list(engine.changes.values())

@@ -139,7 +139,8 @@ def _views(tx: UnitOfWork, partner_id: int, policy: Policy, found: Sequence[Orde
             allocation = rules.line_allocation(policy, record.domain_line(line), inventory_at)
             lines.append(
                 LineView(
-                    **asdict(line),  # the stored line as it is, then what the rules make of it
+                    # the stored line as it is (its demand date is not shown yet), then what the rules make of it
+                    **{name: value for name, value in asdict(line).items() if name != "demand_on"},
                     inventory_at=inventory_at,
                     allocates=allocation.rule is not None,
                     units=allocation.units,

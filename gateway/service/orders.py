@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Protocol
 
 from gateway import logs
@@ -36,6 +37,7 @@ class OrderRequest:
     lines: Sequence[RequestedLine]
     key: str
     digest: str
+    wanted_on: date | None = None  # the date its lines are wanted on (None: today, or their collection's pickup)
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ def place(commands: Commands, request: OrderRequest, answers: Answers) -> Outcom
         if earlier is not None:
             return _again(earlier, request)
         engine = commands.engine(tx, partner)
-        engine.place(request.order_id, request.lines)
+        engine.place(request.order_id, request.lines, wanted_on=request.wanted_on)
         changes = list(engine.changes.values())
         # in the same transaction: the order and its answer are kept together, or neither
         answer = answers.placed(changes)
@@ -127,7 +129,9 @@ def place(commands: Commands, request: OrderRequest, answers: Answers) -> Outcom
 
 def _at_once(commands: Commands, request: OrderRequest) -> Outcome | None:
     """The placement in one statement, its answer kept with the order (see at_once); None: the engine's path."""
-    decided = commands.place_at_once(request.partner, request.order_id, request.lines, request.key, request.digest)
+    decided = commands.place_at_once(
+        request.partner, request.order_id, request.lines, request.key, request.digest, wanted_on=request.wanted_on
+    )
     if decided is None:
         return None
     if decided.answer is not None:

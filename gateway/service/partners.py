@@ -28,7 +28,7 @@ def sync(store: Store, settings: Settings, clock: Callable[[], Instant]) -> None
             partner_id, changed = tx.partners.sync(name, partner.policy, clock())
             if changed:
                 tx.locks.partner(partner_id)
-                engine = Engine(tx, name, partner.policy, clock(), alone=True)
+                engine = Engine(tx, name, partner.policy, clock(), alone=True, zone=partner.zone)
                 fixed = engine.recompute()
                 log.warning("partner_policy_changed", partner=name, stock_mode=partner.stock_mode.value, skus=fixed)
                 log_oversold(engine.oversold.report(), log.bind(partner=name))

@@ -92,11 +92,15 @@ def channel(tx: UnitOfWork, partner: str, sku: str, assembly: str, collection: s
     return channels.view(tx, partner_id, sku, assembly, collection, sku_ats)
 
 
-def _schedule(record: StockRecord, receipts: atp.Receipts, on: date, today: date) -> atp.Explanation:
+def _schedule(
+    record: StockRecord, receipts: atp.Receipts, dated: atp.Receipts, on: date, today: date
+) -> atp.Explanation:
     """The SKU's schedule from today on and its ATP on `on`: supply is the level on hand plus the receipts; demand
-    is the allocation (every line is demand today in this release), so the ATP today is the ATS."""
+    is each dated line's units on its date (`dated`, per date) and the rest of the allocation today."""
     schedule = atp.SupplySchedule(record.quantity, receipts, record.as_of)
-    return atp.explain(schedule, {today: record.allocated}, on, today)
+    undated = record.allocated - sum(units for _, units in dated)
+    wanted = atp.demand_by_day([(today, undated), *dated], today)
+    return atp.explain(schedule, wanted, on, today)
 
 
 def atp_on(tx: UnitOfWork, partner: str, skus: Sequence[str] | None, on: date, today: date) -> list[AtpView]:
@@ -107,10 +111,12 @@ def atp_on(tx: UnitOfWork, partner: str, skus: Sequence[str] | None, on: date, t
         records = [found.get(sku) or StockRecord(sku=sku, quantity=0) for sku in dict.fromkeys(skus)]
     else:
         records = list(tx.stock.iterate(partner_id))
-    receipts = tx.supply.receipts(partner_id, [record.sku for record in records]) if tx.supply.holds(partner_id) else {}
+    skus = [record.sku for record in records]
+    receipts = tx.supply.receipts(partner_id, skus) if tx.supply.holds(partner_id) else {}
+    dated = tx.supply.demand(partner_id, skus)
     views: list[AtpView] = []
     for record in records:
-        explained = _schedule(record, receipts.get(record.sku, ()), on, today)
+        explained = _schedule(record, receipts.get(record.sku, ()), dated.get(record.sku, ()), on, today)
         views.append(AtpView(_view(record), explained.on, explained.atp))
     return views
 
@@ -124,9 +130,9 @@ def explain(
     record = tx.stock.get(partner_id, [sku]).get(sku) or StockRecord(sku=sku, quantity=0)
     schedule: atp.Explanation | None = None
     if today is not None:
-        receipts = tx.supply.receipts(partner_id, [sku]).get(sku, ())
-        if receipts or on is not None:
-            schedule = _schedule(record, receipts, today if on is None else on, today)
+        receipts, dated = tx.supply.dated(partner_id, sku)
+        if receipts or dated or on is not None:
+            schedule = _schedule(record, receipts, dated, today if on is None else on, today)
     statuses = [s for s in OrderStatus if s != OrderStatus.CANCELLED]
     lines: list[Line] = tx.orders.lines_of(partner_id, [sku], statuses)
     allocating: list[AllocatingLine] = []

@@ -30,11 +30,15 @@ from gateway.domain.messages import MessageKind
 from gateway.store.port import Claim, StockRecord, UnitOfWork
 
 
-def points(record: StockRecord, receipts: atp.Receipts, today: date, limit: int) -> tuple[SchedulePoint, ...]:
-    """A SKU's next dates and their ATS: on hand is the stock row's level, demand its allocation (every open line is
-    demand today in this release), supply the receipts; none without receipts."""
+def points(
+    record: StockRecord, receipts: atp.Receipts, dated: atp.Receipts, today: date, limit: int
+) -> tuple[SchedulePoint, ...]:
+    """A SKU's next dates and their ATS: on hand is the stock row's level, supply the receipts, demand each dated
+    line's units on its date (`dated`, per date, as kept by the store) and the rest of its allocation today; none
+    without receipts."""
     schedule = atp.SupplySchedule(record.quantity, receipts, record.as_of)
-    return atp.schedule_points(schedule, {today: record.allocated}, today, limit)
+    undated = record.allocated - sum(units for _, units in dated)
+    return atp.schedule_points(schedule, atp.demand_by_day([(today, undated), *dated], today), today, limit)
 
 
 def attach(tx: UnitOfWork, partner_id: int, claim: Claim, zone: tzinfo, limit: int) -> Claim:
@@ -55,11 +59,13 @@ def attach(tx: UnitOfWork, partner_id: int, claim: Claim, zone: tzinfo, limit: i
     if not dated:
         return claim
     stock = tx.stock.get(partner_id, sorted(dated))
+    demand = tx.supply.demand(partner_id, sorted(dated))
     messages = tuple(
         message._replace(
             schedule=points(
                 stock.get(message.key) or StockRecord(message.key, 0),
                 receipts.get(message.key, ()),
+                demand.get(message.key, ()),
                 days.today(message.created_at, zone),
                 limit,
             )

@@ -6,6 +6,7 @@ The rules that compute them live in gateway.domain; the store only keeps them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import BinaryIO, NamedTuple
 
 from gateway.domain.allocation import Line
@@ -44,6 +45,7 @@ class LineRecord(RequestedLine):
 
     confirmed_quantity: int | None = None
     confirmed_at: Instant | None = None
+    demand_on: date | None = None  # the date the line is demand for (None: today; docs/rules.md, "Dated demand")
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,17 @@ supply_receipts = _partner_table(
     key=("sku", "available_from"),
 )
 
+# units the dated lines of open orders allocate, per SKU and date (0015): a placement reads a SKU's dates, not its
+# lines (kept in the transaction that moves a dated line's allocation)
+dated_demand = _partner_table(
+    "dated_demand",
+    _identifier("sku"),
+    Column("demand_on", Date, nullable=False),
+    Column("units", BigInteger, nullable=False),
+    key=("sku", "demand_on"),
+    sqlite_with_rowid=False,
+)
+
 orders = _partner_table(
     "orders",
     _identifier("order_id"),
@@ -184,6 +195,8 @@ order_lines = _partner_table(
     _instant("confirmed_at", nullable=True),
     _identifier("assembly", nullable=True),
     _identifier("collection", nullable=True),
+    # the date the line is demand for (0015): its collection's pickup_on, else the order's wanted_on; NULL: today
+    Column("demand_on", Date, nullable=True),
     Index("ix_order_lines_partner_sku", "partner_id", "sku"),
     key=("order_id", "sku"),
     parent=_of_order(),

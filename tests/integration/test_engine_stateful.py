@@ -9,6 +9,11 @@ refused whole when an order is given twice), and as bundles of a stock file and 
 together: a bundle must do what its members would do one after the other, queuing only the values that differ after
 the whole bundle (under the bundle's ledger entry), and nothing at all when a member is refused whole.
 
+Dated supply and demand (docs/rules.md, "Dated supply and dated demand"): dated snapshots give SKUs receipts, and
+orders may be wanted on a date. The model then decides a placement by the ATP rule, brute force over every date
+(the cumulative balance of the line's date and of every later one stays >= 0 with the line added), and checks the
+per-date demand the store keeps against the open dated lines.
+
 One SQLite file serves a whole test; each example gets a fresh partner in it, so no example sees another's data.
 """
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, date, timedelta
 from pathlib import Path
 
 import pytest
@@ -32,6 +38,7 @@ from hypothesis.stateful import (
 )
 
 from gateway import bootstrap
+from gateway.domain.days import today as day_of
 from gateway.domain.errors import (
     ConfirmedAboveOrdered,
     IllegalTransition,
@@ -68,6 +75,8 @@ HOUR = 3_600_000_000
 OFFSETS = st.sampled_from((-1, 0, 1, 2))
 # Every status, forward moves first: generation leans towards the first choices, and closing orders matters most.
 STATUSES = st.sampled_from((S.CLOSED, S.INVOICING, S.CONFIRMED, S.CANCELLED, S.PENDING))
+# An order's wanted_on, in days from today: most have none (demand today), the others fall among the receipts.
+WANTED_IN = st.sampled_from((None, None, 0, 3, 5, 8))
 
 MODES = {
     "simple_pending_on": PartnerSettings(stock_mode=StockMode.SIMPLE, pending_allocation=True),
@@ -115,6 +124,7 @@ def legal(current: OrderStatus, requested: OrderStatus) -> bool:
 class ModelOrder:
     status: OrderStatus
     lines: dict[str, int]
+    wanted_on: date | None = None  # as stored: never before the day it was placed
 
 
 @dataclass
@@ -129,34 +139,64 @@ class Model:
     exported: list[str] = field(default_factory=list)  # orders moved into invoicing
     closed: list[str] = field(default_factory=list)  # orders moved into closed
     moved_at: dict[str, Instant] = field(default_factory=dict)  # simple mode: when a status move last took stock
+    receipts: dict[str, list[tuple[date, int]]] = field(default_factory=dict)  # each after its snapshot's day
 
     def allocation(self, sku: str) -> int:
-        total = 0
+        return sum(self.units(order_id, sku) for order_id in self.orders)
+
+    def units(self, order_id: str, sku: str) -> int:
+        """What one line allocates, by the partner's mode (0 for an order without that SKU)."""
+        order = self.orders[order_id]
+        quantity = order.lines.get(sku)
+        if quantity is None:
+            return 0
+        status = order.status
+        if self.mode == StockMode.SIMPLE:
+            # pending_allocation on: allocation = quantities of pending lines; off: allocation = 0.
+            return quantity if self.pending_allocation and status == S.PENDING else 0
+        if self.mode == StockMode.ADVANCED:
+            # allocation = quantities of lines in pending, confirmed or invoicing.
+            return quantity if status in _OPEN else 0
+        # time_based: a confirmation in force replaces the ordered quantity, whatever the status;
+        # closed lines allocate while the snapshot cannot include them yet.
         inventory_at = self.inventory_at.get(sku)
+        confirmation = self.confirmation.get((order_id, sku))
+        units = quantity if confirmation is None else confirmation[0]
+        closed_not_in_snapshot = status == S.CLOSED and (
+            confirmation is None or inventory_at is None or confirmation[1] > inventory_at
+        )
+        return units if status in _OPEN or closed_not_in_snapshot else 0
+
+    def dated_demand(self) -> dict[tuple[str, date], int]:
+        """(SKU, date) -> units of the dated lines of open orders: what the store keeps per date."""
+        found: dict[tuple[str, date], int] = {}
         for order_id, order in self.orders.items():
-            quantity = order.lines.get(sku)
-            if quantity is None:
+            if order.wanted_on is None or order.status not in _OPEN:
                 continue
-            status = order.status
-            if self.mode == StockMode.SIMPLE:
-                # pending_allocation on: allocation = quantities of pending lines; off: allocation = 0.
-                if self.pending_allocation and status == S.PENDING:
-                    total += quantity
-            elif self.mode == StockMode.ADVANCED:
-                # allocation = quantities of lines in pending, confirmed or invoicing.
-                if status in _OPEN:
-                    total += quantity
-            else:
-                # time_based: a confirmation in force replaces the ordered quantity, whatever the status;
-                # closed lines allocate while the snapshot cannot include them yet.
-                confirmation = self.confirmation.get((order_id, sku))
-                units = quantity if confirmation is None else confirmation[0]
-                closed_not_in_snapshot = status == S.CLOSED and (
-                    confirmation is None or inventory_at is None or confirmation[1] > inventory_at
-                )
-                if status in _OPEN or closed_not_in_snapshot:
-                    total += units
-        return total
+            for sku in order.lines:
+                units = self.units(order_id, sku)
+                if units:
+                    found[(sku, order.wanted_on)] = found.get((sku, order.wanted_on), 0) + units
+        return found
+
+    def meets_a_date(self, skus: list[str], wanted_on: date | None) -> bool:
+        """Whether a placement is checked by the ATP rule: a date given, or a SKU with receipts or dated demand."""
+        dated = {sku for sku, _ in self.dated_demand()}
+        return wanted_on is not None or any(self.receipts.get(sku) or sku in dated for sku in skus)
+
+    def atp(self, sku: str, on: date, today: date) -> int:
+        """The smallest cumulative balance over `on` and every later date, by brute force: supply (on hand today,
+        each receipt on its date) minus each allocating line on its date (open dated lines; the rest today)."""
+        on = max(on, today)
+        moves: list[tuple[date, int]] = [(today, self.stock.get(sku, 0))]
+        moves += [(max(day, today), units) for day, units in self.receipts.get(sku, [])]
+        for order_id, order in self.orders.items():
+            if sku in order.lines:
+                day = order.wanted_on if order.wanted_on is not None and order.status in _OPEN else today
+                moves.append((max(day, today), -self.units(order_id, sku)))
+        days = sorted({day for day, _ in moves} | {on})
+        balances = [sum(units for day, units in moves if day <= d) for d in days]
+        return min(balance for d, balance in zip(days, balances, strict=True) if d >= on)
 
     def ats(self, sku: str) -> int:
         """Stock level minus allocation; may be negative."""
@@ -211,28 +251,35 @@ class EngineMachine(RuleBasedStateMachine):
 
     # the commands, each checked against the model
 
-    def _place(self, order_id: str, lines: list[tuple[str, int]]) -> None:
+    def _place(self, order_id: str, lines: list[tuple[str, int]], in_days: int | None = None) -> None:
+        """Place an order, wanted `in_days` days from today (None: no date)."""
         self.clock.advance()
+        today = day_of(self.clock(), UTC)
+        wanted_on = None if in_days is None else today + timedelta(days=in_days)
         merged: dict[str, int] = {}
         for sku, quantity in lines:
             merged[sku] = merged.get(sku, 0) + quantity
-        short = {sku: quantity for sku, quantity in merged.items() if quantity > self.model.ats(sku)}
+        if self.model.meets_a_date(list(merged), wanted_on):  # the ATP on the order's date, brute force
+            room = {sku: self.model.atp(sku, wanted_on or today, today) for sku in merged}
+        else:
+            room = {sku: self.model.ats(sku) for sku in merged}
+        short = {sku: quantity for sku, quantity in merged.items() if quantity > room[sku]}
         requested = [RequestedLine(sku, quantity) for sku, quantity in lines]
         if order_id in self.model.orders:
             # An existing id is refused; when the stock is short too, either reason is a fair refusal.
             expected: tuple[type[Refusal], ...] = (OrderExists, InsufficientStock) if short else (OrderExists,)
             with pytest.raises(expected):
-                self.app.commands.place(self.partner, order_id, requested)
+                self.app.commands.place(self.partner, order_id, requested, wanted_on)
             return
         if short:
             with pytest.raises(InsufficientStock) as refused:
-                self.app.commands.place(self.partner, order_id, requested)
+                self.app.commands.place(self.partner, order_id, requested, wanted_on)
             shortages = {s.sku: (s.requested, s.available) for s in refused.value.shortages}
-            assert shortages == {sku: (quantity, self.model.ats(sku)) for sku, quantity in short.items()}
+            assert shortages == {sku: (quantity, room[sku]) for sku, quantity in short.items()}
             return
         before = self._published_now()
-        changes = self.app.commands.place(self.partner, order_id, requested)
-        self.model.orders[order_id] = ModelOrder(S.PENDING, merged)
+        changes = self.app.commands.place(self.partner, order_id, requested, wanted_on)
+        self.model.orders[order_id] = ModelOrder(S.PENDING, merged, wanted_on)
         self._check_changes(before, changes)
 
     def _set_status(self, order_id: str, status: OrderStatus) -> None:
@@ -334,6 +381,7 @@ class EngineMachine(RuleBasedStateMachine):
         manifest = self.folder / f"b{number}.bundle.csv"
         manifest.write_text("kind,file\n" + "".join(f"{k.value},b{number}-{k.value}.csv\n" for k in order))
         before = self._published_now()
+        dated_before = {sku for sku in SKUS if self.model.receipts.get(sku)}
         result = Bundles(self.app.ingestor).ingest_manifest(self.partner, manifest)
         members = dict(zip(order, result.members, strict=True))
         ids = [order_id for order_id, _ in moves]
@@ -359,8 +407,9 @@ class EngineMachine(RuleBasedStateMachine):
                 inventory_at = self.model.inventory_at.get(sku)
                 if inventory_at is not None and as_of < inventory_at:
                     skipped += 1
-                else:
+                else:  # a snapshot without dates replaces the SKU's schedule: all on hand, no receipt left
                     self.model.stock[sku], self.model.inventory_at[sku] = quantity, as_of
+                    self.model.receipts.pop(sku, None)
         assert result.outcome == Outcome.APPLIED
         assert [(p.line, p.message) for p in members[Kind.ACKNOWLEDGEMENTS].refusals] == refused
         assert members[Kind.STOCK].counts.skipped == skipped
@@ -370,7 +419,13 @@ class EngineMachine(RuleBasedStateMachine):
         with self.app.store.read() as tx:
             rows = tx.outbox.rows(tx.partners.id_of(self.partner), state=None, kind=MessageKind.ATS)
         queued = {m.key: m.value for m in rows if m.ledger_id == result.ledger_id}
-        assert queued == {sku: after[sku] for sku in SKUS if after[sku] != before[sku]}
+        changed = {sku: after[sku] for sku in SKUS if after[sku] != before[sku]}
+        assert {sku: value for sku, value in queued.items() if sku in changed} == changed
+        # and a SKU that held receipts may be queued again with its value unchanged: its schedule moved (dropped
+        # by the snapshot, or later dates moved under a value that stayed 0), and the message carries it
+        again = {sku: value for sku, value in queued.items() if sku not in changed}
+        assert set(again) <= dated_before, (again, dated_before)
+        assert again == {sku: after[sku] for sku in again}
 
     def _set_stock(self, sku: str, quantity: int, as_of: Instant) -> None:
         self.clock.advance()
@@ -391,6 +446,34 @@ class EngineMachine(RuleBasedStateMachine):
         self.model.stock[sku] = quantity
         self.model.inventory_at[sku] = as_of
         self._check_changes(before, done.changes)
+
+    def _receive(self, sku: str, on_hand: int, receipts: list[tuple[int, int]], as_of: Instant) -> None:
+        """A stock file with `available_from`: the SKU's whole schedule replaced, unless stale."""
+        self.clock.advance()
+        today = day_of(self.clock(), UTC)
+        dated = [(today + timedelta(days=n), units) for n, units in receipts]
+        rows = [f"{sku},{on_hand},{to_iso(as_of)},\n"] + [f"{sku},{u},{to_iso(as_of)},{d}\n" for d, u in dated]
+        path = self.folder / f"dated{len(list(self.folder.iterdir()))}.csv"
+        text = "sku,quantity,as_of,available_from\n" + "".join(rows)
+        path.write_text(text, encoding="utf-8")
+        before = self._published_now()
+        result = self.app.ingestor.ingest(self.partner, Kind.STOCK, path)
+        if text in self.files_applied:  # the same content again: a duplicate, nothing applied
+            assert (result.outcome, result.counts.applied) == (Outcome.DUPLICATE, 0)
+            return
+        self.files_applied.add(text)
+        inventory_at = self.model.inventory_at.get(sku)
+        if inventory_at is not None and as_of < inventory_at:
+            assert not result.changes, result.summary()  # stale: the schedule in force stays
+            return
+        merged: dict[date, int] = {}
+        for day, units in dated:
+            merged[day] = merged.get(day, 0) + units
+        due = sum(units for day, units in merged.items() if day <= today)
+        self.model.stock[sku] = on_hand + due
+        self.model.inventory_at[sku] = as_of
+        self.model.receipts[sku] = sorted((day, units) for day, units in merged.items() if day > today)
+        self._check_changes(before, result.changes)
 
     def _confirm(self, order_id: str, sku: str, quantity: int, at: Instant) -> None:
         self.clock.advance()
@@ -439,14 +522,26 @@ class EngineMachine(RuleBasedStateMachine):
         data=st.data(),
         lines=st.lists(st.tuples(st.sampled_from(SKUS), st.integers(1, 6)), min_size=1, max_size=3),
         again=st.integers(0, 4),
+        in_days=WANTED_IN,
     )
-    def place(self, data: st.DataObject, lines: list[tuple[str, int]], again: int) -> None:
-        """Mostly a new order; now and then an id already placed."""
+    def place(self, data: st.DataObject, lines: list[tuple[str, int]], again: int, in_days: int | None) -> None:
+        """Mostly a new order, often wanted on a date; now and then an id already placed."""
         if again == 4 and self.model.orders:
             order_id = data.draw(st.sampled_from(sorted(self.model.orders)), label="order_id")
         else:
             order_id = f"O{len(self.model.orders) + 1}"
-        self._place(order_id, lines)
+        self._place(order_id, lines, in_days)
+
+    @rule(
+        sku=st.sampled_from(SKUS),
+        on_hand=st.integers(0, 4),  # little on hand: the receipts decide which dates fit
+        receipts=st.lists(st.tuples(st.sampled_from((-1, 0, 2, 4, 7)), st.integers(1, 12)), min_size=1, max_size=3),
+        offset=OFFSETS,
+    )
+    def receive(self, sku: str, on_hand: int, receipts: list[tuple[int, int]], offset: int) -> None:
+        """A dated snapshot of one SKU: units on hand and receipts some days from today (one dated today or before
+        is on hand from the start)."""
+        self._receive(sku, on_hand, receipts, self._stamp(sku, offset))
 
     @precondition(lambda self: self.model.orders)
     @rule(data=st.data(), status=STATUSES)
@@ -522,6 +617,8 @@ class EngineMachine(RuleBasedStateMachine):
                 (line.order_id, line.sku): (line.quantity, line.status, line.confirmed_quantity, line.confirmed_at)
                 for line in tx.orders.all_lines(partner_id)
             }
+            kept = tx.supply.demand(partner_id, list(SKUS))
+            receipts = tx.supply.receipts(partner_id, list(SKUS))
         for sku in SKUS:
             view = views[sku]
             expected = (
@@ -532,6 +629,10 @@ class EngineMachine(RuleBasedStateMachine):
             )
             assert (view.stock, view.allocated, view.ats, view.as_of) == expected, sku
         assert (views[UNKNOWN_SKU].stock, views[UNKNOWN_SKU].allocated) == (0, 0)
+        assert {(sku, day): units for sku, rows in kept.items() for day, units in rows} == self.model.dated_demand()
+        assert {sku: list(rows) for sku, rows in receipts.items()} == {
+            s: r for s, r in self.model.receipts.items() if r
+        }
 
         # The lines of orders not cancelled: merged quantities, the order's status, the confirmation in force.
         expected_lines: dict[tuple[str, str], tuple[int, OrderStatus, int | None, Instant | None]] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +51,9 @@ class Rig:
         result = self.app.ingestor.ingest("brand", Kind.STOCK, path)
         assert result.outcome == "applied", result.summary()
 
-    def place(self, order_id: str, sku: str, quantity: int) -> None:
+    def place(self, order_id: str, sku: str, quantity: int, wanted_on: date | None = None) -> None:
         self.clock.advance(1)
-        self.app.commands.place("brand", order_id, [RequestedLine(sku, quantity)])
+        self.app.commands.place("brand", order_id, [RequestedLine(sku, quantity)], wanted_on=wanted_on)
 
     def deliver(self) -> dict[str, dict[str, Any]]:
         """One delivery pass: the ATS items it posted, by SKU (none when nothing was due)."""
@@ -182,6 +183,18 @@ def test_a_placement_after_receipts_sends_todays_value_with_the_schedule_still_r
     r.app.commands.set_status("brand", "O-1", OrderStatus.CANCELLED)
     items = r.deliver()
     assert (items["COAT"]["ats"], schedule(items["COAT"])) == (5, [("2026-12-15", 25)])
+
+
+def test_a_line_wanted_on_a_later_date_counts_on_that_date_in_the_schedule(rig: RigFactory) -> None:
+    """Nothing on hand, 20 from the 10th, 5 more from the 12th, a line of 10 wanted on the 15th: from the 10th on,
+    15 can be promised (25 - 10 by the 15th), not the 10 that counting the line today would say."""
+    r = rig()
+    r.ingest(HEADER + "COAT,0,\nCOAT,20,2026-12-10\nCOAT,5,2026-12-12\n")
+    r.deliver()
+
+    r.place("O-1", "COAT", 10, wanted_on=date(2026, 12, 15))
+    items = r.deliver()
+    assert schedule(items["COAT"]) == [("2026-12-10", 15)]
 
 
 def test_an_oversold_sku_whose_value_stays_0_still_sends_its_moved_schedule(rig: RigFactory) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +26,11 @@ from gateway import bootstrap, settings
 from gateway.domain.messages import OutboxState
 from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
-from gateway.service import collections, dead_letters, queries, schedules
+from gateway.service import collections, dead_letters, demand, queries, schedules
 from gateway.store import schema
-from gateway.store.records import OutboxRecord, PlaceAtOnce, PlacedAtOnce
+from gateway.store.records import LineRecord, OrderRecord, OutboxRecord, PlaceAtOnce, PlacedAtOnce
 from gateway.store.sql import SqlStore, head_revision
+from gateway.store.sql.orders import SqlOrders
 from tests.conftest import FakeClock, postgres_base_url, postgres_schema, write_config
 from tests.support.partner import FakePartner, Recorded, Status, running
 
@@ -107,10 +108,55 @@ def site(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
                 opened.close()
 
 
+_OLD_LINE = ("sku", "quantity", "assembly", "collection", "confirmed_quantity", "confirmed_at")  # before 0015
+
+
+def _get_as_0009(self: SqlOrders, partner_id: int, order_id: str) -> OrderRecord | None:
+    """An order read without its lines' demand dates, which a 0009 store does not have (0015)."""
+    o, lines = schema.orders, schema.order_lines
+    head = self.connection.execute(
+        select(o.c.status, o.c.created_at, o.c.updated_at).where(o.c.partner_id == partner_id, o.c.order_id == order_id)
+    ).first()
+    if head is None:
+        return None
+    found = self.connection.execute(
+        select(*(lines.c[name] for name in _OLD_LINE))
+        .where(lines.c.partner_id == partner_id, lines.c.order_id == order_id)
+        .order_by(lines.c.sku)
+    )
+    records = tuple(LineRecord(**row._mapping) for row in found)
+    return OrderRecord(order_id, OrderStatus(head.status), records, head.updated_at, head.created_at)
+
+
+def _add_as_0009(
+    self: SqlOrders, partner_id: int, order_id: str, status: OrderStatus, lines: Sequence[LineRecord], now: int
+) -> None:
+    """An order written without its lines' demand dates (0015)."""
+    self.connection.execute(
+        schema.orders.insert(),
+        {"partner_id": partner_id, "order_id": order_id, "status": status.value, "created_at": now, "updated_at": now},
+    )
+    rows = [{"partner_id": partner_id, "order_id": order_id, **{n: getattr(x, n) for n in _OLD_LINE}} for x in lines]
+    self.connection.execute(schema.order_lines.insert(), rows)
+
+
+@contextmanager
+def as_0009() -> Iterator[None]:
+    """Today's engine on a 0009 store, as that release ran: it knew no collection windows (collection_dates, 0014),
+    no dated supply or demand (supply_receipts 0013, dated_demand and line dates 0015)."""
+    with (
+        mock.patch.object(collections, "check_open"),
+        mock.patch.object(demand, "line_days", lambda _tx, _id, lines, _on, _today: dict.fromkeys(lines)),
+        mock.patch.object(demand, "check", return_value=None),
+        mock.patch.object(SqlOrders, "get", _get_as_0009),
+        mock.patch.object(SqlOrders, "add", _add_as_0009),
+    ):
+        yield
+
+
 def place_as_0009(app: bootstrap.App, order_id: str, lines: Sequence[RequestedLine]) -> None:
-    """Place an order as the 0009 release did: through the engine, in one write transaction. That release knew no
-    collection windows: its store has no collection_dates table (0014) for today's engine to read them from."""
-    with mock.patch.object(collections, "check_open"):
+    """Place an order as the 0009 release did: through the engine, in one write transaction (see as_0009)."""
+    with as_0009():
         app.commands.transaction("p", "order_placed", lambda tx: app.commands.engine(tx, "p").place(order_id, lines))
 
 
@@ -128,7 +174,12 @@ def contents(store: SqlStore) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the tables the old release wrote, in primary-key order."""
     with store.engine.connect() as connection:
         tables = [schema.metadata.tables[name] for name in KEPT_TABLES]
-        ordered = {table.name: select(table).order_by(*table.primary_key.columns) for table in tables}
+        ordered = {  # the columns the old release had (0015 added order_lines.demand_on)
+            table.name: select(*(c for c in table.c if (table.name, c.name) != ("order_lines", "demand_on"))).order_by(
+                *table.primary_key.columns
+            )
+            for table in tables
+        }
         return {name: [tuple(row) for row in connection.execute(query)] for name, query in ordered.items()}
 
 
@@ -186,9 +237,10 @@ def _fill_as_0009(site: Site, app: bootstrap.App) -> str:
     clock.advance(1)
     place_as_0009(app, "O1", [RequestedLine("A", 2)])
     clock.advance(1)
-    commands.set_status("p", "O1", OrderStatus.INVOICING)  # an order export
-    clock.advance(1)
-    commands.set_status("p", "O1", OrderStatus.CLOSED)  # an order closed
+    with as_0009():
+        commands.set_status("p", "O1", OrderStatus.INVOICING)  # an order export
+        clock.advance(1)
+        commands.set_status("p", "O1", OrderStatus.CLOSED)  # an order closed
     with app.store.write() as tx:
         tx.requests.keep(tx.partners.id_of("p"), "key-1", "0" * 64, 201, '{"order_id": "O9"}', clock())
     return failed.idempotency_key

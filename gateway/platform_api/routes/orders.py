@@ -11,7 +11,7 @@ from fastapi import Header, Query
 from fastapi.responses import Response
 
 from gateway import bootstrap, views
-from gateway.domain import durations, identifiers
+from gateway.domain import days, durations, identifiers
 from gateway.domain.errors import Refusal, UnknownOrder
 from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
@@ -43,13 +43,23 @@ async def place_order(app: bootstrap.App, partner: str, order: OrderIn, key: str
     why = identifiers.channel_problem(order.assembly, order.collection)
     if why is not None:
         raise malformed(why)
+    wanted_on = None
+    if order.wanted_on is not None:
+        try:
+            wanted_on = days.parse_day(order.wanted_on, app.settings.partner(partner).zone)
+        except ValueError as exc:
+            raise malformed(f"wanted_on: {exc}") from None
+    # the body as the model reads it (the same request written differently is the same request); without
+    # wanted_on as before it existed, so a key kept by an earlier release answers the same request the same way
+    unset = {"wanted_on"} if order.wanted_on is None else None
     request = orders.OrderRequest(
         partner=partner,
         order_id=order.order_id,
         lines=[RequestedLine(line.sku, line.quantity, order.assembly, order.collection) for line in order.lines],
         key=key,
         # the body as the model reads it: the same request written differently is the same request
-        digest=hashlib.sha256(order.model_dump_json().encode()).hexdigest(),
+        digest=hashlib.sha256(order.model_dump_json(exclude=unset).encode()).hexdigest(),
+        wanted_on=wanted_on,
     )
     answers = _Answers(partner, order.order_id)
     wait = app.settings.api.write_wait

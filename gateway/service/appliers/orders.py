@@ -37,6 +37,15 @@ class Orders(Applier[None]):
                         "status",
                     )
                 )
+            elif rows and rows[0].wanted_on != row.wanted_on:
+                table.problems.add(
+                    Problem(
+                        row.line,
+                        f"order {row.order_id} is given wanted_on {row.wanted_on or 'none'} here but "
+                        f"{rows[0].wanted_on or 'none'} at line {rows[0].line}",
+                        "wanted_on",
+                    )
+                )
             rows.append(row)
         if table.problems:
             raise Rejected(table.problems)
@@ -45,7 +54,7 @@ class Orders(Applier[None]):
                 existing = tx.orders.get(engine.partner_id, order_id)
                 if existing is None:
                     guards.check_new_order_status(order_id, rows[0].status)  # a typo'd id must not place an order
-                    engine.place(order_id, [r.requested for r in rows], rows[0].status)
+                    engine.place(order_id, [r.requested for r in rows], rows[0].status, rows[0].wanted_on)
                 else:
                     given = [RequestedLine(r.requested.sku, r.requested.quantity) for r in rows]
                     for sku, line in merge_lines(order_id, given).items():

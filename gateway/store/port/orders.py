@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import date
 from typing import Protocol
 
 from gateway.domain.allocation import Line
@@ -36,6 +37,10 @@ class OrderRepository(Protocol):
 
     def lines_of(self, partner_id: int, skus: Sequence[str], statuses: Sequence[OrderStatus]) -> list[Line]:
         """Lines of the given SKUs whose order is in one of `statuses` (by SKU, then order id)."""
+        ...
+
+    def dated_lines(self, partner_id: int) -> list[tuple[Line, date]]:
+        """Every line of an open order of the partner that has a demand date, with that date."""
         ...
 
     def all_lines(self, partner_id: int) -> Iterator[Line]:

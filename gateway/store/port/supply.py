@@ -6,7 +6,8 @@ replaces both in one transaction; the stale rule is the stock row's (its `as_of`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
 from typing import Protocol
 
 from gateway.domain.atp import Receipts  # (available_from, units), in date order, one per date
@@ -29,4 +30,22 @@ class SupplyRepository(Protocol):
 
     def replace(self, partner_id: int, schedules: Mapping[str, Receipts]) -> None:
         """Make each SKU's receipts exactly those given (none: the SKU has no receipt any more)."""
+        ...
+
+    def dated(self, partner_id: int, sku: str) -> tuple[Receipts, Receipts]:
+        """One SKU's receipts and its dated demand ((date, units) of the dated lines of open orders), each in date
+        order: what a placement's ATP check reads, O(dates)."""
+        ...
+
+    def demand(self, partner_id: int, skus: Sequence[str]) -> dict[str, Receipts]:
+        """The dated demand (date, units) of the given SKUs that have any, each in date order."""
+        ...
+
+    def move_demand(self, partner_id: int, changes: Mapping[tuple[str, date], int]) -> None:
+        """Add units to each (SKU, date)'s dated demand (negative: given back), in the transaction that moves the
+        lines' allocations."""
+        ...
+
+    def replace_demand(self, partner_id: int, rows: Iterable[tuple[str, date, int]]) -> None:
+        """Make the partner's dated demand exactly `rows` (SKU, date, units), summed by (SKU, date)."""
         ...

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 _MIGRATIONS = "gateway.store:migrations"
-HEAD = "0014"  # the newest revision under gateway/store/migrations/versions: change it with each new migration
+HEAD = "0015"  # the newest revision under gateway/store/migrations/versions: change it with each new migration
 _VERSION_TABLE = "alembic_version"  # where Alembic keeps a store's revision (its default)
 
 

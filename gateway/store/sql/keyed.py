@@ -29,6 +29,8 @@ _E = schema.order_events
 _H = schema.channels
 _S = schema.stock
 _D = schema.collection_dates
+_RC = schema.supply_receipts
+_DD = schema.dated_demand
 
 # a stored line's columns, in the order of LineRecord's fields: a row is LineRecord(*row)
 LINE_COLUMNS = tuple(_L.c[field.name] for field in fields(LineRecord))
@@ -65,7 +67,7 @@ def _add_order(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
 
 
 def _add_lines(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
-    return _L.insert(), ("partner_id", "order_id", "sku", "quantity", "assembly", "collection")
+    return _L.insert(), ("partner_id", "order_id", "sku", "quantity", "assembly", "collection", "demand_on")
 
 
 def _add_event(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
@@ -90,6 +92,39 @@ def _collection_dates(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
     return statement, ("partner_id", "assembly", "collection")
 
 
+def _receipts_of(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
+    statement = select(_RC.c.available_from, _RC.c.units).where(
+        _RC.c.partner_id == bindparam("partner_id"), _RC.c.sku == bindparam("sku")
+    )
+    return statement, ("partner_id", "sku")
+
+
+def _demand_of(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
+    statement = select(_DD.c.demand_on, _DD.c.units).where(
+        _DD.c.partner_id == bindparam("partner_id"), _DD.c.sku == bindparam("sku")
+    )
+    return statement, ("partner_id", "sku")
+
+
+def _add_demand(dialect: Dialect) -> tuple[Any, Sequence[str]]:
+    insert = dialect.insert(_DD)
+    statement = insert.on_conflict_do_update(
+        index_elements=[_DD.c.partner_id, _DD.c.sku, _DD.c.demand_on],
+        set_={"units": _DD.c.units + insert.excluded.units},
+    )
+    return statement, ("partner_id", "sku", "demand_on", "units")
+
+
+def _drop_empty_demand(_dialect: Dialect) -> tuple[Any, Sequence[str]]:
+    statement = _DD.delete().where(
+        _DD.c.partner_id == bindparam("partner_id"),
+        _DD.c.sku == bindparam("sku"),
+        _DD.c.demand_on == bindparam("demand_on"),
+        _DD.c.units == 0,
+    )
+    return statement, ("partner_id", "sku", "demand_on")
+
+
 # name -> the statement for a database and the names of its parameters, in the order calls give them
 KEYED: dict[str, Callable[[Dialect], tuple[Any, Sequence[str]]]] = {
     "request_answer": _request_answer,
@@ -102,4 +137,8 @@ KEYED: dict[str, Callable[[Dialect], tuple[Any, Sequence[str]]]] = {
     "holds_channels": _holds_channels,
     "stock_row": _stock_row,
     "collection_dates": _collection_dates,
+    "receipts_of": _receipts_of,
+    "demand_of": _demand_of,
+    "add_demand": _add_demand,
+    "drop_empty_demand": _drop_empty_demand,
 }

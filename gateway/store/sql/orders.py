@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
+from datetime import date
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 
 from gateway.domain.allocation import Line
 from gateway.domain.instant import Instant
-from gateway.domain.status import OrderStatus
+from gateway.domain.status import OPEN, OrderStatus
 from gateway.store import schema
 from gateway.store.records import ConfirmationRecord, LineRecord, OrderEvent, OrderQuery, OrderRecord
 from gateway.store.sql.keyed import KEYED
@@ -36,7 +37,7 @@ class SqlOrders(SqlRepository):
             return OrderRecord(
                 order_id=order_id,
                 status=OrderStatus(status),
-                lines=tuple(LineRecord(*row) for row in self._fetch("order_lines", partner_id, order_id)),
+                lines=tuple(_line_record(row) for row in self._fetch("order_lines", partner_id, order_id)),
                 updated_at=updated_at,
                 created_at=created_at,
             )
@@ -55,6 +56,7 @@ class SqlOrders(SqlRepository):
                     _L.c.confirmed_at,
                     _L.c.assembly,
                     _L.c.collection,
+                    _L.c.demand_on,
                 )
                 .where(_L.c.partner_id == partner_id, _L.c.order_id.in_(chunk))
                 .order_by(_L.c.order_id, _L.c.sku)
@@ -69,7 +71,11 @@ class SqlOrders(SqlRepository):
     ) -> None:
         """Store a new order and its lines."""
         self._write("add_order", partner_id, order_id, status.value, now, now)
-        rows = [(partner_id, order_id, line.sku, line.quantity, line.assembly, line.collection) for line in lines]
+        # a date as ISO text: SQLite's driver has no date adapter of its own any more, PostgreSQL casts the text
+        rows = [
+            (partner_id, order_id, line.sku, line.quantity, line.assembly, line.collection, _iso(line.demand_on))
+            for line in lines
+        ]
         self._run_many("add_lines", rows, KEYED)
 
     def set_status(self, partner_id: int, order_id: str, status: OrderStatus, now: Instant) -> None:
@@ -136,6 +142,12 @@ class SqlOrders(SqlRepository):
             found.extend(self._line(row) for row in self.connection.execute(query))
         found.sort(key=lambda line: (line.sku, line.order_id))
         return found
+
+    def dated_lines(self, partner_id: int) -> list[tuple[Line, date]]:
+        """One read of the dated lines of open orders."""
+        query = self._lines_query(partner_id).add_columns(_L.c.demand_on)
+        query = query.where(_L.c.demand_on.is_not(None), _O.c.status.in_(sorted(s.value for s in OPEN)))
+        return [(self._line(row), row.demand_on) for row in self.connection.execute(query)]
 
     def all_lines(self, partner_id: int) -> Iterator[Line]:
         """Every line of the partner whose order is not cancelled."""
@@ -220,3 +232,15 @@ class SqlOrders(SqlRepository):
             )
             for row in found
         ]
+
+
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+def _line_record(row: Sequence[Any]) -> LineRecord:
+    """A stored line read on the driver's cursor: SQLite's gives its date as the ISO text written."""
+    line = LineRecord(*row)
+    if isinstance(line.demand_on, str):
+        return replace(line, demand_on=date.fromisoformat(line.demand_on))
+    return line

@@ -23,7 +23,15 @@ if TYPE_CHECKING:
     from gateway.store.sql.repository import KnownPartners
 
 UNIQUE_VIOLATION = "23505"
-PLACE = "SELECT outcome, detail FROM gateway_place(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+# The function runs only for SKUs without receipts or dated demand (a one-time filter, evaluated before it): the
+# lines of the others fit the ATP by date, which the engine's path checks (service.demand); no row answers so. The
+# filter reads outside the function's locks: a date that appears meanwhile is safe, as the function's check,
+# today's ATS (on hand less every allocating line), never promises more than the ATP of any date.
+PLACE = (
+    "SELECT outcome, detail FROM gateway_place(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "WHERE NOT EXISTS (SELECT 1 FROM supply_receipts WHERE partner_id = %s AND sku = ANY(%s)) "
+    "AND NOT EXISTS (SELECT 1 FROM dated_demand WHERE partner_id = %s AND sku = ANY(%s))"
+)
 
 
 def lock_keys(space: LockSpace, partner_id: int, order_id: str, skus: list[str]) -> tuple[list[int], list[int]]:
@@ -63,6 +71,10 @@ def place_at_once(
         request.key,
         request.digest,
         request.partner,
+        partner_id,
+        skus,
+        partner_id,
+        skus,
     )
     with translate_errors(driver_error):
         pooled = engine.raw_connection()
@@ -72,7 +84,10 @@ def place_at_once(
             driver.autocommit = True
             with driver.cursor() as cursor:
                 cursor.execute(PLACE, params)
-                outcome, detail = cursor.fetchone()
+                found = cursor.fetchone()
+                if found is None:  # a SKU with dates: the function did not run
+                    return PlacedAtOnce("general")
+                outcome, detail = found
         except driver_error as exc:
             if driver.broken:
                 pooled.invalidate()

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 
 from sqlalchemy import delete, insert, select
 
 from gateway.domain.atp import Receipts
 from gateway.store import schema
+from gateway.store.sql.keyed import KEYED
 from gateway.store.sql.repository import SqlRepository
 from gateway.store.sql.statements import chunks
 
 _R = schema.supply_receipts
+_D = schema.dated_demand
+DatedRows = tuple[tuple[date, int], ...]
 
 
 class SqlSupply(SqlRepository):
@@ -54,3 +57,52 @@ class SqlSupply(SqlRepository):
         ]
         if rows:
             self.connection.execute(insert(_R), rows)
+
+    # dated demand: the units the dated lines of open orders allocate, per SKU and date
+
+    def dated(self, partner_id: int, sku: str) -> tuple[DatedRows, DatedRows]:
+        """The SKU's receipts and its dated demand, each in date order: two keyed reads on the driver's cursor (a
+        placement asks them for each SKU it places)."""
+        receipts = sorted((_day(day), int(units)) for day, units in self._fetch("receipts_of", partner_id, sku))
+        demand = sorted((_day(day), int(units)) for day, units in self._fetch("demand_of", partner_id, sku))
+        return tuple(receipts), tuple(demand)
+
+    def demand(self, partner_id: int, skus: Sequence[str]) -> dict[str, DatedRows]:
+        """The dated demand of the given SKUs that have any, each in date order."""
+        found: dict[str, list[tuple[date, int]]] = defaultdict(list)
+        for chunk in chunks(sorted(set(skus))):
+            query = (
+                select(_D.c.sku, _D.c.demand_on, _D.c.units)
+                .where(_D.c.partner_id == partner_id, _D.c.sku.in_(chunk))
+                .order_by(_D.c.sku, _D.c.demand_on)
+            )
+            for sku, day, units in self.connection.execute(query):
+                found[sku].append((day, int(units)))
+        return {sku: tuple(rows) for sku, rows in found.items()}
+
+    def move_demand(self, partner_id: int, changes: Mapping[tuple[str, date], int]) -> None:
+        """Add units to each (SKU, date)'s dated demand (negative: a line gives them back); a date left at 0 keeps
+        no row, so a SKU without dated demand has none. Keyed statements on the driver's cursor, a date as ISO text
+        (see orders.add): an upsert per (SKU, date), and where units were given back, the row deleted if now 0."""
+        moved = [(partner_id, sku, day.isoformat(), units) for (sku, day), units in sorted(changes.items()) if units]
+        self._run_many("add_demand", moved, KEYED)
+        self._run_many("drop_empty_demand", [row[:3] for row in moved if row[3] < 0], KEYED)
+
+    def replace_demand(self, partner_id: int, rows: Iterable[tuple[str, date, int]]) -> None:
+        """Make the partner's dated demand exactly `rows` (SKU, date, units): after a change of stock mode."""
+        self.connection.execute(delete(_D).where(_D.c.partner_id == partner_id))
+        totals: dict[tuple[str, date], int] = defaultdict(int)
+        for sku, day, units in rows:
+            totals[(sku, day)] += units
+        kept = [
+            {"partner_id": partner_id, "sku": sku, "demand_on": day, "units": units}
+            for (sku, day), units in sorted(totals.items())
+            if units
+        ]
+        if kept:
+            self.connection.execute(insert(_D), kept)
+
+
+def _day(stored: date | str) -> date:
+    """A stored date as the driver gives it: PostgreSQL's driver a date, SQLite's the ISO text SQLAlchemy wrote."""
+    return date.fromisoformat(stored) if isinstance(stored, str) else stored
