@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from gateway.domain import caps as rules
+from gateway.domain import days
+from gateway.domain.balance import CumulativeBalance
 from gateway.domain.caps import ALL_COLLECTIONS, AssemblyCaps, CapSource, EffectiveCap, OverCap
 from gateway.domain.instant import Instant
 from gateway.service import collections
@@ -205,19 +208,34 @@ class ChannelBook:
             ongoing=tuple(ongoing),
         )
 
-    def republish(self, sku_ats: Mapping[str, int]) -> None:
-        """Queue the channel ATS of every channel of these SKUs whose value moved (internal SKU ATS given)."""
+    def republish(
+        self,
+        sku_ats: Mapping[str, int],
+        balances: Mapping[str, CumulativeBalance] | None = None,
+        today: date | None = None,
+    ) -> None:
+        """Queue the channel ATS of every channel of these SKUs whose value moved (internal SKU ATS given).
+
+        `balances` (SKUs holding receipts, with `today`): a collection with a `pickup_on` date publishes
+        max(0, min(ATP on its pickup date, cap - ordered)) for them (docs/rules.md, "Dated collections")."""
         if not sku_ats or not self.any():
             return
         records = self.tx.caps.channels(self.partner_id, list(sku_ats))
         if not records:
             return
         settings = self.tx.caps.get(self.partner_id, sorted({r.sku for r in records}))
+        pickups: dict[tuple[str, str], date | None] = {}
         moved: list[ChannelRecord] = []
         messages: list[tuple[str, int, str]] = []
         for record in records:
             cap = (settings.get((record.sku, record.assembly)) or AssemblyCaps()).effective(record.collection)
-            value = rules.channel_ats(sku_ats[record.sku], cap.limit, record.ordered)
+            available = sku_ats[record.sku]
+            balance = None if balances is None or today is None else balances.get(record.sku)
+            if balance is not None and today is not None:
+                pickup = self._pickup_on(pickups, record.assembly, record.collection)
+                if pickup is not None:
+                    available = balance.room(days.from_today(pickup, today))
+            value = rules.channel_ats(available, cap.limit, record.ordered)
             if value == record.published:
                 continue
             before, record.published = record.published, value
@@ -238,6 +256,14 @@ class ChannelBook:
         if self._held is None:
             self.changed += len(messages)
             self.tx.outbox.queue_channel_ats(self.partner_id, messages, self.ledger_id, self.now)
+
+    def _pickup_on(self, known: dict[tuple[str, str], date | None], assembly: str, collection: str) -> date | None:
+        """A collection's pickup date (None: none), read once per collection and call."""
+        key = (assembly, collection)
+        if key not in known:
+            dates = self.tx.collections.get(self.partner_id, assembly, collection)
+            known[key] = None if dates is None else dates.pickup_on
+        return known[key]
 
     def publish(self) -> None:
         """Queue the channel values held back whose value after everything differs from before."""

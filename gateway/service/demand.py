@@ -78,6 +78,21 @@ def balance(record: StockRecord, receipts: atp.Receipts, demand: atp.Receipts) -
     return CumulativeBalance(changes)
 
 
+def today_balances(tx: UnitOfWork, partner_id: int, records: Iterable[StockRecord]) -> dict[str, CumulativeBalance]:
+    """The cumulative balance of those of `records` whose SKU holds receipts (as the records stand now): their
+    published ATS is the ATP today, `room(today)`. Empty without a look-up for a partner without receipts; else
+    two keyed reads for the whole batch. A SKU without receipts needs none: with no later supply its ATP today is
+    exactly level - allocation, whatever its lines' dates (the last date's balance is the smallest)."""
+    if not tx.supply.holds(partner_id):
+        return {}
+    by_sku = {record.sku: record for record in records}
+    receipts = tx.supply.receipts(partner_id, sorted(by_sku))
+    if not receipts:
+        return {}
+    demand = tx.supply.demand(partner_id, sorted(receipts))
+    return {sku: balance(by_sku[sku], found, demand.get(sku, ())) for sku, found in receipts.items()}
+
+
 def dated_units(policy: Policy, line: Line, inventory_at: int | None) -> int:
     """What a dated line counts in the per-date demand: its allocation while its order is open, else nothing."""
     return rules.line_allocation(policy, line, inventory_at).units if line.status in OPEN else 0

@@ -92,6 +92,7 @@ class Engine:
         # held back too: SKUs whose schedule moved while their value did not, and those of them left without dates
         self._schedules_moved: set[str] = set()
         self._schedules_dropped: set[str] = set()
+        self._dated_moved: set[str] = set()  # SKUs whose dated demand this item or command moved
         self.channels = ChannelBook(tx, self.partner_id, now, ledger_id, held_back=held_back)
         self.oversold = oversold.Watch()  # SKUs this item or command makes oversold, for the `oversold` event
 
@@ -261,6 +262,8 @@ class Engine:
         while values are held back: the loader's merge queues what moved itself."""
         if self._held is not None or self.policy.closed_may_allocate or self.channels.any():
             return None
+        if self.tx.supply.holds(self.partner_id):
+            return None  # the merge publishes level - allocation: receipts need the ATP today (appliers.dated)
         return self.tx.stock.level_loader(self.partner_id, self.ledger_id)
 
     def merge_levels(self, loader: LevelLoader, set_by: int | None) -> SnapshotOutcome:
@@ -298,7 +301,10 @@ class Engine:
     def _republished(self, sku: str, edit: CapEdit) -> CapEdit:
         """Queue the channel ATS of the SKU's channels that a cap edit moved."""
         record = self._stock([sku])[sku]
-        self.channels.republish({sku: rules.available(record.quantity, record.allocated)})
+        balances = demand.today_balances(self.tx, self.partner_id, [record])
+        today = days.today(self.now, self.zone)
+        available = balances[sku].room(today) if sku in balances else rules.available(record.quantity, record.allocated)
+        self.channels.republish({sku: available}, balances, today)
         return edit
 
     def _fresh_and_changed(
@@ -350,6 +356,7 @@ class Engine:
         dated = self.tx.orders.dated_lines(self.partner_id)  # the per-date demand follows the new mode too
         held = self.tx.stock.get(self.partner_id, sorted({line.sku for line, _ in dated})) if dated else {}
         self.tx.supply.replace_demand(self.partner_id, demand.rebuilt(self.policy, dated, held))
+        self._dated_moved.update(line.sku for line, _ in dated)
         self._save(fixed)
         return len(fixed)
 
@@ -358,6 +365,7 @@ class Engine:
     def _move_demand(self, moves: Iterable[tuple[str, date | None, int]]) -> None:
         """Keep the per-date demand of dated lines whose allocation moved (undated lines: nothing to keep)."""
         changes = demand.moves(moves)
+        self._dated_moved.update(sku for sku, _ in changes)
         if changes:
             self.tx.supply.move_demand(self.partner_id, changes)
 
@@ -394,22 +402,36 @@ class Engine:
             return
         messages: list[AtsMessage] = []
         before: list[int | None] = []
-        stuck: list[str] = []  # still published as 0: their later dates may move all the same
+        # SKUs with receipts whose value today did not move while their later dates may have: a value held at 0
+        # (a level or allocation moved under it), or a dated line moved (today's limit may be an earlier date).
+        # Else a moved level or undated allocation moves every balance alike, so today's value too.
+        stuck: list[str] = []
+        today = days.today(self.now, self.zone)
+        balances = demand.today_balances(self.tx, self.partner_id, writes)  # {}: no receipts, no extra read
+        available = {r.sku: rules.available(r.quantity, r.allocated) for r in writes}
+        for sku, balance in balances.items():
+            available[sku] = balance.room(today)  # today's ATS is the ATP for today (docs/rules.md)
         for record in writes:
-            value = rules.published(record.quantity - record.allocated)
+            value = rules.published(available[record.sku])
             if value != record.published:
                 self._note_change(record.sku, record.published, value)
                 before.append(record.published)
                 record.published = value
                 messages.append(AtsMessage(record.sku, value, record.as_of))
-            elif value == 0:
+            elif record.sku in balances and (value == 0 or record.sku in self._dated_moved):
                 stuck.append(record.sku)
         self.tx.stock.put(self.partner_id, writes, self.now)
         self.oversold.saved(writes)
         self._queue_ats(messages, before)
         if stuck:
-            self.schedules_moved(schedules.with_receipts(self.tx, self.partner_id, stuck))
-        self.channels.republish({r.sku: rules.available(r.quantity, r.allocated) for r in writes})
+            self.schedules_moved(stuck)
+        self.channels.republish(available, balances, today)
+
+    def refresh(self, skus: Sequence[str]) -> None:
+        """Publish again these SKUs' ATS from their stock rows as they stand (their receipts moved while their
+        level did not: today's ATP may have moved with them)."""
+        if skus:
+            self._save(self._stock(skus).values())
 
     def _queue_ats(
         self, messages: Sequence[tuple[str, int, Instant | None]], before: Sequence[int | None] | None

@@ -70,7 +70,10 @@ def _view(record: StockRecord) -> AtsView:
         sku=record.sku,
         stock=record.quantity,
         allocated=record.allocated,
-        ats=rules.published(rules.available(record.quantity, record.allocated)),
+        # the value published: the ATP for today for a SKU holding receipts, else max(0, stock - allocated)
+        ats=record.published
+        if record.published is not None
+        else rules.published(rules.available(record.quantity, record.allocated)),
         as_of=record.as_of,
     )
 

@@ -12,15 +12,15 @@ the same bytes.
 What the outbox keeps is only *that* a SKU's schedule moved: every change of a schedule queues the SKU's ATS
 message (coalesced as any value: one undelivered message per SKU, the latest state sent), even when today's
 value does not move (`requeue`): receipts changed by a snapshot, or a level or allocation that moved while the
-value stayed at 0 (an oversold SKU whose later dates still move, `with_receipts`). A SKU whose receipts are all
-gone is marked (records.SCHEDULE_OWED): its next message carries an empty schedule, once, so the partner drops
+value stayed (a dated line, or an oversold SKU whose later dates still move: Engine._save). A SKU whose receipts
+are all gone is marked (records.SCHEDULE_OWED): its next message carries an empty schedule, once, so the partner drops
 the dates it holds; after that its messages are as for a SKU that never had dates.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from datetime import date, tzinfo
 
 from gateway.domain import atp, days
@@ -75,13 +75,6 @@ def attach(tx: UnitOfWork, partner_id: int, claim: Claim, zone: tzinfo, limit: i
         for message in claim.messages
     )
     return dataclasses.replace(claim, messages=messages)
-
-
-def with_receipts(tx: UnitOfWork, partner_id: int, skus: Sequence[str]) -> list[str]:
-    """Those of `skus` that hold dated supply (one look-up, none for a partner without receipts)."""
-    if not skus or not tx.supply.holds(partner_id):
-        return []
-    return sorted(tx.supply.receipts(partner_id, skus))
 
 
 def requeue(

@@ -202,10 +202,13 @@ class Model:
         """Stock level minus allocation; may be negative."""
         return self.stock.get(sku, 0) - self.allocation(sku)
 
-    def published(self, sku: str) -> int | None:
-        """What the gateway shows: max(0, ATS); None for a SKU the gateway never had a snapshot of."""
+    def published(self, sku: str, today: date) -> int | None:
+        """What the gateway shows: max(0, ATS), for a SKU with receipts max(0, ATP today) (brute force: today's
+        ATS is the ATP for today); None for a SKU the gateway never had a snapshot of."""
         if sku not in self.inventory_at:
             return None
+        if self.receipts.get(sku):
+            return max(0, self.atp(sku, today, today))
         return max(0, self.ats(sku))
 
 
@@ -241,7 +244,8 @@ class EngineMachine(RuleBasedStateMachine):
     # helpers
 
     def _published_now(self) -> dict[str, int | None]:
-        return {sku: self.model.published(sku) for sku in SKUS}
+        today = day_of(self.clock(), UTC)
+        return {sku: self.model.published(sku, today) for sku in SKUS}
 
     def _check_changes(self, before: dict[str, int | None], changes: list[AtsChange]) -> None:
         """The command reports exactly the SKUs whose published ATS moved, from what to what."""
@@ -619,12 +623,13 @@ class EngineMachine(RuleBasedStateMachine):
             }
             kept = tx.supply.demand(partner_id, list(SKUS))
             receipts = tx.supply.receipts(partner_id, list(SKUS))
+        published = self._published_now()
         for sku in SKUS:
             view = views[sku]
             expected = (
                 self.model.stock.get(sku, 0),
                 self.model.allocation(sku),
-                max(0, self.model.ats(sku)),
+                published[sku] or 0,
                 self.model.inventory_at.get(sku),
             )
             assert (view.stock, view.allocated, view.ats, view.as_of) == expected, sku
@@ -650,7 +655,7 @@ class EngineMachine(RuleBasedStateMachine):
         ats_rows = [m for m in messages if m.kind == "ats"]
         assert len(ats_rows) == len({m.key for m in ats_rows}), "ATS messages are not coalesced per SKU"
         queued = {m.key: m.value for m in ats_rows}
-        expected_queue = {sku: value for sku in SKUS if (value := self.model.published(sku)) is not None}
+        expected_queue = {sku: value for sku, value in published.items() if value is not None}
         assert queued == expected_queue
 
         # Orders reaching invoicing are exported once, closed orders announced once.

@@ -67,6 +67,7 @@ def apply_file(item: Applying, table: CsvTable) -> None:
     engine.tx.supply.replace(engine.partner_id, schedules)
     outcome = engine.apply_stock(levels, result.ledger_id)
     moved = sorted(sku for sku, receipts in schedules.items() if before.get(sku, ()) != receipts)
+    engine.refresh(moved)  # today's ATS is the ATP for today: receipts moved it even where the level did not
     engine.schedules_moved(moved, [sku for sku in moved if not schedules[sku]])
     rows_of = {supply.sku: len(supply.lines) for supply in kept}
     applied = sum(rows_of[sku] for sku in schedules)
@@ -94,6 +95,7 @@ def _zero_omitted(item: Applying, seen: set[str], zero_at: int) -> None:
     holding = engine.tx.supply.skus(engine.partner_id)
     cleared = {r.sku: () for r in omitted if r.sku in holding and not rules.is_stale(zero_at, r.as_of)}
     engine.tx.supply.replace(engine.partner_id, cleared)
+    engine.refresh(sorted(cleared))
     levels = [
         StockInput(record.sku, 0, zero_at) for record in omitted if record.quantity != 0 or record.as_of != zero_at
     ]
