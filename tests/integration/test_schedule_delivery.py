@@ -197,6 +197,19 @@ def test_a_line_wanted_on_a_later_date_counts_on_that_date_in_the_schedule(rig: 
     assert schedule(items["COAT"]) == [("2026-12-10", 15)]
 
 
+def test_a_later_dated_line_under_an_unchanged_value_today_still_sends_its_moved_schedule(rig: RigFactory) -> None:
+    """5 on hand, 20 from the 15th: a line of 1 wanted on the 20th leaves today's ATP at 5 but lowers the 15th's
+    25 to 24, and that is sent."""
+    r = rig()
+    r.ingest(HEADER + "COAT,5,\nCOAT,20,2026-12-15\n")
+    assert schedule(r.deliver()["COAT"]) == [("2026-12-15", 25)]
+
+    r.place("O-1", "COAT", 1, wanted_on=date(2026, 12, 20))
+    items = r.deliver()
+
+    assert (items["COAT"]["ats"], schedule(items["COAT"])) == (5, [("2026-12-15", 24)])
+
+
 def test_an_oversold_sku_whose_value_stays_0_still_sends_its_moved_schedule(rig: RigFactory) -> None:
     """Nothing on hand, 3 held, 20 from the 15th: cancelling the order leaves today's 0 but lifts the 15th from
     17 to 20, and that is sent."""
