@@ -164,7 +164,11 @@ def _print_explanation(explanation: queries.Explanation, as_json: bool) -> None:
     if explanation.non_allocating:
         echo(f"  {explanation.non_allocating} other open or closed line(s) allocate nothing")
     raw = view.stock - view.allocated
-    echo(f"  ATS {view.ats} = max(0, {view.stock} - {view.allocated})" + (" (oversold)" if raw < 0 else ""))
+    flag = " (oversold)" if raw < 0 else ""
+    if view.ats == max(0, raw):
+        echo(f"  ATS {view.ats} = max(0, {view.stock} - {view.allocated}){flag}")
+    else:  # receipts: today's ATS is the ATP for today, which later lines' units need not come out of
+        echo(f"  ATS {view.ats} = max(0, ATP today), stock - allocated = {view.stock} - {view.allocated}{flag}")
     if explanation.schedule is not None:
         _print_schedule(explanation.schedule)
 

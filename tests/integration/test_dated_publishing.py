@@ -78,11 +78,15 @@ def test_a_line_wanted_on_the_receipts_date_leaves_todays_units_published(
     app: bootstrap.App, config: Path, tmp_path: Path
 ) -> None:
     """5 on hand, 20 from the 15th, a line of 5 wanted on the 15th: the ATP today is min(5, 20) = 5, so the ATS
-    message and `gateway ats` say 5 (not 5 - 5 = 0); a line of 5 for today then takes them, and the 15th's 20."""
+    message, `gateway ats` and its --explain say 5 (not 5 - 5 = 0); a line of 5 for today then takes them, and
+    the 15th's 20."""
     ingest(app, tmp_path, "sku,quantity,available_from\nCOAT,5,\nCOAT,20,2026-12-15\n")
     app.commands.place("brand", "O-1", [RequestedLine("COAT", 5)], THE_15TH)
     assert queued(app) == {"COAT": 5}
     assert (shown(config, "COAT")["ats"], shown(config, "COAT")["allocated"]) == (5, 5)
+    base = ["--config", str(config), "--log-level", "warning", "ats", "--partner", "brand", "--sku", "COAT"]
+    explained = in_process.run([*base, "--explain"])
+    assert "ATS 5 = max(0, ATP today), stock - allocated = 5 - 5" in explained.stdout, explained.stdout
     app.commands.place("brand", "O-2", [RequestedLine("COAT", 5)])  # today's 5: the 15th keeps 20 - 5
     assert queued(app) == {"COAT": 0}
     app.commands.set_status("brand", "O-2", OrderStatus.CANCELLED)
