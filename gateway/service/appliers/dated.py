@@ -6,11 +6,12 @@ the column then replaces each SKU's schedule with its units on hand: its receipt
 a date never comes here: its snapshots take the bulk paths of stock.py, unchanged.
 
 The on-hand part is the stock row's level, set by Engine.apply_stock as any level (published ATS, oversold,
-simple mode's warning); receipts dated today or before are on hand from the start, so today's ATS (the ATP for
-today) is the level minus the allocation, as before. The receipts are kept beside it (UnitOfWork.supply), written
-only for the SKUs whose level is not stale, in the same transaction. A SKU whose receipts changed has its ATS
-queued again even when today's value did not move: the message carries the schedule (service.schedules); one
-left with no receipt carries an empty schedule once.
+simple mode's warning); receipts dated today or before are on hand from the start. The receipts are kept beside
+it (UnitOfWork.supply), written only for the SKUs whose level is not stale, in the same transaction. Today's ATS of
+a SKU with receipts is the ATP for today (Engine._save), so a SKU whose receipts changed is published again from
+its balance (Engine.refresh) even when its level did not move, and has its ATS queued again even when today's
+value did not move: the message carries the schedule (service.schedules); one left with no receipt carries an
+empty schedule once.
 """
 
 from __future__ import annotations
