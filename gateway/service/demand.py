@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import date
+from typing import NamedTuple
 
 from gateway.domain import allocation as rules
 from gateway.domain import atp, days
@@ -53,20 +54,39 @@ def check(
     on: Mapping[str, date | None],
     stock: Mapping[str, StockRecord],
     today: date,
-) -> dict[str, int] | None:
+) -> Checked | None:
     """The ATP check of a placement that meets a date: each SKU's ATP on its line's date (what a channel check
     compares with), or NotAvailableOn raised; None when the placement meets no date (check today's ATS)."""
     balances: dict[str, CumulativeBalance] = {}
+    holding: set[str] = set()
     meets_a_date = any(day is not None for day in on.values())
     for sku in quantities:
         receipts, demand = tx.supply.dated(partner_id, sku)
         meets_a_date = meets_a_date or bool(receipts) or bool(demand)
         balances[sku] = balance(stock[sku], receipts, demand)
+        if receipts:
+            holding.add(sku)
     if not meets_a_date:
         return None
     wanted = {sku: (quantity, on[sku] or today) for sku, quantity in quantities.items()}
     atp.check_dated_placement(order_id, wanted, balances, today)
-    return {sku: balances[sku].room(days.from_today(day, today)) for sku, (_, day) in wanted.items()}
+    rooms = {sku: balances[sku].room(days.from_today(day, today)) for sku, (_, day) in wanted.items()}
+    return Checked(rooms, {sku: balances[sku] for sku in holding})
+
+
+class Checked(NamedTuple):
+    """A dated placement's check: each SKU's ATP on its line's date, and the balances (as read, before the
+    placement) of the SKUs holding receipts: add each placed line (`placed`) and they give today's ATS without
+    reading the SKUs' dates again."""
+
+    rooms: dict[str, int]
+    balances: dict[str, CumulativeBalance]
+
+    def placed(self, sku: str, day: date | None, units: int) -> None:
+        """A line of `units` placed on `day` (None: undated, demand before every date, as `balance` counts it)."""
+        found = self.balances.get(sku)
+        if found is not None and units:
+            found.add(atp.ON_HAND_DAY if day is None else day, -units)
 
 
 def balance(record: StockRecord, receipts: atp.Receipts, demand: atp.Receipts) -> CumulativeBalance:

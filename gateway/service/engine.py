@@ -19,6 +19,7 @@ from typing import cast
 from gateway.domain import allocation as rules
 from gateway.domain import days, guards, instant
 from gateway.domain.allocation import Line
+from gateway.domain.balance import CumulativeBalance
 from gateway.domain.errors import OrderExists, UnknownLine, UnknownOrder
 from gateway.domain.instant import Instant
 from gateway.domain.messages import MessageKind
@@ -127,7 +128,7 @@ class Engine:
         if dated is None:
             rules.check_placement(order_id, quantities, ats)
         else:
-            ats = dated  # a channel's room stands on the ATP of its line's date
+            ats = dated.rooms  # a channel's room stands on the ATP of its line's date
         in_channels: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
         for sku, requested in merged.items():
             if requested.assembly is not None and requested.collection is not None:
@@ -149,8 +150,10 @@ class Engine:
             units = rules.line_allocation(self.policy, line, current.as_of).units
             current.allocated += units
             dated_moves.append((record.sku, record.demand_on, units))
+            if dated is not None:
+                dated.placed(record.sku, record.demand_on, units)
         self._move_demand(dated_moves)
-        self._save(stock.values())
+        self._save(stock.values(), None if dated is None else dated.balances)
         if status != OrderStatus.PENDING:
             self.set_status(order_id, status)
 
@@ -395,8 +398,10 @@ class Engine:
         self.oversold.seen(found.values())
         return found
 
-    def _save(self, records: Iterable[StockRecord]) -> None:
-        """Write changed stock rows, queue their published ATS where it moved, and their channels' ATS."""
+    def _save(self, records: Iterable[StockRecord], known: dict[str, CumulativeBalance] | None = None) -> None:
+        """Write changed stock rows, queue their published ATS where it moved, and their channels' ATS. `known`:
+        the balances of every SKU of `records` holding receipts, as the records stand (a dated placement has them
+        already), else read here."""
         writes = list(records)
         if not writes:
             return
@@ -407,7 +412,7 @@ class Engine:
         # Else a moved level or undated allocation moves every balance alike, so today's value too.
         stuck: list[str] = []
         today = days.today(self.now, self.zone)
-        balances = demand.today_balances(self.tx, self.partner_id, writes)  # {}: no receipts, no extra read
+        balances = known if known is not None else demand.today_balances(self.tx, self.partner_id, writes)
         available = {r.sku: rules.available(r.quantity, r.allocated) for r in writes}
         for sku, balance in balances.items():
             available[sku] = balance.room(today)  # today's ATS is the ATP for today (docs/rules.md)
