@@ -89,6 +89,7 @@ bench: $(STAMP) $(SSHD)
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/postgres.py
 	$(BIN)/python bench/cli.py
+	$(BIN)/python bench/atp.py --engine
 
 # A PNG of each console page in var/console-screenshots/, taken by a headless Chromium from a worker over a store
 # seeded as the browser test's is (docs/images/console-overview.png in the README is one of them).
