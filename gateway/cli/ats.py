@@ -66,7 +66,8 @@ def ats(
         if not skus:
             raise click.UsageError("a collection's ATS needs at least one --sku")
         with state.app(partner) as app:
-            channels = reads.channels(app.store, partner, skus, assembly, collection)
+            today = days.today(app.clock(), app.settings.partner(partner).zone)
+            channels = reads.channels(app.store, partner, skus, assembly, collection, today)
         _print_channels(channels, as_json, explain)
         return
     with state.app(partner) as app:

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import date
 
 from gateway.domain import allocation as rules
-from gateway.domain import atp
+from gateway.domain import atp, days
 from gateway.domain.allocation import Line
 from gateway.domain.instant import Instant
 from gateway.domain.modes import Policy
 from gateway.domain.status import OrderStatus
-from gateway.service import channels
+from gateway.service import channels, demand
 from gateway.store.port import StockRecord, UnitOfWork
 
 
@@ -87,11 +87,20 @@ def ats(tx: UnitOfWork, partner: str, skus: Sequence[str] | None = None) -> list
     return [_view(found.get(sku) or StockRecord(sku=sku, quantity=0)) for sku in dict.fromkeys(skus)]
 
 
-def channel(tx: UnitOfWork, partner: str, sku: str, assembly: str, collection: str) -> channels.ChannelView:
-    """What one collection of one assembly may still take of a SKU, with its cap and where the cap comes from."""
+def channel(
+    tx: UnitOfWork, partner: str, sku: str, assembly: str, collection: str, today: date | None = None
+) -> channels.ChannelView:
+    """What one collection of one assembly may still take of a SKU, with its cap and where the cap comes from.
+    Given `today` (the partner's date), a SKU with receipts stands on the ATP: on the collection's pickup date
+    when it has one, else today's (what the channel publishes, docs/rules.md "Dated collections")."""
     partner_id = tx.partners.id_of(partner)
     record = tx.stock.get(partner_id, [sku]).get(sku) or StockRecord(sku=sku, quantity=0)
     sku_ats = rules.available(record.quantity, record.allocated)
+    balance = demand.today_balances(tx, partner_id, [record]).get(sku) if today is not None else None
+    if balance is not None and today is not None:
+        dates = tx.collections.get(partner_id, assembly, collection)
+        pickup = None if dates is None else dates.pickup_on
+        sku_ats = balance.room(today if pickup is None else days.from_today(pickup, today))
     return channels.view(tx, partner_id, sku, assembly, collection, sku_ats)
 
 

@@ -33,10 +33,13 @@ def breakers(store: Store, partners: Iterable[str]) -> dict[str, Instant | None]
         return {partner: tx.partners.breaker_open_until(tx.partners.id_of(partner)) for partner in partners}
 
 
-def channels(store: Store, partner: str, skus: Sequence[str], assembly: str, collection: str) -> list[ChannelView]:
-    """What one collection of one assembly may still take of each SKU (each once, in the order given)."""
+def channels(
+    store: Store, partner: str, skus: Sequence[str], assembly: str, collection: str, today: date | None = None
+) -> list[ChannelView]:
+    """What one collection of one assembly may still take of each SKU (each once, in the order given); given
+    `today` (the partner's date), a SKU with receipts stands on the ATP (see queries.channel)."""
     with store.read() as tx:
-        return [queries.channel(tx, partner, sku, assembly, collection) for sku in dict.fromkeys(skus)]
+        return [queries.channel(tx, partner, sku, assembly, collection, today) for sku in dict.fromkeys(skus)]
 
 
 def atp_on(store: Store, partner: str, skus: Sequence[str] | None, on: date, today: date) -> list[queries.AtpView]:

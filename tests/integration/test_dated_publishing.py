@@ -20,11 +20,13 @@ from gateway.domain.messages import MessageKind
 from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
 from gateway.formats.rows import Kind
+from gateway.service import reads
 from tests.conftest import FakeClock, write_config
 from tests.support import cli as in_process
 
 pytestmark = pytest.mark.both_stores
 
+TODAY = date(2026, 12, 5)
 THE_15TH = date(2026, 12, 15)
 
 
@@ -118,7 +120,8 @@ def test_a_partner_without_dates_publishes_level_minus_allocation(app: bootstrap
 def test_a_dated_collections_channel_ats_follows_the_atp_on_its_pickup_date(app: bootstrap.App, tmp_path: Path) -> None:
     """Nothing on hand, 30 by the 10th, 60 by the 12th: Friday's collection (pickup the 11th, cap 40) shows 30,
     then 10 once it holds 20 (the ATP on the 11th, below cap - ordered 20), then 0 under a cap of 15; Saturday's
-    (pickup the 12th, cap 100) shows 70; a collection without a pickup date follows today's ATS, 0."""
+    (pickup the 12th, cap 100) shows 70; a collection without a pickup date follows today's ATS, 0; `gateway ats
+    --assembly --collection` (reads.channels) shows what is published."""
     ingest(app, tmp_path, "sku,quantity,available_from\nEGG,0,\nEGG,30,2026-12-10\nEGG,60,2026-12-12\n")
     app.commands.set_collection("brand", "farm", "fri", CollectionDates(pickup_on=date(2026, 12, 11)))
     app.commands.set_collection("brand", "farm", "sat", CollectionDates(pickup_on=date(2026, 12, 12)))
@@ -128,6 +131,8 @@ def test_a_dated_collections_channel_ats_follows_the_atp_on_its_pickup_date(app:
     assert channel_ats(app, "EGG") == {"fri": 30, "sat": 90, "shop": 0}
     app.commands.place("brand", "F-1", [RequestedLine("EGG", 20, "farm", "fri")])
     assert channel_ats(app, "EGG") == {"fri": 10, "sat": 70, "shop": 0}
+    read = {c: reads.channels(app.store, "brand", ["EGG"], "farm", c, TODAY)[0] for c in ("fri", "sat", "shop")}
+    assert {c: (v.ats, v.sku_ats) for c, v in read.items()} == {"fri": (10, 10), "sat": (70, 70), "shop": (0, 0)}
     app.commands.set_cap("brand", "EGG", "farm", "fri", 25)
     assert channel_ats(app, "EGG")["fri"] == 5  # cap - ordered, below the ATP on the 11th
     app.commands.set_cap("brand", "EGG", "farm", "fri", 15)

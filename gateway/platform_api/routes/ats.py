@@ -50,9 +50,10 @@ def read_ats(
             raise malformed("a collection's ATS needs at least one sku")
         if on is not None:
             raise malformed("on: the ATP on a date is per SKU, not per collection")
+        today, _ = _dates(app, partner, None)
         return [
             ChannelOut.model_validate(views.channel(v))
-            for v in reads.channels(app.store, partner, sku, assembly, collection)
+            for v in reads.channels(app.store, partner, sku, assembly, collection, today)
         ]
     today, day = _dates(app, partner, on)
     if day is not None:
