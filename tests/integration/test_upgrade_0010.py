@@ -148,6 +148,7 @@ def as_0009() -> Iterator[None]:
         mock.patch.object(collections, "check_open"),
         mock.patch.object(demand, "line_days", lambda _tx, _id, lines, _on, _today: dict.fromkeys(lines)),
         mock.patch.object(demand, "check", return_value=None),
+        mock.patch.object(demand, "today_balances", lambda _tx, _partner_id, _records: {}),
         mock.patch.object(SqlOrders, "get", _get_as_0009),
         mock.patch.object(SqlOrders, "add", _add_as_0009),
     ):
@@ -211,6 +212,8 @@ def fill_as_0009(site: Site, app: bootstrap.App) -> str:
     with pytest.MonkeyPatch.context() as patch:
         # a 0009 release read no dated supply (`supply_receipts`, migration 0013) to claim an ATS batch
         patch.setattr(schedules, "attach", lambda _tx, _partner, claim, _zone, _limit: claim)
+        # nor to publish a level (today's ATP of a SKU holding receipts)
+        patch.setattr(demand, "today_balances", lambda _tx, _partner_id, _records: {})
         return _fill_as_0009(site, app)
 
 
