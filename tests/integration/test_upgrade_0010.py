@@ -148,7 +148,7 @@ def as_0009() -> Iterator[None]:
         mock.patch.object(collections, "check_open"),
         mock.patch.object(demand, "line_days", lambda _tx, _id, lines, _on, _today: dict.fromkeys(lines)),
         mock.patch.object(demand, "check", return_value=None),
-        mock.patch.object(demand, "today_balances", lambda _tx, _partner_id, _records: {}),
+        mock.patch.object(demand, "today_balances", return_value={}),
         mock.patch.object(SqlOrders, "get", _get_as_0009),
         mock.patch.object(SqlOrders, "add", _add_as_0009),
     ):
