@@ -18,10 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.support.worker import wait_until
@@ -87,5 +88,20 @@ def click_and_wait(browser: webdriver.Chrome, by: str, value: str) -> None:
     """Click a link or a form's button, then wait until the page it leads to has replaced this one and loaded."""
     old = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(by, value).click()
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(old))
+    WebDriverWait(browser, 10).until(lambda _: _replaced(old))
     WebDriverWait(browser, 10).until(lambda b: b.execute_script("return document.readyState") == "complete")
+
+
+def _replaced(element: WebElement) -> bool:
+    """Whether `element` left the page: selenium's staleness_of, except that Chromium, asked while it swaps the
+    document, may answer "Node with given id does not belong to the document" instead of a stale reference (seen
+    once under load): that too says the old page is gone."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
