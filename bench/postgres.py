@@ -240,7 +240,7 @@ def phase_round_trips(config: Path) -> dict[str, float]:
     from gateway.domain.errors import Refusal
     from gateway.domain.orders import RequestedLine
     from gateway.service import orders
-    from gateway.service.engine import AtsChange
+    from gateway.service.snapshots import AtsChange
 
     class Answers:
         def placed(self, changes: list[AtsChange]) -> orders.Answer:

@@ -26,11 +26,11 @@ if TYPE_CHECKING:  # the shapes only: a command imports the use cases it runs, n
     from gateway.service.channels import CapLine, ChannelView, Erased
     from gateway.service.collections import CollectionDone, CollectionLine
     from gateway.service.commands import CapDone
-    from gateway.service.engine import AtsChange
     from gateway.service.items import IngestResult, ItemWarning
     from gateway.service.order_reads import LineView, OrderDetail, OrderView
     from gateway.service.outbox_view import ListedMessage, OutboxListing, PartnerStatus
     from gateway.service.queries import AllocatingLine, AtpView, AtsView, Explanation
+    from gateway.service.snapshots import AtsChange
     from gateway.store.records import ConfirmationRecord, LedgerRecord, LedgerTally, OrderEvent, OutboxCount
 
 Json = dict[str, object]

@@ -13,8 +13,8 @@ from gateway.domain import identifiers
 from gateway.domain.errors import Refusal
 
 if TYPE_CHECKING:
-    from gateway.service.engine import AtsChange
     from gateway.service.items import ItemWarning
+    from gateway.service.snapshots import AtsChange
 
 _T = TypeVar("_T")
 

@@ -20,7 +20,7 @@ from gateway.domain.errors import InsufficientStock, OrderExists, Refusal, Short
 from gateway.domain.modes import Policy
 from gateway.domain.orders import RequestedLine, merge_lines
 from gateway.domain.status import OrderStatus
-from gateway.service.engine import AtsChange
+from gateway.service.snapshots import AtsChange
 from gateway.store.port import LineAtOnce, PlaceAtOnce, Store
 from gateway.store.retry import retried
 

@@ -15,10 +15,10 @@ from gateway.domain.orders import RequestedLine
 from gateway.domain.status import OrderStatus
 from gateway.service import at_once, collections
 from gateway.service.channels import CapEdit
-from gateway.service.engine import AtsChange, Engine
+from gateway.service.engine import Engine
 from gateway.service.items import ItemWarning, log_warnings, snapshot_warnings
 from gateway.service.oversold import OversoldReport, log_oversold
-from gateway.service.snapshots import StockInput
+from gateway.service.snapshots import AtsChange, StockInput
 from gateway.settings import Settings
 from gateway.store.port import Store, UnitOfWork
 from gateway.store.retry import RETRIES, retried

@@ -8,40 +8,25 @@ will refuse before it writes anything, so a Refusal never leaves a half-applied 
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, tzinfo
-from operator import itemgetter
-from typing import cast
 
 from gateway.domain import allocation as rules
-from gateway.domain import days, guards, instant
+from gateway.domain import days, guards
 from gateway.domain.allocation import Line
 from gateway.domain.balance import CumulativeBalance
 from gateway.domain.errors import OrderExists, UnknownLine, UnknownOrder
 from gateway.domain.instant import Instant
-from gateway.domain.messages import MessageKind
 from gateway.domain.modes import Policy
 from gateway.domain.orders import RequestedLine, merge_lines
 from gateway.domain.status import OrderStatus, check_transition
 from gateway.formats.stock_rows import PlainLevels
-from gateway.service import collections, demand, oversold, schedules, snapshots
+from gateway.service import collections, demand, order_messages, oversold, schedules, snapshots
 from gateway.service.channels import CapEdit, ChannelBook, channel_units
 from gateway.service.held import HeldBack
-from gateway.service.snapshots import SAMPLE, SnapshotOutcome, StockLevel
+from gateway.service.snapshots import SAMPLE, AtsChange, SnapshotOutcome, StockLevel
 from gateway.store.port import AtsMessage, LevelLoader, LineRecord, OrderEvent, OrderRecord, StockRecord, UnitOfWork
-
-
-@dataclass(frozen=True)
-class AtsChange:
-    """A SKU's published ATS moved (before is None when it was never published)."""
-
-    sku: str
-    before: int | None
-    after: int
-
 
 MAX_TRACKED_CHANGES = 10_000
 
@@ -313,49 +298,21 @@ class Engine:
     def _fresh_and_changed(
         self, rows: Sequence[StockLevel], outcome: SnapshotOutcome
     ) -> tuple[list[StockLevel], list[StockLevel]]:
-        """New SKUs and changed ones (stale rows counted and dropped), against the stored versions of the rows."""
-        if isinstance(rows, PlainLevels):
-            # the store names the rows whose texts differ from what it holds: only those are compared below, the
-            # others are equal to their stored rows and change nothing
-            positions = self.tx.stock.unlike(self.partner_id, rows.skus, rows.quantities, rows.as_of_texts())
-            if positions is not None:
-                rows = cast(list[StockLevel], rows.pick(positions))  # a snapshot's batch: every as_of is set
-        held = self.tx.stock.versions(self.partner_id, list(map(itemgetter(0), rows)))  # aligned with the rows
-        return snapshots.classify(rows, held, outcome, self.stale_skus)
+        return snapshots.fresh_and_changed(self.tx, self.partner_id, rows, outcome, self.stale_skus)
 
     def _levels_changed(
         self, changed: Sequence[StockLevel], set_by: int | None, outcome: SnapshotOutcome
     ) -> list[StockRecord]:
-        """New levels for SKUs already held (to be saved): time_based closed lines follow the inventory timestamp."""
-        skus = [row[0] for row in changed]
-        existing = self.tx.stock.get(self.partner_id, skus)
-        self.oversold.seen(existing.values())
-        closed: dict[str, list[Line]] = defaultdict(list)
-        if self.policy.closed_may_allocate:
-            for line in self.tx.orders.lines_of(self.partner_id, skus, [OrderStatus.CLOSED]):
-                closed[line.sku].append(line)
         before = outcome.predates_movement
-        writes = snapshots.follow(self.policy, changed, existing, closed, set_by, outcome, self.predating_skus)
+        writes = snapshots.levels_changed(
+            self.tx, self.partner_id, self.policy, self.oversold, changed, set_by, outcome, self.predating_skus
+        )
         self.predating += outcome.predates_movement - before
         return writes
 
     def recompute(self) -> int:
         """Recompute every SKU's allocation from its lines (after a change of stock mode); return SKUs fixed."""
-        lines: dict[str, list[Line]] = defaultdict(list)
-        for line in self.tx.orders.all_lines(self.partner_id):
-            lines[line.sku].append(line)
-        fixed: list[StockRecord] = []
-        for record in self.tx.stock.iterate(self.partner_id):
-            allocated = rules.allocated(self.policy, lines.pop(record.sku, []), record.as_of)
-            if allocated != record.allocated:
-                self.oversold.seen([record])
-                record.allocated = allocated
-                fixed.append(record)
-        for sku, orphan_lines in lines.items():
-            record = StockRecord(sku=sku, quantity=0)
-            self.oversold.seen([record])
-            record.allocated = rules.allocated(self.policy, orphan_lines, None)
-            fixed.append(record)
+        fixed = snapshots.recomputed(self.tx, self.partner_id, self.policy, self.oversold)
         dated = self.tx.orders.dated_lines(self.partner_id)  # the per-date demand follows the new mode too
         held = self.tx.stock.get(self.partner_id, sorted({line.sku for line, _ in dated})) if dated else {}
         self.tx.supply.replace_demand(self.partner_id, demand.rebuilt(self.policy, dated, held))
@@ -482,24 +439,7 @@ class Engine:
             self.changes[sku] = AtsChange(sku, before, after)
 
     def _queue_order_message(self, order: OrderRecord, status: OrderStatus) -> None:
-        reached_invoicing = status == OrderStatus.INVOICING
-        if not (reached_invoicing or status == OrderStatus.CLOSED):
-            return
-        kind = MessageKind.ORDER_EXPORT if reached_invoicing else MessageKind.ORDER_CLOSED
-        body = {
-            "order_id": order.order_id,
-            "status": status.value,
-            "updated_at": instant.to_iso(self.now),
-            "lines": [
-                {
-                    "sku": line.sku,
-                    "quantity": line.quantity,
-                    "confirmed_quantity": line.confirmed_quantity,
-                    "assembly": line.assembly,
-                    "collection": line.collection,
-                }
-                for line in order.lines
-            ],
-        }
-        payload = json.dumps(body, sort_keys=True)
-        self.tx.outbox.queue_message(self.partner_id, kind, order.order_id, payload, self.ledger_id, self.now)
+        message = order_messages.message(order, status, self.now)
+        if message is not None:
+            kind, payload = message
+            self.tx.outbox.queue_message(self.partner_id, kind, order.order_id, payload, self.ledger_id, self.now)

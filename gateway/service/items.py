@@ -16,8 +16,9 @@ from structlog.typing import FilteringBoundLogger
 from gateway.domain.instant import Instant
 from gateway.domain.outcomes import Outcome
 from gateway.formats.problems import Problem, Problems
-from gateway.service.engine import AtsChange, Engine
+from gateway.service.engine import Engine
 from gateway.service.oversold import OversoldReport, log_oversold
+from gateway.service.snapshots import AtsChange
 from gateway.store.port import LedgerCounts
 
 Clock = Callable[[], Instant]

@@ -18,7 +18,7 @@ from gateway import logs
 from gateway.domain.errors import Refusal
 from gateway.domain.orders import RequestedLine
 from gateway.service.commands import Commands
-from gateway.service.engine import AtsChange
+from gateway.service.snapshots import AtsChange
 from gateway.store.port import StoreError, UnitOfWork
 from gateway.store.retry import retried
 

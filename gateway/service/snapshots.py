@@ -1,27 +1,42 @@
 """A snapshot's levels against the stored ones: which rows are new, which change something, which are stale, and
 what a changed level does to a SKU's allocation (time_based closed lines follow the inventory timestamp).
 
-The engine (service/engine.py) reads and writes the store; these functions only compare and compute, on the hot
-path of a million-row snapshot: rules through local names, objects made only for writes.
+The engine (service/engine.py) writes the store; `classify` and `follow` only compare and compute, on the hot path
+of a million-row snapshot (rules through local names, objects made only for writes); `fresh_and_changed`,
+`levels_changed` and `recomputed` read what they compare for the engine.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress
-from operator import ne
-from typing import NamedTuple
+from operator import itemgetter, ne
+from typing import NamedTuple, cast
 
 from gateway.domain import allocation as rules
 from gateway.domain.allocation import Line
 from gateway.domain.instant import Instant
 from gateway.domain.modes import Policy
+from gateway.domain.status import OrderStatus
+from gateway.formats.stock_rows import PlainLevels
+from gateway.service import oversold
+from gateway.store.port import UnitOfWork
 from gateway.store.records import StockRecord, StockVersion
 
 SAMPLE = 20  # SKUs named in a warning about many rows
 
 StockLevel = tuple[str, int, Instant]  # sku, quantity, as_of
+
+
+@dataclass(frozen=True)
+class AtsChange:
+    """A SKU's published ATS moved (before is None when it was never published)."""
+
+    sku: str
+    before: int | None
+    after: int
 
 
 class StockInput(NamedTuple):
@@ -96,3 +111,59 @@ def follow(
         record.quantity, record.as_of, record.set_by = quantity, as_of, set_by
         writes.append(record)
     return writes
+
+
+def fresh_and_changed(
+    tx: UnitOfWork, partner_id: int, rows: Sequence[StockLevel], outcome: SnapshotOutcome, stale_sample: list[str]
+) -> tuple[list[StockLevel], list[StockLevel]]:
+    """New SKUs and changed ones (stale rows counted and dropped), against the stored versions of the rows."""
+    if isinstance(rows, PlainLevels):
+        # the store names the rows whose texts differ from what it holds: only those are compared below, the
+        # others are equal to their stored rows and change nothing
+        positions = tx.stock.unlike(partner_id, rows.skus, rows.quantities, rows.as_of_texts())
+        if positions is not None:
+            rows = cast(list[StockLevel], rows.pick(positions))  # a snapshot's batch: every as_of is set
+    held = tx.stock.versions(partner_id, list(map(itemgetter(0), rows)))  # aligned with the rows
+    return classify(rows, held, outcome, stale_sample)
+
+
+def levels_changed(
+    tx: UnitOfWork,
+    partner_id: int,
+    policy: Policy,
+    watch: oversold.Watch,
+    changed: Sequence[StockLevel],
+    set_by: int | None,
+    outcome: SnapshotOutcome,
+    predating_sample: list[str],
+) -> list[StockRecord]:
+    """New levels for SKUs already held (to be saved): time_based closed lines follow the inventory timestamp."""
+    skus = [row[0] for row in changed]
+    existing = tx.stock.get(partner_id, skus)
+    watch.seen(existing.values())
+    closed: dict[str, list[Line]] = defaultdict(list)
+    if policy.closed_may_allocate:
+        for line in tx.orders.lines_of(partner_id, skus, [OrderStatus.CLOSED]):
+            closed[line.sku].append(line)
+    return follow(policy, changed, existing, closed, set_by, outcome, predating_sample)
+
+
+def recomputed(tx: UnitOfWork, partner_id: int, policy: Policy, watch: oversold.Watch) -> list[StockRecord]:
+    """Every SKU whose allocation differs from what its lines allocate under `policy` (after a change of stock
+    mode), with the allocation recomputed (to be saved); lines of a SKU without a stock row get one at level 0."""
+    lines: dict[str, list[Line]] = defaultdict(list)
+    for line in tx.orders.all_lines(partner_id):
+        lines[line.sku].append(line)
+    fixed: list[StockRecord] = []
+    for record in tx.stock.iterate(partner_id):
+        allocated = rules.allocated(policy, lines.pop(record.sku, []), record.as_of)
+        if allocated != record.allocated:
+            watch.seen([record])
+            record.allocated = allocated
+            fixed.append(record)
+    for sku, orphan_lines in lines.items():
+        record = StockRecord(sku=sku, quantity=0)
+        watch.seen([record])
+        record.allocated = rules.allocated(policy, orphan_lines, None)
+        fixed.append(record)
+    return fixed

@@ -58,7 +58,7 @@ from gateway.formats.rows import Kind
 from gateway.service import queries
 from gateway.service.bundles import Bundles
 from gateway.service.commands import StaleStock
-from gateway.service.engine import AtsChange
+from gateway.service.snapshots import AtsChange
 from gateway.settings import PartnerSettings, Settings
 from tests.conftest import AppFactory, FakeClock
 

@@ -28,9 +28,9 @@ from gateway.platform_api.schemas import (
 )
 from gateway.service.channels import CapEdit, CapLine, ChannelView, Erased
 from gateway.service.commands import CapDone
-from gateway.service.engine import AtsChange
 from gateway.service.items import ItemWarning
 from gateway.service.queries import AllocatingLine, AtpView, AtsView, Explanation
+from gateway.service.snapshots import AtsChange
 from gateway.store.records import LedgerRecord
 
 AS_OF = instant.parse("2019-06-25T12:00:00Z")

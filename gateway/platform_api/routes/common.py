@@ -17,7 +17,7 @@ from gateway.platform_api.problems import ApiProblem, refusal
 from gateway.platform_api.schemas import ChangeOut, Identifier, ProblemOut
 from gateway.platform_api.threads import run_command
 from gateway.service.commands import Commands
-from gateway.service.engine import AtsChange
+from gateway.service.snapshots import AtsChange
 
 PREFIX = "/v1/partners/{partner}"
 _T = TypeVar("_T")

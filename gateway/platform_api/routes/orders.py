@@ -20,7 +20,7 @@ from gateway.platform_api.routes.common import REFUSED, Gateway, Name, Partner, 
 from gateway.platform_api.schemas import CommandOut, ConfirmationIn, OrderIn, OrderOut, OrderSummaryOut, StatusIn
 from gateway.platform_api.threads import run_command
 from gateway.service import order_reads, orders
-from gateway.service.engine import AtsChange
+from gateway.service.snapshots import AtsChange
 
 router = partner_router()
 
