@@ -113,16 +113,10 @@ class AtsOut(BaseModel):
     as_of: str | None
 
 
-class AtpOut(BaseModel):
+class AtpOut(AtsOut):
     """One SKU's ATS and its available-to-promise on a date (`GET ats?on=DATE`): `on` the date asked (today when
     it was before today), `atp` the most a line for that date may take (never negative)."""
 
-    sku: str
-    stock: int
-    allocated: int
-    ats: int
-    oversold: bool
-    as_of: str | None
     on: str
     atp: int
 

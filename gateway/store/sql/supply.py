@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
+from typing import Any
 
 from sqlalchemy import delete, insert, select
 
@@ -34,15 +35,19 @@ class SqlSupply(SqlRepository):
 
     def receipts(self, partner_id: int, skus: Sequence[str]) -> dict[str, Receipts]:
         """The SKUs' receipts, read a chunk of SKUs at a time."""
+        return self._by_date(_R, _R.c.available_from, _R.c.units, partner_id, skus)
+
+    def _by_date(self, table: Any, day: Any, units: Any, partner_id: int, skus: Sequence[str]) -> dict[str, DatedRows]:
+        """(date, units) rows of `table` for the SKUs that have any, each SKU's in date order, a chunk at a time."""
         found: dict[str, list[tuple[date, int]]] = defaultdict(list)
         for chunk in chunks(sorted(set(skus))):
             query = (
-                select(_R.c.sku, _R.c.available_from, _R.c.units)
-                .where(_R.c.partner_id == partner_id, _R.c.sku.in_(chunk))
-                .order_by(_R.c.sku, _R.c.available_from)
+                select(table.c.sku, day, units)
+                .where(table.c.partner_id == partner_id, table.c.sku.in_(chunk))
+                .order_by(table.c.sku, day)
             )
-            for sku, day, units in self.connection.execute(query):
-                found[sku].append((day, int(units)))
+            for sku, on, count in self.connection.execute(query):
+                found[sku].append((on, int(count)))
         return {sku: tuple(rows) for sku, rows in found.items()}
 
     def replace(self, partner_id: int, schedules: Mapping[str, Receipts]) -> None:
@@ -69,16 +74,7 @@ class SqlSupply(SqlRepository):
 
     def demand(self, partner_id: int, skus: Sequence[str]) -> dict[str, DatedRows]:
         """The dated demand of the given SKUs that have any, each in date order."""
-        found: dict[str, list[tuple[date, int]]] = defaultdict(list)
-        for chunk in chunks(sorted(set(skus))):
-            query = (
-                select(_D.c.sku, _D.c.demand_on, _D.c.units)
-                .where(_D.c.partner_id == partner_id, _D.c.sku.in_(chunk))
-                .order_by(_D.c.sku, _D.c.demand_on)
-            )
-            for sku, day, units in self.connection.execute(query):
-                found[sku].append((day, int(units)))
-        return {sku: tuple(rows) for sku, rows in found.items()}
+        return self._by_date(_D, _D.c.demand_on, _D.c.units, partner_id, skus)
 
     def move_demand(self, partner_id: int, changes: Mapping[tuple[str, date], int]) -> None:
         """Add units to each (SKU, date)'s dated demand (negative: a line gives them back); a date left at 0 keeps
