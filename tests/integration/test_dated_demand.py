@@ -27,6 +27,7 @@ from gateway.formats.rows import Kind
 from gateway.service import reads
 from gateway.store import schema
 from tests.conftest import FakeClock, write_config
+from tests.integration.test_dated_supply import API, TOKEN  # the brand's API and its token
 from tests.support import cli as in_process
 
 with warnings.catch_warnings():  # starlette's TestClient names anyio.abc.BlockingPortal, an alias anyio deprecates
@@ -37,18 +38,6 @@ pytestmark = pytest.mark.both_stores
 
 TODAY = date(2026, 12, 5)
 THE_15TH = date(2026, 12, 15)
-
-
-TOKEN = "brand-token-0123456789abcdef"  # noqa: S105 - a test token
-API = """
-[api]
-enabled = true
-
-[[api.tokens]]
-name = "brand-checkout"
-token_env = "TOKEN_BRAND"
-partners = ["brand"]
-"""
 
 
 @pytest.fixture
